@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ciliate map and event ABI: the only definition of every structure that crosses the
+ * BPF/userspace boundary. Included verbatim by BPF C (clang -target bpf) and by userspace C11.
+ * Layouts are fixed-size, explicitly padded, and checked with _Static_assert at the bottom:
+ * a change here is an ABI change for pinned maps (bump CILIATE_ABI_VERSION).
+ *
+ * Byte order: addresses and ports are in network byte order everywhere (as on the wire);
+ * identities, endpoint ids, counters and timestamps are host order.
+ */
+#ifndef CILIATE_ABI_H
+#define CILIATE_ABI_H
+
+#include <linux/types.h>
+#include "drop_reasons.h"
+
+#define CILIATE_ABI_VERSION 1
+
+/* Address families carried in every key and event (Linux values). */
+#define CILIATE_AF_INET 2
+#define CILIATE_AF_INET6 10
+
+/* An IPv4 address uses v4 (first 4 bytes) with the remaining 12 bytes zero. */
+union ciliate_addr {
+	__be32 v4;
+	__be32 v6[4];
+	__u8 bytes[16];
+};
+
+/* ---- Reserved security identities (SPEC section 3) ---------------------------------- */
+#define IDENTITY_UNKNOWN 0 /* also: wildcard in policy keys */
+#define IDENTITY_HOST 1
+#define IDENTITY_WORLD 2
+#define IDENTITY_UNMANAGED 3
+#define IDENTITY_HEALTH 4
+#define IDENTITY_INIT 5
+#define IDENTITY_REMOTE_NODE 6
+#define IDENTITY_KUBE_APISERVER 7
+#define IDENTITY_CLUSTER_MIN 256     /* first identity allocated for a label set */
+#define IDENTITY_LOCAL_CIDR_MIN (1u << 24) /* CIDR identities, node-local scope */
+
+/* ---- Hooks (observation points) ------------------------------------------------------ */
+enum ciliate_hook {
+	HOOK_UNSPEC = 0,
+	HOOK_FROM_CONTAINER = 1, /* TC ingress on the pod's host-side veth */
+	HOOK_TO_CONTAINER = 2,   /* TC egress on the pod's host-side veth */
+	HOOK_FROM_NETDEV = 3,
+	HOOK_TO_NETDEV = 4,
+	HOOK_FROM_OVERLAY = 5,
+	HOOK_XDP = 6,
+	HOOK_MAX,
+};
+
+/* Policy/traffic direction from the endpoint's point of view. */
+enum ciliate_dir {
+	DIR_INGRESS = 0,
+	DIR_EGRESS = 1,
+	DIR_MAX = 2,
+};
+
+/* ---- Endpoints ------------------------------------------------------------------------
+ * One entry per local pod. Looked up by IP (ciliate_endpoints) and by the host-side veth
+ * ifindex (ciliate_lxc): a program attached to a veth learns which endpoint it serves from
+ * its ifindex, so one loaded program serves every pod.
+ */
+#define EP_F_INGRESS_ENFORCED (1u << 0) /* some policy isolates ingress */
+#define EP_F_EGRESS_ENFORCED (1u << 1)  /* some policy isolates egress */
+#define EP_F_HOST (1u << 2)             /* the node itself (hostNetwork) */
+
+struct endpoint_key {
+	union ciliate_addr addr;
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct endpoint_info {
+	__u32 ifindex;     /* host-side veth: redirect target for delivery */
+	__u32 ep_id;       /* endpoint id: policy keys are scoped by it */
+	__u32 identity;    /* security identity of the pod */
+	__u32 flags;       /* EP_F_* */
+	__u8 mac[6];       /* pod's eth0 MAC */
+	__u8 node_mac[6];  /* host-side veth MAC: the pod's gateway */
+	union ciliate_addr addr;
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* ---- ipcache: LPM trie, IP prefix -> identity ------------------------------------------
+ * prefixlen counts bits from `family` on: 32 + the IP prefix length.
+ */
+#define IPCACHE_F_LOCAL_NODE (1u << 0) /* address of this node */
+#define IPCACHE_F_ENDPOINT (1u << 1)   /* a pod */
+
+struct ipcache_key {
+	__u32 prefixlen;
+	__u8 family;
+	__u8 pad[3];
+	union ciliate_addr addr;
+};
+#define IPCACHE_PREFIX_BASE 32
+
+struct ipcache_value {
+	__u32 identity;
+	__be32 tunnel_endpoint; /* node IP hosting the prefix (0: not tunnelled) */
+	__u8 flags;             /* IPCACHE_F_* */
+	__u8 encrypt_key;
+	__u16 pad;
+};
+
+/* ---- Policy: LPM trie per (endpoint, identity, direction) ------------------------------
+ * prefixlen counts bits after the prefixlen field. The first 72 bits (ep_id, identity, dir)
+ * are always matched; then 8 bits of protocol and up to 16 bits of port. So:
+ *   72      any protocol, any port      (L3-only rule)
+ *   80      one protocol, any port
+ *   80 + n  one protocol, port prefix of n bits (ranges are split into prefixes)
+ * identity 0 is the wildcard identity. The datapath looks up the exact identity and the
+ * wildcard; a deny from either wins. Userspace turns allows covered by a same-identity deny
+ * into denies, so longest-prefix matching can never let an allow shadow a deny.
+ * For ICMP the "port" is the ICMP type.
+ */
+#define POLICY_PREFIX_FIXED 72
+#define POLICY_PREFIX_PROTO 80
+#define POLICY_PREFIX_FULL 96
+
+struct policy_key {
+	__u32 prefixlen;
+	__u32 ep_id;
+	__u32 identity;
+	__u8 dir;    /* enum ciliate_dir */
+	__u8 proto;  /* IPPROTO_* */
+	__be16 dport;
+};
+
+#define POLICY_F_DENY (1u << 0)
+
+struct policy_value {
+	__u32 flags;   /* POLICY_F_* */
+	__u32 rule_id; /* userspace index of the rule that produced it (for traces) */
+};
+
+/* ---- Conntrack ---------------------------------------------------------------------------
+ * Keyed by the connection's original tuple plus the local endpoint's point of view:
+ * CT_OUT for connections a local endpoint opened (its egress), CT_IN for connections a local
+ * endpoint accepted (its ingress). Same-node traffic gets one entry of each kind.
+ */
+enum ct_scope {
+	CT_OUT = 0,
+	CT_IN = 1,
+};
+
+struct ct_key {
+	union ciliate_addr saddr;
+	union ciliate_addr daddr;
+	__be16 sport; /* ICMP echo: identifier in sport (request) / dport (reply) */
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 scope; /* enum ct_scope */
+	__u8 pad;
+};
+
+/* Result of a lookup, reported in events and replay output. */
+enum ct_status {
+	CT_NEW = 0,
+	CT_ESTABLISHED = 1,
+	CT_REPLY = 2,
+	CT_RELATED = 3,
+};
+
+/* ct_entry.tcp_state */
+enum ct_tcp_state {
+	CT_TCP_NONE = 0,     /* not TCP */
+	CT_TCP_SYN_SENT = 1, /* SYN seen from the originator */
+	CT_TCP_SYN_RECV = 2, /* SYN-ACK seen from the responder */
+	CT_TCP_ESTABLISHED = 3,
+	CT_TCP_CLOSING = 4,  /* FIN seen from one side */
+	CT_TCP_CLOSED = 5,   /* RST, or FIN from both sides */
+};
+
+struct ct_entry {
+	__u64 created_ns;  /* bpf_ktime_get_ns() at creation */
+	__u64 expires_ns;  /* entry is dead after this (bpf_ktime_get_ns clock) */
+	__u64 packets_fwd;
+	__u64 bytes_fwd;
+	__u64 packets_rev;
+	__u64 bytes_rev;
+	__u32 src_identity; /* identity of the originator */
+	__u32 rule_id;      /* policy rule that admitted the connection */
+	__u8 tcp_state;     /* enum ct_tcp_state */
+	__u8 tcp_flags_fwd; /* OR of TCP flags seen from the originator */
+	__u8 tcp_flags_rev; /* OR of TCP flags seen from the responder */
+	__u8 pad[5];
+};
+
+/* Conntrack lifetimes in seconds (Cilium-like defaults). */
+#define CT_LIFETIME_TCP_SYN 60
+#define CT_LIFETIME_TCP 21600
+#define CT_LIFETIME_TCP_CLOSE 10
+#define CT_LIFETIME_NONTCP 60
+
+/* ---- IPv4 fragment tracking: non-first fragments carry no ports ---------------------- */
+struct frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct frag_ports {
+	__be16 sport;
+	__be16 dport;
+};
+
+/* ---- Metrics: per-CPU array indexed by reason * DIR_MAX + dir -------------------------- */
+struct metrics_value {
+	__u64 packets;
+	__u64 bytes;
+};
+#define METRICS_ENTRIES (CILIATE_REASON_MAX * DIR_MAX)
+
+/* ---- Events (ring buffer) --------------------------------------------------------------- */
+enum ciliate_event_type {
+	EVENT_TRACE = 1,
+	EVENT_DROP = 2,
+	EVENT_POLICY_VERDICT = 3,
+};
+
+/* Where a drop was decided: file id + line. File ids name the bpf/lib header. */
+enum ciliate_src_file {
+	SRC_UNKNOWN = 0,
+	SRC_LXC = 1,
+	SRC_PARSE = 2,
+	SRC_CONNTRACK = 3,
+	SRC_POLICY = 4,
+	SRC_FORWARD = 5,
+	SRC_FRAG = 6,
+	SRC_NETDEV = 7,
+	SRC_MAX,
+};
+
+#define EVENT_F_IS_REPLY (1u << 0)
+#define EVENT_F_POLICY_DENY_RULE (1u << 1)
+#define EVENT_F_POLICY_AUDIT (1u << 2)
+
+/* policy-verdict match type */
+enum policy_match {
+	POLICY_MATCH_NONE = 0,
+	POLICY_MATCH_L3_ONLY = 1,    /* identity, any port */
+	POLICY_MATCH_L3_L4 = 2,      /* identity + port */
+	POLICY_MATCH_L4_ONLY = 3,    /* any identity, port */
+	POLICY_MATCH_ALL = 4,        /* any identity, any port */
+	POLICY_MATCH_NOT_ENFORCED = 5,
+};
+
+struct ciliate_event {
+	__u64 ts_ns;
+	__u8 type;      /* enum ciliate_event_type */
+	__u8 hook;      /* enum ciliate_hook */
+	__u8 family;
+	__u8 proto;
+	__u16 reason;   /* enum ciliate_reason: a drop code for EVENT_DROP */
+	__u16 src_line; /* drops: source line of the decision */
+	__u8 src_file;  /* enum ciliate_src_file */
+	__u8 ct_status; /* enum ct_status */
+	__u8 dir;       /* enum ciliate_dir */
+	__u8 flags;     /* EVENT_F_* */
+	__u8 match;     /* policy-verdict: enum policy_match */
+	__u8 tcp_flags;
+	__u8 verdict;   /* TC/XDP action returned */
+	__u8 pad0;
+	__u32 ifindex;        /* device the hook runs on */
+	__u32 target_ifindex; /* redirect target (0: none) */
+	__u32 ep_id;          /* local endpoint involved (0: none) */
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 rule_id;
+	__u32 pkt_len;
+	union ciliate_addr saddr;
+	union ciliate_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u32 pad1;
+};
+
+/* ---- Layout checks: BPF and userspace must agree byte for byte ------------------------ */
+#define CILIATE_ABI_CHECK(type, size) \
+	_Static_assert(sizeof(struct type) == (size), "ABI: sizeof(struct " #type ") changed")
+
+CILIATE_ABI_CHECK(endpoint_key, 20);
+CILIATE_ABI_CHECK(endpoint_info, 48);
+CILIATE_ABI_CHECK(ipcache_key, 24);
+CILIATE_ABI_CHECK(ipcache_value, 12);
+CILIATE_ABI_CHECK(policy_key, 16);
+CILIATE_ABI_CHECK(policy_value, 8);
+CILIATE_ABI_CHECK(ct_key, 40);
+CILIATE_ABI_CHECK(ct_entry, 64);
+CILIATE_ABI_CHECK(frag_key, 12);
+CILIATE_ABI_CHECK(frag_ports, 4);
+CILIATE_ABI_CHECK(metrics_value, 16);
+CILIATE_ABI_CHECK(ciliate_event, 96);
+
+_Static_assert(__builtin_offsetof(struct ipcache_key, addr) == 8, "ABI: ipcache_key.addr");
+_Static_assert(__builtin_offsetof(struct policy_key, dport) == 14, "ABI: policy_key.dport");
+_Static_assert(__builtin_offsetof(struct ct_key, proto) == 36, "ABI: ct_key.proto");
+_Static_assert(__builtin_offsetof(struct ciliate_event, saddr) == 52, "ABI: event.saddr");
+_Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpoint_info.addr");
+
+/* Pinned map names (under /sys/fs/bpf/ciliate/<node>/). */
+#define MAP_ENDPOINTS "ciliate_endpoints"
+#define MAP_LXC "ciliate_lxc"
+#define MAP_IPCACHE "ciliate_ipcache"
+#define MAP_POLICY "ciliate_policy"
+#define MAP_CT "ciliate_ct"
+#define MAP_FRAG "ciliate_frag"
+#define MAP_METRICS "ciliate_metrics"
+#define MAP_EVENTS "ciliate_events"
+
+/* Map sizes (max_entries). */
+#define ENDPOINTS_MAX 4096
+#define IPCACHE_MAX 65536
+#define POLICY_MAX 65536
+#define CT_MAX 262144
+#define FRAG_MAX 8192
+#define EVENTS_RING_BYTES (1u << 20)
+
+#endif

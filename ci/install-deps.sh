@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ciliate needs to build and test. Idempotent: does nothing
+# (and touches no network) when everything is already installed.
+set -euo pipefail
+
+PKGS=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libpcap-dev
+      libcmocka-dev libyaml-dev libjansson-dev iproute2 tcpdump)
+if [ "${1:-}" = "--kernels" ]; then
+	shift
+	PKGS+=(qemu-system-x86 busybox-static cpio zstd kmod)
+fi
+PKGS+=("$@")
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]} (run as root to install)" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

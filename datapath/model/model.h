@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The control-plane model: a scenario file (SPEC section 5) parsed into plain structs, and the
+ * per-node datapath state (endpoint, ipcache and policy map entries) computed from it.
+ *
+ * Parsing is strict for sim.ciliate.dev/v1 kinds (unknown fields are errors with file:line)
+ * and lenient for Kubernetes kinds (unknown upstream fields are accepted and ignored).
+ * Every error message has the form "FILE:LINE: FIELD.PATH: reason".
+ */
+#ifndef CILIATE_MODEL_H
+#define CILIATE_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ciliate/abi.h"
+#include "../common/diag.h"
+
+#define MODEL_NAME_MAX 254
+
+struct label {
+	char *key;   /* e.g. "app" (no "k8s:" prefix; see model_identity.c for the prefixed form) */
+	char *value;
+};
+
+struct labelset {
+	struct label *v;
+	size_t n;
+};
+
+struct m_node {
+	char name[64];
+	struct labelset labels;
+	uint32_t ip;          /* network order: assigned from underlayCIDR in node order */
+	uint32_t pod_cidr;    /* network order */
+	uint8_t pod_cidr_len; /* /24 unless pinned */
+	int line;
+};
+
+struct m_external_host {
+	char name[64];
+	uint32_t ip; /* network order */
+	uint16_t *ports;
+	size_t nports;
+	int line;
+};
+
+struct m_kv {
+	char *key;
+	char *value;
+};
+
+enum m_routing { ROUTING_TUNNEL = 0, ROUTING_NATIVE = 1 };
+enum m_encryption { ENCRYPTION_NONE = 0, ENCRYPTION_WIREGUARD = 1, ENCRYPTION_IPSEC = 2 };
+
+struct m_cluster {
+	char name[64];
+	struct m_node *nodes;
+	size_t nnodes;
+	enum m_routing routing;
+	enum m_encryption encryption;
+	uint32_t pod_cidr; /* network order */
+	uint8_t pod_cidr_len;
+	uint32_t service_cidr;
+	uint8_t service_cidr_len;
+	uint32_t underlay_cidr;
+	uint8_t underlay_cidr_len;
+	struct m_external_host *ext_hosts;
+	size_t next_hosts;
+	struct m_kv *config; /* cilium-config keys */
+	size_t nconfig;
+	int line;
+};
+
+struct m_namespace {
+	char name[64];
+	struct labelset labels;
+	int line;
+};
+
+struct m_container_port {
+	char name[16]; /* IANA_SVC_NAME, may be empty */
+	uint16_t port;
+	uint8_t proto; /* IPPROTO_TCP / UDP / SCTP */
+};
+
+struct m_pod {
+	char ns[64];
+	char name[MODEL_NAME_MAX];
+	char node[64];
+	struct labelset labels;
+	struct m_container_port *ports;
+	size_t nports;
+	bool host_network;
+	uint32_t ip;     /* network order; pinned by status.podIP or assigned by IPAM */
+	bool ip_pinned;
+	uint32_t identity;
+	const char *file;
+	int line;
+};
+
+/* A NetworkPolicy / CiliumNetworkPolicy as parsed; its rule structure is private to the
+ * policy compiler (model_policy.c). */
+struct m_policy;
+
+struct m_replay {
+	char name[MODEL_NAME_MAX];
+	char node[64];
+	char hook[32];      /* from-container | to-container | from-netdev | ... */
+	char endpoint[320]; /* "ns/pod" or "" */
+	char *pcap;         /* resolved relative to the scenario file */
+	char **expect_verdicts; /* e.g. "redirect", "drop:POLICY_DENIED"; NULL if absent */
+	size_t nexpect_verdicts;
+	char *expect_output;    /* resolved path or NULL */
+	int line;
+};
+
+/* Test documents (SPEC section 5) are parsed and validated here; running them is the
+ * simulator's job. */
+struct m_probe {
+	char from[320];
+	char to[320];
+	uint16_t port;
+	uint8_t proto;
+	bool expect_allow;
+	char **backend_in;
+	size_t nbackend_in;
+	char client_ip_seen[16]; /* "", preserved, node, egress-ip */
+	int same_backend;        /* 0: not asserted */
+	char *spread;            /* raw value or NULL */
+	char reply_bypasses[96];
+	char encrypted_on[32];
+	char drop_reason[64];
+	int line;
+};
+
+struct m_matrix {
+	uint16_t port;
+	uint8_t proto;
+	char **rows;   /* row labels (sources) */
+	char **cols;   /* column labels (destinations) */
+	size_t nrows, ncols;
+	char *cells;   /* nrows * ncols of '.' (allow) or 'X' (deny) */
+	int line;
+};
+
+struct m_delete_ref {
+	char kind[64];
+	char ns[64];
+	char name[MODEL_NAME_MAX];
+};
+
+struct m_step {
+	char name[MODEL_NAME_MAX];
+	char *apply;                /* resolved path or NULL */
+	char *manifests_yaml;       /* inline manifests re-serialised as YAML, or NULL */
+	struct m_delete_ref *deletes;
+	size_t ndeletes;
+	struct m_probe *probes;
+	size_t nprobes;
+	struct m_matrix *matrices;
+	size_t nmatrices;
+	int line;
+};
+
+struct m_test {
+	char name[MODEL_NAME_MAX];
+	struct m_step *steps;
+	size_t nsteps;
+	int line;
+};
+
+struct scenario {
+	char *path;
+	bool has_cluster;
+	struct m_cluster cluster;
+	struct m_namespace *namespaces;
+	size_t nnamespaces;
+	struct m_pod *pods;
+	size_t npods;
+	struct m_policy **policies;
+	size_t npolicies;
+	struct m_replay *replays;
+	size_t nreplays;
+	struct m_test *tests;
+	size_t ntests;
+};
+
+/* Parses a scenario file. On error returns a negative errno with d->msg set and *out NULL. */
+int scenario_load(const char *path, struct scenario **out, struct diag *d);
+
+/* Frees everything scenario_load allocated. NULL is fine. */
+void scenario_free(struct scenario *s);
+
+/* Finds a pod by "ns/name"; NULL if absent. */
+const struct m_pod *scenario_find_pod(const struct scenario *s, const char *ns_slash_name);
+
+/* Finds a node by name; NULL if absent. */
+const struct m_node *scenario_find_node(const struct scenario *s, const char *name);
+
+/* ---- Per-node datapath state -------------------------------------------------------- */
+
+struct node_endpoint {
+	const struct m_pod *pod;
+	struct endpoint_info info; /* ifindex is synthetic (NODE_STATE_IFINDEX_BASE + ep_id)
+				      until an agent attaches a real veth */
+};
+
+struct node_ipcache_entry {
+	struct ipcache_key key;
+	struct ipcache_value val;
+};
+
+struct node_policy_entry {
+	struct policy_key key;
+	struct policy_value val;
+};
+
+#define NODE_STATE_IFINDEX_BASE 1000
+
+struct node_state {
+	const struct m_node *node;
+	struct node_endpoint *eps;
+	size_t neps;
+	struct node_ipcache_entry *ipcache;
+	size_t nipcache;
+	struct node_policy_entry *policy;
+	size_t npolicy;
+	char **rule_names; /* rule_id -> "ns/name ingress[0]"; index 0 is "" */
+	size_t nrule_names;
+};
+
+/* Computes the map entries the named node's datapath must hold. */
+int node_state_compute(const struct scenario *s, const char *node, struct node_state *out,
+		       struct diag *d);
+
+/* Frees a node_state's arrays (not the scenario it points into). */
+void node_state_free(struct node_state *ns);
+
+/* Finds the endpoint of pod "ns/name" on this node; NULL if absent. */
+const struct node_endpoint *node_state_find_endpoint(const struct node_state *ns,
+						     const char *ns_slash_name);
+
+#endif
