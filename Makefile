@@ -8,8 +8,8 @@ CLANG     ?= clang
 BPFTOOL   ?= bpftool
 
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
-             -Ibpf/include -I$(BUILD)/skel -Idatapath -Ipcaps/builder
+CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -DPCAP_DONT_INCLUDE_PCAP_BPF_H \
+             -Ibpf/include -I$(BUILD)/skel -Idatapath -Ipcaps/builder -Itests/lib
 LDLIBS    := -lbpf -lelf -lz -lpcap -lyaml -ljansson -lm
 TEST_LIBS := -lcmocka
 
@@ -84,7 +84,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/bpf/%.o $(TESTLIB_OBJS) $(LIB)
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
 # ---- test suites ---------------------------------------------------------------------------
 test: all

@@ -34,7 +34,7 @@ int diag_fail_errno(struct diag *d, int err, const char *fmt, ...)
 
 void diag_prefix(struct diag *d, const char *fmt, ...)
 {
-	char prefix[512], old[sizeof(d->msg)];
+	char prefix[256], old[sizeof(d->msg)];
 	va_list ap;
 
 	if (!d)
@@ -43,5 +43,5 @@ void diag_prefix(struct diag *d, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, d->msg, sizeof(old));
-	snprintf(d->msg, sizeof(d->msg), "%s: %s", prefix, old);
+	snprintf(d->msg, sizeof(d->msg), "%.255s: %.760s", prefix, old);
 }

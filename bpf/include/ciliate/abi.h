@@ -132,6 +132,7 @@ struct policy_key {
 };
 
 #define POLICY_F_DENY (1u << 0)
+#define POLICY_F_L4 (1u << 1) /* set by the loader: the key names a protocol (prefixlen > 72) */
 
 struct policy_value {
 	__u32 flags;   /* POLICY_F_* */

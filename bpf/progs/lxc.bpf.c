@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Pod-facing programs, attached to each pod's host-side veth:
+ *   from-container  TC ingress: packets the pod sends
+ *   to-container    TC egress:  packets delivered to the pod from the stack/overlay/network
+ *
+ * Pipeline: parse -> endpoint -> fragments -> conntrack -> policy -> forward.
+ * Same-node delivery is decided in from-container: the destination pod's ingress policy and
+ * conntrack are applied here, then the packet is redirected to its veth, so the sender's hook
+ * reports the final verdict. to-container then finds the connection already tracked.
+ */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/events.h"
+#include "lib/endpoint.h"
+#include "lib/ipcache.h"
+#include "lib/frag.h"
+#include "lib/conntrack.h"
+#include "lib/policy.h"
+#include "lib/forward.h"
+
+#undef CILIATE_SRC_FILE
+#define CILIATE_SRC_FILE SRC_LXC
+
+const volatile __u8 cfg_enable_ipv6 = 0;
+const volatile __u8 cfg_trace_all = 0;
+
+/*
+ * Checks conntrack and (for new connections) policy for one endpoint's side of a packet.
+ * `egress`: the packet leaves `ep`. `peer_identity`: the other side's identity.
+ * On success fills r (the entry to update, or the key to create) and returns 0.
+ */
+static __always_inline int endpoint_admit(struct pipeline *pl, const struct endpoint_info *ep,
+					  int egress, __u32 peer_identity, struct ct_result *r,
+					  struct policy_decision *d)
+{
+	struct pkt *p = &pl->pkt;
+	__u8 dir = egress ? DIR_EGRESS : DIR_INGRESS;
+	int ret;
+
+	d->rule_id = 0;
+	d->match = POLICY_MATCH_NONE;
+	d->deny_rule = 0;
+	ct_lookup(p, egress, r);
+	if (r->status != CT_NEW)
+		return 0;
+	if ((p->flags & PKT_F_ICMP_ERROR)) {
+		struct pkt inner;
+
+		if (parse_icmp_inner(pl->skb, p, &inner) == 0 && ct_icmp_related(&inner, egress)) {
+			r->status = CT_RELATED;
+			return 0;
+		}
+	}
+	ret = policy_check(ep, peer_identity, dir, p, d);
+	pl->match = d->match;
+	pl->rule_id = d->rule_id;
+	if (ret < 0)
+		pl->event_flags |= EVENT_F_POLICY_DENY_RULE * d->deny_rule;
+	policy_verdict_emit(pl, ret == 0, dir);
+	return ret;
+}
+
+/* Applies the decision of endpoint_admit: updates or creates the conntrack entry. */
+static __always_inline int endpoint_commit(struct pipeline *pl, struct ct_result *r,
+					   __u32 src_identity, const struct policy_decision *d)
+{
+	if (r->status == CT_RELATED)
+		return 0;
+	if (r->entry) {
+		ct_update(r->entry, &pl->pkt, r->is_reply);
+		return 0;
+	}
+	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id);
+}
+
+/* Common start of both hooks: parse, filter, find the endpoint this veth serves. */
+static __always_inline int lxc_prologue(struct pipeline *pl, struct endpoint_info **ep_out)
+{
+	struct endpoint_info *ep;
+	int ret;
+
+	ret = parse_packet(pl->skb, &pl->pkt);
+	if (ret < 0)
+		return ret;
+	if (pl->pkt.vlan_depth)
+		return -REASON_VLAN_FILTERED;
+	if (!pl->pkt.family)
+		return 0;
+	if (pl->pkt.family == CILIATE_AF_INET6 && !cfg_enable_ipv6)
+		return -REASON_UNSUPPORTED_L3_PROTOCOL;
+	ep = endpoint_by_ifindex(pl->skb->ifindex);
+	if (!ep)
+		return -REASON_NO_CONFIGURATION_AVAILABLE;
+	pl->ep_id = ep->ep_id;
+	*ep_out = ep;
+	return frag_track(&pl->pkt);
+}
+
+SEC("tc")
+int from_container(struct __sk_buff *skb)
+{
+	struct pipeline pl = { .skb = skb, .hook = HOOK_FROM_CONTAINER, .dir = DIR_EGRESS };
+	struct endpoint_info *ep = NULL, *dst;
+	struct policy_decision d_src, d_dst;
+	struct ct_result r_src, r_dst;
+	int ret;
+
+	ret = lxc_prologue(&pl, &ep);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	if (!pl.pkt.family)
+		return forward_packet(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
+	if (!ep)
+		return DROP(&pl, -REASON_NO_CONFIGURATION_AVAILABLE);
+	if (!addr_eq(&pl.pkt.saddr, &ep->addr))
+		return DROP(&pl, -REASON_INVALID_SOURCE_IP);
+
+	pl.src_identity = ep->identity;
+	dst = endpoint_by_addr(pl.pkt.family, &pl.pkt.daddr);
+	pl.dst_identity = dst ? dst->identity : ipcache_identity(pl.pkt.family, &pl.pkt.daddr);
+
+	/* the sender's side: its egress */
+	ret = endpoint_admit(&pl, ep, 1, pl.dst_identity, &r_src, &d_src);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	pl.ct_status = r_src.status;
+	if (r_src.is_reply)
+		pl.event_flags |= EVENT_F_IS_REPLY;
+
+	if (!dst) {
+		ret = endpoint_commit(&pl, &r_src, pl.src_identity, &d_src);
+		if (ret < 0)
+			return DROP(&pl, ret);
+		return forward_packet(&pl, TC_ACT_OK, REASON_CT_NEW + pl.ct_status);
+	}
+
+	/* same-node delivery: the receiver's side (its ingress) is decided here, before the
+	 * redirect, so this hook reports the final verdict */
+	pl.ep_id = dst->ep_id;
+	ret = endpoint_admit(&pl, dst, 0, pl.src_identity, &r_dst, &d_dst);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	ret = forward_rewrite_l2l3(skb, &pl.pkt, dst);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	ret = endpoint_commit(&pl, &r_src, pl.src_identity, &d_src);
+	if (ret == 0)
+		ret = endpoint_commit(&pl, &r_dst, pl.src_identity, &d_dst);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	pl.ep_id = ep->ep_id;
+	pl.target_ifindex = dst->ifindex;
+	return forward_packet(&pl, bpf_redirect(dst->ifindex, 0), REASON_CT_NEW + pl.ct_status);
+}
+
+SEC("tc")
+int to_container(struct __sk_buff *skb)
+{
+	struct pipeline pl = { .skb = skb, .hook = HOOK_TO_CONTAINER, .dir = DIR_INGRESS };
+	struct endpoint_info *ep = NULL;
+	struct policy_decision d;
+	struct ct_result r;
+	int ret;
+
+	ret = lxc_prologue(&pl, &ep);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	if (!pl.pkt.family)
+		return forward_packet(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
+	if (!ep)
+		return DROP(&pl, -REASON_NO_CONFIGURATION_AVAILABLE);
+
+	pl.dst_identity = ep->identity;
+	pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
+
+	ret = endpoint_admit(&pl, ep, 0, pl.src_identity, &r, &d);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	pl.ct_status = r.status;
+	if (r.is_reply)
+		pl.event_flags |= EVENT_F_IS_REPLY;
+	ret = endpoint_commit(&pl, &r, pl.src_identity, &d);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	return forward_packet(&pl, TC_ACT_OK, REASON_CT_NEW + pl.ct_status);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

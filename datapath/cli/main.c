@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ciliate: CLI for users and operators (SPEC section 7). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ciliate COMMAND [ARGS]\n"
+		"\n"
+		"commands:\n"
+		"  replay     replay a pcap through the real BPF programs (BPF_PROG_TEST_RUN)\n"
+		"  bpf        inspect datapath maps (bpf reasons list)\n"
+		"  version    print the version\n"
+		"\n"
+		"Run 'ciliate COMMAND --help' for a command's options. Exit codes: 0 ok, 1 failure,\n"
+		"2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "version")) {
+		printf("ciliate 0.1.0 (ABI %d)\n", 1);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "replay"))
+		return cmd_replay(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bpf"))
+		return cmd_bpf(argc - 1, argv + 1);
+	fprintf(stderr, "ciliate: unknown command \"%s\"\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "datapath.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "ciliate/abi.h"
+#include "lxc.skel.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+struct datapath {
+	struct lxc *lxc;
+	char pin_dir[PATH_MAX];
+};
+
+int bpffs_ensure_mounted(struct diag *d)
+{
+	struct statfs st;
+
+	if (statfs(CILIATE_BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", CILIATE_BPFFS, "bpf", 0, "mode=0700") < 0)
+		return diag_fail_errno(d, -errno, "mounting bpffs at %s: %s", CILIATE_BPFFS,
+				       strerror(errno));
+	return 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int valid_node_name(const char *node)
+{
+	if (!*node || strlen(node) > 63 || node[0] == '.')
+		return 0;
+	for (const char *c = node; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+		      *c == '.' || *c == '_' || (*c >= 'A' && *c <= 'Z')))
+			return 0;
+	return 1;
+}
+
+int datapath_open(const struct datapath_opts *opts, struct datapath **out, struct diag *d)
+{
+	struct datapath *dp;
+	struct bpf_map *map;
+	int err;
+
+	*out = NULL;
+	dp = calloc(1, sizeof(*dp));
+	if (!dp)
+		return diag_fail_errno(d, -ENOMEM, "out of memory");
+
+	if (opts->node) {
+		if (!valid_node_name(opts->node)) {
+			err = diag_fail(d, "invalid node name \"%s\"", opts->node);
+			goto out;
+		}
+		err = bpffs_ensure_mounted(d);
+		if (err)
+			goto out;
+		snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s/%s", CILIATE_PIN_ROOT, opts->node);
+		err = mkdir_p(dp->pin_dir);
+		if (err) {
+			diag_fail_errno(d, err, "creating %s: %s", dp->pin_dir, strerror(-err));
+			goto out;
+		}
+	}
+
+	dp->lxc = lxc__open();
+	if (!dp->lxc) {
+		err = diag_fail_errno(d, -errno, "opening lxc BPF object: %s", strerror(errno));
+		goto out;
+	}
+	dp->lxc->rodata->cfg_enable_ipv6 = opts->enable_ipv6;
+	dp->lxc->rodata->cfg_trace_all = opts->trace_all;
+
+	if (opts->node) {
+		bpf_object__for_each_map(map, dp->lxc->obj) {
+			char path[PATH_MAX + 64];
+
+			if (strncmp(bpf_map__name(map), "ciliate_", 8))
+				continue; /* .rodata etc. belong to the program */
+			snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, bpf_map__name(map));
+			err = bpf_map__set_pin_path(map, path);
+			if (err) {
+				diag_fail_errno(d, err, "pin path %s: %s", path, strerror(-err));
+				goto out;
+			}
+		}
+	}
+
+	err = lxc__load(dp->lxc);
+	if (err) {
+		diag_fail_errno(d, err,
+				"loading lxc BPF programs: %s (a map pinned under %s with another "
+				"layout? run 'ciliate-sim down' or remove the pins)",
+				strerror(-err), dp->pin_dir[0] ? dp->pin_dir : "-");
+		goto out;
+	}
+	*out = dp;
+	return 0;
+out:
+	datapath_close(dp);
+	return err;
+}
+
+void datapath_close(struct datapath *dp)
+{
+	if (!dp)
+		return;
+	lxc__destroy(dp->lxc);
+	free(dp);
+}
+
+int datapath_prog_fd(const struct datapath *dp, int hook)
+{
+	switch (hook) {
+	case HOOK_FROM_CONTAINER:
+		return bpf_program__fd(dp->lxc->progs.from_container);
+	case HOOK_TO_CONTAINER:
+		return bpf_program__fd(dp->lxc->progs.to_container);
+	default:
+		return -ENOENT;
+	}
+}
+
+int datapath_map_fd(const struct datapath *dp, const char *name)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(dp->lxc->obj, name);
+
+	return map ? bpf_map__fd(map) : -ENOENT;
+}
+
+const char *datapath_pin_dir(const struct datapath *dp)
+{
+	return dp->pin_dir;
+}
+
+int datapath_unpin_node(const char *node, struct diag *d)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	DIR *dh;
+
+	if (!valid_node_name(node))
+		return diag_fail(d, "invalid node name \"%s\"", node);
+	snprintf(dir, sizeof(dir), "%s/%s", CILIATE_PIN_ROOT, node);
+	dh = opendir(dir);
+	if (!dh)
+		return errno == ENOENT ? 0 : diag_fail_errno(d, -errno, "%s: %s", dir, strerror(errno));
+	while ((de = readdir(dh))) {
+		char path[PATH_MAX + 256];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(dh);
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		return diag_fail_errno(d, -errno, "removing %s: %s", dir, strerror(errno));
+	rmdir(CILIATE_PIN_ROOT); /* only succeeds when no other node is left */
+	return 0;
+}

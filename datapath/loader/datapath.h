@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Loading the datapath: opens the BPF objects through their libbpf skeletons, writes the
+ * load-time configuration, and (for a node) pins every map under /sys/fs/bpf/ciliate/<node>/,
+ * reusing maps already pinned there so that a reload keeps endpoints, policy and conntrack.
+ */
+#ifndef CILIATE_DATAPATH_H
+#define CILIATE_DATAPATH_H
+
+#include <stdbool.h>
+
+#include "common/diag.h"
+
+#define CILIATE_BPFFS "/sys/fs/bpf"
+#define CILIATE_PIN_ROOT CILIATE_BPFFS "/ciliate"
+
+struct datapath_opts {
+	const char *node;  /* pin under CILIATE_PIN_ROOT/<node>; NULL: private, unpinned maps */
+	bool enable_ipv6;
+	bool trace_all;    /* a trace event for every forwarded packet (replay, debugging) */
+};
+
+struct datapath; /* opaque */
+
+/* Opens, configures and loads the datapath. */
+int datapath_open(const struct datapath_opts *opts, struct datapath **out, struct diag *d);
+
+/* Releases file descriptors; pinned maps stay pinned. NULL is fine. */
+void datapath_close(struct datapath *dp);
+
+/* Program fd for a hook (enum ciliate_hook); -ENOENT if this build has no such hook. */
+int datapath_prog_fd(const struct datapath *dp, int hook);
+
+/* Map fd by pinned name (MAP_* in abi.h); -ENOENT if unknown. */
+int datapath_map_fd(const struct datapath *dp, const char *name);
+
+/* The pin directory ("" when unpinned). */
+const char *datapath_pin_dir(const struct datapath *dp);
+
+/* Removes a node's pinned maps and its pin directory. Idempotent. */
+int datapath_unpin_node(const char *node, struct diag *d);
+
+/* Mounts bpffs at /sys/fs/bpf if nothing is mounted there. */
+int bpffs_ensure_mounted(struct diag *d);
+
+#endif

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * BPF program tests for from-container / to-container through BPF_PROG_TEST_RUN: verdicts,
+ * output bytes (with valid checksums), conntrack entries, events and metrics.
+ *
+ * Cast: pod A 10.244.0.21 (ep 1, identity 300) and pod B 10.244.0.22 (ep 2, identity 301) on
+ * this node; remote pod R 10.244.1.30 (identity 400) on another node; world beyond.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include <linux/pkt_cls.h>
+
+#include "bpf_harness.h"
+#include "pktbuild.h"
+#include "replay/replay.h"
+
+#define IP_A PB_IP4(10, 244, 0, 21)
+#define IP_B PB_IP4(10, 244, 0, 22)
+#define IP_R PB_IP4(10, 244, 1, 30)
+#define IP_W PB_IP4(203, 0, 113, 10)
+#define ID_A 300
+#define ID_B 301
+#define ID_R 400
+
+struct frame {
+	uint8_t buf[512];
+	size_t len;
+};
+
+static const uint8_t any_mac[6] = { 0x02, 0, 0, 0, 0, 1 };
+
+static struct frame tcp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
+			 uint8_t flags, uint8_t ttl)
+{
+	struct pb_ipv4 ip = pb_ipv4_hdr(src, dst);
+	struct pb_tcp tcp = pb_tcp_hdr(sport, dport, flags);
+	struct frame f;
+	struct pb_pkt p;
+	int n;
+
+	ip.ttl = ttl;
+	pb_init(&p, f.buf, sizeof(f.buf));
+	pb_eth(&p, any_mac, any_mac, PB_AUTO);
+	pb_ipv4(&p, &ip);
+	pb_tcp(&p, &tcp);
+	n = pb_finish(&p);
+	assert_true(n > 0);
+	f.len = (size_t)n;
+	return f;
+}
+
+static struct frame udp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
+{
+	struct pb_ipv4 ip = pb_ipv4_hdr(src, dst);
+	struct pb_udp udp = { .sport = sport, .dport = dport, .len = PB_AUTO };
+	struct frame f;
+	struct pb_pkt p;
+	int n;
+
+	pb_init(&p, f.buf, sizeof(f.buf));
+	pb_eth(&p, any_mac, any_mac, PB_AUTO);
+	pb_ipv4(&p, &ip);
+	pb_udp(&p, &udp);
+	pb_bytes(&p, "ping", 4);
+	n = pb_finish(&p);
+	assert_true(n > 0);
+	f.len = (size_t)n;
+	return f;
+}
+
+/* A on ifindex 1 (the test-run device), B as a same-node peer, R remote. */
+static int setup(void **state)
+{
+	struct harness *h = harness_new();
+	struct endpoint_info a = harness_endpoint(IP_A, 1, ID_A, 0);
+	struct endpoint_info b = harness_endpoint(IP_B, 2, ID_B, EP_F_INGRESS_ENFORCED);
+
+	harness_add_endpoint(h, &a, true);
+	harness_add_endpoint(h, &b, false);
+	harness_add_ipcache(h, IP_A, 32, ID_A);
+	harness_add_ipcache(h, IP_B, 32, ID_B);
+	harness_add_ipcache(h, IP_R, 32, ID_R);
+	/* B admits A on TCP 5432 only */
+	harness_add_policy(h, 2, ID_A, DIR_INGRESS, IPPROTO_TCP, 5432, 16, false);
+	*state = h;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	harness_free(*state);
+	return 0;
+}
+
+static void assert_drop(struct harness *h, unsigned int reason)
+{
+	const struct ciliate_event *ev = harness_event(h, EVENT_DROP);
+
+	assert_int_equal(h->retval, TC_ACT_SHOT);
+	assert_non_null(ev);
+	assert_int_equal(ev->reason, reason);
+	assert_true(ev->src_line > 0);
+	assert_true(ev->src_file > SRC_UNKNOWN && ev->src_file < SRC_MAX);
+}
+
+static void test_same_node_allowed_handshake(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = tcp4(IP_A, IP_B, 41000, 5432, PB_TCP_SYN, 64);
+	struct frame ack = tcp4(IP_A, IP_B, 41000, 5432, PB_TCP_ACK, 64);
+	const struct ciliate_event *ev;
+	struct ct_entry ct;
+	uint8_t mac[6];
+	char why[128];
+
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, syn.buf, syn.len), TC_ACT_REDIRECT);
+	ev = harness_event(h, EVENT_TRACE);
+	assert_non_null(ev);
+	assert_int_equal(ev->target_ifindex, 1002);
+	assert_int_equal(ev->ct_status, CT_NEW);
+	assert_int_equal(ev->src_identity, ID_A);
+	assert_int_equal(ev->dst_identity, ID_B);
+	assert_non_null(harness_event(h, EVENT_POLICY_VERDICT));
+
+	/* routed delivery: MACs rewritten to gateway -> B, TTL 63, checksums valid */
+	assert_int_equal(h->out_len, syn.len);
+	pb_pod_mac(IP_B, mac);
+	assert_memory_equal(h->out, mac, 6);
+	pb_gw_mac(IP_B, mac);
+	assert_memory_equal(h->out + 6, mac, 6);
+	assert_int_equal(h->out[14 + 8], 63);
+	assert_int_equal(replay_checksums_valid(h->out, h->out_len, why, sizeof(why)), 0);
+	assert_memory_equal(h->out + 12, syn.buf + 12, 10); /* nothing else before TTL moved */
+
+	/* both sides tracked: A opened it, B accepted it */
+	assert_true(harness_ct_get(h, IP_A, IP_B, 41000, 5432, IPPROTO_TCP, CT_OUT, &ct));
+	assert_int_equal(ct.tcp_state, CT_TCP_SYN_SENT);
+	assert_true(harness_ct_get(h, IP_A, IP_B, 41000, 5432, IPPROTO_TCP, CT_IN, &ct));
+
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, ack.buf, ack.len), TC_ACT_REDIRECT);
+	ev = harness_event(h, EVENT_TRACE);
+	assert_int_equal(ev->ct_status, CT_ESTABLISHED);
+	assert_true(harness_ct_get(h, IP_A, IP_B, 41000, 5432, IPPROTO_TCP, CT_OUT, &ct));
+	assert_int_equal(ct.tcp_state, CT_TCP_ESTABLISHED);
+	assert_int_equal(ct.packets_fwd, 2);
+}
+
+static void test_same_node_denied_by_receiver(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = tcp4(IP_A, IP_B, 41001, 80, PB_TCP_SYN, 64);
+	uint64_t before = harness_metric_packets(h, REASON_POLICY_DENIED, DIR_EGRESS);
+	struct ct_entry ct;
+
+	harness_run(h, HOOK_FROM_CONTAINER, syn.buf, syn.len);
+	assert_drop(h, REASON_POLICY_DENIED);
+	assert_int_equal(harness_metric_packets(h, REASON_POLICY_DENIED, DIR_EGRESS), before + 1);
+	/* nothing tracked for a denied connection, so a retransmission is denied too */
+	assert_false(harness_ct_get(h, IP_A, IP_B, 41001, 80, IPPROTO_TCP, CT_OUT, &ct));
+	harness_run(h, HOOK_FROM_CONTAINER, syn.buf, syn.len);
+	assert_drop(h, REASON_POLICY_DENIED);
+}
+
+static void test_reply_passes_ingress_isolation(void **state)
+{
+	struct harness *h = *state;
+	struct endpoint_info a = harness_endpoint(IP_A, 1, ID_A, EP_F_INGRESS_ENFORCED);
+	struct frame syn = tcp4(IP_A, IP_R, 42000, 80, PB_TCP_SYN, 64);
+	struct frame synack = tcp4(IP_R, IP_A, 80, 42000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	struct frame other = tcp4(IP_R, IP_A, 81, 42000, PB_TCP_SYN, 64);
+	const struct ciliate_event *ev;
+
+	harness_add_endpoint(h, &a, true); /* A now denies all ingress */
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, syn.buf, syn.len), TC_ACT_OK);
+	assert_memory_equal(h->out, syn.buf, syn.len); /* to the stack unchanged */
+
+	assert_int_equal(harness_run(h, HOOK_TO_CONTAINER, synack.buf, synack.len), TC_ACT_OK);
+	ev = harness_event(h, EVENT_TRACE);
+	assert_int_equal(ev->ct_status, CT_REPLY);
+	assert_true(ev->flags & EVENT_F_IS_REPLY);
+
+	harness_run(h, HOOK_TO_CONTAINER, other.buf, other.len);
+	assert_drop(h, REASON_POLICY_DENIED);
+	ev = harness_event(h, EVENT_DROP);
+	assert_int_equal(ev->src_identity, ID_R);
+}
+
+static void test_icmp_error_related(void **state)
+{
+	struct harness *h = *state;
+	struct endpoint_info a = harness_endpoint(IP_A, 1, ID_A, EP_F_INGRESS_ENFORCED);
+	struct frame out = udp4(IP_A, IP_W, 5000, 53);
+	struct frame unrel = udp4(IP_A, IP_W, 5001, 53);
+	uint8_t err_buf[512];
+	struct pb_ipv4 ip = pb_ipv4_hdr(IP_W, IP_A);
+	struct pb_pkt p;
+	int n;
+
+	harness_add_endpoint(h, &a, true);
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, out.buf, out.len), TC_ACT_OK);
+
+	/* port unreachable from the world about A's datagram: RELATED, passes deny-all */
+	pb_init(&p, err_buf, sizeof(err_buf));
+	pb_eth(&p, any_mac, any_mac, PB_AUTO);
+	pb_ipv4(&p, &ip);
+	pb_icmp4_error(&p, PB_ICMP_DEST_UNREACH, 3, 0, out.buf + 14, out.len - 14);
+	n = pb_finish(&p);
+	assert_true(n > 0);
+	assert_int_equal(harness_run(h, HOOK_TO_CONTAINER, err_buf, (size_t)n), TC_ACT_OK);
+	assert_int_equal(harness_event(h, EVENT_TRACE)->ct_status, CT_RELATED);
+
+	/* the same error about a flow nobody opened: subject to policy, denied */
+	pb_init(&p, err_buf, sizeof(err_buf));
+	pb_eth(&p, any_mac, any_mac, PB_AUTO);
+	pb_ipv4(&p, &ip);
+	pb_icmp4_error(&p, PB_ICMP_DEST_UNREACH, 3, 0, unrel.buf + 14, unrel.len - 14);
+	n = pb_finish(&p);
+	harness_run(h, HOOK_TO_CONTAINER, err_buf, (size_t)n);
+	assert_drop(h, REASON_POLICY_DENIED);
+}
+
+static void test_deny_precedence_and_port_ranges(void **state)
+{
+	struct harness *h = *state;
+	struct frame f;
+
+	/* B: allow A on 8080-8083 (a /14 port prefix); deny every identity on 8081 */
+	harness_add_policy(h, 2, ID_A, DIR_INGRESS, IPPROTO_TCP, 8080, 14, false);
+	harness_add_policy(h, 2, 0, DIR_INGRESS, IPPROTO_TCP, 8081, 16, true);
+
+	f = tcp4(IP_A, IP_B, 43000, 8083, PB_TCP_SYN, 64);
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len), TC_ACT_REDIRECT);
+	f = tcp4(IP_A, IP_B, 43001, 8084, PB_TCP_SYN, 64);
+	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
+	assert_drop(h, REASON_POLICY_DENIED);
+	f = tcp4(IP_A, IP_B, 43002, 8081, PB_TCP_SYN, 64);
+	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
+	assert_drop(h, REASON_POLICY_DENY);
+	assert_true(harness_event(h, EVENT_DROP)->flags & EVENT_F_POLICY_DENY_RULE);
+	/* UDP on an allowed TCP port is not allowed */
+	f = udp4(IP_A, IP_B, 43003, 8080);
+	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
+	assert_drop(h, REASON_POLICY_DENIED);
+}
+
+static void test_egress_policy(void **state)
+{
+	struct harness *h = *state;
+	struct endpoint_info a = harness_endpoint(IP_A, 1, ID_A, EP_F_EGRESS_ENFORCED);
+	struct frame f;
+
+	harness_add_endpoint(h, &a, true);
+	harness_add_policy(h, 1, ID_R, DIR_EGRESS, IPPROTO_UDP, 0, 0, false); /* UDP to R */
+	f = udp4(IP_A, IP_R, 6000, 9999);
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len), TC_ACT_OK);
+	f = tcp4(IP_A, IP_R, 6000, 9999, PB_TCP_SYN, 64);
+	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
+	assert_drop(h, REASON_POLICY_DENIED);
+	f = udp4(IP_A, IP_W, 6000, 9999); /* world: not allowed */
+	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
+	assert_drop(h, REASON_POLICY_DENIED);
+	assert_int_equal(harness_event(h, EVENT_DROP)->dst_identity, IDENTITY_WORLD);
+}
+
+static void test_tcp_close_and_reopen(void **state)
+{
+	struct harness *h = *state;
+	struct frame f;
+	struct ct_entry ct;
+
+	f = tcp4(IP_A, IP_R, 44000, 80, PB_TCP_SYN, 64);
+	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
+	f = tcp4(IP_A, IP_R, 44000, 80, PB_TCP_FIN | PB_TCP_ACK, 64);
+	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
+	assert_true(harness_ct_get(h, IP_A, IP_R, 44000, 80, IPPROTO_TCP, CT_OUT, &ct));
+	assert_int_equal(ct.tcp_state, CT_TCP_CLOSING);
+	f = tcp4(IP_R, IP_A, 80, 44000, PB_TCP_FIN | PB_TCP_ACK, 64);
+	assert_int_equal(harness_run(h, HOOK_TO_CONTAINER, f.buf, f.len), TC_ACT_OK);
+	assert_true(harness_ct_get(h, IP_A, IP_R, 44000, 80, IPPROTO_TCP, CT_OUT, &ct));
+	assert_int_equal(ct.tcp_state, CT_TCP_CLOSED);
+	/* a new SYN on the closed tuple is a new connection again */
+	f = tcp4(IP_A, IP_R, 44000, 80, PB_TCP_SYN, 64);
+	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
+	assert_int_equal(harness_event(h, EVENT_TRACE)->ct_status, CT_NEW);
+	assert_true(harness_ct_get(h, IP_A, IP_R, 44000, 80, IPPROTO_TCP, CT_OUT, &ct));
+	assert_int_equal(ct.tcp_state, CT_TCP_SYN_SENT);
+}
+
+static void test_fragments(void **state)
+{
+	struct harness *h = *state;
+	struct frame whole = udp4(IP_A, IP_B, 7000, 5432);
+	uint8_t frag[512];
+	int n;
+
+	/* B admits A on UDP 5432 too */
+	harness_add_policy(h, 2, ID_A, DIR_INGRESS, IPPROTO_UDP, 5432, 16, false);
+	/* first fragment: 8 bytes of UDP header; second: the payload */
+	n = pb_ipv4_fragment(whole.buf, whole.len, 14, 0, 8, true, frag, sizeof(frag));
+	assert_true(n > 0);
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, frag, (size_t)n), TC_ACT_REDIRECT);
+	n = pb_ipv4_fragment(whole.buf, whole.len, 14, 8, whole.len - 14 - 20 - 8, false, frag,
+			     sizeof(frag));
+	assert_true(n > 0);
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, frag, (size_t)n), TC_ACT_REDIRECT);
+	/* an orphan non-first fragment with another id */
+	frag[14 + 5] ^= 0x55;
+	pb_ipv4_fix_csum(frag + 14, (size_t)n - 14);
+	harness_run(h, HOOK_FROM_CONTAINER, frag, (size_t)n);
+	assert_drop(h, REASON_FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND);
+}
+
+static void test_malformed_and_filtered(void **state)
+{
+	struct harness *h = *state;
+	struct frame f = tcp4(IP_A, IP_B, 45000, 5432, PB_TCP_SYN, 64);
+	struct frame g;
+	uint8_t buf[512];
+	struct pb_pkt p;
+	int n;
+
+	/* TCP header cut short: IPv4 total length shrunk to cover 10 bytes of it */
+	g = f;
+	g.buf[14 + 3] = 20 + 10;
+	g.len = 14 + 20 + 10;
+	pb_ipv4_fix_csum(g.buf + 14, 20);
+	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
+	assert_drop(h, REASON_CT_TRUNCATED_OR_INVALID_HEADER);
+
+	/* IHL 4 */
+	g = f;
+	g.buf[14] = 0x44;
+	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
+	assert_drop(h, REASON_INVALID_PACKET_DROPPED);
+
+	/* total length beyond the frame */
+	g = f;
+	g.buf[14 + 2] = 0x05;
+	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
+	assert_drop(h, REASON_INVALID_PACKET_DROPPED);
+
+	/* spoofed source */
+	g = tcp4(IP_R, IP_B, 45001, 5432, PB_TCP_SYN, 64);
+	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
+	assert_drop(h, REASON_INVALID_SOURCE_IP);
+
+	/* TTL 1 to a same-node pod */
+	g = tcp4(IP_A, IP_B, 45002, 5432, PB_TCP_SYN, 1);
+	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
+	assert_drop(h, REASON_TTL_EXCEEDED);
+
+	/* VLAN-tagged from a pod */
+	pb_init(&p, buf, sizeof(buf));
+	pb_eth(&p, any_mac, any_mac, PB_AUTO);
+	pb_vlan(&p, PB_ETH_P_8021Q, 100, 0, PB_ETH_P_IP);
+	pb_bytes(&p, f.buf + 14, f.len - 14);
+	n = pb_finish(&p);
+	harness_run(h, HOOK_FROM_CONTAINER, buf, (size_t)n);
+	assert_drop(h, REASON_VLAN_FILTERED);
+
+	/* ARP passes untouched */
+	{
+		struct pb_arp arp = { .op = PB_ARP_REQUEST, .spa = IP_A, .tpa = IP_B };
+
+		memcpy(arp.sha, any_mac, 6);
+		pb_init(&p, buf, sizeof(buf));
+		pb_eth(&p, any_mac, any_mac, PB_AUTO);
+		pb_arp(&p, &arp);
+		n = pb_finish(&p);
+		assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, buf, (size_t)n), TC_ACT_OK);
+		assert_memory_equal(h->out, buf, (size_t)n);
+	}
+
+	/* IPv6 while IPv6 is disabled */
+	{
+		uint8_t s6[16] = { 0xfd, 0, [15] = 1 }, d6[16] = { 0xfd, 0, [15] = 2 };
+		struct pb_ipv6 ip6 = pb_ipv6_hdr(s6, d6);
+		struct pb_udp udp = { .sport = 1, .dport = 2, .len = PB_AUTO };
+
+		pb_init(&p, buf, sizeof(buf));
+		pb_eth(&p, any_mac, any_mac, PB_AUTO);
+		pb_ipv6(&p, &ip6);
+		pb_udp(&p, &udp);
+		n = pb_finish(&p);
+		harness_run(h, HOOK_FROM_CONTAINER, buf, (size_t)n);
+		assert_drop(h, REASON_UNSUPPORTED_L3_PROTOCOL);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_same_node_allowed_handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_node_denied_by_receiver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reply_passes_ingress_isolation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_error_related, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deny_precedence_and_port_ranges, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_egress_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_close_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fragments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_and_filtered, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("bpf_lxc", tests, NULL, NULL);
+}
