@@ -21,6 +21,10 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+/* A BPF-to-BPF call: its own stack frame, verified once per call site's state. Used for cold or
+ * stack-heavy steps so the hot path stays inlined and the 512-byte stack is not exceeded. */
+#define __subprog static __attribute__((noinline))
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 

@@ -61,9 +61,9 @@ static __always_inline int ct_alive(const struct ct_entry *e, __u64 now)
  * Looks up the packet from the endpoint's point of view. `egress` is true when the packet
  * leaves the endpoint. Never creates anything.
  */
-static __always_inline void ct_lookup(const struct pkt *p, int egress, struct ct_result *r)
+static __always_inline void ct_lookup(const struct pkt *p, int egress, __u64 now,
+				      struct ct_result *r)
 {
-	__u64 now = bpf_ktime_get_ns();
 	struct ct_entry *e;
 
 	ct_key_fill(&r->key, p, 1, egress ? CT_IN : CT_OUT);
@@ -89,9 +89,9 @@ static __always_inline void ct_lookup(const struct pkt *p, int egress, struct ct
 }
 
 /* Advances TCP state and lifetime for a packet of a tracked connection. */
-static __always_inline void ct_update(struct ct_entry *e, const struct pkt *p, int is_reply)
+static __always_inline void ct_update(struct ct_entry *e, const struct pkt *p, int is_reply,
+				      __u64 now)
 {
-	__u64 now = bpf_ktime_get_ns();
 	__u8 f = p->tcp_flags;
 	__u64 lifetime = CT_LIFETIME_NONTCP;
 
@@ -137,14 +137,14 @@ static __always_inline void ct_update(struct ct_entry *e, const struct pkt *p, i
 
 /* Creates (or, for a reopened connection, resets) the entry for a new connection. */
 static __always_inline int ct_create(const struct ct_key *key, const struct pkt *p,
-				     __u32 src_identity, __u32 rule_id)
+				     __u32 src_identity, __u32 rule_id, __u64 now)
 {
 	struct ct_entry e = {};
 
-	e.created_ns = bpf_ktime_get_ns();
+	e.created_ns = now;
 	e.src_identity = src_identity;
 	e.rule_id = rule_id;
-	ct_update(&e, p, 0);
+	ct_update(&e, p, 0, now);
 	if (bpf_map_update_elem(&ciliate_ct, key, &e, BPF_ANY) < 0)
 		return -REASON_CT_MAP_INSERTION_FAILED;
 	return 0;
@@ -154,11 +154,11 @@ static __always_inline int ct_create(const struct ct_key *key, const struct pkt 
  * Is this ICMP error about a connection tracked for the endpoint? The embedded packet
  * travelled the opposite way to the error, so it is looked up in the opposite direction.
  */
-static __always_inline int ct_icmp_related(const struct pkt *inner, int egress)
+static __always_inline int ct_icmp_related(const struct pkt *inner, int egress, __u64 now)
 {
 	struct ct_result r;
 
-	ct_lookup(inner, !egress, &r);
+	ct_lookup(inner, !egress, now, &r);
 	return r.status != CT_NEW;
 }
 

@@ -20,6 +20,8 @@ struct pipeline {
 	__u8 ct_status;  /* enum ct_status */
 	__u8 match;      /* enum policy_match of the decision */
 	__u8 event_flags;
+	__u8 peer_resolved; /* the peer identity field has been filled in */
+	__u64 now;          /* bpf_ktime_get_ns() once per packet */
 	__u32 ep_id;
 	__u32 src_identity;
 	__u32 dst_identity;
@@ -38,20 +40,21 @@ static __always_inline void metrics_count(const struct pipeline *pl, __u32 reaso
 	}
 }
 
-static __always_inline void event_emit(const struct pipeline *pl, __u8 type, __u16 reason,
-				       __u8 src_file, __u16 src_line, __u8 verdict)
+/* `where` is (source file id << 16 | line) for drops, 0 otherwise (BPF calls take 5 args). */
+__subprog void event_emit(const struct pipeline *pl, __u8 type, __u16 reason, __u32 where,
+			  __u8 verdict)
 {
 	struct ciliate_event ev;
 
 	__builtin_memset(&ev, 0, sizeof(ev));
-	ev.ts_ns = bpf_ktime_get_ns();
+	ev.ts_ns = pl->now;
 	ev.type = type;
 	ev.hook = pl->hook;
 	ev.family = pl->pkt.family;
 	ev.proto = pl->pkt.proto;
 	ev.reason = reason;
-	ev.src_line = src_line;
-	ev.src_file = src_file;
+	ev.src_line = where & 0xffff;
+	ev.src_file = where >> 16;
 	ev.ct_status = pl->ct_status;
 	ev.dir = pl->dir;
 	ev.flags = pl->event_flags;
@@ -84,7 +87,7 @@ static __always_inline int drop_packet(struct pipeline *pl, int reason, __u8 fil
 	if (reason < 0)
 		reason = -reason;
 	metrics_count(pl, reason);
-	event_emit(pl, EVENT_DROP, reason, file, line, TC_ACT_SHOT);
+	event_emit(pl, EVENT_DROP, reason, ((__u32)file << 16) | line, TC_ACT_SHOT);
 	return TC_ACT_SHOT;
 }
 
@@ -99,7 +102,7 @@ static __always_inline int forward_packet(struct pipeline *pl, int verdict, __u1
 	metrics_count(pl, REASON_FORWARDED);
 	if (cfg_trace_all || pl->ct_status == CT_NEW ||
 	    (pl->pkt.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)))
-		event_emit(pl, EVENT_TRACE, reason, 0, 0, verdict);
+		event_emit(pl, EVENT_TRACE, reason, 0, verdict);
 	return verdict;
 }
 
@@ -110,7 +113,7 @@ static __always_inline void policy_verdict_emit(struct pipeline *pl, int allowed
 
 	pl->dir = dir;
 	event_emit(pl, EVENT_POLICY_VERDICT, allowed ? REASON_FORWARDED : REASON_POLICY_DENIED, 0,
-		   0, allowed ? TC_ACT_OK : TC_ACT_SHOT);
+		   allowed ? TC_ACT_OK : TC_ACT_SHOT);
 	pl->dir = saved;
 }
 

@@ -98,6 +98,24 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
 	}
 	if (p->l4_off + need > p->len)
 		return -REASON_CT_TRUNCATED_OR_INVALID_HEADER;
+	{
+		/* hot path: the header is in the linear area */
+		void *data = (void *)(long)skb->data;
+		void *data_end = (void *)(long)skb->data_end;
+		__u32 off = p->l4_off;
+		__u8 *l4;
+
+		/* a small constant bound lets the verifier prove the access */
+		if (off > 255)
+			goto slow;
+		l4 = data + off;
+		if ((void *)(l4 + 20) <= data_end)
+			__builtin_memcpy(hdr, l4, 20);
+		else
+			goto slow;
+		goto parsed;
+	}
+slow:
 	if (need == 20) {
 		if (bpf_skb_load_bytes(skb, p->l4_off, hdr, 20) < 0)
 			return -REASON_CT_TRUNCATED_OR_INVALID_HEADER;
@@ -107,7 +125,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p)
 	} else if (bpf_skb_load_bytes(skb, p->l4_off, hdr, 8) < 0) {
 		return -REASON_CT_TRUNCATED_OR_INVALID_HEADER;
 	}
-
+parsed:
 	switch (p->proto) {
 	case IPPROTO_TCP:
 		if ((hdr[12] >> 4) < 5)
@@ -301,7 +319,7 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
  * For an ICMP error, reads the embedded header of the packet that caused it into `inner`
  * (addresses, protocol, ports as that packet carried them). Returns 0 or -reason.
  */
-static __always_inline int parse_icmp_inner(struct __sk_buff *skb, const struct pkt *p,
+__subprog int parse_icmp_inner(struct __sk_buff *skb, const struct pkt *p,
 					    struct pkt *inner)
 {
 	__u32 off = p->l4_off + 8;

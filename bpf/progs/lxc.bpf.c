@@ -27,32 +27,70 @@ const volatile __u8 cfg_enable_ipv6 = 0;
 const volatile __u8 cfg_trace_all = 0;
 
 /*
+ * The identity of the packet's remote side, looked up in the ipcache only when needed (new
+ * connections and emitted events), so that established traffic skips the LPM lookup.
+ */
+static __always_inline void resolve_peer(struct pipeline *pl)
+{
+	if (pl->peer_resolved)
+		return;
+	pl->peer_resolved = 1;
+	if (pl->hook == HOOK_FROM_CONTAINER)
+		pl->dst_identity = ipcache_identity(pl->pkt.family, &pl->pkt.daddr);
+	else
+		pl->src_identity = ipcache_identity(pl->pkt.family, &pl->pkt.saddr);
+}
+
+static __always_inline int lxc_drop(struct pipeline *pl, int reason, __u16 line)
+{
+	if (pl->pkt.family)
+		resolve_peer(pl);
+	return drop_packet(pl, reason, CILIATE_SRC_FILE, line);
+}
+
+static __always_inline int lxc_forward(struct pipeline *pl, int verdict, __u16 reason)
+{
+	if (cfg_trace_all || pl->ct_status == CT_NEW ||
+	    (pl->pkt.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)))
+		resolve_peer(pl);
+	return forward_packet(pl, verdict, reason);
+}
+
+#undef DROP
+#define DROP(pl, reason) lxc_drop(pl, reason, __LINE__)
+
+/*
  * Checks conntrack and (for new connections) policy for one endpoint's side of a packet.
- * `egress`: the packet leaves `ep`. `peer_identity`: the other side's identity.
- * On success fills r (the entry to update, or the key to create) and returns 0.
+ * `egress`: the packet leaves `ep`; the peer is the other side (its identity is resolved
+ * only for new connections). On success fills r (the entry to update, or the key to
+ * create) and returns 0.
  */
 static __always_inline int endpoint_admit(struct pipeline *pl, const struct endpoint_info *ep,
-					  int egress, __u32 peer_identity, struct ct_result *r,
+					  int egress, struct ct_result *r,
 					  struct policy_decision *d)
 {
 	struct pkt *p = &pl->pkt;
 	__u8 dir = egress ? DIR_EGRESS : DIR_INGRESS;
+	__u32 peer_identity;
 	int ret;
 
 	d->rule_id = 0;
 	d->match = POLICY_MATCH_NONE;
 	d->deny_rule = 0;
-	ct_lookup(p, egress, r);
+	ct_lookup(p, egress, pl->now, r);
 	if (r->status != CT_NEW)
 		return 0;
 	if ((p->flags & PKT_F_ICMP_ERROR)) {
 		struct pkt inner;
 
-		if (parse_icmp_inner(pl->skb, p, &inner) == 0 && ct_icmp_related(&inner, egress)) {
+		if (parse_icmp_inner(pl->skb, p, &inner) == 0 &&
+		    ct_icmp_related(&inner, egress, pl->now)) {
 			r->status = CT_RELATED;
 			return 0;
 		}
 	}
+	resolve_peer(pl);
+	peer_identity = egress ? pl->dst_identity : pl->src_identity;
 	ret = policy_check(ep, peer_identity, dir, p, d);
 	pl->match = d->match;
 	pl->rule_id = d->rule_id;
@@ -69,10 +107,10 @@ static __always_inline int endpoint_commit(struct pipeline *pl, struct ct_result
 	if (r->status == CT_RELATED)
 		return 0;
 	if (r->entry) {
-		ct_update(r->entry, &pl->pkt, r->is_reply);
+		ct_update(r->entry, &pl->pkt, r->is_reply, pl->now);
 		return 0;
 	}
-	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id);
+	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id, pl->now);
 }
 
 /* Common start of both hooks: parse, filter, find the endpoint this veth serves. */
@@ -101,7 +139,8 @@ static __always_inline int lxc_prologue(struct pipeline *pl, struct endpoint_inf
 SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
-	struct pipeline pl = { .skb = skb, .hook = HOOK_FROM_CONTAINER, .dir = DIR_EGRESS };
+	struct pipeline pl = { .skb = skb, .hook = HOOK_FROM_CONTAINER, .dir = DIR_EGRESS,
+			       .now = bpf_ktime_get_coarse_ns() };
 	struct endpoint_info *ep = NULL, *dst;
 	struct policy_decision d_src, d_dst;
 	struct ct_result r_src, r_dst;
@@ -111,7 +150,7 @@ int from_container(struct __sk_buff *skb)
 	if (ret < 0)
 		return DROP(&pl, ret);
 	if (!pl.pkt.family)
-		return forward_packet(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
+		return lxc_forward(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
 	if (!ep)
 		return DROP(&pl, -REASON_NO_CONFIGURATION_AVAILABLE);
 	if (!addr_eq(&pl.pkt.saddr, &ep->addr))
@@ -119,10 +158,13 @@ int from_container(struct __sk_buff *skb)
 
 	pl.src_identity = ep->identity;
 	dst = endpoint_by_addr(pl.pkt.family, &pl.pkt.daddr);
-	pl.dst_identity = dst ? dst->identity : ipcache_identity(pl.pkt.family, &pl.pkt.daddr);
+	if (dst) {
+		pl.dst_identity = dst->identity;
+		pl.peer_resolved = 1;
+	}
 
 	/* the sender's side: its egress */
-	ret = endpoint_admit(&pl, ep, 1, pl.dst_identity, &r_src, &d_src);
+	ret = endpoint_admit(&pl, ep, 1, &r_src, &d_src);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	pl.ct_status = r_src.status;
@@ -133,13 +175,13 @@ int from_container(struct __sk_buff *skb)
 		ret = endpoint_commit(&pl, &r_src, pl.src_identity, &d_src);
 		if (ret < 0)
 			return DROP(&pl, ret);
-		return forward_packet(&pl, TC_ACT_OK, REASON_CT_NEW + pl.ct_status);
+		return lxc_forward(&pl, TC_ACT_OK, REASON_CT_NEW + pl.ct_status);
 	}
 
 	/* same-node delivery: the receiver's side (its ingress) is decided here, before the
 	 * redirect, so this hook reports the final verdict */
 	pl.ep_id = dst->ep_id;
-	ret = endpoint_admit(&pl, dst, 0, pl.src_identity, &r_dst, &d_dst);
+	ret = endpoint_admit(&pl, dst, 0, &r_dst, &d_dst);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	ret = forward_rewrite_l2l3(skb, &pl.pkt, dst);
@@ -152,13 +194,14 @@ int from_container(struct __sk_buff *skb)
 		return DROP(&pl, ret);
 	pl.ep_id = ep->ep_id;
 	pl.target_ifindex = dst->ifindex;
-	return forward_packet(&pl, bpf_redirect(dst->ifindex, 0), REASON_CT_NEW + pl.ct_status);
+	return lxc_forward(&pl, bpf_redirect(dst->ifindex, 0), REASON_CT_NEW + pl.ct_status);
 }
 
 SEC("tc")
 int to_container(struct __sk_buff *skb)
 {
-	struct pipeline pl = { .skb = skb, .hook = HOOK_TO_CONTAINER, .dir = DIR_INGRESS };
+	struct pipeline pl = { .skb = skb, .hook = HOOK_TO_CONTAINER, .dir = DIR_INGRESS,
+			       .now = bpf_ktime_get_coarse_ns() };
 	struct endpoint_info *ep = NULL;
 	struct policy_decision d;
 	struct ct_result r;
@@ -168,14 +211,13 @@ int to_container(struct __sk_buff *skb)
 	if (ret < 0)
 		return DROP(&pl, ret);
 	if (!pl.pkt.family)
-		return forward_packet(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
+		return lxc_forward(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
 	if (!ep)
 		return DROP(&pl, -REASON_NO_CONFIGURATION_AVAILABLE);
 
 	pl.dst_identity = ep->identity;
-	pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
 
-	ret = endpoint_admit(&pl, ep, 0, pl.src_identity, &r, &d);
+	ret = endpoint_admit(&pl, ep, 0, &r, &d);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	pl.ct_status = r.status;
@@ -184,7 +226,7 @@ int to_container(struct __sk_buff *skb)
 	ret = endpoint_commit(&pl, &r, pl.src_identity, &d);
 	if (ret < 0)
 		return DROP(&pl, ret);
-	return forward_packet(&pl, TC_ACT_OK, REASON_CT_NEW + pl.ct_status);
+	return lxc_forward(&pl, TC_ACT_OK, REASON_CT_NEW + pl.ct_status);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -28,11 +28,17 @@ static int on_event(void *ctx, void *data, size_t size)
 struct harness *harness_new(void)
 {
 	struct datapath_opts opts = { .trace_all = true };
+
+	return harness_new_opts(&opts);
+}
+
+struct harness *harness_new_opts(const struct datapath_opts *opts)
+{
 	struct harness *h = calloc(1, sizeof(*h));
 	struct diag d = { "" };
 
 	assert_non_null(h);
-	if (datapath_open(&opts, &h->dp, &d))
+	if (datapath_open(opts, &h->dp, &d))
 		fail_msg("datapath_open: %s", d.msg);
 	h->rb = ring_buffer__new(datapath_map_fd(h->dp, MAP_EVENTS), on_event, h, NULL);
 	assert_non_null(h->rb);

@@ -29,6 +29,9 @@ struct harness {
 
 /* Opens a private datapath (trace_all set). Aborts the test on failure. */
 struct harness *harness_new(void);
+
+/* Same, with explicit load-time options (e.g. enable_ipv6). */
+struct harness *harness_new_opts(const struct datapath_opts *opts);
 void harness_free(struct harness *h);
 
 /* An endpoint for pod IP a.b.c.d (network order `ip`) with the project's MAC convention. */

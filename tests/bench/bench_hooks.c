@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Per-packet cost of each hook path through BPF_PROG_TEST_RUN, side by side with floors
+ * measured in the same run (this machine class is noisy: read the ratios, not the absolutes).
+ *
+ *   floor          an empty TC program
+ *   floor+lookup   an empty program plus one hash-map lookup
+ *   ct-hit         from-container, established connection to a remote pod (no policy work)
+ *   ct-hit-reply   to-container, reply of a connection the pod opened
+ *   ct-miss-allow  from-container, new connection, egress policy allows (creates CT entries)
+ *   policy-deny    from-container, new connection to a same-node pod whose ingress denies it
+ *
+ * Paths that don't modify the packet or create state are timed with the kernel's own
+ * `repeat` loop over N iterations (per flow, over F flows). Paths that create state need a
+ * fresh packet per run, so they are timed one run at a time (repeat=1) and compared against
+ * a floor measured the same way, which includes the per-run timer overhead.
+ *
+ * Usage: bench_hooks [-n ITERATIONS] [-o json]
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <linux/pkt_cls.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bench_floor.skel.h"
+#include "bpf_harness.h"
+#include "pktbuild.h"
+
+#define FLOWS 64
+
+struct frame {
+	uint8_t buf[128];
+	size_t len;
+};
+
+static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+
+static struct frame tcp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t fl)
+{
+	struct pb_ipv4 ip = pb_ipv4_hdr(src, dst);
+	struct pb_tcp tcp = pb_tcp_hdr(sport, dport, fl);
+	struct frame f;
+	struct pb_pkt p;
+
+	pb_init(&p, f.buf, sizeof(f.buf));
+	pb_eth(&p, mac, mac, PB_AUTO);
+	pb_ipv4(&p, &ip);
+	pb_tcp(&p, &tcp);
+	f.len = (size_t)pb_finish(&p);
+	return f;
+}
+
+/* Mean ns per run of `repeat` kernel-loop iterations. */
+static double run_repeat(int fd, const struct frame *f, unsigned int repeat)
+{
+	uint8_t out[256];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f->buf, .data_size_in = (uint32_t)f->len,
+		    .data_out = out, .data_size_out = sizeof(out), .repeat = repeat);
+
+	if (bpf_prog_test_run_opts(fd, &o) < 0) {
+		perror("BPF_PROG_TEST_RUN");
+		exit(1);
+	}
+	return o.duration;
+}
+
+/* Mean over flows of run_repeat. */
+static double mean_repeat(int fd, const struct frame *flows, size_t n, unsigned int repeat)
+{
+	double sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += run_repeat(fd, &flows[i], repeat);
+	return sum / (double)n;
+}
+
+struct result {
+	const char *name;
+	const char *method;
+	double ns;
+	double floor;
+};
+
+static void print_results(const struct result *r, size_t n, int json)
+{
+	if (json) {
+		printf("[");
+		for (size_t i = 0; i < n; i++)
+			printf("%s{\"path\":\"%s\",\"method\":\"%s\",\"ns_per_packet\":%.1f,"
+			       "\"floor_ns\":%.1f,\"ratio\":%.2f}",
+			       i ? "," : "", r[i].name, r[i].method, r[i].ns, r[i].floor,
+			       r[i].ns / r[i].floor);
+		printf("]\n");
+		return;
+	}
+	printf("%-16s %-10s %12s %12s %8s\n", "PATH", "METHOD", "NS/PACKET", "FLOOR NS", "RATIO");
+	for (size_t i = 0; i < n; i++)
+		printf("%-16s %-10s %12.1f %12.1f %7.2fx\n", r[i].name, r[i].method, r[i].ns,
+		       r[i].floor, r[i].ns / r[i].floor);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int iters = 200000;
+	struct frame est[FLOWS], rep[FLOWS], fresh[FLOWS * 8], denied[FLOWS * 8];
+	struct result res[8];
+	struct bench_floor *fl;
+	struct harness *h;
+	int json = 0, fd_from, fd_to, fd_empty, fd_lookup;
+	double floor_r, lookup_r, floor_1, target;
+	size_t nres = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-n") && i + 1 < argc)
+			iters = (unsigned int)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-o") && i + 1 < argc && !strcmp(argv[i + 1], "json"))
+			json = 1, i++;
+		else {
+			fprintf(stderr, "usage: bench_hooks [-n ITERATIONS] [-o json]\n");
+			return 2;
+		}
+	}
+	if (iters < 1000 || iters > 10000000)
+		iters = 200000;
+
+	fl = bench_floor__open_and_load();
+	if (!fl) {
+		perror("loading bench_floor");
+		return 1;
+	}
+	/* the shipping default: aggregated trace events */
+	{
+		struct datapath_opts o = { .trace_all = false };
+
+		h = harness_new_opts(&o);
+	}
+	{
+		struct endpoint_info a = harness_endpoint(PB_IP4(10, 244, 0, 21), 1, 300,
+							  EP_F_INGRESS_ENFORCED |
+								  EP_F_EGRESS_ENFORCED);
+		struct endpoint_info b = harness_endpoint(PB_IP4(10, 244, 0, 22), 2, 301,
+							  EP_F_INGRESS_ENFORCED);
+
+		harness_add_endpoint(h, &a, true);
+		harness_add_endpoint(h, &b, false);
+		harness_add_ipcache(h, PB_IP4(10, 244, 1, 0), 24, 400);
+		harness_add_policy(h, 1, 400, DIR_EGRESS, IPPROTO_TCP, 80, 16, false);
+		harness_add_policy(h, 2, 300, DIR_INGRESS, IPPROTO_TCP, 5432, 16, false);
+	}
+	fd_from = datapath_prog_fd(h->dp, HOOK_FROM_CONTAINER);
+	fd_to = datapath_prog_fd(h->dp, HOOK_TO_CONTAINER);
+	fd_empty = bpf_program__fd(fl->progs.bench_empty);
+	fd_lookup = bpf_program__fd(fl->progs.bench_one_lookup);
+
+	/* varied packets: FLOWS established connections to remote pods */
+	for (int i = 0; i < FLOWS; i++) {
+		uint32_t remote = PB_IP4(10, 244, 1, 10 + i);
+		struct frame syn = tcp4(PB_IP4(10, 244, 0, 21), remote, (uint16_t)(30000 + i), 80,
+					PB_TCP_SYN);
+
+		harness_run(h, HOOK_FROM_CONTAINER, syn.buf, syn.len);
+		if (h->retval != TC_ACT_OK) {
+			fprintf(stderr, "setup: SYN %d not allowed (%d)\n", i, h->retval);
+			return 1;
+		}
+		est[i] = tcp4(PB_IP4(10, 244, 0, 21), remote, (uint16_t)(30000 + i), 80,
+			      PB_TCP_ACK);
+		rep[i] = tcp4(remote, PB_IP4(10, 244, 0, 21), 80, (uint16_t)(30000 + i),
+			      PB_TCP_ACK);
+	}
+	for (int i = 0; i < FLOWS * 8; i++) {
+		fresh[i] = tcp4(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 1, 10 + i % FLOWS),
+				(uint16_t)(40000 + i), 80, PB_TCP_SYN);
+		denied[i] = tcp4(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 0, 22),
+				 (uint16_t)(40000 + i), 81, PB_TCP_SYN);
+	}
+
+	if (!json)
+		fprintf(stderr, "bench_hooks: %u iterations x %d flows per repeat-path...\n", iters,
+			FLOWS);
+	floor_r = mean_repeat(fd_empty, est, FLOWS, iters / FLOWS * 4);
+	lookup_r = mean_repeat(fd_lookup, est, FLOWS, iters / FLOWS * 4);
+	res[nres++] = (struct result){ "floor", "repeat", floor_r, floor_r };
+	res[nres++] = (struct result){ "floor+lookup", "repeat", lookup_r, floor_r };
+	res[nres++] = (struct result){ "ct-hit", "repeat",
+				       mean_repeat(fd_from, est, FLOWS, iters / FLOWS * 4),
+				       floor_r };
+	res[nres++] = (struct result){ "ct-hit-reply", "repeat",
+				       mean_repeat(fd_to, rep, FLOWS, iters / FLOWS * 4), floor_r };
+	floor_1 = mean_repeat(fd_empty, fresh, FLOWS * 8, 1);
+	res[nres++] = (struct result){ "floor", "single", floor_1, floor_1 };
+	res[nres++] = (struct result){ "ct-miss-allow", "single",
+				       mean_repeat(fd_from, fresh, FLOWS * 8, 1), floor_1 };
+	res[nres++] = (struct result){ "policy-deny", "single",
+				       mean_repeat(fd_from, denied, FLOWS * 8, 1), floor_1 };
+	print_results(res, nres, json);
+
+	target = 3 * floor_r + (lookup_r - floor_r);
+	if (!json)
+		printf("\nct-hit target: <= 3 x floor + one lookup = %.1f ns: measured %.1f ns: %s\n",
+		       target, res[2].ns, res[2].ns <= target ? "met" : "NOT met");
+	harness_free(h);
+	bench_floor__destroy(fl);
+	return 0;
+}

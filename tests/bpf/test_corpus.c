@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Robustness: every packet of every capture in ../shared/corpus/pcaps (real traffic from
+ * tcpdump, suricata and zeek test suites: tunnels, extension headers, fragments, malformed and
+ * truncated frames) runs through every hook, with IPv6 disabled and enabled. Each must load,
+ * never fail BPF_PROG_TEST_RUN except for frames the kernel cannot run, and get a verdict with
+ * a reason: a drop event naming a drop code, or a trace event for a forwarded packet.
+ *
+ * The hook's endpoint is re-bound to each packet's own source (from-container) or destination
+ * (to-container) address, so packets get past the anti-spoofing check into conntrack, policy
+ * and forwarding instead of all stopping at INVALID_SOURCE_IP.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+#include <linux/pkt_cls.h>
+
+#include "bpf_harness.h"
+#include "common/names.h"
+#include "decode/decode.h"
+#include "loader/maps.h"
+#include "pktbuild.h"
+
+#define CORPUS "../shared/corpus/pcaps"
+
+struct corpus_stats {
+	size_t files, packets, forwarded, dropped, not_run;
+	size_t by_reason[CILIATE_REASON_MAX];
+};
+
+struct corpus_ctx {
+	struct harness *h;
+	int hook;
+	struct corpus_stats st;
+	char file[512];
+};
+
+static void bind_endpoint(struct corpus_ctx *c, const uint8_t *frame, size_t len)
+{
+	struct endpoint_info ep = harness_endpoint(0, 1, 300, EP_F_INGRESS_ENFORCED |
+							      EP_F_EGRESS_ENFORCED);
+	struct decoded_pkt d;
+	struct diag dg = { "" };
+	const uint8_t *addr;
+
+	decode_parse(frame, len, &d);
+	addr = c->hook == HOOK_FROM_CONTAINER ? d.saddr : d.daddr;
+	if (d.family == AF_INET6) {
+		ep.family = CILIATE_AF_INET6;
+		memcpy(ep.addr.bytes, addr, 16);
+	} else {
+		memcpy(&ep.addr.v4, addr, 4);
+	}
+	if (dp_endpoint_bind_ifindex(c->h->dp, 1, &ep, &dg))
+		fail_msg("bind: %s", dg.msg);
+}
+
+static int on_frame(void *arg, const uint8_t *frame, size_t len, size_t wire_len)
+{
+	struct corpus_ctx *c = arg;
+	const struct ciliate_event *ev;
+	int err;
+
+	c->st.packets++;
+	bind_endpoint(c, frame, len);
+	err = harness_try_run(c->h, c->hook, frame, len);
+	if (err == -EINVAL && (len < 14 || len > 3000)) {
+		c->st.not_run++; /* documented: the kernel cannot run it, replay reports a drop */
+		return 0;
+	}
+	if (err)
+		fail_msg("%s: packet %zu: BPF_PROG_TEST_RUN: %s", c->file, c->st.packets,
+			 strerror(-err));
+	switch (c->h->retval) {
+	case TC_ACT_SHOT:
+		ev = harness_event(c->h, EVENT_DROP);
+		if (!ev || ev->reason < CILIATE_DROP_REASON_MIN)
+			fail_msg("%s: packet %zu: dropped without a drop reason", c->file,
+				 c->st.packets);
+		c->st.dropped++;
+		c->st.by_reason[ev->reason]++;
+		break;
+	case TC_ACT_OK:
+	case TC_ACT_REDIRECT:
+		ev = harness_event(c->h, EVENT_TRACE);
+		if (!ev)
+			fail_msg("%s: packet %zu: forwarded without a trace event", c->file,
+				 c->st.packets);
+		c->st.forwarded++;
+		c->st.by_reason[ev->reason % CILIATE_REASON_MAX]++;
+		break;
+	default:
+		fail_msg("%s: packet %zu: unexpected TC verdict %d", c->file, c->st.packets,
+			 c->h->retval);
+	}
+	return 0;
+}
+
+static void run_corpus(int hook, bool ipv6)
+{
+	struct datapath_opts opts = { .trace_all = true, .enable_ipv6 = ipv6 };
+	struct corpus_ctx c = { .hook = hook };
+	struct dirent **groups;
+	int ngroups;
+
+	ngroups = scandir(CORPUS, &groups, NULL, alphasort);
+	if (ngroups < 0) {
+		print_message("corpus %s not found: skipping\n", CORPUS);
+		skip();
+	}
+	c.h = harness_new_opts(&opts);
+	for (int g = 0; g < ngroups; g++) {
+		char dir[300];
+		struct dirent **files;
+		int nfiles;
+
+		if (groups[g]->d_name[0] == '.')
+			goto next_group;
+		snprintf(dir, sizeof(dir), "%s/%s", CORPUS, groups[g]->d_name);
+		nfiles = scandir(dir, &files, NULL, alphasort);
+		for (int i = 0; i < nfiles; i++) {
+			size_t n = strlen(files[i]->d_name);
+			char err[256];
+
+			if (n > 5 && !strcmp(files[i]->d_name + n - 5, ".pcap")) {
+				snprintf(c.file, sizeof(c.file), "%s/%s", dir, files[i]->d_name);
+				c.st.files++;
+				if (pb_pcap_foreach(c.file, on_frame, &c, err, sizeof(err)) < 0)
+					fail_msg("%s: %s", c.file, err);
+			}
+			free(files[i]);
+		}
+		free(files);
+next_group:
+		free(groups[g]);
+	}
+	free(groups);
+	harness_free(c.h);
+
+	print_message("%s ipv6=%d: %zu files, %zu packets: %zu forwarded, %zu dropped, %zu not "
+		      "runnable\n", hook_name(hook), ipv6, c.st.files, c.st.packets,
+		      c.st.forwarded, c.st.dropped, c.st.not_run);
+	for (unsigned int r = 0; r < CILIATE_REASON_MAX; r++)
+		if (c.st.by_reason[r])
+			print_message("    %-42s %zu\n", reason_name(r), c.st.by_reason[r]);
+	assert_true(c.st.files >= 300);
+	assert_int_equal(c.st.packets, c.st.forwarded + c.st.dropped + c.st.not_run);
+}
+
+static void test_from_container_v4(void **state) { run_corpus(HOOK_FROM_CONTAINER, false); }
+static void test_from_container_v6(void **state) { run_corpus(HOOK_FROM_CONTAINER, true); }
+static void test_to_container_v4(void **state) { run_corpus(HOOK_TO_CONTAINER, false); }
+static void test_to_container_v6(void **state) { run_corpus(HOOK_TO_CONTAINER, true); }
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_from_container_v4),
+		cmocka_unit_test(test_from_container_v6),
+		cmocka_unit_test(test_to_container_v4),
+		cmocka_unit_test(test_to_container_v6),
+	};
+
+	return cmocka_run_group_tests_name("corpus", tests, NULL, NULL);
+}
