@@ -17,11 +17,12 @@ static void replay_usage(FILE *f)
 	fprintf(f,
 		"usage: ciliate replay --scenario S --node N --hook H [--endpoint ns/pod]\n"
 		"                      -r in.pcap [-w out.pcap] [--expect golden.pcap]\n"
-		"                      [--expect-verdicts v1,v2,...] [-o text|json]\n"
+		"                      [--expect-verdicts v1,v2,...] [--ct] [-o text|json]\n"
 		"       ciliate replay --scenario S [-o text|json]\n"
 		"\n"
 		"The first form replays one capture; the second runs every Replay document in S and\n"
 		"checks its expected verdicts and golden output. Hooks: from-container, to-container.\n"
+		"--ct prints the conntrack table after the replay.\n"
 		"Verdicts: ok | drop:REASON | redirect | tx | pass.\n");
 }
 
@@ -41,7 +42,7 @@ static size_t split_commas(char *s, char ***out)
 }
 
 static int run_one(const struct scenario *s, const char *name, const char *node, const char *hook,
-		   const char *endpoint, struct replay_run_opts *ro)
+		   const char *endpoint, struct replay_run_opts *ro, int dump_ct)
 {
 	struct replay_session *rs = NULL;
 	struct replay_summary sum;
@@ -54,6 +55,8 @@ static int run_one(const struct scenario *s, const char *name, const char *node,
 	err = replay_session_open(s, node, hook, endpoint, &rs, &d);
 	if (!err)
 		err = replay_session_run(rs, ro, &sum, &d);
+	if (!err && dump_ct)
+		replay_session_dump_ct(rs, stdout, ro->format);
 	replay_session_close(rs);
 	if (err) {
 		fprintf(stderr, "ciliate replay: %s\n", d.msg);
@@ -85,6 +88,7 @@ int cmd_replay(int argc, char **argv)
 		{ "expect", required_argument, NULL, 'x' },
 		{ "expect-verdicts", required_argument, NULL, 'V' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "ct", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -93,7 +97,7 @@ int cmd_replay(int argc, char **argv)
 	char **verdicts = NULL;
 	struct scenario *s = NULL;
 	struct diag d = { "" };
-	int c, rc = EXIT_OK;
+	int c, rc = EXIT_OK, dump_ct = 0;
 	size_t failed = 0;
 
 	optind = 1;
@@ -115,6 +119,7 @@ int cmd_replay(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'C': dump_ct = 1; break;
 		case 'h': replay_usage(stdout); return EXIT_OK;
 		default: replay_usage(stderr); return EXIT_USAGE;
 		}
@@ -133,7 +138,7 @@ int cmd_replay(int argc, char **argv)
 	}
 
 	if (ro.in_pcap) {
-		int r = run_one(s, ro.in_pcap, node, hook, endpoint, &ro);
+		int r = run_one(s, ro.in_pcap, node, hook, endpoint, &ro, dump_ct);
 
 		rc = r == 0 ? EXIT_OK : EXIT_FAILURE_;
 		goto out;
@@ -152,7 +157,8 @@ int cmd_replay(int argc, char **argv)
 		one.expect_pcap = r->expect_output;
 		one.expect_verdicts = r->expect_verdicts;
 		one.nexpect_verdicts = r->nexpect_verdicts;
-		if (run_one(s, r->name, r->node, r->hook, r->endpoint[0] ? r->endpoint : NULL, &one))
+		if (run_one(s, r->name, r->node, r->hook, r->endpoint[0] ? r->endpoint : NULL, &one,
+			    dump_ct))
 			failed++;
 	}
 	if (ro.format == REPLAY_TEXT)

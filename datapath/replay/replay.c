@@ -16,6 +16,7 @@
 #include "ciliate/abi.h"
 #include "common/names.h"
 #include "decode/decode.h"
+#include "loader/conntrack.h"
 #include "loader/datapath.h"
 #include "loader/maps.h"
 #include "model/model.h"
@@ -442,4 +443,42 @@ out:
 	golden_free(&golden);
 	pcap_close(in);
 	return err;
+}
+
+struct ct_dump_ctx {
+	FILE *out;
+	enum replay_format format;
+	uint64_t now;
+};
+
+static int ct_dump_one(const struct ct_key *k, const struct ct_entry *e, void *arg)
+{
+	struct ct_dump_ctx *c = arg;
+	char line[512];
+
+	ct_format(k, e, c->now, line, sizeof(line));
+	if (c->format == REPLAY_JSON) {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I}", "entry", line, "scope",
+				      k->scope == CT_OUT ? "out" : "in", "state",
+				      ct_tcp_state_name(e->tcp_state), "packets_fwd",
+				      (json_int_t)e->packets_fwd, "packets_rev",
+				      (json_int_t)e->packets_rev);
+		char *s = json_dumps(j, JSON_COMPACT);
+
+		fprintf(c->out, "%s\n", s);
+		free(s);
+		json_decref(j);
+	} else {
+		fprintf(c->out, "  %s\n", line);
+	}
+	return 0;
+}
+
+int replay_session_dump_ct(struct replay_session *rs, FILE *out, enum replay_format format)
+{
+	struct ct_dump_ctx c = { out, format, ct_clock_now_ns() };
+
+	if (format == REPLAY_TEXT)
+		fprintf(out, "conntrack after replay:\n");
+	return ct_foreach(datapath_map_fd(rs->dp, MAP_CT), ct_dump_one, &c);
 }

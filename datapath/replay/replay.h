@@ -53,6 +53,9 @@ struct replay_summary {
 int replay_session_run(struct replay_session *rs, const struct replay_run_opts *o,
 		       struct replay_summary *sum, struct diag *d);
 
+/* Prints the session's conntrack table (one line or JSON object per entry). */
+int replay_session_dump_ct(struct replay_session *rs, FILE *out, enum replay_format format);
+
 /* Does an observed verdict ("drop:POLICY_DENIED") satisfy an expected one ("drop:133",
  * "drop", "ok", ...)? */
 bool replay_verdict_matches(const char *expected, const char *observed);

@@ -17,6 +17,7 @@
 
 #include "bpf_harness.h"
 #include "pktbuild.h"
+#include "loader/conntrack.h"
 #include "replay/replay.h"
 
 #define IP_A PB_IP4(10, 244, 0, 21)
@@ -392,6 +393,27 @@ static void test_malformed_and_filtered(void **state)
 	}
 }
 
+static void test_conntrack_gc(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = tcp4(IP_A, IP_R, 46000, 80, PB_TCP_SYN, 64);
+	int fd = datapath_map_fd(h->dp, MAP_CT);
+	struct diag d = { "" };
+	struct ct_entry ct;
+	size_t deleted;
+
+	harness_run(h, HOOK_FROM_CONTAINER, syn.buf, syn.len);
+	assert_true(harness_ct_get(h, IP_A, IP_R, 46000, 80, IPPROTO_TCP, CT_OUT, &ct));
+	/* the datapath's clock is the coarse monotonic clock: a SYN lives 60 s from now */
+	assert_true(ct.expires_ns > ct_clock_now_ns() + 50ull * 1000000000ull);
+	assert_true(ct.expires_ns <= ct_clock_now_ns() + 61ull * 1000000000ull);
+	assert_int_equal(ct_gc(fd, ct.expires_ns - 1, &deleted, &d), 0);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(ct_gc(fd, ct.expires_ns, &deleted, &d), 0);
+	assert_int_equal(deleted, 1);
+	assert_false(harness_ct_get(h, IP_A, IP_R, 46000, 80, IPPROTO_TCP, CT_OUT, &ct));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +427,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcp_close_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fragments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_and_filtered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conntrack_gc, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bpf_lxc", tests, NULL, NULL);
