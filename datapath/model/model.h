@@ -75,7 +75,8 @@ struct m_cluster {
 
 struct m_namespace {
 	char name[64];
-	struct labelset labels;
+	struct labelset labels; /* includes kubernetes.io/metadata.name=<name> */
+	bool implicit;          /* no Namespace document: only referenced by a pod or policy */
 	int line;
 };
 
@@ -95,9 +96,16 @@ struct m_pod {
 	bool host_network;
 	uint32_t ip;     /* network order; pinned by status.podIP or assigned by IPAM */
 	bool ip_pinned;
-	uint32_t identity;
+	uint32_t identity; /* IDENTITY_HOST for hostNetwork pods */
 	const char *file;
 	int line;
+};
+
+/* A security identity allocated for a distinct label set. Keys carry the source prefix:
+ * "k8s:app", "k8s:io.kubernetes.pod.namespace", "k8s:io.cilium.k8s.namespace.labels.env". */
+struct m_identity {
+	uint32_t id;
+	struct labelset labels; /* sorted by key */
 };
 
 /* A NetworkPolicy / CiliumNetworkPolicy as parsed; its rule structure is private to the
@@ -185,10 +193,17 @@ struct scenario {
 	size_t nreplays;
 	struct m_test *tests;
 	size_t ntests;
+	struct m_identity *identities; /* in allocation order: 256, 257, ... */
+	size_t nidentities;
 };
 
 /* Parses a scenario file. On error returns a negative errno with d->msg set and *out NULL. */
 int scenario_load(const char *path, struct scenario **out, struct diag *d);
+
+/* Same as scenario_load, from a buffer; name is used in messages and relative paths are
+ * resolved against its directory. */
+int scenario_load_buffer(const char *name, const char *buf, size_t len, struct scenario **out,
+			 struct diag *d);
 
 /* Frees everything scenario_load allocated. NULL is fine. */
 void scenario_free(struct scenario *s);
@@ -198,6 +213,15 @@ const struct m_pod *scenario_find_pod(const struct scenario *s, const char *ns_s
 
 /* Finds a node by name; NULL if absent. */
 const struct m_node *scenario_find_node(const struct scenario *s, const char *name);
+
+/* Finds a namespace (explicit or implicit) by name; NULL if absent. */
+const struct m_namespace *scenario_find_namespace(const struct scenario *s, const char *name);
+
+/* Finds an allocated identity by number; NULL if absent (reserved ones are never listed). */
+const struct m_identity *scenario_find_identity(const struct scenario *s, uint32_t id);
+
+/* Returns the Cluster's cilium-config value for key, or NULL if unset. */
+const char *scenario_config(const struct scenario *s, const char *key);
 
 /* ---- Per-node datapath state -------------------------------------------------------- */
 

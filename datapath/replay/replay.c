@@ -257,7 +257,7 @@ static void print_packet(const struct replay_run_opts *o, size_t n,
 		json_decref(j);
 		return;
 	}
-	fprintf(o->out, "%4zu  %-40s %-15s %-28s in: %s%s%s%s%s\n", n, po->verdict,
+	fprintf(o->out, "%4zu  %-26s %-12s %-28s in: %s%s%s%s%s\n", n, po->verdict,
 		po->last ? ct_status_name(po->last->ct_status) : "-", po->target[0] ? po->target : "-",
 		in_dec, out_dec ? "  out: " : "", out_dec ? out_dec : "", mismatch ? "  MISMATCH: " : "",
 		mismatch ? mismatch : "");
@@ -382,8 +382,11 @@ int replay_session_run(struct replay_session *rs, const struct replay_run_opts *
 			bool changed = topts.data_size_out != h->caplen ||
 				       memcmp(outbuf, bytes, h->caplen);
 
+			/* rewritten outputs show L2 and TTL so the rewrite is visible */
 			if (changed)
-				decode_frame(outbuf, topts.data_size_out, out_dec, sizeof(out_dec));
+				decode_frame_ex(outbuf, topts.data_size_out,
+						DECODE_F_ETH | DECODE_F_VERBOSE, out_dec,
+						sizeof(out_dec));
 			if (!mm && replay_checksums_valid(bytes, h->caplen, why, sizeof(why)) == 0 &&
 			    replay_checksums_valid(outbuf, topts.data_size_out, why, sizeof(why))) {
 				snprintf(mismatch, sizeof(mismatch), "output has %s", why);

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Per-node datapath state: the endpoints (non-hostNetwork pods of the node), the ipcache
+ * (every pod /32, every node /32, every policy CIDR) and the policy map entries of the
+ * node's endpoints.
+ */
+#include "model.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy.h"
+
+/* Endpoint ids are 1-based positions among all pods, so they agree across nodes. */
+static uint32_t pod_ep_id(const struct scenario *s, const struct m_pod *pod)
+{
+	return (uint32_t)(pod - s->pods) + 1;
+}
+
+static void fill_endpoint(const struct scenario *s, const struct m_pod *pod,
+			  struct node_endpoint *ep)
+{
+	const uint8_t *ip = (const uint8_t *)&pod->ip;
+
+	memset(ep, 0, sizeof(*ep));
+	ep->pod = pod;
+	ep->info.ep_id = pod_ep_id(s, pod);
+	ep->info.ifindex = NODE_STATE_IFINDEX_BASE + ep->info.ep_id;
+	ep->info.identity = pod->identity;
+	ep->info.mac[0] = 0x0a;
+	ep->info.mac[1] = 0x58;
+	ep->info.node_mac[0] = 0x0e;
+	ep->info.node_mac[1] = 0x58;
+	memcpy(&ep->info.mac[2], ip, 4);
+	memcpy(&ep->info.node_mac[2], ip, 4);
+	ep->info.family = CILIATE_AF_INET;
+	ep->info.addr.v4 = pod->ip;
+}
+
+static int build_endpoints(const struct scenario *s, const struct m_node *node,
+			   struct node_state *ns)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->npods; i++)
+		if (!s->pods[i].host_network && !strcmp(s->pods[i].node, node->name))
+			n++;
+	ns->eps = calloc(n ? n : 1, sizeof(*ns->eps));
+	if (!ns->eps)
+		return -ENOMEM;
+	for (i = 0; i < s->npods; i++)
+		if (!s->pods[i].host_network && !strcmp(s->pods[i].node, node->name))
+			fill_endpoint(s, &s->pods[i], &ns->eps[ns->neps++]);
+	return 0;
+}
+
+static bool ipcache_has(const struct node_state *ns, uint32_t addr, uint8_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ns->nipcache; i++)
+		if (ns->ipcache[i].key.addr.v4 == addr &&
+		    ns->ipcache[i].key.prefixlen == (uint32_t)(IPCACHE_PREFIX_BASE + len))
+			return true;
+	return false;
+}
+
+static void ipcache_add(struct node_state *ns, uint32_t addr, uint8_t len, uint32_t identity,
+			uint32_t tunnel, uint8_t flags)
+{
+	struct node_ipcache_entry *e = &ns->ipcache[ns->nipcache++];
+
+	memset(e, 0, sizeof(*e));
+	e->key.prefixlen = IPCACHE_PREFIX_BASE + len;
+	e->key.family = CILIATE_AF_INET;
+	e->key.addr.v4 = addr;
+	e->val.identity = identity;
+	e->val.tunnel_endpoint = tunnel;
+	e->val.flags = flags;
+}
+
+static int build_ipcache(const struct scenario *s, const struct m_node *node,
+			 const struct cidr_table *cidrs, struct node_state *ns)
+{
+	const struct m_cluster *cl = &s->cluster;
+	const struct m_node *host;
+	size_t i, max = s->npods + cl->nnodes + cidrs->n;
+
+	ns->ipcache = calloc(max ? max : 1, sizeof(*ns->ipcache));
+	if (!ns->ipcache)
+		return -ENOMEM;
+	for (i = 0; i < s->npods; i++) {
+		if (s->pods[i].host_network)
+			continue;
+		host = scenario_find_node(s, s->pods[i].node);
+		ipcache_add(ns, s->pods[i].ip, 32, s->pods[i].identity, host ? host->ip : 0,
+			    IPCACHE_F_ENDPOINT);
+	}
+	for (i = 0; i < cl->nnodes; i++) {
+		if (&cl->nodes[i] == node)
+			ipcache_add(ns, node->ip, 32, IDENTITY_HOST, 0, IPCACHE_F_LOCAL_NODE);
+		else
+			ipcache_add(ns, cl->nodes[i].ip, 32, IDENTITY_REMOTE_NODE, cl->nodes[i].ip,
+				    0);
+	}
+	/* a CIDR equal to a pod or node /32 keeps the pod/node identity */
+	for (i = 0; i < cidrs->n; i++)
+		if (!ipcache_has(ns, cidrs->v[i].cidr.addr, cidrs->v[i].cidr.len))
+			ipcache_add(ns, cidrs->v[i].cidr.addr, cidrs->v[i].cidr.len, cidrs->v[i].id,
+				    0, 0);
+	return 0;
+}
+
+static int build_policy(const struct scenario *s, const struct cidr_table *cidrs,
+			struct node_state *ns)
+{
+	const char *localhost = scenario_config(s, "allow-localhost");
+	struct policy_compile_ctx cc;
+	struct policy_builder pb;
+	struct node_endpoint *ep;
+	uint32_t flags, host_rule = 0;
+	size_t i, j;
+	int err;
+
+	err = polb_init(&pb);
+	if (err)
+		return err;
+	cc.s = s;
+	cc.cidrs = cidrs;
+	cc.pb = &pb;
+	for (i = 0; i < ns->neps; i++) {
+		ep = &ns->eps[i];
+		flags = 0;
+		for (j = 0; j < s->npolicies; j++) {
+			err = netpol_compile_endpoint(&cc, s->policies[j], ep->pod, ep->info.ep_id,
+						      &flags);
+			if (err)
+				goto out;
+		}
+		ep->info.flags |= flags;
+		/* Cilium's allow-localhost default: the node may always reach its pods */
+		if (!(flags & EP_F_INGRESS_ENFORCED) || (localhost && !strcmp(localhost, "policy")))
+			continue;
+		if (!host_rule) {
+			err = polb_rule_id(&pb, "reserved:host allow-localhost", &host_rule);
+			if (err)
+				goto out;
+		}
+		err = polb_add(&pb, ep->info.ep_id, DIR_INGRESS, IDENTITY_HOST, POLB_ANY_PROTO, 0, 0, 0,
+			     host_rule);
+		if (err)
+			goto out;
+	}
+	err = polb_finish(&pb, ns);
+out:
+	polb_free(&pb);
+	return err;
+}
+
+int node_state_compute(const struct scenario *s, const char *node, struct node_state *out,
+		       struct diag *d)
+{
+	struct cidr_table cidrs = { 0 };
+	const struct m_node *nd;
+	size_t i;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	nd = scenario_find_node(s, node);
+	if (!nd)
+		return diag_fail_errno(d, -ENOENT, "%s: no node named \"%s\" in the Cluster",
+				       s->path, node);
+	out->node = nd;
+	for (i = 0; !err && i < s->npolicies; i++)
+		err = netpol_collect_cidrs(s->policies[i], &cidrs);
+	if (!err)
+		err = build_endpoints(s, nd, out);
+	if (!err)
+		err = build_ipcache(s, nd, &cidrs, out);
+	if (!err)
+		err = build_policy(s, &cidrs, out);
+	cidr_table_free(&cidrs);
+	if (err) {
+		node_state_free(out);
+		return diag_fail_errno(d, err, "node %s: computing datapath state: out of memory",
+				       node);
+	}
+	return 0;
+}
+
+void node_state_free(struct node_state *ns)
+{
+	size_t i;
+
+	if (!ns)
+		return;
+	free(ns->eps);
+	free(ns->ipcache);
+	free(ns->policy);
+	for (i = 0; i < ns->nrule_names; i++)
+		free(ns->rule_names[i]);
+	free(ns->rule_names);
+	memset(ns, 0, sizeof(*ns));
+}
+
+const struct node_endpoint *node_state_find_endpoint(const struct node_state *ns,
+						     const char *ns_slash_name)
+{
+	const char *slash = strchr(ns_slash_name, '/');
+	size_t nslen, i;
+
+	if (!slash)
+		return NULL;
+	nslen = (size_t)(slash - ns_slash_name);
+	for (i = 0; i < ns->neps; i++) {
+		const struct m_pod *pod = ns->eps[i].pod;
+
+		if (strlen(pod->ns) == nslen && !strncmp(pod->ns, ns_slash_name, nslen) &&
+		    !strcmp(pod->name, slash + 1))
+			return &ns->eps[i];
+	}
+	return NULL;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internal to the model: the per-document parsers a scenario file is dispatched to, and the
+ * passes that complete a parsed scenario (namespaces, IPAM, identities).
+ */
+#ifndef CILIATE_MODEL_PARSE_H
+#define CILIATE_MODEL_PARSE_H
+
+#include <stdbool.h>
+
+#include "model.h"
+#include "yaml_tree.h"
+
+#define SIM_API_VERSION "sim.ciliate.dev/v1"
+
+/* One document being parsed into a scenario. */
+struct parse_ctx {
+	struct yt_ctx yt;
+	struct scenario *s;
+	const char *dir; /* directory of the scenario file: base of relative paths */
+};
+
+/* Parses the Cluster document (nodes, addressing, external hosts, config) into s->cluster. */
+int cluster_parse(struct parse_ctx *p, const yaml_node_t *root);
+
+/* Reads metadata.name, metadata.namespace (into ns unless NULL; default "default") and
+ * metadata.labels (unless labels is NULL) of a Kubernetes object. */
+int k8s_metadata_parse(struct parse_ctx *p, const yaml_node_t *root, char *name, size_t nsize,
+		       char *ns, size_t nssize, struct labelset *labels);
+
+/* True if s is a valid IANA_SVC_NAME (1-15 of a-z0-9-, a letter, no edge or double '-'). */
+bool k8s_port_name_valid(const char *s);
+
+/* Parses a v1 Namespace document and appends it to s->namespaces. */
+int namespace_parse(struct parse_ctx *p, const yaml_node_t *root);
+
+/* Parses a v1 Pod document and appends it to s->pods (pinned IPs validated, IPAM later). */
+int pod_parse(struct parse_ctx *p, const yaml_node_t *root);
+
+/* Parses a networking.k8s.io/v1 NetworkPolicy and appends it to s->policies. */
+int netpol_parse(struct parse_ctx *p, const yaml_node_t *root);
+
+/* Parses a Test document and appends it to s->tests. */
+int test_parse(struct parse_ctx *p, const yaml_node_t *root);
+
+/* Parses a Replay document and appends it to s->replays (pods must be parsed already). */
+int replay_parse(struct parse_ctx *p, const yaml_node_t *root);
+
+/* Parses one Kubernetes manifest (Namespace, Pod, NetworkPolicy; other kinds ignored) into
+ * p->s. sim.ciliate.dev kinds and documents without apiVersion/kind are errors. */
+int manifest_parse(struct parse_ctx *p, const yaml_node_t *root, const char *path);
+
+/* Parses a Matrix `table` string into m (rows, cols, cells); labels are checked like probe
+ * endpoints against s; errors name the table row's line. */
+int matrix_table_parse(const struct yt_ctx *c, const struct scenario *s, const yaml_node_t *n,
+		       const char *path, struct m_matrix *m);
+
+/* Checks a probe endpoint reference (ns/pod, svc/ns/name, node/N, ext/N, ip/A.B.C.D); on
+ * error writes the reason into why. */
+int endpoint_ref_check(const struct scenario *s, const char *ref, char *why, size_t size);
+
+/* Resolves rel against dir (absolute paths are kept) into a malloc'd *out. */
+int path_resolve(const char *dir, const char *rel, char **out);
+
+/* Parses "TCP"/"UDP"/"SCTP" (and "ICMP" when icmp_ok) into an IPPROTO_* number. */
+int proto_parse(const char *s, bool icmp_ok, uint8_t *proto);
+
+/* True if name is a drop reason of drop_reasons.h (e.g. "POLICY_DENIED"). */
+bool drop_reason_known(const char *name);
+
+/* Checks "metadata" of a sim.ciliate.dev document (name, labels, annotations) and copies
+ * the name into buf (empty if absent, or an error if required). */
+int sim_metadata_parse(struct parse_ctx *p, const yaml_node_t *root, bool required, char *buf,
+		       size_t size);
+
+/* Adds an implicit namespace for every pod or policy namespace without a document, and sets
+ * kubernetes.io/metadata.name on every namespace. */
+int namespaces_complete(struct scenario *s, struct diag *d);
+
+/* Assigns addresses to pods without status.podIP: first free from .10 of the node range. */
+int ipam_assign(struct scenario *s, struct diag *d);
+
+/* Builds each pod's identity label set and allocates identities from 256 in pod order. */
+int identity_assign(struct scenario *s, struct diag *d);
+
+/* Builds the identity label set of a pod ("k8s:" keys, namespace and namespace labels). */
+int identity_labels_for_pod(const struct scenario *s, const struct m_pod *pod,
+			    struct labelset *out);
+
+/* Frees a policy parsed by any policy parser. */
+void policy_free(struct m_policy *pol);
+
+/* Frees the namespaces, pods and policies of s (not the cluster, tests or replays). */
+void scenario_free_workloads(struct scenario *s);
+
+#endif

@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Scenario files: a multi-document YAML stream split by apiVersion/kind. The Cluster is
+ * parsed first (pods refer to its nodes), then the Kubernetes documents in order, then the
+ * passes that complete the workloads (implicit namespaces, IPAM, identities), then the Test
+ * and Replay documents (which refer to nodes and pods).
+ */
+#include "parse.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "labels.h"
+#include "policy.h"
+
+enum doc_kind {
+	DOC_EMPTY = 0,
+	DOC_CLUSTER,
+	DOC_TEST,
+	DOC_REPLAY,
+	DOC_NAMESPACE,
+	DOC_POD,
+	DOC_NETPOL,
+	DOC_LIST,
+	DOC_IGNORED,
+};
+
+struct doc_item {
+	yaml_document_t *doc;
+	yaml_node_t *root;
+	enum doc_kind kind;
+};
+
+struct doc_set {
+	yaml_document_t *docs;
+	size_t ndocs;
+	struct doc_item *items;
+	size_t nitems;
+};
+
+static void cluster_defaults(struct m_cluster *cl)
+{
+	cl->routing = ROUTING_TUNNEL;
+	cl->encryption = ENCRYPTION_NONE;
+	cl->pod_cidr = htonl(0x0af40000u); /* 10.244.0.0/16 */
+	cl->pod_cidr_len = 16;
+	cl->service_cidr = htonl(0x0a600000u); /* 10.96.0.0/12 */
+	cl->service_cidr_len = 12;
+	cl->underlay_cidr = htonl(0xc0000200u); /* 192.0.2.0/24 */
+	cl->underlay_cidr_len = 24;
+}
+
+/* Sorts a document into a kind; errors for missing apiVersion/kind and unknown sim kinds. */
+static int classify(const struct yt_ctx *c, const yaml_node_t *root, const char *path,
+		    enum doc_kind *kind)
+{
+	static const struct {
+		const char *api, *kind;
+		enum doc_kind dk;
+	} known[] = {
+		{ SIM_API_VERSION, "Cluster", DOC_CLUSTER },
+		{ SIM_API_VERSION, "Test", DOC_TEST },
+		{ SIM_API_VERSION, "Replay", DOC_REPLAY },
+		{ "v1", "Namespace", DOC_NAMESPACE },
+		{ "v1", "Pod", DOC_POD },
+		{ "v1", "List", DOC_LIST },
+		{ "networking.k8s.io/v1", "NetworkPolicy", DOC_NETPOL },
+	};
+	char sub[YT_PATH_MAX];
+	yaml_node_t *an, *kn;
+	const char *api, *k;
+	size_t i;
+
+	if (!root || yt_is_null(root)) {
+		*kind = DOC_EMPTY;
+		return 0;
+	}
+	if (root->type != YAML_MAPPING_NODE)
+		return yt_fail(c, root, path, "a document must be a mapping with apiVersion and kind");
+	an = yt_map_get(c, root, "apiVersion");
+	kn = yt_map_get(c, root, "kind");
+	if (!an || !yt_scalar(an))
+		return yt_fail(c, an ? an : root, yt_path(sub, "%s%sapiVersion", path,
+							  *path ? "." : ""),
+			       "required field missing (every document needs apiVersion and kind)");
+	if (!kn || !yt_scalar(kn))
+		return yt_fail(c, kn ? kn : root, yt_path(sub, "%s%skind", path, *path ? "." : ""),
+			       "required field missing (every document needs apiVersion and kind)");
+	api = yt_scalar(an);
+	k = yt_scalar(kn);
+	if (!strncmp(api, "sim.ciliate.dev/", 16) && strcmp(api, SIM_API_VERSION))
+		return yt_fail(c, an, yt_path(sub, "%s%sapiVersion", path, *path ? "." : ""),
+			       "unsupported version \"%s\" (want %s)", api, SIM_API_VERSION);
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (strcmp(k, known[i].kind))
+			continue;
+		if (strcmp(api, known[i].api))
+			return yt_fail(c, an, yt_path(sub, "%s%sapiVersion", path, *path ? "." : ""),
+				       "kind %s needs apiVersion %s, not \"%s\"", k, known[i].api,
+				       api);
+		*kind = known[i].dk;
+		return 0;
+	}
+	if (!strcmp(api, SIM_API_VERSION))
+		return yt_fail(c, kn, yt_path(sub, "%s%skind", path, *path ? "." : ""),
+			       "unknown %s kind \"%s\" (Cluster, Test or Replay)", SIM_API_VERSION,
+			       k);
+	*kind = DOC_IGNORED; /* Service, EndpointSlice, ConfigMap, Cilium*Policy, ... */
+	return 0;
+}
+
+/* Turns "FILE:LINE: rest" into "FILE:LINE: PREFIX.rest" so nested documents name their
+ * place in the enclosing one. */
+static void diag_nest(struct diag *d, const char *file, const char *prefix)
+{
+	char tmp[sizeof(d->msg)];
+	size_t flen = strlen(file);
+	char *p;
+
+	if (!d || !*prefix || strncmp(d->msg, file, flen) || d->msg[flen] != ':')
+		return;
+	p = strchr(d->msg + flen + 1, ':');
+	if (!p || p[1] != ' ')
+		return;
+	p += 2;
+	snprintf(tmp, sizeof(tmp), "%.*s%s.%s", (int)(p - d->msg), d->msg, prefix, p);
+	memcpy(d->msg, tmp, sizeof(tmp));
+}
+
+int manifest_parse(struct parse_ctx *p, const yaml_node_t *root, const char *path)
+{
+	enum doc_kind kind;
+	int err;
+
+	err = classify(&p->yt, root, path, &kind);
+	if (err)
+		return err;
+	switch (kind) {
+	case DOC_NAMESPACE:
+		err = namespace_parse(p, root);
+		break;
+	case DOC_POD:
+		err = pod_parse(p, root);
+		break;
+	case DOC_NETPOL:
+		err = netpol_parse(p, root);
+		break;
+	case DOC_CLUSTER:
+	case DOC_TEST:
+	case DOC_REPLAY:
+	case DOC_LIST:
+		return yt_fail(&p->yt, root, path, "%s documents are not allowed here",
+			       yt_scalar(yt_map_get(&p->yt, root, "kind")));
+	default:
+		return 0;
+	}
+	if (err)
+		diag_nest(p->yt.d, p->yt.file, path);
+	return err;
+}
+
+static int add_item(struct doc_set *ds, yaml_document_t *doc, yaml_node_t *root,
+		    enum doc_kind kind)
+{
+	struct doc_item *v = realloc(ds->items, (ds->nitems + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	ds->items = v;
+	v[ds->nitems].doc = doc;
+	v[ds->nitems].root = root;
+	v[ds->nitems].kind = kind;
+	ds->nitems++;
+	return 0;
+}
+
+static int load_docs(yaml_parser_t *parser, const char *name, struct doc_set *ds,
+		     struct diag *d)
+{
+	yaml_document_t doc, *v;
+
+	for (;;) {
+		if (!yaml_parser_load(parser, &doc))
+			return diag_fail(d, "%s:%zu: YAML syntax error: %s%s%s", name,
+					 parser->problem_mark.line + 1,
+					 parser->problem ? parser->problem : "unknown",
+					 parser->context ? " " : "",
+					 parser->context ? parser->context : "");
+		if (!yaml_document_get_root_node(&doc)) {
+			yaml_document_delete(&doc);
+			return 0;
+		}
+		v = realloc(ds->docs, (ds->ndocs + 1) * sizeof(*v));
+		if (!v) {
+			yaml_document_delete(&doc);
+			return diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
+		}
+		ds->docs = v;
+		ds->docs[ds->ndocs++] = doc;
+	}
+}
+
+/* Classifies every document (expanding v1 List items) in file order. */
+static int classify_docs(struct parse_ctx *p, struct doc_set *ds)
+{
+	char sub[YT_PATH_MAX];
+	yaml_node_item_t *it;
+	yaml_node_t *root, *items;
+	enum doc_kind kind;
+	size_t i, j;
+	int err;
+
+	for (i = 0; i < ds->ndocs; i++) {
+		p->yt.doc = &ds->docs[i];
+		root = yaml_document_get_root_node(&ds->docs[i]);
+		err = classify(&p->yt, root, "", &kind);
+		if (err)
+			return err;
+		if (kind != DOC_LIST) {
+			err = add_item(ds, &ds->docs[i], root, kind);
+			if (err)
+				return err;
+			continue;
+		}
+		items = yt_map_get(&p->yt, root, "items");
+		if (!items)
+			continue;
+		err = yt_want_seq(&p->yt, items, "items");
+		if (err)
+			return err;
+		j = 0;
+		for (it = items->data.sequence.items.start; it < items->data.sequence.items.top;
+		     it++, j++) {
+			root = yt_node(&p->yt, *it);
+			err = classify(&p->yt, root, yt_path(sub, "items[%zu]", j), &kind);
+			if (!err && (kind == DOC_LIST || kind == DOC_CLUSTER || kind == DOC_TEST ||
+				     kind == DOC_REPLAY))
+				err = yt_fail(&p->yt, root, sub, "%s documents are not allowed in a List",
+					      yt_scalar(yt_map_get(&p->yt, root, "kind")));
+			if (!err)
+				err = add_item(ds, &ds->docs[i], root, kind);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* Runs the parser of every item whose kind is in kinds (0-terminated), in file order. */
+static int parse_pass(struct parse_ctx *p, struct doc_set *ds, const enum doc_kind *kinds)
+{
+	const enum doc_kind *k;
+	int cluster_line = 0, err = 0;
+	size_t i;
+
+	for (i = 0; i < ds->nitems && !err; i++) {
+		struct doc_item *it = &ds->items[i];
+
+		for (k = kinds; *k && *k != it->kind; k++)
+			;
+		if (!*k)
+			continue;
+		p->yt.doc = it->doc;
+		switch (it->kind) {
+		case DOC_CLUSTER:
+			if (p->s->has_cluster)
+				return yt_fail(&p->yt, it->root, "kind",
+					       "only one Cluster document is allowed (first at line %d)",
+					       cluster_line);
+			cluster_line = yt_line(it->root);
+			p->s->has_cluster = true;
+			err = cluster_parse(p, it->root);
+			break;
+		case DOC_NAMESPACE:
+			err = namespace_parse(p, it->root);
+			break;
+		case DOC_POD:
+			err = pod_parse(p, it->root);
+			break;
+		case DOC_NETPOL:
+			err = netpol_parse(p, it->root);
+			break;
+		case DOC_TEST:
+			err = test_parse(p, it->root);
+			break;
+		case DOC_REPLAY:
+			err = replay_parse(p, it->root);
+			break;
+		default:
+			break;
+		}
+	}
+	return err;
+}
+
+static int build(struct parse_ctx *p, struct doc_set *ds, struct diag *d)
+{
+	static const enum doc_kind cluster[] = { DOC_CLUSTER, 0 };
+	static const enum doc_kind workloads[] = { DOC_NAMESPACE, DOC_POD, DOC_NETPOL, 0 };
+	static const enum doc_kind checks[] = { DOC_TEST, DOC_REPLAY, 0 };
+	int err;
+
+	err = classify_docs(p, ds);
+	if (!err)
+		err = parse_pass(p, ds, cluster);
+	if (!err)
+		err = parse_pass(p, ds, workloads);
+	if (!err)
+		err = namespaces_complete(p->s, d);
+	if (!err)
+		err = ipam_assign(p->s, d);
+	if (!err)
+		err = identity_assign(p->s, d);
+	if (!err)
+		err = parse_pass(p, ds, checks);
+	return err;
+}
+
+static int load(const char *name, yaml_parser_t *parser, struct scenario **out, struct diag *d)
+{
+	struct doc_set ds = { 0 };
+	struct parse_ctx p = { 0 };
+	struct scenario *s;
+	char *dcopy = NULL;
+	size_t i;
+	int err;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
+	s->path = strdup(name);
+	dcopy = strdup(name);
+	if (!s->path || !dcopy) {
+		err = diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
+		goto out;
+	}
+	cluster_defaults(&s->cluster);
+	p.s = s;
+	p.dir = dirname(dcopy);
+	p.yt.file = s->path;
+	p.yt.d = d;
+	err = load_docs(parser, name, &ds, d);
+	if (!err)
+		err = build(&p, &ds, d);
+	if (err == -ENOMEM && d && !d->msg[0])
+		diag_fail_errno(d, err, "%s: out of memory", name);
+out:
+	for (i = 0; i < ds.ndocs; i++)
+		yaml_document_delete(&ds.docs[i]);
+	free(ds.docs);
+	free(ds.items);
+	free(dcopy);
+	if (err) {
+		scenario_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+int scenario_load(const char *path, struct scenario **out, struct diag *d)
+{
+	yaml_parser_t parser;
+	FILE *f;
+	int err;
+
+	*out = NULL;
+	if (d)
+		d->msg[0] = '\0';
+	f = fopen(path, "rb");
+	if (!f)
+		return diag_fail_errno(d, -errno, "%s: cannot open: %s", path, strerror(errno));
+	if (!yaml_parser_initialize(&parser)) {
+		fclose(f);
+		return diag_fail_errno(d, -ENOMEM, "%s: out of memory", path);
+	}
+	yaml_parser_set_input_file(&parser, f);
+	err = load(path, &parser, out, d);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	return err;
+}
+
+int scenario_load_buffer(const char *name, const char *buf, size_t len, struct scenario **out,
+			 struct diag *d)
+{
+	yaml_parser_t parser;
+	int err;
+
+	*out = NULL;
+	if (d)
+		d->msg[0] = '\0';
+	if (!yaml_parser_initialize(&parser))
+		return diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	err = load(name, &parser, out, d);
+	yaml_parser_delete(&parser);
+	return err;
+}
+
+/* ---- freeing and lookups ---------------------------------------------------------------- */
+
+static void strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void scenario_free_workloads(struct scenario *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nnamespaces; i++)
+		labelset_free(&s->namespaces[i].labels);
+	free(s->namespaces);
+	s->namespaces = NULL;
+	s->nnamespaces = 0;
+	for (i = 0; i < s->npods; i++) {
+		labelset_free(&s->pods[i].labels);
+		free(s->pods[i].ports);
+	}
+	free(s->pods);
+	s->pods = NULL;
+	s->npods = 0;
+	for (i = 0; i < s->npolicies; i++)
+		policy_free(s->policies[i]);
+	free(s->policies);
+	s->policies = NULL;
+	s->npolicies = 0;
+}
+
+static void cluster_free(struct m_cluster *cl)
+{
+	size_t i;
+
+	for (i = 0; i < cl->nnodes; i++)
+		labelset_free(&cl->nodes[i].labels);
+	free(cl->nodes);
+	for (i = 0; i < cl->next_hosts; i++)
+		free(cl->ext_hosts[i].ports);
+	free(cl->ext_hosts);
+	for (i = 0; i < cl->nconfig; i++) {
+		free(cl->config[i].key);
+		free(cl->config[i].value);
+	}
+	free(cl->config);
+}
+
+static void step_free(struct m_step *st)
+{
+	size_t i;
+
+	free(st->apply);
+	free(st->manifests_yaml);
+	free(st->deletes);
+	for (i = 0; i < st->nprobes; i++) {
+		strv_free(st->probes[i].backend_in, st->probes[i].nbackend_in);
+		free(st->probes[i].spread);
+	}
+	free(st->probes);
+	for (i = 0; i < st->nmatrices; i++) {
+		strv_free(st->matrices[i].rows, st->matrices[i].nrows);
+		strv_free(st->matrices[i].cols, st->matrices[i].ncols);
+		free(st->matrices[i].cells);
+	}
+	free(st->matrices);
+}
+
+void scenario_free(struct scenario *s)
+{
+	size_t i, j;
+
+	if (!s)
+		return;
+	cluster_free(&s->cluster);
+	scenario_free_workloads(s);
+	for (i = 0; i < s->nreplays; i++) {
+		free(s->replays[i].pcap);
+		strv_free(s->replays[i].expect_verdicts, s->replays[i].nexpect_verdicts);
+		free(s->replays[i].expect_output);
+	}
+	free(s->replays);
+	for (i = 0; i < s->ntests; i++) {
+		for (j = 0; j < s->tests[i].nsteps; j++)
+			step_free(&s->tests[i].steps[j]);
+		free(s->tests[i].steps);
+	}
+	free(s->tests);
+	for (i = 0; i < s->nidentities; i++)
+		labelset_free(&s->identities[i].labels);
+	free(s->identities);
+	free(s->path);
+	free(s);
+}
+
+const struct m_pod *scenario_find_pod(const struct scenario *s, const char *ns_slash_name)
+{
+	const char *slash = strchr(ns_slash_name, '/');
+	size_t nslen, i;
+
+	if (!slash)
+		return NULL;
+	nslen = (size_t)(slash - ns_slash_name);
+	for (i = 0; i < s->npods; i++)
+		if (strlen(s->pods[i].ns) == nslen &&
+		    !strncmp(s->pods[i].ns, ns_slash_name, nslen) &&
+		    !strcmp(s->pods[i].name, slash + 1))
+			return &s->pods[i];
+	return NULL;
+}
+
+const struct m_node *scenario_find_node(const struct scenario *s, const char *name)
+{
+	size_t i;
+
+	if (!s)
+		return NULL;
+	for (i = 0; i < s->cluster.nnodes; i++)
+		if (!strcmp(s->cluster.nodes[i].name, name))
+			return &s->cluster.nodes[i];
+	return NULL;
+}
+
+const char *scenario_config(const struct scenario *s, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < s->cluster.nconfig; i++)
+		if (!strcmp(s->cluster.config[i].key, key))
+			return s->cluster.config[i].value;
+	return NULL;
+}

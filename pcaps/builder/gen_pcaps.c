@@ -1,0 +1,1307 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * ciliate-pktgen: writes the golden replay cases, byte-identical on every run:
+ *   ROOT/pcaps/replay/NAME.pcap       input packets
+ *   ROOT/pcaps/replay/NAME.out.pcap   expected outputs of the packets that are not dropped
+ *   ROOT/scenarios/replay/CASE.yaml   cluster, policies and Replay documents
+ *   ROOT/pcaps/README.md              the list of cases, packets and verdicts
+ *
+ * Expected outputs are computed here from the datapath's documented rules, never by running
+ * the datapath: a same-node redirect rewrites the MACs to the receiver's pod MAC (0a:58:IP)
+ * and gateway MAC (0e:58:IP) and decrements the TTL (IPv4 header checksum recomputed); "ok"
+ * leaves the frame unchanged; drops produce nothing.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "decode/decode.h"
+#include "pktbuild.h"
+
+#define FRAME_MAX 512
+#define REPLAY_MAX_PKTS 12
+#define SCENARIO_MAX_REPLAYS 3
+#define PATH_MAX_LEN 4096
+
+#define NS "replay"
+#define IP_CLIENT PB_IP4(10, 244, 0, 10)
+#define IP_SERVER PB_IP4(10, 244, 0, 20)
+#define IP_REMOTE PB_IP4(10, 244, 1, 30)
+#define IP_NODE2 PB_IP4(192, 0, 2, 2)
+
+struct frame {
+	uint8_t b[FRAME_MAX];
+	size_t len;
+	int err;
+};
+
+struct replay {
+	const char *name; /* Replay document name and pcap base name */
+	const char *node;
+	const char *hook;
+	const char *endpoint;
+	const char *what; /* one sentence for comments and the README */
+	size_t n;
+	struct frame in[REPLAY_MAX_PKTS];
+	const char *verdict[REPLAY_MAX_PKTS];
+	const char *note[REPLAY_MAX_PKTS];
+	bool has_out[REPLAY_MAX_PKTS];
+	struct frame out[REPLAY_MAX_PKTS];
+	int err;
+};
+
+struct scenario {
+	const char *name; /* scenarios/replay/NAME.yaml */
+	const char *title;
+	const char *policies; /* extra YAML documents (each starting with "---"), or NULL */
+	size_t nreplays;
+	struct replay r[SCENARIO_MAX_REPLAYS];
+};
+
+/* L2 addressing of a frame as seen on a pod's veth. */
+struct l2 {
+	uint8_t dst[6], src[6];
+};
+
+/* ---- frames ---- */
+
+/* A frame sent by the pod with address ip: pod MAC -> its gateway. */
+static struct l2 from_pod(uint32_t ip)
+{
+	struct l2 l;
+
+	pb_gw_mac(ip, l.dst);
+	pb_pod_mac(ip, l.src);
+	return l;
+}
+
+/* A frame delivered to the pod with address ip: gateway -> pod MAC. */
+static struct l2 to_pod(uint32_t ip)
+{
+	struct l2 l;
+
+	pb_pod_mac(ip, l.dst);
+	pb_gw_mac(ip, l.src);
+	return l;
+}
+
+static struct pb_ipv4 ip4(uint32_t saddr, uint32_t daddr, uint16_t id)
+{
+	struct pb_ipv4 h = pb_ipv4_hdr(saddr, daddr);
+
+	h.id = id;
+	return h;
+}
+
+static void frame_finish(struct frame *f, struct pb_pkt *p)
+{
+	int n = pb_finish(p);
+
+	f->err = n < 0 ? n : 0;
+	f->len = n < 0 ? 0 : (size_t)n;
+}
+
+static struct frame tcp_frame(const struct l2 *l2, const struct pb_ipv4 *ip, uint16_t sport,
+			      uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack,
+			      const char *data)
+{
+	struct pb_tcp t = pb_tcp_hdr(sport, dport, flags);
+	struct frame f;
+	struct pb_pkt p;
+
+	t.seq = seq;
+	t.ack = ack;
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2->dst, l2->src, PB_AUTO);
+	pb_ipv4(&p, ip);
+	pb_tcp(&p, &t);
+	if (data)
+		pb_bytes(&p, data, strlen(data));
+	frame_finish(&f, &p);
+	return f;
+}
+
+static struct frame udp_frame(const struct l2 *l2, const struct pb_ipv4 *ip, uint16_t sport,
+			      uint16_t dport, const void *data, size_t len)
+{
+	struct pb_udp u = { .sport = sport, .dport = dport, .len = PB_AUTO };
+	struct frame f;
+	struct pb_pkt p;
+
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2->dst, l2->src, PB_AUTO);
+	pb_ipv4(&p, ip);
+	pb_udp(&p, &u);
+	pb_bytes(&p, data, len);
+	frame_finish(&f, &p);
+	return f;
+}
+
+static struct frame echo_frame(const struct l2 *l2, const struct pb_ipv4 *ip, uint8_t type,
+			       uint16_t id, uint16_t seq)
+{
+	static const char data[] = "ciliate-ping-0123456789abcdef";
+	struct pb_icmp c = { .type = type, .rest = (uint32_t)id << 16 | seq };
+	struct frame f;
+	struct pb_pkt p;
+
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2->dst, l2->src, PB_AUTO);
+	pb_ipv4(&p, ip);
+	pb_icmp4(&p, &c);
+	pb_bytes(&p, data, sizeof(data) - 1);
+	frame_finish(&f, &p);
+	return f;
+}
+
+/* An ICMP error quoting the IPv4 packet at the start of quoted (IP header + 8 bytes). */
+static struct frame icmp_error_frame(const struct l2 *l2, const struct pb_ipv4 *ip, uint8_t type,
+				     uint8_t code, const struct frame *quoted)
+{
+	struct frame f;
+	struct pb_pkt p;
+
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2->dst, l2->src, PB_AUTO);
+	pb_ipv4(&p, ip);
+	pb_icmp4_error(&p, type, code, 0, quoted->b, quoted->len);
+	frame_finish(&f, &p);
+	if (!f.err && quoted->err)
+		f.err = quoted->err;
+	return f;
+}
+
+/* An IPv4 packet without L2 (what an ICMP error quotes). */
+static struct frame bare_tcp(const struct pb_ipv4 *ip, uint16_t sport, uint16_t dport,
+			     uint8_t flags, uint32_t seq, uint32_t ack)
+{
+	struct pb_tcp t = pb_tcp_hdr(sport, dport, flags);
+	struct frame f;
+	struct pb_pkt p;
+
+	t.seq = seq;
+	t.ack = ack;
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_ipv4(&p, ip);
+	pb_tcp(&p, &t);
+	frame_finish(&f, &p);
+	return f;
+}
+
+static struct frame bare_udp(const struct pb_ipv4 *ip, uint16_t sport, uint16_t dport,
+			     const char *data)
+{
+	struct pb_udp u = { .sport = sport, .dport = dport, .len = PB_AUTO };
+	struct frame f;
+	struct pb_pkt p;
+
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_ipv4(&p, ip);
+	pb_udp(&p, &u);
+	pb_bytes(&p, data, strlen(data));
+	frame_finish(&f, &p);
+	return f;
+}
+
+/* Fragment [off, off + len) of the IP payload of an Ethernet+IPv4 frame. */
+static struct frame fragment(const struct frame *whole, size_t off, size_t len, bool more)
+{
+	struct frame f = { .err = whole->err };
+	int n;
+
+	if (f.err)
+		return f;
+	n = pb_ipv4_fragment(whole->b, whole->len, 14, off, len, more, f.b, sizeof(f.b));
+	f.err = n < 0 ? n : 0;
+	f.len = n < 0 ? 0 : (size_t)n;
+	return f;
+}
+
+/* ---- expectations ---- */
+
+static void add(struct replay *r, const struct frame *in, const char *verdict,
+		const struct frame *out, const char *note)
+{
+	if (r->n >= REPLAY_MAX_PKTS) {
+		r->err = -E2BIG;
+		return;
+	}
+	if (in->err && !r->err)
+		r->err = in->err;
+	r->in[r->n] = *in;
+	r->verdict[r->n] = verdict;
+	r->note[r->n] = note;
+	r->has_out[r->n] = out != NULL;
+	if (out)
+		r->out[r->n] = *out;
+	r->n++;
+}
+
+/* Same-node delivery to the pod with address receiver: MACs rewritten, TTL - 1. */
+static void expect_redirect(struct replay *r, const struct frame *in, uint32_t receiver,
+			    const char *note)
+{
+	struct frame out = *in;
+	uint8_t *ip = out.b + 14;
+
+	if (out.len < 34 || out.b[12] != 0x08 || out.b[13] != 0x00 || ip[8] <= 1) {
+		r->err = -EINVAL; /* a redirect needs an untagged IPv4 frame with TTL > 1 */
+		return;
+	}
+	pb_pod_mac(receiver, out.b);
+	pb_gw_mac(receiver, out.b + 6);
+	ip[8]--;
+	pb_ipv4_fix_csum(ip, out.len - 14);
+	add(r, in, "redirect", &out, note);
+}
+
+static void expect_ok(struct replay *r, const struct frame *in, const char *note)
+{
+	add(r, in, "ok", in, note);
+}
+
+static void expect_drop(struct replay *r, const struct frame *in, const char *verdict,
+			const char *note)
+{
+	add(r, in, verdict, NULL, note);
+}
+
+static struct replay *new_replay(struct scenario *s, const char *name, const char *node,
+				 const char *hook, const char *endpoint, const char *what)
+{
+	struct replay *r = &s->r[s->nreplays++];
+
+	r->name = name;
+	r->node = node;
+	r->hook = hook;
+	r->endpoint = endpoint;
+	r->what = what;
+	return r;
+}
+
+/* ---- cases ---- */
+
+static const char policy_server_http_from_client[] =
+	"---\n"
+	"apiVersion: networking.k8s.io/v1\n"
+	"kind: NetworkPolicy\n"
+	"metadata: {name: server-http-from-client, namespace: replay}\n"
+	"spec:\n"
+	"  podSelector:\n"
+	"    matchLabels: {app: server}\n"
+	"  policyTypes: [Ingress]\n"
+	"  ingress:\n"
+	"  - from:\n"
+	"    - podSelector:\n"
+	"        matchLabels: {app: client}\n"
+	"    ports:\n"
+	"    - {port: 80, protocol: TCP}\n";
+
+static void case_tcp_same_node(struct scenario *s)
+{
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	s->name = "tcp-same-node-allowed";
+	s->title = "TCP handshake, data and FIN from client to server on the same node, allowed "
+		   "by server's ingress policy: every packet is redirected to server's veth.";
+	s->policies = policy_server_http_from_client;
+	r = new_replay(s, "tcp-same-node-allowed", "node-1", "from-container", NS "/client",
+		       "client -> server:80 (same node), allowed");
+
+	ip = ip4(IP_CLIENT, IP_SERVER, 1);
+	f = tcp_frame(&l2, &ip, 41000, 80, PB_TCP_SYN, 1000, 0, NULL);
+	expect_redirect(r, &f, IP_SERVER, "SYN");
+	ip.id = 2;
+	f = tcp_frame(&l2, &ip, 41000, 80, PB_TCP_ACK, 1001, 5001, NULL);
+	expect_redirect(r, &f, IP_SERVER, "ACK completing the handshake");
+	ip.id = 3;
+	f = tcp_frame(&l2, &ip, 41000, 80, PB_TCP_PSH | PB_TCP_ACK, 1001, 5001,
+		      "GET / HTTP/1.0\r\n\r\n");
+	expect_redirect(r, &f, IP_SERVER, "request data");
+	ip.id = 4;
+	f = tcp_frame(&l2, &ip, 41000, 80, PB_TCP_FIN | PB_TCP_ACK, 1019, 5101, NULL);
+	expect_redirect(r, &f, IP_SERVER, "FIN");
+	ip.id = 5;
+	f = tcp_frame(&l2, &ip, 41000, 80, PB_TCP_ACK, 1020, 5102, NULL);
+	expect_redirect(r, &f, IP_SERVER, "last ACK");
+}
+
+static void case_tcp_syn_denied(struct scenario *s)
+{
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	s->name = "tcp-syn-denied";
+	s->title = "TCP SYN from client to server (same node) denied by server's ingress policy, "
+		   "which only admits app=frontend; the retransmitted SYN is denied too.";
+	s->policies = "---\n"
+		      "apiVersion: networking.k8s.io/v1\n"
+		      "kind: NetworkPolicy\n"
+		      "metadata: {name: server-http-from-frontend, namespace: replay}\n"
+		      "spec:\n"
+		      "  podSelector:\n"
+		      "    matchLabels: {app: server}\n"
+		      "  policyTypes: [Ingress]\n"
+		      "  ingress:\n"
+		      "  - from:\n"
+		      "    - podSelector:\n"
+		      "        matchLabels: {app: frontend}\n"
+		      "    ports:\n"
+		      "    - {port: 80, protocol: TCP}\n";
+	r = new_replay(s, "tcp-syn-denied", "node-1", "from-container", NS "/client",
+		       "client -> server:80 (same node), denied by server's ingress policy");
+
+	ip = ip4(IP_CLIENT, IP_SERVER, 1);
+	f = tcp_frame(&l2, &ip, 41100, 80, PB_TCP_SYN, 2000, 0, NULL);
+	expect_drop(r, &f, "drop:POLICY_DENIED", "SYN");
+	ip.id = 2;
+	f = tcp_frame(&l2, &ip, 41100, 80, PB_TCP_SYN, 2000, 0, NULL);
+	expect_drop(r, &f, "drop:POLICY_DENIED", "retransmitted SYN");
+}
+
+static void case_tcp_remote_node(struct scenario *s)
+{
+	struct l2 out = from_pod(IP_CLIENT), in = to_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	s->name = "tcp-remote-node";
+	s->title = "TCP from client (node-1) to remote (node-2), native routing: client's egress "
+		   "policy allows TCP 80 to app=remote, so the packets leave unchanged (ok) and "
+		   "port 8080 is denied; the replies from remote pass client's to-container.";
+	s->policies = "---\n"
+		      "apiVersion: networking.k8s.io/v1\n"
+		      "kind: NetworkPolicy\n"
+		      "metadata: {name: client-egress-http-to-remote, namespace: replay}\n"
+		      "spec:\n"
+		      "  podSelector:\n"
+		      "    matchLabels: {app: client}\n"
+		      "  policyTypes: [Egress]\n"
+		      "  egress:\n"
+		      "  - to:\n"
+		      "    - podSelector:\n"
+		      "        matchLabels: {app: remote}\n"
+		      "    ports:\n"
+		      "    - {port: 80, protocol: TCP}\n";
+
+	r = new_replay(s, "tcp-remote-node-egress", "node-1", "from-container", NS "/client",
+		       "client -> remote:80 on node-2, allowed by client's egress policy");
+	ip = ip4(IP_CLIENT, IP_REMOTE, 1);
+	f = tcp_frame(&out, &ip, 42000, 80, PB_TCP_SYN, 3000, 0, NULL);
+	expect_ok(r, &f, "SYN");
+	ip.id = 2;
+	f = tcp_frame(&out, &ip, 42000, 80, PB_TCP_ACK, 3001, 7001, NULL);
+	expect_ok(r, &f, "ACK");
+	ip.id = 3;
+	f = tcp_frame(&out, &ip, 42000, 80, PB_TCP_PSH | PB_TCP_ACK, 3001, 7001,
+		      "GET /remote HTTP/1.0\r\n\r\n");
+	expect_ok(r, &f, "request data");
+	ip.id = 4;
+	f = tcp_frame(&out, &ip, 42001, 8080, PB_TCP_SYN, 3500, 0, NULL);
+	expect_drop(r, &f, "drop:POLICY_DENIED", "SYN to remote:8080, not in the egress policy");
+
+	r = new_replay(s, "tcp-remote-node-reply", "node-1", "to-container", NS "/client",
+		       "remote:80 -> client, the reply path (client has no ingress policy)");
+	ip = ip4(IP_REMOTE, IP_CLIENT, 101);
+	f = tcp_frame(&in, &ip, 80, 42000, PB_TCP_SYN | PB_TCP_ACK, 7000, 3001, NULL);
+	expect_ok(r, &f, "SYN-ACK");
+	ip.id = 102;
+	f = tcp_frame(&in, &ip, 80, 42000, PB_TCP_PSH | PB_TCP_ACK, 7001, 3025,
+		      "HTTP/1.0 200 OK\r\n\r\n");
+	expect_ok(r, &f, "response data");
+	ip.id = 103;
+	f = tcp_frame(&in, &ip, 80, 42000, PB_TCP_FIN | PB_TCP_ACK, 7020, 3025, NULL);
+	expect_ok(r, &f, "FIN");
+}
+
+static void case_udp(struct scenario *s)
+{
+	static const uint8_t query[] = { 0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00,
+					 0x00, 0x00, 0x00, 0x00, 0x03, 'w',  'e',  'b',
+					 0x00, 0x00, 0x01, 0x00, 0x01 };
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	s->name = "udp-allow-deny";
+	s->title = "UDP from client to server (same node): server's ingress policy allows UDP 53 "
+		   "from client (redirected), UDP 5353 is denied.";
+	s->policies = "---\n"
+		      "apiVersion: networking.k8s.io/v1\n"
+		      "kind: NetworkPolicy\n"
+		      "metadata: {name: server-dns-from-client, namespace: replay}\n"
+		      "spec:\n"
+		      "  podSelector:\n"
+		      "    matchLabels: {app: server}\n"
+		      "  policyTypes: [Ingress]\n"
+		      "  ingress:\n"
+		      "  - from:\n"
+		      "    - podSelector:\n"
+		      "        matchLabels: {app: client}\n"
+		      "    ports:\n"
+		      "    - {port: 53, protocol: UDP}\n";
+	r = new_replay(s, "udp-allow-deny", "node-1", "from-container", NS "/client",
+		       "client -> server UDP 53 allowed, UDP 5353 denied");
+	ip = ip4(IP_CLIENT, IP_SERVER, 11);
+	f = udp_frame(&l2, &ip, 40000, 53, query, sizeof(query));
+	expect_redirect(r, &f, IP_SERVER, "query to port 53");
+	ip.id = 12;
+	f = udp_frame(&l2, &ip, 40001, 5353, query, sizeof(query));
+	expect_drop(r, &f, "drop:POLICY_DENIED", "datagram to port 5353");
+	ip.id = 13;
+	f = udp_frame(&l2, &ip, 40000, 53, query, sizeof(query));
+	expect_redirect(r, &f, IP_SERVER, "second query on the same flow");
+}
+
+static void case_icmp_echo(struct scenario *s)
+{
+	struct l2 out = from_pod(IP_CLIENT), in = to_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	s->name = "icmp-echo";
+	s->title = "ICMP echo: client pings server (same node; server admits everything from "
+		   "client) and remote (node-2); remote's echo reply passes client's to-container.";
+	s->policies = "---\n"
+		      "apiVersion: networking.k8s.io/v1\n"
+		      "kind: NetworkPolicy\n"
+		      "metadata: {name: server-all-from-client, namespace: replay}\n"
+		      "spec:\n"
+		      "  podSelector:\n"
+		      "    matchLabels: {app: server}\n"
+		      "  policyTypes: [Ingress]\n"
+		      "  ingress:\n"
+		      "  - from:\n"
+		      "    - podSelector:\n"
+		      "        matchLabels: {app: client}\n";
+
+	r = new_replay(s, "icmp-echo-request", "node-1", "from-container", NS "/client",
+		       "echo requests from client to server (same node) and remote (node-2)");
+	ip = ip4(IP_CLIENT, IP_SERVER, 21);
+	f = echo_frame(&out, &ip, PB_ICMP_ECHO, 7, 1);
+	expect_redirect(r, &f, IP_SERVER, "echo request to server");
+	ip = ip4(IP_CLIENT, IP_REMOTE, 22);
+	f = echo_frame(&out, &ip, PB_ICMP_ECHO, 8, 1);
+	expect_ok(r, &f, "echo request to remote");
+
+	r = new_replay(s, "icmp-echo-reply", "node-1", "to-container", NS "/client",
+		       "echo reply from remote to client");
+	ip = ip4(IP_REMOTE, IP_CLIENT, 201);
+	f = echo_frame(&in, &ip, PB_ICMP_ECHOREPLY, 8, 1);
+	expect_ok(r, &f, "echo reply from remote");
+}
+
+static void case_icmp_related(struct scenario *s)
+{
+	struct l2 in = to_pod(IP_CLIENT);
+	struct pb_ipv4 ip, qip;
+	struct frame f, q;
+	struct replay *r;
+
+	s->name = "icmp-error-related";
+	s->title = "ICMP errors at client's to-container under an ingress policy that admits only "
+		   "TCP 80 from app=remote (all other ingress, ICMP included, is denied): errors "
+		   "quoting the tracked connection pass as related, an unrelated one is dropped.";
+	s->policies = "---\n"
+		      "apiVersion: networking.k8s.io/v1\n"
+		      "kind: NetworkPolicy\n"
+		      "metadata: {name: client-http-from-remote-only, namespace: replay}\n"
+		      "spec:\n"
+		      "  podSelector:\n"
+		      "    matchLabels: {app: client}\n"
+		      "  policyTypes: [Ingress]\n"
+		      "  ingress:\n"
+		      "  - from:\n"
+		      "    - podSelector:\n"
+		      "        matchLabels: {app: remote}\n"
+		      "    ports:\n"
+		      "    - {port: 80, protocol: TCP}\n";
+	r = new_replay(s, "icmp-error-related", "node-1", "to-container", NS "/client",
+		       "remote -> client:80 tracked, then ICMP errors related and unrelated");
+
+	ip = ip4(IP_REMOTE, IP_CLIENT, 301);
+	f = tcp_frame(&in, &ip, 43000, 80, PB_TCP_SYN, 9000, 0, NULL);
+	expect_ok(r, &f, "SYN from remote to client:80 (allowed, now tracked)");
+
+	/* client's SYN-ACK back to remote could not be delivered: node-2 says so */
+	qip = ip4(IP_CLIENT, IP_REMOTE, 1);
+	qip.ttl = 63;
+	q = bare_tcp(&qip, 80, 43000, PB_TCP_SYN | PB_TCP_ACK, 12000, 9001);
+	ip = ip4(IP_NODE2, IP_CLIENT, 302);
+	ip.frag = 0;
+	f = icmp_error_frame(&in, &ip, PB_ICMP_DEST_UNREACH, 1, &q);
+	expect_ok(r, &f, "host unreachable quoting client:80 -> remote:43000 (related)");
+
+	ip.id = 303;
+	f = icmp_error_frame(&in, &ip, PB_ICMP_TIME_EXCEEDED, 0, &q);
+	expect_ok(r, &f, "time exceeded quoting the same SYN-ACK (related)");
+
+	qip = ip4(IP_CLIENT, IP_REMOTE, 2);
+	qip.ttl = 63;
+	q = bare_udp(&qip, 40500, 9999, "hello");
+	ip = ip4(IP_REMOTE, IP_CLIENT, 304);
+	ip.frag = 0;
+	f = icmp_error_frame(&in, &ip, PB_ICMP_DEST_UNREACH, 3, &q);
+	expect_drop(r, &f, "drop:POLICY_DENIED",
+		    "port unreachable quoting an untracked UDP flow (unrelated)");
+}
+
+static void case_ipv4_options(struct scenario *s)
+{
+	static const uint8_t router_alert[] = { 0x94, 0x04, 0x00, 0x00 };
+	static const uint8_t record_route[] = { 0x01, 0x07, 0x0b, 0x04, 0, 0, 0, 0, 0, 0, 0, 0 };
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	s->name = "ipv4-options";
+	s->title = "IPv4 packets with options (IHL 6 and 8) from client to server (same node, no "
+		   "policy): redirected with the options intact.";
+	s->policies = NULL;
+	r = new_replay(s, "ipv4-options", "node-1", "from-container", NS "/client",
+		       "client -> server:80 with IPv4 options");
+	ip = ip4(IP_CLIENT, IP_SERVER, 31);
+	ip.options = router_alert;
+	ip.options_len = sizeof(router_alert);
+	f = tcp_frame(&l2, &ip, 44000, 80, PB_TCP_SYN, 4000, 0, NULL);
+	expect_redirect(r, &f, IP_SERVER, "SYN, router alert option (IHL 6)");
+	ip.id = 32;
+	ip.options = record_route;
+	ip.options_len = sizeof(record_route);
+	f = tcp_frame(&l2, &ip, 44000, 80, PB_TCP_ACK, 4001, 6001, NULL);
+	expect_redirect(r, &f, IP_SERVER, "ACK, NOP + record route option (IHL 8)");
+}
+
+static void case_fragments(struct scenario *s)
+{
+	struct l2 l2 = from_pod(IP_CLIENT);
+	uint8_t data[120];
+	struct frame whole, f;
+	struct pb_ipv4 ip;
+	struct replay *r;
+	size_t i;
+
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)('a' + i % 26);
+	s->name = "ipv4-fragments";
+	s->title = "Fragmented UDP datagrams from client to server (same node); server admits UDP "
+		   "53 from client. Later fragments follow the first one's verdict; a fragment "
+		   "whose first fragment was never seen is dropped.";
+	s->policies = "---\n"
+		      "apiVersion: networking.k8s.io/v1\n"
+		      "kind: NetworkPolicy\n"
+		      "metadata: {name: server-dns-from-client, namespace: replay}\n"
+		      "spec:\n"
+		      "  podSelector:\n"
+		      "    matchLabels: {app: server}\n"
+		      "  policyTypes: [Ingress]\n"
+		      "  ingress:\n"
+		      "  - from:\n"
+		      "    - podSelector:\n"
+		      "        matchLabels: {app: client}\n"
+		      "    ports:\n"
+		      "    - {port: 53, protocol: UDP}\n";
+	r = new_replay(s, "ipv4-fragments", "node-1", "from-container", NS "/client",
+		       "UDP datagrams of 128 bytes in two fragments of 64");
+
+	/* 8 bytes of UDP header + 120 of data = 128 bytes of IP payload: 64 + 64 */
+	ip = ip4(IP_CLIENT, IP_SERVER, 100);
+	ip.frag = 0;
+	whole = udp_frame(&l2, &ip, 40100, 53, data, sizeof(data));
+	f = fragment(&whole, 0, 64, true);
+	expect_redirect(r, &f, IP_SERVER, "id 100 first fragment, to port 53");
+	f = fragment(&whole, 64, 64, false);
+	expect_redirect(r, &f, IP_SERVER, "id 100 second fragment");
+
+	ip.id = 101;
+	whole = udp_frame(&l2, &ip, 40101, 5353, data, sizeof(data));
+	f = fragment(&whole, 0, 64, true);
+	expect_drop(r, &f, "drop:POLICY_DENIED", "id 101 first fragment, to port 5353");
+	f = fragment(&whole, 64, 64, false);
+	expect_drop(r, &f, "drop:POLICY_DENIED", "id 101 second fragment");
+
+	ip.id = 102;
+	whole = udp_frame(&l2, &ip, 40102, 53, data, sizeof(data));
+	f = fragment(&whole, 64, 64, false);
+	expect_drop(r, &f, "drop:FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND",
+		    "id 102 second fragment only (orphan)");
+}
+
+static void case_ipv4_malformed(struct scenario *s)
+{
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	s->name = "ipv4-malformed";
+	s->title = "Malformed IPv4 from client: header cut short, IHL 4, version 5, total length "
+		   "beyond the frame (all invalid packets), then a good SYN that is redirected.";
+	s->policies = NULL;
+	r = new_replay(s, "ipv4-malformed", "node-1", "from-container", NS "/client",
+		       "malformed IPv4 headers, then a valid SYN");
+
+	ip = ip4(IP_CLIENT, IP_SERVER, 41);
+	f = tcp_frame(&l2, &ip, 45000, 80, PB_TCP_SYN, 5000, 0, NULL);
+	f.len = 14 + 12; /* raw cut inside the IPv4 header */
+	expect_drop(r, &f, "drop:INVALID_PACKET_DROPPED", "IPv4 header cut at 12 of 20 bytes");
+
+	ip.id = 42;
+	ip.ihl = 4;
+	f = tcp_frame(&l2, &ip, 45000, 80, PB_TCP_SYN, 5000, 0, NULL);
+	expect_drop(r, &f, "drop:INVALID_PACKET_DROPPED", "IHL 4");
+
+	ip = ip4(IP_CLIENT, IP_SERVER, 43);
+	ip.version = 5;
+	f = tcp_frame(&l2, &ip, 45000, 80, PB_TCP_SYN, 5000, 0, NULL);
+	expect_drop(r, &f, "drop:INVALID_PACKET_DROPPED", "version 5");
+
+	ip = ip4(IP_CLIENT, IP_SERVER, 44);
+	ip.tot_len = 1500;
+	f = tcp_frame(&l2, &ip, 45000, 80, PB_TCP_SYN, 5000, 0, NULL);
+	expect_drop(r, &f, "drop:INVALID_PACKET_DROPPED", "total length 1500 in a 54-byte frame");
+
+	ip = ip4(IP_CLIENT, IP_SERVER, 45);
+	f = tcp_frame(&l2, &ip, 45001, 80, PB_TCP_SYN, 5100, 0, NULL);
+	expect_redirect(r, &f, IP_SERVER, "valid SYN");
+}
+
+static void case_l4_truncated(struct scenario *s)
+{
+	struct pb_udp u = { .sport = 40200, .dport = 53, .len = PB_AUTO };
+	struct pb_tcp t = pb_tcp_hdr(46000, 80, PB_TCP_SYN);
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct pb_pkt p;
+	struct frame f;
+
+	s->name = "l4-truncated";
+	s->title = "Truncated L4 headers from client to server (same node, no policy): IPv4 is "
+		   "consistent but the TCP / UDP header is cut; then a good SYN is redirected.";
+	s->policies = NULL;
+	r = new_replay(s, "l4-truncated", "node-1", "from-container", NS "/client",
+		       "TCP and UDP headers cut short, then a valid SYN");
+
+	/* the IP total length matches the frame; only the TCP header is short */
+	ip = ip4(IP_CLIENT, IP_SERVER, 51);
+	t.seq = 6000;
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2.dst, l2.src, PB_AUTO);
+	pb_ipv4(&p, &ip);
+	pb_tcp(&p, &t);
+	pb_truncate(&p, 14 + 20 + 12);
+	frame_finish(&f, &p);
+	expect_drop(r, &f, "drop:CT_TRUNCATED_OR_INVALID_HEADER", "TCP header of 12 bytes");
+
+	ip.id = 52;
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2.dst, l2.src, PB_AUTO);
+	pb_ipv4(&p, &ip);
+	pb_udp(&p, &u);
+	pb_truncate(&p, 14 + 20 + 4);
+	frame_finish(&f, &p);
+	expect_drop(r, &f, "drop:CT_TRUNCATED_OR_INVALID_HEADER", "UDP header of 4 bytes");
+
+	ip.id = 53;
+	f = tcp_frame(&l2, &ip, 46001, 80, PB_TCP_SYN, 6100, 0, NULL);
+	expect_redirect(r, &f, IP_SERVER, "valid SYN");
+}
+
+static void case_vlan(struct scenario *s)
+{
+	struct pb_tcp t = pb_tcp_hdr(47000, 80, PB_TCP_SYN);
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct pb_pkt p;
+	struct frame f;
+
+	s->name = "vlan-from-pod";
+	s->title = "802.1Q-tagged frames from client (one tag, then two tags) are filtered.";
+	s->policies = NULL;
+	r = new_replay(s, "vlan-from-pod", "node-1", "from-container", NS "/client",
+		       "VLAN-tagged SYNs from client to server");
+
+	ip = ip4(IP_CLIENT, IP_SERVER, 61);
+	t.seq = 7000;
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2.dst, l2.src, PB_AUTO);
+	pb_vlan(&p, PB_ETH_P_8021Q, 100, 0, PB_AUTO);
+	pb_ipv4(&p, &ip);
+	pb_tcp(&p, &t);
+	frame_finish(&f, &p);
+	expect_drop(r, &f, "drop:VLAN_FILTERED", "SYN in VLAN 100");
+
+	ip.id = 62;
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2.dst, l2.src, PB_AUTO);
+	pb_vlan(&p, PB_ETH_P_8021Q, 200, 0, PB_AUTO);
+	pb_vlan(&p, PB_ETH_P_8021Q, 100, 0, PB_AUTO);
+	pb_ipv4(&p, &ip);
+	pb_tcp(&p, &t);
+	frame_finish(&f, &p);
+	expect_drop(r, &f, "drop:VLAN_FILTERED", "SYN in VLAN 200 / VLAN 100 (two 802.1Q tags)");
+}
+
+static void case_arp(struct scenario *s)
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	struct pb_arp a = { .op = PB_ARP_REQUEST };
+	struct replay *r;
+	uint8_t gw[6];
+	struct pb_pkt p;
+	struct frame f;
+
+	s->name = "arp";
+	s->title = "ARP from client (a request for its gateway, a gratuitous reply) is passed "
+		   "unchanged.";
+	s->policies = NULL;
+	r = new_replay(s, "arp", "node-1", "from-container", NS "/client", "ARP from client");
+
+	pb_pod_mac(IP_CLIENT, a.sha);
+	a.spa = IP_CLIENT;
+	a.tpa = PB_IP4(10, 244, 0, 1);
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, bcast, a.sha, PB_AUTO);
+	pb_arp(&p, &a);
+	frame_finish(&f, &p);
+	expect_ok(r, &f, "who-has 10.244.0.1");
+
+	a.op = PB_ARP_REPLY;
+	a.tpa = IP_CLIENT;
+	memcpy(a.tha, bcast, 6);
+	pb_gw_mac(IP_CLIENT, gw);
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, bcast, a.sha, PB_AUTO);
+	pb_arp(&p, &a);
+	frame_finish(&f, &p);
+	expect_ok(r, &f, "gratuitous reply");
+}
+
+static void case_ipv6(struct scenario *s)
+{
+	static const uint8_t src[16] = { 0xfd, 0, 0, 0x10, 0x02, 0x44, 0, 0,
+					 0,    0, 0, 0,    0,    0,    0, 0x10 };
+	static const uint8_t dst[16] = { 0xfd, 0, 0, 0x10, 0x02, 0x44, 0, 0,
+					 0,    0, 0, 0,    0,    0,    0, 0x20 };
+	static const uint8_t ll[16] = { 0xfe, 0x80, 0, 0, 0, 0, 0, 0,
+					0x08, 0x58, 0x0a, 0xff, 0xfe, 0xf4, 0x00, 0x0a };
+	static const uint8_t snm[16] = { 0xff, 0x02, 0, 0, 0, 0, 0, 0,
+					 0,    0,    0, 1, 0xff, 0, 0, 0x20 };
+	static const uint8_t router_alert[] = { 0x05, 0x02, 0x00, 0x00 };
+	struct pb_tcp t = pb_tcp_hdr(48000, 80, PB_TCP_SYN);
+	struct pb_udp u = { .sport = 40300, .dport = 53, .len = PB_AUTO };
+	struct pb_icmp ns = { .type = PB_ICMP6_NEIGH_SOLICIT };
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv6 ip;
+	struct replay *r;
+	struct pb_pkt p;
+	struct frame f;
+
+	s->name = "ipv6-from-pod";
+	s->title = "IPv6 from client (IPv6 is disabled): TCP with a hop-by-hop header, a neighbor "
+		   "solicitation and a fragmented UDP datagram are all dropped.";
+	s->policies = NULL;
+	r = new_replay(s, "ipv6-from-pod", "node-1", "from-container", NS "/client",
+		       "IPv6 packets from client");
+
+	ip = pb_ipv6_hdr(src, dst);
+	t.seq = 8000;
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2.dst, l2.src, PB_AUTO);
+	pb_ipv6(&p, &ip);
+	pb_ipv6_ext(&p, 0, router_alert, sizeof(router_alert));
+	pb_tcp(&p, &t);
+	frame_finish(&f, &p);
+	expect_drop(r, &f, "drop:UNSUPPORTED_L3_PROTOCOL", "TCP SYN with a hop-by-hop header");
+
+	ip = pb_ipv6_hdr(ll, snm);
+	ip.hop_limit = 255;
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, (const uint8_t[]){ 0x33, 0x33, 0xff, 0x00, 0x00, 0x20 }, l2.src, PB_AUTO);
+	pb_ipv6(&p, &ip);
+	pb_icmp6(&p, &ns);
+	pb_bytes(&p, dst, 16);
+	frame_finish(&f, &p);
+	expect_drop(r, &f, "drop:UNSUPPORTED_L3_PROTOCOL", "neighbor solicitation");
+
+	ip = pb_ipv6_hdr(src, dst);
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2.dst, l2.src, PB_AUTO);
+	pb_ipv6(&p, &ip);
+	pb_ipv6_frag(&p, 0, true, 0x1234);
+	pb_udp(&p, &u);
+	pb_fill(&p, 'x', 24);
+	frame_finish(&f, &p);
+	expect_drop(r, &f, "drop:UNSUPPORTED_L3_PROTOCOL", "first fragment of a UDP datagram");
+}
+
+static void case_spoofed(struct scenario *s)
+{
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	s->name = "spoofed-source";
+	s->title = "Packets from client's veth with a source IP that is not client's are dropped; "
+		   "a genuine SYN afterwards is redirected.";
+	s->policies = NULL;
+	r = new_replay(s, "spoofed-source", "node-1", "from-container", NS "/client",
+		       "spoofed sources from client");
+
+	ip = ip4(PB_IP4(10, 244, 0, 99), IP_SERVER, 71);
+	f = tcp_frame(&l2, &ip, 49000, 80, PB_TCP_SYN, 9100, 0, NULL);
+	expect_drop(r, &f, "drop:INVALID_SOURCE_IP", "SYN from unassigned 10.244.0.99");
+	ip = ip4(IP_SERVER, IP_REMOTE, 72);
+	f = tcp_frame(&l2, &ip, 49001, 80, PB_TCP_SYN, 9200, 0, NULL);
+	expect_drop(r, &f, "drop:INVALID_SOURCE_IP", "SYN claiming server's address");
+	ip = ip4(PB_IP4(203, 0, 113, 5), IP_SERVER, 73);
+	f = echo_frame(&l2, &ip, PB_ICMP_ECHO, 9, 1);
+	expect_drop(r, &f, "drop:INVALID_SOURCE_IP", "echo request from an outside address");
+	ip = ip4(IP_CLIENT, IP_SERVER, 74);
+	f = tcp_frame(&l2, &ip, 49002, 80, PB_TCP_SYN, 9300, 0, NULL);
+	expect_redirect(r, &f, IP_SERVER, "genuine SYN");
+}
+
+static void case_ttl(struct scenario *s)
+{
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	s->name = "ttl-exceeded";
+	s->title = "TTL on same-node delivery: TTL 1 and 0 are dropped, TTL 2 is redirected with "
+		   "TTL 1; TTL 1 to a pod on another node leaves unchanged (the stack routes it).";
+	s->policies = NULL;
+	r = new_replay(s, "ttl-exceeded", "node-1", "from-container", NS "/client",
+		       "low TTLs from client");
+
+	ip = ip4(IP_CLIENT, IP_SERVER, 81);
+	ip.ttl = 1;
+	f = tcp_frame(&l2, &ip, 50000, 80, PB_TCP_SYN, 9400, 0, NULL);
+	expect_drop(r, &f, "drop:TTL_EXCEEDED", "SYN to server, TTL 1");
+	ip.id = 82;
+	ip.ttl = 0;
+	f = tcp_frame(&l2, &ip, 50001, 80, PB_TCP_SYN, 9500, 0, NULL);
+	expect_drop(r, &f, "drop:TTL_EXCEEDED", "SYN to server, TTL 0");
+	ip.id = 83;
+	ip.ttl = 2;
+	f = tcp_frame(&l2, &ip, 50002, 80, PB_TCP_SYN, 9600, 0, NULL);
+	expect_redirect(r, &f, IP_SERVER, "SYN to server, TTL 2");
+	ip = ip4(IP_CLIENT, IP_REMOTE, 84);
+	ip.ttl = 1;
+	f = tcp_frame(&l2, &ip, 50003, 80, PB_TCP_SYN, 9700, 0, NULL);
+	expect_ok(r, &f, "SYN to remote (node-2), TTL 1");
+}
+
+static void (*const cases[])(struct scenario *s) = {
+	case_tcp_same_node, case_tcp_syn_denied, case_tcp_remote_node, case_udp,
+	case_icmp_echo,	    case_icmp_related,	 case_ipv4_options,    case_fragments,
+	case_ipv4_malformed, case_l4_truncated,	 case_vlan,	       case_arp,
+	case_ipv6,	    case_spoofed,	 case_ttl,
+};
+
+/* ---- output ---- */
+
+struct out_ctx {
+	const char *root;
+	FILE *readme;
+	char readme_tmp[PATH_MAX_LEN];
+	unsigned int nscenarios, npcaps;
+};
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX_LEN];
+	size_t i, n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+__attribute__((format(printf, 3, 4))) static int path_fmt(char *buf, size_t n, const char *fmt,
+							   ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+	return r < 0 || (size_t)r >= n ? -ENAMETOOLONG : 0;
+}
+
+/* Writes frames (only those with has_out, if outputs) to path, through a temporary file. */
+static int write_pcap(const struct out_ctx *o, const char *path, const struct replay *r,
+		      bool outputs)
+{
+	char tmp[PATH_MAX_LEN];
+	struct pb_pcap_writer *w;
+	int err, cerr;
+	size_t i;
+
+	err = path_fmt(tmp, sizeof(tmp), "%s.tmp", path);
+	if (err)
+		return err;
+	err = pb_pcap_create(tmp, &w);
+	if (err)
+		goto out;
+	for (i = 0; i < r->n && !err; i++) {
+		if (!outputs)
+			err = pb_pcap_write(w, r->in[i].b, r->in[i].len);
+		else if (r->has_out[i])
+			err = pb_pcap_write(w, r->out[i].b, r->out[i].len);
+	}
+	cerr = pb_pcap_close(w);
+	if (!err)
+		err = cerr;
+	if (!err && rename(tmp, path))
+		err = -errno;
+out:
+	if (err) {
+		fprintf(stderr, "ciliate-pktgen: %s: %s\n", path, strerror(-err));
+		remove(tmp);
+	}
+	return err;
+}
+
+static void yaml_pods(FILE *f)
+{
+	static const struct {
+		const char *name, *node, *ip;
+	} pods[] = {
+		{ "client", "node-1", "10.244.0.10" },
+		{ "server", "node-1", "10.244.0.20" },
+		{ "remote", "node-2", "10.244.1.30" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(pods) / sizeof(pods[0]); i++)
+		fprintf(f,
+			"---\n"
+			"apiVersion: v1\n"
+			"kind: Pod\n"
+			"metadata:\n"
+			"  name: %s\n"
+			"  namespace: " NS "\n"
+			"  labels: {app: %s}\n"
+			"spec:\n"
+			"  nodeName: %s\n"
+			"  containers:\n"
+			"  - name: app\n"
+			"    image: echo\n"
+			"    ports:\n"
+			"    - {name: http, containerPort: 80, protocol: TCP}\n"
+			"    - {name: dns, containerPort: 53, protocol: UDP}\n"
+			"status: {podIP: %s}\n",
+			pods[i].name, pods[i].name, pods[i].node, pods[i].ip);
+}
+
+static void yaml_replay(FILE *f, const struct replay *r)
+{
+	char line[256], v[64];
+	size_t i;
+
+	fprintf(f,
+		"---\n"
+		"# %s\n"
+		"apiVersion: sim.ciliate.dev/v1\n"
+		"kind: Replay\n"
+		"metadata: {name: %s}\n"
+		"spec:\n"
+		"  node: %s\n"
+		"  hook: %s\n"
+		"  endpoint: %s\n"
+		"  pcap: ../../pcaps/replay/%s.pcap\n"
+		"  expect:\n"
+		"    verdicts:\n",
+		r->what, r->name, r->node, r->hook, r->endpoint, r->name);
+	for (i = 0; i < r->n; i++) {
+		decode_frame(r->in[i].b, r->in[i].len, line, sizeof(line));
+		if (strchr(r->verdict[i], ':'))
+			snprintf(v, sizeof(v), "'%s'", r->verdict[i]);
+		else
+			snprintf(v, sizeof(v), "%s", r->verdict[i]);
+		fprintf(f, "    - %-48s # %zu: %s\n", v, i + 1, r->note[i]);
+		fprintf(f, "    %-50s #    %s\n", "", line);
+	}
+	fprintf(f, "    output: ../../pcaps/replay/%s.out.pcap\n", r->name);
+}
+
+static int write_scenario(const struct out_ctx *o, const struct scenario *s)
+{
+	char path[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
+	size_t i;
+	FILE *f;
+	int err;
+
+	err = path_fmt(path, sizeof(path), "%s/scenarios/replay/%s.yaml", o->root, s->name);
+	if (!err)
+		err = path_fmt(tmp, sizeof(tmp), "%s.tmp", path);
+	if (err)
+		return err;
+	f = fopen(tmp, "w");
+	if (!f) {
+		err = -errno;
+		fprintf(stderr, "ciliate-pktgen: %s: %s\n", tmp, strerror(errno));
+		return err;
+	}
+	fprintf(f,
+		"# Generated by ciliate-pktgen (pcaps/builder/gen_pcaps.c): do not edit, run "
+		"`make pcaps`.\n"
+		"# %s\n"
+		"apiVersion: sim.ciliate.dev/v1\n"
+		"kind: Cluster\n"
+		"metadata: {name: replay-%s}\n"
+		"spec:\n"
+		"  nodes:\n"
+		"  - {name: node-1}\n"
+		"  - {name: node-2}\n"
+		"  routing: native\n"
+		"  encryption: none\n"
+		"  podCIDR: 10.244.0.0/16\n"
+		"  serviceCIDR: 10.96.0.0/12\n"
+		"  underlayCIDR: 192.0.2.0/24\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Namespace\n"
+		"metadata:\n"
+		"  name: " NS "\n"
+		"  labels: {purpose: replay}\n",
+		s->title, s->name);
+	yaml_pods(f);
+	if (s->policies)
+		fputs(s->policies, f);
+	for (i = 0; i < s->nreplays; i++)
+		yaml_replay(f, &s->r[i]);
+	if (ferror(f))
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err) {
+		fprintf(stderr, "ciliate-pktgen: %s: %s\n", path, strerror(-err));
+		remove(tmp);
+	}
+	return err;
+}
+
+static void readme_scenario(FILE *f, const struct scenario *s)
+{
+	char line[256];
+	size_t i, j, nout;
+
+	fprintf(f, "## %s\n\n%s\n\n", s->name, s->title);
+	for (i = 0; i < s->nreplays; i++) {
+		const struct replay *r = &s->r[i];
+
+		for (j = 0, nout = 0; j < r->n; j++)
+			nout += r->has_out[j];
+		fprintf(f,
+			"Replay `%s`: %s, hook `%s`, endpoint `%s`; `replay/%s.pcap` (%zu packets) "
+			"-> `replay/%s.out.pcap` (%zu packets).\n\n",
+			r->name, r->node, r->hook, r->endpoint, r->name, r->n, r->name, nout);
+		fprintf(f, "| # | packet | verdict |\n|---|---|---|\n");
+		for (j = 0; j < r->n; j++) {
+			decode_frame(r->in[j].b, r->in[j].len, line, sizeof(line));
+			fprintf(f, "| %zu | %s: `%s` | `%s` |\n", j + 1, r->note[j], line,
+				r->verdict[j]);
+		}
+		fprintf(f, "\n");
+	}
+}
+
+static int emit(struct out_ctx *o, const struct scenario *s)
+{
+	char path[PATH_MAX_LEN];
+	size_t i;
+	int err;
+
+	for (i = 0; i < s->nreplays; i++) {
+		const struct replay *r = &s->r[i];
+
+		if (r->err) {
+			fprintf(stderr, "ciliate-pktgen: case %s, replay %s: cannot build: %s\n",
+				s->name, r->name, strerror(-r->err));
+			return r->err;
+		}
+		err = path_fmt(path, sizeof(path), "%s/pcaps/replay/%s.pcap", o->root, r->name);
+		if (!err)
+			err = write_pcap(o, path, r, false);
+		if (!err)
+			err = path_fmt(path, sizeof(path), "%s/pcaps/replay/%s.out.pcap", o->root,
+				       r->name);
+		if (!err)
+			err = write_pcap(o, path, r, true);
+		if (err)
+			return err;
+		o->npcaps += 2;
+	}
+	err = write_scenario(o, s);
+	if (err)
+		return err;
+	readme_scenario(o->readme, s);
+	o->nscenarios++;
+	return 0;
+}
+
+static int generate(const char *root)
+{
+	struct out_ctx o = { .root = root };
+	char path[PATH_MAX_LEN];
+	struct scenario *s = NULL;
+	size_t i;
+	int err;
+
+	err = path_fmt(path, sizeof(path), "%s/pcaps/replay", root);
+	if (!err)
+		err = mkdir_p(path);
+	if (!err)
+		err = path_fmt(path, sizeof(path), "%s/scenarios/replay", root);
+	if (!err)
+		err = mkdir_p(path);
+	if (!err)
+		err = path_fmt(path, sizeof(path), "%s/pcaps/README.md", root);
+	if (!err)
+		err = path_fmt(o.readme_tmp, sizeof(o.readme_tmp), "%s.tmp", path);
+	if (err) {
+		fprintf(stderr, "ciliate-pktgen: %s: %s\n", root, strerror(-err));
+		return err;
+	}
+	o.readme = fopen(o.readme_tmp, "w");
+	if (!o.readme) {
+		err = -errno;
+		fprintf(stderr, "ciliate-pktgen: %s: %s\n", o.readme_tmp, strerror(errno));
+		return err;
+	}
+	fprintf(o.readme,
+		"# Replay pcaps\n\n"
+		"Generated by `make pcaps` (`build/bin/ciliate-pktgen pcaps`, source "
+		"`pcaps/builder/gen_pcaps.c`); do not edit by hand. Each case has a scenario "
+		"`scenarios/replay/CASE.yaml` (two nodes, native routing, namespace `replay` with "
+		"pods `client` 10.244.0.10 and `server` 10.244.0.20 on node-1, `remote` "
+		"10.244.1.30 on node-2) holding one or more `Replay` documents; each replay has an "
+		"input `replay/NAME.pcap` and the expected output `replay/NAME.out.pcap` (the "
+		"packets that are not dropped, as the datapath must emit them).\n\n"
+		"Expected outputs follow the datapath rules, not a run of it: a same-node "
+		"`redirect` rewrites the destination MAC to the receiver's pod MAC (0a:58:IP), the "
+		"source MAC to its gateway MAC (0e:58:IP) and decrements the TTL (IPv4 checksum "
+		"updated); `ok` leaves the frame unchanged. Packet i of every pcap is stamped "
+		"1700000000 + i seconds.\n\n");
+
+	s = malloc(sizeof(*s));
+	if (!s) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(s, 0, sizeof(*s));
+		cases[i](s);
+		err = emit(&o, s);
+		if (err)
+			goto out;
+	}
+out:
+	free(s);
+	if (ferror(o.readme) && !err)
+		err = -EIO;
+	if (fclose(o.readme) && !err)
+		err = -errno;
+	if (!err && rename(o.readme_tmp, path))
+		err = -errno;
+	if (err) {
+		remove(o.readme_tmp);
+		fprintf(stderr, "ciliate-pktgen: failed: %s\n", strerror(-err));
+		return err;
+	}
+	fprintf(stderr, "ciliate-pktgen: wrote %u scenarios and %u pcaps under %s\n",
+		o.nscenarios, o.npcaps, root);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ciliate-pktgen pcaps [-o ROOT]\n"
+		   "\n"
+		   "Writes the golden replay cases under ROOT (default: the current directory):\n"
+		   "  ROOT/pcaps/replay/*.pcap, ROOT/scenarios/replay/*.yaml, ROOT/pcaps/README.md\n"
+		   "\n"
+		   "  -o, --root ROOT   project root to write into\n"
+		   "  -h, --help        this help\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *root = ".";
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			root = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc && !strcmp(argv[optind], "pcaps")) {
+		optind++;
+		while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+			switch (c) {
+			case 'o':
+				root = optarg;
+				break;
+			case 'h':
+				usage(stdout);
+				return 0;
+			default:
+				usage(stderr);
+				return 2;
+			}
+		}
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	return generate(root) ? 1 : 0;
+}

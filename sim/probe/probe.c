@@ -1,0 +1,717 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ciliate-probe: the client the scenario runner executes inside a source namespace. Each
+ * attempt is a new TCP connection or UDP socket to --to:--port, bounded by --timeout-ms;
+ * one result line per attempt, a summary with --count (see docs/SIMULATOR.md).
+ * Exit: 0 every attempt got a reply, 1 some did not, 2 usage error.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "probe_proto.h"
+
+#define MAX_COUNT 10000
+#define MAX_TIMEOUT_MS 60000
+#define DEFAULT_TIMEOUT_MS 1000
+#define DEFAULT_MAX_TIME_MS 120000
+#define MAX_MAX_TIME_MS 600000
+#define DEFAULT_UDP_TRIES 3
+#define MAX_UDP_TRIES 20
+#define REPLY_MAX 65536
+#define REQ_MAX 8192
+#define IP_STRLEN INET6_ADDRSTRLEN
+
+struct opts {
+	const char *to;
+	struct sockaddr_storage dst;
+	socklen_t dst_len;
+	struct sockaddr_storage src;
+	socklen_t src_len; /* 0: no --source */
+	unsigned int port;
+	bool udp;
+	bool http;
+	bool json;
+	bool summary;
+	unsigned int timeout_ms;
+	unsigned int count;
+	unsigned int interval_ms;
+	unsigned int max_time_ms;
+	unsigned int udp_tries;
+	const char *method;
+	const char *path;
+	const char *headers[PROBE_MAX_HEADERS];
+	unsigned int n_headers;
+	bool host_given;
+};
+
+struct attempt {
+	unsigned int seq;
+	bool allowed;
+	const char *error; /* NULL when allowed */
+	const char *stage; /* connect | send | reply */
+	double latency_ms;
+	char local_ip[IP_STRLEN];
+	unsigned int local_port;
+	unsigned int tries;
+	int http_status;
+	json_t *reply;
+	char raw[129];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ciliate-probe --to IP --port N [--protocol TCP|UDP] [--timeout-ms MS]\n"
+		"                     [--count N] [--interval-ms MS] [--max-time-ms MS]\n"
+		"                     [--http [--method M] [--path P] [-H 'Name: value']...]\n"
+		"                     [--udp-tries N] [--source IP] [-o json|text]\n"
+		"Each attempt is a new connection (TCP) or socket (UDP) bounded by --timeout-ms\n"
+		"(default %d); prints one result per attempt and, with --count, a summary.\n"
+		"Exit status: 0 every attempt got a reply, 1 some did not, 2 usage error.\n",
+		DEFAULT_TIMEOUT_MS);
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned int *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+static int parse_ip(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static bool valid_header(const char *h)
+{
+	const char *colon = strchr(h, ':');
+	const char *p;
+
+	if (!colon || colon == h)
+		return false;
+	for (p = h; p < colon; p++)
+		if (*p <= ' ' || *p >= 0x7f || strchr("()<>@,;:\\\"/[]?={}", *p))
+			return false;
+	for (p = h; *p; p++)
+		if (*p == '\r' || *p == '\n')
+			return false;
+	return true;
+}
+
+static int bad(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ciliate-probe: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return -EINVAL;
+}
+
+/* Returns 0, 1 for --help, or -EINVAL for a usage error (already reported). */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	enum { O_TO = 256, O_PORT, O_PROTO, O_TIMEOUT, O_COUNT, O_INTERVAL, O_MAXTIME, O_HTTP,
+	       O_METHOD, O_PATH, O_UDPTRIES, O_SOURCE };
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, O_TO },
+		{ "port", required_argument, NULL, O_PORT },
+		{ "protocol", required_argument, NULL, O_PROTO },
+		{ "timeout-ms", required_argument, NULL, O_TIMEOUT },
+		{ "count", required_argument, NULL, O_COUNT },
+		{ "interval-ms", required_argument, NULL, O_INTERVAL },
+		{ "max-time-ms", required_argument, NULL, O_MAXTIME },
+		{ "http", no_argument, NULL, O_HTTP },
+		{ "method", required_argument, NULL, O_METHOD },
+		{ "path", required_argument, NULL, O_PATH },
+		{ "header", required_argument, NULL, 'H' },
+		{ "udp-tries", required_argument, NULL, O_UDPTRIES },
+		{ "source", required_argument, NULL, O_SOURCE },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *p;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "H:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_TO:
+			o->to = optarg;
+			if (parse_ip(optarg, &o->dst, &o->dst_len))
+				return bad("--to: \"%s\" is not an IP address", optarg);
+			break;
+		case O_PORT:
+			if (parse_uint(optarg, 1, 65535, &o->port))
+				return bad("--port: \"%s\" is not a port (1..65535)", optarg);
+			break;
+		case O_PROTO:
+			if (!strcasecmp(optarg, "tcp"))
+				o->udp = false;
+			else if (!strcasecmp(optarg, "udp"))
+				o->udp = true;
+			else
+				return bad("--protocol: \"%s\" is not TCP or UDP", optarg);
+			break;
+		case O_TIMEOUT:
+			if (parse_uint(optarg, 1, MAX_TIMEOUT_MS, &o->timeout_ms))
+				return bad("--timeout-ms: \"%s\" is not in 1..60000", optarg);
+			break;
+		case O_COUNT:
+			if (parse_uint(optarg, 1, MAX_COUNT, &o->count))
+				return bad("--count: \"%s\" is not in 1..10000", optarg);
+			o->summary = true;
+			break;
+		case O_INTERVAL:
+			if (parse_uint(optarg, 0, MAX_TIMEOUT_MS, &o->interval_ms))
+				return bad("--interval-ms: \"%s\" is not in 0..60000", optarg);
+			break;
+		case O_MAXTIME:
+			if (parse_uint(optarg, 1, MAX_MAX_TIME_MS, &o->max_time_ms))
+				return bad("--max-time-ms: \"%s\" is not in 1..600000", optarg);
+			break;
+		case O_HTTP:
+			o->http = true;
+			break;
+		case O_METHOD:
+			for (p = optarg; *p >= 'A' && *p <= 'Z'; p++)
+				;
+			if (*p || p == optarg || p - optarg > 16)
+				return bad("--method: \"%s\" is not an upper-case method", optarg);
+			o->method = optarg;
+			break;
+		case O_PATH:
+			for (p = optarg; *p > ' ' && *p < 0x7f; p++)
+				;
+			if (*p || optarg[0] != '/' || strlen(optarg) > 2048)
+				return bad("--path: \"%s\" must start with / and hold no spaces",
+					   optarg);
+			o->path = optarg;
+			break;
+		case 'H':
+			if (!valid_header(optarg))
+				return bad("--header: \"%s\" is not \"Name: value\"", optarg);
+			if (o->n_headers == PROBE_MAX_HEADERS)
+				return bad("--header: at most %s headers", "32");
+			if (!strncasecmp(optarg, "host:", 5))
+				o->host_given = true;
+			o->headers[o->n_headers++] = optarg;
+			break;
+		case O_UDPTRIES:
+			if (parse_uint(optarg, 1, MAX_UDP_TRIES, &o->udp_tries))
+				return bad("--udp-tries: \"%s\" is not in 1..20", optarg);
+			break;
+		case O_SOURCE:
+			if (parse_ip(optarg, &o->src, &o->src_len))
+				return bad("--source: \"%s\" is not an IP address", optarg);
+			break;
+		case 'o':
+			if (!strcmp(optarg, "json"))
+				o->json = true;
+			else if (!strcmp(optarg, "text"))
+				o->json = false;
+			else
+				return bad("-o: \"%s\" is not json or text", optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument \"%s\"", argv[optind]);
+	if (!o->to || !o->port)
+		return bad("%s", "--to and --port are required");
+	if (o->http && o->udp)
+		return bad("%s", "--http needs --protocol TCP");
+	if ((o->method || o->path || o->n_headers) && !o->http)
+		return bad("%s", "--method, --path and --header need --http");
+	if (o->src_len && o->src.ss_family != o->dst.ss_family)
+		return bad("%s", "--source and --to must be the same address family");
+	if (o->dst.ss_family == AF_INET)
+		((struct sockaddr_in *)&o->dst)->sin_port = htons((uint16_t)o->port);
+	else
+		((struct sockaddr_in6 *)&o->dst)->sin6_port = htons((uint16_t)o->port);
+	return 0;
+}
+
+/* Waits for events on fd until deadline: 1 ready, 0 timed out, -errno. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	uint64_t now;
+	int r;
+
+	for (;;) {
+		now = now_ns();
+		if (now >= deadline)
+			return 0;
+		r = poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r > 0)
+			return 1;
+	}
+}
+
+static int open_socket(const struct opts *o, int type)
+{
+	int fd;
+
+	fd = socket(o->dst.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (o->src_len && bind(fd, (const struct sockaddr *)&o->src, o->src_len)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static void local_name(int fd, struct attempt *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const void *addr;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return;
+	if (ss.ss_family == AF_INET) {
+		addr = &((struct sockaddr_in *)&ss)->sin_addr;
+		a->local_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else {
+		addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+		a->local_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	inet_ntop(ss.ss_family, addr, a->local_ip, sizeof(a->local_ip));
+}
+
+static void set_raw(struct attempt *a, const char *buf, size_t len)
+{
+	size_t i;
+
+	if (len > sizeof(a->raw) - 1)
+		len = sizeof(a->raw) - 1;
+	for (i = 0; i < len; i++)
+		a->raw[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? buf[i] : '?';
+	a->raw[len] = '\0';
+}
+
+static void fail(struct attempt *a, const char *stage, int err)
+{
+	a->allowed = false;
+	a->stage = stage;
+	a->error = err == -ETIMEDOUT || err == 0 ? "timeout" : probe_errno_name(err);
+}
+
+/* Turns the received bytes into the attempt's outcome. */
+static void tcp_finish(const struct opts *o, struct attempt *a, const char *buf, size_t len,
+		       bool eof)
+{
+	struct probe_http_resp resp;
+	const char *body = buf;
+	size_t body_len = len;
+	const char *nl;
+
+	if (o->http) {
+		if (probe_http_response(buf, len, eof, &resp)) {
+			set_raw(a, buf, len);
+			a->error = "bad_reply";
+			a->stage = "reply";
+			return;
+		}
+		a->http_status = resp.status;
+		body = resp.body;
+		body_len = resp.body_len;
+	} else if ((nl = memchr(buf, '\n', len))) {
+		body_len = (size_t)(nl - buf);
+	}
+	a->reply = json_loadb(body, body_len, 0, NULL);
+	if (!json_is_object(a->reply)) {
+		json_decref(a->reply);
+		a->reply = NULL;
+		set_raw(a, body, body_len);
+	}
+	if (o->http && a->http_status >= 400) {
+		a->error = "http_status";
+		a->stage = "reply";
+	} else if (!a->reply) {
+		a->error = "bad_reply";
+		a->stage = "reply";
+	} else {
+		a->allowed = true;
+	}
+}
+
+/* Whether the bytes so far make a whole answer. */
+static bool tcp_complete(const struct opts *o, const char *buf, size_t len, bool eof)
+{
+	struct probe_http_resp resp;
+
+	if (o->http)
+		return probe_http_response(buf, len, eof, &resp) != -EAGAIN;
+	return eof || memchr(buf, '\n', len);
+}
+
+static void tcp_attempt(const struct opts *o, struct attempt *a, uint64_t deadline, char *buf)
+{
+	char req[REQ_MAX], host[IP_STRLEN + 16];
+	size_t len = 0, off = 0;
+	socklen_t sl = sizeof(int);
+	int fd, err = 0, so_err = 0, r, req_len;
+	bool eof = false;
+	ssize_t n;
+
+	fd = open_socket(o, SOCK_STREAM);
+	if (fd < 0) {
+		fail(a, "connect", fd);
+		return;
+	}
+	if (connect(fd, (const struct sockaddr *)&o->dst, o->dst_len) && errno != EINPROGRESS) {
+		fail(a, "connect", -errno);
+		goto out;
+	}
+	local_name(fd, a); /* bound by connect(): known even if the handshake never ends */
+	r = wait_fd(fd, POLLOUT, deadline);
+	if (r <= 0) {
+		fail(a, "connect", r);
+		goto out;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_err, &sl) || so_err) {
+		fail(a, "connect", so_err ? -so_err : -errno);
+		goto out;
+	}
+
+	if (o->http) {
+		snprintf(host, sizeof(host), o->dst.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+			 o->to, o->port);
+		req_len = probe_http_request(req, sizeof(req), o->method ? o->method : "GET",
+					     o->path ? o->path : "/", o->host_given ? NULL : host,
+					     o->headers, o->n_headers);
+	} else {
+		req_len = snprintf(req, sizeof(req), "ciliate-probe seq=%u\n", a->seq);
+	}
+	if (req_len < 0) {
+		fail(a, "send", -E2BIG);
+		goto out;
+	}
+	while (off < (size_t)req_len) {
+		n = send(fd, req + off, (size_t)req_len - off, MSG_NOSIGNAL);
+		if (n >= 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			fail(a, "send", -errno);
+			goto out;
+		}
+		r = wait_fd(fd, POLLOUT, deadline);
+		if (r <= 0) {
+			fail(a, "send", r);
+			goto out;
+		}
+	}
+
+	while (!tcp_complete(o, buf, len, eof)) {
+		if (len == REPLY_MAX) {
+			eof = true; /* too long: judge what we have */
+			break;
+		}
+		r = wait_fd(fd, POLLIN, deadline);
+		if (r <= 0) {
+			err = r;
+			break;
+		}
+		n = recv(fd, buf + len, REPLY_MAX - len, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		if (n == 0)
+			eof = true;
+		len += (size_t)n;
+	}
+	if (!len) {
+		fail(a, "reply", err ? err : (eof ? -ECONNRESET : 0));
+		if (eof && !err)
+			a->error = "closed";
+		goto out;
+	}
+	if (err && !tcp_complete(o, buf, len, true)) {
+		set_raw(a, buf, len);
+		fail(a, "reply", err);
+		goto out;
+	}
+	tcp_finish(o, a, buf, len, true);
+out:
+	close(fd);
+}
+
+static void udp_attempt(const struct opts *o, struct attempt *a, uint64_t start,
+			uint64_t deadline, char *buf)
+{
+	char req[128], tag[32];
+	uint64_t step, window;
+	unsigned int nonce;
+	const char *echoed;
+	json_t *reply;
+	int fd, r, req_len;
+	ssize_t n;
+
+	fd = open_socket(o, SOCK_DGRAM);
+	if (fd < 0) {
+		fail(a, "connect", fd);
+		return;
+	}
+	/* connected: the kernel only passes answers from the address we sent to */
+	if (connect(fd, (const struct sockaddr *)&o->dst, o->dst_len)) {
+		fail(a, "connect", -errno);
+		goto out;
+	}
+	local_name(fd, a);
+	nonce = (unsigned int)(start ^ (start >> 32) ^ ((uint64_t)getpid() << 16)) ^ a->seq;
+	snprintf(tag, sizeof(tag), "nonce=%08x", nonce);
+	req_len = snprintf(req, sizeof(req), "ciliate-probe seq=%u %s\n", a->seq, tag);
+	step = (deadline - start) / o->udp_tries;
+	for (a->tries = 0; a->tries < o->udp_tries;) {
+		if (send(fd, req, (size_t)req_len, MSG_NOSIGNAL) < 0) {
+			fail(a, "send", -errno);
+			goto out;
+		}
+		a->tries++;
+		window = a->tries == o->udp_tries ? deadline : start + step * a->tries;
+		for (;;) {
+			r = wait_fd(fd, POLLIN, window);
+			if (r < 0) {
+				fail(a, "reply", r);
+				goto out;
+			}
+			if (r == 0)
+				break; /* next try, or timeout after the last */
+			n = recv(fd, buf, REPLY_MAX - 1, 0);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n < 0) {
+				fail(a, "reply", -errno);
+				goto out;
+			}
+			reply = json_loadb(buf, (size_t)n, 0, NULL);
+			echoed = json_string_value(json_object_get(reply, "request"));
+			if (json_is_object(reply) && (!echoed || strstr(echoed, tag))) {
+				a->reply = reply;
+				a->allowed = true;
+				goto out;
+			}
+			if (!json_is_object(reply))
+				set_raw(a, buf, (size_t)n);
+			json_decref(reply); /* a stray or garbled datagram: keep waiting */
+		}
+	}
+	fail(a, "reply", -ETIMEDOUT);
+out:
+	close(fd);
+}
+
+static void print_attempt(const struct opts *o, const struct attempt *a)
+{
+	char backend[256];
+	json_t *j;
+	char *text;
+
+	if (!o->json) {
+		printf("#%u %s %s:%u %s", a->seq, o->udp ? "UDP" : "TCP", o->to, o->port,
+		       a->allowed ? "allow" : "deny");
+		if (!a->allowed)
+			printf(" %s (%s)", a->error, a->stage);
+		printf(" %.3fms", a->latency_ms);
+		if (a->http_status)
+			printf(" http=%d", a->http_status);
+		if (a->reply) {
+			probe_backend_name(a->reply, backend, sizeof(backend));
+			printf(" backend=%s node=%s client=%s:%lld", backend,
+			       json_string_value(json_object_get(a->reply, "node")) ?: "",
+			       json_string_value(json_object_get(a->reply, "client_ip")) ?: "",
+			       json_integer_value(json_object_get(a->reply, "client_port")));
+		}
+		printf("\n");
+		fflush(stdout);
+		return;
+	}
+	j = json_pack("{s:I,s:s,s:s,s:I}", "seq", (json_int_t)a->seq, "protocol",
+		      o->udp ? "UDP" : "TCP", "to", o->to, "port", (json_int_t)o->port);
+	if (!j)
+		return;
+	if (a->local_port) {
+		json_object_set_new(j, "local_ip", json_string(a->local_ip));
+		json_object_set_new(j, "local_port", json_integer(a->local_port));
+	}
+	json_object_set_new(j, "result", json_string(a->allowed ? "allow" : "deny"));
+	json_object_set_new(j, "latency_ms",
+			    json_real((double)(long long)(a->latency_ms * 1000 + 0.5) / 1000));
+	if (a->error) {
+		json_object_set_new(j, "error", json_string(a->error));
+		json_object_set_new(j, "stage", json_string(a->stage));
+	}
+	if (o->udp)
+		json_object_set_new(j, "tries", json_integer(a->tries));
+	if (a->http_status)
+		json_object_set_new(j, "http_status", json_integer(a->http_status));
+	if (a->reply)
+		json_object_set(j, "reply", a->reply);
+	else if (a->raw[0])
+		json_object_set_new(j, "raw", json_string(a->raw));
+	text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9));
+	json_decref(j);
+	if (text)
+		printf("%s\n", text);
+	fflush(stdout);
+	free(text);
+}
+
+static void print_summary(const struct opts *o, const struct probe_summary *s)
+{
+	const char *key;
+	json_t *j, *v;
+	char *text;
+
+	if (!o->json) {
+		printf("summary: %u/%u allowed", s->allowed, s->requested);
+		if (s->attempts < s->requested)
+			printf(" (%u not attempted: --max-time-ms reached)",
+			       s->requested - s->attempts);
+		printf("; backends:");
+		json_object_foreach(s->backends, key, v)
+			printf(" %s=%lld", key, json_integer_value(v));
+		json_object_foreach(s->errors, key, v)
+			printf("; %s=%lld", key, json_integer_value(v));
+		printf("\n");
+		return;
+	}
+	j = probe_summary_json(s);
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (text)
+		printf("%s\n", text);
+	free(text);
+}
+
+static void sleep_until(uint64_t t)
+{
+	struct timespec ts;
+	uint64_t now = now_ns();
+
+	if (t <= now)
+		return;
+	ts.tv_sec = (time_t)((t - now) / 1000000000ull);
+	ts.tv_nsec = (long)((t - now) % 1000000000ull);
+	nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .timeout_ms = DEFAULT_TIMEOUT_MS, .count = 1,
+			  .max_time_ms = DEFAULT_MAX_TIME_MS, .udp_tries = DEFAULT_UDP_TRIES };
+	struct probe_summary sum;
+	uint64_t run_deadline, start, deadline;
+	struct attempt a;
+	unsigned int seq;
+	char *buf = NULL;
+	int err, rc;
+
+	err = parse_args(argc, argv, &o);
+	if (err) {
+		if (err < 0)
+			usage(stderr);
+		return err < 0 ? 2 : 0;
+	}
+	buf = malloc(REPLY_MAX);
+	if (!buf || probe_summary_init(&sum, o.count)) {
+		fprintf(stderr, "ciliate-probe: out of memory\n");
+		free(buf);
+		return 1;
+	}
+	run_deadline = now_ns() + (uint64_t)o.max_time_ms * 1000000ull;
+	for (seq = 1; seq <= o.count; seq++) {
+		start = now_ns();
+		if (start >= run_deadline)
+			break;
+		deadline = start + (uint64_t)o.timeout_ms * 1000000ull;
+		if (deadline > run_deadline)
+			deadline = run_deadline;
+		memset(&a, 0, sizeof(a));
+		a.seq = seq;
+		if (o.udp)
+			udp_attempt(&o, &a, start, deadline, buf);
+		else
+			tcp_attempt(&o, &a, deadline, buf);
+		a.latency_ms = (double)(now_ns() - start) / 1e6;
+		print_attempt(&o, &a);
+		probe_summary_add(&sum, a.allowed, a.error, a.reply);
+		json_decref(a.reply);
+		if (o.interval_ms && seq < o.count) {
+			deadline = now_ns() + (uint64_t)o.interval_ms * 1000000ull;
+			sleep_until(deadline < run_deadline ? deadline : run_deadline);
+		}
+	}
+	if (o.summary)
+		print_summary(&o, &sum);
+	if (sum.attempts < sum.requested)
+		fprintf(stderr, "ciliate-probe: stopped after %u of %u attempts (--max-time-ms %u)\n",
+			sum.attempts, sum.requested, o.max_time_ms);
+	rc = sum.allowed == sum.requested ? 0 : 1;
+	probe_summary_free(&sum);
+	free(buf);
+	fflush(stdout);
+	return rc;
+}
