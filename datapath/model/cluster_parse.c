@@ -198,7 +198,8 @@ static int parse_ext_hosts(struct parse_ctx *p, struct m_cluster *cl, const yaml
 				       yt_scalar(ipn) ? yt_scalar(ipn) : "");
 		if (cidr4_contains_ip(cl->pod_cidr, cl->pod_cidr_len, h->ip) ||
 		    cidr4_contains_ip(cl->service_cidr, cl->service_cidr_len, h->ip))
-			return yt_fail(c, ipn, sub, "%s lies inside the cluster's pod or service CIDR",
+			return yt_fail(c, ipn, sub,
+				       "%s lies inside the cluster's pod or service CIDR",
 				       yt_scalar(ipn));
 		for (j = 0; j < cl->nnodes; j++)
 			if (cl->nodes[j].ip == h->ip)

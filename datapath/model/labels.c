@@ -265,8 +265,8 @@ int selector_parse(const struct yt_ctx *c, const yaml_node_t *n, const char *pat
 		}
 		for (it = me->data.sequence.items.start; it < me->data.sequence.items.top; it++) {
 			out->nreqs++;
-			err = parse_req(c, yt_node(c, *it), yt_path(rp, "%s[%zu]", sub, out->nreqs - 1),
-					&out->reqs[out->nreqs - 1]);
+			yt_path(rp, "%s[%zu]", sub, out->nreqs - 1);
+			err = parse_req(c, yt_node(c, *it), rp, &out->reqs[out->nreqs - 1]);
 			if (err)
 				goto out;
 		}

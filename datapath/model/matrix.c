@@ -196,7 +196,8 @@ int matrix_table_parse(const struct yt_ctx *c, const struct scenario *s, const y
 	}
 	if (!m->ncols || hdr_end >= t.n) {
 		err = fail_at(c, n, &t.v[0], path,
-			      m->ncols ? "the table has no rows" : "the first row lists no destinations");
+			      m->ncols ? "the table has no rows" :
+					 "the first row lists no destinations");
 		goto out;
 	}
 	for (i = hdr_end; i < t.n; i = j) {

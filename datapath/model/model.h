@@ -20,7 +20,7 @@
 #define MODEL_NAME_MAX 254
 
 struct label {
-	char *key;   /* e.g. "app" (no "k8s:" prefix; see model_identity.c for the prefixed form) */
+	char *key;   /* e.g. "app" (no "k8s:" prefix; see struct m_identity for the prefixed form) */
 	char *value;
 };
 
@@ -109,7 +109,7 @@ struct m_identity {
 };
 
 /* A NetworkPolicy / CiliumNetworkPolicy as parsed; its rule structure is private to the
- * policy compiler (model_policy.c). */
+ * policy compiler (datapath/model/policy.h). */
 struct m_policy;
 
 struct m_replay {

@@ -147,8 +147,8 @@ static int build_policy(const struct scenario *s, const struct cidr_table *cidrs
 			if (err)
 				goto out;
 		}
-		err = polb_add(&pb, ep->info.ep_id, DIR_INGRESS, IDENTITY_HOST, POLB_ANY_PROTO, 0, 0, 0,
-			     host_rule);
+		err = polb_add(&pb, ep->info.ep_id, DIR_INGRESS, IDENTITY_HOST, POLB_ANY_PROTO, 0, 0,
+			       0, host_rule);
 		if (err)
 			goto out;
 	}

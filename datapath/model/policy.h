@@ -104,11 +104,11 @@ int polb_rule_id(struct policy_builder *pb, const char *name, uint32_t *id);
 /* Adds one entry: proto POLB_ANY_PROTO = any protocol and port; port_bits 0 = any port of
  * proto; else the top port_bits bits of port (host order) must match. */
 int polb_add(struct policy_builder *pb, uint32_t ep_id, uint8_t dir, uint32_t identity,
-	   uint8_t proto, uint16_t port, uint8_t port_bits, uint32_t flags, uint32_t rule_id);
+	     uint8_t proto, uint16_t port, uint8_t port_bits, uint32_t flags, uint32_t rule_id);
 
 /* Adds entries covering ports [lo, hi] of proto, split into bit prefixes. */
 int polb_add_range(struct policy_builder *pb, uint32_t ep_id, uint8_t dir, uint32_t identity,
-		 uint8_t proto, uint16_t lo, uint16_t hi, uint32_t flags, uint32_t rule_id);
+		   uint8_t proto, uint16_t lo, uint16_t hi, uint32_t flags, uint32_t rule_id);
 
 /* Normalises the entries and moves them and the rule names into ns; pb is left empty. */
 int polb_finish(struct policy_builder *pb, struct node_state *ns);

@@ -201,8 +201,8 @@ static int parse_rule(struct parse_ctx *p, const yaml_node_t *n, const char *pat
 		for (it = peers->data.sequence.items.start; it < peers->data.sequence.items.top;
 		     it++) {
 			r->npeers++;
-			err = parse_peer(p, yt_node(c, *it), yt_path(ip, "%s[%zu]", sub, r->npeers - 1),
-					 &r->peers[r->npeers - 1]);
+			yt_path(ip, "%s[%zu]", sub, r->npeers - 1);
+			err = parse_peer(p, yt_node(c, *it), ip, &r->peers[r->npeers - 1]);
 			if (err)
 				return err;
 		}
@@ -248,8 +248,9 @@ static int parse_rules(struct parse_ctx *p, const yaml_node_t *spec, int dir,
 		return -ENOMEM;
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
 		pol->nrules[dir]++;
-		err = parse_rule(p, yt_node(c, *it), yt_path(ip, "%s[%zu]", path, pol->nrules[dir] - 1),
-				 dir, &pol->rules[dir][pol->nrules[dir] - 1]);
+		yt_path(ip, "%s[%zu]", path, pol->nrules[dir] - 1);
+		err = parse_rule(p, yt_node(c, *it), ip, dir,
+				 &pol->rules[dir][pol->nrules[dir] - 1]);
 		if (err)
 			return err;
 	}
@@ -278,7 +279,8 @@ static int parse_policy_types(struct parse_ctx *p, const yaml_node_t *spec,
 			else if (yt_scalar(t) && !strcmp(yt_scalar(t), "Egress"))
 				pol->isolates[DIR_EGRESS] = true;
 			else
-				return yt_fail(c, t, sub, "unknown policy type \"%s\" (Ingress, Egress)",
+				return yt_fail(c, t, sub,
+					       "unknown policy type \"%s\" (Ingress, Egress)",
 					       yt_scalar(t) ? yt_scalar(t) : "");
 		}
 	}
@@ -512,8 +514,8 @@ static int add_named(struct policy_compile_ctx *cc, const struct np_port *pt,
 	for (k = 0; k < q->nports; k++) {
 		if (q->ports[k].proto != pt->proto || strcmp(q->ports[k].name, pt->name))
 			continue;
-		err = polb_add(cc->pb, ep_id, (uint8_t)dir, identity, pt->proto, q->ports[k].port, 16,
-			     0, rule_id);
+		err = polb_add(cc->pb, ep_id, (uint8_t)dir, identity, pt->proto, q->ports[k].port,
+			       16, 0, rule_id);
 		if (err)
 			return err;
 	}
@@ -562,7 +564,8 @@ static int compile_rule(struct policy_compile_ctx *cc, const struct m_policy *po
 	if (err)
 		goto out;
 	for (i = 0; !r->nports && i < ids.n; i++) {
-		err = polb_add(cc->pb, ep_id, (uint8_t)dir, ids.v[i], POLB_ANY_PROTO, 0, 0, 0, rule_id);
+		err = polb_add(cc->pb, ep_id, (uint8_t)dir, ids.v[i], POLB_ANY_PROTO, 0, 0, 0,
+			       rule_id);
 		if (err)
 			goto out;
 	}
@@ -578,11 +581,11 @@ static int compile_rule(struct policy_compile_ctx *cc, const struct m_policy *po
 			if (pt->name[0])
 				err = add_named(cc, pt, pod, ep_id, dir, ids.v[i], rule_id);
 			else if (pt->any_port)
-				err = polb_add(cc->pb, ep_id, (uint8_t)dir, ids.v[i], pt->proto, 0, 0, 0,
-					     rule_id);
+				err = polb_add(cc->pb, ep_id, (uint8_t)dir, ids.v[i], pt->proto, 0,
+					       0, 0, rule_id);
 			else
-				err = polb_add_range(cc->pb, ep_id, (uint8_t)dir, ids.v[i], pt->proto,
-						   pt->port, pt->end_port, 0, rule_id);
+				err = polb_add_range(cc->pb, ep_id, (uint8_t)dir, ids.v[i],
+						     pt->proto, pt->port, pt->end_port, 0, rule_id);
 			if (err)
 				goto out;
 		}

@@ -51,7 +51,7 @@ int polb_rule_id(struct policy_builder *pb, const char *name, uint32_t *id)
 }
 
 int polb_add(struct policy_builder *pb, uint32_t ep_id, uint8_t dir, uint32_t identity,
-	   uint8_t proto, uint16_t port, uint8_t port_bits, uint32_t flags, uint32_t rule_id)
+	     uint8_t proto, uint16_t port, uint8_t port_bits, uint32_t flags, uint32_t rule_id)
 {
 	struct node_policy_entry *e, *v;
 	uint16_t mask;
@@ -99,7 +99,7 @@ size_t port_range_split(uint16_t lo, uint16_t hi, uint16_t *starts, uint8_t *bit
 }
 
 int polb_add_range(struct policy_builder *pb, uint32_t ep_id, uint8_t dir, uint32_t identity,
-		 uint8_t proto, uint16_t lo, uint16_t hi, uint32_t flags, uint32_t rule_id)
+		   uint8_t proto, uint16_t lo, uint16_t hi, uint32_t flags, uint32_t rule_id)
 {
 	uint16_t starts[32];
 	uint8_t bits[32];

@@ -75,8 +75,9 @@ static int check_endpoint(struct parse_ctx *p, const yaml_node_t *n, struct m_re
 		return yt_fail(&p->yt, n, "spec.endpoint",
 			       "pod \"%s\" uses hostNetwork and is not an endpoint", r->endpoint);
 	if (strcmp(pod->node, r->node))
-		return yt_fail(&p->yt, n, "spec.endpoint", "pod \"%s\" runs on node \"%s\", not \"%s\"",
-			       r->endpoint, pod->node, r->node);
+		return yt_fail(&p->yt, n, "spec.endpoint",
+			       "pod \"%s\" runs on node \"%s\", not \"%s\"", r->endpoint, pod->node,
+			       r->node);
 	return 0;
 }
 

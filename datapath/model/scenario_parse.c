@@ -80,7 +80,8 @@ static int classify(const struct yt_ctx *c, const yaml_node_t *root, const char 
 		return 0;
 	}
 	if (root->type != YAML_MAPPING_NODE)
-		return yt_fail(c, root, path, "a document must be a mapping with apiVersion and kind");
+		return yt_fail(c, root, path,
+			       "a document must be a mapping with apiVersion and kind");
 	an = yt_map_get(c, root, "apiVersion");
 	kn = yt_map_get(c, root, "kind");
 	if (!an || !yt_scalar(an))
@@ -239,7 +240,8 @@ static int classify_docs(struct parse_ctx *p, struct doc_set *ds)
 			err = classify(&p->yt, root, yt_path(sub, "items[%zu]", j), &kind);
 			if (!err && (kind == DOC_LIST || kind == DOC_CLUSTER || kind == DOC_TEST ||
 				     kind == DOC_REPLAY))
-				err = yt_fail(&p->yt, root, sub, "%s documents are not allowed in a List",
+				err = yt_fail(&p->yt, root, sub,
+					      "%s documents are not allowed in a List",
 					      yt_scalar(yt_map_get(&p->yt, root, "kind")));
 			if (!err)
 				err = add_item(ds, &ds->docs[i], root, kind);
@@ -269,8 +271,8 @@ static int parse_pass(struct parse_ctx *p, struct doc_set *ds, const enum doc_ki
 		case DOC_CLUSTER:
 			if (p->s->has_cluster)
 				return yt_fail(&p->yt, it->root, "kind",
-					       "only one Cluster document is allowed (first at line %d)",
-					       cluster_line);
+					       "only one Cluster document is allowed "
+					       "(first at line %d)", cluster_line);
 			cluster_line = yt_line(it->root);
 			p->s->has_cluster = true;
 			err = cluster_parse(p, it->root);
