@@ -272,14 +272,21 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 /*
  * Parses the frame. Returns 0 with p filled (p->family == 0 for non-IP frames) or -reason.
  * May pull non-linear data into the linear area.
+ *
+ * A global function: the verifier checks it once, on its own, instead of once per parser path
+ * times every path of the pipeline after it (which exceeds older kernels' 1M-insn budget).
+ * Its caller then sees the parsed fields as unknown values, so every later packet access is
+ * bounds-checked on its own.
  */
-static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
+__attribute__((noinline)) int parse_packet(struct __sk_buff *skb, struct pkt *p)
 {
 	void *data, *data_end;
 	struct ethhdr *eth;
 	__be16 proto;
 	__u32 want;
 
+	if (!p)
+		return -REASON_INVALID_PACKET_DROPPED;
 	__builtin_memset(p, 0, sizeof(*p));
 	p->len = skb->len;
 	want = p->len < 128 ? p->len : 128;

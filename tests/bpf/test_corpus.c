@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Robustness: every packet of every capture in ../shared/corpus/pcaps (real traffic from
+ * Robustness: every packet of every capture in $CILIATE_SHARED/corpus/pcaps (../shared) (real traffic from
  * tcpdump, suricata and zeek test suites: tunnels, extension headers, fragments, malformed and
  * truncated frames) runs through every hook, with IPv6 disabled and enabled. Each must load,
  * never fail BPF_PROG_TEST_RUN except for frames the kernel cannot run, and get a verdict with
@@ -28,7 +28,6 @@
 #include "loader/maps.h"
 #include "pktbuild.h"
 
-#define CORPUS "../shared/corpus/pcaps"
 
 struct corpus_stats {
 	size_t files, packets, forwarded, dropped, not_run, not_run_eth;
@@ -39,7 +38,7 @@ struct corpus_ctx {
 	struct harness *h;
 	int hook;
 	struct corpus_stats st;
-	char file[512];
+	char file[1024];
 };
 
 static void bind_endpoint(struct corpus_ctx *c, const uint8_t *frame, size_t len)
@@ -114,23 +113,26 @@ static void run_corpus(int hook, bool ipv6)
 {
 	struct datapath_opts opts = { .trace_all = true, .enable_ipv6 = ipv6 };
 	struct corpus_ctx c = { .hook = hook };
+	const char *shared = getenv("CILIATE_SHARED") ?: "../shared";
 	struct dirent **groups;
+	char corpus[256];
 	int ngroups;
 
-	ngroups = scandir(CORPUS, &groups, NULL, alphasort);
+	snprintf(corpus, sizeof(corpus), "%s/corpus/pcaps", shared);
+	ngroups = scandir(corpus, &groups, NULL, alphasort);
 	if (ngroups < 0) {
-		print_message("corpus %s not found: skipping\n", CORPUS);
+		print_message("corpus %s not found (set CILIATE_SHARED): skipping\n", corpus);
 		skip();
 	}
 	c.h = harness_new_opts(&opts);
 	for (int g = 0; g < ngroups; g++) {
-		char dir[300];
+		char dir[600];
 		struct dirent **files;
 		int nfiles;
 
 		if (groups[g]->d_name[0] == '.')
 			goto next_group;
-		snprintf(dir, sizeof(dir), "%s/%s", CORPUS, groups[g]->d_name);
+		snprintf(dir, sizeof(dir), "%s/%s", corpus, groups[g]->d_name);
 		nfiles = scandir(dir, &files, NULL, alphasort);
 		for (int i = 0; i < nfiles; i++) {
 			size_t n = strlen(files[i]->d_name);

@@ -20,7 +20,8 @@ check() { # name, expected-rc, command...
 }
 
 mapfile -t files < <(grep -l 'kind: Replay' scenarios/*/*.yaml scenarios/*.yaml 2>/dev/null | sort -u)
-[ -f ../shared/examples/replay.yaml ] && files+=(../shared/examples/replay.yaml)
+shared=${CILIATE_SHARED:-../shared}
+[ -f "$shared/examples/replay.yaml" ] && files+=("$shared/examples/replay.yaml")
 if [ ${#files[@]} -eq 0 ]; then
 	echo "no scenario with Replay documents found"; exit 1
 fi
@@ -29,7 +30,7 @@ for f in "${files[@]}"; do
 done
 
 # The denied handshake of the shared example: SYN dropped with POLICY_DENIED, nothing after.
-ex=../shared/examples
+ex=$shared/examples
 if [ -f $ex/replay.yaml ]; then
 	out=$("$ciliate" replay --scenario $ex/replay.yaml -o json 2>&1)
 	if echo "$out" | tail -1 | grep -q '"verdict":"drop:POLICY_DENIED"'; then
