@@ -762,7 +762,6 @@ static void case_arp(struct scenario *s)
 	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	struct pb_arp a = { .op = PB_ARP_REQUEST };
 	struct replay *r;
-	uint8_t gw[6];
 	struct pb_pkt p;
 	struct frame f;
 
@@ -784,7 +783,6 @@ static void case_arp(struct scenario *s)
 	a.op = PB_ARP_REPLY;
 	a.tpa = IP_CLIENT;
 	memcpy(a.tha, bcast, 6);
-	pb_gw_mac(IP_CLIENT, gw);
 	pb_init(&p, f.b, sizeof(f.b));
 	pb_eth(&p, bcast, a.sha, PB_AUTO);
 	pb_arp(&p, &a);
@@ -1267,7 +1265,7 @@ int main(int argc, char **argv)
 	const char *root = ".";
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			root = optarg;
@@ -1280,26 +1278,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc && !strcmp(argv[optind], "pcaps")) {
-		optind++;
-		while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-			switch (c) {
-			case 'o':
-				root = optarg;
-				break;
-			case 'h':
-				usage(stdout);
-				return 0;
-			default:
-				usage(stderr);
-				return 2;
-			}
-		}
-	} else {
-		usage(stderr);
-		return 2;
-	}
-	if (optind != argc) {
+	if (optind + 1 != argc || strcmp(argv[optind], "pcaps")) {
 		usage(stderr);
 		return 2;
 	}
