@@ -42,6 +42,8 @@ BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps bpf test unit-test bpf-test replay-test demo bench pcaps clean format
 .DEFAULT_GOAL := all
+# keep objects between runs (they are intermediates of pattern rules)
+.SECONDARY:
 
 all: deps bpf $(BINS) $(UNIT_BINS) $(BPFT_BINS) $(BENCH_BINS)
 
