@@ -266,4 +266,46 @@ void node_state_free(struct node_state *ns);
 const struct node_endpoint *node_state_find_endpoint(const struct node_state *ns,
 						     const char *ns_slash_name);
 
+/* ---- Building from separate documents (datapath/model/from_docs.c) ------------------ */
+
+#define MODEL_DOC_CLUSTER_ONLY (1u << 0) /* use only this stream's Cluster document */
+
+/* One input of scenario_from_docs: a YAML or JSON text holding one or more documents. */
+struct model_doc {
+	const char *name;   /* FILE in messages: a path or a store key (copied) */
+	const char *text;
+	size_t len;
+	unsigned int flags; /* MODEL_DOC_* */
+};
+
+/* Builds a scenario from docs like scenario_load does from one file (the Cluster first, then
+ * the Kubernetes manifests in order, then namespaces, IPAM, identities); Test and Replay
+ * documents are errors. On error *bad (may be NULL) gets the index of the culprit document,
+ * or ndocs when no single document is at fault. */
+int scenario_from_docs(const char *name, const struct model_doc *docs, size_t ndocs,
+		       struct scenario **out, size_t *bad, struct diag *d);
+
+/* The annotation `ciliate apply` adds to every stored object: "FILE:LINE" of its source. */
+#define MANIFEST_SOURCE_ANNOTATION "ciliate.dev/source"
+
+/* One Kubernetes object of a manifest file, checked and converted to JSON. */
+struct manifest_obj {
+	char *api_version;
+	char *kind;
+	char *ns;   /* "" for cluster-scoped kinds; "default" when unset */
+	char *name;
+	char *json; /* compact JSON, with the MANIFEST_SOURCE_ANNOTATION added */
+	int line;
+};
+
+/* Checks a manifest file (multi-document YAML, v1 List items expanded) and converts each
+ * object to JSON; the kinds the model knows are checked field by field (any node name and
+ * pod address are accepted: agents check those). sim.ciliate.dev documents are skipped and
+ * counted in *skipped (may be NULL). Errors read "FILE:LINE: FIELD: reason". */
+int manifests_load(const char *name, const char *text, size_t len, struct manifest_obj **out,
+		   size_t *n, size_t *skipped, struct diag *d);
+
+/* Frees the array manifests_load returned. */
+void manifests_free(struct manifest_obj *v, size_t n);
+
 #endif

@@ -37,7 +37,8 @@ int namespaces_complete(struct scenario *s, struct diag *d)
 	for (i = 0; !err && i < s->npods; i++)
 		err = ensure_ns(s, s->pods[i].ns);
 	for (i = 0; !err && i < s->npolicies; i++)
-		err = ensure_ns(s, s->policies[i]->ns);
+		if (s->policies[i]->ns[0]) /* cluster-wide policies have no namespace */
+			err = ensure_ns(s, s->policies[i]->ns);
 	for (i = 0; !err && i < s->nnamespaces; i++) {
 		err = labelset_set(&s->namespaces[i].labels, "kubernetes.io/metadata.name",
 				   s->namespaces[i].name);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "policy_cilium.h"
 
 /* Endpoint ids are 1-based positions among all pods, so they agree across nodes. */
 static uint32_t pod_ep_id(const struct scenario *s, const struct m_pod *pod)
@@ -135,6 +136,9 @@ static int build_policy(const struct scenario *s, const struct cidr_table *cidrs
 		for (j = 0; j < s->npolicies; j++) {
 			err = netpol_compile_endpoint(&cc, s->policies[j], ep->pod, ep->info.ep_id,
 						      &flags);
+			if (!err)
+				err = cnp_compile_endpoint(&cc, s->policies[j], ep->pod,
+							   ep->info.ep_id, &flags);
 			if (err)
 				goto out;
 		}
@@ -172,8 +176,11 @@ int node_state_compute(const struct scenario *s, const char *node, struct node_s
 		return diag_fail_errno(d, -ENOENT, "%s: no node named \"%s\" in the Cluster",
 				       s->path, node);
 	out->node = nd;
-	for (i = 0; !err && i < s->npolicies; i++)
+	for (i = 0; !err && i < s->npolicies; i++) {
 		err = netpol_collect_cidrs(s->policies[i], &cidrs);
+		if (!err)
+			err = cnp_collect_cidrs(s->policies[i], &cidrs);
+	}
 	if (!err)
 		err = build_endpoints(s, nd, out);
 	if (!err)

@@ -16,7 +16,12 @@
 
 enum m_policy_kind {
 	POLICY_KIND_K8S = 0, /* networking.k8s.io/v1 NetworkPolicy */
+	POLICY_KIND_CNP = 1,  /* cilium.io/v2 CiliumNetworkPolicy */
+	POLICY_KIND_CCNP = 2, /* cilium.io/v2 CiliumClusterwideNetworkPolicy (ns "") */
 };
+
+/* The rules of a Cilium policy (datapath/model/policy_cilium.h). */
+struct cnp_policy;
 
 struct cidr4 {
 	uint32_t addr; /* network order */
@@ -58,9 +63,13 @@ struct m_policy {
 	bool isolates[DIR_MAX];    /* policyTypes after defaulting */
 	struct np_rule *rules[DIR_MAX];
 	size_t nrules[DIR_MAX];
+	struct cnp_policy *cnp;    /* CNP / CCNP rules; NULL for NetworkPolicy */
 	const char *file;
 	int line;
 };
+
+/* Frees the Cilium rules of a policy (NULL is fine). */
+void cnp_policy_free(struct cnp_policy *cnp);
 
 /* ---- CIDR identities ------------------------------------------------------------------ */
 

@@ -352,6 +352,7 @@ void policy_free(struct m_policy *pol)
 
 	if (!pol)
 		return;
+	cnp_policy_free(pol->cnp);
 	selector_free(&pol->pod_sel);
 	for (dir = 0; dir < DIR_MAX; dir++) {
 		for (i = 0; i < pol->nrules[dir]; i++) {

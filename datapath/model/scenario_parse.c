@@ -16,6 +16,7 @@
 
 #include "labels.h"
 #include "policy.h"
+#include "policy_cilium.h"
 
 enum doc_kind {
 	DOC_EMPTY = 0,
@@ -25,6 +26,8 @@ enum doc_kind {
 	DOC_NAMESPACE,
 	DOC_POD,
 	DOC_NETPOL,
+	DOC_CNP,
+	DOC_CCNP,
 	DOC_LIST,
 	DOC_IGNORED,
 };
@@ -69,6 +72,8 @@ static int classify(const struct yt_ctx *c, const yaml_node_t *root, const char 
 		{ "v1", "Pod", DOC_POD },
 		{ "v1", "List", DOC_LIST },
 		{ "networking.k8s.io/v1", "NetworkPolicy", DOC_NETPOL },
+		{ "cilium.io/v2", "CiliumNetworkPolicy", DOC_CNP },
+		{ "cilium.io/v2", "CiliumClusterwideNetworkPolicy", DOC_CCNP },
 	};
 	char sub[YT_PATH_MAX];
 	yaml_node_t *an, *kn;
@@ -149,6 +154,10 @@ int manifest_parse(struct parse_ctx *p, const yaml_node_t *root, const char *pat
 		break;
 	case DOC_NETPOL:
 		err = netpol_parse(p, root);
+		break;
+	case DOC_CNP:
+	case DOC_CCNP:
+		err = cnp_parse(p, root, kind == DOC_CCNP);
 		break;
 	case DOC_CLUSTER:
 	case DOC_TEST:
@@ -286,6 +295,10 @@ static int parse_pass(struct parse_ctx *p, struct doc_set *ds, const enum doc_ki
 		case DOC_NETPOL:
 			err = netpol_parse(p, it->root);
 			break;
+		case DOC_CNP:
+		case DOC_CCNP:
+			err = cnp_parse(p, it->root, it->kind == DOC_CCNP);
+			break;
 		case DOC_TEST:
 			err = test_parse(p, it->root);
 			break;
@@ -302,7 +315,8 @@ static int parse_pass(struct parse_ctx *p, struct doc_set *ds, const enum doc_ki
 static int build(struct parse_ctx *p, struct doc_set *ds, struct diag *d)
 {
 	static const enum doc_kind cluster[] = { DOC_CLUSTER, 0 };
-	static const enum doc_kind workloads[] = { DOC_NAMESPACE, DOC_POD, DOC_NETPOL, 0 };
+	static const enum doc_kind workloads[] = { DOC_NAMESPACE, DOC_POD, DOC_NETPOL, DOC_CNP,
+						       DOC_CCNP, 0 };
 	static const enum doc_kind checks[] = { DOC_TEST, DOC_REPLAY, 0 };
 	int err;
 

@@ -1,0 +1,707 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy compilation into policy map entries,
+ * checked entry by entry: one line per entry "DIR PEER L4[ deny]" (PEER: any | host | world |
+ * remote-node | health | init | unmanaged | kube-apiserver | cidr:PREFIX | ns/pod owning the
+ * identity; L4: any | tcp | tcp/PORT | tcp/PORT/BITS | icmp/TYPE | icmpv6/TYPE), sorted.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/ipaddr.h"
+#include "model/model.h"
+#include "model/policy.h"
+#include "model/policy_cilium.h"
+
+/* Identities in pod order: prod/web 256, prod/db 257, prod/api 258, dev/tool 259,
+ * dev/web 260; kube-system/agent is hostNetwork. Endpoint ids are pod positions (1..6). */
+static const char base_yaml[] =
+	"apiVersion: sim.ciliate.dev/v1\nkind: Cluster\nmetadata: {name: cnp}\n"
+	"spec:\n  nodes: [{name: node-1}, {name: node-2}]\n"
+	"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: prod, labels: {env: prod}}\n"
+	"---\napiVersion: v1\nkind: Namespace\nmetadata: {name: dev, labels: {env: dev}}\n"
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: prod, labels: {app: "
+	"web}}\n"
+	"spec:\n  nodeName: node-1\n  containers:\n  - name: c\n"
+	"    ports: [{name: http, containerPort: 80}]\n"
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: prod, labels: {app: db}}\n"
+	"spec:\n  nodeName: node-1\n  containers:\n  - name: c\n"
+	"    ports:\n    - {name: pg, containerPort: 5432}\n"
+	"    - {name: http, containerPort: 8080, protocol: TCP}\n"
+	"    - {name: dns, containerPort: 53, protocol: UDP}\n"
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: api, namespace: prod, labels: {app: "
+	"api}}\n"
+	"spec:\n  nodeName: node-2\n  containers:\n  - name: c\n"
+	"    ports: [{name: http, containerPort: 9090}]\n"
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: tool, namespace: dev, labels: {app: "
+	"tool}}\n"
+	"spec: {nodeName: node-2}\n"
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: dev, labels: {app: "
+	"web}}\n"
+	"spec: {nodeName: node-1}\n"
+	"---\napiVersion: v1\nkind: Pod\nmetadata: {name: agent, namespace: kube-system}\n"
+	"spec: {nodeName: node-1, hostNetwork: true}\n";
+
+#define CNP(ns, name, body)                                          \
+	"---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n" \
+	"metadata: {name: " name ", namespace: " ns "}\n" body
+#define CCNP(name, body)                                                        \
+	"---\napiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\n" \
+	"metadata: {name: " name "}\n" body
+#define NP(ns, name, spec)                                             \
+	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" \
+	"metadata: {name: " name ", namespace: " ns "}\nspec:\n" spec
+
+struct fixture {
+	struct scenario *s;
+	struct node_state ns;
+	char *yaml;
+};
+
+static void fixture_load(struct fixture *f, const char *policies)
+{
+	struct diag d = {{0}};
+
+	memset(f, 0, sizeof(*f));
+	assert_true(asprintf(&f->yaml, "%s%s", base_yaml, policies) > 0);
+	if (scenario_load_buffer("cnp.yaml", f->yaml, strlen(f->yaml), &f->s, &d)) {
+		print_error("load failed: %s\n", d.msg);
+		fail();
+	}
+}
+
+static void fixture_node(struct fixture *f, const char *node)
+{
+	struct diag d = {{0}};
+
+	node_state_free(&f->ns);
+	if (node_state_compute(f->s, node, &f->ns, &d)) {
+		print_error("node_state_compute(%s) failed: %s\n", node, d.msg);
+		fail();
+	}
+}
+
+static void fixture_free(struct fixture *f)
+{
+	node_state_free(&f->ns);
+	scenario_free(f->s);
+	free(f->yaml);
+}
+
+static void peer_name(const struct fixture *f, uint32_t id, char *buf, size_t size)
+{
+	static const char *const reserved[] = {"any",	 "host", "world",	"unmanaged",
+					       "health", "init", "remote-node", "kube-apiserver"};
+	char c[CIDR4_STR_MAX];
+	size_t i;
+
+	if (id < 8) {
+		snprintf(buf, size, "%s", reserved[id]);
+		return;
+	}
+	for (i = 0; id >= IDENTITY_LOCAL_CIDR_MIN && i < f->ns.nipcache; i++) {
+		if (f->ns.ipcache[i].val.identity != id)
+			continue;
+		snprintf(buf, size, "cidr:%s",
+			 cidr4_format(f->ns.ipcache[i].key.addr.v4,
+				      (uint8_t)(f->ns.ipcache[i].key.prefixlen - 32), c));
+		return;
+	}
+	for (i = 0; i < f->s->npods; i++) {
+		if (f->s->pods[i].identity == id && !f->s->pods[i].host_network) {
+			snprintf(buf, size, "%s/%s", f->s->pods[i].ns, f->s->pods[i].name);
+			return;
+		}
+	}
+	snprintf(buf, size, "id%u", id);
+}
+
+static void l4_name(const struct policy_key *k, char *buf, size_t size)
+{
+	const char *p = k->proto == IPPROTO_TCP	     ? "tcp"
+			: k->proto == IPPROTO_UDP    ? "udp"
+			: k->proto == IPPROTO_SCTP   ? "sctp"
+			: k->proto == IPPROTO_ICMP   ? "icmp"
+			: k->proto == IPPROTO_ICMPV6 ? "icmpv6"
+						     : "other";
+
+	if (k->prefixlen == POLICY_PREFIX_FIXED)
+		snprintf(buf, size, "any");
+	else if (k->prefixlen == POLICY_PREFIX_PROTO)
+		snprintf(buf, size, "%s", p);
+	else if (k->prefixlen == POLICY_PREFIX_FULL)
+		snprintf(buf, size, "%s/%u", p, ntohs(k->dport));
+	else
+		snprintf(buf, size, "%s/%u/%u", p, ntohs(k->dport), k->prefixlen - 80);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *join_sorted(char **lines, size_t n)
+{
+	size_t i, len = 1;
+	char *out;
+
+	qsort(lines, n, sizeof(*lines), str_cmp);
+	for (i = 0; i < n; i++)
+		len += strlen(lines[i]) + 1;
+	out = calloc(1, len);
+	assert_non_null(out);
+	for (i = 0; i < n; i++) {
+		strcat(out, lines[i]);
+		strcat(out, "\n");
+	}
+	return out;
+}
+
+static char *render(const struct fixture *f, uint32_t ep_id)
+{
+	char *lines[1024], peer[400], l4[32], *out;
+	const struct node_policy_entry *e;
+	size_t i, n = 0;
+
+	for (i = 0; i < f->ns.npolicy; i++) {
+		e = &f->ns.policy[i];
+		if (e->key.ep_id != ep_id)
+			continue;
+		assert_true(n < 1024);
+		peer_name(f, e->key.identity, peer, sizeof(peer));
+		l4_name(&e->key, l4, sizeof(l4));
+		assert_true(asprintf(&lines[n++], "%s %s %s%s",
+				     e->key.dir == DIR_INGRESS ? "ingress" : "egress", peer, l4,
+				     (e->val.flags & POLICY_F_DENY) ? " deny" : "") > 0);
+	}
+	out = join_sorted(lines, n);
+	for (i = 0; i < n; i++)
+		free(lines[i]);
+	return out;
+}
+
+static char *normalize(const char *want)
+{
+	char *copy = strdup(want), *lines[1024], *tok, *save = NULL, *out;
+	size_t n = 0;
+
+	assert_non_null(copy);
+	for (tok = strtok_r(copy, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save))
+		lines[n++] = tok;
+	out = join_sorted(lines, n);
+	free(copy);
+	return out;
+}
+
+/* Asserts the exact entry set and EP_F_* flags of pod ns/name. */
+static void expect_ep(struct fixture *f, const char *pod, uint32_t flags, const char *want)
+{
+	const struct node_endpoint *ep;
+	char *got, *exp;
+
+	fixture_node(f, scenario_find_pod(f->s, pod)->node);
+	ep = node_state_find_endpoint(&f->ns, pod);
+	assert_non_null(ep);
+	got = render(f, ep->info.ep_id);
+	exp = normalize(want);
+	if (strcmp(got, exp))
+		print_error("entries of %s\n--- want:\n%s--- got:\n%s", pod, exp, got);
+	assert_string_equal(got, exp);
+	if ((ep->info.flags & (EP_F_INGRESS_ENFORCED | EP_F_EGRESS_ENFORCED)) != flags)
+		print_error("flags of %s: want %#x got %#x\n", pod, flags, ep->info.flags);
+	assert_int_equal(ep->info.flags & (EP_F_INGRESS_ENFORCED | EP_F_EGRESS_ENFORCED), flags);
+	free(got);
+	free(exp);
+}
+
+/* The rule name of the entry of pod with (dir, identity, prefixlen). */
+static const char *rule_of(struct fixture *f, const char *pod, uint8_t dir, uint32_t identity,
+			   uint32_t prefixlen)
+{
+	const struct node_endpoint *ep;
+	size_t i;
+
+	fixture_node(f, scenario_find_pod(f->s, pod)->node);
+	ep = node_state_find_endpoint(&f->ns, pod);
+	assert_non_null(ep);
+	for (i = 0; i < f->ns.npolicy; i++) {
+		const struct node_policy_entry *e = &f->ns.policy[i];
+
+		if (e->key.ep_id == ep->info.ep_id && e->key.dir == dir &&
+		    e->key.identity == identity && e->key.prefixlen == prefixlen)
+			return f->ns.rule_names[e->val.rule_id];
+	}
+	return "";
+}
+
+#define ING  EP_F_INGRESS_ENFORCED
+#define EGR  EP_F_EGRESS_ENFORCED
+#define HOST "ingress host any\n"
+#define ALL_PODS(dir, l4)                                                             \
+	dir " prod/web " l4 "\n" dir " prod/db " l4 "\n" dir " prod/api " l4 "\n" dir \
+	    " dev/tool " l4 "\n" dir " dev/web " l4 "\n"
+#define CLUSTER_RESERVED(dir, l4)                                                               \
+	dir " host " l4 "\n" dir " remote-node " l4 "\n" dir " health " l4 "\n" dir " init " l4 \
+	    "\n" dir " unmanaged " l4 "\n" dir " kube-apiserver " l4 "\n"
+
+/* ---- selection and namespace scoping ------------------------------------------------------- */
+
+static void test_namespace_scoping(void **state)
+{
+	struct fixture f;
+
+	fixture_load(&f,
+		     CNP("prod", "plain",
+			 "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
+			 "  ingress:\n  - fromEndpoints: [{matchLabels: {app: web}}]\n")
+			     CNP("prod", "ns-key",
+				 "spec:\n  endpointSelector: {matchLabels: {app: api}}\n"
+				 "  ingress:\n  - fromEndpoints:\n    - matchLabels: {app: web, "
+				 "k8s:io.kubernetes.pod.namespace: dev}\n")
+				     CNP("dev", "ns-labels",
+					 "spec:\n  endpointSelector: {matchLabels: {app: tool}}\n"
+					 "  ingress:\n  - fromEndpoints:\n    - matchLabels: "
+					 "{io.cilium.k8s.namespace.labels.env: prod}\n")
+					     CNP("dev", "any-prefix",
+						 "spec:\n  endpointSelector: {matchLabels: "
+						 "{any:app: web}}\n  egress:\n  - toEndpoints: "
+						 "[{matchLabels: "
+						 "{k8s:app: web}}]\n"));
+	/* no namespace key: the policy's namespace only (prod/web, not dev/web) */
+	expect_ep(&f, "prod/db", ING, HOST "ingress prod/web any");
+	/* an explicit namespace label reaches dev */
+	expect_ep(&f, "prod/api", ING, HOST "ingress dev/web any");
+	/* a namespace-label selector is not scoped */
+	expect_ep(&f, "dev/tool", ING,
+		  HOST "ingress prod/web any\ningress prod/db any\n"
+		       "ingress prod/api any");
+	/* any: and k8s: prefixes select the same labels; dev's web only */
+	expect_ep(&f, "dev/web", EGR, "egress dev/web any");
+	/* the endpointSelector of a CNP never reaches another namespace */
+	expect_ep(&f, "prod/web", 0, "");
+	fixture_free(&f);
+}
+
+static void test_empty_selectors(void **state)
+{
+	struct fixture f;
+
+	fixture_load(&f,
+		     CNP("dev", "ns",
+			 "spec:\n  endpointSelector: {}\n"
+			 "  ingress:\n  - fromEndpoints: [{}]\n")
+			     CCNP("cluster", "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
+					     "  ingress:\n  - fromEndpoints: [{}]\n")
+				     CCNP("by-label",
+					  "spec:\n  endpointSelector: {matchLabels: {app: api}}\n"
+					  "  ingress:\n  - fromEndpoints: [{matchLabels: {app: "
+					  "web}}]\n"));
+	/* {} in a CNP: every pod of its namespace, on both sides */
+	expect_ep(&f, "dev/tool", ING, HOST "ingress dev/tool any\ningress dev/web any");
+	expect_ep(&f, "dev/web", ING, HOST "ingress dev/tool any\ningress dev/web any");
+	/* {} in a CCNP: every pod of the cluster (no reserved identities, no hostNetwork) */
+	expect_ep(&f, "prod/db", ING, HOST ALL_PODS("ingress", "any"));
+	/* CCNP selectors span namespaces */
+	expect_ep(&f, "prod/api", ING, HOST "ingress prod/web any\ningress dev/web any");
+	expect_ep(&f, "prod/web", 0, "");
+	fixture_free(&f);
+}
+
+static void test_reserved_selector(void **state)
+{
+	struct fixture f;
+
+	fixture_load(&f, CNP("prod", "host",
+			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
+			     "  ingress:\n  - fromEndpoints:\n"
+			     "    - matchLabels: {reserved:remote-node: \"\"}\n"));
+	expect_ep(&f, "prod/db", ING, HOST "ingress remote-node any");
+	fixture_free(&f);
+}
+
+/* ---- entities and CIDRs -------------------------------------------------------------------- */
+
+static void test_entities(void **state)
+{
+	struct fixture f;
+
+	fixture_load(&f,
+		     CNP("prod", "ents",
+			 "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
+			 "  ingress:\n  - fromEntities: [host, remote-node]\n"
+			 "  - fromEntities: [health, init, kube-apiserver]\n"
+			 "    toPorts: [{ports: [{port: \"4240\", protocol: TCP}]}]\n"
+			 "  egress:\n  - toEntities: [world]\n")
+			     CNP("prod", "cluster",
+				 "spec:\n  endpointSelector: {matchLabels: {app: web}}\n"
+				 "  egress:\n  - toEntities: [cluster]\n")
+				     CNP("prod", "all",
+					 "spec:\n  endpointSelector: {matchLabels: {app: api}}\n"
+					 "  ingress:\n  - fromEntities: [all, world]\n")
+					     CNP("dev", "cidr",
+						 "spec:\n  endpointSelector: {matchLabels: {app: "
+						 "tool}}\n"
+						 "  egress:\n  - toCIDR: [198.51.100.0/24]\n"));
+	/* world is the world identity plus every CIDR identity */
+	expect_ep(&f, "prod/db", ING | EGR,
+		  HOST "ingress remote-node any\ningress health tcp/4240\ningress init tcp/4240\n"
+		       "ingress kube-apiserver tcp/4240\n"
+		       "egress world any\negress cidr:198.51.100.0/24 any");
+	/* cluster: every pod identity and the reserved in-cluster ones, not world */
+	expect_ep(&f, "prod/web", EGR, ALL_PODS("egress", "any") CLUSTER_RESERVED("egress", "any"));
+	/* all is the wildcard identity */
+	expect_ep(&f, "prod/api", ING, HOST "ingress any any");
+	fixture_free(&f);
+}
+
+static void test_cidr_and_except(void **state)
+{
+	struct fixture f;
+
+	fixture_load(&f, CNP("prod", "cidrset",
+			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
+			     "  egress:\n  - toCIDRSet:\n    - cidr: 10.0.0.0/8\n"
+			     "      except: [10.1.0.0/16]\n  - toCIDR: [172.16.0.1]\n")
+				 CNP("prod", "more",
+				     "spec:\n  endpointSelector: {matchLabels: {app: web}}\n"
+				     "  egress:\n  - toCIDR: [10.1.2.0/24, 10.2.0.0/16]\n"
+				     "  - toCIDRSet: [{cidr: 0.0.0.0/0, except: [10.0.0.0/8]}]\n"));
+	/* inside 10/8 and outside the except: 10/8 itself and 10.2/16, not 10.1.2/24; a bare
+	 * address is a /32 */
+	expect_ep(&f, "prod/db", EGR,
+		  "egress cidr:10.0.0.0/8 any\negress cidr:10.2.0.0/16 any\n"
+		  "egress cidr:172.16.0.1/32 any");
+	/* 0/0 except 10/8: world and the CIDRs outside 10/8 */
+	expect_ep(&f, "prod/web", EGR,
+		  "egress cidr:10.1.2.0/24 any\negress cidr:10.2.0.0/16 any\n"
+		  "egress world any\negress cidr:172.16.0.1/32 any");
+	fixture_free(&f);
+}
+
+/* ---- ports, ICMP, L7 ----------------------------------------------------------------------- */
+
+static void test_ports(void **state)
+{
+	struct fixture f;
+
+	fixture_load(&f, CNP("prod", "ports",
+			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
+			     "  ingress:\n  - toPorts:\n    - ports:\n"
+			     "      - {port: \"53\", protocol: ANY}\n"
+			     "      - {port: \"8000\", endPort: 8003, protocol: TCP}\n"
+			     "      - {protocol: SCTP}\n"
+			     "      - {port: pg}\n"
+			     "      - {port: dns, protocol: UDP}\n"
+			     "  - fromEndpoints: [{matchLabels: {app: api}}]\n"
+			     "    toPorts: [{ports: [{port: \"0\", protocol: ANY}]}]\n"
+			     "  - fromEndpoints: [{matchLabels: {app: web}}]\n"
+			     "    toPorts: [{ports: [{port: \"9000\"}]}]\n"));
+	expect_ep(&f, "prod/db", ING,
+		  HOST "ingress any tcp/53\ningress any udp/53\ningress any sctp/53\n"
+		       "ingress any tcp/8000/14\ningress any sctp\ningress any tcp/5432\n"
+		       "ingress prod/api any\n"
+		       "ingress prod/web tcp/9000\ningress prod/web udp/9000\n"
+		       "ingress prod/web sctp/9000");
+	fixture_free(&f);
+}
+
+static void test_named_port_egress(void **state)
+{
+	struct fixture f;
+
+	fixture_load(&f, CNP("prod", "out",
+			     "spec:\n  endpointSelector: {matchLabels: {app: web}}\n"
+			     "  egress:\n  - toEndpoints: [{matchLabels: {app: db}}]\n"
+			     "    toPorts: [{ports: [{port: http}, {port: dns}]}]\n"));
+	/* resolved against the peer pods; ANY matches the container port's protocol */
+	expect_ep(&f, "prod/web", EGR, "egress prod/db tcp/8080\negress prod/db udp/53");
+	fixture_free(&f);
+}
+
+static void test_icmp(void **state)
+{
+	struct fixture f;
+
+	fixture_load(&f, CNP("prod", "ping",
+			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
+			     "  ingress:\n  - fromEndpoints: [{matchLabels: {app: web}}]\n"
+			     "    icmps:\n    - fields:\n      - {type: 8, family: IPv4}\n"
+			     "      - {type: EchoRequest, family: IPv6}\n"
+			     "    toPorts: [{ports: [{port: \"80\", protocol: TCP}]}]\n"
+			     "  - icmps: [{fields: [{type: 0}]}]\n"));
+	/* the ICMP type is the port; icmps and toPorts of one rule add up */
+	expect_ep(&f, "prod/db", ING,
+		  HOST "ingress prod/web icmp/8\ningress prod/web icmpv6/128\n"
+		       "ingress prod/web tcp/80\ningress any icmp/0");
+	fixture_free(&f);
+}
+
+static void test_l7_warning(void **state)
+{
+	struct fixture f;
+	size_t i, n = 0;
+
+	fixture_load(&f, CNP("prod", "http",
+			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
+			     "  ingress:\n  - fromEndpoints: [{matchLabels: {app: web}}]\n"
+			     "    toPorts:\n    - ports: [{port: \"8080\", protocol: TCP}]\n"
+			     "      rules:\n        http: [{method: GET, path: /}]\n"));
+	/* the L3/L4 part only, never an allow-all */
+	expect_ep(&f, "prod/db", ING, HOST "ingress prod/web tcp/8080");
+	for (i = 0; i < f.s->npolicies; i++) {
+		if (!policy_warning_count(f.s->policies[i]))
+			continue;
+		n += policy_warning_count(f.s->policies[i]);
+		assert_non_null(strstr(policy_warning(f.s->policies[i], 0),
+				       ": spec.ingress[0].toPorts[0].rules: L7 rules are not "
+				       "enforced yet; L3/L4 part applied"));
+		assert_int_equal(strncmp(policy_warning(f.s->policies[i], 0), "cnp.yaml:", 9), 0);
+	}
+	assert_int_equal(n, 1);
+	fixture_free(&f);
+}
+
+/* ---- deny precedence ----------------------------------------------------------------------- */
+
+static void test_deny_precedence(void **state)
+{
+	struct fixture f;
+
+	fixture_load(&f, CNP("prod", "l3",
+			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
+			     "  ingress:\n  - fromEntities: [all]\n"
+			     "  - fromEndpoints: [{matchLabels: {app: web}}]\n"
+			     "    toPorts: [{ports: [{port: \"80\", protocol: TCP}]}]\n"
+			     "  ingressDeny:\n  - fromEndpoints: [{matchLabels: {app: web}}]\n")
+				 CNP("prod", "l4",
+				     "spec:\n  endpointSelector: {matchLabels: {app: api}}\n"
+				     "  ingress:\n  - fromEndpoints: [{matchLabels: {app: web}}]\n"
+				     "    toPorts: [{ports: [{port: \"8080\", endPort: 8083, "
+				     "protocol: TCP}]}]\n"
+				     "  ingressDeny:\n  - toPorts: [{ports: [{port: \"8081\", "
+				     "protocol: TCP}]}]\n"
+				     "  - fromEntities: [host]\n"));
+	/* the allow on web's TCP 80 is covered by the L3 deny of web: it becomes a deny */
+	expect_ep(&f, "prod/db", ING,
+		  "ingress any any\ningress prod/web any deny\ningress prod/web tcp/80 deny\n"
+		  "ingress host any");
+	/* an L4-only deny on the wildcard identity stays separate (the datapath checks both
+	 * lookups, deny first); the host's allow-localhost entry is overridden */
+	expect_ep(&f, "prod/api", ING,
+		  "ingress prod/web tcp/8080/14\ningress any tcp/8081 deny\ningress host any deny");
+	assert_string_equal(rule_of(&f, "prod/db", DIR_INGRESS,
+				    scenario_find_pod(f.s, "prod/web")->identity, 96),
+			    "cnp:prod/l3 ingressDeny[0]");
+	fixture_free(&f);
+
+	/* a CNP deny beats a NetworkPolicy allow */
+	fixture_load(&f,
+		     NP("prod", "allow", "  podSelector: {}\n  ingress: [{}]\n") CNP(
+			     "prod", "deny",
+			     "spec:\n  endpointSelector: {}\n  ingressDeny:\n"
+			     "  - fromEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: "
+			     "dev}}]\n"));
+	expect_ep(&f, "prod/web", ING,
+		  HOST "ingress any any\ningress dev/tool any deny\ningress dev/web any deny");
+	fixture_free(&f);
+}
+
+/* ---- default deny -------------------------------------------------------------------------- */
+
+static void test_enable_default_deny(void **state)
+{
+	struct fixture f;
+
+	fixture_load(&f, CNP("prod", "no-isolation",
+			     "spec:\n  endpointSelector: {matchLabels: "
+			     "{app: db}}\n  enableDefaultDeny: {ingress: false}\n"
+			     "  ingress:\n  - fromEndpoints: [{matchLabels: {app: web}}]\n"
+			     "  egress:\n  - toEntities: [world]\n")
+				 CNP("prod", "deny-only",
+				     "spec:\n  endpointSelector: {matchLabels: "
+				     "{app: web}}\n  egressDeny:\n  - toEntities: [world]\n")
+					 CNP("prod", "explicit",
+					     "spec:\n  endpointSelector: {matchLabels: "
+					     "{app: api}}\n  enableDefaultDeny: {ingress: true, "
+					     "egress: false}\n"
+					     "  egress:\n  - toEntities: [world]\n")
+						 CNP("dev", "empty-rule",
+						     "spec:\n  endpointSelector: {}\n"
+						     "  ingress:\n  - {}\n"));
+	/* ingress allows without isolation (so no host entry); egress has rules: isolated */
+	expect_ep(&f, "prod/db", EGR, "ingress prod/web any\negress world any");
+	/* a deny-only direction is isolated by default */
+	expect_ep(&f, "prod/web", EGR, "egress world any deny");
+	/* explicit true without ingress rules isolates; explicit false keeps egress open */
+	expect_ep(&f, "prod/api", ING, HOST "egress world any");
+	/* an empty rule admits nothing but isolates */
+	expect_ep(&f, "dev/tool", ING, HOST);
+	fixture_free(&f);
+}
+
+static void test_specs_and_rule_names(void **state)
+{
+	struct fixture f;
+	uint32_t web;
+
+	fixture_load(&f, CNP("prod", "two",
+			     "specs:\n"
+			     "- endpointSelector: {matchLabels: {app: db}}\n"
+			     "  ingress: [{fromEndpoints: [{matchLabels: {app: web}}]}]\n"
+			     "- endpointSelector: {matchLabels: {app: db}}\n"
+			     "  egressDeny: [{toEntities: [world]}]\n"
+			     "  ingress: [{fromEndpoints: [{matchLabels: {app: api}}]}]\n")
+				 CCNP("cw", "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
+					    "  ingress: [{fromEntities: [remote-node]}]\n"));
+	expect_ep(&f, "prod/db", ING | EGR,
+		  HOST "ingress prod/web any\ningress prod/api any\ningress remote-node any\n"
+		       "egress world any deny");
+	web = scenario_find_pod(f.s, "prod/web")->identity;
+	assert_string_equal(rule_of(&f, "prod/db", DIR_INGRESS, web, 72),
+			    "cnp:prod/two specs[0].ingress[0]");
+	assert_string_equal(rule_of(&f, "prod/db", DIR_EGRESS, IDENTITY_WORLD, 72),
+			    "cnp:prod/two specs[1].egressDeny[0]");
+	assert_string_equal(rule_of(&f, "prod/db", DIR_INGRESS, IDENTITY_REMOTE_NODE, 72),
+			    "ccnp:cw ingress[0]");
+	fixture_free(&f);
+}
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+static void test_errors(void **state)
+{
+	static const struct {
+		const char *doc, *want;
+	} cases[] = {
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  ingress:\n"
+		     "  - fromEntities: [galaxy]\n"),
+		 "cnp.yaml:66: spec.ingress[0].fromEntities[0]: unknown entity \"galaxy\""},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  ingress:\n"
+		     "  - fromRequires: [{}]\n"),
+		 "cnp.yaml:66: spec.ingress[0].fromRequires: not supported by ciliate"},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  egress:\n"
+		     "  - toFQDNs: [{matchName: example.com}]\n"),
+		 "cnp.yaml:66: spec.egress[0].toFQDNs: not supported"},
+		{CNP("prod", "e", "spec:\n  nodeSelector: {}\n"),
+		 "cnp.yaml:64: spec.nodeSelector: host policies (nodeSelector) are not supported"},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  egress:\n"
+		     "  - toCIDR: [10.0.0.0/33]\n"),
+		 "cnp.yaml:66: spec.egress[0].toCIDR[0]: bad CIDR \"10.0.0.0/33\""},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  egress:\n"
+		     "  - toCIDRSet: [{cidr: 10.0.0.0/16, except: [10.1.0.0/24]}]\n"),
+		 "cnp.yaml:66: spec.egress[0].toCIDRSet[0].except[0]: 10.1.0.0/24 is not inside "
+		 "cidr 10.0.0.0/16"},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  ingressDeny:\n"
+		     "  - toPorts: [{ports: [{port: \"80\"}], rules: {http: [{}]}}]\n"),
+		 "cnp.yaml:66: spec.ingressDeny[0].toPorts[0].rules: L7 rules are not allowed in "
+		 "deny rules"},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  ingress:\n"
+		     "  - toPorts: [{ports: [{port: \"80\", protocol: ICMP}]}]\n"),
+		 "cnp.yaml:66: spec.ingress[0].toPorts[0].ports[0].protocol: unknown protocol "
+		 "\"ICMP\" (TCP, UDP, SCTP or ANY)"},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  ingress:\n"
+		     "  - toPorts: [{ports: [{port: \"90\", endPort: 80}]}]\n"),
+		 "cnp.yaml:66: spec.ingress[0].toPorts[0].ports[0].endPort: endPort 80 is below "
+		 "port 90"},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  ingress:\n"
+		     "  - toPorts: [{ports: []}]\n"),
+		 "cnp.yaml:66: spec.ingress[0].toPorts[0].ports: required"},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  ingress:\n"
+		     "  - icmps: [{fields: [{type: Bogus}]}]\n"),
+		 "cnp.yaml:66: spec.ingress[0].icmps[0].fields[0].type: unknown ICMP type "
+		 "\"Bogus\""},
+		{CNP("prod", "e", "spec:\n  endpointSelector: {matchLabels: {container:x: y}}\n"),
+		 "cnp.yaml:64: spec.endpointSelector: label key \"container:x\": unsupported "
+		 "source"},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  ingress:\n"
+		     "  - fromEndpoints: [{}]\n    bogus: 1\n"),
+		 "cnp.yaml:67: spec.ingress[0].bogus: unknown field"},
+		{CNP("prod", "e", "metadata2: {}\n"),
+		 "cnp.yaml:60: spec: required field missing (spec or specs)"},
+		{CNP("prod", "e",
+		     "spec:\n  endpointSelector: {}\n  enableDefaultDeny: "
+		     "{ingress: maybe}\n"),
+		 "cnp.yaml:65: spec.enableDefaultDeny.ingress:"},
+		{CNP("prod", "e", "spec: {endpointSelector: {}}\n")
+			 CNP("prod", "e", "spec: {endpointSelector: {}}\n"),
+		 "cnp.yaml:65: metadata.name: duplicate CiliumNetworkPolicy \"prod/e\" (first at "
+		 "line 60)"},
+		{"---\napiVersion: cilium.io/v1\nkind: CiliumNetworkPolicy\nmetadata: {name: e}\n",
+		 "cnp.yaml:60: apiVersion: kind CiliumNetworkPolicy needs apiVersion cilium.io/v2"},
+	};
+	struct scenario *s;
+	struct diag d;
+	size_t i;
+	char *yaml;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&d, 0, sizeof(d));
+		assert_true(asprintf(&yaml, "%s%s", base_yaml, cases[i].doc) > 0);
+		s = NULL;
+		assert_int_not_equal(scenario_load_buffer("cnp.yaml", yaml, strlen(yaml), &s, &d),
+				     0);
+		assert_null(s);
+		if (strncmp(d.msg, cases[i].want, strlen(cases[i].want)))
+			print_error("case %zu\n  want: %s...\n  got:  %s\n", i, cases[i].want,
+				    d.msg);
+		assert_int_equal(strncmp(d.msg, cases[i].want, strlen(cases[i].want)), 0);
+		free(yaml);
+	}
+}
+
+static void test_clusterwide_has_no_namespace(void **state)
+{
+	struct fixture f;
+	size_t i;
+
+	fixture_load(&f, CCNP("cw", "metadata2: {}\nspec: {endpointSelector: {}}\n"));
+	for (i = 0; i < f.s->nnamespaces; i++)
+		assert_true(f.s->namespaces[i].name[0] != '\0');
+	assert_int_equal(f.s->npolicies, 1);
+	assert_int_equal(f.s->policies[0]->kind, POLICY_KIND_CCNP);
+	assert_string_equal(f.s->policies[0]->ns, "");
+	fixture_free(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_namespace_scoping),
+		cmocka_unit_test(test_empty_selectors),
+		cmocka_unit_test(test_reserved_selector),
+		cmocka_unit_test(test_entities),
+		cmocka_unit_test(test_cidr_and_except),
+		cmocka_unit_test(test_ports),
+		cmocka_unit_test(test_named_port_egress),
+		cmocka_unit_test(test_icmp),
+		cmocka_unit_test(test_l7_warning),
+		cmocka_unit_test(test_deny_precedence),
+		cmocka_unit_test(test_enable_default_deny),
+		cmocka_unit_test(test_specs_and_rule_names),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_clusterwide_has_no_namespace),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
