@@ -14,4 +14,28 @@ int cmd_replay(int argc, char **argv);
 /* `ciliate bpf ...` */
 int cmd_bpf(int argc, char **argv);
 
+/* `ciliate policy get|trace ...` */
+int cmd_policy(int argc, char **argv);
+
+/* `ciliate bpf policy get ...` (argv[0] is "policy") */
+int cmd_bpf_policy(int argc, char **argv);
+
+/* `ciliate apply -f FILE` (datapath/cli/cmd_store.c) */
+int cmd_apply(int argc, char **argv);
+
+/* `ciliate delete -f FILE` */
+int cmd_delete(int argc, char **argv);
+
+/* `ciliate ipam list` */
+int cmd_ipam(int argc, char **argv);
+
+/* `ciliate endpoint list` (asks the agents) */
+int cmd_endpoint(int argc, char **argv);
+
+/* `ciliate status` (the store and the agents) */
+int cmd_status(int argc, char **argv);
+
+/* The store URI: the --store value if given, else $CILIATE_STORE, else the default. */
+const char *cli_store_uri(const char *flag);
+
 #endif

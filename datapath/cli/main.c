@@ -13,6 +13,12 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  replay     replay a pcap through the real BPF programs (BPF_PROG_TEST_RUN)\n"
 		"  bpf        inspect datapath maps (bpf reasons list)\n"
+		"  policy     compiled policy per endpoint (get) and verdict traces (trace)\n"
+		"  apply      write Kubernetes manifests to the store (apply -f FILE)\n"
+		"  delete     delete the manifests' objects from the store (delete -f FILE)\n"
+		"  ipam list  pod address allocations of every node\n"
+		"  endpoint   endpoint list (asks the node agents)\n"
+		"  status     store and agent health\n"
 		"  version    print the version\n"
 		"\n"
 		"Run 'ciliate COMMAND --help' for a command's options. Exit codes: 0 ok, 1 failure,\n"
@@ -35,6 +41,20 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "replay"))
 		return cmd_replay(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "apply"))
+		return cmd_apply(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "delete"))
+		return cmd_delete(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ipam"))
+		return cmd_ipam(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "endpoint"))
+		return cmd_endpoint(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status"))
+		return cmd_status(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "policy"))
+		return cmd_policy(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bpf") && argc > 2 && !strcmp(argv[2], "policy"))
+		return cmd_bpf_policy(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "bpf"))
 		return cmd_bpf(argc - 1, argv + 1);
 	fprintf(stderr, "ciliate: unknown command \"%s\"\n", argv[1]);

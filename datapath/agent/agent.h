@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ciliate-agent internals (docs/AGENT.md). One single-threaded event loop per node:
+ * store watch -> object cache -> model -> node state -> map diff -> BPF maps, plus the local
+ * API socket, TC attachment of the pod veths, and periodic conntrack GC.
+ */
+#ifndef CILIATE_AGENT_H
+#define CILIATE_AGENT_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agent/ipam_rec.h"
+#include "agent/kvset.h"
+#include "common/diag.h"
+#include "loader/datapath.h"
+#include "model/model.h"
+#include "store/store.h"
+
+#define AGENT_PREFIX	  "/ciliate/"
+#define AGENT_OBJ_PREFIX  "/ciliate/objects/"
+#define AGENT_NODE_PREFIX "/ciliate/nodes/"
+
+struct agent_opts {
+	const char *node;
+	const char *store_uri;
+	const char *state_dir;	  /* default /run/ciliate/<node> */
+	const char *cluster_file; /* --scenario-cluster: its Cluster document */
+	int ct_gc_interval_s;
+	bool trace_all;
+};
+
+/* A store object as the agent last saw it (list + watch), keyed by store key. */
+struct agent_obj {
+	char *key;
+	char *value;
+	size_t len;
+	int64_t create_rev;
+	int64_t mod_rev;
+	char *src;  /* "FILE:LINE" it was applied from (annotation), or NULL */
+	char *good; /* the last version that was part of a good model (or NULL) */
+	size_t good_len;
+	int64_t bad_rev; /* mod_rev found bad (0: none) */
+	char *error;	 /* why, for bad_rev */
+	bool excluded;	 /* not part of the current model */
+};
+
+/* A local endpoint: a pod of this node with a host-side veth. Endpoints come from the CNI
+ * plugin (endpoint-add, persisted in the state dir) or are discovered by the conventional
+ * veth name of a pod that has an address on this node. */
+struct agent_ep {
+	char pod[IPAM_POD_MAX];
+	char container_id[IPAM_CID_MAX];
+	char ifname[IF_NAMESIZE];
+	char netns[256];
+	uint32_t ip;   /* network order */
+	bool recorded; /* added through the API (persisted) */
+	/* runtime state */
+	uint32_t ifindex; /* 0: veth not found */
+	uint32_t attached_ifindex;
+	struct endpoint_info info; /* as programmed (ep_id 0: not in the model) */
+	char error[256];
+};
+
+enum agent_map { AM_IPCACHE, AM_POLICY, AM_ENDPOINTS, AM_LXC, AM_COUNT };
+
+struct agent_client {
+	int fd;
+	char *buf;
+	size_t len, cap;
+};
+
+struct agent {
+	struct agent_opts o;
+	char state_dir[256];
+	char sock_path[300];
+	struct store *st;
+	struct store_watch *w;
+	struct datapath *dp;
+	int lock_fd;
+
+	/* the store as last listed/watched */
+	struct agent_obj *objs; /* sorted by key */
+	size_t nobjs;
+	int64_t rev;
+	unsigned int watch_gen; /* bumped whenever the watch (and its fd) is replaced */
+	bool dirty;		/* the cache changed since the last reconcile */
+
+	/* the Cluster document the model is built with */
+	char *cluster_text;
+	size_t cluster_len;
+	unsigned int cluster_flags;
+	char cluster_name[300];
+
+	/* the model and what was programmed from it */
+	struct scenario *model;
+	struct node_state ns;
+	bool have_ns;
+	uint32_t pod_cidr; /* this node's pod range, network order */
+	uint8_t pod_cidr_len;
+	struct agent_ep *eps;
+	size_t neps;
+	struct kvset cur[AM_COUNT]; /* the maps' contents */
+
+	/* statistics for `status` */
+	int64_t model_rev; /* store revision of the last good model */
+	uint64_t reconciles;
+	uint64_t reconcile_errors;
+	double last_reconcile_ms;
+	size_t last_upserts, last_deletes;
+	char last_error[1024];
+	uint64_t ct_gc_runs;
+	size_t ct_gc_deleted;
+	int64_t started_ms;
+
+	/* event loop */
+	int epfd, listen_fd, timer_fd, signal_fd;
+	struct agent_client *clients;
+	size_t nclients;
+	bool stop;
+};
+
+/* ---- log.c-free logging: agent_log() in main.c ---- */
+
+/* Logs one line to stderr: "ciliate-agent[node]: message". */
+void agent_log(const struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t agent_now_ms(void);
+
+/* ---- objects.c: the store cache ---- */
+
+/* Lists AGENT_PREFIX into the cache (replacing it) and opens the watch after it. */
+int agent_objects_sync(struct agent *a, struct diag *d);
+
+/* Applies pending watch events (timeout_ms as store_watch_next); *changed tells whether
+ * anything changed. Re-lists after -ESTALE. */
+int agent_objects_poll(struct agent *a, int timeout_ms, bool *changed, struct diag *d);
+
+/* The cached object with key, or NULL. */
+struct agent_obj *agent_obj_find(const struct agent *a, const char *key);
+
+/* Frees the cache. */
+void agent_objects_free(struct agent *a);
+
+/* Loads every IPAM record in the cache into *recs (free with agent_ipam_recs_free). */
+int agent_ipam_recs(const struct agent *a, struct ipam_rec **recs, size_t *n);
+
+/* Frees what agent_ipam_recs returned. */
+void agent_ipam_recs_free(struct ipam_rec *recs, size_t n);
+
+/* Builds the model from the cache: bad objects are reported, skipped (or replaced by their
+ * last good version) and the build retried. On success replaces a->model. */
+int agent_model_build(struct agent *a, struct diag *d);
+
+/* Builds the text of the Cluster document (cluster file, or the node registry) in a. */
+int agent_cluster_load(struct agent *a, struct diag *d);
+
+/* Registers this node under /ciliate/nodes/<node> (no --scenario-cluster). */
+int agent_node_register(struct agent *a, struct diag *d);
+
+/* ---- ipam.c: store round trips ---- */
+
+/* Allocates (idempotently) an address for pod on this node; see ipam_rec_allocate. */
+int agent_ipam_allocate(struct agent *a, const char *pod, const char *container_id,
+			uint32_t requested, uint32_t *ip, struct diag *d);
+
+/* Releases the address of pod / container_id on this node; *ip gets it (0: none). */
+int agent_ipam_release(struct agent *a, const char *pod, const char *container_id, uint32_t *ip,
+		       struct diag *d);
+
+/* ---- endpoints.c: the persisted endpoint records ---- */
+
+/* Loads state_dir/endpoints.json (missing file: no endpoints). */
+int agent_eps_load(struct agent *a, struct diag *d);
+
+/* Writes state_dir/endpoints.json atomically (recorded endpoints only). */
+int agent_eps_save(struct agent *a, struct diag *d);
+
+/* The endpoint of pod, or NULL. */
+struct agent_ep *agent_ep_find(struct agent *a, const char *pod);
+
+/* The endpoint with container_id, or NULL. */
+struct agent_ep *agent_ep_find_cid(struct agent *a, const char *container_id);
+
+/* Adds (or returns the existing) endpoint for pod. */
+struct agent_ep *agent_ep_get(struct agent *a, const char *pod);
+
+/* Removes the endpoint at index i. */
+void agent_ep_remove(struct agent *a, size_t i);
+
+/* JSON view of one endpoint for the API. */
+json_t *agent_ep_json(const struct agent *a, const struct agent_ep *ep);
+
+/* ---- reconcile.c ---- */
+
+/* Reads the pinned maps into a->cur (start-up, or after a failed write). */
+int agent_maps_load(struct agent *a, struct diag *d);
+
+/* Rebuilds the model and brings the maps and TC attachments in line with it. */
+int agent_reconcile(struct agent *a, struct diag *d);
+
+/* Re-checks the local veths (created, deleted, renumbered); true if a reconcile is due. */
+bool agent_veths_changed(struct agent *a);
+
+/* ---- attach.c ---- */
+
+/* Attaches from_container at TC ingress and to_container at TC egress of ifindex (clsact,
+ * replacing ciliate's own filters: idempotent across restarts). */
+int agent_tc_attach(int ifindex, int ingress_fd, int egress_fd, struct diag *d);
+
+/* Removes the clsact qdisc (and so the programs) from ifindex; missing is fine. */
+int agent_tc_detach(int ifindex, struct diag *d);
+
+/* ---- server.c ---- */
+
+/* Creates the API socket (replacing a stale one) and registers it in the loop. */
+int agent_server_open(struct agent *a, struct diag *d);
+
+/* Accepts a connection on the listening socket. */
+void agent_server_accept(struct agent *a);
+
+/* Reads from client fd and answers every complete request line. */
+void agent_server_client(struct agent *a, int fd);
+
+/* Closes every client and the socket (the socket file is removed). */
+void agent_server_close(struct agent *a);
+
+#endif

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ciliate-agent: the per-node daemon (docs/AGENT.md). Runs inside the node's network
+ * namespace, loads the datapath pinned for the node, list+watches the store, reconciles the
+ * maps, attaches the pod programs and serves the local API.
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/api.h"
+#include "loader/conntrack.h"
+
+#define TICK_MS 1000
+
+void agent_log(const struct agent *a, const char *fmt, ...)
+{
+	char msg[2048], ts[32];
+	struct timespec now;
+	struct tm tm;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_REALTIME, &now);
+	localtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld ciliate-agent[%s]: %s\n", ts, now.tv_nsec / 1000000,
+		a && a->o.node ? a->o.node : "-", msg);
+}
+
+int64_t agent_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ciliate-agent --node NAME [--store DIR|URI] [--state-dir DIR]\n"
+		"                     [--scenario-cluster FILE] [--ct-gc-interval SECONDS]\n"
+		"                     [--trace-all]\n"
+		"\n"
+		"Runs inside the node's network namespace (enter it with nsenter --net=..., not\n"
+		"'ip netns exec', which hides /sys/fs/bpf). The store defaults to $CILIATE_STORE,\n"
+		"then %s; the state dir (API socket, endpoint records) to %s/NAME.\n"
+		"Without --scenario-cluster the node registers itself under /ciliate/nodes/ and\n"
+		"takes the next /24 of 10.244.0.0/16 in registration order.\n",
+		STORE_DEFAULT_URI, AGENT_RUN_ROOT);
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[512];
+	char *p;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct agent_opts *o)
+{
+	static const struct option opts[] = {
+		{"node", required_argument, NULL, 'n'},
+		{"store", required_argument, NULL, 's'},
+		{"state-dir", required_argument, NULL, 'd'},
+		{"scenario-cluster", required_argument, NULL, 'c'},
+		{"ct-gc-interval", required_argument, NULL, 'g'},
+		{"trace-all", no_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	char *end;
+	int c;
+
+	o->ct_gc_interval_s = 10;
+	o->store_uri = getenv("CILIATE_STORE");
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			o->node = optarg;
+			break;
+		case 's':
+			o->store_uri = optarg;
+			break;
+		case 'd':
+			o->state_dir = optarg;
+			break;
+		case 'c':
+			o->cluster_file = optarg;
+			break;
+		case 'g':
+			o->ct_gc_interval_s = (int)strtol(optarg, &end, 10);
+			if (*end || o->ct_gc_interval_s < 1 || o->ct_gc_interval_s > 86400) {
+				fprintf(stderr, "ciliate-agent: --ct-gc-interval: want 1..86400\n");
+				return 2;
+			}
+			break;
+		case 't':
+			o->trace_all = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc || !o->node) {
+		fprintf(stderr, "ciliate-agent: %s\n",
+			optind < argc ? "unexpected argument" : "--node is required");
+		usage(stderr);
+		return 2;
+	}
+	if (!o->store_uri || !*o->store_uri)
+		o->store_uri = STORE_DEFAULT_URI;
+	return 0;
+}
+
+/* `ip netns exec` gives the process a private mount namespace with a fresh /sys, where
+ * /sys/fs/bpf would be a new, private bpffs: pins would not survive the process. */
+static void check_mount_ns(struct agent *a)
+{
+	struct stat self, init;
+
+	if (stat("/proc/self/ns/mnt", &self) == 0 && stat("/proc/1/ns/mnt", &init) == 0 &&
+	    self.st_ino != init.st_ino)
+		agent_log(a, "warning: running in a private mount namespace; if /sys/fs/bpf is "
+			     "not the host's bpffs, pinned state will not survive a restart (use "
+			     "nsenter --net=..., not 'ip netns exec')");
+}
+
+/* Pods reach their gateway by proxy ARP on the host-side veth, which answers only when the
+ * node forwards IPv4 (as every Kubernetes node does). */
+static void enable_forwarding(struct agent *a)
+{
+	const char *path = "/proc/sys/net/ipv4/ip_forward";
+	char cur = '0';
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (read(fd, &cur, 1) == 1 && cur != '1') {
+		if (pwrite(fd, "1", 1, 0) == 1)
+			agent_log(a, "enabled IPv4 forwarding in the node's network namespace");
+		else
+			agent_log(a, "warning: cannot enable %s: %s", path, strerror(errno));
+	}
+	close(fd);
+}
+
+static int epoll_add(int epfd, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static int setup_loop(struct agent *a, struct diag *d)
+{
+	struct itimerspec its = {.it_interval = {.tv_sec = TICK_MS / 1000},
+				 .it_value = {.tv_sec = TICK_MS / 1000}};
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	a->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (a->signal_fd < 0 || a->timer_fd < 0 || a->epfd < 0 ||
+	    timerfd_settime(a->timer_fd, 0, &its, NULL) < 0)
+		return diag_fail_errno(d, -errno, "event loop set-up: %s", strerror(errno));
+	if (epoll_add(a->epfd, a->signal_fd) || epoll_add(a->epfd, a->timer_fd))
+		return diag_fail_errno(d, -errno, "epoll: %s", strerror(errno));
+	return 0;
+}
+
+static int start(struct agent *a, struct diag *d)
+{
+	struct datapath_opts dopts = {.node = a->o.node, .trace_all = a->o.trace_all};
+	char lock[512];
+	int err;
+
+	if (a->o.state_dir)
+		snprintf(a->state_dir, sizeof(a->state_dir), "%s", a->o.state_dir);
+	else
+		snprintf(a->state_dir, sizeof(a->state_dir), "%s/%s", AGENT_RUN_ROOT, a->o.node);
+	snprintf(a->sock_path, sizeof(a->sock_path), "%s/%s", a->state_dir, AGENT_SOCK_NAME);
+	err = mkdir_p(a->state_dir, 0755);
+	if (err)
+		return diag_fail_errno(d, err, "creating %s: %s", a->state_dir, strerror(-err));
+	snprintf(lock, sizeof(lock), "%s/agent.lock", a->state_dir);
+	a->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (a->lock_fd < 0)
+		return diag_fail_errno(d, -errno, "%s: %s", lock, strerror(errno));
+	if (flock(a->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return diag_fail_errno(d, -EBUSY,
+				       "another ciliate-agent runs for node %s (%s is "
+				       "locked)",
+				       a->o.node, lock);
+	check_mount_ns(a);
+	enable_forwarding(a);
+	err = setup_loop(a, d);
+	if (!err)
+		err = store_open(a->o.store_uri, &a->st, d);
+	if (!err && !a->o.cluster_file)
+		err = agent_node_register(a, d);
+	if (!err)
+		err = agent_objects_sync(a, d);
+	if (!err)
+		err = agent_cluster_load(a, d);
+	if (err)
+		return err;
+	err = datapath_open(&dopts, &a->dp, d);
+	if (!err)
+		err = agent_maps_load(a, d);
+	if (!err)
+		err = agent_eps_load(a, d);
+	if (!err)
+		err = epoll_add(a->epfd, store_watch_fd(a->w));
+	if (err)
+		return err;
+	agent_log(a,
+		  "datapath loaded, maps pinned at %s (%zu ipcache, %zu policy, %zu endpoint "
+		  "entries found); store %s at revision %lld",
+		  datapath_pin_dir(a->dp), a->cur[AM_IPCACHE].n, a->cur[AM_POLICY].n,
+		  a->cur[AM_ENDPOINTS].n, a->o.store_uri, (long long)a->rev);
+	agent_reconcile(a, d); /* failures are logged; the previous state stays in force */
+	return agent_server_open(a, d);
+}
+
+static void on_store(struct agent *a)
+{
+	struct diag d = {{0}};
+	char *old = NULL;
+	bool changed;
+	int err;
+
+	err = agent_objects_poll(a, 0, &changed, &d);
+	if (err) {
+		agent_log(a, "store watch: %s", d.msg);
+		return;
+	}
+	if (!changed)
+		return;
+	if (!a->o.cluster_file) {
+		old = a->cluster_text ? strdup(a->cluster_text) : NULL;
+		if (agent_cluster_load(a, &d))
+			agent_log(a, "node registry: %s", d.msg);
+		if (old && strcmp(old, a->cluster_text)) /* retry objects bad for the old one */
+			for (size_t i = 0; i < a->nobjs; i++)
+				a->objs[i].bad_rev = 0;
+		free(old);
+	}
+	agent_reconcile(a, &d);
+}
+
+static void on_tick(struct agent *a, int64_t *last_gc)
+{
+	struct diag d = {{0}};
+	uint64_t ticks;
+	size_t deleted = 0;
+
+	while (read(a->timer_fd, &ticks, sizeof(ticks)) > 0)
+		;
+	if (agent_veths_changed(a))
+		agent_reconcile(a, &d);
+	if (agent_now_ms() - *last_gc >= (int64_t)a->o.ct_gc_interval_s * 1000) {
+		*last_gc = agent_now_ms();
+		if (ct_gc(datapath_map_fd(a->dp, MAP_CT), ct_clock_now_ns(), &deleted, &d))
+			agent_log(a, "conntrack GC: %s", d.msg);
+		a->ct_gc_runs++;
+		a->ct_gc_deleted += deleted;
+	}
+}
+
+static void on_signal(struct agent *a)
+{
+	struct signalfd_siginfo si;
+
+	while (read(a->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		agent_log(a, "signal %u: stopping (pinned maps and attached programs stay)",
+			  si.ssi_signo);
+		a->stop = true;
+	}
+}
+
+static int run(struct agent *a)
+{
+	struct epoll_event evs[32];
+	int64_t last_gc = agent_now_ms();
+	unsigned int watch_gen = a->watch_gen;
+	int n, i, fd;
+
+	while (!a->stop) {
+		n = epoll_wait(a->epfd, evs, 32, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			agent_log(a, "epoll: %s", strerror(errno));
+			return 1;
+		}
+		for (i = 0; i < n && !a->stop; i++) {
+			fd = evs[i].data.fd;
+			if (fd == a->signal_fd)
+				on_signal(a);
+			else if (fd == a->timer_fd)
+				on_tick(a, &last_gc);
+			else if (a->w && fd == store_watch_fd(a->w))
+				on_store(a);
+			else if (fd == a->listen_fd)
+				agent_server_accept(a);
+			else
+				agent_server_client(a, fd);
+		}
+		if (a->dirty) { /* a request consumed store events */
+			struct diag d = {{0}};
+
+			agent_reconcile(a, &d);
+		}
+		/* a re-list (after a compaction overtook the watch) replaced the watch fd */
+		if (a->w && a->watch_gen != watch_gen) {
+			if (epoll_add(a->epfd, store_watch_fd(a->w)))
+				agent_log(a, "epoll: %s", strerror(errno));
+			watch_gen = a->watch_gen;
+		}
+	}
+	return 0;
+}
+
+static void stop(struct agent *a)
+{
+	int m;
+
+	agent_server_close(a);
+	store_watch_close(a->w);
+	store_close(a->st);
+	datapath_close(a->dp); /* pins stay; TC filters keep the programs alive */
+	if (a->have_ns)
+		node_state_free(&a->ns);
+	scenario_free(a->model);
+	agent_objects_free(a);
+	for (m = 0; m < AM_COUNT; m++)
+		kvset_free(&a->cur[m]);
+	free(a->eps);
+	free(a->cluster_text);
+	if (a->epfd >= 0)
+		close(a->epfd);
+	if (a->timer_fd >= 0)
+		close(a->timer_fd);
+	if (a->signal_fd >= 0)
+		close(a->signal_fd);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = {
+		.lock_fd = -1, .epfd = -1, .listen_fd = -1, .timer_fd = -1, .signal_fd = -1};
+	struct diag d = {{0}};
+	int rc;
+
+	rc = parse_args(argc, argv, &a.o);
+	if (rc)
+		return rc;
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	a.started_ms = agent_now_ms();
+	if (start(&a, &d)) {
+		agent_log(&a, "fatal: %s", d.msg);
+		stop(&a);
+		return 1;
+	}
+	agent_log(&a, "ready: API on %s", a.sock_path);
+	rc = run(&a);
+	stop(&a);
+	return rc;
+}

@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Reconcile: model -> node state -> wanted map contents -> the difference against what the
+ * maps hold -> writes. Only changed entries are written and only removed ones deleted, so a
+ * restart that finds everything in place writes nothing. Upserts go first in dependency
+ * order (ipcache, policy, then endpoints: a pod becomes reachable only once its policy is
+ * in place), deletions after in reverse order.
+ *
+ * The agent's endpoint ids are derived from the pod address (low 16 bits), so they stay the
+ * same across restarts and while other pods come and go.
+ */
+#include "agent.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "agent/api.h"
+
+static const struct {
+	const char *name;
+	size_t ksz, vsz;
+	bool lpm;
+} map_desc[AM_COUNT] = {
+	[AM_IPCACHE] = {MAP_IPCACHE, sizeof(struct ipcache_key), sizeof(struct ipcache_value),
+			true},
+	[AM_POLICY] = {MAP_POLICY, sizeof(struct policy_key), sizeof(struct policy_value), true},
+	[AM_ENDPOINTS] = {MAP_ENDPOINTS, sizeof(struct endpoint_key), sizeof(struct endpoint_info),
+			  false},
+	[AM_LXC] = {MAP_LXC, sizeof(uint32_t), sizeof(struct endpoint_info), false},
+};
+
+static uint32_t stable_ep_id(uint32_t ip)
+{
+	uint32_t id = ntohl(ip) & 0xffff;
+
+	return id ? id : 0x10000;
+}
+
+static int map_dump(struct agent *a, enum agent_map m, struct kvset *out, struct diag *d)
+{
+	int fd = datapath_map_fd(a->dp, map_desc[m].name);
+	uint8_t key[64], next[64], val[64];
+	void *prev = NULL;
+	size_t guard = 0;
+	int err;
+
+	kvset_init(out, map_desc[m].ksz, map_desc[m].vsz);
+	if (fd < 0)
+		return diag_fail_errno(d, fd, "map %s not found", map_desc[m].name);
+	while (bpf_map_get_next_key(fd, prev, next) == 0 && guard++ < (1u << 22)) {
+		memcpy(key, next, map_desc[m].ksz);
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, val) < 0)
+			continue; /* deleted meanwhile */
+		if (map_desc[m].lpm)
+			kvset_lpm_canonical(key, map_desc[m].ksz);
+		err = kvset_add(out, key, val);
+		if (err) {
+			kvset_free(out);
+			return diag_fail_errno(d, err, "out of memory");
+		}
+	}
+	kvset_sort(out);
+	return 0;
+}
+
+int agent_maps_load(struct agent *a, struct diag *d)
+{
+	struct kvset s;
+	int m, err;
+
+	for (m = 0; m < AM_COUNT; m++) {
+		err = map_dump(a, m, &s, d);
+		if (err)
+			return err;
+		kvset_move(&a->cur[m], &s);
+	}
+	return 0;
+}
+
+/* The maps' write API (loader/maps.h) has no per-map deletes or endpoint-map-only writes,
+ * which an incremental diff needs; these two are the agent's only raw map writes. */
+static int map_write(struct agent *a, enum agent_map m, const void *k, const void *v, bool del,
+		     struct diag *d)
+{
+	int fd = datapath_map_fd(a->dp, map_desc[m].name);
+
+	if (fd < 0)
+		return diag_fail_errno(d, fd, "map %s not found", map_desc[m].name);
+	if (del) {
+		if (bpf_map_delete_elem(fd, k) < 0 && errno != ENOENT)
+			return diag_fail_errno(d, -errno, "deleting from %s: %s", map_desc[m].name,
+					       strerror(errno));
+		return 0;
+	}
+	if (bpf_map_update_elem(fd, k, v, BPF_ANY) < 0)
+		return diag_fail_errno(d, -errno, "updating %s: %s", map_desc[m].name,
+				       strerror(errno));
+	return 0;
+}
+
+/* Finds (or creates, for discovery by the conventional veth name) the endpoint of a pod of
+ * the model. */
+static struct agent_ep *model_ep(struct agent *a, const struct m_pod *pod)
+{
+	char key[IPAM_POD_MAX];
+	struct agent_ep *ep;
+
+	snprintf(key, sizeof(key), "%s/%s", pod->ns, pod->name);
+	ep = agent_ep_find(a, key);
+	if (ep)
+		return ep;
+	ep = agent_ep_get(a, key);
+	if (ep)
+		agent_lxc_ifname(key, ep->ifname, sizeof(ep->ifname));
+	return ep;
+}
+
+struct wanted {
+	struct kvset m[AM_COUNT];
+	uint32_t *idmap; /* model ep_id -> agent ep_id, indexed by model ep_id */
+	size_t nidmap;
+};
+
+static void wanted_free(struct wanted *w)
+{
+	int m;
+
+	for (m = 0; m < AM_COUNT; m++)
+		kvset_free(&w->m[m]);
+	free(w->idmap);
+}
+
+/* Endpoints: attach the programs to each present veth and describe its entries. */
+static int want_endpoints(struct agent *a, struct wanted *w, struct diag *d)
+{
+	int in_fd = datapath_prog_fd(a->dp, HOOK_FROM_CONTAINER);
+	int out_fd = datapath_prog_fd(a->dp, HOOK_TO_CONTAINER);
+	struct diag ad;
+	size_t i;
+	int err;
+
+	for (i = 0; i < a->neps; i++)
+		a->eps[i].info.ep_id = 0; /* set again for the endpoints still in the model */
+	for (i = 0; i < a->ns.neps; i++) {
+		const struct node_endpoint *ne = &a->ns.eps[i];
+		struct endpoint_info info = ne->info;
+		struct endpoint_key k = {0};
+		struct agent_ep *ep = model_ep(a, ne->pod);
+
+		if (!ep)
+			return diag_fail_errno(d, -ENOMEM, "out of memory");
+		info.ep_id = stable_ep_id(ne->pod->ip);
+		if (ne->info.ep_id < w->nidmap)
+			w->idmap[ne->info.ep_id] = info.ep_id;
+		ep->ip = ne->pod->ip;
+		ep->ifindex = if_nametoindex(ep->ifname);
+		info.ifindex = ep->ifindex;
+		ep->info = info;
+		if (!ep->ifindex) {
+			snprintf(ep->error, sizeof(ep->error), "veth %s not found", ep->ifname);
+			continue;
+		}
+		if (ep->attached_ifindex != ep->ifindex) {
+			err = agent_tc_attach((int)ep->ifindex, in_fd, out_fd, &ad);
+			if (err) {
+				snprintf(ep->error, sizeof(ep->error), "%.255s", ad.msg);
+				agent_log(a, "endpoint %s: %s", ep->pod, ad.msg);
+				continue;
+			}
+			ep->attached_ifindex = ep->ifindex;
+			agent_log(a,
+				  "endpoint %s: programs attached to %s (ifindex %u), id %u, "
+				  "identity %u",
+				  ep->pod, ep->ifname, ep->ifindex, info.ep_id, info.identity);
+		}
+		ep->error[0] = '\0';
+		k.family = info.family;
+		k.addr = info.addr;
+		err = kvset_add(&w->m[AM_ENDPOINTS], &k, &info);
+		if (!err)
+			err = kvset_add(&w->m[AM_LXC], &info.ifindex, &info);
+		if (err)
+			return diag_fail_errno(d, err, "out of memory");
+	}
+	/* forget discovered endpoints that left the model; recorded ones stay until deleted */
+	for (i = a->neps; i-- > 0;) {
+		if (a->eps[i].info.ep_id)
+			continue;
+		if (!a->eps[i].recorded) {
+			agent_ep_remove(a, i);
+			continue;
+		}
+		a->eps[i].ifindex = if_nametoindex(a->eps[i].ifname);
+		snprintf(a->eps[i].error, sizeof(a->eps[i].error),
+			 "not in the model (no address allocated on this node, or the pod is "
+			 "placed on another node)");
+	}
+	return 0;
+}
+
+static int want_rest(struct agent *a, struct wanted *w, struct diag *d)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; !err && i < a->ns.nipcache; i++) {
+		struct ipcache_key k = a->ns.ipcache[i].key;
+
+		kvset_lpm_canonical(&k, sizeof(k));
+		err = kvset_add(&w->m[AM_IPCACHE], &k, &a->ns.ipcache[i].val);
+	}
+	for (i = 0; !err && i < a->ns.npolicy; i++) {
+		struct policy_key k = a->ns.policy[i].key;
+		struct policy_value v = a->ns.policy[i].val;
+
+		if (k.ep_id >= w->nidmap || !w->idmap[k.ep_id])
+			continue;
+		k.ep_id = w->idmap[k.ep_id];
+		kvset_lpm_canonical(&k, sizeof(k));
+		/* what dp_policy_upsert would store, so that equal entries compare equal */
+		if (k.prefixlen > POLICY_PREFIX_FIXED)
+			v.flags |= POLICY_F_L4;
+		else
+			v.flags &= ~POLICY_F_L4;
+		err = kvset_add(&w->m[AM_POLICY], &k, &v);
+	}
+	if (err)
+		return diag_fail_errno(d, err, "out of memory");
+	return 0;
+}
+
+static int apply(struct agent *a, struct wanted *w, struct diag *d)
+{
+	static const enum agent_map up_order[] = {AM_IPCACHE, AM_POLICY, AM_ENDPOINTS, AM_LXC};
+	static const enum agent_map del_order[] = {AM_LXC, AM_ENDPOINTS, AM_POLICY, AM_IPCACHE};
+	struct kvset ups[AM_COUNT], dels[AM_COUNT];
+	size_t i, k, nup = 0, ndel = 0;
+	int m, err = 0, first_err = 0;
+
+	for (m = 0; m < AM_COUNT; m++) {
+		kvset_sort(&w->m[m]);
+		kvset_init(&ups[m], map_desc[m].ksz, map_desc[m].vsz);
+		kvset_init(&dels[m], map_desc[m].ksz, map_desc[m].vsz);
+	}
+	for (m = 0; !err && m < AM_COUNT; m++)
+		err = kvset_diff(&a->cur[m], &w->m[m], &ups[m], &dels[m]);
+	if (err) {
+		err = diag_fail_errno(d, err, "out of memory");
+		goto out;
+	}
+	for (k = 0; k < AM_COUNT; k++) {
+		m = up_order[k];
+		for (i = 0; i < ups[m].n; i++, nup++) {
+			err = map_write(a, m, kvset_key(&ups[m], i), kvset_val(&ups[m], i), false,
+					d);
+			if (err && !first_err)
+				first_err = err;
+		}
+	}
+	for (k = 0; k < AM_COUNT; k++) {
+		m = del_order[k];
+		for (i = 0; i < dels[m].n; i++, ndel++) {
+			err = map_write(a, m, kvset_key(&dels[m], i), NULL, true, d);
+			if (err && !first_err)
+				first_err = err;
+		}
+	}
+	a->last_upserts = nup;
+	a->last_deletes = ndel;
+	if (first_err) {
+		struct diag d2;
+
+		/* the maps hold something in between: read them back to diff against truth */
+		if (agent_maps_load(a, &d2))
+			agent_log(a, "re-reading the maps failed: %s", d2.msg);
+		err = first_err;
+		goto out;
+	}
+	for (m = 0; m < AM_COUNT; m++)
+		kvset_move(&a->cur[m], &w->m[m]);
+	err = 0;
+out:
+	for (m = 0; m < AM_COUNT; m++) {
+		kvset_free(&ups[m]);
+		kvset_free(&dels[m]);
+	}
+	return err;
+}
+
+int agent_reconcile(struct agent *a, struct diag *d)
+{
+	int64_t t0 = agent_now_ms();
+	struct node_state ns;
+	struct wanted w = {0};
+	size_t i;
+	int m, err;
+
+	a->reconciles++;
+	a->dirty = false;
+	if (a->have_ns) /* it points into the model, which the build replaces */
+		node_state_free(&a->ns);
+	a->have_ns = false;
+	err = agent_model_build(a, d);
+	if (!err && !a->model)
+		err = diag_fail(d, "no model");
+	if (!err)
+		err = node_state_compute(a->model, a->o.node, &ns, d);
+	if (err)
+		goto fail;
+	a->ns = ns;
+	a->have_ns = true;
+	for (m = 0; m < AM_COUNT; m++)
+		kvset_init(&w.m[m], map_desc[m].ksz, map_desc[m].vsz);
+	w.nidmap = a->model->npods + 2;
+	w.idmap = calloc(w.nidmap, sizeof(*w.idmap));
+	if (!w.idmap) {
+		err = diag_fail_errno(d, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < a->ns.neps; i++)
+		if (a->ns.eps[i].info.ep_id >= w.nidmap) {
+			err = diag_fail(d, "endpoint id %u out of range", a->ns.eps[i].info.ep_id);
+			goto fail;
+		}
+	err = want_endpoints(a, &w, d);
+	if (!err)
+		err = want_rest(a, &w, d);
+	if (!err)
+		err = apply(a, &w, d);
+	if (err)
+		goto fail;
+	wanted_free(&w);
+	a->last_reconcile_ms = (double)(agent_now_ms() - t0);
+	a->last_error[0] = '\0';
+	if (a->last_upserts || a->last_deletes)
+		agent_log(a,
+			  "reconciled store revision %lld: %zu entries written, %zu deleted "
+			  "(%.0f ms)",
+			  (long long)a->rev, a->last_upserts, a->last_deletes,
+			  a->last_reconcile_ms);
+	return 0;
+fail:
+	wanted_free(&w);
+	a->reconcile_errors++;
+	a->last_reconcile_ms = (double)(agent_now_ms() - t0);
+	snprintf(a->last_error, sizeof(a->last_error), "%s", d->msg);
+	agent_log(a, "reconcile failed (previous state stays in force): %s", d->msg);
+	return err;
+}
+
+bool agent_veths_changed(struct agent *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->neps; i++) {
+		const struct agent_ep *ep = &a->eps[i];
+
+		if (!ep->info.ep_id)
+			continue;
+		if (if_nametoindex(ep->ifname) != ep->ifindex)
+			return true;
+	}
+	return false;
+}

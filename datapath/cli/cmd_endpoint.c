@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ciliate endpoint list / ciliate status: asked of the agents over their local API
+ * (/run/ciliate/<node>/agent.sock, see datapath/agent/api.h). Without --node every agent
+ * socket found under /run/ciliate/ is asked.
+ */
+#include <dirent.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "agent/api.h"
+#include "cli.h"
+#include "store/store.h"
+
+#define SOCKETS_MAX 256
+
+struct agent_opts_cli {
+	const char *node;
+	const char *socket;
+	const char *store;
+	bool json;
+	bool verbose;
+};
+
+static int parse(int argc, char **argv, const char *cmd, struct agent_opts_cli *o)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"node", required_argument, NULL, 'n'},
+		{"socket", required_argument, NULL, 'S'},
+		{"store", required_argument, NULL, 's'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:hv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			if (strcmp(optarg, "json") && strcmp(optarg, "table")) {
+				fprintf(stderr, "ciliate %s: -o json|table\n", cmd);
+				return EXIT_USAGE;
+			}
+			o->json = !strcmp(optarg, "json");
+			break;
+		case 'n':
+			o->node = optarg;
+			break;
+		case 'S':
+			o->socket = optarg;
+			break;
+		case 's':
+			o->store = optarg;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			printf("usage: ciliate %s [-o json] [--node NAME | --socket PATH]%s\n", cmd,
+			       strcmp(cmd, "status") ? "" : " [--store DIR|URI] [--verbose]");
+			exit(EXIT_OK);
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ciliate %s: unexpected argument \"%s\"\n", cmd, argv[optind]);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* The agent sockets to ask: --socket, --node, or every /run/ciliate/<node>/agent.sock. */
+static size_t sockets(const struct agent_opts_cli *o, char (*out)[300])
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *dh;
+
+	if (o->socket) {
+		snprintf(out[0], 300, "%s", o->socket);
+		return 1;
+	}
+	if (o->node) {
+		agent_sock_path(o->node, out[0], 300);
+		return 1;
+	}
+	dh = opendir(AGENT_RUN_ROOT);
+	while (dh && (de = readdir(dh)) && n < SOCKETS_MAX) {
+		if (de->d_name[0] == '.')
+			continue;
+		agent_sock_path(de->d_name, out[n], 300);
+		if (access(out[n], F_OK) == 0)
+			n++;
+	}
+	if (dh)
+		closedir(dh);
+	return n;
+}
+
+static json_t *ask(const char *sock, const char *op, char *err, size_t errsize)
+{
+	json_t *req = json_pack("{s:s}", "op", op), *resp = NULL;
+	int rc = agent_call(sock, req, 5000, &resp, err, errsize);
+
+	json_decref(req);
+	if (rc)
+		return NULL;
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		snprintf(err, errsize, "%s: %s", sock,
+			 json_string_value(json_object_get(resp, "error")) ?: "request failed");
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+int cmd_endpoint(int argc, char **argv)
+{
+	struct agent_opts_cli o = {0};
+	static char socks[SOCKETS_MAX][300];
+	json_t *all = json_array(), *resp, *ep;
+	size_t n, i, k;
+	char err[600];
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "list")) {
+		fprintf(stderr,
+			"usage: ciliate endpoint list [-o json] [--node NAME | --socket PATH]\n");
+		json_decref(all);
+		return EXIT_USAGE;
+	}
+	rc = parse(argc - 1, argv + 1, "endpoint list", &o);
+	if (rc) {
+		json_decref(all);
+		return rc;
+	}
+	n = sockets(&o, socks);
+	if (!n) {
+		fprintf(stderr,
+			"ciliate endpoint list: no agent socket under %s (give --node or "
+			"--socket)\n",
+			AGENT_RUN_ROOT);
+		json_decref(all);
+		return EXIT_FAILURE_;
+	}
+	for (i = 0; i < n; i++) {
+		resp = ask(socks[i], AGENT_OP_ENDPOINT_LIST, err, sizeof(err));
+		if (!resp) {
+			fprintf(stderr, "ciliate endpoint list: %s\n", err);
+			rc = EXIT_FAILURE_;
+			continue;
+		}
+		json_array_foreach(json_object_get(resp, "endpoints"), k, ep)
+		{
+			json_object_set(ep, "node", json_object_get(resp, "node"));
+			json_array_append(all, ep);
+		}
+		json_decref(resp);
+	}
+	if (o.json) {
+		json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+	} else {
+		printf("%-6s %-16s %-36s %-16s %-14s %-8s %-8s %-8s %s\n", "ID", "NODE", "POD",
+		       "IP", "IFNAME", "IDENTITY", "INGRESS", "EGRESS", "STATUS");
+		json_array_foreach(all, i, ep)
+		{
+			json_t *pe = json_object_get(ep, "policyEnforcement");
+			const char *e = json_string_value(json_object_get(ep, "error")) ?: "";
+
+			printf("%-6lld %-16s %-36s %-16s %-14s %-8lld %-8s %-8s %s\n",
+			       json_integer_value(json_object_get(ep, "id")),
+			       json_string_value(json_object_get(ep, "node")) ?: "",
+			       json_string_value(json_object_get(ep, "pod")) ?: "",
+			       json_string_value(json_object_get(ep, "ip")) ?: "",
+			       json_string_value(json_object_get(ep, "ifname")) ?: "",
+			       json_integer_value(json_object_get(ep, "identity")),
+			       json_is_true(json_object_get(pe, "ingress")) ? "enabled"
+									    : "disabled",
+			       json_is_true(json_object_get(pe, "egress")) ? "enabled" : "disabled",
+			       json_is_true(json_object_get(ep, "ready")) ? "ready" : e);
+		}
+	}
+	json_decref(all);
+	return rc;
+}
+
+/* Store summary: revision and objects per kind. */
+static json_t *store_summary(const char *uri, char *err, size_t errsize)
+{
+	struct diag d = {{0}};
+	struct store_list l;
+	struct store *st;
+	json_t *kinds = json_object(), *r;
+	size_t i, plen = strlen("/ciliate/objects/");
+
+	if (store_open(uri, &st, &d) || store_list(st, "/ciliate/", &l, &d)) {
+		snprintf(err, errsize, "%s", d.msg);
+		json_decref(kinds);
+		return NULL;
+	}
+	for (i = 0; i < l.n; i++) {
+		const char *k = l.items[i].key, *slash;
+		char kind[128];
+
+		if (strncmp(k, "/ciliate/objects/", plen))
+			continue;
+		slash = strchr(k + plen, '/');
+		snprintf(kind, sizeof(kind), "%.*s", slash ? (int)(slash - k - plen) : 0, k + plen);
+		json_object_set_new(
+			kinds, kind,
+			json_integer(json_integer_value(json_object_get(kinds, kind)) + 1));
+	}
+	r = json_pack("{s:s, s:I, s:o}", "uri", uri, "revision", (json_int_t)l.revision, "objects",
+		      kinds);
+	store_list_free(&l);
+	store_close(st);
+	return r;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct agent_opts_cli o = {0};
+	static char socks[SOCKETS_MAX][300];
+	json_t *agents = json_array(), *store, *resp, *out, *v;
+	const char *key;
+	char err[1100];
+	size_t n, i;
+	int rc;
+
+	rc = parse(argc, argv, "status", &o);
+	if (rc) {
+		json_decref(agents);
+		return rc;
+	}
+	store = store_summary(cli_store_uri(o.store), err, sizeof(err));
+	if (!store) {
+		store = json_pack("{s:s, s:s}", "uri", cli_store_uri(o.store), "error", err);
+		rc = EXIT_FAILURE_;
+	}
+	n = sockets(&o, socks);
+	for (i = 0; i < n; i++) {
+		resp = ask(socks[i], AGENT_OP_STATUS, err, sizeof(err));
+		if (!resp) {
+			json_array_append_new(agents, json_pack("{s:s, s:b, s:s}", "socket",
+								socks[i], "ok", 0, "error", err));
+			rc = EXIT_FAILURE_;
+			continue;
+		}
+		json_array_append_new(agents, resp);
+	}
+	if ((o.node || o.socket) && !n)
+		rc = EXIT_FAILURE_;
+	out = json_pack("{s:o, s:o}", "store", store, "agents", agents);
+	if (o.json) {
+		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+		json_decref(out);
+		return rc;
+	}
+	if (json_object_get(store, "error")) {
+		printf("Store:   %s: %s\n", json_string_value(json_object_get(store, "uri")),
+		       json_string_value(json_object_get(store, "error")));
+	} else {
+		printf("Store:   %s, revision %lld, objects:",
+		       json_string_value(json_object_get(store, "uri")),
+		       json_integer_value(json_object_get(store, "revision")));
+		json_object_foreach(json_object_get(store, "objects"), key, v)
+			printf(" %s %lld", key, json_integer_value(v));
+		printf("%s\n", json_object_size(json_object_get(store, "objects")) ? "" : " none");
+	}
+	if (!n)
+		printf("Agents:  none running (no socket under %s)\n", AGENT_RUN_ROOT);
+	json_array_foreach(agents, i, resp)
+	{
+		json_t *eps = json_object_get(resp, "endpoints");
+		json_t *rec = json_object_get(resp, "reconcile");
+		json_t *bad = json_object_get(resp, "badObjects");
+		json_t *b;
+		size_t k;
+
+		if (!json_is_true(json_object_get(resp, "ok"))) {
+			printf("Agent:   %s: unreachable: %s\n",
+			       json_string_value(json_object_get(resp, "socket")),
+			       json_string_value(json_object_get(resp, "error")));
+			continue;
+		}
+		printf("Agent:   %s OK, pod CIDR %s, store revision %lld (model %lld), endpoints "
+		       "%lld/%lld ready, reconciles %lld (%lld failed, last %.0f ms), bad objects "
+		       "%zu\n",
+		       json_string_value(json_object_get(resp, "node")),
+		       json_string_value(json_object_get(resp, "podCIDR")),
+		       json_integer_value(json_object_get(resp, "storeRevision")),
+		       json_integer_value(json_object_get(resp, "modelRevision")),
+		       json_integer_value(json_object_get(eps, "ready")),
+		       json_integer_value(json_object_get(eps, "total")),
+		       json_integer_value(json_object_get(rec, "runs")),
+		       json_integer_value(json_object_get(rec, "errors")),
+		       json_number_value(json_object_get(rec, "lastMs")), json_array_size(bad));
+		json_array_foreach(bad, k, b)
+			printf("         bad object: %s\n",
+			       json_string_value(json_object_get(b, "error")));
+		if (o.verbose && *(json_string_value(json_object_get(rec, "lastError")) ?: ""))
+			printf("         last error: %s\n",
+			       json_string_value(json_object_get(rec, "lastError")));
+	}
+	json_decref(out);
+	return rc;
+}

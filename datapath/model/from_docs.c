@@ -1,0 +1,691 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Building the model from a set of separate documents instead of one scenario file: the
+ * agent's view of the store (a Cluster document plus one Kubernetes object per store key),
+ * and `ciliate apply`'s check of a manifest file before anything is written.
+ *
+ * Each document keeps its own name in messages ("NAME:LINE: FIELD: reason"). The names are
+ * copied into one buffer owned by the scenario: the scenario's `path` holds the scenario
+ * name followed by every document name (NUL-separated), so pods' `file` pointers stay valid
+ * for the scenario's lifetime and scenario_free() releases them.
+ */
+#include "parse.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipaddr.h"
+
+/* The YAML documents of one model_doc. */
+struct doc_stream {
+	yaml_document_t *docs;
+	size_t n;
+};
+
+static void streams_free(struct doc_stream *v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; v && i < n; i++) {
+		for (j = 0; j < v[i].n; j++)
+			yaml_document_delete(&v[i].docs[j]);
+		free(v[i].docs);
+	}
+	free(v);
+}
+
+/* Parses every YAML document of text into st; syntax errors name the document. */
+static int stream_load(const char *name, const char *text, size_t len, struct doc_stream *st,
+		       struct diag *d)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc, *v;
+	int err = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	for (;;) {
+		if (!yaml_parser_load(&parser, &doc)) {
+			err = diag_fail(d, "%s:%zu: YAML syntax error: %s%s%s", name,
+					parser.problem_mark.line + 1,
+					parser.problem ? parser.problem : "unknown",
+					parser.context ? " " : "",
+					parser.context ? parser.context : "");
+			break;
+		}
+		if (!yaml_document_get_root_node(&doc)) {
+			yaml_document_delete(&doc);
+			break;
+		}
+		v = realloc(st->docs, (st->n + 1) * sizeof(*v));
+		if (!v) {
+			yaml_document_delete(&doc);
+			err = diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
+			break;
+		}
+		st->docs = v;
+		st->docs[st->n++] = doc;
+	}
+	yaml_parser_delete(&parser);
+	return err;
+}
+
+static const char *root_field(const struct yt_ctx *c, const yaml_node_t *root, const char *key)
+{
+	if (!root || root->type != YAML_MAPPING_NODE)
+		return NULL;
+	return yt_scalar(yt_map_get(c, root, key));
+}
+
+static bool is_sim_doc(const struct yt_ctx *c, const yaml_node_t *root)
+{
+	const char *api = root_field(c, root, "apiVersion");
+
+	return api && !strncmp(api, "sim.ciliate.dev/", 16);
+}
+
+static bool is_kind(const struct yt_ctx *c, const yaml_node_t *root, const char *api,
+		    const char *kind)
+{
+	const char *a = root_field(c, root, "apiVersion"), *k = root_field(c, root, "kind");
+
+	return a && k && !strcmp(a, api) && !strcmp(k, kind);
+}
+
+/* Index of the document whose name starts the diag message ("NAME:..."), else ndocs. */
+static size_t doc_of_message(const struct diag *d, char *const *names, size_t ndocs)
+{
+	size_t i, best = ndocs, best_len = 0, l;
+
+	if (!d)
+		return ndocs;
+	for (i = 0; i < ndocs; i++) {
+		l = strlen(names[i]);
+		if (l > best_len && !strncmp(d->msg, names[i], l) && d->msg[l] == ':') {
+			best = i;
+			best_len = l;
+		}
+	}
+	return best;
+}
+
+/* Parses the Kubernetes documents of one stream (v1 List items expanded) into p->s. */
+static int stream_manifests(struct parse_ctx *p, struct doc_stream *st)
+{
+	char sub[YT_PATH_MAX];
+	yaml_node_item_t *it;
+	yaml_node_t *root, *items;
+	size_t j, k;
+	int err;
+
+	for (j = 0; j < st->n; j++) {
+		p->yt.doc = &st->docs[j];
+		root = yaml_document_get_root_node(&st->docs[j]);
+		if (!root || yt_is_null(root))
+			continue;
+		if (is_kind(&p->yt, root, SIM_API_VERSION, "Cluster"))
+			continue; /* parsed in the first pass */
+		if (!is_kind(&p->yt, root, "v1", "List")) {
+			err = manifest_parse(p, root, "");
+			if (err)
+				return err;
+			continue;
+		}
+		items = yt_map_get(&p->yt, root, "items");
+		if (!items)
+			continue;
+		err = yt_want_seq(&p->yt, items, "items");
+		if (err)
+			return err;
+		k = 0;
+		for (it = items->data.sequence.items.start; it < items->data.sequence.items.top;
+		     it++, k++) {
+			err = manifest_parse(p, yt_node(&p->yt, *it),
+					     yt_path(sub, "items[%zu]", k));
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+/* Parses the Cluster document(s) of one stream into p->s. */
+static int stream_cluster(struct parse_ctx *p, struct doc_stream *st, int *cluster_line)
+{
+	yaml_node_t *root;
+	size_t j;
+	int err;
+
+	for (j = 0; j < st->n; j++) {
+		p->yt.doc = &st->docs[j];
+		root = yaml_document_get_root_node(&st->docs[j]);
+		if (!is_kind(&p->yt, root, SIM_API_VERSION, "Cluster"))
+			continue;
+		if (p->s->has_cluster)
+			return yt_fail(&p->yt, root, "kind",
+				       "only one Cluster document is allowed (another one, at "
+				       "line %d, was given first)",
+				       *cluster_line);
+		*cluster_line = yt_line(root);
+		p->s->has_cluster = true;
+		err = cluster_parse(p, root);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Creates a scenario holding only the defaults, whose path buffer also holds every name. */
+static int scenario_with_names(const char *name, const struct model_doc *docs, size_t ndocs,
+			       struct scenario **out, char ***names_out, struct diag *d)
+{
+	struct scenario *s;
+	size_t i, size = strlen(name) + 1;
+	char **names, *buf, *w;
+	int err;
+
+	for (i = 0; i < ndocs; i++)
+		size += strlen(docs[i].name ? docs[i].name : "") + 1;
+	buf = malloc(size);
+	names = calloc(ndocs ? ndocs : 1, sizeof(*names));
+	if (!buf || !names) {
+		free(buf);
+		free(names);
+		return diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
+	}
+	err = scenario_load_buffer(name, "", 0, &s, d); /* the Cluster defaults */
+	if (err) {
+		free(buf);
+		free(names);
+		return err;
+	}
+	w = buf;
+	w += sprintf(w, "%s", name) + 1;
+	for (i = 0; i < ndocs; i++) {
+		names[i] = w;
+		w += sprintf(w, "%s", docs[i].name ? docs[i].name : "") + 1;
+	}
+	free(s->path);
+	s->path = buf;
+	*out = s;
+	*names_out = names;
+	return 0;
+}
+
+int scenario_from_docs(const char *name, const struct model_doc *docs, size_t ndocs,
+		       struct scenario **out, size_t *bad, struct diag *d)
+{
+	struct doc_stream *st = NULL;
+	struct parse_ctx p = {0};
+	struct scenario *s = NULL;
+	char **names = NULL;
+	int cluster_line = 0, err;
+	size_t i, at = ndocs;
+
+	*out = NULL;
+	if (d)
+		d->msg[0] = '\0';
+	err = scenario_with_names(name, docs, ndocs, &s, &names, d);
+	if (err)
+		goto out;
+	st = calloc(ndocs ? ndocs : 1, sizeof(*st));
+	if (!st) {
+		err = diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
+		goto out;
+	}
+	p.s = s;
+	p.dir = ".";
+	p.yt.d = d;
+	for (i = 0; i < ndocs; i++) {
+		err = stream_load(names[i], docs[i].text, docs[i].len, &st[i], d);
+		if (err) {
+			at = i;
+			goto out;
+		}
+	}
+	for (i = 0; i < ndocs; i++) {
+		p.yt.file = names[i];
+		err = stream_cluster(&p, &st[i], &cluster_line);
+		if (err) {
+			at = i;
+			goto out;
+		}
+	}
+	for (i = 0; i < ndocs; i++) {
+		if (docs[i].flags & MODEL_DOC_CLUSTER_ONLY)
+			continue;
+		p.yt.file = names[i];
+		err = stream_manifests(&p, &st[i]);
+		if (err) {
+			at = i;
+			goto out;
+		}
+	}
+	err = namespaces_complete(s, d);
+	if (!err)
+		err = ipam_assign(s, d);
+	if (!err)
+		err = identity_assign(s, d);
+	if (err)
+		at = doc_of_message(d, names, ndocs);
+out:
+	if (err == -ENOMEM && d && !d->msg[0])
+		diag_fail_errno(d, err, "%s: out of memory", name);
+	streams_free(st, ndocs);
+	free(names);
+	if (bad)
+		*bad = err ? at : ndocs;
+	if (err) {
+		scenario_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+/* ---- manifest files: check and convert to JSON -------------------------------------------- */
+
+/* Kubernetes kinds without a namespace (their objects are stored with namespace ""). */
+static bool kind_cluster_scoped(const char *kind)
+{
+	static const char *const kinds[] = {
+		"Namespace",
+		"Node",
+		"CiliumClusterwideNetworkPolicy",
+		"CiliumEgressGatewayPolicy",
+		"CiliumNode",
+		"CiliumIdentity",
+		"ClusterRole",
+		"ClusterRoleBinding",
+		"CustomResourceDefinition",
+		"PersistentVolume",
+		"StorageClass",
+		"PriorityClass",
+		"IngressClass",
+		"APIService",
+		"ValidatingWebhookConfiguration",
+		"MutatingWebhookConfiguration",
+		"CiliumLoadBalancerIPPool",
+		NULL,
+	};
+	size_t i;
+
+	for (i = 0; kinds[i]; i++)
+		if (!strcmp(kind, kinds[i]))
+			return true;
+	return false;
+}
+
+/* A plain scalar as JSON the way a YAML 1.2 core schema reader sees it. */
+static json_t *plain_scalar_json(const char *v)
+{
+	const char *c = v;
+	bool digits = false, frac = false, exp = false;
+	char *end;
+
+	if (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+	    !strcmp(v, "NULL"))
+		return json_null();
+	if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE"))
+		return json_true();
+	if (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))
+		return json_false();
+	if (*c == '-' || *c == '+')
+		c++;
+	for (; *c; c++) {
+		if (*c >= '0' && *c <= '9') {
+			digits = true;
+		} else if (*c == '.' && !frac && !exp) {
+			frac = true;
+		} else if ((*c == 'e' || *c == 'E') && digits && !exp) {
+			exp = true;
+			if (c[1] == '-' || c[1] == '+')
+				c++;
+		} else {
+			return json_string(v);
+		}
+	}
+	if (!digits)
+		return json_string(v);
+	if (!frac && !exp) {
+		long long n;
+
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno || *end)
+			return json_string(v); /* out of range: keep the text */
+		return json_integer(n);
+	}
+	return json_real(strtod(v, NULL));
+}
+
+static int node_json(const struct yt_ctx *c, const yaml_node_t *n, const char *path, json_t **out,
+		     int depth)
+{
+	char sub[YT_PATH_MAX];
+	yaml_node_item_t *it;
+	yaml_node_pair_t *pr;
+	json_t *j, *v;
+	size_t i = 0;
+	int err;
+
+	*out = NULL;
+	if (depth > 64)
+		return yt_fail(c, n, path, "nested too deeply");
+	switch (n->type) {
+	case YAML_SCALAR_NODE:
+		if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+			j = plain_scalar_json(yt_scalar(n));
+		else
+			j = json_stringn((const char *)n->data.scalar.value, n->data.scalar.length);
+		if (!j)
+			return yt_fail(c, n, path, "not valid UTF-8 text");
+		*out = j;
+		return 0;
+	case YAML_SEQUENCE_NODE:
+		j = json_array();
+		for (it = n->data.sequence.items.start; j && it < n->data.sequence.items.top;
+		     it++, i++) {
+			err = node_json(c, yt_node(c, *it), yt_path(sub, "%s[%zu]", path, i), &v,
+					depth + 1);
+			if (err) {
+				json_decref(j);
+				return err;
+			}
+			json_array_append_new(j, v);
+		}
+		break;
+	case YAML_MAPPING_NODE:
+		j = json_object();
+		for (pr = n->data.mapping.pairs.start; j && pr < n->data.mapping.pairs.top; pr++) {
+			const yaml_node_t *k = yt_node(c, pr->key);
+			const char *ks = yt_scalar(k);
+
+			if (!ks) {
+				json_decref(j);
+				return yt_fail(c, k, path, "mapping keys must be strings");
+			}
+			if (json_object_get(j, ks)) {
+				json_decref(j);
+				return yt_fail(c, k,
+					       yt_path(sub, "%s%s%s", path, *path ? "." : "", ks),
+					       "duplicate key");
+			}
+			err = node_json(c, yt_node(c, pr->value),
+					yt_path(sub, "%s%s%s", path, *path ? "." : "", ks), &v,
+					depth + 1);
+			if (err) {
+				json_decref(j);
+				return err;
+			}
+			json_object_set_new(j, ks, v);
+		}
+		break;
+	default:
+		return yt_fail(c, n, path, "unsupported YAML node");
+	}
+	if (!j)
+		return -ENOMEM;
+	*out = j;
+	return 0;
+}
+
+/* Gives a Pod's node (by spec.nodeName) a permissive stand-in in s's cluster: apply does not
+ * know the real cluster, so any node name and any pod address are accepted here and checked
+ * by the agents. */
+static int stand_in_node(struct parse_ctx *p, const yaml_node_t *root)
+{
+	const struct yt_ctx *c = &p->yt;
+	yaml_node_t *spec = yt_map_get(c, root, "spec"), *st = yt_map_get(c, root, "status");
+	const char *node = yt_scalar(yt_map_get(c, spec, "nodeName"));
+	const char *ip = yt_scalar(yt_map_get(c, st, "podIP"));
+	struct m_cluster *cl = &p->s->cluster;
+	struct m_node *v;
+	uint32_t addr = 0;
+	bool hostnet = false;
+
+	if (!node || strlen(node) >= sizeof(cl->nodes[0].name))
+		return 0; /* the pod parser reports it */
+	if (ip)
+		ip4_parse(ip, &addr);
+	if (yt_map_get(c, spec, "hostNetwork")) {
+		struct yt_ctx quiet = {.file = c->file, .doc = c->doc, .d = NULL};
+
+		yt_bool(&quiet, yt_map_get(c, spec, "hostNetwork"), "", &hostnet);
+	}
+	if (scenario_find_node(p->s, node)) {
+		struct m_node *nd = (struct m_node *)scenario_find_node(p->s, node);
+
+		if (hostnet && addr && !nd->ip)
+			nd->ip = addr;
+		return 0;
+	}
+	v = realloc(cl->nodes, (cl->nnodes + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	cl->nodes = v;
+	memset(&v[cl->nnodes], 0, sizeof(*v));
+	snprintf(v[cl->nnodes].name, sizeof(v[0].name), "%s", node);
+	v[cl->nnodes].pod_cidr = 0;
+	v[cl->nnodes].pod_cidr_len = 0; /* every address */
+	v[cl->nnodes].ip = hostnet ? addr : 0;
+	cl->nnodes++;
+	return 0;
+}
+
+static int str_field(const struct yt_ctx *c, const yaml_node_t *map, const char *key,
+		     const char *path, char **out)
+{
+	yaml_node_t *n = yt_map_get(c, map, key);
+
+	if (!n)
+		return yt_fail(c, map, path, "required field missing");
+	if (!yt_scalar(n) || !*yt_scalar(n))
+		return yt_fail(c, n, path, "must be a non-empty string");
+	*out = strdup(yt_scalar(n));
+	return *out ? 0 : -ENOMEM;
+}
+
+static bool name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 253)
+		return false;
+	for (; *s; s++)
+		if (*s == '/' || (unsigned char)*s < 0x20 || *s == ' ')
+			return false;
+	return true;
+}
+
+static void manifest_obj_clear(struct manifest_obj *o)
+{
+	free(o->api_version);
+	free(o->kind);
+	free(o->ns);
+	free(o->name);
+	free(o->json);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Checks one object (a document or a List item) and appends it to the output array. */
+static int one_object(struct parse_ctx *p, const yaml_node_t *root, const char *path,
+		      struct manifest_obj **out, size_t *n)
+{
+	const struct yt_ctx *c = &p->yt;
+	char sub[YT_PATH_MAX], src[512];
+	struct manifest_obj o = {0}, *v;
+	yaml_node_t *md, *nsn;
+	json_t *j = NULL, *jmd, *ann;
+	size_t i;
+	int err;
+
+#define P(f) yt_path(sub, "%s%s" f, path, *path ? "." : "")
+	if (root->type != YAML_MAPPING_NODE)
+		return yt_fail(c, root, path,
+			       "a document must be a mapping with apiVersion and kind");
+	o.line = yt_line(root);
+	err = str_field(c, root, "apiVersion", P("apiVersion"), &o.api_version);
+	if (!err)
+		err = str_field(c, root, "kind", P("kind"), &o.kind);
+	if (err)
+		goto fail;
+	md = yt_map_get(c, root, "metadata");
+	if (!md) {
+		err = yt_fail(c, root, P("metadata.name"), "required field missing");
+		goto fail;
+	}
+	err = yt_want_map(c, md, P("metadata"));
+	if (!err)
+		err = str_field(c, md, "name", P("metadata.name"), &o.name);
+	if (err)
+		goto fail;
+	if (!name_ok(o.name)) {
+		err = yt_fail(c, yt_map_get(c, md, "name"), P("metadata.name"),
+			      "\"%s\" is not a valid object name", o.name);
+		goto fail;
+	}
+	nsn = yt_map_get(c, md, "namespace");
+	if (kind_cluster_scoped(o.kind)) {
+		o.ns = strdup("");
+	} else if (nsn) {
+		err = str_field(c, md, "namespace", P("metadata.namespace"), &o.ns);
+		if (!err && !name_ok(o.ns))
+			err = yt_fail(c, nsn, P("metadata.namespace"),
+				      "\"%s\" is not a valid namespace name", o.ns);
+		if (err)
+			goto fail;
+	} else {
+		o.ns = strdup("default");
+	}
+	if (!o.ns) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < *n; i++) {
+		if (strcmp((*out)[i].kind, o.kind) || strcmp((*out)[i].ns, o.ns) ||
+		    strcmp((*out)[i].name, o.name))
+			continue;
+		err = yt_fail(c, root, P("metadata.name"),
+			      "duplicate %s \"%s%s%s\" (first at line %d)", o.kind, o.ns,
+			      *o.ns ? "/" : "", o.name, (*out)[i].line);
+		goto fail;
+	}
+	/* the model's own checks for the kinds it knows (others are stored as they are) */
+	if (!strcmp(o.kind, "Pod")) {
+		err = stand_in_node(p, root);
+		if (err)
+			goto fail;
+	}
+	err = manifest_parse(p, root, path);
+	if (err)
+		goto fail;
+	err = node_json(c, root, path, &j, 0);
+	if (err)
+		goto fail;
+	jmd = json_object_get(j, "metadata");
+	ann = json_object_get(jmd, "annotations");
+	if (!json_is_object(ann)) {
+		ann = json_object();
+		json_object_set_new(jmd, "annotations", ann);
+	}
+	snprintf(src, sizeof(src), "%s:%d", c->file, o.line);
+	json_object_set_new(ann, MANIFEST_SOURCE_ANNOTATION, json_string(src));
+	o.json = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (!o.json) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	v = realloc(*out, (*n + 1) * sizeof(*v));
+	if (!v) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	*out = v;
+	v[(*n)++] = o;
+	return 0;
+#undef P
+fail:
+	manifest_obj_clear(&o);
+	return err;
+}
+
+int manifests_load(const char *name, const char *text, size_t len, struct manifest_obj **out,
+		   size_t *n, size_t *skipped, struct diag *d)
+{
+	struct doc_stream st = {0};
+	struct parse_ctx p = {0};
+	struct scenario *s = NULL;
+	char sub[YT_PATH_MAX];
+	yaml_node_item_t *it;
+	yaml_node_t *root, *items;
+	size_t j, k;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	if (skipped)
+		*skipped = 0;
+	if (d)
+		d->msg[0] = '\0';
+	err = scenario_load_buffer(name, "", 0, &s, d);
+	if (err)
+		return err;
+	s->has_cluster = true; /* stand-in nodes are added per pod */
+	p.s = s;
+	p.dir = ".";
+	p.yt.file = name;
+	p.yt.d = d;
+	err = stream_load(name, text, len, &st, d);
+	for (j = 0; !err && j < st.n; j++) {
+		p.yt.doc = &st.docs[j];
+		root = yaml_document_get_root_node(&st.docs[j]);
+		if (!root || yt_is_null(root))
+			continue;
+		if (is_sim_doc(&p.yt, root)) {
+			if (skipped)
+				(*skipped)++;
+			continue;
+		}
+		if (!is_kind(&p.yt, root, "v1", "List")) {
+			err = one_object(&p, root, "", out, n);
+			continue;
+		}
+		items = yt_map_get(&p.yt, root, "items");
+		if (!items)
+			continue;
+		err = yt_want_seq(&p.yt, items, "items");
+		k = 0;
+		for (it = items ? items->data.sequence.items.start : NULL;
+		     !err && it < items->data.sequence.items.top; it++, k++)
+			err = one_object(&p, yt_node(&p.yt, *it), yt_path(sub, "items[%zu]", k),
+					 out, n);
+	}
+	if (err == -ENOMEM && d && !d->msg[0])
+		diag_fail_errno(d, err, "%s: out of memory", name);
+	if (st.docs) {
+		for (j = 0; j < st.n; j++)
+			yaml_document_delete(&st.docs[j]);
+		free(st.docs);
+	}
+	scenario_free(s);
+	if (err) {
+		manifests_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return err;
+}
+
+void manifests_free(struct manifest_obj *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		manifest_obj_clear(&v[i]);
+	free(v);
+}

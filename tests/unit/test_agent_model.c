@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of the agent's model building from its store cache (datapath/agent/objects.c):
+ * pods enter the model with their IPAM address, allocations without a Pod object become
+ * label-less stand-ins, and a bad object is reported and skipped, or replaced by its last
+ * good version, while everything else stays in force.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include <cmocka.h>
+
+#include "agent/agent.h"
+
+/* objects.c logs through the agent's logger (main.c is not linked here) */
+void agent_log(const struct agent *a, const char *fmt, ...)
+{
+	(void)a;
+	(void)fmt;
+}
+
+#define CLUSTER                                                                               \
+	"{\"apiVersion\":\"sim.ciliate.dev/v1\",\"kind\":\"Cluster\",\"metadata\":{\"name\":" \
+	"\"t\"},\"spec\":{\"nodes\":[{\"name\":\"node-1\"},{\"name\":\"node-2\"}]}}"
+#define IPAM1                                                                 \
+	"{\"node\":\"node-1\",\"cidr\":\"10.244.0.0/24\",\"allocations\":["   \
+	"{\"ip\":\"10.244.0.10\",\"pod\":\"shop/a\",\"containerID\":\"c1\"}," \
+	"{\"ip\":\"10.244.0.11\",\"pod\":\"shop/cni-only\",\"containerID\":\"c2\"}]}"
+#define POD_A                                                                                 \
+	"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\",\"namespace\":" \
+	"\"shop\",\"labels\":{\"app\":\"a\"}},\"spec\":{\"nodeName\":\"node-1\"}}"
+#define POD_UNALLOCATED                                                                           \
+	"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"later\",\"namespace\":" \
+	"\"shop\"},\"spec\":{\"nodeName\":\"node-1\"}}"
+#define NP_GOOD                                                                             \
+	"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":" \
+	"{\"name\":\"np\",\"namespace\":\"shop\",\"annotations\":{\"ciliate.dev/source\":"  \
+	"\"np.yaml:3\"}},\"spec\":{\"podSelector\":{}}}"
+#define NP_BAD                                                                              \
+	"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":" \
+	"{\"name\":\"np\",\"namespace\":\"shop\",\"annotations\":{\"ciliate.dev/source\":"  \
+	"\"np.yaml:3\"}},\"spec\":{\"podSelector\":5}}"
+
+static void put(struct agent *a, const char *key, const char *value, int64_t create, int64_t mod)
+{
+	struct agent_obj *o = agent_obj_find(a, key);
+	size_t i;
+
+	if (!o) {
+		a->objs = realloc(a->objs, (a->nobjs + 1) * sizeof(*a->objs));
+		for (i = a->nobjs; i > 0 && strcmp(a->objs[i - 1].key, key) > 0; i--)
+			a->objs[i] = a->objs[i - 1];
+		o = &a->objs[i];
+		memset(o, 0, sizeof(*o));
+		o->key = strdup(key);
+		a->nobjs++;
+	}
+	free(o->value);
+	o->value = strdup(value);
+	o->len = strlen(value);
+	o->create_rev = create;
+	o->mod_rev = mod;
+	a->rev = mod > a->rev ? mod : a->rev;
+}
+
+static struct agent *new_agent(void)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+
+	a->o.node = "node-1";
+	a->cluster_text = strdup(CLUSTER);
+	a->cluster_len = strlen(CLUSTER);
+	strcpy(a->cluster_name, "cluster");
+	put(a, "/ciliate/ipam/node-1", IPAM1, 1, 1);
+	put(a, "/ciliate/objects/Pod/shop/a", POD_A, 2, 2);
+	put(a, "/ciliate/objects/Pod/shop/later", POD_UNALLOCATED, 3, 3);
+	put(a, "/ciliate/objects/NetworkPolicy/shop/np", NP_GOOD, 4, 4);
+	return a;
+}
+
+static void free_agent(struct agent *a)
+{
+	scenario_free(a->model);
+	agent_objects_free(a);
+	free(a->cluster_text);
+	free(a);
+}
+
+static void test_pods_and_stand_ins(void **state)
+{
+	struct agent *a = new_agent();
+	struct diag d = {{0}};
+	const struct m_pod *p;
+
+	assert_int_equal(agent_model_build(a, &d), 0);
+	assert_int_equal(a->model->npods, 2); /* "later" has no address yet */
+	p = scenario_find_pod(a->model, "shop/a");
+	assert_non_null(p);
+	assert_int_equal(p->ip, inet_addr("10.244.0.10"));
+	assert_string_equal(p->labels.v[0].key, "app");
+	p = scenario_find_pod(a->model, "shop/cni-only");
+	assert_non_null(p);
+	assert_int_equal(p->ip, inet_addr("10.244.0.11"));
+	assert_int_equal(p->labels.n, 0);
+	assert_int_equal(a->model->npolicies, 1);
+	assert_int_equal(a->pod_cidr, inet_addr("10.244.0.0"));
+	free_agent(a);
+}
+
+static void test_bad_update_keeps_previous(void **state)
+{
+	struct agent *a = new_agent();
+	struct diag d = {{0}};
+	struct agent_obj *o;
+
+	assert_int_equal(agent_model_build(a, &d), 0);
+	put(a, "/ciliate/objects/NetworkPolicy/shop/np", NP_BAD, 4, 5);
+	assert_int_equal(agent_model_build(a, &d), 0);
+	o = agent_obj_find(a, "/ciliate/objects/NetworkPolicy/shop/np");
+	assert_int_equal(o->bad_rev, 5);
+	assert_non_null(o->error);
+	assert_non_null(strstr(o->error, "/ciliate/objects/NetworkPolicy/shop/np (applied from "
+					 "np.yaml:3): spec.podSelector:"));
+	assert_int_equal(a->model->npolicies, 1); /* the good version stays in force */
+	assert_int_equal(a->model->npods, 2);
+	/* fixed again: no longer bad */
+	put(a, "/ciliate/objects/NetworkPolicy/shop/np", NP_GOOD, 4, 6);
+	assert_int_equal(agent_model_build(a, &d), 0);
+	assert_int_equal(o->bad_rev, 0);
+	free_agent(a);
+}
+
+static void test_bad_new_object_skipped(void **state)
+{
+	struct agent *a = new_agent();
+	struct diag d = {{0}};
+	struct agent_obj *o;
+
+	put(a, "/ciliate/objects/NetworkPolicy/shop/np2", NP_BAD, 7, 7);
+	put(a, "/ciliate/objects/Pod/shop/a", "{not json", 2, 8);
+	assert_int_equal(agent_model_build(a, &d), 0);
+	o = agent_obj_find(a, "/ciliate/objects/NetworkPolicy/shop/np2");
+	assert_int_equal(o->bad_rev, 7);
+	assert_int_equal(a->model->npolicies, 1);
+	/* the broken Pod object never was good: its allocation stands in, without labels */
+	o = agent_obj_find(a, "/ciliate/objects/Pod/shop/a");
+	assert_int_equal(o->bad_rev, 8);
+	assert_non_null(scenario_find_pod(a->model, "shop/a"));
+	assert_int_equal(scenario_find_pod(a->model, "shop/a")->labels.n, 0);
+	free_agent(a);
+}
+
+static void test_pod_on_unknown_node(void **state)
+{
+	struct agent *a = new_agent();
+	struct diag d = {{0}};
+	struct agent_obj *o;
+
+	/* allocated on node-1 but the object moved to a node the Cluster does not have */
+	put(a, "/ciliate/objects/Pod/shop/a",
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\",\"namespace\":"
+	    "\"shop\"},\"spec\":{\"nodeName\":\"node-9\"}}",
+	    2, 9);
+	assert_int_equal(agent_model_build(a, &d), 0);
+	o = agent_obj_find(a, "/ciliate/objects/Pod/shop/a");
+	assert_int_equal(o->bad_rev, 0); /* no address on node-9: simply not in the model yet */
+	assert_non_null(scenario_find_pod(a->model, "shop/a")); /* the allocation stands in */
+	free_agent(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pods_and_stand_ins),
+		cmocka_unit_test(test_bad_update_keeps_previous),
+		cmocka_unit_test(test_bad_new_object_skipped),
+		cmocka_unit_test(test_pod_on_unknown_node),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
