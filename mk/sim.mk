@@ -1,0 +1,18 @@
+# The cluster simulator (sim/runner, sim/netns.c, sim/kubelet.c; see docs/SIMULATOR.md):
+#   ciliate-sim - up / down / run / exec / status / capture of scenario clusters built from
+#                 network namespaces; links the model from libciliate.a.
+# Its suite is tests/sim/run-suite.sh (run by `make test`; skips without root/netns).
+
+SIM_SRCS := $(wildcard sim/runner/*.c) sim/netns.c sim/kubelet.c
+SIM_OBJS := $(SIM_SRCS:%.c=$(BUILD)/obj/%.o)
+
+.PHONY: sim
+sim: $(BUILD)/bin/ciliate-sim
+
+all: sim
+
+$(SIM_OBJS): CFLAGS += -Isim
+
+$(BUILD)/bin/ciliate-sim: $(SIM_OBJS) $(LIB) | sim-tools
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $(SIM_OBJS) $(LIB) $(LDLIBS)

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Pod sandboxes for the simulator (see kubelet.h). */
+#include "kubelet.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+void kubelet_hash8(const char *s, char out[9])
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 16777619u;
+	}
+	snprintf(out, 9, "%08x", h);
+}
+
+void kubelet_pod_init(struct kubelet_pod *kp, const char *netns, const char *node_netns,
+		      const char *ns, const char *name, uint32_t ip, unsigned int mtu)
+{
+	char h[9];
+
+	memset(kp, 0, sizeof(*kp));
+	snprintf(kp->id, sizeof(kp->id), "%s/%s", ns, name);
+	snprintf(kp->netns, sizeof(kp->netns), "%s", netns);
+	snprintf(kp->node_netns, sizeof(kp->node_netns), "%s", node_netns);
+	kubelet_hash8(kp->id, h);
+	snprintf(kp->lxc, sizeof(kp->lxc), "lxc%s", h);
+	kp->ip = ip;
+	kp->mtu = mtu;
+}
+
+int kubelet_node_init(const char *node_netns, struct diag *d)
+{
+	return SYS(d, "ip", "-n", (char *)node_netns, "addr", "add", KUBELET_GATEWAY "/32", "dev",
+		   "lo", "scope", "host");
+}
+
+/* "0e:58:0a:f4:00:0a" for prefix 0x0e and 10.244.0.10. */
+static void pod_mac(uint8_t prefix, uint32_t ip, char *buf, size_t size)
+{
+	const uint8_t *b = (const uint8_t *)&ip;
+
+	snprintf(buf, size, "%02x:58:%02x:%02x:%02x:%02x", prefix, b[0], b[1], b[2], b[3]);
+}
+
+int kubelet_add_pod(const struct kubelet_pod *kp, struct diag *d)
+{
+	char ip[INET_ADDRSTRLEN], host_mac[18], pod_mac_s[18], script[1024], key[64];
+	const char *kv[2];
+	int err;
+
+	inet_ntop(AF_INET, &kp->ip, ip, sizeof(ip));
+	pod_mac(0x0e, kp->ip, host_mac, sizeof(host_mac));
+	pod_mac(0x0a, kp->ip, pod_mac_s, sizeof(pod_mac_s));
+
+	err = netns_add(kp->netns, d);
+	if (err)
+		goto out;
+	snprintf(script, sizeof(script),
+		 "link add %s mtu %u address %s type veth peer name eth0 mtu %u address %s "
+		 "netns %s\n"
+		 "link set %s up\n"
+		 "route add %s/32 dev %s\n",
+		 kp->lxc, kp->mtu, host_mac, kp->mtu, pod_mac_s, kp->netns, kp->lxc, ip, kp->lxc);
+	err = ip_batch(kp->node_netns, script, d);
+	if (err)
+		goto out;
+	snprintf(key, sizeof(key), "net/ipv4/conf/%s/proxy_arp", kp->lxc);
+	kv[0] = key;
+	kv[1] = "1";
+	err = netns_sysctl(kp->node_netns, kv, 1, d);
+	if (err)
+		goto out;
+	snprintf(script, sizeof(script),
+		 "link set lo up\n"
+		 "addr add %s/32 dev eth0\n"
+		 "link set eth0 up\n"
+		 "route add " KUBELET_GATEWAY " dev eth0 scope link\n"
+		 "route add default via " KUBELET_GATEWAY " dev eth0\n",
+		 ip);
+	err = ip_batch(kp->netns, script, d);
+out:
+	if (err) {
+		diag_prefix(d, "pod %s", kp->id);
+		kubelet_del_pod(kp, NULL);
+	}
+	return err;
+}
+
+int kubelet_del_pod(const struct kubelet_pod *kp, struct diag *d)
+{
+	char *names[1] = { (char *)kp->netns };
+
+	/* the veth pair (and with it the node's route) goes away with either end */
+	if (netns_exists(kp->node_netns))
+		SYS(NULL, "ip", "-n", (char *)kp->node_netns, "link", "del", (char *)kp->lxc);
+	return netns_del_many(names, 1, d);
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A bounded pool of ciliate-probe processes, each run inside its source namespace. */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define OUT_MAX (256 * 1024)
+#define SLACK_MS 3000
+
+struct slot {
+	pid_t pid;
+	int fd;
+	size_t job;
+	char *buf;
+	size_t len;
+	long long deadline;
+	long long start;
+	bool killed;
+};
+
+static void child_probe(struct sim_probe_job *j, int out_fd)
+{
+	char bin[PATH_MAX], port[8], timeout[24], count[24], max_time[24];
+	long long max_ms = (long long)j->count * j->timeout_ms + 1000;
+	struct diag d;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* no probe outlives a killed runner */
+	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(out_fd, STDERR_FILENO) < 0)
+		_exit(3);
+	if (netns_enter(j->netns, &d)) {
+		printf("cannot enter %s: %s\n", j->netns, d.msg);
+		fflush(stdout);
+		_exit(3);
+	}
+	if (max_ms > 600000)
+		max_ms = 600000;
+	snprintf(bin, sizeof(bin), "%s/ciliate-probe", sim_bin_dir());
+	snprintf(port, sizeof(port), "%u", j->port);
+	snprintf(timeout, sizeof(timeout), "%d", j->timeout_ms);
+	snprintf(count, sizeof(count), "%d", j->count);
+	snprintf(max_time, sizeof(max_time), "%lld", max_ms);
+	signal(SIGPIPE, SIG_DFL);
+	execl(bin, bin, "--to", j->to, "--port", port, "--protocol",
+	      j->proto == IPPROTO_UDP ? "UDP" : "TCP", "--timeout-ms", timeout, "--count", count,
+	      "--max-time-ms", max_time, "-o", "json", (char *)NULL);
+	printf("exec %s: %s\n", bin, strerror(errno));
+	fflush(stdout);
+	_exit(3);
+}
+
+static int start_job(struct sim_probe_job *j, struct slot *s)
+{
+	int pfd[2];
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	s->pid = fork();
+	if (s->pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -errno;
+	}
+	if (s->pid == 0)
+		child_probe(j, pfd[1]);
+	close(pfd[1]);
+	s->fd = pfd[0];
+	s->len = 0;
+	s->killed = false;
+	s->start = sim_now_ms();
+	s->deadline = s->start + (long long)j->count * j->timeout_ms + SLACK_MS;
+	return 0;
+}
+
+static void add_backend(char (*seen)[KUBELET_ID_MAX], int *nseen, const char *b)
+{
+	int i;
+
+	for (i = 0; i < *nseen; i++)
+		if (!strcmp(seen[i], b))
+			return;
+	if (*nseen < 64)
+		snprintf(seen[(*nseen)++], KUBELET_ID_MAX, "%s", b);
+}
+
+static void parse_attempt(struct sim_probe_job *j, json_t *o, char (*seen)[KUBELET_ID_MAX],
+			  int *nseen)
+{
+	const char *res = json_string_value(json_object_get(o, "result"));
+	json_t *reply = json_object_get(o, "reply");
+	char backend[KUBELET_ID_MAX];
+	const char *pod, *ns, *cip;
+
+	if (!j->attempts++)
+		j->latency_ms = json_real_value(json_object_get(o, "latency_ms"));
+	if (!res || strcmp(res, "allow")) {
+		if (!j->error[0]) {
+			snprintf(j->error, sizeof(j->error), "%s",
+				 json_string_value(json_object_get(o, "error")) ?: "error");
+			snprintf(j->stage, sizeof(j->stage), "%s",
+				 json_string_value(json_object_get(o, "stage")) ?: "");
+		}
+		return;
+	}
+	j->allowed++;
+	pod = json_string_value(json_object_get(reply, "pod")) ?: "";
+	ns = json_string_value(json_object_get(reply, "namespace")) ?: "";
+	cip = json_string_value(json_object_get(reply, "client_ip")) ?: "";
+	if (ns[0])
+		snprintf(backend, sizeof(backend), "%s/%s", ns, pod);
+	else
+		snprintf(backend, sizeof(backend), "ext/%s", pod);
+	add_backend(seen, nseen, backend);
+	if (j->allowed == 1) {
+		snprintf(j->backend, sizeof(j->backend), "%s", backend);
+		snprintf(j->client_ip, sizeof(j->client_ip), "%s", cip);
+	}
+}
+
+static void finish_job(struct sim_probe_job *j, struct slot *s, int status)
+{
+	char (*seen)[KUBELET_ID_MAX] = calloc(64, KUBELET_ID_MAX);
+	char *line, *save = NULL;
+	int nseen = 0;
+	json_t *o;
+
+	j->elapsed_ms = sim_now_ms() - s->start;
+	s->buf[s->len] = '\0';
+	for (line = strtok_r(s->buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		o = line[0] == '{' ? json_loads(line, 0, NULL) : NULL;
+		if (!o) {
+			if (!j->failure[0])
+				snprintf(j->failure, sizeof(j->failure), "ciliate-probe: %.200s", line);
+			continue;
+		}
+		if (!json_object_get(o, "summary") && seen)
+			parse_attempt(j, o, seen, &nseen);
+		json_decref(o);
+	}
+	j->distinct = nseen;
+	free(seen);
+	if (s->killed)
+		snprintf(j->failure, sizeof(j->failure), "ciliate-probe exceeded %lld ms: killed",
+			 s->deadline - s->start);
+	else if (WIFEXITED(status) && WEXITSTATUS(status) > 1 && !j->failure[0])
+		snprintf(j->failure, sizeof(j->failure), "ciliate-probe exited %d",
+			 WEXITSTATUS(status));
+	else if (j->attempts < j->count && !j->failure[0])
+		snprintf(j->failure, sizeof(j->failure), "ciliate-probe made %d of %d attempts",
+			 j->attempts, j->count);
+	if (!j->failure[0])
+		return;
+	/* a probe that could not run is never an answer */
+	j->allowed = 0;
+}
+
+void sim_probe_run(struct sim_probe_job *jobs, size_t n, int parallel)
+{
+	struct slot *slots = calloc((size_t)parallel, sizeof(*slots));
+	struct pollfd *pfd = calloc((size_t)parallel, sizeof(*pfd));
+	size_t next = 0, k;
+	int running = 0, i, status;
+
+	if (!slots || !pfd)
+		goto out;
+	for (i = 0; i < parallel; i++) {
+		slots[i].pid = 0;
+		slots[i].buf = malloc(OUT_MAX + 1);
+		if (!slots[i].buf)
+			goto out;
+	}
+	while (next < n || running) {
+		long long now = sim_now_ms(), wait = 200;
+
+		for (i = 0; i < parallel && next < n && !sim_interrupted; i++) {
+			if (slots[i].pid)
+				continue;
+			slots[i].job = next;
+			if (start_job(&jobs[next], &slots[i])) {
+				snprintf(jobs[next].failure, sizeof(jobs[next].failure),
+					 "cannot start ciliate-probe: %s", strerror(errno));
+				slots[i].pid = 0;
+			} else {
+				running++;
+			}
+			next++;
+		}
+		if (sim_interrupted) {
+			for (k = next; k < n; k++)
+				snprintf(jobs[k].failure, sizeof(jobs[k].failure), "interrupted");
+			next = n;
+		}
+		if (!running)
+			continue;
+		for (i = 0; i < parallel; i++) {
+			pfd[i].fd = slots[i].pid ? slots[i].fd : -1;
+			pfd[i].events = POLLIN;
+			pfd[i].revents = 0;
+			if (slots[i].pid && slots[i].deadline - now < wait)
+				wait = slots[i].deadline - now;
+		}
+		if (poll(pfd, (nfds_t)parallel, wait < 0 ? 0 : (int)wait) < 0 && errno != EINTR)
+			break;
+		now = sim_now_ms();
+		for (i = 0; i < parallel; i++) {
+			struct slot *s = &slots[i];
+			char scratch[4096];
+			size_t room;
+			ssize_t r;
+
+			if (!s->pid)
+				continue;
+			if ((now > s->deadline || sim_interrupted) && !s->killed) {
+				kill(s->pid, SIGKILL);
+				s->killed = true;
+			}
+			if (!pfd[i].revents)
+				continue;
+			room = OUT_MAX - s->len;
+			r = room ? read(s->fd, s->buf + s->len, room) :
+				   read(s->fd, scratch, sizeof(scratch)); /* over the cap: drop */
+			if (r < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (r > 0) {
+				if (room)
+					s->len += (size_t)r;
+				continue;
+			}
+			close(s->fd);
+			while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)
+				;
+			finish_job(&jobs[s->job], s, status);
+			s->pid = 0;
+			running--;
+		}
+	}
+out:
+	for (i = 0; slots && i < parallel; i++)
+		free(slots[i].buf);
+	free(slots);
+	free(pfd);
+}

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Results: matrix tables, the closing summary table and the JSON report. */
+#include "run.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/names.h"
+
+struct scen_rec {
+	const char *scenario;
+	char tag[SIM_TAG_MAX + 1];
+	long long up_ms;
+	long long down_ms;
+	bool reused;
+};
+
+struct sim_report {
+	struct sim_check *checks;
+	size_t n, cap;
+	char **paths;
+	size_t npaths;
+	struct scen_rec *scen;
+	size_t nscen;
+	long long start_ms;
+};
+
+struct sim_report *sim_report_new(void)
+{
+	struct sim_report *r = calloc(1, sizeof(*r));
+
+	if (r)
+		r->start_ms = sim_now_ms();
+	return r;
+}
+
+void sim_report_free(struct sim_report *r)
+{
+	if (!r)
+		return;
+	free(r->checks);
+	strv_free(r->paths, r->npaths);
+	free(r->scen);
+	free(r);
+}
+
+const char *sim_report_intern(struct sim_report *r, const char *scenario)
+{
+	char **nv;
+	size_t i;
+
+	for (i = 0; i < r->npaths; i++)
+		if (!strcmp(r->paths[i], scenario))
+			return r->paths[i];
+	nv = realloc(r->paths, (r->npaths + 1) * sizeof(*nv));
+	if (!nv)
+		return "?";
+	r->paths = nv;
+	nv[r->npaths] = strdup(scenario);
+	if (!nv[r->npaths])
+		return "?";
+	return nv[r->npaths++];
+}
+
+int sim_report_add(struct sim_report *r, const struct sim_check *chk)
+{
+	struct sim_check *nv;
+
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 64;
+		nv = realloc(r->checks, r->cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		r->checks = nv;
+	}
+	r->checks[r->n++] = *chk;
+	return 0;
+}
+
+void sim_report_error(struct sim_report *r, const char *scenario, const char *name,
+		      const char *reason)
+{
+	struct sim_check chk;
+
+	memset(&chk, 0, sizeof(chk));
+	chk.scenario = sim_report_intern(r, scenario);
+	snprintf(chk.test, sizeof(chk.test), "-");
+	snprintf(chk.step, sizeof(chk.step), "%s", name);
+	snprintf(chk.name, sizeof(chk.name), "%s", name);
+	snprintf(chk.kind, sizeof(chk.kind), "setup");
+	snprintf(chk.expected, sizeof(chk.expected), "ok");
+	snprintf(chk.observed, sizeof(chk.observed), "failed");
+	snprintf(chk.reason, sizeof(chk.reason), "%s", reason);
+	chk.matrix = -1;
+	sim_report_add(r, &chk);
+	printf("  FAIL  %s: %s\n", name, reason);
+}
+
+void sim_report_scenario(struct sim_report *r, const char *scenario, const char *tag,
+			 long long up_ms, long long down_ms, bool reused)
+{
+	struct scen_rec *nv = realloc(r->scen, (r->nscen + 1) * sizeof(*nv));
+
+	if (!nv)
+		return;
+	r->scen = nv;
+	nv[r->nscen].scenario = sim_report_intern(r, scenario);
+	snprintf(nv[r->nscen].tag, sizeof(nv[r->nscen].tag), "%s", tag);
+	nv[r->nscen].up_ms = up_ms;
+	nv[r->nscen].down_ms = down_ms;
+	nv[r->nscen].reused = reused;
+	r->nscen++;
+}
+
+static size_t max_label(char **v, size_t n, size_t min)
+{
+	size_t i, w = min;
+
+	for (i = 0; i < n; i++)
+		if (strlen(v[i]) > w)
+			w = strlen(v[i]);
+	return w;
+}
+
+static const struct sim_check *find_cell(const struct sim_check *cells, size_t n, size_t r,
+					 size_t k)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (cells[i].row == r && cells[i].col == k)
+			return &cells[i];
+	return NULL;
+}
+
+/* One table row into buf: label then cells, each padded to the column width. */
+static void table_row(char *buf, size_t size, const struct m_matrix *m, size_t rw, size_t cw,
+		      long r, const struct sim_check *cells, size_t n, bool observed)
+{
+	size_t off, k;
+
+	off = (size_t)snprintf(buf, size, "%-*s", (int)rw, r < 0 ? "-" : m->rows[r]);
+	for (k = 0; k < m->ncols && off < size; k++) {
+		const struct sim_check *c;
+		char cell[4] = "-";
+
+		if (r < 0) {
+			off += (size_t)snprintf(buf + off, size - off, "  %-*s", (int)cw, m->cols[k]);
+			continue;
+		}
+		c = find_cell(cells, n, (size_t)r, k);
+		if (c && !observed)
+			snprintf(cell, sizeof(cell), "%c", c->cell_expected);
+		else if (c)
+			snprintf(cell, sizeof(cell), "%c%s", c->cell_observed,
+				 c->pass ? "" : c->cell_observed != c->cell_expected ? "*" : "!");
+		off += (size_t)snprintf(buf + off, size - off, "  %-*s", (int)cw, cell);
+	}
+}
+
+void sim_print_matrix(const struct m_matrix *m, const struct sim_check *cells, size_t ncells)
+{
+	size_t rw = max_label(m->rows, m->nrows, 1), cw = max_label(m->cols, m->ncols, 2);
+	size_t width = rw + m->ncols * (cw + 2);
+	char left[4096], right[4096];
+	long r;
+
+	if (width >= sizeof(left))
+		width = sizeof(left) - 1;
+	printf("        %-*s    %s\n", (int)width, "expected", "observed");
+	for (r = -1; r < (long)m->nrows; r++) {
+		table_row(left, sizeof(left), m, rw, cw, r, cells, ncells, false);
+		table_row(right, sizeof(right), m, rw, cw, r, cells, ncells, true);
+		printf("        %-*s    %s\n", (int)width, left, right);
+	}
+	printf("        (. allow, X deny, - loopback/ignored, ? not run; "
+	       "* differs, ! failed for another reason)\n");
+}
+
+int sim_report_summary(const struct sim_report *r)
+{
+	size_t i, j, passed = 0, failed = 0, sw = 8, tw = 9;
+	char ts[2 * MODEL_NAME_MAX + 4];
+
+	for (i = 0; i < r->n; i++) {
+		snprintf(ts, sizeof(ts), "%s/%s", r->checks[i].test, r->checks[i].step);
+		if (strlen(r->checks[i].scenario) > sw)
+			sw = strlen(r->checks[i].scenario);
+		if (strlen(ts) > tw)
+			tw = strlen(ts);
+	}
+	printf("\n=== summary\n%-*s  %-*s  %6s  %6s  %6s\n", (int)sw, "SCENARIO", (int)tw,
+	       "TEST/STEP", "CHECKS", "PASSED", "FAILED");
+	for (i = 0; i < r->n; i = j) {
+		size_t p = 0, f = 0;
+
+		for (j = i; j < r->n && r->checks[j].scenario == r->checks[i].scenario &&
+			    !strcmp(r->checks[j].test, r->checks[i].test) &&
+			    !strcmp(r->checks[j].step, r->checks[i].step);
+		     j++) {
+			p += r->checks[j].pass;
+			f += !r->checks[j].pass;
+		}
+		snprintf(ts, sizeof(ts), "%s/%s", r->checks[i].test, r->checks[i].step);
+		printf("%-*s  %-*s  %6zu  %6zu  %6zu\n", (int)sw, r->checks[i].scenario, (int)tw,
+		       ts, p + f, p, f);
+		passed += p;
+		failed += f;
+	}
+	if (failed) {
+		printf("\nfailed checks:\n");
+		for (i = 0; i < r->n; i++)
+			if (!r->checks[i].pass)
+				printf("  %s: %s/%s: %s: %s\n", r->checks[i].scenario,
+				       r->checks[i].test, r->checks[i].step, r->checks[i].name,
+				       r->checks[i].reason);
+	}
+	printf("\n%zu check(s): %zu passed, %zu failed\n", passed + failed, passed, failed);
+	return (int)failed;
+}
+
+static json_t *check_json(const struct sim_check *c)
+{
+	char buf[16];
+	json_t *o;
+
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:I,s:s,s:b}",
+		      "scenario", c->scenario, "test", c->test, "step", c->step, "name", c->name,
+		      "kind", c->kind, "from", c->from, "to", c->to, "port", (int)c->port,
+		      "protocol", c->proto ? proto_name(c->proto, buf, sizeof(buf)) : "",
+		      "expected", c->expected, "observed", c->observed, "drop_reason",
+		      c->drop_reason, "duration_ms", (json_int_t)c->duration_ms, "reason",
+		      c->reason, "pass", c->pass);
+	return o;
+}
+
+int sim_report_write(const struct sim_report *r, const char *path, struct diag *d)
+{
+	json_t *o, *checks, *scen;
+	size_t i, passed = 0;
+	int err = 0;
+
+	for (i = 0; i < r->n; i++)
+		passed += r->checks[i].pass;
+	o = json_pack("{s:i,s:I,s:I,s:I,s:I}", "version", 1, "checks_total", (json_int_t)r->n,
+		      "passed", (json_int_t)passed, "failed", (json_int_t)(r->n - passed),
+		      "duration_ms", (json_int_t)(sim_now_ms() - r->start_ms));
+	if (!o)
+		return diag_fail_errno(d, -ENOMEM, "out of memory");
+	scen = json_array();
+	for (i = 0; i < r->nscen; i++)
+		json_array_append_new(scen, json_pack("{s:s,s:s,s:I,s:I,s:b}", "scenario",
+						      r->scen[i].scenario, "tag", r->scen[i].tag,
+						      "up_ms", (json_int_t)r->scen[i].up_ms,
+						      "down_ms", (json_int_t)r->scen[i].down_ms,
+						      "reused", r->scen[i].reused));
+	json_object_set_new(o, "scenarios", scen);
+	checks = json_array();
+	for (i = 0; i < r->n; i++)
+		json_array_append_new(checks, check_json(&r->checks[i]));
+	json_object_set_new(o, "checks", checks);
+	if (json_dump_file(o, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
+		err = diag_fail_errno(d, -EIO, "cannot write report %s", path);
+	json_decref(o);
+	return err;
+}

@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Running Test documents: each step's state changes (through the datapath hook), then its
+ * probes and matrix cells as ciliate-probe runs in parallel, then the assertions.
+ *
+ * Honest reporting while no datapath is attached: a step that changes state fails all its
+ * checks ("policy changes need the datapath: not applied"), a `deny` expectation fails
+ * whatever was observed, and assertions the simulator cannot check yet (spread,
+ * replyBypasses, encryptedOn, dropReason, clientIPSeen: egress-ip) and svc/ targets fail
+ * with "not implemented".
+ */
+#include "run.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/names.h"
+
+volatile int sim_interrupted;
+
+struct pending {
+	struct sim_check chk;
+	int job;                     /* index into the step's jobs; -1: not run */
+	const struct m_probe *probe; /* NULL for matrix cells */
+	char src_ip[IP4_STR_MAX];
+};
+
+static void reason_add(struct sim_check *chk, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void reason_add(struct sim_check *chk, const char *fmt, ...)
+{
+	size_t len = strlen(chk->reason);
+	va_list ap;
+
+	if (len && len < sizeof(chk->reason) - 2) {
+		snprintf(chk->reason + len, sizeof(chk->reason) - len, "; ");
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(chk->reason + len, sizeof(chk->reason) - len, fmt, ap);
+	va_end(ap);
+	chk->pass = false;
+}
+
+/* Resolves an endpoint reference to the namespace it runs in and its address. */
+static int resolve(const struct sim_cluster *c, const char *ref, char *netns, char *ip,
+		   char *why, size_t wsize)
+{
+	const struct sim_host *h = NULL;
+	uint32_t a;
+
+	if (!strncmp(ref, "svc/", 4)) {
+		snprintf(why, wsize, "%s: services not implemented", ref);
+		return -EOPNOTSUPP;
+	}
+	if (!strncmp(ref, "node/", 5)) {
+		h = sim_find_host(c, SIM_NODE, ref + 5);
+	} else if (!strncmp(ref, "ext/", 4)) {
+		h = sim_find_host(c, SIM_EXT, ref + 4);
+	} else if (!strncmp(ref, "ip/", 3)) {
+		h = ip4_parse(ref + 3, &a) ? NULL : sim_host_by_ip(c, a);
+		if (!h) {
+			snprintf(why, wsize, "%s: refused: not an address inside the simulation",
+				 ref);
+			return -EPERM;
+		}
+	} else {
+		h = sim_find_host(c, SIM_POD, ref);
+	}
+	if (!h) {
+		snprintf(why, wsize, "%s: no such host in the simulation", ref);
+		return -ENOENT;
+	}
+	snprintf(netns, NETNS_NAME_MAX, "%s", h->netns);
+	ip4_format(h->ip, ip);
+	return 0;
+}
+
+static const char *proto_str(uint8_t proto)
+{
+	static char buf[16];
+
+	return proto_name(proto, buf, sizeof(buf));
+}
+
+/* Sets up a check's job, or marks it not runnable with the reason. */
+static void plan_check(const struct sim_cluster *c, struct pending *p,
+		       struct sim_probe_job *jobs, size_t *njobs, int count)
+{
+	struct sim_probe_job *j = &jobs[*njobs];
+	char why[512], dst_ns[NETNS_NAME_MAX];
+
+	p->job = -1;
+	if (p->chk.proto != IPPROTO_TCP && p->chk.proto != IPPROTO_UDP) {
+		reason_add(&p->chk, "%s probes not implemented (TCP and UDP only)",
+			   proto_str(p->chk.proto));
+		return;
+	}
+	memset(j, 0, sizeof(*j));
+	if (resolve(c, p->chk.from, j->netns, p->src_ip, why, sizeof(why)) ||
+	    resolve(c, p->chk.to, dst_ns, j->to, why, sizeof(why))) {
+		reason_add(&p->chk, "%s", why);
+		return;
+	}
+	j->port = p->chk.port;
+	j->proto = p->chk.proto;
+	j->count = count;
+	j->timeout_ms = SIM_PROBE_TIMEOUT_MS;
+	p->job = (int)(*njobs)++;
+}
+
+static void describe_observed(const struct sim_probe_job *j, struct sim_check *chk)
+{
+	char *o = chk->observed;
+	size_t size = sizeof(chk->observed);
+
+	chk->duration_ms = j->elapsed_ms;
+	if (j->failure[0]) {
+		snprintf(o, size, "error");
+		reason_add(chk, "%s", j->failure);
+		return;
+	}
+	if (j->allowed && j->allowed == j->attempts)
+		snprintf(o, size, "allow backend=%.120s client=%s", j->backend, j->client_ip);
+	else if (j->allowed)
+		snprintf(o, size, "allow %d/%d backend=%.120s client=%s, deny %s (%s)", j->allowed,
+			 j->attempts, j->backend, j->client_ip, j->error, j->stage);
+	else
+		snprintf(o, size, "deny %s (%s)", j->error, j->stage);
+	if (j->count > 1 && j->allowed) {
+		size_t len = strlen(o);
+
+		snprintf(o + len, size - len, " backends=%d", j->distinct);
+	}
+}
+
+static bool is_node_ip(const struct sim_cluster *c, const char *ip)
+{
+	char buf[IP4_STR_MAX];
+	size_t i;
+
+	for (i = 0; i < c->nhosts; i++)
+		if (c->hosts[i].kind == SIM_NODE && !strcmp(ip4_format(c->hosts[i].ip, buf), ip))
+			return true;
+	return false;
+}
+
+static void check_verdict(const struct sim_cluster *c, struct sim_check *chk,
+			  const struct sim_probe_job *j, bool expect_allow)
+{
+	if (expect_allow) {
+		if (!j->allowed || j->allowed != j->attempts)
+			reason_add(chk, "expected allow, observed %s", chk->observed);
+		return;
+	}
+	if (!c->datapath)
+		reason_add(chk, "no datapath attached: a deny cannot be enforced (observed %s)",
+			   chk->observed);
+	else if (j->allowed)
+		reason_add(chk, "expected deny, observed %s", chk->observed);
+}
+
+static void check_assertions(const struct sim_cluster *c, struct pending *p,
+			     const struct sim_probe_job *j)
+{
+	const struct m_probe *pr = p->probe;
+	struct sim_check *chk = &p->chk;
+	size_t i;
+
+	if (pr->nbackend_in) {
+		for (i = 0; i < pr->nbackend_in; i++)
+			if (!strcmp(pr->backend_in[i], j->backend))
+				break;
+		if (!j->allowed)
+			reason_add(chk, "backendIn: no answer");
+		else if (i == pr->nbackend_in)
+			reason_add(chk, "backendIn: answered by %s", j->backend);
+	}
+	if (!strcmp(pr->client_ip_seen, "preserved") && j->allowed &&
+	    strcmp(j->client_ip, p->src_ip))
+		reason_add(chk, "clientIPSeen preserved: server saw %s, source is %s",
+			   j->client_ip, p->src_ip);
+	else if (!strcmp(pr->client_ip_seen, "node") && j->allowed &&
+		 !is_node_ip(c, j->client_ip))
+		reason_add(chk, "clientIPSeen node: server saw %s, not a node address",
+			   j->client_ip);
+	else if (!strcmp(pr->client_ip_seen, "egress-ip"))
+		reason_add(chk, "clientIPSeen egress-ip: not implemented");
+	else if (pr->client_ip_seen[0] && !j->allowed)
+		reason_add(chk, "clientIPSeen: no answer");
+	if (pr->same_backend && (j->allowed != pr->same_backend || j->distinct != 1))
+		reason_add(chk, "sameBackend %d: %d answers from %d backends", pr->same_backend,
+			   j->allowed, j->distinct);
+	if (pr->spread)
+		reason_add(chk, "spread: not implemented");
+	if (pr->reply_bypasses[0])
+		reason_add(chk, "replyBypasses: not implemented");
+	if (pr->encrypted_on[0])
+		reason_add(chk, "encryptedOn: not implemented");
+	if (pr->drop_reason[0])
+		reason_add(chk, "dropReason: not implemented (needs the datapath's events)");
+}
+
+static void describe_expected(struct pending *p, bool expect_allow)
+{
+	const struct m_probe *pr = p->probe;
+	char *e = p->chk.expected;
+	size_t size = sizeof(p->chk.expected), len, i;
+
+	snprintf(e, size, "%s", expect_allow ? "allow" : "deny");
+	if (!pr)
+		return;
+	for (i = 0; i < pr->nbackend_in; i++) {
+		len = strlen(e);
+		snprintf(e + len, size - len, "%s%s", i ? "," : " backendIn=", pr->backend_in[i]);
+	}
+	len = strlen(e);
+	if (pr->client_ip_seen[0])
+		snprintf(e + len, size - len, " clientIPSeen=%s", pr->client_ip_seen);
+	len = strlen(e);
+	if (pr->same_backend)
+		snprintf(e + len, size - len, " sameBackend=%d", pr->same_backend);
+	len = strlen(e);
+	if (pr->drop_reason[0])
+		snprintf(e + len, size - len, " dropReason=%s", pr->drop_reason);
+}
+
+static void init_check(struct pending *p, const char *scenario, const struct m_test *t,
+		       const struct m_step *st, const char *from, const char *to, uint16_t port,
+		       uint8_t proto)
+{
+	memset(p, 0, sizeof(*p));
+	p->chk.scenario = scenario;
+	snprintf(p->chk.test, sizeof(p->chk.test), "%s", t->name);
+	snprintf(p->chk.step, sizeof(p->chk.step), "%s", st->name);
+	snprintf(p->chk.from, sizeof(p->chk.from), "%s", from);
+	snprintf(p->chk.to, sizeof(p->chk.to), "%s", to);
+	p->chk.port = port;
+	p->chk.proto = proto;
+	p->chk.pass = true;
+	p->chk.matrix = -1;
+}
+
+static size_t step_size(const struct m_step *st)
+{
+	size_t n = st->nprobes, i;
+
+	for (i = 0; i < st->nmatrices; i++)
+		n += st->matrices[i].nrows * st->matrices[i].ncols;
+	return n;
+}
+
+/* Builds the step's checks (probes first, then matrix cells row by row). */
+static size_t build_checks(const struct sim_cluster *c, const char *scenario,
+			   const struct m_test *t, const struct m_step *st, struct pending *ps,
+			   struct sim_probe_job *jobs, size_t *njobs, const char *step_reason)
+{
+	size_t n = 0, i, r, k;
+	int count;
+
+	for (i = 0; i < st->nprobes; i++) {
+		const struct m_probe *pr = &st->probes[i];
+		struct pending *p = &ps[n++];
+
+		init_check(p, scenario, t, st, pr->from, pr->to, pr->port, pr->proto);
+		p->probe = pr;
+		snprintf(p->chk.kind, sizeof(p->chk.kind), "probe");
+		snprintf(p->chk.name, sizeof(p->chk.name), "%s -> %s %u/%s", pr->from, pr->to,
+			 pr->port, proto_str(pr->proto));
+		describe_expected(p, pr->expect_allow);
+		if (step_reason)
+			reason_add(&p->chk, "%s", step_reason);
+		count = pr->same_backend > 0 ? pr->same_backend : 1;
+		if (count > SIM_SAME_BACKEND_MAX)
+			count = SIM_SAME_BACKEND_MAX;
+		plan_check(c, p, jobs, njobs, count);
+	}
+	for (i = 0; i < st->nmatrices; i++) {
+		const struct m_matrix *m = &st->matrices[i];
+
+		for (r = 0; r < m->nrows; r++) {
+			for (k = 0; k < m->ncols; k++) {
+				struct pending *p;
+
+				if (!strcmp(m->rows[r], m->cols[k]))
+					continue; /* loopback cells are ignored */
+				p = &ps[n++];
+				init_check(p, scenario, t, st, m->rows[r], m->cols[k], m->port,
+					   m->proto);
+				snprintf(p->chk.kind, sizeof(p->chk.kind), "matrix");
+				snprintf(p->chk.name, sizeof(p->chk.name),
+					 "matrix[%zu] %s -> %s %u/%s", i, m->rows[r], m->cols[k],
+					 m->port, proto_str(m->proto));
+				p->chk.matrix = (int)i;
+				p->chk.row = r;
+				p->chk.col = k;
+				p->chk.cell_expected = m->cells[r * m->ncols + k];
+				p->chk.cell_observed = '?';
+				describe_expected(p, p->chk.cell_expected == '.');
+				if (step_reason)
+					reason_add(&p->chk, "%s", step_reason);
+				plan_check(c, p, jobs, njobs, 1);
+			}
+		}
+	}
+	return n;
+}
+
+static void evaluate(const struct sim_cluster *c, struct pending *p,
+		     const struct sim_probe_job *jobs)
+{
+	const struct sim_probe_job *j;
+	bool expect_allow;
+
+	if (p->job < 0) {
+		snprintf(p->chk.observed, sizeof(p->chk.observed), "not run");
+		p->chk.pass = false;
+		return;
+	}
+	j = &jobs[p->job];
+	expect_allow = p->probe ? p->probe->expect_allow : p->chk.cell_expected == '.';
+	describe_observed(j, &p->chk);
+	if (!j->failure[0])
+		p->chk.cell_observed = j->allowed ? '.' : 'X';
+	check_verdict(c, &p->chk, j, expect_allow);
+	if (p->probe)
+		check_assertions(c, p, j);
+}
+
+static void print_check(const struct sim_check *chk)
+{
+	printf("  %-4s  %s: expected %s, observed %s (%lld ms)%s%s\n", chk->pass ? "ok" : "FAIL",
+	       chk->name, chk->expected, chk->observed, chk->duration_ms,
+	       chk->pass ? "" : ": ", chk->pass ? "" : chk->reason);
+}
+
+static void print_matrix_result(const struct m_step *st, size_t mi, const struct pending *ps,
+				size_t n)
+{
+	const struct m_matrix *m = &st->matrices[mi];
+	struct sim_check *cells;
+	size_t i, nc = 0, held = 0;
+
+	cells = calloc(n + 1, sizeof(*cells));
+	if (!cells)
+		return;
+	for (i = 0; i < n; i++) {
+		if (ps[i].chk.matrix != (int)mi)
+			continue;
+		cells[nc++] = ps[i].chk;
+		held += ps[i].chk.pass;
+	}
+	printf("  %-4s  matrix[%zu] %u/%s: %zu/%zu cells held\n", held == nc ? "ok" : "FAIL", mi,
+	       m->port, proto_str(m->proto), held, nc);
+	if (held != nc) {
+		sim_print_matrix(m, cells, nc);
+		for (i = 0; i < nc; i++)
+			if (!cells[i].pass)
+				printf("        %s -> %s: %s\n", cells[i].from, cells[i].to,
+				       cells[i].reason);
+	}
+	free(cells);
+}
+
+static int run_step(struct sim_cluster *c, const char *scenario, const struct m_test *t,
+		    const struct m_step *st, struct sim_report *r)
+{
+	size_t cap = step_size(st) + 1, n, njobs = 0, i;
+	struct sim_probe_job *jobs;
+	struct pending *ps;
+	struct diag d = { "" };
+	int failed = 0, err;
+
+	ps = calloc(cap, sizeof(*ps));
+	jobs = calloc(cap, sizeof(*jobs));
+	if (!ps || !jobs) {
+		failed = -ENOMEM;
+		goto out;
+	}
+	err = sim_apply_step(c, st, &d);
+	n = build_checks(c, scenario, t, st, ps, jobs, &njobs, err ? d.msg : NULL);
+	printf("--- %s / %s: %zu check(s)%s%s\n", t->name, st->name, n, err ? ": " : "",
+	       err ? d.msg : "");
+	fflush(stdout);
+	sim_probe_run(jobs, njobs, SIM_PROBE_PARALLEL);
+	for (i = 0; i < n; i++) {
+		evaluate(c, &ps[i], jobs);
+		failed += !ps[i].chk.pass;
+		sim_report_add(r, &ps[i].chk);
+		if (ps[i].chk.matrix < 0)
+			print_check(&ps[i].chk);
+	}
+	for (i = 0; i < st->nmatrices; i++)
+		print_matrix_result(st, i, ps, n);
+	fflush(stdout);
+out:
+	free(ps);
+	free(jobs);
+	return failed;
+}
+
+int sim_run_tests(struct sim_cluster *c, const struct scenario *s, struct sim_report *r)
+{
+	const char *scenario = sim_report_intern(r, s->path);
+	int failed = 0, f;
+	size_t t, k;
+
+	for (t = 0; t < s->ntests && !sim_interrupted; t++) {
+		const struct m_test *test = &s->tests[t];
+
+		for (k = 0; k < test->nsteps && !sim_interrupted; k++) {
+			f = run_step(c, scenario, test, &test->steps[k], r);
+			if (f < 0)
+				return f;
+			failed += f;
+		}
+	}
+	if (sim_interrupted)
+		sim_report_error(r, s->path, "interrupted", "interrupted by a signal");
+	return failed + !!sim_interrupted;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The scenario runner's internals: probe jobs (prober.c), checks and reports (run.c,
+ * report.c). */
+#ifndef CILIATE_SIM_RUN_H
+#define CILIATE_SIM_RUN_H
+
+#include "sim.h"
+#include "model/ipaddr.h"
+
+#define SIM_PROBE_TIMEOUT_MS 1000
+#define SIM_PROBE_PARALLEL 12
+#define SIM_SAME_BACKEND_MAX 1000
+#define SIM_REASON_MAX 768
+
+/* One ciliate-probe run inside a source namespace. */
+struct sim_probe_job {
+	char netns[NETNS_NAME_MAX];
+	char to[IP4_STR_MAX];
+	uint16_t port;
+	uint8_t proto;
+	int count;
+	int timeout_ms;
+	/* results */
+	int attempts;
+	int allowed;
+	int distinct;                 /* distinct answering backends */
+	char backend[KUBELET_ID_MAX]; /* first answer's "ns/pod" ("ext/NAME" for external) */
+	char client_ip[IP4_STR_MAX];  /* first answer's client_ip */
+	char error[32];               /* first failed attempt's error and stage */
+	char stage[16];
+	double latency_ms;            /* first attempt */
+	long long elapsed_ms;         /* the whole probe process */
+	char failure[256];            /* the probe itself failed (usage, netns, timeout) */
+};
+
+/* Runs the jobs, at most parallel at once, each bounded by count * timeout + slack. */
+void sim_probe_run(struct sim_probe_job *jobs, size_t n, int parallel);
+
+/* One check of a Test step: a probe or one matrix cell. */
+struct sim_check {
+	const char *scenario; /* owned by the report */
+	char test[MODEL_NAME_MAX];
+	char step[MODEL_NAME_MAX];
+	char name[1024];
+	char kind[8];         /* "probe" or "matrix" */
+	char from[320];
+	char to[320];
+	uint16_t port;
+	uint8_t proto;
+	char expected[256];
+	char observed[256];
+	char drop_reason[64];
+	long long duration_ms;
+	bool pass;
+	char reason[SIM_REASON_MAX];
+	/* matrix cells */
+	int matrix;           /* index in the step, -1 for probes */
+	size_t row, col;
+	char cell_expected;   /* '.' or 'X' */
+	char cell_observed;   /* '.', 'X' or '?' (not run) */
+};
+
+/* Prints expected and observed tables of one matrix side by side (differing cells marked). */
+void sim_print_matrix(const struct m_matrix *m, const struct sim_check *cells, size_t ncells);
+
+/* Appends a check to the report (copied). */
+int sim_report_add(struct sim_report *r, const struct sim_check *chk);
+
+/* Interns a scenario path in the report; the returned string lives as long as r. */
+const char *sim_report_intern(struct sim_report *r, const char *scenario);
+
+#endif

@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Bring-up: fabric, nodes and external hosts, pods, routing, traffic servers (+ datapath).
+ * The state file lists every namespace before any is created and every process as soon as it
+ * runs, so a crash at any point leaves `down` able to remove everything.
+ */
+#include "sim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model/ipaddr.h"
+
+#define STEPS 5
+#define SCRIPT_MAX 65536
+#define SIM_POD_WORKERS 4
+
+long long sim_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *sim_bin_dir(void)
+{
+	static char dir[PATH_MAX];
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (dir[0])
+		return dir;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		snprintf(dir, sizeof(dir), ".");
+		return dir;
+	}
+	exe[n] = '\0';
+	snprintf(dir, sizeof(dir), "%s", dirname(exe));
+	return dir;
+}
+
+static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* A growing ip batch script. */
+struct script {
+	char buf[SCRIPT_MAX];
+	size_t len;
+	bool overflow;
+};
+
+static void sc_add(struct script *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sc_add(struct script *sc, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (sc->overflow)
+		return;
+	va_start(ap, fmt);
+	w = vsnprintf(sc->buf + sc->len, sizeof(sc->buf) - sc->len, fmt, ap);
+	va_end(ap);
+	if (w < 0 || (size_t)w >= sizeof(sc->buf) - sc->len)
+		sc->overflow = true;
+	else
+		sc->len += (size_t)w;
+}
+
+static int sc_run(struct script *sc, const char *netns, bool bridge, struct diag *d)
+{
+	int err;
+
+	if (sc->overflow)
+		return diag_fail_errno(d, -E2BIG, "ip batch script for %s too long",
+				       netns ? netns : "the root namespace (netns add)");
+	err = bridge ? bridge_batch(netns, sc->buf, d) : ip_batch(netns, sc->buf, d);
+	sc->len = 0;
+	sc->buf[0] = '\0';
+	return err;
+}
+
+static bool in_underlay(const struct sim_cluster *c, uint32_t ip)
+{
+	return cidr4_contains_ip(c->underlay, c->underlay_len, ip);
+}
+
+/* [1/5] every node and external host namespace plus the fabric with its bridge. */
+static int up_fabric(struct sim_cluster *c, struct script *sc, struct diag *d)
+{
+	size_t i;
+	int err;
+
+	progress("[1/%d] fabric %s (bridge br0)", STEPS, c->fabric);
+	sc_add(sc, "netns add %s\n", c->fabric);
+	for (i = 0; i < c->nhosts; i++)
+		if (c->hosts[i].kind != SIM_POD)
+			sc_add(sc, "netns add %s\n", c->hosts[i].netns);
+	err = sc_run(sc, NULL, false, d);
+	if (err)
+		return err;
+	sc_add(sc, "link set lo up\nlink add br0 type bridge\nlink set br0 up\n");
+	return sc_run(sc, c->fabric, false, d);
+}
+
+static const char *const node_sysctls[] = {
+	"net/ipv4/ip_forward", "1",
+	/* replies may come back on another device (vxlan0 vs eth0): no reverse-path filter */
+	"net/ipv4/conf/all/rp_filter", "0",
+	"net/ipv4/conf/default/rp_filter", "0",
+};
+
+static int up_node(struct sim_cluster *c, struct sim_host *n, struct script *sc,
+		   struct diag *d)
+{
+	char ip[IP4_STR_MAX];
+	size_t i;
+	int err;
+
+	sc_add(sc, "link set lo up\n");
+	sc_add(sc, "addr add %s/%u dev eth0\n", ip4_format(n->ip, ip), c->underlay_len);
+	sc_add(sc, "link set eth0 up\n");
+	/* external hosts outside the underlay subnet: an onlink host route on the fabric */
+	for (i = 0; i < c->nhosts; i++)
+		if (c->hosts[i].kind == SIM_EXT && !in_underlay(c, c->hosts[i].ip))
+			sc_add(sc, "route add %s/32 dev eth0\n", ip4_format(c->hosts[i].ip, ip));
+	err = sc_run(sc, n->netns, false, d);
+	if (!err)
+		err = kubelet_node_init(n->netns, d);
+	return err;
+}
+
+static int up_ext(struct sim_cluster *c, struct sim_host *x, struct script *sc,
+		  struct diag *d)
+{
+	char ip[IP4_STR_MAX], cidr[CIDR4_STR_MAX];
+	bool inside = in_underlay(c, x->ip);
+	size_t i;
+
+	sc_add(sc, "link set lo up\n");
+	sc_add(sc, "addr add %s/%u dev eth0\n", ip4_format(x->ip, ip),
+	       inside ? c->underlay_len : 32);
+	sc_add(sc, "link set eth0 up\n");
+	if (!inside)
+		sc_add(sc, "route add %s dev eth0\n",
+		       cidr4_format(c->underlay, c->underlay_len, cidr));
+	/* replies to pods go back through the node owning each pod range */
+	for (i = 0; i < c->nhosts; i++) {
+		const struct sim_host *n = &c->hosts[i];
+
+		if (n->kind != SIM_NODE)
+			continue;
+		sc_add(sc, "route add %s via %s dev eth0 onlink\n",
+		       cidr4_format(n->pod_cidr, n->pod_cidr_len, cidr), ip4_format(n->ip, ip));
+	}
+	return sc_run(sc, x->netns, false, d);
+}
+
+/* [2/5] node and external host namespaces on the fabric. */
+static int up_hosts(struct sim_cluster *c, struct script *sc, struct diag *d)
+{
+	size_t i, nn = 0, nx = 0;
+	int err;
+
+	for (i = 0; i < c->nhosts; i++) {
+		nn += c->hosts[i].kind == SIM_NODE;
+		nx += c->hosts[i].kind == SIM_EXT;
+	}
+	progress("[2/%d] nodes %zu, external hosts %zu", STEPS, nn, nx);
+	for (i = 0; i < c->nhosts; i++) {
+		if (c->hosts[i].kind != SIM_NODE)
+			continue;
+		err = netns_sysctl(c->hosts[i].netns, node_sysctls, 3, d);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < c->nhosts; i++) {
+		const struct sim_host *h = &c->hosts[i];
+
+		if (h->kind == SIM_POD)
+			continue;
+		sc_add(sc, "link add %s type veth peer name eth0 netns %s\n", h->ifname, h->netns);
+		sc_add(sc, "link set %s master br0 up\n", h->ifname);
+	}
+	err = sc_run(sc, c->fabric, false, d);
+	for (i = 0; !err && i < c->nhosts; i++) {
+		if (c->hosts[i].kind == SIM_NODE)
+			err = up_node(c, &c->hosts[i], sc, d);
+		else if (c->hosts[i].kind == SIM_EXT)
+			err = up_ext(c, &c->hosts[i], sc, d);
+	}
+	return err;
+}
+
+/* Plumbs pod host index i through the kubelet. */
+static int add_pod(const struct sim_cluster *c, size_t i, struct diag *d)
+{
+	const struct sim_host *p = &c->hosts[i], *node;
+	struct kubelet_pod kp;
+	const char *slash;
+	char ns[64];
+
+	node = sim_find_host(c, SIM_NODE, p->node);
+	slash = strchr(p->name, '/');
+	if (!node || !slash)
+		return diag_fail(d, "pod %s: no node %s", p->name, p->node);
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - p->name), p->name);
+	kubelet_pod_init(&kp, p->netns, node->netns, ns, slash + 1, p->ip, c->mtu);
+	return kubelet_add_pod(&kp, d);
+}
+
+/* A pod worker: plumbs every nworkers-th pod from first, reporting one line per pod on fd
+ * ("+" done, "!" and the error), and stops at the first error. */
+static void pod_worker(const struct sim_cluster *c, size_t first, size_t nworkers, int fd,
+		       pid_t parent)
+{
+	size_t i, k = 0;
+	struct diag d;
+	char *nl;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* die with a killed simulator */
+	if (getppid() != parent)
+		_exit(1);
+
+	for (i = 0; i < c->nhosts; i++) {
+		if (c->hosts[i].kind != SIM_POD || !c->hosts[i].own_netns || k++ % nworkers != first)
+			continue;
+		if (sim_interrupted)
+			_exit(1);
+		if (add_pod(c, i, &d)) {
+			while ((nl = strchr(d.msg, '\n')))
+				*nl = ' ';
+			dprintf(fd, "!%s\n", d.msg);
+			_exit(1);
+		}
+		if (write(fd, "+\n", 2) != 2)
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/* [3/5] pod sandboxes through the kubelet, by SIM_POD_WORKERS processes in parallel (the
+ * cost is fork/exec of ip and kernel work, which two cores can overlap). */
+static int up_pods(struct sim_cluster *c, struct diag *d)
+{
+	size_t i, n = 0, done = 0, nworkers, w;
+	pid_t pids[SIM_POD_WORKERS], parent = getpid();
+	char line[sizeof(d->msg) + 2];
+	int pfd[2], err = 0, status;
+	FILE *in;
+
+	for (i = 0; i < c->nhosts; i++)
+		n += c->hosts[i].kind == SIM_POD && c->hosts[i].own_netns;
+	progress("[3/%d] pods 0/%zu", STEPS, n);
+	if (!n)
+		return 0;
+	nworkers = n < SIM_POD_WORKERS ? n : SIM_POD_WORKERS;
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return diag_fail_errno(d, -errno, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	for (w = 0; w < nworkers; w++) {
+		pids[w] = fork();
+		if (pids[w] < 0) {
+			err = diag_fail_errno(d, -errno, "fork: %s", strerror(errno));
+			nworkers = w;
+			break;
+		}
+		if (pids[w] == 0) {
+			close(pfd[0]);
+			pod_worker(c, w, nworkers, pfd[1], parent);
+		}
+	}
+	close(pfd[1]);
+	in = fdopen(pfd[0], "r");
+	while (in && fgets(line, sizeof(line), in)) {
+		if (line[0] == '+') {
+			done++;
+			if (done % 10 == 0 || done == n)
+				progress("[3/%d] pods %zu/%zu", STEPS, done, n);
+			continue;
+		}
+		line[strcspn(line, "\n")] = '\0';
+		if (!err)
+			err = diag_fail_errno(d, -EIO, "%s", line + 1);
+	}
+	if (in)
+		fclose(in);
+	else
+		close(pfd[0]);
+	for (w = 0; w < nworkers; w++)
+		while (waitpid(pids[w], &status, 0) < 0 && errno == EINTR)
+			;
+	if (!err && sim_interrupted)
+		err = diag_fail_errno(d, -EINTR, "interrupted");
+	if (!err && done != n)
+		err = diag_fail_errno(d, -EIO, "only %zu of %zu pods were set up", done, n);
+	return err;
+}
+
+/* "0e:5a:c0:00:02:01": the MAC of vxlan0 on the node with underlay address 192.0.2.1. */
+static void vxlan_mac(uint32_t ip, char *buf, size_t size)
+{
+	const uint8_t *b = (const uint8_t *)&ip;
+
+	snprintf(buf, size, "0e:5a:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3]);
+}
+
+static int up_route_node(struct sim_cluster *c, struct sim_host *n, struct script *sc,
+			 struct diag *d)
+{
+	char ip[IP4_STR_MAX], cidr[CIDR4_STR_MAX], mac[18];
+	size_t j;
+	int err;
+
+	if (c->tunnel) {
+		vxlan_mac(n->ip, mac, sizeof(mac));
+		sc_add(sc, "link add %s address %s type vxlan id %d dstport %d local %s dev eth0 "
+		       "nolearning\n", SIM_VXLAN_DEV, mac, SIM_VXLAN_VNI, SIM_VXLAN_PORT,
+		       ip4_format(n->ip, ip));
+		sc_add(sc, "link set %s up\n", SIM_VXLAN_DEV);
+	}
+	for (j = 0; j < c->nhosts; j++) {
+		const struct sim_host *o = &c->hosts[j];
+
+		if (o->kind != SIM_NODE || o == n)
+			continue;
+		ip4_format(o->ip, ip);
+		cidr4_format(o->pod_cidr, o->pod_cidr_len, cidr);
+		if (!c->tunnel) {
+			sc_add(sc, "route add %s via %s dev eth0\n", cidr, ip);
+			continue;
+		}
+		/* the other node's underlay address doubles as its overlay next hop */
+		vxlan_mac(o->ip, mac, sizeof(mac));
+		sc_add(sc, "neigh add %s lladdr %s dev %s nud permanent\n", ip, mac,
+		       SIM_VXLAN_DEV);
+		sc_add(sc, "route add %s via %s dev %s onlink\n", cidr, ip, SIM_VXLAN_DEV);
+	}
+	err = sc_run(sc, n->netns, false, d);
+	if (err || !c->tunnel)
+		return err;
+	for (j = 0; j < c->nhosts; j++) {
+		const struct sim_host *o = &c->hosts[j];
+
+		if (o->kind != SIM_NODE || o == n)
+			continue;
+		vxlan_mac(o->ip, mac, sizeof(mac));
+		sc_add(sc, "fdb add %s dev %s dst %s self permanent\n", mac, SIM_VXLAN_DEV,
+		       ip4_format(o->ip, ip));
+	}
+	return sc_run(sc, n->netns, true, d);
+}
+
+/* [4/5] pod ranges between nodes: direct routes (native) or VXLAN (tunnel). */
+static int up_routing(struct sim_cluster *c, struct script *sc, struct diag *d)
+{
+	size_t i;
+	int err;
+
+	progress("[4/%d] routing %s", STEPS,
+		 c->tunnel ? "tunnel (vxlan0, VNI 2, port 8472)" : "native (routes via node IPs)");
+	for (i = 0; i < c->nhosts; i++) {
+		if (c->hosts[i].kind != SIM_NODE)
+			continue;
+		err = up_route_node(c, &c->hosts[i], sc, d);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int spawn_echo(struct sim_cluster *c, struct sim_host *h, size_t idx,
+		      char pidfile[PATH_MAX], struct diag *d)
+{
+	char bin[PATH_MAX], log[PATH_MAX], dir[128], ports[SIM_MAX_PORTS][8], ns[64];
+	char *argv[16 + 2 * SIM_MAX_PORTS];
+	const char *slash;
+	size_t a = 0, i;
+	pid_t pid;
+	int err;
+
+	snprintf(bin, sizeof(bin), "%s/ciliate-echo", sim_bin_dir());
+	sim_run_dir(c->tag, dir, sizeof(dir));
+	snprintf(pidfile, PATH_MAX, "%s/echo-%zu.pid", dir, idx);
+	snprintf(log, sizeof(log), "%s/echo-%zu.log", dir, idx);
+	unlink(pidfile);
+	argv[a++] = bin;
+	if (h->kind == SIM_POD) {
+		slash = strchr(h->name, '/');
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - h->name), h->name);
+		argv[a++] = "--pod";
+		argv[a++] = (char *)slash + 1;
+		argv[a++] = "--namespace";
+		argv[a++] = ns;
+		argv[a++] = "--node";
+		argv[a++] = h->node;
+	} else {
+		argv[a++] = "--pod"; /* external hosts answer with their name, no namespace */
+		argv[a++] = h->name;
+	}
+	for (i = 0; i < h->nports; i++) {
+		snprintf(ports[i], sizeof(ports[i]), "%u", h->ports[i]);
+		argv[a++] = "--port";
+		argv[a++] = ports[i];
+	}
+	argv[a++] = "--pidfile";
+	argv[a++] = pidfile;
+	argv[a++] = "--quiet";
+	argv[a] = NULL;
+	pid = netns_spawn(h->netns, argv, log, d);
+	if (pid < 0)
+		return (int)pid;
+	h->echo.pid = pid;
+	err = proc_start_time(pid, &h->echo.start);
+	if (err)
+		h->echo.start = 0; /* already gone: reported by the readiness wait */
+	return 0;
+}
+
+/* Last line of a log file, for error messages. */
+static void log_tail(const char *path, char *buf, size_t size)
+{
+	char tmp[4096], *p;
+	ssize_t r;
+	int fd;
+
+	buf[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	r = read(fd, tmp, sizeof(tmp) - 1);
+	close(fd);
+	if (r <= 0)
+		return;
+	tmp[r] = '\0';
+	while (r > 0 && tmp[r - 1] == '\n')
+		tmp[--r] = '\0';
+	p = strrchr(tmp, '\n');
+	snprintf(buf, size, "%.500s", p ? p + 1 : tmp);
+}
+
+static bool pidfile_ready(const char *path, pid_t pid)
+{
+	char buf[32];
+	ssize_t r;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return false;
+	buf[r] = '\0';
+	return atoi(buf) == (int)pid;
+}
+
+/* [5/5] echo servers on every pod's and external host's ports, then the datapath. */
+static int up_servers(struct sim_cluster *c, struct diag *d)
+{
+	char (*pidfiles)[PATH_MAX] = NULL, dir[128], log[PATH_MAX], tail[512];
+	size_t i, n = 0, ready = 0;
+	long long deadline;
+	bool attached, all_attached = true;
+	int err = 0, status;
+
+	for (i = 0; i < c->nhosts; i++)
+		n += c->hosts[i].nports > 0;
+	progress("[5/%d] servers 0/%zu", STEPS, n);
+	pidfiles = calloc(c->nhosts + 1, sizeof(*pidfiles));
+	if (!pidfiles)
+		return diag_fail_errno(d, -ENOMEM, "out of memory");
+	sim_run_dir(c->tag, dir, sizeof(dir));
+	for (i = 0; i < c->nhosts; i++) {
+		if (!c->hosts[i].nports)
+			continue;
+		err = spawn_echo(c, &c->hosts[i], i, pidfiles[i], d);
+		if (err)
+			goto out;
+	}
+	err = sim_state_save(c, d);
+	if (err)
+		goto out;
+	/* every server gets the same bounded readiness window */
+	deadline = sim_now_ms() + SIM_ECHO_READY_MS;
+	while (ready < n) {
+		ready = 0;
+		for (i = 0; i < c->nhosts; i++) {
+			struct sim_host *h = &c->hosts[i];
+
+			if (!h->nports)
+				continue;
+			if (pidfile_ready(pidfiles[i], h->echo.pid)) {
+				ready++;
+				continue;
+			}
+			if (waitpid(h->echo.pid, &status, WNOHANG) == h->echo.pid ||
+			    !proc_alive(h->echo.pid, 0)) {
+				snprintf(log, sizeof(log), "%s/echo-%zu.log", dir, i);
+				log_tail(log, tail, sizeof(tail));
+				err = diag_fail_errno(d, -EIO, "echo server of %s exited: %s",
+						      h->name, tail[0] ? tail : "(no output)");
+				goto out;
+			}
+		}
+		if (ready == n)
+			break;
+		if (sim_now_ms() > deadline) {
+			err = diag_fail_errno(d, -ETIMEDOUT,
+					      "echo servers not ready after %d ms (%zu/%zu)",
+					      SIM_ECHO_READY_MS, ready, n);
+			goto out;
+		}
+		usleep(10000);
+	}
+	progress("[5/%d] servers %zu/%zu", STEPS, ready, n);
+	for (i = 0; i < c->nhosts; i++) {
+		if (c->hosts[i].kind != SIM_NODE)
+			continue;
+		err = sim_attach_datapath(c, &c->hosts[i], &attached, d);
+		if (err)
+			goto out;
+		all_attached &= attached;
+	}
+	c->datapath = all_attached;
+	progress("[5/%d] datapath: %s", STEPS,
+		 c->datapath ? "attached" : "not attached (plain kernel routing, no policy)");
+out:
+	free(pidfiles);
+	return err;
+}
+
+int sim_up(struct sim_cluster *c, const struct scenario *s, struct diag *d)
+{
+	long long start = sim_now_ms();
+	char dir[PATH_MAX];
+	struct script *sc;
+	int err;
+
+	sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return diag_fail_errno(d, -ENOMEM, "out of memory");
+	c->owner.pid = getpid();
+	proc_start_time(c->owner.pid, &c->owner.start);
+	snprintf(c->phase, sizeof(c->phase), "creating");
+	err = sim_state_save(c, d);
+	if (err)
+		goto out;
+	sim_run_dir(c->tag, dir, sizeof(dir));
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		err = diag_fail_errno(d, -errno, "mkdir %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	err = up_fabric(c, sc, d);
+	if (!err)
+		err = up_hosts(c, sc, d);
+	if (!err)
+		err = up_pods(c, d);
+	if (!err)
+		err = up_routing(c, sc, d);
+	if (!err)
+		err = up_servers(c, d);
+	if (err)
+		goto out;
+	c->up_ms = sim_now_ms() - start;
+	snprintf(c->phase, sizeof(c->phase), "up");
+	err = sim_state_save(c, d);
+out:
+	free(sc);
+	if (err) {
+		struct diag dd;
+
+		diag_prefix(d, "bring-up of %s (tag %s)", c->name, c->tag);
+		fprintf(stderr, "ciliate-sim: %s\nciliate-sim: tearing down what was created\n",
+			d ? d->msg : "bring-up failed");
+		sim_state_save(c, NULL); /* record any process started before the failure */
+		if (sim_down_tag(c->tag, true, &dd))
+			fprintf(stderr, "ciliate-sim: teardown: %s\n", dd.msg);
+	}
+	return err;
+}

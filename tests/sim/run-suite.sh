@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# ciliate-sim suite: brings up the scenario clusters of scenarios/connectivity/ with
+# `ciliate-sim run --report` and checks the reports; checks that a scenario with wrong
+# expectations makes `run` fail with the right reasons; checks that `down` cleans up after
+# killed echo servers, a crashed `up` (SIGKILL mid-bring-up) and a lost state file; and
+# finally that no cil-<tag>-* namespace, no state file, no pinned object under
+# /sys/fs/bpf/ciliate and no simulator process is left, and that the root namespace's links,
+# addresses and routes are byte-identical to before (address lifetimes normalised).
+# Usage: run-suite.sh BUILD_DIR. Exit 0 pass, 77 skip (reason printed), 1 fail.
+set -uo pipefail
+
+build=${1:-build}
+cd "$(dirname "$0")/../.." || exit 1
+SIM=$build/bin/ciliate-sim
+for b in ciliate-sim ciliate-echo ciliate-probe; do
+	if [ ! -x "$build/bin/$b" ]; then
+		echo "FAIL: $build/bin/$b is missing (run make first)"
+		exit 1
+	fi
+done
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: the simulator needs root (network namespaces)"
+	exit 77
+fi
+if ! command -v ip >/dev/null; then
+	echo "SKIP: iproute2 (ip) is not installed"
+	exit 77
+fi
+probe_ns="ciliate-t-simcheck$$"
+if ! ip netns add "$probe_ns" 2>/dev/null; then
+	echo "SKIP: cannot create network namespaces here"
+	exit 77
+fi
+ip netns del "$probe_ns"
+
+STATE_DIR=/run/ciliate/sim
+tmp=$(mktemp -d /tmp/ciliate-t-sim.XXXXXX)
+passed=0
+failed=0
+start=$SECONDS
+# tags of every cluster this suite brings up (scenario metadata.name, sanitised)
+TAGS="samenode xnative xtunnel podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill"
+
+pass() { passed=$((passed + 1)); echo "ok   - $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
+
+snapshot() { # the root namespace's links, addresses and routes
+	ip -o link
+	ip -o addr | sed -E 's/(valid|preferred)_lft [^ ]+//g'
+	ip route
+	ip -6 route
+}
+
+# our_procs: simulator processes of this suite's clusters (their pidfiles live in
+# /run/ciliate/sim/<tag>/), by pid
+our_procs() {
+	local p cmd t
+	for p in $(pgrep -x 'ciliate-echo|ciliate-probe' 2>/dev/null); do
+		cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
+		for t in $TAGS; do
+			case "$cmd" in *"$STATE_DIR/$t/"*) echo "$p"; break ;; esac
+		done
+	done
+}
+
+our_netns() {
+	local t
+	for t in $TAGS; do
+		ip netns list | awk '{print $1}' | grep -E "^cil-$t-" || true
+	done
+}
+
+finish() {
+	local t
+	# safety net: remove anything of ours left by a failing check
+	for t in $TAGS; do
+		if [ -e "$STATE_DIR/$t.json" ] || [ -n "$(ip netns list | grep -E "^cil-$t-")" ]; then
+			"$SIM" down "$t" >/dev/null 2>&1
+		fi
+	done
+	rm -rf "$tmp"
+	echo "suite time: $((SECONDS - start)) s"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && exit 0
+	exit 1
+}
+trap 'echo "interrupted"; failed=$((failed + 1)); finish' INT TERM HUP
+
+# Clusters of ours left by another run: skip if a live ciliate-sim owns them (another run
+# of this suite?), else clean them.
+for t in $TAGS; do
+	f=$STATE_DIR/$t.json
+	if [ -e "$f" ]; then
+		owner=$(grep -A1 '"owner"' "$f" | grep -oE '"pid": [0-9]+' | grep -oE '[0-9]+')
+		if [ -n "$owner" ] && [ "$(cat "/proc/$owner/comm" 2>/dev/null)" = ciliate-sim ]; then
+			echo "SKIP: cluster tag $t is being used by ciliate-sim pid $owner (another run?)"
+			rm -rf "$tmp"
+			exit 77
+		fi
+	fi
+	if [ -e "$f" ] || [ -n "$(ip netns list | grep -E "^cil-$t-")" ]; then
+		echo "note: removing cluster $t left by an earlier run"
+		"$SIM" down "$t" >/dev/null 2>&1
+	fi
+done
+
+snapshot >"$tmp/root.before"
+ls -A /sys/fs/bpf/ciliate 2>/dev/null | sort >"$tmp/bpffs.before"
+
+# ---- 1. every connectivity scenario passes, with a complete report ----------------------
+for f in scenarios/connectivity/*.yaml; do
+	name=$(basename "$f" .yaml)
+	rep=$tmp/$name.json
+	if "$SIM" run "$f" --report "$rep" >"$tmp/$name.out" 2>&1; then
+		pass "run $f"
+	else
+		fail "run $f" "exit $?; $(grep -E 'FAIL' "$tmp/$name.out" | head -5)"
+		continue
+	fi
+	total=$(grep -oE '"checks_total": [0-9]+' "$rep" | grep -oE '[0-9]+$')
+	nfail=$(grep -oE '"failed": [0-9]+' "$rep" | head -1 | grep -oE '[0-9]+$')
+	npass=$(grep -c '"pass": true' "$rep")
+	fields=0
+	for k in name expected observed drop_reason duration_ms step pass; do
+		[ "$(grep -c "\"$k\":" "$rep")" -ge "${total:-1}" ] && fields=$((fields + 1))
+	done
+	if [ -n "$total" ] && [ "$total" -gt 0 ] && [ "$nfail" = 0 ] && [ "$npass" = "$total" ] &&
+		[ "$fields" -eq 7 ]; then
+		pass "report $name: $total checks, all passed, every field present"
+	else
+		fail "report $name" "total=$total failed=$nfail passed=$npass fields=$fields/7"
+	fi
+done
+if grep -q 'tunnel (vxlan0' "$tmp/pod-to-pod-cross-node-tunnel.out" 2>/dev/null; then
+	pass "tunnel scenario brought up vxlan0"
+else
+	fail "tunnel scenario brought up vxlan0"
+fi
+
+# ---- 2. wrong expectations make run fail, each for its reason ---------------------------
+rep=$tmp/wrong.json
+"$SIM" run tests/sim/fixtures/wrong-expectations.yaml --report "$rep" >"$tmp/wrong.out" 2>&1
+rc=$?
+if [ $rc -eq 1 ]; then
+	pass "run exits 1 when expectations do not hold"
+else
+	fail "run exits 1 when expectations do not hold" "exit $rc"
+fi
+for reason in "no datapath attached: a deny cannot be enforced" \
+	"expected allow, observed deny refused" "backendIn: answered by x/b" \
+	"services not implemented" "refused: not an address inside the simulation" \
+	"policy changes need the datapath: not applied"; do
+	if grep -qF "$reason" "$rep"; then
+		pass "wrong expectations report: $reason"
+	else
+		fail "wrong expectations report: $reason"
+	fi
+done
+if grep -q 'expected *observed' "$tmp/wrong.out" && grep -qE 'x/a +- +\.\*' "$tmp/wrong.out"; then
+	pass "matrix failure prints expected/observed tables with the differing cell marked"
+else
+	fail "matrix failure tables" "$(grep -A4 'expected' "$tmp/wrong.out" | head -6)"
+fi
+if [ "$(grep -c '"pass": false' "$rep")" -eq 7 ] && [ "$(grep -c '"pass": true' "$rep")" -eq 1 ]; then
+	pass "wrong expectations: 7 failed checks, the one right cell passed"
+else
+	fail "wrong expectations counts" "$(grep -c '"pass": false' "$rep") failed"
+fi
+
+# ---- 3. cleanup after killed servers, a crashed up, a lost state file -------------------
+mk_scenario() { # NAME PODS_PER_NODE > file
+	echo "apiVersion: sim.ciliate.dev/v1
+kind: Cluster
+metadata: {name: $1}
+spec:
+  nodes: [{name: node-1}, {name: node-2}]
+  routing: tunnel
+  podCIDR: 10.244.0.0/16
+  serviceCIDR: 10.96.0.0/12
+  underlayCIDR: 192.0.2.0/24
+  externalHosts: [{name: ext, ip: 203.0.113.10, ports: [80]}]"
+	local n i
+	for n in 1 2; do
+		for i in $(seq "$2"); do
+			echo "---
+apiVersion: v1
+kind: Pod
+metadata: {name: p$n-$i, namespace: t}
+spec:
+  nodeName: node-$n
+  containers: [{name: c, image: echo, ports: [{containerPort: 80}]}]"
+		done
+	done
+}
+# clean TAG WHAT: asserts nothing of cluster TAG is left
+clean() {
+	local t=$1 what=$2 left
+	left="$(ip netns list | awk '{print $1}' | grep -E "^cil-$t-" | head -3)"
+	[ -e "$STATE_DIR/$t.json" ] && left="$left state-file"
+	[ -e "$STATE_DIR/$t" ] && left="$left run-dir"
+	for p in $(pgrep -x ciliate-echo); do
+		tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q "$STATE_DIR/$t/" &&
+			left="$left pid-$p"
+	done
+	if [ -z "$left" ]; then pass "$what"; else fail "$what" "left: $left"; fi
+}
+
+mk_scenario st-crash-a 3 >"$tmp/crash-a.yaml"
+if "$SIM" up "$tmp/crash-a.yaml" >"$tmp/crash-a.out" 2>&1; then
+	pass "up (crash test a)"
+	pids=$(grep -A1 '"echo"' "$STATE_DIR/stcrasha.json" | grep -oE '"pid": [0-9]+' | grep -oE '[0-9]+')
+	n=$(echo "$pids" | wc -w)
+	if [ "$n" -eq 7 ]; then pass "state file records 7 echo servers"; else fail "state file records 7 echo servers" "$n"; fi
+	st=$("$SIM" status -o json)
+	if grep -q '"tag": "stcrasha"' <<<"$st" && grep -q '"alive": true' <<<"$st"; then
+		pass "status -o json lists the cluster and live servers"
+	else
+		fail "status -o json"
+	fi
+	out=$("$SIM" exec -c stcrasha t/p1-1 -- ip -o addr show dev eth0 2>&1)
+	if grep -q 'inet 10.244.0.10/32' <<<"$out"; then pass "exec into a pod"; else fail "exec into a pod" "$out"; fi
+	out=$("$SIM" exec -c stcrasha node-2 -- ip route 2>&1)
+	if grep -q '10.244.0.0/24 via 192.0.2.1 dev vxlan0 onlink' <<<"$out"; then
+		pass "exec into a node: tunnel route"
+	else
+		fail "exec into a node: tunnel route" "$out"
+	fi
+	# shellcheck disable=SC2086
+	kill -9 $pids 2>/dev/null
+	"$SIM" down "$tmp/crash-a.yaml" >>"$tmp/crash-a.out" 2>&1 || fail "down after kill -9 of the echo servers" "exit $?"
+	clean stcrasha "down after kill -9 of the echo servers removes everything"
+	if "$SIM" down "$tmp/crash-a.yaml" >/dev/null 2>&1; then pass "down is idempotent"; else fail "down is idempotent"; fi
+else
+	fail "up (crash test a)" "$(tail -3 "$tmp/crash-a.out")"
+fi
+
+# a crashed `up`: SIGKILL while it creates pods (or, on a fast machine, just after)
+mk_scenario st-crash-b 40 >"$tmp/crash-b.yaml"
+"$SIM" up "$tmp/crash-b.yaml" >"$tmp/crash-b.out" 2>&1 &
+simpid=$!
+for i in $(seq 200); do
+	grep -q 'pods [1-9]' "$tmp/crash-b.out" && break
+	sleep 0.01
+done
+{ kill -9 $simpid && wait $simpid; } 2>/dev/null
+if grep -q '"phase": "creating"' "$STATE_DIR/stcrashb.json" 2>/dev/null; then
+	pass "crashed up left its state file in phase creating"
+else
+	echo "note: up finished before it was killed ($(grep -oE '"phase": "[a-z]+"' "$STATE_DIR/stcrashb.json" 2>/dev/null))"
+fi
+"$SIM" down "$tmp/crash-b.yaml" >>"$tmp/crash-b.out" 2>&1 || fail "down after a crashed up" "exit $?"
+clean stcrashb "down after a crashed up removes everything"
+
+# a lost state file: down finds the namespaces by prefix and the servers inside them
+mk_scenario st-lost 2 >"$tmp/lost.yaml"
+if "$SIM" up "$tmp/lost.yaml" >"$tmp/lost.out" 2>&1; then
+	rm -f "$STATE_DIR/stlost.json"
+	"$SIM" down stlost >>"$tmp/lost.out" 2>&1 || fail "down without a state file" "exit $?"
+	clean stlost "down without a state file removes namespaces and servers by prefix"
+else
+	fail "up (lost state test)" "$(tail -3 "$tmp/lost.out")"
+fi
+
+# a run reusing a cluster left up by `up` does not tear it down
+if "$SIM" up scenarios/connectivity/pod-to-pod-same-node.yaml >"$tmp/reuse.out" 2>&1 &&
+	"$SIM" run scenarios/connectivity/pod-to-pod-same-node.yaml >>"$tmp/reuse.out" 2>&1 &&
+	[ -e "$STATE_DIR/samenode.json" ]; then
+	pass "run reuses a cluster left up by up, and leaves it up"
+else
+	fail "run reuses a cluster left up by up" "$(tail -3 "$tmp/reuse.out")"
+fi
+"$SIM" down samenode >/dev/null 2>&1
+clean samenode "down after reuse"
+
+# a killed `run` leaves a cluster that the next `run` of the file removes and recreates
+mk_scenario st-kill 1 >"$tmp/kill.yaml"
+echo "---
+apiVersion: sim.ciliate.dev/v1
+kind: Test
+metadata: {name: slow}
+spec:
+  steps:
+  - name: slow
+    probes:
+    - {from: t/p1-1, to: t/p2-1, port: 80, protocol: TCP, expect: allow, sameBackend: 300}" >>"$tmp/kill.yaml"
+"$SIM" run "$tmp/kill.yaml" >"$tmp/killrun.out" 2>&1 &
+simpid=$!
+for i in $(seq 300); do
+	grep -q '"phase": "up"' "$STATE_DIR/stkill.json" 2>/dev/null && break
+	sleep 0.01
+done
+{ kill -9 $simpid && wait $simpid; } 2>/dev/null
+"$SIM" run "$tmp/kill.yaml" >"$tmp/killrun2.out" 2>&1
+if grep -q 'crashed run' "$tmp/killrun2.out" && grep -q 'check(s): 1 passed, 0 failed' "$tmp/killrun2.out"; then
+	pass "run after a killed run removes its cluster and starts afresh"
+else
+	fail "run after a killed run" "$(grep -E 'crashed|check\(s\)' "$tmp/killrun2.out")"
+fi
+clean stkill "a run after a killed run tears down"
+
+# ---- 4. nothing left, root namespace untouched ------------------------------------------
+left=$(our_netns)
+if [ -z "$left" ]; then pass "no cil-<tag>- namespace left"; else fail "no cil-<tag>- namespace left" "$left"; fi
+left=""
+for t in $TAGS; do
+	[ -e "$STATE_DIR/$t.json" ] && left="$left $t"
+done
+if [ -z "$left" ]; then pass "no state file left"; else fail "no state file left" "$left"; fi
+ls -A /sys/fs/bpf/ciliate 2>/dev/null | sort >"$tmp/bpffs.after"
+# Other suites pin and unpin there concurrently: entries that appeared and belong to our
+# clusters (named cil-<tag>-... or after our scenarios' nodes) fail, others are noted.
+new_pins=$(comm -13 "$tmp/bpffs.before" "$tmp/bpffs.after")
+ours_re="^(node-[0-9]+$|cil-($(echo $TAGS | tr ' ' '|'))-)"
+our_pins=$(grep -E "$ours_re" <<<"$new_pins")
+if [ -n "$our_pins" ]; then
+	fail "no pinned objects under /sys/fs/bpf/ciliate" "$our_pins"
+elif [ ! -s "$tmp/bpffs.after" ]; then
+	pass "no pinned objects under /sys/fs/bpf/ciliate"
+else
+	pass "no pinned objects of ours under /sys/fs/bpf/ciliate (others': $(tr '\n' ' ' <"$tmp/bpffs.after"))"
+fi
+left=$(our_procs)
+if [ -z "$left" ]; then pass "no simulator process left"; else fail "no simulator process left" "$left"; fi
+snapshot >"$tmp/root.after"
+if cmp -s "$tmp/root.before" "$tmp/root.after"; then
+	pass "root namespace links, addresses and routes unchanged"
+else
+	fail "root namespace unchanged" "$(diff "$tmp/root.before" "$tmp/root.after" | head -10)"
+fi
+finish
