@@ -13,6 +13,8 @@ all: sim
 
 $(SIM_OBJS): CFLAGS += -Isim
 
-$(BUILD)/bin/ciliate-sim: $(SIM_OBJS) $(LIB) | sim-tools
+# it runs the datapath: ciliate-agent per node, ciliate-cni per pod, `ciliate apply` per step
+$(BUILD)/bin/ciliate-sim: $(SIM_OBJS) $(AGENT_CLIENT_OBJ) $(LIB) | sim-tools agent \
+		$(BUILD)/bin/ciliate
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $(SIM_OBJS) $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(SIM_OBJS) $(AGENT_CLIENT_OBJ) $(LIB) $(LDLIBS)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: replays the showcase captures through the real BPF programs and prints the
-# per-packet verdict table. (Grows into a simulated-cluster demo with the simulator.)
+# per-packet verdict table, then runs scenarios/demo.yaml on a simulated cluster (network
+# namespaces, one ciliate-agent per node, pods through ciliate-cni) with ciliate-sim.
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -13,4 +14,11 @@ for f in scenarios/replay/tcp-*.yaml scenarios/replay/icmp-*.yaml; do
 	"$build/bin/ciliate" replay --scenario "$f" || rc=1
 	echo
 done
+if [ "$(id -u)" = 0 ] && [ -x "$build/bin/ciliate-sim" ]; then
+	echo "ciliate demo: simulated cluster (ciliate-sim run scenarios/demo.yaml)"
+	echo
+	"$build/bin/ciliate-sim" run scenarios/demo.yaml || rc=1
+else
+	echo "ciliate demo: skipping the simulated cluster (needs root and build/bin/ciliate-sim)"
+fi
 exit $rc

@@ -47,12 +47,78 @@ static void pod_mac(uint8_t prefix, uint32_t ip, char *buf, size_t size)
 	snprintf(buf, size, "%02x:58:%02x:%02x:%02x:%02x", prefix, b[0], b[1], b[2], b[3]);
 }
 
+/* Runs ciliate-cni COMMAND for kp inside its node's namespace (nsenter --net, like a
+ * runtime running on that node), the network configuration on stdin. */
+static int cni_run(const struct kubelet_pod *kp, const char *command, struct diag *d)
+{
+	char ip[INET_ADDRSTRLEN], netns_arg[NETNS_NAME_MAX + 32], bin[4200], conf[512];
+	char e_cmd[32], e_id[64], e_netns[NETNS_NAME_MAX + 32], e_args[KUBELET_ID_MAX + 96];
+	char e_path[4120], h[9], ns[64];
+	const char *slash = strchr(kp->id, '/');
+
+	if (!slash)
+		return diag_fail(d, "pod %s: no namespace", kp->id);
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - kp->id), kp->id);
+	inet_ntop(AF_INET, &kp->ip, ip, sizeof(ip));
+	kubelet_hash8(kp->id, h);
+	snprintf(netns_arg, sizeof(netns_arg), "--net=" NETNS_RUN_DIR "/%s", kp->node_netns);
+	snprintf(bin, sizeof(bin), "%s/ciliate-cni", kp->cni_dir);
+	snprintf(conf, sizeof(conf),
+		 "{\"cniVersion\":\"1.1.0\",\"name\":\"ciliate\",\"type\":\"ciliate-cni\","
+		 "\"agentSocket\":\"%s\"}", kp->agent_sock);
+	snprintf(e_cmd, sizeof(e_cmd), "CNI_COMMAND=%s", command);
+	snprintf(e_id, sizeof(e_id), "CNI_CONTAINERID=sim-%s", h);
+	snprintf(e_netns, sizeof(e_netns), "CNI_NETNS=" NETNS_RUN_DIR "/%s", kp->netns);
+	snprintf(e_args, sizeof(e_args), "CNI_ARGS=K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s;IP=%s", ns,
+		 slash + 1, ip);
+	snprintf(e_path, sizeof(e_path), "CNI_PATH=%s", kp->cni_dir);
+	return sys_runv(conf, (char *const[]){ "nsenter", netns_arg, "env", e_cmd, e_id, e_netns,
+					       "CNI_IFNAME=eth0", e_args, e_path, bin, NULL },
+			d);
+}
+
+int kubelet_cni_del(const struct kubelet_pod *kp, struct diag *d)
+{
+	return cni_run(kp, "DEL", d);
+}
+
+static int cni_add_pod(const struct kubelet_pod *kp, struct diag *d)
+{
+	char script[256];
+	int err;
+
+	err = netns_add(kp->netns, d);
+	if (!err)
+		err = cni_run(kp, "ADD", d);
+	if (err)
+		goto out;
+	/* the plugin leaves lo and the MTU alone: loopback up, and the tunnel's MTU */
+	snprintf(script, sizeof(script), "link set lo up\n");
+	if (kp->mtu && kp->mtu != 1500)
+		snprintf(script + strlen(script), sizeof(script) - strlen(script),
+			 "link set eth0 mtu %u\n", kp->mtu);
+	err = ip_batch(kp->netns, script, d);
+	if (!err && kp->mtu && kp->mtu != 1500) {
+		snprintf(script, sizeof(script), "link set %s mtu %u\n", kp->lxc, kp->mtu);
+		err = ip_batch(kp->node_netns, script, d);
+	}
+out:
+	if (err) {
+		diag_prefix(d, "pod %s (ciliate-cni)", kp->id);
+		cni_run(kp, "DEL", NULL);
+		kubelet_del_pod(kp, NULL);
+	}
+	return err;
+}
+
 int kubelet_add_pod(const struct kubelet_pod *kp, struct diag *d)
 {
 	char ip[INET_ADDRSTRLEN], host_mac[18], pod_mac_s[18], script[1024], key[64];
 	const char *kv[2];
 	int err;
 
+	if (kp->agent_sock[0])
+		return cni_add_pod(kp, d);
 	inet_ntop(AF_INET, &kp->ip, ip, sizeof(ip));
 	pod_mac(0x0e, kp->ip, host_mac, sizeof(host_mac));
 	pod_mac(0x0a, kp->ip, pod_mac_s, sizeof(pod_mac_s));

@@ -32,6 +32,8 @@ struct kubelet_pod {
 	char lxc[IFNAMSIZ];               /* host-side veth in the node */
 	uint32_t ip;                      /* network order */
 	unsigned int mtu;
+	char agent_sock[300];             /* set: plumb through ciliate-cni with this agent */
+	char cni_dir[4096];               /* where ciliate-cni is (CNI_PATH) */
 };
 
 /* Writes the 32-bit FNV-1a hash of s as 8 lowercase hex digits into out. */
@@ -44,8 +46,13 @@ void kubelet_pod_init(struct kubelet_pod *kp, const char *netns, const char *nod
 /* Prepares a node netns for pods: the gateway address 169.254.1.1/32 on lo. */
 int kubelet_node_init(const char *node_netns, struct diag *d);
 
-/* Creates the pod's sandbox namespace and connects it to its node (conventions above). */
+/* Creates the pod's sandbox namespace and connects it to its node (conventions above):
+ * with kp->agent_sock set by running `ciliate-cni` ADD in the node namespace (the agent
+ * attaches the datapath), else by plumbing the veth directly. */
 int kubelet_add_pod(const struct kubelet_pod *kp, struct diag *d);
+
+/* CNI DEL of the pod (kp->agent_sock and cni_dir set); the sandbox namespace stays. */
+int kubelet_cni_del(const struct kubelet_pod *kp, struct diag *d);
 
 /* Removes the node side (veth and route) and the sandbox namespace; absent parts are fine. */
 int kubelet_del_pod(const struct kubelet_pod *kp, struct diag *d);

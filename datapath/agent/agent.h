@@ -27,6 +27,7 @@
 
 struct agent_opts {
 	const char *node;
+	const char *instance;	  /* --instance: pin dir and state dir name (default node) */
 	const char *store_uri;
 	const char *state_dir;	  /* default /run/ciliate/<node> */
 	const char *cluster_file; /* --scenario-cluster: its Cluster document */

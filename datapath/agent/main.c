@@ -56,13 +56,15 @@ int64_t agent_now_ms(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ciliate-agent --node NAME [--store DIR|URI] [--state-dir DIR]\n"
-		"                     [--scenario-cluster FILE] [--ct-gc-interval SECONDS]\n"
-		"                     [--trace-all]\n"
+		"usage: ciliate-agent --node NAME [--instance NAME] [--store DIR|URI]\n"
+		"                     [--state-dir DIR] [--scenario-cluster FILE]\n"
+		"                     [--ct-gc-interval SECONDS] [--trace-all]\n"
 		"\n"
 		"Runs inside the node's network namespace (enter it with nsenter --net=..., not\n"
 		"'ip netns exec', which hides /sys/fs/bpf). The store defaults to $CILIATE_STORE,\n"
 		"then %s; the state dir (API socket, endpoint records) to %s/NAME.\n"
+		"--instance names the pin dir and state dir instead of --node (several clusters\n"
+		"with the same node names on one machine, e.g. the simulator's cil-TAG-NODE).\n"
 		"Without --scenario-cluster the node registers itself under /ciliate/nodes/ and\n"
 		"takes the next /24 of 10.244.0.0/16 in registration order.\n",
 		STORE_DEFAULT_URI, AGENT_RUN_ROOT);
@@ -91,6 +93,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 {
 	static const struct option opts[] = {
 		{"node", required_argument, NULL, 'n'},
+		{"instance", required_argument, NULL, 'i'},
 		{"store", required_argument, NULL, 's'},
 		{"state-dir", required_argument, NULL, 'd'},
 		{"scenario-cluster", required_argument, NULL, 'c'},
@@ -108,6 +111,9 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		switch (c) {
 		case 'n':
 			o->node = optarg;
+			break;
+		case 'i':
+			o->instance = optarg;
 			break;
 		case 's':
 			o->store_uri = optarg;
@@ -211,14 +217,15 @@ static int setup_loop(struct agent *a, struct diag *d)
 
 static int start(struct agent *a, struct diag *d)
 {
-	struct datapath_opts dopts = {.node = a->o.node, .trace_all = a->o.trace_all};
+	const char *inst = a->o.instance ? a->o.instance : a->o.node;
+	struct datapath_opts dopts = {.node = inst, .trace_all = a->o.trace_all};
 	char lock[512];
 	int err;
 
 	if (a->o.state_dir)
 		snprintf(a->state_dir, sizeof(a->state_dir), "%s", a->o.state_dir);
 	else
-		snprintf(a->state_dir, sizeof(a->state_dir), "%s/%s", AGENT_RUN_ROOT, a->o.node);
+		snprintf(a->state_dir, sizeof(a->state_dir), "%s/%s", AGENT_RUN_ROOT, inst);
 	snprintf(a->sock_path, sizeof(a->sock_path), "%s/%s", a->state_dir, AGENT_SOCK_NAME);
 	err = mkdir_p(a->state_dir, 0755);
 	if (err)

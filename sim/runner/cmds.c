@@ -135,6 +135,21 @@ static size_t count_kind(const struct sim_cluster *c, enum sim_kind kind)
 	return n;
 }
 
+/* Removes every --no-datapath from argv (it may come anywhere), setting sim_no_datapath. */
+static int strip_no_datapath(int argc, char **argv)
+{
+	int i, k = 1;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-datapath"))
+			sim_no_datapath = true;
+		else
+			argv[k++] = argv[i];
+	}
+	argv[k] = NULL;
+	return k;
+}
+
 int cmd_up(int argc, char **argv)
 {
 	struct scenario *s = NULL;
@@ -143,8 +158,9 @@ int cmd_up(int argc, char **argv)
 	bool running;
 	int err;
 
+	argc = strip_no_datapath(argc, argv);
 	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: ciliate-sim up FILE\n");
+		fprintf(stderr, "usage: ciliate-sim up FILE [--no-datapath]\n");
 		return SIM_EXIT_USAGE;
 	}
 	if (need_root("up"))
@@ -333,6 +349,7 @@ int cmd_run(int argc, char **argv)
 	struct diag d = { "" };
 	int opt, i, failed;
 
+	argc = strip_no_datapath(argc, argv);
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "+r:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -340,7 +357,7 @@ int cmd_run(int argc, char **argv)
 			report = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: ciliate-sim run FILE... [--report FILE.json]\n");
+			fprintf(stderr, "usage: ciliate-sim run FILE... [--report FILE.json] [--no-datapath]\n");
 			return SIM_EXIT_USAGE;
 		}
 	}
@@ -354,7 +371,7 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: ciliate-sim run FILE... [--report FILE.json]\n");
+		fprintf(stderr, "usage: ciliate-sim run FILE... [--report FILE.json] [--no-datapath]\n");
 		return SIM_EXIT_USAGE;
 	}
 	if (need_root("run"))

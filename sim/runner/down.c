@@ -177,11 +177,38 @@ static void remove_run_dir(const char *tag)
 			if (e->d_name[0] == '.')
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
+			if (e->d_type == DT_DIR) /* the cluster's store */
+				nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+			else
+				unlink(path);
 		}
 		closedir(dh);
 	}
 	rmdir(dir);
+}
+
+/* Removes the agents' pins (/sys/fs/bpf/ciliate/cil-<tag>-*) and state dirs
+ * (/run/ciliate/cil-<tag>-*) by the cluster's prefix: also those of a lost state file. */
+static void remove_agent_dirs(const char *prefix)
+{
+	static const char *const roots[] = { SIM_BPFFS_DIR, "/run/ciliate" };
+	char path[PATH_MAX + 256];
+	struct dirent *e;
+	size_t r;
+	DIR *dh;
+
+	for (r = 0; r < sizeof(roots) / sizeof(roots[0]); r++) {
+		dh = opendir(roots[r]);
+		if (!dh)
+			continue;
+		while ((e = readdir(dh))) {
+			if (strncmp(e->d_name, prefix, strlen(prefix)) || strchr(e->d_name, '/'))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", roots[r], e->d_name);
+			nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		}
+		closedir(dh);
+	}
 }
 
 static int add_name(char ***v, size_t *n, const char *s)
@@ -263,6 +290,7 @@ int sim_down_tag(const char *tag, bool quiet, struct diag *d)
 	}
 	for (i = 0; have_state && i < c.npins; i++)
 		remove_pin(c.pins[i]);
+	remove_agent_dirs(prefix);
 	remove_run_dir(tag);
 	sim_state_path(tag, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);

@@ -3,11 +3,13 @@
  * Running Test documents: each step's state changes (through the datapath hook), then its
  * probes and matrix cells as ciliate-probe runs in parallel, then the assertions.
  *
- * Honest reporting while no datapath is attached: a step that changes state fails all its
- * checks ("policy changes need the datapath: not applied"), a `deny` expectation fails
- * whatever was observed, and assertions the simulator cannot check yet (spread,
- * replyBypasses, encryptedOn, dropReason, clientIPSeen: egress-ip) and svc/ targets fail
- * with "not implemented".
+ * With the datapath, a step's state change is its own `apply` check (a rejected manifest
+ * fails it; the probes show the previous state), denies are real and drop reasons come from
+ * the nodes' ciliate_metrics counters around the step's probes. Honest reporting with
+ * --no-datapath: a step that changes state fails all its checks ("policy changes need the
+ * datapath: not applied"), a `deny` expectation fails whatever was observed. Assertions the
+ * simulator cannot check yet (spread, replyBypasses, encryptedOn, clientIPSeen: egress-ip)
+ * and svc/ targets fail with "not implemented".
  */
 #include "run.h"
 
@@ -150,6 +152,77 @@ static bool is_node_ip(const struct sim_cluster *c, const char *ip)
 	return false;
 }
 
+/* Drop counters of every node before and after a step's probes (datapath attached). */
+struct drop_snap {
+	uint64_t *before; /* nhosts * SIM_DROP_REASONS, rows of nodes only */
+	uint64_t *after;
+};
+
+static void drops_read_all(const struct sim_cluster *c, uint64_t *out)
+{
+	size_t i;
+
+	for (i = 0; i < c->nhosts; i++)
+		if (c->hosts[i].kind == SIM_NODE)
+			sim_drops_read(c, &c->hosts[i], out + i * SIM_DROP_REASONS);
+}
+
+/* The node (host index) an address belongs to: itself, or a pod's node; -1 otherwise. */
+static long node_of(const struct sim_cluster *c, const char *ip)
+{
+	const struct sim_host *h, *n;
+	uint32_t a;
+
+	if (ip4_parse(ip, &a))
+		return -1;
+	h = sim_host_by_ip(c, a);
+	if (!h)
+		return -1;
+	if (h->kind == SIM_NODE)
+		return h - c->hosts;
+	if (h->kind != SIM_POD)
+		return -1;
+	n = sim_find_host(c, SIM_NODE, h->node);
+	return n ? n - c->hosts : -1;
+}
+
+/* The drop reason whose counter moved most on the nodes of the probe's source and
+ * destination during the step (the step's probes run together: shared attribution). */
+static void observe_drop(const struct sim_cluster *c, const struct drop_snap *ds,
+			 const char *src_ip, const struct sim_probe_job *j, struct sim_check *chk)
+{
+	long nodes[2] = { node_of(c, src_ip), node_of(c, j->to) };
+	uint64_t best = 0, delta;
+	unsigned int r, best_r = 0;
+	size_t k, len;
+
+	if (!ds->before || j->allowed == j->attempts || j->failure[0])
+		return;
+	for (r = 128; r < SIM_DROP_REASONS; r++) {
+		/* IPv4 TCP/UDP probes never cause it: the veths' own IPv6 neighbour discovery */
+		if (!strcmp(sim_drop_reason_name(r), "UNSUPPORTED_L3_PROTOCOL"))
+			continue;
+		delta = 0;
+		for (k = 0; k < 2; k++) {
+			size_t o;
+
+			if (nodes[k] < 0 || (k == 1 && nodes[1] == nodes[0]))
+				continue;
+			o = (size_t)nodes[k] * SIM_DROP_REASONS + r;
+			delta += ds->after[o] - ds->before[o];
+		}
+		if (delta > best) {
+			best = delta;
+			best_r = r;
+		}
+	}
+	if (!best)
+		return;
+	snprintf(chk->drop_reason, sizeof(chk->drop_reason), "%s", sim_drop_reason_name(best_r));
+	len = strlen(chk->observed);
+	snprintf(chk->observed + len, sizeof(chk->observed) - len, " drop=%s", chk->drop_reason);
+}
+
 static void check_verdict(const struct sim_cluster *c, struct sim_check *chk,
 			  const struct sim_probe_job *j, bool expect_allow)
 {
@@ -202,8 +275,11 @@ static void check_assertions(const struct sim_cluster *c, struct pending *p,
 		reason_add(chk, "replyBypasses: not implemented");
 	if (pr->encrypted_on[0])
 		reason_add(chk, "encryptedOn: not implemented");
-	if (pr->drop_reason[0])
-		reason_add(chk, "dropReason: not implemented (needs the datapath's events)");
+	if (pr->drop_reason[0] && !c->datapath)
+		reason_add(chk, "dropReason: needs the datapath (--no-datapath)");
+	else if (pr->drop_reason[0] && strcmp(pr->drop_reason, chk->drop_reason))
+		reason_add(chk, "dropReason: expected %s, observed %s", pr->drop_reason,
+			   chk->drop_reason[0] ? chk->drop_reason : "no drop counted");
 }
 
 static void describe_expected(struct pending *p, bool expect_allow)
@@ -312,7 +388,7 @@ static size_t build_checks(const struct sim_cluster *c, const char *scenario,
 }
 
 static void evaluate(const struct sim_cluster *c, struct pending *p,
-		     const struct sim_probe_job *jobs)
+		     const struct sim_probe_job *jobs, const struct drop_snap *ds)
 {
 	const struct sim_probe_job *j;
 	bool expect_allow;
@@ -325,6 +401,7 @@ static void evaluate(const struct sim_cluster *c, struct pending *p,
 	j = &jobs[p->job];
 	expect_allow = p->probe ? p->probe->expect_allow : p->chk.cell_expected == '.';
 	describe_observed(j, &p->chk);
+	observe_drop(c, ds, p->src_ip, j, &p->chk);
 	if (!j->failure[0])
 		p->chk.cell_observed = j->allowed ? '.' : 'X';
 	check_verdict(c, &p->chk, j, expect_allow);
@@ -372,8 +449,12 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 {
 	size_t cap = step_size(st) + 1, n, njobs = 0, i;
 	struct sim_probe_job *jobs;
+	struct drop_snap ds = { NULL, NULL };
+	struct sim_check ack;
 	struct pending *ps;
 	struct diag d = { "" };
+	long long t0 = sim_now_ms();
+	bool changes = st->apply || st->manifests_yaml || st->ndeletes;
 	int failed = 0, err;
 
 	ps = calloc(cap, sizeof(*ps));
@@ -383,13 +464,48 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 		goto out;
 	}
 	err = sim_apply_step(c, st, &d);
-	n = build_checks(c, scenario, t, st, ps, jobs, &njobs, err ? d.msg : NULL);
-	printf("--- %s / %s: %zu check(s)%s%s\n", t->name, st->name, n, err ? ": " : "",
-	       err ? d.msg : "");
+	/* with a datapath a rejected change is its own failed check: the probes then show
+	 * that the previous state stayed in force */
+	n = build_checks(c, scenario, t, st, ps, jobs, &njobs,
+			 err && !c->datapath ? d.msg : NULL);
+	printf("--- %s / %s: %zu check(s)%s%s\n", t->name, st->name, n + (changes && c->datapath),
+	       err ? ": " : "", err ? d.msg : "");
+	if (changes && c->datapath) {
+		memset(&ack, 0, sizeof(ack));
+		ack.scenario = scenario;
+		snprintf(ack.test, sizeof(ack.test), "%s", t->name);
+		snprintf(ack.step, sizeof(ack.step), "%s", st->name);
+		snprintf(ack.kind, sizeof(ack.kind), "apply");
+		snprintf(ack.name, sizeof(ack.name), "apply %s", st->apply ? st->apply :
+			 st->manifests_yaml ? "(inline manifests)" : "(delete)");
+		snprintf(ack.expected, sizeof(ack.expected), "applied and reconciled");
+		snprintf(ack.observed, sizeof(ack.observed), "%s", err ? "rejected" : "applied");
+		ack.matrix = -1;
+		ack.duration_ms = sim_now_ms() - t0;
+		ack.pass = !err;
+		if (err)
+			snprintf(ack.reason, sizeof(ack.reason), "%s", d.msg);
+		failed += !ack.pass;
+		sim_report_add(r, &ack);
+		print_check(&ack);
+	}
 	fflush(stdout);
+	if (c->datapath) {
+		ds.before = calloc(c->nhosts * SIM_DROP_REASONS + 1, sizeof(uint64_t));
+		ds.after = calloc(c->nhosts * SIM_DROP_REASONS + 1, sizeof(uint64_t));
+		if (!ds.before || !ds.after) {
+			free(ds.before);
+			free(ds.after);
+			ds.before = ds.after = NULL;
+		} else {
+			drops_read_all(c, ds.before);
+		}
+	}
 	sim_probe_run(jobs, njobs, SIM_PROBE_PARALLEL);
+	if (ds.after)
+		drops_read_all(c, ds.after);
 	for (i = 0; i < n; i++) {
-		evaluate(c, &ps[i], jobs);
+		evaluate(c, &ps[i], jobs, &ds);
 		failed += !ps[i].chk.pass;
 		sim_report_add(r, &ps[i].chk);
 		if (ps[i].chk.matrix < 0)
@@ -399,6 +515,8 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 		print_matrix_result(st, i, ps, n);
 	fflush(stdout);
 out:
+	free(ds.before);
+	free(ds.after);
 	free(ps);
 	free(jobs);
 	return failed;

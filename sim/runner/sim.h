@@ -35,6 +35,7 @@
 #define SIM_TUNNEL_MTU 1450  /* VXLAN over IPv4 costs 50 bytes */
 #define SIM_ECHO_READY_MS 3000
 #define SIM_STOP_GRACE_MS 2000
+#define SIM_DROP_REASONS 256 /* CILIATE_REASON_MAX: drop codes are 128..255 */
 
 /* Exit codes. */
 #define SIM_EXIT_OK 0
@@ -158,9 +159,37 @@ int sim_attach_datapath(struct sim_cluster *c, struct sim_host *node, bool *atta
 /* Stops the node's datapath before its namespace goes away. */
 int sim_detach_datapath(struct sim_cluster *c, struct sim_host *node, struct diag *d);
 
-/* Applies a Test step's state changes (apply, manifests, delete) through the datapath;
+/* Applies a Test step's state changes (apply, manifests, delete) to the cluster's store
+ * with `ciliate apply/delete`, then waits (bounded) until every agent reconciled; a rejected
+ * manifest fails with the CLI's FILE:LINE message and leaves the store as it was.
  * -EOPNOTSUPP with a reason while no datapath is attached. */
 int sim_apply_step(struct sim_cluster *c, const struct m_step *st, struct diag *d);
+
+/* Set by `--no-datapath`: plain kernel routing and the simulator's own pod plumbing. */
+extern bool sim_no_datapath;
+
+/* The per-cluster store directory /run/ciliate/sim/<tag>/store. */
+void sim_store_dir(const char *tag, char *buf, size_t size);
+
+/* The API socket of node's agent (/run/ciliate/cil-<tag>-<node>/agent.sock). */
+void sim_agent_sock(const struct sim_host *node, char *buf, size_t size);
+
+/* Creates the store and writes the scenario's Kubernetes documents to it (no-op without a
+ * datapath). */
+int sim_datapath_prepare(struct sim_cluster *c, struct diag *d);
+
+/* Waits (bounded) until every started agent answers on its socket. */
+int sim_datapath_wait(struct sim_cluster *c, struct diag *d);
+
+/* The store's current revision. */
+int sim_store_revision(const struct sim_cluster *c, int64_t *rev, struct diag *d);
+
+/* Per-reason drop packet counters of node's pinned ciliate_metrics (CILIATE_REASON_MAX
+ * entries, summed over directions and CPUs). */
+int sim_drops_read(const struct sim_cluster *c, const struct sim_host *node, uint64_t *out);
+
+/* "POLICY_DENIED" for 133. */
+const char *sim_drop_reason_name(unsigned int code);
 
 /* ---- run.c ---------------------------------------------------------------------------- */
 

@@ -229,6 +229,10 @@ static int add_pod(const struct sim_cluster *c, size_t i, struct diag *d)
 		return diag_fail(d, "pod %s: no node %s", p->name, p->node);
 	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - p->name), p->name);
 	kubelet_pod_init(&kp, p->netns, node->netns, ns, slash + 1, p->ip, c->mtu);
+	if (c->datapath) {
+		sim_agent_sock(node, kp.agent_sock, sizeof(kp.agent_sock));
+		snprintf(kp.cni_dir, sizeof(kp.cni_dir), "%s", sim_bin_dir());
+	}
 	return kubelet_add_pod(&kp, d);
 }
 
@@ -262,7 +266,7 @@ static void pod_worker(const struct sim_cluster *c, size_t first, size_t nworker
 	_exit(0);
 }
 
-/* [3/5] pod sandboxes through the kubelet, by SIM_POD_WORKERS processes in parallel (the
+/* [4/5] pod sandboxes through the kubelet, by SIM_POD_WORKERS processes in parallel (the
  * cost is fork/exec of ip and kernel work, which two cores can overlap). */
 static int up_pods(struct sim_cluster *c, struct diag *d)
 {
@@ -274,7 +278,7 @@ static int up_pods(struct sim_cluster *c, struct diag *d)
 
 	for (i = 0; i < c->nhosts; i++)
 		n += c->hosts[i].kind == SIM_POD && c->hosts[i].own_netns;
-	progress("[3/%d] pods 0/%zu", STEPS, n);
+	progress("[4/%d] pods 0/%zu", STEPS, n);
 	if (!n)
 		return 0;
 	nworkers = n < SIM_POD_WORKERS ? n : SIM_POD_WORKERS;
@@ -299,7 +303,7 @@ static int up_pods(struct sim_cluster *c, struct diag *d)
 		if (line[0] == '+') {
 			done++;
 			if (done % 10 == 0 || done == n)
-				progress("[3/%d] pods %zu/%zu", STEPS, done, n);
+				progress("[4/%d] pods %zu/%zu", STEPS, done, n);
 			continue;
 		}
 		line[strcspn(line, "\n")] = '\0';
@@ -374,13 +378,13 @@ static int up_route_node(struct sim_cluster *c, struct sim_host *n, struct scrip
 	return sc_run(sc, n->netns, true, d);
 }
 
-/* [4/5] pod ranges between nodes: direct routes (native) or VXLAN (tunnel). */
+/* [3/5] pod ranges between nodes: direct routes (native) or VXLAN (tunnel). */
 static int up_routing(struct sim_cluster *c, struct script *sc, struct diag *d)
 {
 	size_t i;
 	int err;
 
-	progress("[4/%d] routing %s", STEPS,
+	progress("[3/%d] routing %s", STEPS,
 		 c->tunnel ? "tunnel (vxlan0, VNI 2, port 8472)" : "native (routes via node IPs)");
 	for (i = 0; i < c->nhosts; i++) {
 		if (c->hosts[i].kind != SIM_NODE)
@@ -479,13 +483,45 @@ static bool pidfile_ready(const char *path, pid_t pid)
 	return atoi(buf) == (int)pid;
 }
 
-/* [5/5] echo servers on every pod's and external host's ports, then the datapath. */
+/* The datapath, before the pods (they are plumbed through ciliate-cni and the agents): the
+ * store with the scenario's documents, one ciliate-agent per node, each answering. */
+static int up_datapath(struct sim_cluster *c, struct diag *d)
+{
+	bool attached, all_attached = true;
+	size_t i;
+	int err, e;
+
+	if (sim_no_datapath) {
+		progress("datapath: not attached (--no-datapath: plain kernel routing, no policy)");
+		return 0;
+	}
+	err = sim_datapath_prepare(c, d);
+	for (i = 0; !err && i < c->nhosts; i++) {
+		if (c->hosts[i].kind != SIM_NODE)
+			continue;
+		err = sim_attach_datapath(c, &c->hosts[i], &attached, d);
+		all_attached &= attached;
+	}
+	/* record the agents (and their pins) before waiting for them */
+	e = sim_state_save(c, err ? NULL : d);
+	if (!err)
+		err = e;
+	if (!err)
+		err = sim_datapath_wait(c, d);
+	if (err)
+		return err;
+	c->datapath = all_attached;
+	progress("datapath: %s", c->datapath ? "attached (ciliate-agent per node, ciliate-cni per pod)"
+					      : "not attached (plain kernel routing, no policy)");
+	return sim_state_save(c, d);
+}
+
+/* [5/5] echo servers on every pod's and external host's ports. */
 static int up_servers(struct sim_cluster *c, struct diag *d)
 {
 	char (*pidfiles)[PATH_MAX] = NULL, dir[128], log[PATH_MAX], tail[512];
 	size_t i, n = 0, ready = 0;
 	long long deadline;
-	bool attached, all_attached = true;
 	int err = 0, status;
 
 	for (i = 0; i < c->nhosts; i++)
@@ -538,17 +574,6 @@ static int up_servers(struct sim_cluster *c, struct diag *d)
 		usleep(10000);
 	}
 	progress("[5/%d] servers %zu/%zu", STEPS, ready, n);
-	for (i = 0; i < c->nhosts; i++) {
-		if (c->hosts[i].kind != SIM_NODE)
-			continue;
-		err = sim_attach_datapath(c, &c->hosts[i], &attached, d);
-		if (err)
-			goto out;
-		all_attached &= attached;
-	}
-	c->datapath = all_attached;
-	progress("[5/%d] datapath: %s", STEPS,
-		 c->datapath ? "attached" : "not attached (plain kernel routing, no policy)");
 out:
 	free(pidfiles);
 	return err;
@@ -579,9 +604,11 @@ int sim_up(struct sim_cluster *c, const struct scenario *s, struct diag *d)
 	if (!err)
 		err = up_hosts(c, sc, d);
 	if (!err)
-		err = up_pods(c, d);
-	if (!err)
 		err = up_routing(c, sc, d);
+	if (!err)
+		err = up_datapath(c, d);
+	if (!err)
+		err = up_pods(c, d);
 	if (!err)
 		err = up_servers(c, d);
 	if (err)

@@ -39,7 +39,7 @@ passed=0
 failed=0
 start=$SECONDS
 # tags of every cluster this suite brings up (scenario metadata.name, sanitised)
-TAGS="samenode xnative xtunnel podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill"
+TAGS="samenode xnative xtunnel podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6"
 
 pass() { passed=$((passed + 1)); echo "ok   - $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
@@ -55,7 +55,7 @@ snapshot() { # the root namespace's links, addresses and routes
 # /run/ciliate/sim/<tag>/), by pid
 our_procs() {
 	local p cmd t
-	for p in $(pgrep -x 'ciliate-echo|ciliate-probe' 2>/dev/null); do
+	for p in $(pgrep -x 'ciliate-echo|ciliate-probe|ciliate-agent' 2>/dev/null); do
 		cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
 		for t in $TAGS; do
 			case "$cmd" in *"$STATE_DIR/$t/"*) echo "$p"; break ;; esac
@@ -139,7 +139,9 @@ fi
 
 # ---- 2. wrong expectations make run fail, each for its reason ---------------------------
 rep=$tmp/wrong.json
-"$SIM" run tests/sim/fixtures/wrong-expectations.yaml --report "$rep" >"$tmp/wrong.out" 2>&1
+# without the datapath (--no-datapath: plain routing): denies and policy changes cannot hold
+"$SIM" run tests/sim/fixtures/wrong-expectations.yaml --no-datapath --report "$rep" \
+	>"$tmp/wrong.out" 2>&1
 rc=$?
 if [ $rc -eq 1 ]; then
 	pass "run exits 1 when expectations do not hold"
@@ -165,6 +167,45 @@ if [ "$(grep -c '"pass": false' "$rep")" -eq 7 ] && [ "$(grep -c '"pass": true' 
 	pass "wrong expectations: 7 failed checks, the one right cell passed"
 else
 	fail "wrong expectations counts" "$(grep -c '"pass": false' "$rep") failed"
+fi
+
+# ---- 2b. policy scenarios through the real datapath (agents, CNI, store) ----------------
+shared=${CILIATE_SHARED:-../shared}
+for f in "$shared/examples/policy.yaml" scenarios/netpol/default-deny-ingress.yaml \
+	scenarios/netpol/egress-deny-all.yaml scenarios/netpol/udp-only.yaml; do
+	if [ ! -f "$f" ]; then
+		echo "note: $f not found, skipped"
+		continue
+	fi
+	name=$(basename "$f" .yaml)
+	rep=$tmp/dp-$name.json
+	if "$SIM" run "$f" --report "$rep" >"$tmp/dp-$name.out" 2>&1 &&
+		grep -q 'datapath: attached' "$tmp/dp-$name.out"; then
+		pass "datapath run $f ($(grep -oE '"checks_total": [0-9]+' "$rep" | grep -oE '[0-9]+$') checks)"
+	else
+		fail "datapath run $f" "$(grep -E 'FAIL|datapath' "$tmp/dp-$name.out" | head -5)"
+	fi
+done
+if [ -f "$tmp/dp-policy.json" ]; then
+	if grep -q '"drop_reason": "POLICY_DENIED"' "$tmp/dp-policy.json" &&
+		grep -q '"kind": "apply"' "$tmp/dp-policy.json"; then
+		pass "policy report: POLICY_DENIED drop reason and apply checks"
+	else
+		fail "policy report: POLICY_DENIED drop reason and apply checks"
+	fi
+fi
+# a malformed manifest is rejected with file:line and the previous state stays in force
+rep=$tmp/faults.json
+"$SIM" run scenarios/faults/bad-manifest.yaml --report "$rep" >"$tmp/faults.out" 2>&1
+rc=$?
+nbad=$(grep -c '"pass": false' "$rep" 2>/dev/null)
+if [ $rc -eq 1 ] && [ "$nbad" = 1 ] &&
+	grep -qE 'bad-policy\.yaml:[0-9]+: spec\.ingress\[0\]\.ports\[0\]\.port' "$rep" &&
+	[ "$(grep -c '"drop_reason": "POLICY_DENIED"' "$rep")" -eq 2 ] &&
+	[ "$(grep -c '"pass": true' "$rep")" -eq 5 ]; then
+	pass "malformed manifest rejected with file:line, previous policy still in force"
+else
+	fail "malformed manifest" "exit $rc, $nbad failed; $(grep FAIL "$tmp/faults.out" | head -3)"
 fi
 
 # ---- 3. cleanup after killed servers, a crashed up, a lost state file -------------------
