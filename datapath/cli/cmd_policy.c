@@ -34,6 +34,29 @@ static void print_json(json_t *o)
 	json_decref(o);
 }
 
+#define OPT_NEXT (-1) /* common_opt(): -o was valid, go on parsing */
+
+/* Handles the options the policy commands share: -o json|text, -h and an unknown option.
+ * Returns OPT_NEXT after a valid -o (setting *json), else the exit code of the command. */
+static int common_opt(int c, int *json, void (*usage)(FILE *f))
+{
+	switch (c) {
+	case 'o':
+		if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		*json = !strcmp(optarg, "json");
+		return OPT_NEXT;
+	case 'h':
+		usage(stdout);
+		return EXIT_OK;
+	default:
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+}
+
 /* Parses "80/tcp", "80" (TCP), "8/icmp" (ICMP type) into proto and port. */
 static int parse_dport(const char *s, uint8_t *proto, uint16_t *port)
 {
@@ -156,7 +179,7 @@ static int policy_trace(int argc, char **argv)
 	struct diag d = {""};
 	uint16_t port = 0;
 	uint8_t proto = 0;
-	int json = 0, c, rc = EXIT_FAILURE_;
+	int json = 0, c, ex, rc = EXIT_FAILURE_;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -173,19 +196,10 @@ static int policy_trace(int argc, char **argv)
 		case 'p':
 			dport = optarg;
 			break;
-		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				trace_usage(stderr);
-				return EXIT_USAGE;
-			}
-			json = !strcmp(optarg, "json");
-			break;
-		case 'h':
-			trace_usage(stdout);
-			return EXIT_OK;
 		default:
-			trace_usage(stderr);
-			return EXIT_USAGE;
+			ex = common_opt(c, &json, trace_usage);
+			if (ex != OPT_NEXT)
+				return ex;
 		}
 	}
 	if (optind != argc || !scen || !src || !dst || !dport) {
@@ -292,7 +306,7 @@ static int policy_get(int argc, char **argv)
 	struct diag d = {""};
 	json_t *arr = NULL;
 	size_t i, j, k, shown = 0;
-	int json = 0, c, rc = EXIT_FAILURE_;
+	int json = 0, c, ex, rc = EXIT_FAILURE_;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -303,19 +317,10 @@ static int policy_get(int argc, char **argv)
 		case 'e':
 			endpoint = optarg;
 			break;
-		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				get_usage(stderr);
-				return EXIT_USAGE;
-			}
-			json = !strcmp(optarg, "json");
-			break;
-		case 'h':
-			get_usage(stdout);
-			return EXIT_OK;
 		default:
-			get_usage(stderr);
-			return EXIT_USAGE;
+			ex = common_opt(c, &json, get_usage);
+			if (ex != OPT_NEXT)
+				return ex;
 		}
 	}
 	if (optind != argc || !scen) {
@@ -463,7 +468,7 @@ int cmd_bpf_policy(int argc, char **argv)
 	char peer[400], pn[16];
 	json_t *arr;
 	size_t i;
-	int json = 0, all = 0, c, rc = EXIT_FAILURE_;
+	int json = 0, all = 0, c, ex, rc = EXIT_FAILURE_;
 
 	if (argc < 2 || strcmp(argv[1], "get")) {
 		bpf_usage(stderr);
@@ -483,19 +488,10 @@ int cmd_bpf_policy(int argc, char **argv)
 		case 'a':
 			all = 1;
 			break;
-		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-				bpf_usage(stderr);
-				return EXIT_USAGE;
-			}
-			json = !strcmp(optarg, "json");
-			break;
-		case 'h':
-			bpf_usage(stdout);
-			return EXIT_OK;
 		default:
-			bpf_usage(stderr);
-			return EXIT_USAGE;
+			ex = common_opt(c, &json, bpf_usage);
+			if (ex != OPT_NEXT)
+				return ex;
 		}
 	}
 	if (optind < argc)

@@ -114,13 +114,16 @@ static size_t doc_of_message(const struct diag *d, char *const *names, size_t nd
 	return best;
 }
 
+static int manifest_item(struct parse_ctx *p, yaml_node_t *item, const char *path, void *arg)
+{
+	return manifest_parse(p, item, path);
+}
+
 /* Parses the Kubernetes documents of one stream (v1 List items expanded) into p->s. */
 static int stream_manifests(struct parse_ctx *p, struct doc_stream *st)
 {
-	char sub[YT_PATH_MAX];
-	yaml_node_item_t *it;
-	yaml_node_t *root, *items;
-	size_t j, k;
+	yaml_node_t *root;
+	size_t j;
 	int err;
 
 	for (j = 0; j < st->n; j++) {
@@ -130,26 +133,12 @@ static int stream_manifests(struct parse_ctx *p, struct doc_stream *st)
 			continue;
 		if (is_kind(&p->yt, root, SIM_API_VERSION, "Cluster"))
 			continue; /* parsed in the first pass */
-		if (!is_kind(&p->yt, root, "v1", "List")) {
+		if (is_kind(&p->yt, root, "v1", "List"))
+			err = list_items_each(p, root, manifest_item, NULL);
+		else
 			err = manifest_parse(p, root, "");
-			if (err)
-				return err;
-			continue;
-		}
-		items = yt_map_get(&p->yt, root, "items");
-		if (!items)
-			continue;
-		err = yt_want_seq(&p->yt, items, "items");
 		if (err)
 			return err;
-		k = 0;
-		for (it = items->data.sequence.items.start; it < items->data.sequence.items.top;
-		     it++, k++) {
-			err = manifest_parse(p, yt_node(&p->yt, *it),
-					     yt_path(sub, "items[%zu]", k));
-			if (err)
-				return err;
-		}
 	}
 	return 0;
 }

@@ -50,6 +50,12 @@ int replay_parse(struct parse_ctx *p, const yaml_node_t *root);
  * p->s. sim.ciliate.dev kinds and documents without apiVersion/kind are errors. */
 int manifest_parse(struct parse_ctx *p, const yaml_node_t *root, const char *path);
 
+/* Calls fn(p, item, "items[N]", arg) on each item of a v1 List document, in order (none
+ * when it has no items); returns the first error. */
+int list_items_each(struct parse_ctx *p, const yaml_node_t *list,
+		    int (*fn)(struct parse_ctx *p, yaml_node_t *item, const char *path, void *arg),
+		    void *arg);
+
 /* Parses a Matrix `table` string into m (rows, cols, cells); labels are checked like probe
  * endpoints against s; errors name the table row's line. */
 int matrix_table_parse(const struct yt_ctx *c, const struct scenario *s, const yaml_node_t *n,
@@ -86,6 +92,10 @@ int identity_assign(struct scenario *s, struct diag *d);
 /* Builds the identity label set of a pod ("k8s:" keys, namespace and namespace labels). */
 int identity_labels_for_pod(const struct scenario *s, const struct m_pod *pod,
 			    struct labelset *out);
+
+/* Appends a zeroed policy to s->policies (which owns it from then on); NULL when out of
+ * memory. */
+struct m_policy *policy_append(struct scenario *s);
 
 /* Frees a policy parsed by any policy parser. */
 void policy_free(struct m_policy *pol);

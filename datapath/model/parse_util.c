@@ -126,3 +126,28 @@ bool drop_reason_known(const char *name)
 			return true;
 	return false;
 }
+
+int list_items_each(struct parse_ctx *p, const yaml_node_t *list,
+		    int (*fn)(struct parse_ctx *p, yaml_node_t *item, const char *path, void *arg),
+		    void *arg)
+{
+	char sub[YT_PATH_MAX];
+	yaml_node_item_t *it;
+	yaml_node_t *items;
+	size_t k = 0;
+	int err;
+
+	items = yt_map_get(&p->yt, list, "items");
+	if (!items)
+		return 0;
+	err = yt_want_seq(&p->yt, items, "items");
+	if (err)
+		return err;
+	for (it = items->data.sequence.items.start; it < items->data.sequence.items.top;
+	     it++, k++) {
+		err = fn(p, yt_node(&p->yt, *it), yt_path(sub, "items[%zu]", k), arg);
+		if (err)
+			return err;
+	}
+	return 0;
+}

@@ -93,6 +93,20 @@ uint32_t cidr_table_find(const struct cidr_table *t, struct cidr4 c);
 /* Frees the table. */
 void cidr_table_free(struct cidr_table *t);
 
+/* A set of identities, in order of first insertion. */
+struct id_set {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+/* Adds id unless the set holds it already. */
+int id_set_add(struct id_set *s, uint32_t id);
+
+/* Adds to ids the identities of t's CIDRs inside cidr and outside every except, plus world
+ * when cidr is 0.0.0.0/0. */
+int cidr_table_ids(const struct cidr_table *t, struct cidr4 cidr, const struct cidr4 *except,
+		   size_t nexcept, struct id_set *ids);
+
 /* ---- Policy map builder --------------------------------------------------------------- */
 
 struct policy_builder {

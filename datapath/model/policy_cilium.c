@@ -640,8 +640,8 @@ static int parse_icmps(struct parse_ctx *p, const yaml_node_t *n, const char *pa
 	return 0;
 }
 
-static int parse_endpoints(struct parse_ctx *p, const yaml_node_t *n, const char *path,
-			   struct cnp_rule *r)
+static int parse_endpoints(struct parse_ctx *p, struct cnp_policy *cnp, const yaml_node_t *n,
+			   const char *path, struct cnp_rule *r)
 {
 	const struct yt_ctx *c = &p->yt;
 	char sub[YT_PATH_MAX];
@@ -664,6 +664,12 @@ static int parse_endpoints(struct parse_ctx *p, const yaml_node_t *n, const char
 	return 0;
 }
 
+static int parse_rule_entities(struct parse_ctx *p, struct cnp_policy *cnp, const yaml_node_t *n,
+			       const char *path, struct cnp_rule *r)
+{
+	return parse_entities(p, cnp, n, path, &r->entities);
+}
+
 static int parse_rule(struct parse_ctx *p, struct cnp_policy *cnp, const yaml_node_t *n,
 		      const char *path, int sec, struct cnp_rule *r)
 {
@@ -678,6 +684,17 @@ static int parse_rule(struct parse_ctx *p, struct cnp_policy *cnp, const yaml_no
 	static const char *const unsupported[] = {
 		"fromRequires", "toRequires", "fromGroups", "toGroups",	      "fromNodes",
 		"toNodes",	"toServices", "toFQDNs",    "authentication", NULL};
+	/* the peer fields: {from,to} + suffix */
+	static const struct {
+		const char *suffix;
+		int (*parse)(struct parse_ctx *p, struct cnp_policy *cnp, const yaml_node_t *n,
+			     const char *path, struct cnp_rule *r);
+	} l3_fields[] = {
+		{"Endpoints", parse_endpoints},
+		{"CIDR", parse_cidrs},
+		{"CIDRSet", parse_cidr_set},
+		{"Entities", parse_rule_entities},
+	};
 	const bool in = section_dir(sec) == DIR_INGRESS;
 	const char *pfx = in ? "from" : "to";
 	const struct yt_ctx *c = &p->yt;
@@ -699,46 +716,17 @@ static int parse_rule(struct parse_ctx *p, struct cnp_policy *cnp, const yaml_no
 				       "not supported by ciliate (policy would not be enforced as "
 				       "written)");
 	}
-	snprintf(key, sizeof(key), "%sEndpoints", pfx);
-	f = map_get_raw(c, n, key);
-	if (f) {
+	for (k = 0; k < sizeof(l3_fields) / sizeof(l3_fields[0]); k++) {
+		snprintf(key, sizeof(key), "%s%s", pfx, l3_fields[k].suffix);
+		f = map_get_raw(c, n, key);
+		if (!f)
+			continue;
 		r->has_l3 = true;
-		if (!yt_is_null(f)) {
-			err = parse_endpoints(p, f, yt_path(sub, "%s.%s", path, key), r);
-			if (err)
-				return err;
-		}
-	}
-	snprintf(key, sizeof(key), "%sCIDR", pfx);
-	f = map_get_raw(c, n, key);
-	if (f) {
-		r->has_l3 = true;
-		if (!yt_is_null(f)) {
-			err = parse_cidrs(p, cnp, f, yt_path(sub, "%s.%s", path, key), r);
-			if (err)
-				return err;
-		}
-	}
-	snprintf(key, sizeof(key), "%sCIDRSet", pfx);
-	f = map_get_raw(c, n, key);
-	if (f) {
-		r->has_l3 = true;
-		if (!yt_is_null(f)) {
-			err = parse_cidr_set(p, cnp, f, yt_path(sub, "%s.%s", path, key), r);
-			if (err)
-				return err;
-		}
-	}
-	snprintf(key, sizeof(key), "%sEntities", pfx);
-	f = map_get_raw(c, n, key);
-	if (f) {
-		r->has_l3 = true;
-		if (!yt_is_null(f)) {
-			err = parse_entities(p, cnp, f, yt_path(sub, "%s.%s", path, key),
-					     &r->entities);
-			if (err)
-				return err;
-		}
+		if (yt_is_null(f))
+			continue;
+		err = l3_fields[k].parse(p, cnp, f, yt_path(sub, "%s.%s", path, key), r);
+		if (err)
+			return err;
 	}
 	f = yt_map_get(c, n, "toPorts");
 	if (f) {
@@ -850,7 +838,7 @@ int cnp_parse(struct parse_ctx *p, const yaml_node_t *root, bool clusterwide)
 {
 	const struct yt_ctx *c = &p->yt;
 	struct scenario *s = p->s;
-	struct m_policy **v, *pol;
+	struct m_policy *pol;
 	struct cnp_policy *cnp;
 	yaml_node_t *spec, *specs;
 	yaml_node_item_t *it;
@@ -858,14 +846,9 @@ int cnp_parse(struct parse_ctx *p, const yaml_node_t *root, bool clusterwide)
 	size_t i, n;
 	int err;
 
-	v = realloc(s->policies, (s->npolicies + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	s->policies = v;
-	pol = calloc(1, sizeof(*pol));
+	pol = policy_append(s);
 	if (!pol)
 		return -ENOMEM;
-	v[s->npolicies++] = pol;
 	pol->kind = clusterwide ? POLICY_KIND_CCNP : POLICY_KIND_CNP;
 	pol->file = c->file;
 	pol->line = yt_line(root);
@@ -996,30 +979,6 @@ int cnp_collect_cidrs(const struct m_policy *pol, struct cidr_table *t)
 
 /* ---- compilation --------------------------------------------------------------------------- */
 
-struct ids {
-	uint32_t *v;
-	size_t n, cap;
-};
-
-static int ids_add(struct ids *s, uint32_t id)
-{
-	uint32_t *v;
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		if (s->v[i] == id)
-			return 0;
-	if (s->n == s->cap) {
-		v = realloc(s->v, (s->cap ? s->cap * 2 : 16) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = s->cap ? s->cap * 2 : 16;
-	}
-	s->v[s->n++] = id;
-	return 0;
-}
-
 static const struct {
 	const char *label;
 	uint32_t id;
@@ -1052,7 +1011,7 @@ static bool peer_sel_matches_labels(const struct m_policy *pol, const struct sel
 }
 
 static int peer_sel_ids(const struct policy_compile_ctx *cc, const struct m_policy *pol,
-			const struct selector *sel, struct ids *ids)
+			const struct selector *sel, struct id_set *ids)
 {
 	const struct scenario *s = cc->s;
 	struct label l = {0};
@@ -1066,7 +1025,7 @@ static int peer_sel_ids(const struct policy_compile_ctx *cc, const struct m_poli
 			l.value = (char *)"";
 			if (!selector_matches(sel, &ls))
 				continue;
-			err = ids_add(ids, reserved_ids[i].id);
+			err = id_set_add(ids, reserved_ids[i].id);
 			if (err)
 				return err;
 		}
@@ -1075,42 +1034,14 @@ static int peer_sel_ids(const struct policy_compile_ctx *cc, const struct m_poli
 	for (i = 0; i < s->nidentities; i++) {
 		if (!peer_sel_matches_labels(pol, sel, &s->identities[i].labels))
 			continue;
-		err = ids_add(ids, s->identities[i].id);
+		err = id_set_add(ids, s->identities[i].id);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-static int cidr_ids(const struct policy_compile_ctx *cc, const struct cnp_cidr *cs, struct ids *ids)
-{
-	const struct cidr_ident *ci;
-	size_t i, k;
-	int err;
-
-	if (cs->cidr.len == 0) {
-		err = ids_add(ids, IDENTITY_WORLD);
-		if (err)
-			return err;
-	}
-	for (i = 0; i < cc->cidrs->n; i++) {
-		ci = &cc->cidrs->v[i];
-		if (!cidr4_contains(cs->cidr.addr, cs->cidr.len, ci->cidr.addr, ci->cidr.len))
-			continue;
-		for (k = 0; k < cs->nexcept; k++)
-			if (cidr4_contains(cs->except[k].addr, cs->except[k].len, ci->cidr.addr,
-					   ci->cidr.len))
-				break;
-		if (k < cs->nexcept)
-			continue;
-		err = ids_add(ids, ci->id);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int entity_ids(const struct policy_compile_ctx *cc, uint32_t ent, struct ids *ids)
+static int entity_ids(const struct policy_compile_ctx *cc, uint32_t ent, struct id_set *ids)
 {
 	static const struct {
 		uint32_t bit, id;
@@ -1130,38 +1061,39 @@ static int entity_ids(const struct policy_compile_ctx *cc, uint32_t ent, struct 
 	int err = 0;
 
 	if (ent & CNP_ENT_ALL)
-		return ids_add(ids, IDENTITY_UNKNOWN);
+		return id_set_add(ids, IDENTITY_UNKNOWN);
 	for (i = 0; !err && i < sizeof(simple) / sizeof(simple[0]); i++)
 		if (ent & simple[i].bit)
-			err = ids_add(ids, simple[i].id);
+			err = id_set_add(ids, simple[i].id);
 	/* CIDR identities are outside the cluster: part of world */
 	for (i = 0; !err && (ent & CNP_ENT_WORLD) && i < cc->cidrs->n; i++)
-		err = ids_add(ids, cc->cidrs->v[i].id);
+		err = id_set_add(ids, cc->cidrs->v[i].id);
 	for (i = 0; !err && (ent & CNP_ENT_CLUSTER) &&
 		    i < sizeof(cluster_reserved) / sizeof(cluster_reserved[0]);
 	     i++)
-		err = ids_add(ids, cluster_reserved[i]);
+		err = id_set_add(ids, cluster_reserved[i]);
 	for (i = 0; !err && (ent & CNP_ENT_CLUSTER) && i < cc->s->nidentities; i++)
-		err = ids_add(ids, cc->s->identities[i].id);
+		err = id_set_add(ids, cc->s->identities[i].id);
 	return err;
 }
 
 /* The peer identities of a rule; identity 0 (every peer) for a rule with only an L4 part. */
 static int rule_ids(const struct policy_compile_ctx *cc, const struct m_policy *pol,
-		    const struct cnp_rule *r, struct ids *ids)
+		    const struct cnp_rule *r, struct id_set *ids)
 {
 	size_t i;
 	int err;
 
 	if (!r->has_l3)
-		return (r->nports || r->nicmps) ? ids_add(ids, IDENTITY_UNKNOWN) : 0;
+		return (r->nports || r->nicmps) ? id_set_add(ids, IDENTITY_UNKNOWN) : 0;
 	for (i = 0; i < r->neps; i++) {
 		err = peer_sel_ids(cc, pol, &r->eps[i], ids);
 		if (err)
 			return err;
 	}
 	for (i = 0; i < r->ncidrs; i++) {
-		err = cidr_ids(cc, &r->cidrs[i], ids);
+		err = cidr_table_ids(cc->cidrs, r->cidrs[i].cidr, r->cidrs[i].except,
+				     r->cidrs[i].nexcept, ids);
 		if (err)
 			return err;
 	}
@@ -1220,7 +1152,7 @@ static int add_named(struct policy_compile_ctx *cc, const struct cnp_port *pt,
 /* Named egress ports resolve against the peer pods: pods whose identity the rule selects,
  * or every pod (with the identity as selected) for a wildcard peer. */
 static int egress_named(struct policy_compile_ctx *cc, const struct cnp_port *pt,
-			const struct ids *ids, uint32_t ep_id, uint32_t flags, uint32_t rule_id)
+			const struct id_set *ids, uint32_t ep_id, uint32_t flags, uint32_t rule_id)
 {
 	const struct m_pod *q;
 	size_t i, j;
@@ -1247,7 +1179,7 @@ static int compile_rule(struct policy_compile_ctx *cc, const struct m_policy *po
 {
 	const uint8_t dir = (uint8_t)section_dir(sec);
 	const uint32_t flags = section_deny(sec) ? POLICY_F_DENY : 0;
-	struct ids ids = {0};
+	struct id_set ids = {0};
 	size_t i, k;
 	int err;
 

@@ -298,19 +298,14 @@ int netpol_parse(struct parse_ctx *p, const yaml_node_t *root)
 					      NULL };
 	const struct yt_ctx *c = &p->yt;
 	struct scenario *s = p->s;
-	struct m_policy **v, *pol;
+	struct m_policy *pol;
 	yaml_node_t *spec, *ps;
 	size_t i;
 	int err;
 
-	v = realloc(s->policies, (s->npolicies + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	s->policies = v;
-	pol = calloc(1, sizeof(*pol));
+	pol = policy_append(s);
 	if (!pol)
 		return -ENOMEM;
-	v[s->npolicies++] = pol;
 	pol->kind = POLICY_KIND_K8S;
 	pol->file = c->file;
 	pol->line = yt_line(root);
@@ -344,6 +339,21 @@ int netpol_parse(struct parse_ctx *p, const yaml_node_t *root)
 	return parse_policy_types(p, spec, pol);
 }
 
+struct m_policy *policy_append(struct scenario *s)
+{
+	struct m_policy **v, *pol;
+
+	v = realloc(s->policies, (s->npolicies + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	s->policies = v;
+	pol = calloc(1, sizeof(*pol));
+	if (!pol)
+		return NULL;
+	v[s->npolicies++] = pol;
+	return pol;
+}
+
 void policy_free(struct m_policy *pol)
 {
 	struct np_rule *r;
@@ -371,30 +381,6 @@ void policy_free(struct m_policy *pol)
 }
 
 /* ---- compilation ----------------------------------------------------------------------- */
-
-struct id_set {
-	uint32_t *v;
-	size_t n, cap;
-};
-
-static int id_set_add(struct id_set *s, uint32_t id)
-{
-	uint32_t *v;
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		if (s->v[i] == id)
-			return 0;
-	if (s->n == s->cap) {
-		v = realloc(s->v, (s->cap ? s->cap * 2 : 16) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = s->cap ? s->cap * 2 : 16;
-	}
-	s->v[s->n++] = id;
-	return 0;
-}
 
 bool netpol_selects(const struct scenario *s, const struct m_policy *pol,
 		    const struct m_pod *pod)
@@ -445,37 +431,6 @@ static bool peer_selects_pod(const struct scenario *s, const struct m_policy *po
 	return !peer->has_pod_sel || selector_matches(&peer->pod_sel, &q->labels);
 }
 
-/* The identities an ipBlock allows: CIDR identities inside cidr and outside every except,
- * plus world when cidr is 0.0.0.0/0. */
-static int ipblock_ids(const struct policy_compile_ctx *cc, const struct np_peer *peer,
-		       struct id_set *ids)
-{
-	const struct cidr_ident *ci;
-	size_t i, k;
-	int err;
-
-	if (peer->cidr.len == 0) {
-		err = id_set_add(ids, IDENTITY_WORLD);
-		if (err)
-			return err;
-	}
-	for (i = 0; i < cc->cidrs->n; i++) {
-		ci = &cc->cidrs->v[i];
-		if (!cidr4_contains(peer->cidr.addr, peer->cidr.len, ci->cidr.addr, ci->cidr.len))
-			continue;
-		for (k = 0; k < peer->nexcept; k++)
-			if (cidr4_contains(peer->except[k].addr, peer->except[k].len, ci->cidr.addr,
-					   ci->cidr.len))
-				break;
-		if (k < peer->nexcept)
-			continue;
-		err = id_set_add(ids, ci->id);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 static int rule_peer_ids(const struct policy_compile_ctx *cc, const struct m_policy *pol,
 			 const struct np_rule *r, struct id_set *ids)
 {
@@ -488,7 +443,8 @@ static int rule_peer_ids(const struct policy_compile_ctx *cc, const struct m_pol
 	for (i = 0; i < r->npeers; i++) {
 		peer = &r->peers[i];
 		if (peer->has_ipblock) {
-			err = ipblock_ids(cc, peer, ids);
+			err = cidr_table_ids(cc->cidrs, peer->cidr, peer->except, peer->nexcept,
+					     ids);
 			if (err)
 				return err;
 			continue;

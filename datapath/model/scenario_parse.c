@@ -214,14 +214,28 @@ static int load_docs(yaml_parser_t *parser, const char *name, struct doc_set *ds
 	}
 }
 
+/* Classifies an item of the List document being read (p->yt.doc) and adds it to ds. */
+static int classify_item(struct parse_ctx *p, yaml_node_t *item, const char *path, void *ds)
+{
+	enum doc_kind kind;
+	int err;
+
+	err = classify(&p->yt, item, path, &kind);
+	if (!err &&
+	    (kind == DOC_LIST || kind == DOC_CLUSTER || kind == DOC_TEST || kind == DOC_REPLAY))
+		err = yt_fail(&p->yt, item, path, "%s documents are not allowed in a List",
+			      yt_scalar(yt_map_get(&p->yt, item, "kind")));
+	if (!err)
+		err = add_item(ds, p->yt.doc, item, kind);
+	return err;
+}
+
 /* Classifies every document (expanding v1 List items) in file order. */
 static int classify_docs(struct parse_ctx *p, struct doc_set *ds)
 {
-	char sub[YT_PATH_MAX];
-	yaml_node_item_t *it;
-	yaml_node_t *root, *items;
+	yaml_node_t *root;
 	enum doc_kind kind;
-	size_t i, j;
+	size_t i;
 	int err;
 
 	for (i = 0; i < ds->ndocs; i++) {
@@ -230,33 +244,12 @@ static int classify_docs(struct parse_ctx *p, struct doc_set *ds)
 		err = classify(&p->yt, root, "", &kind);
 		if (err)
 			return err;
-		if (kind != DOC_LIST) {
+		if (kind == DOC_LIST)
+			err = list_items_each(p, root, classify_item, ds);
+		else
 			err = add_item(ds, &ds->docs[i], root, kind);
-			if (err)
-				return err;
-			continue;
-		}
-		items = yt_map_get(&p->yt, root, "items");
-		if (!items)
-			continue;
-		err = yt_want_seq(&p->yt, items, "items");
 		if (err)
 			return err;
-		j = 0;
-		for (it = items->data.sequence.items.start; it < items->data.sequence.items.top;
-		     it++, j++) {
-			root = yt_node(&p->yt, *it);
-			err = classify(&p->yt, root, yt_path(sub, "items[%zu]", j), &kind);
-			if (!err && (kind == DOC_LIST || kind == DOC_CLUSTER || kind == DOC_TEST ||
-				     kind == DOC_REPLAY))
-				err = yt_fail(&p->yt, root, sub,
-					      "%s documents are not allowed in a List",
-					      yt_scalar(yt_map_get(&p->yt, root, "kind")));
-			if (!err)
-				err = add_item(ds, &ds->docs[i], root, kind);
-			if (err)
-				return err;
-		}
 	}
 	return 0;
 }

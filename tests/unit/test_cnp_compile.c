@@ -22,6 +22,7 @@
 #include "model/model.h"
 #include "model/policy.h"
 #include "model/policy_cilium.h"
+#include "policy_assert.h"
 
 /* Identities in pod order: prod/web 256, prod/db 257, prod/api 258, dev/tool 259,
  * dev/web 260; kube-system/agent is hostNetwork. Endpoint ids are pod positions (1..6). */
@@ -62,186 +63,9 @@ static const char base_yaml[] =
 	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" \
 	"metadata: {name: " name ", namespace: " ns "}\nspec:\n" spec
 
-struct fixture {
-	struct scenario *s;
-	struct node_state ns;
-	char *yaml;
-};
-
-static void fixture_load(struct fixture *f, const char *policies)
+static void fixture_load(struct policy_fixture *f, const char *policies)
 {
-	struct diag d = {{0}};
-
-	memset(f, 0, sizeof(*f));
-	assert_true(asprintf(&f->yaml, "%s%s", base_yaml, policies) > 0);
-	if (scenario_load_buffer("cnp.yaml", f->yaml, strlen(f->yaml), &f->s, &d)) {
-		print_error("load failed: %s\n", d.msg);
-		fail();
-	}
-}
-
-static void fixture_node(struct fixture *f, const char *node)
-{
-	struct diag d = {{0}};
-
-	node_state_free(&f->ns);
-	if (node_state_compute(f->s, node, &f->ns, &d)) {
-		print_error("node_state_compute(%s) failed: %s\n", node, d.msg);
-		fail();
-	}
-}
-
-static void fixture_free(struct fixture *f)
-{
-	node_state_free(&f->ns);
-	scenario_free(f->s);
-	free(f->yaml);
-}
-
-static void peer_name(const struct fixture *f, uint32_t id, char *buf, size_t size)
-{
-	static const char *const reserved[] = {"any",	 "host", "world",	"unmanaged",
-					       "health", "init", "remote-node", "kube-apiserver"};
-	char c[CIDR4_STR_MAX];
-	size_t i;
-
-	if (id < 8) {
-		snprintf(buf, size, "%s", reserved[id]);
-		return;
-	}
-	for (i = 0; id >= IDENTITY_LOCAL_CIDR_MIN && i < f->ns.nipcache; i++) {
-		if (f->ns.ipcache[i].val.identity != id)
-			continue;
-		snprintf(buf, size, "cidr:%s",
-			 cidr4_format(f->ns.ipcache[i].key.addr.v4,
-				      (uint8_t)(f->ns.ipcache[i].key.prefixlen - 32), c));
-		return;
-	}
-	for (i = 0; i < f->s->npods; i++) {
-		if (f->s->pods[i].identity == id && !f->s->pods[i].host_network) {
-			snprintf(buf, size, "%s/%s", f->s->pods[i].ns, f->s->pods[i].name);
-			return;
-		}
-	}
-	snprintf(buf, size, "id%u", id);
-}
-
-static void l4_name(const struct policy_key *k, char *buf, size_t size)
-{
-	const char *p = k->proto == IPPROTO_TCP	     ? "tcp"
-			: k->proto == IPPROTO_UDP    ? "udp"
-			: k->proto == IPPROTO_SCTP   ? "sctp"
-			: k->proto == IPPROTO_ICMP   ? "icmp"
-			: k->proto == IPPROTO_ICMPV6 ? "icmpv6"
-						     : "other";
-
-	if (k->prefixlen == POLICY_PREFIX_FIXED)
-		snprintf(buf, size, "any");
-	else if (k->prefixlen == POLICY_PREFIX_PROTO)
-		snprintf(buf, size, "%s", p);
-	else if (k->prefixlen == POLICY_PREFIX_FULL)
-		snprintf(buf, size, "%s/%u", p, ntohs(k->dport));
-	else
-		snprintf(buf, size, "%s/%u/%u", p, ntohs(k->dport), k->prefixlen - 80);
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *join_sorted(char **lines, size_t n)
-{
-	size_t i, len = 1;
-	char *out;
-
-	qsort(lines, n, sizeof(*lines), str_cmp);
-	for (i = 0; i < n; i++)
-		len += strlen(lines[i]) + 1;
-	out = calloc(1, len);
-	assert_non_null(out);
-	for (i = 0; i < n; i++) {
-		strcat(out, lines[i]);
-		strcat(out, "\n");
-	}
-	return out;
-}
-
-static char *render(const struct fixture *f, uint32_t ep_id)
-{
-	char *lines[1024], peer[400], l4[32], *out;
-	const struct node_policy_entry *e;
-	size_t i, n = 0;
-
-	for (i = 0; i < f->ns.npolicy; i++) {
-		e = &f->ns.policy[i];
-		if (e->key.ep_id != ep_id)
-			continue;
-		assert_true(n < 1024);
-		peer_name(f, e->key.identity, peer, sizeof(peer));
-		l4_name(&e->key, l4, sizeof(l4));
-		assert_true(asprintf(&lines[n++], "%s %s %s%s",
-				     e->key.dir == DIR_INGRESS ? "ingress" : "egress", peer, l4,
-				     (e->val.flags & POLICY_F_DENY) ? " deny" : "") > 0);
-	}
-	out = join_sorted(lines, n);
-	for (i = 0; i < n; i++)
-		free(lines[i]);
-	return out;
-}
-
-static char *normalize(const char *want)
-{
-	char *copy = strdup(want), *lines[1024], *tok, *save = NULL, *out;
-	size_t n = 0;
-
-	assert_non_null(copy);
-	for (tok = strtok_r(copy, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save))
-		lines[n++] = tok;
-	out = join_sorted(lines, n);
-	free(copy);
-	return out;
-}
-
-/* Asserts the exact entry set and EP_F_* flags of pod ns/name. */
-static void expect_ep(struct fixture *f, const char *pod, uint32_t flags, const char *want)
-{
-	const struct node_endpoint *ep;
-	char *got, *exp;
-
-	fixture_node(f, scenario_find_pod(f->s, pod)->node);
-	ep = node_state_find_endpoint(&f->ns, pod);
-	assert_non_null(ep);
-	got = render(f, ep->info.ep_id);
-	exp = normalize(want);
-	if (strcmp(got, exp))
-		print_error("entries of %s\n--- want:\n%s--- got:\n%s", pod, exp, got);
-	assert_string_equal(got, exp);
-	if ((ep->info.flags & (EP_F_INGRESS_ENFORCED | EP_F_EGRESS_ENFORCED)) != flags)
-		print_error("flags of %s: want %#x got %#x\n", pod, flags, ep->info.flags);
-	assert_int_equal(ep->info.flags & (EP_F_INGRESS_ENFORCED | EP_F_EGRESS_ENFORCED), flags);
-	free(got);
-	free(exp);
-}
-
-/* The rule name of the entry of pod with (dir, identity, prefixlen). */
-static const char *rule_of(struct fixture *f, const char *pod, uint8_t dir, uint32_t identity,
-			   uint32_t prefixlen)
-{
-	const struct node_endpoint *ep;
-	size_t i;
-
-	fixture_node(f, scenario_find_pod(f->s, pod)->node);
-	ep = node_state_find_endpoint(&f->ns, pod);
-	assert_non_null(ep);
-	for (i = 0; i < f->ns.npolicy; i++) {
-		const struct node_policy_entry *e = &f->ns.policy[i];
-
-		if (e->key.ep_id == ep->info.ep_id && e->key.dir == dir &&
-		    e->key.identity == identity && e->key.prefixlen == prefixlen)
-			return f->ns.rule_names[e->val.rule_id];
-	}
-	return "";
+	policy_fixture_load(f, "cnp.yaml", base_yaml, policies, NULL);
 }
 
 #define ING  EP_F_INGRESS_ENFORCED
@@ -258,7 +82,7 @@ static const char *rule_of(struct fixture *f, const char *pod, uint8_t dir, uint
 
 static void test_namespace_scoping(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 
 	fixture_load(&f,
 		     CNP("prod", "plain",
@@ -278,23 +102,23 @@ static void test_namespace_scoping(void **state)
 						 "[{matchLabels: "
 						 "{k8s:app: web}}]\n"));
 	/* no namespace key: the policy's namespace only (prod/web, not dev/web) */
-	expect_ep(&f, "prod/db", ING, HOST "ingress prod/web any");
+	policy_expect_ep(&f, "prod/db", ING, HOST "ingress prod/web any");
 	/* an explicit namespace label reaches dev */
-	expect_ep(&f, "prod/api", ING, HOST "ingress dev/web any");
+	policy_expect_ep(&f, "prod/api", ING, HOST "ingress dev/web any");
 	/* a namespace-label selector is not scoped */
-	expect_ep(&f, "dev/tool", ING,
-		  HOST "ingress prod/web any\ningress prod/db any\n"
-		       "ingress prod/api any");
+	policy_expect_ep(&f, "dev/tool", ING,
+			 HOST "ingress prod/web any\ningress prod/db any\n"
+			      "ingress prod/api any");
 	/* any: and k8s: prefixes select the same labels; dev's web only */
-	expect_ep(&f, "dev/web", EGR, "egress dev/web any");
+	policy_expect_ep(&f, "dev/web", EGR, "egress dev/web any");
 	/* the endpointSelector of a CNP never reaches another namespace */
-	expect_ep(&f, "prod/web", 0, "");
-	fixture_free(&f);
+	policy_expect_ep(&f, "prod/web", 0, "");
+	policy_fixture_free(&f);
 }
 
 static void test_empty_selectors(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 
 	fixture_load(&f,
 		     CNP("dev", "ns",
@@ -307,33 +131,33 @@ static void test_empty_selectors(void **state)
 					  "  ingress:\n  - fromEndpoints: [{matchLabels: {app: "
 					  "web}}]\n"));
 	/* {} in a CNP: every pod of its namespace, on both sides */
-	expect_ep(&f, "dev/tool", ING, HOST "ingress dev/tool any\ningress dev/web any");
-	expect_ep(&f, "dev/web", ING, HOST "ingress dev/tool any\ningress dev/web any");
+	policy_expect_ep(&f, "dev/tool", ING, HOST "ingress dev/tool any\ningress dev/web any");
+	policy_expect_ep(&f, "dev/web", ING, HOST "ingress dev/tool any\ningress dev/web any");
 	/* {} in a CCNP: every pod of the cluster (no reserved identities, no hostNetwork) */
-	expect_ep(&f, "prod/db", ING, HOST ALL_PODS("ingress", "any"));
+	policy_expect_ep(&f, "prod/db", ING, HOST ALL_PODS("ingress", "any"));
 	/* CCNP selectors span namespaces */
-	expect_ep(&f, "prod/api", ING, HOST "ingress prod/web any\ningress dev/web any");
-	expect_ep(&f, "prod/web", 0, "");
-	fixture_free(&f);
+	policy_expect_ep(&f, "prod/api", ING, HOST "ingress prod/web any\ningress dev/web any");
+	policy_expect_ep(&f, "prod/web", 0, "");
+	policy_fixture_free(&f);
 }
 
 static void test_reserved_selector(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 
 	fixture_load(&f, CNP("prod", "host",
 			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
 			     "  ingress:\n  - fromEndpoints:\n"
 			     "    - matchLabels: {reserved:remote-node: \"\"}\n"));
-	expect_ep(&f, "prod/db", ING, HOST "ingress remote-node any");
-	fixture_free(&f);
+	policy_expect_ep(&f, "prod/db", ING, HOST "ingress remote-node any");
+	policy_fixture_free(&f);
 }
 
 /* ---- entities and CIDRs -------------------------------------------------------------------- */
 
 static void test_entities(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 
 	fixture_load(&f,
 		     CNP("prod", "ents",
@@ -353,20 +177,22 @@ static void test_entities(void **state)
 						 "tool}}\n"
 						 "  egress:\n  - toCIDR: [198.51.100.0/24]\n"));
 	/* world is the world identity plus every CIDR identity */
-	expect_ep(&f, "prod/db", ING | EGR,
-		  HOST "ingress remote-node any\ningress health tcp/4240\ningress init tcp/4240\n"
-		       "ingress kube-apiserver tcp/4240\n"
-		       "egress world any\negress cidr:198.51.100.0/24 any");
+	policy_expect_ep(&f, "prod/db", ING | EGR,
+			 HOST
+			 "ingress remote-node any\ningress health tcp/4240\ningress init tcp/4240\n"
+			 "ingress kube-apiserver tcp/4240\n"
+			 "egress world any\negress cidr:198.51.100.0/24 any");
 	/* cluster: every pod identity and the reserved in-cluster ones, not world */
-	expect_ep(&f, "prod/web", EGR, ALL_PODS("egress", "any") CLUSTER_RESERVED("egress", "any"));
+	policy_expect_ep(&f, "prod/web", EGR,
+			 ALL_PODS("egress", "any") CLUSTER_RESERVED("egress", "any"));
 	/* all is the wildcard identity */
-	expect_ep(&f, "prod/api", ING, HOST "ingress any any");
-	fixture_free(&f);
+	policy_expect_ep(&f, "prod/api", ING, HOST "ingress any any");
+	policy_fixture_free(&f);
 }
 
 static void test_cidr_and_except(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 
 	fixture_load(&f, CNP("prod", "cidrset",
 			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
@@ -378,21 +204,21 @@ static void test_cidr_and_except(void **state)
 				     "  - toCIDRSet: [{cidr: 0.0.0.0/0, except: [10.0.0.0/8]}]\n"));
 	/* inside 10/8 and outside the except: 10/8 itself and 10.2/16, not 10.1.2/24; a bare
 	 * address is a /32 */
-	expect_ep(&f, "prod/db", EGR,
-		  "egress cidr:10.0.0.0/8 any\negress cidr:10.2.0.0/16 any\n"
-		  "egress cidr:172.16.0.1/32 any");
+	policy_expect_ep(&f, "prod/db", EGR,
+			 "egress cidr:10.0.0.0/8 any\negress cidr:10.2.0.0/16 any\n"
+			 "egress cidr:172.16.0.1/32 any");
 	/* 0/0 except 10/8: world and the CIDRs outside 10/8 */
-	expect_ep(&f, "prod/web", EGR,
-		  "egress cidr:10.1.2.0/24 any\negress cidr:10.2.0.0/16 any\n"
-		  "egress world any\negress cidr:172.16.0.1/32 any");
-	fixture_free(&f);
+	policy_expect_ep(&f, "prod/web", EGR,
+			 "egress cidr:10.1.2.0/24 any\negress cidr:10.2.0.0/16 any\n"
+			 "egress world any\negress cidr:172.16.0.1/32 any");
+	policy_fixture_free(&f);
 }
 
 /* ---- ports, ICMP, L7 ----------------------------------------------------------------------- */
 
 static void test_ports(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 
 	fixture_load(&f, CNP("prod", "ports",
 			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
@@ -406,31 +232,31 @@ static void test_ports(void **state)
 			     "    toPorts: [{ports: [{port: \"0\", protocol: ANY}]}]\n"
 			     "  - fromEndpoints: [{matchLabels: {app: web}}]\n"
 			     "    toPorts: [{ports: [{port: \"9000\"}]}]\n"));
-	expect_ep(&f, "prod/db", ING,
-		  HOST "ingress any tcp/53\ningress any udp/53\ningress any sctp/53\n"
-		       "ingress any tcp/8000/14\ningress any sctp\ningress any tcp/5432\n"
-		       "ingress prod/api any\n"
-		       "ingress prod/web tcp/9000\ningress prod/web udp/9000\n"
-		       "ingress prod/web sctp/9000");
-	fixture_free(&f);
+	policy_expect_ep(&f, "prod/db", ING,
+			 HOST "ingress any tcp/53\ningress any udp/53\ningress any sctp/53\n"
+			      "ingress any tcp/8000/14\ningress any sctp\ningress any tcp/5432\n"
+			      "ingress prod/api any\n"
+			      "ingress prod/web tcp/9000\ningress prod/web udp/9000\n"
+			      "ingress prod/web sctp/9000");
+	policy_fixture_free(&f);
 }
 
 static void test_named_port_egress(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 
 	fixture_load(&f, CNP("prod", "out",
 			     "spec:\n  endpointSelector: {matchLabels: {app: web}}\n"
 			     "  egress:\n  - toEndpoints: [{matchLabels: {app: db}}]\n"
 			     "    toPorts: [{ports: [{port: http}, {port: dns}]}]\n"));
 	/* resolved against the peer pods; ANY matches the container port's protocol */
-	expect_ep(&f, "prod/web", EGR, "egress prod/db tcp/8080\negress prod/db udp/53");
-	fixture_free(&f);
+	policy_expect_ep(&f, "prod/web", EGR, "egress prod/db tcp/8080\negress prod/db udp/53");
+	policy_fixture_free(&f);
 }
 
 static void test_icmp(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 
 	fixture_load(&f, CNP("prod", "ping",
 			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
@@ -440,15 +266,15 @@ static void test_icmp(void **state)
 			     "    toPorts: [{ports: [{port: \"80\", protocol: TCP}]}]\n"
 			     "  - icmps: [{fields: [{type: 0}]}]\n"));
 	/* the ICMP type is the port; icmps and toPorts of one rule add up */
-	expect_ep(&f, "prod/db", ING,
-		  HOST "ingress prod/web icmp/8\ningress prod/web icmpv6/128\n"
-		       "ingress prod/web tcp/80\ningress any icmp/0");
-	fixture_free(&f);
+	policy_expect_ep(&f, "prod/db", ING,
+			 HOST "ingress prod/web icmp/8\ningress prod/web icmpv6/128\n"
+			      "ingress prod/web tcp/80\ningress any icmp/0");
+	policy_fixture_free(&f);
 }
 
 static void test_l7_warning(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 	size_t i, n = 0;
 
 	fixture_load(&f, CNP("prod", "http",
@@ -457,7 +283,7 @@ static void test_l7_warning(void **state)
 			     "    toPorts:\n    - ports: [{port: \"8080\", protocol: TCP}]\n"
 			     "      rules:\n        http: [{method: GET, path: /}]\n"));
 	/* the L3/L4 part only, never an allow-all */
-	expect_ep(&f, "prod/db", ING, HOST "ingress prod/web tcp/8080");
+	policy_expect_ep(&f, "prod/db", ING, HOST "ingress prod/web tcp/8080");
 	for (i = 0; i < f.s->npolicies; i++) {
 		if (!policy_warning_count(f.s->policies[i]))
 			continue;
@@ -468,14 +294,14 @@ static void test_l7_warning(void **state)
 		assert_int_equal(strncmp(policy_warning(f.s->policies[i], 0), "cnp.yaml:", 9), 0);
 	}
 	assert_int_equal(n, 1);
-	fixture_free(&f);
+	policy_fixture_free(&f);
 }
 
 /* ---- deny precedence ----------------------------------------------------------------------- */
 
 static void test_deny_precedence(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 
 	fixture_load(&f, CNP("prod", "l3",
 			     "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
@@ -492,17 +318,19 @@ static void test_deny_precedence(void **state)
 				     "protocol: TCP}]}]\n"
 				     "  - fromEntities: [host]\n"));
 	/* the allow on web's TCP 80 is covered by the L3 deny of web: it becomes a deny */
-	expect_ep(&f, "prod/db", ING,
-		  "ingress any any\ningress prod/web any deny\ningress prod/web tcp/80 deny\n"
-		  "ingress host any");
+	policy_expect_ep(
+		&f, "prod/db", ING,
+		"ingress any any\ningress prod/web any deny\ningress prod/web tcp/80 deny\n"
+		"ingress host any");
 	/* an L4-only deny on the wildcard identity stays separate (the datapath checks both
 	 * lookups, deny first); the host's allow-localhost entry is overridden */
-	expect_ep(&f, "prod/api", ING,
-		  "ingress prod/web tcp/8080/14\ningress any tcp/8081 deny\ningress host any deny");
-	assert_string_equal(rule_of(&f, "prod/db", DIR_INGRESS,
-				    scenario_find_pod(f.s, "prod/web")->identity, 96),
+	policy_expect_ep(
+		&f, "prod/api", ING,
+		"ingress prod/web tcp/8080/14\ningress any tcp/8081 deny\ningress host any deny");
+	assert_string_equal(policy_rule_of(&f, "prod/db", DIR_INGRESS,
+					   scenario_find_pod(f.s, "prod/web")->identity, 96),
 			    "cnp:prod/l3 ingressDeny[0]");
-	fixture_free(&f);
+	policy_fixture_free(&f);
 
 	/* a CNP deny beats a NetworkPolicy allow */
 	fixture_load(&f,
@@ -511,16 +339,17 @@ static void test_deny_precedence(void **state)
 			     "spec:\n  endpointSelector: {}\n  ingressDeny:\n"
 			     "  - fromEndpoints: [{matchLabels: {k8s:io.kubernetes.pod.namespace: "
 			     "dev}}]\n"));
-	expect_ep(&f, "prod/web", ING,
-		  HOST "ingress any any\ningress dev/tool any deny\ningress dev/web any deny");
-	fixture_free(&f);
+	policy_expect_ep(&f, "prod/web", ING,
+			 HOST
+			 "ingress any any\ningress dev/tool any deny\ningress dev/web any deny");
+	policy_fixture_free(&f);
 }
 
 /* ---- default deny -------------------------------------------------------------------------- */
 
 static void test_enable_default_deny(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 
 	fixture_load(&f, CNP("prod", "no-isolation",
 			     "spec:\n  endpointSelector: {matchLabels: "
@@ -539,19 +368,19 @@ static void test_enable_default_deny(void **state)
 						     "spec:\n  endpointSelector: {}\n"
 						     "  ingress:\n  - {}\n"));
 	/* ingress allows without isolation (so no host entry); egress has rules: isolated */
-	expect_ep(&f, "prod/db", EGR, "ingress prod/web any\negress world any");
+	policy_expect_ep(&f, "prod/db", EGR, "ingress prod/web any\negress world any");
 	/* a deny-only direction is isolated by default */
-	expect_ep(&f, "prod/web", EGR, "egress world any deny");
+	policy_expect_ep(&f, "prod/web", EGR, "egress world any deny");
 	/* explicit true without ingress rules isolates; explicit false keeps egress open */
-	expect_ep(&f, "prod/api", ING, HOST "egress world any");
+	policy_expect_ep(&f, "prod/api", ING, HOST "egress world any");
 	/* an empty rule admits nothing but isolates */
-	expect_ep(&f, "dev/tool", ING, HOST);
-	fixture_free(&f);
+	policy_expect_ep(&f, "dev/tool", ING, HOST);
+	policy_fixture_free(&f);
 }
 
 static void test_specs_and_rule_names(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 	uint32_t web;
 
 	fixture_load(&f, CNP("prod", "two",
@@ -563,17 +392,18 @@ static void test_specs_and_rule_names(void **state)
 			     "  ingress: [{fromEndpoints: [{matchLabels: {app: api}}]}]\n")
 				 CCNP("cw", "spec:\n  endpointSelector: {matchLabels: {app: db}}\n"
 					    "  ingress: [{fromEntities: [remote-node]}]\n"));
-	expect_ep(&f, "prod/db", ING | EGR,
-		  HOST "ingress prod/web any\ningress prod/api any\ningress remote-node any\n"
-		       "egress world any deny");
+	policy_expect_ep(&f, "prod/db", ING | EGR,
+			 HOST
+			 "ingress prod/web any\ningress prod/api any\ningress remote-node any\n"
+			 "egress world any deny");
 	web = scenario_find_pod(f.s, "prod/web")->identity;
-	assert_string_equal(rule_of(&f, "prod/db", DIR_INGRESS, web, 72),
+	assert_string_equal(policy_rule_of(&f, "prod/db", DIR_INGRESS, web, 72),
 			    "cnp:prod/two specs[0].ingress[0]");
-	assert_string_equal(rule_of(&f, "prod/db", DIR_EGRESS, IDENTITY_WORLD, 72),
+	assert_string_equal(policy_rule_of(&f, "prod/db", DIR_EGRESS, IDENTITY_WORLD, 72),
 			    "cnp:prod/two specs[1].egressDeny[0]");
-	assert_string_equal(rule_of(&f, "prod/db", DIR_INGRESS, IDENTITY_REMOTE_NODE, 72),
+	assert_string_equal(policy_rule_of(&f, "prod/db", DIR_INGRESS, IDENTITY_REMOTE_NODE, 72),
 			    "ccnp:cw ingress[0]");
-	fixture_free(&f);
+	policy_fixture_free(&f);
 }
 
 /* ---- errors -------------------------------------------------------------------------------- */
@@ -662,17 +492,14 @@ static void test_errors(void **state)
 		assert_int_not_equal(scenario_load_buffer("cnp.yaml", yaml, strlen(yaml), &s, &d),
 				     0);
 		assert_null(s);
-		if (strncmp(d.msg, cases[i].want, strlen(cases[i].want)))
-			print_error("case %zu\n  want: %s...\n  got:  %s\n", i, cases[i].want,
-				    d.msg);
-		assert_int_equal(strncmp(d.msg, cases[i].want, strlen(cases[i].want)), 0);
+		policy_expect_diag(d.msg, cases[i].want, i);
 		free(yaml);
 	}
 }
 
 static void test_clusterwide_has_no_namespace(void **state)
 {
-	struct fixture f;
+	struct policy_fixture f;
 	size_t i;
 
 	fixture_load(&f, CCNP("cw", "metadata2: {}\nspec: {endpointSelector: {}}\n"));
@@ -681,7 +508,7 @@ static void test_clusterwide_has_no_namespace(void **state)
 	assert_int_equal(f.s->npolicies, 1);
 	assert_int_equal(f.s->policies[0]->kind, POLICY_KIND_CCNP);
 	assert_string_equal(f.s->policies[0]->ns, "");
-	fixture_free(&f);
+	policy_fixture_free(&f);
 }
 
 int main(void)
