@@ -100,9 +100,11 @@ static __always_inline int endpoint_admit(struct pipeline *pl, const struct endp
 	return ret;
 }
 
-/* Applies the decision of endpoint_admit: updates or creates the conntrack entry. */
+/* Applies the decision of endpoint_admit: updates or creates the conntrack entry.
+ * `ct_flags` (CT_F_*) are recorded in a new entry. */
 static __always_inline int endpoint_commit(struct pipeline *pl, struct ct_result *r,
-					   __u32 src_identity, const struct policy_decision *d)
+					   __u32 src_identity, const struct policy_decision *d,
+					   __u8 ct_flags)
 {
 	if (r->status == CT_RELATED)
 		return 0;
@@ -110,7 +112,7 @@ static __always_inline int endpoint_commit(struct pipeline *pl, struct ct_result
 		ct_update(r->entry, &pl->pkt, r->is_reply, pl->now);
 		return 0;
 	}
-	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id, pl->now);
+	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id, ct_flags, pl->now);
 }
 
 /* Common start of both hooks: parse, filter, find the endpoint this veth serves. */
@@ -157,13 +159,9 @@ int from_container(struct __sk_buff *skb)
 		return DROP(&pl, -REASON_INVALID_SOURCE_IP);
 
 	pl.src_identity = ep->identity;
-	dst = endpoint_by_addr(pl.pkt.family, &pl.pkt.daddr);
-	if (dst) {
-		pl.dst_identity = dst->identity;
-		pl.peer_resolved = 1;
-	}
 
-	/* the sender's side: its egress */
+	/* the sender's side: its egress (the peer's identity comes from the ipcache, which
+	 * holds every pod, local or not) */
 	ret = endpoint_admit(&pl, ep, 1, &r_src, &d_src);
 	if (ret < 0)
 		return DROP(&pl, ret);
@@ -171,8 +169,18 @@ int from_container(struct __sk_buff *skb)
 	if (r_src.is_reply)
 		pl.event_flags |= EVENT_F_IS_REPLY;
 
+	/* a local destination? an established connection remembers that it has none, which
+	 * spares the lookup for the common pod-to-remote case */
+	dst = NULL;
+	if (!r_src.entry || (r_src.entry->flags & CT_F_PEER_LOCAL))
+		dst = endpoint_by_addr(pl.pkt.family, &pl.pkt.daddr);
+	if (dst) {
+		pl.dst_identity = dst->identity;
+		pl.peer_resolved = 1;
+	}
+
 	if (!dst) {
-		ret = endpoint_commit(&pl, &r_src, pl.src_identity, &d_src);
+		ret = endpoint_commit(&pl, &r_src, pl.src_identity, &d_src, 0);
 		if (ret < 0)
 			return DROP(&pl, ret);
 		return lxc_forward(&pl, TC_ACT_OK, REASON_CT_NEW + pl.ct_status);
@@ -187,9 +195,9 @@ int from_container(struct __sk_buff *skb)
 	ret = forward_rewrite_l2l3(skb, &pl.pkt, dst);
 	if (ret < 0)
 		return DROP(&pl, ret);
-	ret = endpoint_commit(&pl, &r_src, pl.src_identity, &d_src);
+	ret = endpoint_commit(&pl, &r_src, pl.src_identity, &d_src, CT_F_PEER_LOCAL);
 	if (ret == 0)
-		ret = endpoint_commit(&pl, &r_dst, pl.src_identity, &d_dst);
+		ret = endpoint_commit(&pl, &r_dst, pl.src_identity, &d_dst, CT_F_PEER_LOCAL);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	pl.ep_id = ep->ep_id;
@@ -223,7 +231,7 @@ int to_container(struct __sk_buff *skb)
 	pl.ct_status = r.status;
 	if (r.is_reply)
 		pl.event_flags |= EVENT_F_IS_REPLY;
-	ret = endpoint_commit(&pl, &r, pl.src_identity, &d);
+	ret = endpoint_commit(&pl, &r, pl.src_identity, &d, 0);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	return lxc_forward(&pl, TC_ACT_OK, REASON_CT_NEW + pl.ct_status);

@@ -141,7 +141,9 @@ static void test_same_node_allowed_handshake(void **state)
 	/* both sides tracked: A opened it, B accepted it */
 	assert_true(harness_ct_get(h, IP_A, IP_B, 41000, 5432, IPPROTO_TCP, CT_OUT, &ct));
 	assert_int_equal(ct.tcp_state, CT_TCP_SYN_SENT);
+	assert_true(ct.flags & CT_F_PEER_LOCAL);
 	assert_true(harness_ct_get(h, IP_A, IP_B, 41000, 5432, IPPROTO_TCP, CT_IN, &ct));
+	assert_true(ct.flags & CT_F_PEER_LOCAL);
 
 	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, ack.buf, ack.len), TC_ACT_REDIRECT);
 	ev = harness_event(h, EVENT_TRACE);
@@ -179,6 +181,13 @@ static void test_reply_passes_ingress_isolation(void **state)
 	harness_add_endpoint(h, &a, true); /* A now denies all ingress */
 	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, syn.buf, syn.len), TC_ACT_OK);
 	assert_memory_equal(h->out, syn.buf, syn.len); /* to the stack unchanged */
+	{
+		struct ct_entry ct;
+
+		/* a remote peer: established packets skip the local-endpoint lookup */
+		assert_true(harness_ct_get(h, IP_A, IP_R, 42000, 80, IPPROTO_TCP, CT_OUT, &ct));
+		assert_false(ct.flags & CT_F_PEER_LOCAL);
+	}
 
 	assert_int_equal(harness_run(h, HOOK_TO_CONTAINER, synack.buf, synack.len), TC_ACT_OK);
 	ev = harness_event(h, EVENT_TRACE);

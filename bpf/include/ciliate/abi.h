@@ -190,8 +190,13 @@ struct ct_entry {
 	__u8 tcp_state;     /* enum ct_tcp_state */
 	__u8 tcp_flags_fwd; /* OR of TCP flags seen from the originator */
 	__u8 tcp_flags_rev; /* OR of TCP flags seen from the responder */
-	__u8 pad[5];
+	__u8 flags;         /* CT_F_* */
+	__u8 pad[4];
 };
+
+/* The other side of the connection is a pod on this node: established packets need the
+ * local-endpoint lookup (for delivery) only when this is set. */
+#define CT_F_PEER_LOCAL (1u << 0)
 
 /* Conntrack lifetimes in seconds (Cilium-like defaults). */
 #define CT_LIFETIME_TCP_SYN 60
