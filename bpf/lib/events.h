@@ -97,11 +97,16 @@ static __always_inline int drop_packet(struct pipeline *pl, int reason, __u8 fil
  * Records a forwarded packet. Trace events are aggregated like Cilium's default monitor
  * aggregation: only for new connections and TCP SYN/FIN/RST, unless cfg_trace_all is set.
  */
+static __always_inline int trace_wanted(const struct pipeline *pl)
+{
+	return cfg_trace_all || pl->ct_status == CT_NEW ||
+	       (pl->pkt.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST));
+}
+
 static __always_inline int forward_packet(struct pipeline *pl, int verdict, __u16 reason)
 {
 	metrics_count(pl, REASON_FORWARDED);
-	if (cfg_trace_all || pl->ct_status == CT_NEW ||
-	    (pl->pkt.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)))
+	if (trace_wanted(pl))
 		event_emit(pl, EVENT_TRACE, reason, 0, verdict);
 	return verdict;
 }

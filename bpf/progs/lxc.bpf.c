@@ -50,8 +50,7 @@ static __always_inline int lxc_drop(struct pipeline *pl, int reason, __u16 line)
 
 static __always_inline int lxc_forward(struct pipeline *pl, int verdict, __u16 reason)
 {
-	if (cfg_trace_all || pl->ct_status == CT_NEW ||
-	    (pl->pkt.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)))
+	if (trace_wanted(pl))
 		resolve_peer(pl);
 	return forward_packet(pl, verdict, reason);
 }
@@ -115,7 +114,8 @@ static __always_inline int endpoint_commit(struct pipeline *pl, struct ct_result
 	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id, ct_flags, pl->now);
 }
 
-/* Common start of both hooks: parse, filter, find the endpoint this veth serves. */
+/* Common start of both hooks: parse, filter, find the endpoint this veth serves. On success
+ * an IP packet always has *ep_out set; a non-IP frame (family 0) has none. */
 static __always_inline int lxc_prologue(struct pipeline *pl, struct endpoint_info **ep_out)
 {
 	struct endpoint_info *ep;
@@ -153,8 +153,6 @@ int from_container(struct __sk_buff *skb)
 		return DROP(&pl, ret);
 	if (!pl.pkt.family)
 		return lxc_forward(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
-	if (!ep)
-		return DROP(&pl, -REASON_NO_CONFIGURATION_AVAILABLE);
 	if (!addr_eq(&pl.pkt.saddr, &ep->addr))
 		return DROP(&pl, -REASON_INVALID_SOURCE_IP);
 
@@ -220,8 +218,6 @@ int to_container(struct __sk_buff *skb)
 		return DROP(&pl, ret);
 	if (!pl.pkt.family)
 		return lxc_forward(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
-	if (!ep)
-		return DROP(&pl, -REASON_NO_CONFIGURATION_AVAILABLE);
 
 	pl.dst_identity = ep->identity;
 

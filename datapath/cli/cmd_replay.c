@@ -63,8 +63,7 @@ static int run_one(const struct scenario *s, const char *name, const char *node,
 		return -1;
 	}
 	if (ro->format == REPLAY_TEXT) {
-		printf("--- %s: %zu packets, %zu dropped%s", name, sum.packets, sum.dropped,
-		       sum.not_run ? "" : "");
+		printf("--- %s: %zu packets, %zu dropped", name, sum.packets, sum.dropped);
 		if (sum.not_run)
 			printf(", %zu not runnable", sum.not_run);
 		if (sum.mismatches)

@@ -32,31 +32,10 @@
 
 #include "bench_floor.skel.h"
 #include "bpf_harness.h"
+#include "frames.h"
 #include "pktbuild.h"
 
 #define FLOWS 64
-
-struct frame {
-	uint8_t buf[128];
-	size_t len;
-};
-
-static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
-
-static struct frame tcp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t fl)
-{
-	struct pb_ipv4 ip = pb_ipv4_hdr(src, dst);
-	struct pb_tcp tcp = pb_tcp_hdr(sport, dport, fl);
-	struct frame f;
-	struct pb_pkt p;
-
-	pb_init(&p, f.buf, sizeof(f.buf));
-	pb_eth(&p, mac, mac, PB_AUTO);
-	pb_ipv4(&p, &ip);
-	pb_tcp(&p, &tcp);
-	f.len = (size_t)pb_finish(&p);
-	return f;
-}
 
 /* Mean ns per run of `repeat` kernel-loop iterations. */
 static double run_repeat(int fd, const struct frame *f, unsigned int repeat)
@@ -138,16 +117,16 @@ int main(int argc, char **argv)
 	}
 	/* the shipping default: aggregated trace events */
 	{
-		struct datapath_opts o = { .trace_all = false };
+		struct datapath_opts o = {.trace_all = false};
 
 		h = harness_new_opts(&o);
 	}
 	{
-		struct endpoint_info a = harness_endpoint(PB_IP4(10, 244, 0, 21), 1, 300,
-							  EP_F_INGRESS_ENFORCED |
-								  EP_F_EGRESS_ENFORCED);
-		struct endpoint_info b = harness_endpoint(PB_IP4(10, 244, 0, 22), 2, 301,
-							  EP_F_INGRESS_ENFORCED);
+		struct endpoint_info a =
+			harness_endpoint(PB_IP4(10, 244, 0, 21), 1, 300,
+					 EP_F_INGRESS_ENFORCED | EP_F_EGRESS_ENFORCED);
+		struct endpoint_info b =
+			harness_endpoint(PB_IP4(10, 244, 0, 22), 2, 301, EP_F_INGRESS_ENFORCED);
 
 		harness_add_endpoint(h, &a, true);
 		harness_add_endpoint(h, &b, false);
@@ -163,24 +142,24 @@ int main(int argc, char **argv)
 	/* varied packets: FLOWS established connections to remote pods */
 	for (int i = 0; i < FLOWS; i++) {
 		uint32_t remote = PB_IP4(10, 244, 1, 10 + i);
-		struct frame syn = tcp4(PB_IP4(10, 244, 0, 21), remote, (uint16_t)(30000 + i), 80,
-					PB_TCP_SYN);
+		struct frame syn = frame_tcp4(PB_IP4(10, 244, 0, 21), remote, (uint16_t)(30000 + i),
+					      80, PB_TCP_SYN, 64);
 
 		harness_run(h, HOOK_FROM_CONTAINER, syn.buf, syn.len);
 		if (h->retval != TC_ACT_OK) {
 			fprintf(stderr, "setup: SYN %d not allowed (%d)\n", i, h->retval);
 			return 1;
 		}
-		est[i] = tcp4(PB_IP4(10, 244, 0, 21), remote, (uint16_t)(30000 + i), 80,
-			      PB_TCP_ACK);
-		rep[i] = tcp4(remote, PB_IP4(10, 244, 0, 21), 80, (uint16_t)(30000 + i),
-			      PB_TCP_ACK);
+		est[i] = frame_tcp4(PB_IP4(10, 244, 0, 21), remote, (uint16_t)(30000 + i), 80,
+				    PB_TCP_ACK, 64);
+		rep[i] = frame_tcp4(remote, PB_IP4(10, 244, 0, 21), 80, (uint16_t)(30000 + i),
+				    PB_TCP_ACK, 64);
 	}
 	for (int i = 0; i < FLOWS * 8; i++) {
-		fresh[i] = tcp4(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 1, 10 + i % FLOWS),
-				(uint16_t)(40000 + i), 80, PB_TCP_SYN);
-		denied[i] = tcp4(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 0, 22),
-				 (uint16_t)(40000 + i), 81, PB_TCP_SYN);
+		fresh[i] = frame_tcp4(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 1, 10 + i % FLOWS),
+				      (uint16_t)(40000 + i), 80, PB_TCP_SYN, 64);
+		denied[i] = frame_tcp4(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 0, 22),
+				       (uint16_t)(40000 + i), 81, PB_TCP_SYN, 64);
 	}
 
 	if (!json)
@@ -188,24 +167,24 @@ int main(int argc, char **argv)
 			FLOWS);
 	floor_r = mean_repeat(fd_empty, est, FLOWS, iters / FLOWS * 4);
 	lookup_r = mean_repeat(fd_lookup, est, FLOWS, iters / FLOWS * 4);
-	res[nres++] = (struct result){ "floor", "repeat", floor_r, floor_r };
-	res[nres++] = (struct result){ "floor+lookup", "repeat", lookup_r, floor_r };
-	res[nres++] = (struct result){ "ct-hit", "repeat",
-				       mean_repeat(fd_from, est, FLOWS, iters / FLOWS * 4),
-				       floor_r };
-	res[nres++] = (struct result){ "ct-hit-reply", "repeat",
-				       mean_repeat(fd_to, rep, FLOWS, iters / FLOWS * 4), floor_r };
+	res[nres++] = (struct result){"floor", "repeat", floor_r, floor_r};
+	res[nres++] = (struct result){"floor+lookup", "repeat", lookup_r, floor_r};
+	res[nres++] = (struct result){"ct-hit", "repeat",
+				      mean_repeat(fd_from, est, FLOWS, iters / FLOWS * 4), floor_r};
+	res[nres++] = (struct result){"ct-hit-reply", "repeat",
+				      mean_repeat(fd_to, rep, FLOWS, iters / FLOWS * 4), floor_r};
 	floor_1 = mean_repeat(fd_empty, fresh, FLOWS * 8, 1);
-	res[nres++] = (struct result){ "floor", "single", floor_1, floor_1 };
-	res[nres++] = (struct result){ "ct-miss-allow", "single",
-				       mean_repeat(fd_from, fresh, FLOWS * 8, 1), floor_1 };
-	res[nres++] = (struct result){ "policy-deny", "single",
-				       mean_repeat(fd_from, denied, FLOWS * 8, 1), floor_1 };
+	res[nres++] = (struct result){"floor", "single", floor_1, floor_1};
+	res[nres++] = (struct result){"ct-miss-allow", "single",
+				      mean_repeat(fd_from, fresh, FLOWS * 8, 1), floor_1};
+	res[nres++] = (struct result){"policy-deny", "single",
+				      mean_repeat(fd_from, denied, FLOWS * 8, 1), floor_1};
 	print_results(res, nres, json);
 
 	target = 3 * floor_r + (lookup_r - floor_r);
 	if (!json)
-		printf("\nct-hit target: <= 3 x floor + one lookup = %.1f ns: measured %.1f ns: %s\n",
+		printf("\nct-hit target: <= 3 x floor + one lookup = %.1f ns: measured %.1f ns: "
+		       "%s\n",
 		       target, res[2].ns, res[2].ns <= target ? "met" : "NOT met");
 	harness_free(h);
 	bench_floor__destroy(fl);

@@ -25,31 +25,10 @@
 
 #include "bench_floor.skel.h"
 #include "bpf_harness.h"
+#include "frames.h"
 #include "pktbuild.h"
 
 #define FLOWS 64
-
-struct frame {
-	uint8_t buf[128];
-	size_t len;
-};
-
-static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
-
-static struct frame syn(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
-{
-	struct pb_ipv4 ip = pb_ipv4_hdr(src, dst);
-	struct pb_tcp tcp = pb_tcp_hdr(sport, dport, PB_TCP_SYN);
-	struct frame f;
-	struct pb_pkt p;
-
-	pb_init(&p, f.buf, sizeof(f.buf));
-	pb_eth(&p, mac, mac, PB_AUTO);
-	pb_ipv4(&p, &ip);
-	pb_tcp(&p, &tcp);
-	f.len = (size_t)pb_finish(&p);
-	return f;
-}
 
 static double mean_ns(int fd, const struct frame *flows, unsigned int repeat, int want)
 {
@@ -76,7 +55,7 @@ static double mean_ns(int fd, const struct frame *flows, unsigned int repeat, in
 
 int main(int argc, char **argv)
 {
-	static const unsigned int sizes[] = { 1, 100, 10000 };
+	static const unsigned int sizes[] = {1, 100, 10000};
 	unsigned int iters = 100000;
 	struct frame flows[FLOWS];
 	struct bench_floor *fl;
@@ -96,8 +75,8 @@ int main(int argc, char **argv)
 	if (iters < 1000 || iters > 10000000)
 		iters = 100000;
 	for (int i = 0; i < FLOWS; i++)
-		flows[i] = syn(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 1, 10 + i),
-			       (uint16_t)(30000 + i), 80);
+		flows[i] = frame_tcp4(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 1, 10 + i),
+				      (uint16_t)(30000 + i), 80, PB_TCP_SYN, 64);
 
 	fl = bench_floor__open_and_load();
 	if (!fl) {
@@ -107,10 +86,10 @@ int main(int argc, char **argv)
 	floor_ns = mean_ns(bpf_program__fd(fl->progs.bench_empty), flows, iters / FLOWS, -1);
 
 	for (int s = 0; s < 3; s++) {
-		struct datapath_opts o = { .trace_all = false };
+		struct datapath_opts o = {.trace_all = false};
 		struct harness *h = harness_new_opts(&o);
-		struct endpoint_info a = harness_endpoint(PB_IP4(10, 244, 0, 21), 1, 300,
-							  EP_F_EGRESS_ENFORCED);
+		struct endpoint_info a =
+			harness_endpoint(PB_IP4(10, 244, 0, 21), 1, 300, EP_F_EGRESS_ENFORCED);
 
 		harness_add_endpoint(h, &a, true);
 		harness_add_ipcache(h, PB_IP4(10, 244, 1, 0), 24, 400);
@@ -120,8 +99,8 @@ int main(int argc, char **argv)
 					   (uint16_t)(1000 + r % 8), 16, false);
 		if (!json)
 			fprintf(stderr, "bench_policy: %u rules...\n", sizes[s]);
-		ns[s] = mean_ns(datapath_prog_fd(h->dp, HOOK_FROM_CONTAINER), flows,
-				iters / FLOWS, TC_ACT_SHOT);
+		ns[s] = mean_ns(datapath_prog_fd(h->dp, HOOK_FROM_CONTAINER), flows, iters / FLOWS,
+				TC_ACT_SHOT);
 		harness_free(h);
 	}
 

@@ -16,6 +16,7 @@
 #include <linux/pkt_cls.h>
 
 #include "bpf_harness.h"
+#include "frames.h"
 #include "pktbuild.h"
 #include "loader/conntrack.h"
 #include "replay/replay.h"
@@ -28,51 +29,9 @@
 #define ID_B 301
 #define ID_R 400
 
-struct frame {
-	uint8_t buf[512];
-	size_t len;
-};
-
 static const uint8_t any_mac[6] = { 0x02, 0, 0, 0, 0, 1 };
 
-static struct frame tcp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
-			 uint8_t flags, uint8_t ttl)
-{
-	struct pb_ipv4 ip = pb_ipv4_hdr(src, dst);
-	struct pb_tcp tcp = pb_tcp_hdr(sport, dport, flags);
-	struct frame f;
-	struct pb_pkt p;
-	int n;
 
-	ip.ttl = ttl;
-	pb_init(&p, f.buf, sizeof(f.buf));
-	pb_eth(&p, any_mac, any_mac, PB_AUTO);
-	pb_ipv4(&p, &ip);
-	pb_tcp(&p, &tcp);
-	n = pb_finish(&p);
-	assert_true(n > 0);
-	f.len = (size_t)n;
-	return f;
-}
-
-static struct frame udp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
-{
-	struct pb_ipv4 ip = pb_ipv4_hdr(src, dst);
-	struct pb_udp udp = { .sport = sport, .dport = dport, .len = PB_AUTO };
-	struct frame f;
-	struct pb_pkt p;
-	int n;
-
-	pb_init(&p, f.buf, sizeof(f.buf));
-	pb_eth(&p, any_mac, any_mac, PB_AUTO);
-	pb_ipv4(&p, &ip);
-	pb_udp(&p, &udp);
-	pb_bytes(&p, "ping", 4);
-	n = pb_finish(&p);
-	assert_true(n > 0);
-	f.len = (size_t)n;
-	return f;
-}
 
 /* A on ifindex 1 (the test-run device), B as a same-node peer, R remote. */
 static int setup(void **state)
@@ -112,8 +71,8 @@ static void assert_drop(struct harness *h, unsigned int reason)
 static void test_same_node_allowed_handshake(void **state)
 {
 	struct harness *h = *state;
-	struct frame syn = tcp4(IP_A, IP_B, 41000, 5432, PB_TCP_SYN, 64);
-	struct frame ack = tcp4(IP_A, IP_B, 41000, 5432, PB_TCP_ACK, 64);
+	struct frame syn = frame_tcp4(IP_A, IP_B, 41000, 5432, PB_TCP_SYN, 64);
+	struct frame ack = frame_tcp4(IP_A, IP_B, 41000, 5432, PB_TCP_ACK, 64);
 	const struct ciliate_event *ev;
 	struct ct_entry ct;
 	uint8_t mac[6];
@@ -156,7 +115,7 @@ static void test_same_node_allowed_handshake(void **state)
 static void test_same_node_denied_by_receiver(void **state)
 {
 	struct harness *h = *state;
-	struct frame syn = tcp4(IP_A, IP_B, 41001, 80, PB_TCP_SYN, 64);
+	struct frame syn = frame_tcp4(IP_A, IP_B, 41001, 80, PB_TCP_SYN, 64);
 	uint64_t before = harness_metric_packets(h, REASON_POLICY_DENIED, DIR_EGRESS);
 	struct ct_entry ct;
 
@@ -173,9 +132,9 @@ static void test_reply_passes_ingress_isolation(void **state)
 {
 	struct harness *h = *state;
 	struct endpoint_info a = harness_endpoint(IP_A, 1, ID_A, EP_F_INGRESS_ENFORCED);
-	struct frame syn = tcp4(IP_A, IP_R, 42000, 80, PB_TCP_SYN, 64);
-	struct frame synack = tcp4(IP_R, IP_A, 80, 42000, PB_TCP_SYN | PB_TCP_ACK, 64);
-	struct frame other = tcp4(IP_R, IP_A, 81, 42000, PB_TCP_SYN, 64);
+	struct frame syn = frame_tcp4(IP_A, IP_R, 42000, 80, PB_TCP_SYN, 64);
+	struct frame synack = frame_tcp4(IP_R, IP_A, 80, 42000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	struct frame other = frame_tcp4(IP_R, IP_A, 81, 42000, PB_TCP_SYN, 64);
 	const struct ciliate_event *ev;
 
 	harness_add_endpoint(h, &a, true); /* A now denies all ingress */
@@ -204,8 +163,8 @@ static void test_icmp_error_related(void **state)
 {
 	struct harness *h = *state;
 	struct endpoint_info a = harness_endpoint(IP_A, 1, ID_A, EP_F_INGRESS_ENFORCED);
-	struct frame out = udp4(IP_A, IP_W, 5000, 53);
-	struct frame unrel = udp4(IP_A, IP_W, 5001, 53);
+	struct frame out = frame_udp4(IP_A, IP_W, 5000, 53);
+	struct frame unrel = frame_udp4(IP_A, IP_W, 5001, 53);
 	uint8_t err_buf[512];
 	struct pb_ipv4 ip = pb_ipv4_hdr(IP_W, IP_A);
 	struct pb_pkt p;
@@ -243,17 +202,17 @@ static void test_deny_precedence_and_port_ranges(void **state)
 	harness_add_policy(h, 2, ID_A, DIR_INGRESS, IPPROTO_TCP, 8080, 14, false);
 	harness_add_policy(h, 2, 0, DIR_INGRESS, IPPROTO_TCP, 8081, 16, true);
 
-	f = tcp4(IP_A, IP_B, 43000, 8083, PB_TCP_SYN, 64);
+	f = frame_tcp4(IP_A, IP_B, 43000, 8083, PB_TCP_SYN, 64);
 	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len), TC_ACT_REDIRECT);
-	f = tcp4(IP_A, IP_B, 43001, 8084, PB_TCP_SYN, 64);
+	f = frame_tcp4(IP_A, IP_B, 43001, 8084, PB_TCP_SYN, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
 	assert_drop(h, REASON_POLICY_DENIED);
-	f = tcp4(IP_A, IP_B, 43002, 8081, PB_TCP_SYN, 64);
+	f = frame_tcp4(IP_A, IP_B, 43002, 8081, PB_TCP_SYN, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
 	assert_drop(h, REASON_POLICY_DENY);
 	assert_true(harness_event(h, EVENT_DROP)->flags & EVENT_F_POLICY_DENY_RULE);
 	/* UDP on an allowed TCP port is not allowed */
-	f = udp4(IP_A, IP_B, 43003, 8080);
+	f = frame_udp4(IP_A, IP_B, 43003, 8080);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
 	assert_drop(h, REASON_POLICY_DENIED);
 }
@@ -266,12 +225,12 @@ static void test_egress_policy(void **state)
 
 	harness_add_endpoint(h, &a, true);
 	harness_add_policy(h, 1, ID_R, DIR_EGRESS, IPPROTO_UDP, 0, 0, false); /* UDP to R */
-	f = udp4(IP_A, IP_R, 6000, 9999);
+	f = frame_udp4(IP_A, IP_R, 6000, 9999);
 	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len), TC_ACT_OK);
-	f = tcp4(IP_A, IP_R, 6000, 9999, PB_TCP_SYN, 64);
+	f = frame_tcp4(IP_A, IP_R, 6000, 9999, PB_TCP_SYN, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
 	assert_drop(h, REASON_POLICY_DENIED);
-	f = udp4(IP_A, IP_W, 6000, 9999); /* world: not allowed */
+	f = frame_udp4(IP_A, IP_W, 6000, 9999); /* world: not allowed */
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
 	assert_drop(h, REASON_POLICY_DENIED);
 	assert_int_equal(harness_event(h, EVENT_DROP)->dst_identity, IDENTITY_WORLD);
@@ -283,18 +242,18 @@ static void test_tcp_close_and_reopen(void **state)
 	struct frame f;
 	struct ct_entry ct;
 
-	f = tcp4(IP_A, IP_R, 44000, 80, PB_TCP_SYN, 64);
+	f = frame_tcp4(IP_A, IP_R, 44000, 80, PB_TCP_SYN, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
-	f = tcp4(IP_A, IP_R, 44000, 80, PB_TCP_FIN | PB_TCP_ACK, 64);
+	f = frame_tcp4(IP_A, IP_R, 44000, 80, PB_TCP_FIN | PB_TCP_ACK, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
 	assert_true(harness_ct_get(h, IP_A, IP_R, 44000, 80, IPPROTO_TCP, CT_OUT, &ct));
 	assert_int_equal(ct.tcp_state, CT_TCP_CLOSING);
-	f = tcp4(IP_R, IP_A, 80, 44000, PB_TCP_FIN | PB_TCP_ACK, 64);
+	f = frame_tcp4(IP_R, IP_A, 80, 44000, PB_TCP_FIN | PB_TCP_ACK, 64);
 	assert_int_equal(harness_run(h, HOOK_TO_CONTAINER, f.buf, f.len), TC_ACT_OK);
 	assert_true(harness_ct_get(h, IP_A, IP_R, 44000, 80, IPPROTO_TCP, CT_OUT, &ct));
 	assert_int_equal(ct.tcp_state, CT_TCP_CLOSED);
 	/* a new SYN on the closed tuple is a new connection again */
-	f = tcp4(IP_A, IP_R, 44000, 80, PB_TCP_SYN, 64);
+	f = frame_tcp4(IP_A, IP_R, 44000, 80, PB_TCP_SYN, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
 	assert_int_equal(harness_event(h, EVENT_TRACE)->ct_status, CT_NEW);
 	assert_true(harness_ct_get(h, IP_A, IP_R, 44000, 80, IPPROTO_TCP, CT_OUT, &ct));
@@ -304,7 +263,7 @@ static void test_tcp_close_and_reopen(void **state)
 static void test_fragments(void **state)
 {
 	struct harness *h = *state;
-	struct frame whole = udp4(IP_A, IP_B, 7000, 5432);
+	struct frame whole = frame_udp4(IP_A, IP_B, 7000, 5432);
 	uint8_t frag[512];
 	int n;
 
@@ -328,7 +287,7 @@ static void test_fragments(void **state)
 static void test_malformed_and_filtered(void **state)
 {
 	struct harness *h = *state;
-	struct frame f = tcp4(IP_A, IP_B, 45000, 5432, PB_TCP_SYN, 64);
+	struct frame f = frame_tcp4(IP_A, IP_B, 45000, 5432, PB_TCP_SYN, 64);
 	struct frame g;
 	uint8_t buf[512];
 	struct pb_pkt p;
@@ -355,12 +314,12 @@ static void test_malformed_and_filtered(void **state)
 	assert_drop(h, REASON_INVALID_PACKET_DROPPED);
 
 	/* spoofed source */
-	g = tcp4(IP_R, IP_B, 45001, 5432, PB_TCP_SYN, 64);
+	g = frame_tcp4(IP_R, IP_B, 45001, 5432, PB_TCP_SYN, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
 	assert_drop(h, REASON_INVALID_SOURCE_IP);
 
 	/* TTL 1 to a same-node pod */
-	g = tcp4(IP_A, IP_B, 45002, 5432, PB_TCP_SYN, 1);
+	g = frame_tcp4(IP_A, IP_B, 45002, 5432, PB_TCP_SYN, 1);
 	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
 	assert_drop(h, REASON_TTL_EXCEEDED);
 
@@ -405,7 +364,7 @@ static void test_malformed_and_filtered(void **state)
 static void test_conntrack_gc(void **state)
 {
 	struct harness *h = *state;
-	struct frame syn = tcp4(IP_A, IP_R, 46000, 80, PB_TCP_SYN, 64);
+	struct frame syn = frame_tcp4(IP_A, IP_R, 46000, 80, PB_TCP_SYN, 64);
 	int fd = datapath_map_fd(h->dp, MAP_CT);
 	struct diag d = { "" };
 	struct ct_entry ct;
