@@ -90,14 +90,8 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM HUP
 
-pass() { passed=$((passed + 1)); echo "ok   - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name" "${why:-}"; fi
-	why=""
-}
+# pass / fail / check
+source tests/lib/suite.sh # (cwd is the repository root)
 finish() {
 	if [ "$failed" -ne 0 ] && [ -n "$tmp" ] && [ -f "$tmp/agent.log" ]; then
 		echo "--- agent log (last 40 lines)"

@@ -72,15 +72,8 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM HUP
 
-pass() { passed=$((passed + 1)); echo "ok   - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
-# check NAME COMMAND...: passes when COMMAND succeeds
-check() {
-	local name=$1
-	shift
-	if "$@"; then pass "$name"; else fail "$name" "${why:-}"; fi
-	why=""
-}
+# pass / fail / check
+source tests/lib/suite.sh # (cwd is the repository root)
 # sys COMMAND...: a set-up step; failing it fails the suite loudly
 sys() {
 	"$@" || { echo "FAIL - setup: $*"; failed=$((failed + 1)); finish; }

@@ -41,8 +41,7 @@ start=$SECONDS
 # tags of every cluster this suite brings up (scenario metadata.name, sanitised)
 TAGS="samenode xnative xtunnel podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6"
 
-pass() { passed=$((passed + 1)); echo "ok   - $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL - $1${2:+: $2}"; }
+source tests/lib/suite.sh # pass / fail (cwd is the repository root)
 
 snapshot() { # the root namespace's links, addresses and routes
 	ip -o link
