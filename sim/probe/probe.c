@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ciliate-probe: the client the scenario runner executes inside a source namespace. Each
- * attempt is a new TCP connection or UDP socket to --to:--port, bounded by --timeout-ms;
+ * attempt is a new TCP connection or UDP socket to --to:--port, or an ICMP echo request to
+ * --to (raw socket: the probe runs as root inside its namespace), bounded by --timeout-ms;
  * one result line per attempt, a summary with --count (see docs/SIMULATOR.md).
  * Exit: 0 every attempt got a reply, 1 some did not, 2 usage error.
  */
@@ -9,6 +10,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +46,7 @@ struct opts {
 	socklen_t src_len; /* 0: no --source */
 	unsigned int port;
 	bool udp;
+	bool icmp;
 	bool http;
 	bool json;
 	bool summary;
@@ -83,11 +87,12 @@ static uint64_t now_ns(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ciliate-probe --to IP --port N [--protocol TCP|UDP] [--timeout-ms MS]\n"
+		"usage: ciliate-probe --to IP --port N [--protocol TCP|UDP|ICMP] [--timeout-ms MS]\n"
 		"                     [--count N] [--interval-ms MS] [--max-time-ms MS]\n"
 		"                     [--http [--method M] [--path P] [-H 'Name: value']...]\n"
 		"                     [--udp-tries N] [--source IP] [-o json|text]\n"
-		"Each attempt is a new connection (TCP) or socket (UDP) bounded by --timeout-ms\n"
+		"Each attempt is a new connection (TCP), socket (UDP) or echo request (ICMP, IPv4,\n"
+		"no --port) bounded by --timeout-ms\n"
 		"(default %d); prints one result per attempt and, with --count, a summary.\n"
 		"Exit status: 0 every attempt got a reply, 1 some did not, 2 usage error.\n",
 		DEFAULT_TIMEOUT_MS);
@@ -187,12 +192,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return bad("--port: \"%s\" is not a port (1..65535)", optarg);
 			break;
 		case O_PROTO:
-			if (!strcasecmp(optarg, "tcp"))
-				o->udp = false;
-			else if (!strcasecmp(optarg, "udp"))
-				o->udp = true;
-			else
-				return bad("--protocol: \"%s\" is not TCP or UDP", optarg);
+			o->udp = !strcasecmp(optarg, "udp");
+			o->icmp = !strcasecmp(optarg, "icmp");
+			if (!o->udp && !o->icmp && strcasecmp(optarg, "tcp"))
+				return bad("--protocol: \"%s\" is not TCP, UDP or ICMP", optarg);
 			break;
 		case O_TIMEOUT:
 			if (parse_uint(optarg, 1, MAX_TIMEOUT_MS, &o->timeout_ms))
@@ -263,9 +266,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc)
 		return bad("unexpected argument \"%s\"", argv[optind]);
-	if (!o->to || !o->port)
+	if (!o->to || (!o->port && !o->icmp))
 		return bad("%s", "--to and --port are required");
-	if (o->http && o->udp)
+	if (o->icmp && o->dst.ss_family != AF_INET)
+		return bad("%s", "--protocol ICMP: IPv4 only");
+	if (o->http && (o->udp || o->icmp))
 		return bad("%s", "--http needs --protocol TCP");
 	if ((o->method || o->path || o->n_headers) && !o->http)
 		return bad("%s", "--method, --path and --header need --http");
@@ -563,6 +568,100 @@ out:
 	close(fd);
 }
 
+/* The 16-bit ones' complement sum of RFC 1071 over an ICMP message. */
+static uint16_t icmp_checksum(const void *data, size_t len)
+{
+	const uint8_t *b = data;
+	uint32_t sum = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)(b[len - 1] << 8);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((uint16_t)~sum);
+}
+
+/* One echo request; the answer must be an echo reply from --to with our id and sequence. */
+static void icmp_attempt(const struct opts *o, struct attempt *a, uint64_t deadline, char *buf)
+{
+	uint16_t id = (uint16_t)(getpid() ^ (now_ns() >> 10));
+	struct {
+		struct icmphdr h;
+		char data[24];
+	} req;
+	int fd, r;
+	ssize_t n;
+
+	fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+	if (fd < 0) {
+		fail(a, "connect", -errno);
+		return;
+	}
+	if (o->src_len && bind(fd, (const struct sockaddr *)&o->src, o->src_len)) {
+		fail(a, "connect", -errno);
+		goto out;
+	}
+	/* connected: only datagrams from --to reach this socket */
+	if (connect(fd, (const struct sockaddr *)&o->dst, o->dst_len)) {
+		fail(a, "connect", -errno);
+		goto out;
+	}
+	memset(&req, 0, sizeof(req));
+	req.h.type = ICMP_ECHO;
+	req.h.un.echo.id = htons(id);
+	req.h.un.echo.sequence = htons((uint16_t)a->seq);
+	snprintf(req.data, sizeof(req.data), "ciliate-probe %u", a->seq);
+	req.h.checksum = icmp_checksum(&req, sizeof(req));
+	if (send(fd, &req, sizeof(req), MSG_NOSIGNAL) < 0) {
+		fail(a, "send", -errno);
+		goto out;
+	}
+	local_name(fd, a);
+	a->local_port = 0;
+	for (;;) {
+		const struct iphdr *ip = (const struct iphdr *)buf;
+		const struct icmphdr *h;
+		size_t ihl;
+
+		r = wait_fd(fd, POLLIN, deadline);
+		if (r <= 0) {
+			fail(a, "reply", r);
+			goto out;
+		}
+		n = recv(fd, buf, REPLY_MAX, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0) {
+			fail(a, "reply", -errno);
+			goto out;
+		}
+		ihl = (size_t)ip->ihl * 4;
+		if ((size_t)n < sizeof(*ip) || ihl < sizeof(*ip) || (size_t)n < ihl + sizeof(*h))
+			continue;
+		h = (const struct icmphdr *)(buf + ihl);
+		if (h->type == ICMP_DEST_UNREACH) {
+			fail(a, "reply", -EHOSTUNREACH);
+			goto out;
+		}
+		if (h->type == ICMP_ECHOREPLY && ntohs(h->un.echo.id) == id &&
+		    ntohs(h->un.echo.sequence) == (uint16_t)a->seq) {
+			a->allowed = true;
+			goto out;
+		}
+		/* our own request (the raw socket sees it when --to is local) or another's */
+	}
+out:
+	close(fd);
+}
+
+static const char *proto_label(const struct opts *o)
+{
+	return o->icmp ? "ICMP" : o->udp ? "UDP" : "TCP";
+}
+
 static void print_attempt(const struct opts *o, const struct attempt *a)
 {
 	char backend[256];
@@ -570,7 +669,7 @@ static void print_attempt(const struct opts *o, const struct attempt *a)
 	char *text;
 
 	if (!o->json) {
-		printf("#%u %s %s:%u %s", a->seq, o->udp ? "UDP" : "TCP", o->to, o->port,
+		printf("#%u %s %s:%u %s", a->seq, proto_label(o), o->to, o->port,
 		       a->allowed ? "allow" : "deny");
 		if (!a->allowed)
 			printf(" %s (%s)", a->error, a->stage);
@@ -589,7 +688,7 @@ static void print_attempt(const struct opts *o, const struct attempt *a)
 		return;
 	}
 	j = json_pack("{s:I,s:s,s:s,s:I}", "seq", (json_int_t)a->seq, "protocol",
-		      o->udp ? "UDP" : "TCP", "to", o->to, "port", (json_int_t)o->port);
+		      proto_label(o), "to", o->to, "port", (json_int_t)o->port);
 	if (!j)
 		return;
 	if (a->local_port) {
@@ -691,7 +790,9 @@ int main(int argc, char **argv)
 			deadline = run_deadline;
 		memset(&a, 0, sizeof(a));
 		a.seq = seq;
-		if (o.udp)
+		if (o.icmp)
+			icmp_attempt(&o, &a, deadline, buf);
+		else if (o.udp)
 			udp_attempt(&o, &a, start, deadline, buf);
 		else
 			tcp_attempt(&o, &a, deadline, buf);

@@ -169,6 +169,66 @@ static int plan_pods(const struct scenario *s, struct sim_cluster *c, struct dia
 	return 0;
 }
 
+/* A hostNetwork pod of the node already serves this port in the node's namespace. */
+static bool node_port_taken(const struct sim_cluster *c, const struct sim_host *node,
+			    uint16_t port)
+{
+	size_t i, k;
+
+	for (i = 0; i < c->nhosts; i++) {
+		const struct sim_host *h = &c->hosts[i];
+
+		if (h->kind != SIM_POD || !h->host_network || strcmp(h->node, node->name))
+			continue;
+		for (k = 0; k < h->nports; k++)
+			if (h->ports[k] == port)
+				return true;
+	}
+	return false;
+}
+
+static int node_service(struct sim_cluster *c, const char *to, uint16_t port, uint8_t proto,
+			struct diag *d)
+{
+	struct sim_host *node;
+
+	if (strncmp(to, "node/", 5) || (proto != IPPROTO_TCP && proto != IPPROTO_UDP))
+		return 0;
+	if (port >= SIM_NODEPORT_MIN && port <= SIM_NODEPORT_MAX)
+		return 0; /* NodePort range: the datapath answers, not a host service */
+	node = sim_find_host(c, SIM_NODE, to + 5);
+	if (!node || node_port_taken(c, node, port))
+		return 0;
+	return add_port(node, port, d);
+}
+
+/* Probes to node/NAME on a port outside the NodePort range reach a service of the node
+ * itself (like a kubelet or node-exporter port): the node runs an echo server on every such
+ * port the scenario's Tests probe. */
+static int plan_node_services(const struct scenario *s, struct sim_cluster *c, struct diag *d)
+{
+	size_t t, k, i, col;
+	int err = 0;
+
+	for (t = 0; t < s->ntests; t++) {
+		for (k = 0; k < s->tests[t].nsteps; k++) {
+			const struct m_step *st = &s->tests[t].steps[k];
+
+			for (i = 0; !err && i < st->nprobes; i++)
+				err = node_service(c, st->probes[i].to, st->probes[i].port,
+						   st->probes[i].proto, d);
+			for (i = 0; !err && i < st->nmatrices; i++)
+				for (col = 0; !err && col < st->matrices[i].ncols; col++)
+					err = node_service(c, st->matrices[i].cols[col],
+							   st->matrices[i].port,
+							   st->matrices[i].proto, d);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
 int sim_plan(const struct scenario *s, struct sim_cluster *c, struct diag *d)
 {
 	int err;
@@ -196,6 +256,8 @@ int sim_plan(const struct scenario *s, struct sim_cluster *c, struct diag *d)
 		err = plan_ext(s, c, d);
 	if (!err)
 		err = plan_pods(s, c, d);
+	if (!err)
+		err = plan_node_services(s, c, d);
 	if (err)
 		sim_cluster_free(c);
 	return err;

@@ -51,9 +51,11 @@ static void child_probe(struct sim_probe_job *j, int out_fd)
 	snprintf(count, sizeof(count), "%d", j->count);
 	snprintf(max_time, sizeof(max_time), "%lld", max_ms);
 	signal(SIGPIPE, SIG_DFL);
-	execl(bin, bin, "--to", j->to, "--port", port, "--protocol",
-	      j->proto == IPPROTO_UDP ? "UDP" : "TCP", "--timeout-ms", timeout, "--count", count,
-	      "--max-time-ms", max_time, "-o", "json", (char *)NULL);
+	execl(bin, bin, "--to", j->to, "--protocol",
+	      j->proto == IPPROTO_UDP ? "UDP" : j->proto == IPPROTO_ICMP ? "ICMP" : "TCP",
+	      "--timeout-ms", timeout, "--count", count, "--max-time-ms", max_time, "-o", "json",
+	      /* ICMP has no port */
+	      j->proto == IPPROTO_ICMP ? NULL : "--port", port, (char *)NULL);
 	printf("exec %s: %s\n", bin, strerror(errno));
 	fflush(stdout);
 	_exit(3);

@@ -182,7 +182,7 @@ void sim_print_matrix(const struct m_matrix *m, const struct sim_check *cells, s
 
 int sim_report_summary(const struct sim_report *r)
 {
-	size_t i, j, passed = 0, failed = 0, sw = 8, tw = 9;
+	size_t i, j, passed = 0, failed = 0, skipped = 0, sw = 8, tw = 9;
 	char ts[2 * MODEL_NAME_MAX + 4];
 
 	for (i = 0; i < r->n; i++) {
@@ -192,23 +192,25 @@ int sim_report_summary(const struct sim_report *r)
 		if (strlen(ts) > tw)
 			tw = strlen(ts);
 	}
-	printf("\n=== summary\n%-*s  %-*s  %6s  %6s  %6s\n", (int)sw, "SCENARIO", (int)tw,
-	       "TEST/STEP", "CHECKS", "PASSED", "FAILED");
+	printf("\n=== summary\n%-*s  %-*s  %6s  %6s  %6s  %7s\n", (int)sw, "SCENARIO", (int)tw,
+	       "TEST/STEP", "CHECKS", "PASSED", "FAILED", "SKIPPED");
 	for (i = 0; i < r->n; i = j) {
-		size_t p = 0, f = 0;
+		size_t p = 0, f = 0, k = 0;
 
 		for (j = i; j < r->n && r->checks[j].scenario == r->checks[i].scenario &&
 			    !strcmp(r->checks[j].test, r->checks[i].test) &&
 			    !strcmp(r->checks[j].step, r->checks[i].step);
 		     j++) {
-			p += r->checks[j].pass;
+			k += r->checks[j].skipped;
+			p += r->checks[j].pass && !r->checks[j].skipped;
 			f += !r->checks[j].pass;
 		}
 		snprintf(ts, sizeof(ts), "%s/%s", r->checks[i].test, r->checks[i].step);
-		printf("%-*s  %-*s  %6zu  %6zu  %6zu\n", (int)sw, r->checks[i].scenario, (int)tw,
-		       ts, p + f, p, f);
+		printf("%-*s  %-*s  %6zu  %6zu  %6zu  %7zu\n", (int)sw, r->checks[i].scenario,
+		       (int)tw, ts, p + f + k, p, f, k);
 		passed += p;
 		failed += f;
+		skipped += k;
 	}
 	if (failed) {
 		printf("\nfailed checks:\n");
@@ -218,7 +220,23 @@ int sim_report_summary(const struct sim_report *r)
 				       r->checks[i].test, r->checks[i].step, r->checks[i].name,
 				       r->checks[i].reason);
 	}
-	printf("\n%zu check(s): %zu passed, %zu failed\n", passed + failed, passed, failed);
+	if (skipped) {
+		/* one line per distinct reason: skips are never silent */
+		printf("\nskipped checks:\n");
+		for (i = 0; i < r->n; i++) {
+			if (!r->checks[i].skipped)
+				continue;
+			for (j = 0; j < i; j++)
+				if (r->checks[j].skipped &&
+				    r->checks[j].scenario == r->checks[i].scenario &&
+				    !strcmp(r->checks[j].reason, r->checks[i].reason))
+					break;
+			if (j == i)
+				printf("  %s: %s\n", r->checks[i].scenario, r->checks[i].reason);
+		}
+	}
+	printf("\n%zu check(s): %zu passed, %zu failed, %zu skipped\n", passed + failed + skipped,
+	       passed, failed, skipped);
 	return (int)failed;
 }
 
@@ -233,20 +251,25 @@ static json_t *check_json(const struct sim_check *c)
 		      "protocol", c->proto ? proto_name(c->proto, buf, sizeof(buf)) : "",
 		      "expected", c->expected, "observed", c->observed, "drop_reason",
 		      c->drop_reason, "duration_ms", (json_int_t)c->duration_ms, "reason",
-		      c->reason, "pass", c->pass);
+		      c->reason, "pass", c->pass && !c->skipped);
+	if (o && c->skipped)
+		json_object_set_new(o, "skipped", json_true());
 	return o;
 }
 
 int sim_report_write(const struct sim_report *r, const char *path, struct diag *d)
 {
 	json_t *o, *checks, *scen;
-	size_t i, passed = 0;
+	size_t i, passed = 0, skipped = 0;
 	int err = 0;
 
-	for (i = 0; i < r->n; i++)
-		passed += r->checks[i].pass;
-	o = json_pack("{s:i,s:I,s:I,s:I,s:I}", "version", 1, "checks_total", (json_int_t)r->n,
-		      "passed", (json_int_t)passed, "failed", (json_int_t)(r->n - passed),
+	for (i = 0; i < r->n; i++) {
+		passed += r->checks[i].pass && !r->checks[i].skipped;
+		skipped += r->checks[i].skipped;
+	}
+	o = json_pack("{s:i,s:I,s:I,s:I,s:I,s:I}", "version", 1, "checks_total",
+		      (json_int_t)r->n, "passed", (json_int_t)passed, "failed",
+		      (json_int_t)(r->n - passed - skipped), "skipped", (json_int_t)skipped,
 		      "duration_ms", (json_int_t)(sim_now_ms() - r->start_ms));
 	if (!o)
 		return diag_fail_errno(d, -ENOMEM, "out of memory");

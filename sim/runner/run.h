@@ -8,7 +8,7 @@
 #include "model/ipaddr.h"
 
 #define SIM_PROBE_TIMEOUT_MS 1000
-#define SIM_PROBE_PARALLEL 12
+#define SIM_PROBE_PARALLEL 48
 #define SIM_SAME_BACKEND_MAX 1000
 #define SIM_REASON_MAX 768
 
@@ -51,7 +51,8 @@ struct sim_check {
 	char observed[256];
 	char drop_reason[64];
 	long long duration_ms;
-	bool pass;
+	bool pass;            /* held, or skipped */
+	bool skipped;         /* not checked here, for the reason given (never counted as passed) */
 	char reason[SIM_REASON_MAX];
 	/* matrix cells */
 	int matrix;           /* index in the step, -1 for probes */

@@ -28,6 +28,8 @@
 #define SIM_BPFFS_DIR "/sys/fs/bpf/ciliate"
 #define SIM_TAG_MAX 8
 #define SIM_MAX_PORTS 64
+#define SIM_NODEPORT_MIN 30000 /* Kubernetes default service-node-port-range */
+#define SIM_NODEPORT_MAX 32767
 #define SIM_VXLAN_DEV "vxlan0"
 #define SIM_VXLAN_VNI 2
 #define SIM_VXLAN_PORT 8472
