@@ -306,6 +306,13 @@ static void run_one(const char *file, struct sim_report *r)
 		sim_report_error(r, file, "load", d.msg);
 		return;
 	}
+	if (!s->ntests && !s->nreplays) {
+		sim_report_error(r, file, "load", "no Test or Replay document: nothing to check");
+		goto out;
+	}
+	sim_run_replays(s, r); /* BPF_PROG_TEST_RUN on private maps: no cluster needed */
+	if (!s->ntests)
+		goto out;
 	err = check_existing(&c, &running, &d);
 	if (!err && running)
 		fprintf(stderr, "ciliate-sim: reusing cluster %s (tag %s), left up by `up`\n",

@@ -70,4 +70,7 @@ int sim_report_add(struct sim_report *r, const struct sim_check *chk);
 /* Interns a scenario path in the report; the returned string lives as long as r. */
 const char *sim_report_intern(struct sim_report *r, const char *scenario);
 
+/* Runs the scenario's Replay documents, one check each (replays.c). */
+int sim_run_replays(const struct scenario *s, struct sim_report *r);
+
 #endif
