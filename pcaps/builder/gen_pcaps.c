@@ -141,6 +141,26 @@ static struct frame udp_frame(const struct l2 *l2, const struct pb_ipv4 *ip, uin
 	return f;
 }
 
+static struct frame sctp_init_frame(const struct l2 *l2, const struct pb_ipv4 *ip,
+				    uint16_t sport, uint16_t dport, uint32_t init_tag)
+{
+	/* INIT chunk value: initiate tag, a_rwnd, outbound/inbound streams, initial TSN */
+	uint8_t v[16] = { (uint8_t)(init_tag >> 24), (uint8_t)(init_tag >> 16),
+			  (uint8_t)(init_tag >> 8), (uint8_t)init_tag, 0, 1, 0, 0, 0, 10, 0, 10,
+			  (uint8_t)(init_tag >> 24), (uint8_t)(init_tag >> 16), 0, 1 };
+	struct pb_sctp c = { .sport = sport, .dport = dport, .vtag = 0, .chunk_type = 1,
+			     .chunk_value = v, .chunk_value_len = sizeof(v) };
+	struct frame f;
+	struct pb_pkt p;
+
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, l2->dst, l2->src, PB_AUTO);
+	pb_ipv4(&p, ip);
+	pb_sctp(&p, &c);
+	frame_finish(&f, &p);
+	return f;
+}
+
 static struct frame echo_frame(const struct l2 *l2, const struct pb_ipv4 *ip, uint8_t type,
 			       uint16_t id, uint16_t seq)
 {
@@ -908,11 +928,55 @@ static void case_ttl(struct scenario *s)
 	expect_ok(r, &f, "SYN to remote (node-2), TTL 1");
 }
 
+/* NetworkPolicy SCTP semantics, checked by replay because the simulator has no SCTP
+ * sockets (SPEC section 5): an SCTP-only rule opens SCTP on its port and nothing else. */
+static void case_sctp_policy(struct scenario *s)
+{
+	static const char dns[] = "sctp-is-not-udp";
+	struct l2 l2 = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	s->name = "sctp-policy";
+	s->title = "server admits SCTP on port 80 from client, nothing else: an SCTP INIT to 80 "
+		   "is delivered, SCTP to 81 and TCP or UDP to 80 are denied.";
+	s->policies = "---\n"
+		      "apiVersion: networking.k8s.io/v1\n"
+		      "kind: NetworkPolicy\n"
+		      "metadata: {name: server-sctp-from-client, namespace: replay}\n"
+		      "spec:\n"
+		      "  podSelector:\n"
+		      "    matchLabels: {app: server}\n"
+		      "  policyTypes: [Ingress]\n"
+		      "  ingress:\n"
+		      "  - from:\n"
+		      "    - podSelector:\n"
+		      "        matchLabels: {app: client}\n"
+		      "    ports:\n"
+		      "    - {port: 80, protocol: SCTP}\n";
+	r = new_replay(s, "sctp-policy", "node-1", "from-container", NS "/client",
+		       "client -> server (same node) under an SCTP-only ingress rule");
+
+	ip = ip4(IP_CLIENT, IP_SERVER, 301);
+	f = sctp_init_frame(&l2, &ip, 40000, 80, 0x5c7a0001);
+	expect_redirect(r, &f, IP_SERVER, "SCTP INIT to 80: the rule's port and protocol");
+	ip.id = 302;
+	f = sctp_init_frame(&l2, &ip, 40001, 81, 0x5c7a0002);
+	expect_drop(r, &f, "drop:POLICY_DENIED", "SCTP INIT to 81: not in the rule");
+	ip = ip4(IP_CLIENT, IP_SERVER, 303);
+	f = tcp_frame(&l2, &ip, 40002, 80, PB_TCP_SYN, 3000, 0, NULL);
+	expect_drop(r, &f, "drop:POLICY_DENIED", "TCP SYN to 80: an SCTP rule never opens TCP");
+	ip.id = 304;
+	f = udp_frame(&l2, &ip, 40003, 80, dns, sizeof(dns) - 1);
+	expect_drop(r, &f, "drop:POLICY_DENIED", "UDP to 80: nor UDP");
+}
+
 static void (*const cases[])(struct scenario *s) = {
 	case_tcp_same_node, case_tcp_syn_denied, case_tcp_remote_node, case_udp,
 	case_icmp_echo,	    case_icmp_related,	 case_ipv4_options,    case_fragments,
 	case_ipv4_malformed, case_l4_truncated,	 case_vlan,	       case_arp,
-	case_ipv6,	    case_spoofed,	 case_ttl,
+	case_ipv6,	    case_spoofed,	 case_ttl,	       case_sctp_policy,
 };
 
 /* ---- output ---- */

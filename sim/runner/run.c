@@ -103,7 +103,8 @@ static void plan_check(const struct sim_cluster *c, struct pending *p,
 		 * scenario, and tests/bpf/test_policy_agreement) */
 		p->chk.skipped = true;
 		snprintf(p->chk.reason, sizeof(p->chk.reason),
-			 "SCTP is checked by replay only: no SCTP probe through the simulator");
+			 "SCTP is checked by replay only (scenarios/replay/sctp-policy.yaml, "
+			 "test_policy_agreement): no SCTP probe through the simulator");
 		return;
 	}
 	if (p->chk.proto != IPPROTO_TCP && p->chk.proto != IPPROTO_UDP &&
