@@ -135,16 +135,37 @@ static size_t count_kind(const struct sim_cluster *c, enum sim_kind kind)
 	return n;
 }
 
-/* Removes every --no-datapath from argv (it may come anywhere), setting sim_no_datapath. */
-static int strip_no_datapath(int argc, char **argv)
+/* Removes the options every command takes anywhere on its line from argv: --no-datapath
+ * (sets sim_no_datapath) and --routing tunnel|native (sets sim_routing_override: the
+ * scenario's Cluster routing is replaced, so one scenario runs in both modes). Returns the
+ * new argc, or -1 after a usage message. */
+static int strip_global_opts(int argc, char **argv)
 {
+	const char *v;
 	int i, k = 1;
 
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--no-datapath"))
+		v = NULL;
+		if (!strcmp(argv[i], "--no-datapath")) {
 			sim_no_datapath = true;
-		else
+			continue;
+		}
+		if (!strcmp(argv[i], "--routing"))
+			v = i + 1 < argc ? argv[++i] : "";
+		else if (!strncmp(argv[i], "--routing=", 10))
+			v = argv[i] + 10;
+		if (!v) {
 			argv[k++] = argv[i];
+			continue;
+		}
+		if (!strcmp(v, "tunnel")) {
+			sim_routing_override = SIM_ROUTING_TUNNEL;
+		} else if (!strcmp(v, "native")) {
+			sim_routing_override = SIM_ROUTING_NATIVE;
+		} else {
+			fprintf(stderr, "ciliate-sim: --routing: \"%s\" is not tunnel or native\n", v);
+			return -1;
+		}
 	}
 	argv[k] = NULL;
 	return k;
@@ -158,9 +179,11 @@ int cmd_up(int argc, char **argv)
 	bool running;
 	int err;
 
-	argc = strip_no_datapath(argc, argv);
+	argc = strip_global_opts(argc, argv);
+	if (argc < 0)
+		return SIM_EXIT_USAGE;
 	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: ciliate-sim up FILE [--no-datapath]\n");
+		fprintf(stderr, "usage: ciliate-sim up FILE [--no-datapath] [--routing tunnel|native]\n");
 		return SIM_EXIT_USAGE;
 	}
 	if (need_root("up"))
@@ -356,7 +379,9 @@ int cmd_run(int argc, char **argv)
 	struct diag d = { "" };
 	int opt, i, failed;
 
-	argc = strip_no_datapath(argc, argv);
+	argc = strip_global_opts(argc, argv);
+	if (argc < 0)
+		return SIM_EXIT_USAGE;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "+r:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -364,7 +389,7 @@ int cmd_run(int argc, char **argv)
 			report = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: ciliate-sim run FILE... [--report FILE.json] [--no-datapath]\n");
+			fprintf(stderr, "usage: ciliate-sim run FILE... [--report FILE.json] [--no-datapath] [--routing tunnel|native]\n");
 			return SIM_EXIT_USAGE;
 		}
 	}
@@ -378,7 +403,7 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: ciliate-sim run FILE... [--report FILE.json] [--no-datapath]\n");
+		fprintf(stderr, "usage: ciliate-sim run FILE... [--report FILE.json] [--no-datapath] [--routing tunnel|native]\n");
 		return SIM_EXIT_USAGE;
 	}
 	if (need_root("run"))

@@ -12,6 +12,8 @@
 
 #include "model/ipaddr.h"
 
+enum sim_routing sim_routing_override;
+
 void sim_tag(const char *cluster_name, char out[SIM_TAG_MAX + 1])
 {
 	char clean[64], h[9];
@@ -237,13 +239,23 @@ int sim_plan(const struct scenario *s, struct sim_cluster *c, struct diag *d)
 	if (!s->has_cluster)
 		return diag_fail(d, "%s: no Cluster document (apiVersion sim.ciliate.dev/v1, kind "
 				 "Cluster)", s->path);
-	sim_tag(s->cluster.name, c->tag);
+	if (sim_routing_override) {
+		/* its own tag: the same scenario may run in both modes at once */
+		char key[MODEL_NAME_MAX + 16];
+
+		snprintf(key, sizeof(key), "%s@%s", s->cluster.name,
+			 sim_routing_override == SIM_ROUTING_TUNNEL ? "tunnel" : "native");
+		sim_tag(key, c->tag);
+	} else {
+		sim_tag(s->cluster.name, c->tag);
+	}
 	snprintf(c->name, sizeof(c->name), "%s", s->cluster.name);
 	if (!realpath(s->path, c->scenario))
 		snprintf(c->scenario, sizeof(c->scenario), "%s", s->path);
 	snprintf(c->fabric, sizeof(c->fabric), SIM_PREFIX "%s-fabric", c->tag);
 	snprintf(c->phase, sizeof(c->phase), "planned");
-	c->tunnel = s->cluster.routing == ROUTING_TUNNEL;
+	c->tunnel = sim_routing_override ? sim_routing_override == SIM_ROUTING_TUNNEL
+					 : s->cluster.routing == ROUTING_TUNNEL;
 	c->mtu = c->tunnel ? SIM_TUNNEL_MTU : SIM_MTU;
 	c->underlay = s->cluster.underlay_cidr;
 	c->underlay_len = s->cluster.underlay_cidr_len;

@@ -169,6 +169,9 @@ int sim_apply_step(struct sim_cluster *c, const struct m_step *st, struct diag *
 
 /* Set by `--no-datapath`: plain kernel routing and the simulator's own pod plumbing. */
 extern bool sim_no_datapath;
+/* --routing: replaces every scenario's Cluster routing */
+enum sim_routing { SIM_ROUTING_SCENARIO = 0, SIM_ROUTING_TUNNEL, SIM_ROUTING_NATIVE };
+extern enum sim_routing sim_routing_override;
 
 /* The per-cluster store directory /run/ciliate/sim/<tag>/store. */
 void sim_store_dir(const char *tag, char *buf, size_t size);
