@@ -159,8 +159,31 @@ struct m_delete_ref {
 	char name[MODEL_NAME_MAX];
 };
 
+/* Simulator faults of a step (docs/SIMULATOR.md), done after its state change. */
+enum m_fault_action { FAULT_RESTART_AGENT = 1, FAULT_LINK_DOWN, FAULT_LINK_UP };
+
+struct m_fault {
+	enum m_fault_action action;
+	char node[64];
+	int line;
+};
+
+/* A long-lived TCP connection opened before the step's changes and faults, exchanging a
+ * request every few milliseconds until the step's probes are done: it must lose nothing. */
+struct m_stream {
+	char from[320];
+	char to[320];
+	uint16_t port;
+	int line;
+};
+
 struct m_step {
 	char name[MODEL_NAME_MAX];
+	char *expect_rejected;      /* the change must be refused, its message holding this */
+	struct m_fault *faults;
+	size_t nfaults;
+	struct m_stream *streams;
+	size_t nstreams;
 	char *apply;                /* resolved path or NULL */
 	char *manifests_yaml;       /* inline manifests re-serialised as YAML, or NULL */
 	struct m_delete_ref *deletes;

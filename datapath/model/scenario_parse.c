@@ -469,6 +469,9 @@ static void step_free(struct m_step *st)
 
 	free(st->apply);
 	free(st->manifests_yaml);
+	free(st->expect_rejected);
+	free(st->faults);
+	free(st->streams);
 	free(st->deletes);
 	for (i = 0; i < st->nprobes; i++) {
 		strv_free(st->probes[i].backend_in, st->probes[i].nbackend_in);

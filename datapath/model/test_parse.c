@@ -291,6 +291,67 @@ static int check_manifests(struct parse_ctx *p, const yaml_node_t *seq, const ch
 	return err;
 }
 
+static int parse_fault(struct parse_ctx *p, const yaml_node_t *item, const char *path,
+		       struct m_fault *f)
+{
+	static const char *const fields[] = { "action", "node", NULL };
+	static const char *const actions[] = { "restart-agent", "link-down", "link-up", NULL };
+	const struct yt_ctx *c = &p->yt;
+	char sub[YT_PATH_MAX], action[16] = "";
+	int err;
+
+	f->line = yt_line(item);
+	err = yt_check_fields(c, item, path, fields);
+	if (!err)
+		err = yt_require(c, item, path, "action");
+	if (!err)
+		err = yt_require(c, item, path, "node");
+	if (!err)
+		err = choice_field(p, item, "action", path, actions,
+				   "restart-agent | link-down | link-up", action, sizeof(action));
+	if (!err)
+		err = yt_str(c, yt_map_get(c, item, "node"), yt_path(sub, "%s.node", path), f->node,
+			     sizeof(f->node));
+	if (err)
+		return err;
+	if (!scenario_find_node(p->s, f->node))
+		return yt_fail(c, yt_map_get(c, item, "node"), sub,
+			       "\"%s\" is not a node of the Cluster", f->node);
+	f->action = !strcmp(action, "restart-agent") ? FAULT_RESTART_AGENT :
+		    !strcmp(action, "link-down")     ? FAULT_LINK_DOWN :
+						       FAULT_LINK_UP;
+	return 0;
+}
+
+static int parse_stream(struct parse_ctx *p, const yaml_node_t *item, const char *path,
+			struct m_stream *st)
+{
+	static const char *const fields[] = { "from", "to", "port", "protocol", NULL };
+	const struct yt_ctx *c = &p->yt;
+	char sub[YT_PATH_MAX];
+	uint8_t proto;
+	int err;
+
+	st->line = yt_line(item);
+	err = yt_check_fields(c, item, path, fields);
+	if (!err)
+		err = yt_require(c, item, path, "from");
+	if (!err)
+		err = yt_require(c, item, path, "to");
+	if (!err)
+		err = ref_field(p, item, "from", path, true, st->from, sizeof(st->from));
+	if (!err)
+		err = ref_field(p, item, "to", path, false, st->to, sizeof(st->to));
+	if (!err)
+		err = proto_field(p, item, path, &proto);
+	if (!err && proto != IPPROTO_TCP)
+		err = yt_fail(c, yt_map_get(c, item, "protocol"), yt_path(sub, "%s.protocol", path),
+			      "a stream is a TCP connection");
+	if (!err)
+		err = port_field(p, item, path, proto, &st->port);
+	return err;
+}
+
 #define PARSE_LIST(p, step, node, path, arr, cnt, fn)                                    \
 	({                                                                               \
 		yaml_node_item_t *it_;                                                   \
@@ -313,7 +374,8 @@ static int check_manifests(struct parse_ctx *p, const yaml_node_t *seq, const ch
 static int parse_step(struct parse_ctx *p, const yaml_node_t *item, const char *path,
 		      size_t idx, struct m_step *st)
 {
-	static const char *const fields[] = { "name", "apply", "manifests", "delete", "probes",
+	static const char *const fields[] = { "name", "apply", "manifests", "delete",
+					      "expectRejected", "faults", "streams", "probes",
 					      "matrix", "matrices", NULL };
 	const struct yt_ctx *c = &p->yt;
 	char sub[YT_PATH_MAX];
@@ -363,6 +425,29 @@ static int parse_step(struct parse_ctx *p, const yaml_node_t *item, const char *
 	if (n) {
 		yt_path(sub, "%s.delete", path);
 		err = PARSE_LIST(p, st, n, sub, deletes, ndeletes, parse_delete);
+		if (err)
+			return err;
+	}
+	n = yt_map_get(c, item, "expectRejected");
+	if (n) {
+		yt_path(sub, "%s.expectRejected", path);
+		if (!st->apply && !st->manifests_yaml && !st->ndeletes)
+			return yt_fail(c, n, sub, "needs apply, manifests or delete in the step");
+		err = yt_strdup(c, n, sub, &st->expect_rejected);
+		if (err)
+			return err;
+	}
+	n = yt_map_get(c, item, "faults");
+	if (n) {
+		yt_path(sub, "%s.faults", path);
+		err = PARSE_LIST(p, st, n, sub, faults, nfaults, parse_fault);
+		if (err)
+			return err;
+	}
+	n = yt_map_get(c, item, "streams");
+	if (n) {
+		yt_path(sub, "%s.streams", path);
+		err = PARSE_LIST(p, st, n, sub, streams, nstreams, parse_stream);
 		if (err)
 			return err;
 	}

@@ -13,6 +13,7 @@
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ struct opts {
 	unsigned int port;
 	bool udp;
 	bool icmp;
+	bool stream;
 	bool http;
 	bool json;
 	bool summary;
@@ -91,9 +93,13 @@ static void usage(FILE *f)
 		"                     [--count N] [--interval-ms MS] [--max-time-ms MS]\n"
 		"                     [--http [--method M] [--path P] [-H 'Name: value']...]\n"
 		"                     [--udp-tries N] [--source IP] [-o json|text]\n"
+		"       ciliate-probe --stream --to IP --port N [--interval-ms MS] [--max-time-ms MS]\n"
 		"Each attempt is a new connection (TCP), socket (UDP) or echo request (ICMP, IPv4,\n"
 		"no --port) bounded by --timeout-ms\n"
 		"(default %d); prints one result per attempt and, with --count, a summary.\n"
+		"--stream keeps ONE TCP connection and sends a request every --interval-ms (default\n"
+		"20) until SIGUSR1, SIGTERM or --max-time-ms; each must be answered within\n"
+		"--timeout-ms. It prints {\"stream\":\"open\"} after the first answer, then one result.\n"
 		"Exit status: 0 every attempt got a reply, 1 some did not, 2 usage error.\n",
 		DEFAULT_TIMEOUT_MS);
 }
@@ -158,7 +164,7 @@ static int bad(const char *fmt, const char *arg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_TO = 256, O_PORT, O_PROTO, O_TIMEOUT, O_COUNT, O_INTERVAL, O_MAXTIME, O_HTTP,
-	       O_METHOD, O_PATH, O_UDPTRIES, O_SOURCE };
+	       O_METHOD, O_PATH, O_UDPTRIES, O_SOURCE, O_STREAM };
 	static const struct option opts[] = {
 		{ "to", required_argument, NULL, O_TO },
 		{ "port", required_argument, NULL, O_PORT },
@@ -168,6 +174,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "interval-ms", required_argument, NULL, O_INTERVAL },
 		{ "max-time-ms", required_argument, NULL, O_MAXTIME },
 		{ "http", no_argument, NULL, O_HTTP },
+		{ "stream", no_argument, NULL, O_STREAM },
 		{ "method", required_argument, NULL, O_METHOD },
 		{ "path", required_argument, NULL, O_PATH },
 		{ "header", required_argument, NULL, 'H' },
@@ -216,6 +223,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_HTTP:
 			o->http = true;
+			break;
+		case O_STREAM:
+			o->stream = true;
 			break;
 		case O_METHOD:
 			for (p = optarg; *p >= 'A' && *p <= 'Z'; p++)
@@ -272,6 +282,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return bad("%s", "--protocol ICMP: IPv4 only");
 	if (o->http && (o->udp || o->icmp))
 		return bad("%s", "--http needs --protocol TCP");
+	if (o->stream && (o->udp || o->icmp || o->http || o->summary))
+		return bad("%s", "--stream is plain TCP, without --count");
 	if ((o->method || o->path || o->n_headers) && !o->http)
 		return bad("%s", "--method, --path and --header need --http");
 	if (o->src_len && o->src.ss_family != o->dst.ss_family)
@@ -757,6 +769,122 @@ static void sleep_until(uint64_t t)
 	nanosleep(&ts, NULL);
 }
 
+static volatile sig_atomic_t stream_stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stream_stop = 1;
+}
+
+/* Reads until the request's answer line is complete; 1 done, 0 timed out, -errno. */
+static int stream_answer(int fd, char *buf, size_t *len, uint64_t deadline)
+{
+	char *nl;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		nl = memchr(buf, '\n', *len);
+		if (nl) {
+			*len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, *len);
+			return 1;
+		}
+		if (*len == REPLY_MAX)
+			return -EMSGSIZE;
+		r = wait_fd(fd, POLLIN, deadline);
+		if (r <= 0)
+			return r;
+		n = recv(fd, buf + *len, REPLY_MAX - *len, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		*len += (size_t)n;
+	}
+}
+
+/* --stream: one connection, a request every interval until told to stop; any unanswered
+ * request or connection error ends it as a failure. */
+static int run_stream(const struct opts *o, char *buf)
+{
+	uint64_t end = now_ns() + (uint64_t)o->max_time_ms * 1000000ull, deadline, next;
+	unsigned int interval = o->interval_ms ? o->interval_ms : 20, sent = 0, answered = 0;
+	struct attempt a = { .seq = 1 };
+	char req[64];
+	size_t len = 0;
+	int fd, r, req_len;
+	socklen_t sl = sizeof(int);
+	int so_err = 0;
+	json_t *j;
+	char *text;
+
+	signal(SIGUSR1, on_stop);
+	signal(SIGTERM, on_stop);
+	fd = open_socket(o, SOCK_STREAM);
+	if (fd < 0) {
+		fail(&a, "connect", fd);
+		goto report;
+	}
+	if (connect(fd, (const struct sockaddr *)&o->dst, o->dst_len) && errno != EINPROGRESS) {
+		fail(&a, "connect", -errno);
+		goto report;
+	}
+	r = wait_fd(fd, POLLOUT, now_ns() + (uint64_t)o->timeout_ms * 1000000ull);
+	if (r <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_err, &sl) || so_err) {
+		fail(&a, "connect", r <= 0 ? r : -so_err);
+		goto report;
+	}
+	local_name(fd, &a);
+	a.allowed = true;
+	while (!stream_stop && now_ns() < end) {
+		req_len = snprintf(req, sizeof(req), "ciliate-probe stream seq=%u\n", sent + 1);
+		if (send(fd, req, (size_t)req_len, MSG_NOSIGNAL) != req_len) {
+			fail(&a, "send", -errno);
+			break;
+		}
+		sent++;
+		deadline = now_ns() + (uint64_t)o->timeout_ms * 1000000ull;
+		r = stream_answer(fd, buf, &len, deadline);
+		if (r <= 0) {
+			fail(&a, "reply", r);
+			break;
+		}
+		if (!answered++) {
+			printf("{\"stream\":\"open\"}\n");
+			fflush(stdout);
+		}
+		next = now_ns() + (uint64_t)interval * 1000000ull;
+		while (!stream_stop && now_ns() < next)
+			sleep_until(next < now_ns() + 5000000ull ? next : now_ns() + 5000000ull);
+	}
+report:
+	if (fd >= 0)
+		close(fd);
+	j = json_pack("{s:I,s:s,s:s,s:I,s:s,s:I,s:I}", "seq", (json_int_t)1, "protocol", "TCP",
+		      "to", o->to, "port", (json_int_t)o->port, "result",
+		      a.allowed && answered ? "allow" : "deny", "requests", (json_int_t)sent,
+		      "answered", (json_int_t)answered);
+	if (j && a.local_port) {
+		json_object_set_new(j, "local_ip", json_string(a.local_ip));
+		json_object_set_new(j, "local_port", json_integer(a.local_port));
+	}
+	if (j && a.error) {
+		json_object_set_new(j, "error", json_string(a.error));
+		json_object_set_new(j, "stage", json_string(a.stage));
+	}
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (text)
+		printf("%s\n", text);
+	fflush(stdout);
+	free(text);
+	return a.allowed && answered ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { .timeout_ms = DEFAULT_TIMEOUT_MS, .count = 1,
@@ -775,6 +903,11 @@ int main(int argc, char **argv)
 		return err < 0 ? 2 : 0;
 	}
 	buf = malloc(REPLY_MAX);
+	if (buf && o.stream) {
+		rc = run_stream(&o, buf);
+		free(buf);
+		return rc;
+	}
 	if (!buf || probe_summary_init(&sum, o.count)) {
 		fprintf(stderr, "ciliate-probe: out of memory\n");
 		free(buf);

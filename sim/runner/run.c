@@ -471,13 +471,120 @@ static void print_matrix_result(const struct m_step *st, size_t mi, const struct
 	free(cells);
 }
 
+static void step_check_init(struct sim_check *chk, const char *scenario, const struct m_test *t,
+			    const struct m_step *st, const char *kind)
+{
+	memset(chk, 0, sizeof(*chk));
+	chk->scenario = scenario;
+	snprintf(chk->test, sizeof(chk->test), "%s", t->name);
+	snprintf(chk->step, sizeof(chk->step), "%s", st->name);
+	snprintf(chk->kind, sizeof(chk->kind), "%s", kind);
+	chk->matrix = -1;
+}
+
+/* The step's state change: applied, or (expectRejected) refused with the expected words. */
+static int apply_check(const char *scenario, const struct m_test *t, const struct m_step *st,
+		       int err, const struct diag *d, long long ms, struct sim_report *r)
+{
+	const char *want = st->expect_rejected;
+	struct sim_check ack;
+
+	step_check_init(&ack, scenario, t, st, "apply");
+	snprintf(ack.name, sizeof(ack.name), "apply %s", st->apply ? st->apply :
+		 st->manifests_yaml ? "(inline manifests)" : "(delete)");
+	if (want)
+		snprintf(ack.expected, sizeof(ack.expected), "rejected%s%.200s%s",
+			 want[0] ? " naming \"" : "", want, want[0] ? "\"" : "");
+	else
+		snprintf(ack.expected, sizeof(ack.expected), "applied and reconciled");
+	snprintf(ack.observed, sizeof(ack.observed), "%s", err ? "rejected" : "applied");
+	ack.duration_ms = ms;
+	if (!want) {
+		ack.pass = !err;
+		if (err)
+			snprintf(ack.reason, sizeof(ack.reason), "%s", d->msg);
+	} else if (!err) {
+		snprintf(ack.reason, sizeof(ack.reason), "expected a rejection, the change was "
+			 "applied");
+	} else if (!strstr(d->msg, want)) {
+		snprintf(ack.reason, sizeof(ack.reason), "rejected, but the message does not name "
+			 "\"%.200s\": %.400s", want, d->msg);
+	} else {
+		ack.pass = true;
+		snprintf(ack.observed, sizeof(ack.observed), "rejected: %.230s", d->msg);
+	}
+	sim_report_add(r, &ack);
+	print_check(&ack);
+	return !ack.pass;
+}
+
+static int fault_check(struct sim_cluster *c, const char *scenario, const struct m_test *t,
+		       const struct m_step *st, const struct m_fault *f, struct sim_report *r)
+{
+	long long t0 = sim_now_ms();
+	struct sim_check chk;
+	struct diag d = { "" };
+	int err;
+
+	step_check_init(&chk, scenario, t, st, "fault");
+	snprintf(chk.name, sizeof(chk.name), "%s %s", sim_fault_name(f), f->node);
+	snprintf(chk.to, sizeof(chk.to), "node/%s", f->node);
+	snprintf(chk.expected, sizeof(chk.expected), "done");
+	err = sim_fault_do(c, f, &d);
+	chk.duration_ms = sim_now_ms() - t0;
+	chk.pass = !err;
+	snprintf(chk.observed, sizeof(chk.observed), "%s", err ? "failed" : "done");
+	if (err)
+		snprintf(chk.reason, sizeof(chk.reason), "%s", d.msg);
+	sim_report_add(r, &chk);
+	print_check(&chk);
+	return !chk.pass;
+}
+
+static void start_stream(const struct sim_cluster *c, const struct m_stream *ms,
+			 struct sim_stream *s)
+{
+	char netns[NETNS_NAME_MAX], src[IP4_STR_MAX], dst_ns[NETNS_NAME_MAX], to[IP4_STR_MAX];
+	char why[512];
+
+	s->pid = -1;
+	s->fd = -1;
+	if (resolve(c, ms->from, netns, src, why, sizeof(why)) ||
+	    resolve(c, ms->to, dst_ns, to, why, sizeof(why))) {
+		snprintf(s->out, sizeof(s->out), "%s", why);
+		s->len = strlen(s->out);
+		return;
+	}
+	if (sim_stream_start(netns, to, ms->port, s))
+		s->pid = -1;
+}
+
+static int stream_check(const char *scenario, const struct m_test *t, const struct m_step *st,
+			const struct m_stream *ms, struct sim_stream *s, struct sim_report *r)
+{
+	struct sim_check chk;
+
+	step_check_init(&chk, scenario, t, st, "stream");
+	snprintf(chk.name, sizeof(chk.name), "stream %s -> %s %u/TCP", ms->from, ms->to,
+		 ms->port);
+	snprintf(chk.from, sizeof(chk.from), "%s", ms->from);
+	snprintf(chk.to, sizeof(chk.to), "%s", ms->to);
+	chk.port = ms->port;
+	chk.proto = IPPROTO_TCP;
+	snprintf(chk.expected, sizeof(chk.expected), "every request answered on one connection");
+	sim_stream_finish(s, &chk);
+	sim_report_add(r, &chk);
+	print_check(&chk);
+	return !chk.pass;
+}
+
 static int run_step(struct sim_cluster *c, const char *scenario, const struct m_test *t,
 		    const struct m_step *st, struct sim_report *r)
 {
 	size_t cap = step_size(st) + 1, n, njobs = 0, i;
 	struct sim_probe_job *jobs;
+	struct sim_stream *streams = NULL;
 	struct drop_snap ds = { NULL, NULL };
-	struct sim_check ack;
 	struct pending *ps;
 	struct diag d = { "" };
 	long long t0 = sim_now_ms();
@@ -490,32 +597,26 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 		failed = -ENOMEM;
 		goto out;
 	}
+	streams = calloc(st->nstreams + 1, sizeof(*streams));
+	if (!streams) {
+		failed = -ENOMEM;
+		goto out;
+	}
+	/* streams first: they must live through the step's changes and faults */
+	for (i = 0; i < st->nstreams; i++)
+		start_stream(c, &st->streams[i], &streams[i]);
 	err = sim_apply_step(c, st, &d);
 	/* with a datapath a rejected change is its own failed check: the probes then show
 	 * that the previous state stayed in force */
 	n = build_checks(c, scenario, t, st, ps, jobs, &njobs,
 			 err && !c->datapath ? d.msg : NULL);
-	printf("--- %s / %s: %zu check(s)%s%s\n", t->name, st->name, n + (changes && c->datapath),
-	       err ? ": " : "", err ? d.msg : "");
-	if (changes && c->datapath) {
-		memset(&ack, 0, sizeof(ack));
-		ack.scenario = scenario;
-		snprintf(ack.test, sizeof(ack.test), "%s", t->name);
-		snprintf(ack.step, sizeof(ack.step), "%s", st->name);
-		snprintf(ack.kind, sizeof(ack.kind), "apply");
-		snprintf(ack.name, sizeof(ack.name), "apply %s", st->apply ? st->apply :
-			 st->manifests_yaml ? "(inline manifests)" : "(delete)");
-		snprintf(ack.expected, sizeof(ack.expected), "applied and reconciled");
-		snprintf(ack.observed, sizeof(ack.observed), "%s", err ? "rejected" : "applied");
-		ack.matrix = -1;
-		ack.duration_ms = sim_now_ms() - t0;
-		ack.pass = !err;
-		if (err)
-			snprintf(ack.reason, sizeof(ack.reason), "%s", d.msg);
-		failed += !ack.pass;
-		sim_report_add(r, &ack);
-		print_check(&ack);
-	}
+	printf("--- %s / %s: %zu check(s)%s%s\n", t->name, st->name,
+	       n + (changes && c->datapath) + st->nfaults + st->nstreams, err ? ": " : "",
+	       err ? d.msg : "");
+	if (changes && c->datapath)
+		failed += apply_check(scenario, t, st, err, &d, sim_now_ms() - t0, r);
+	for (i = 0; i < st->nfaults; i++)
+		failed += fault_check(c, scenario, t, st, &st->faults[i], r);
 	fflush(stdout);
 	if (c->datapath) {
 		ds.before = calloc(c->nhosts * SIM_DROP_REASONS + 1, sizeof(uint64_t));
@@ -540,8 +641,11 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 	}
 	for (i = 0; i < st->nmatrices; i++)
 		print_matrix_result(st, i, ps, n);
+	for (i = 0; i < st->nstreams; i++)
+		failed += stream_check(scenario, t, st, &st->streams[i], &streams[i], r);
 	fflush(stdout);
 out:
+	free(streams);
 	free(ds.before);
 	free(ds.after);
 	free(ps);

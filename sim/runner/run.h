@@ -7,6 +7,8 @@
 #include "sim.h"
 #include "model/ipaddr.h"
 
+#include <sys/types.h>
+
 #define SIM_PROBE_TIMEOUT_MS 1000
 #define SIM_PROBE_PARALLEL 48
 #define SIM_SAME_BACKEND_MAX 1000
@@ -69,6 +71,24 @@ int sim_report_add(struct sim_report *r, const struct sim_check *chk);
 
 /* Interns a scenario path in the report; the returned string lives as long as r. */
 const char *sim_report_intern(struct sim_report *r, const char *scenario);
+
+/* Step faults and streams (faults.c). */
+int sim_fault_do(struct sim_cluster *c, const struct m_fault *f, struct diag *d);
+const char *sim_fault_name(const struct m_fault *f);
+
+struct sim_stream {
+	pid_t pid;
+	int fd;
+	bool open; /* the first request was answered */
+	bool eof;
+	char out[8192];
+	size_t len;
+};
+
+/* Starts a stream from netns to to:port; waits (bounded) for its first answer. */
+int sim_stream_start(const char *netns, const char *to, uint16_t port, struct sim_stream *s);
+/* Stops it and fills the check: pass when every request got its answer on one connection. */
+void sim_stream_finish(struct sim_stream *s, struct sim_check *chk);
 
 /* Runs the scenario's Replay documents, one check each (replays.c). */
 int sim_run_replays(const struct scenario *s, struct sim_report *r);

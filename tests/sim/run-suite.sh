@@ -39,7 +39,7 @@ passed=0
 failed=0
 start=$SECONDS
 # tags of every cluster this suite brings up (scenario metadata.name, sanitised)
-TAGS="samenode xnative xtunnel podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6"
+TAGS="faulbf7a faul4bd6 samenode xnative xtunnel podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6"
 
 source tests/lib/suite.sh # pass / fail (cwd is the repository root)
 
@@ -193,19 +193,70 @@ if [ -f "$tmp/dp-policy.json" ]; then
 		fail "policy report: POLICY_DENIED drop reason and apply checks"
 	fi
 fi
-# a malformed manifest is rejected with file:line and the previous state stays in force
+# a malformed manifest is rejected with file:line and the previous state stays in force;
+# the step says so (expectRejected), so the scenario passes as a whole
 rep=$tmp/faults.json
 "$SIM" run scenarios/faults/bad-manifest.yaml --report "$rep" >"$tmp/faults.out" 2>&1
 rc=$?
-nbad=$(grep -c '"pass": false' "$rep" 2>/dev/null)
-if [ $rc -eq 1 ] && [ "$nbad" = 1 ] &&
-	grep -qE 'bad-policy\.yaml:[0-9]+: spec\.ingress\[0\]\.ports\[0\]\.port' "$rep" &&
+if [ $rc -eq 0 ] && [ "$(grep -c '"pass": false' "$rep")" = 0 ] &&
+	grep -qE '"observed": "rejected: .*bad-policy\.yaml:[0-9]+: spec\.ingress\[0\]\.ports\[0\]\.port' "$rep" &&
 	[ "$(grep -c '"drop_reason": "POLICY_DENIED"' "$rep")" -eq 2 ] &&
-	[ "$(grep -c '"pass": true' "$rep")" -eq 5 ]; then
-	pass "malformed manifest rejected with file:line, previous policy still in force"
+	[ "$(grep -c '"pass": true' "$rep")" -eq 6 ]; then
+	pass "malformed manifest rejected with file:line (expectRejected), previous policy still in force"
 else
-	fail "malformed manifest" "exit $rc, $nbad failed; $(grep FAIL "$tmp/faults.out" | head -3)"
+	fail "malformed manifest" "exit $rc; $(grep FAIL "$tmp/faults.out" | head -3)"
 fi
+# expectRejected on a change that is accepted fails the step
+sed -e 's|apply: manifests/bad-policy.yaml|apply: manifests/good-policy.yaml|' \
+	scenarios/faults/bad-manifest.yaml >scenarios/faults/.t-accepted.yaml
+sed -e 's|99999|8080|' scenarios/faults/manifests/bad-policy.yaml >scenarios/faults/manifests/good-policy.yaml
+"$SIM" run scenarios/faults/.t-accepted.yaml >"$tmp/accepted.out" 2>&1
+rc=$?
+rm -f scenarios/faults/.t-accepted.yaml scenarios/faults/manifests/good-policy.yaml
+why="exit $rc; $(grep -E 'FAIL' "$tmp/accepted.out" | head -3)"
+check "expectRejected fails when the change is applied" \
+	grep -q 'expected a rejection, the change was applied' "$tmp/accepted.out"
+# agent restart (SIGKILL) under live streams; a node's link down and back up
+for f in scenarios/faults/agent-restart.yaml scenarios/faults/node-link.yaml; do
+	name=$(basename "$f" .yaml)
+	rep=$tmp/f-$name.json
+	"$SIM" run "$f" --report "$rep" >"$tmp/f-$name.out" 2>&1
+	rc=$?
+	why="exit $rc; $(grep -E 'FAIL' "$tmp/f-$name.out" | head -5)"
+	check "fault scenario $f passes" [ $rc -eq 0 ]
+done
+why="$(grep -E 'stream' "$tmp/f-agent-restart.out" | head -3)"
+check "agent restart: both streams answered every request on their connection" \
+	[ "$(grep -cE '"observed": "[1-9][0-9]*/[0-9]+ requests answered on one connection"' \
+		"$tmp/f-agent-restart.json")" -eq 2 ]
+why="$(grep -E 'restart-agent' "$tmp/f-agent-restart.out" | head -3)"
+check "agent restart: both agents were restarted" \
+	[ "$(grep -c 'ok    restart-agent node-' "$tmp/f-agent-restart.out")" -eq 2 ]
+
+# ---- 2c. Replay documents under ciliate-sim run ------------------------------------------
+rep=$tmp/replays.json
+"$SIM" run scenarios/replay/*.yaml --report "$rep" >"$tmp/replays.out" 2>&1
+rc=$?
+n=$(ls scenarios/replay/*.yaml | wc -l)
+why="exit $rc, $(grep -c '"kind": "replay"' "$rep") replay checks for $n files; $(grep FAIL "$tmp/replays.out" | head -3)"
+all_replays_ran() { [ $rc -eq 0 ] && [ "$(grep -c '"kind": "replay"' "$rep")" -ge "$n" ]; }
+check "run executes every Replay document of scenarios/replay" all_replays_ran
+sed -e "s|'drop:POLICY_DENIED'|ok|" scenarios/replay/tcp-syn-denied.yaml >scenarios/replay/.t-wrong.yaml
+"$SIM" run scenarios/replay/.t-wrong.yaml >"$tmp/replay-wrong.out" 2>&1
+rc=$?
+rm -f scenarios/replay/.t-wrong.yaml
+why="exit $rc; $(tail -3 "$tmp/replay-wrong.out")"
+wrong_replay_failed() {
+	[ $rc -eq 1 ] && grep -q 'FAIL  replay tcp-syn-denied' "$tmp/replay-wrong.out" &&
+		grep -q 'drop:POLICY_DENIED' "$tmp/replay-wrong.out"
+}
+check "a Replay with a wrong verdict fails run and prints its packet table" wrong_replay_failed
+printf 'apiVersion: sim.ciliate.dev/v1\nkind: Cluster\nmetadata: {name: nothing}\nspec:\n  nodes: [{name: n1}]\n' >"$tmp/nothing.yaml"
+"$SIM" run "$tmp/nothing.yaml" >"$tmp/nothing.out" 2>&1
+rc=$?
+why="exit $rc"
+nothing_failed() { [ $rc -eq 1 ] && grep -q 'nothing to check' "$tmp/nothing.out"; }
+check "a scenario with nothing to check fails" nothing_failed
 
 # ---- 3. cleanup after killed servers, a crashed up, a lost state file -------------------
 mk_scenario() { # NAME PODS_PER_NODE > file

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Faults and streams of a Test step (docs/SIMULATOR.md):
+ *   restart-agent NODE  SIGKILL the node's ciliate-agent (by its pid) and start it again on
+ *                       the same pins, store and socket; waits until it answers
+ *   link-down NODE      the fabric side of the node's underlay link goes down (the node's
+ *                       eth0 loses carrier; its addresses and routes stay, as on a real
+ *                       unplugged node)
+ *   link-up NODE        and comes back; done once the nodes answer each other's ICMP
+ *                       echo over the underlay again
+ * A stream is one ciliate-probe --stream: a TCP connection opened before the step's
+ * changes and faults, exchanging a request every 20 ms until the step's probes are done.
+ */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <netinet/in.h>
+
+#define STREAM_OPEN_MS 3000    /* the first answer must come within this */
+#define STREAM_MAX_MS 300000   /* a stream never outlives this, whatever happens */
+#define STREAM_STOP_MS 3000    /* time to report after SIGUSR1 */
+
+static int restart_agent(struct sim_cluster *c, struct sim_host *node, struct diag *d)
+{
+	bool attached;
+	int err;
+
+	if (!c->datapath || !node->agent.pid)
+		return diag_fail(d, "restart-agent %s: no agent runs there (--no-datapath?)",
+				 node->name);
+	if (proc_alive(node->agent.pid, node->agent.start)) {
+		kill(node->agent.pid, SIGKILL);
+		waitpid(node->agent.pid, NULL, 0);
+	}
+	err = sim_attach_datapath(c, node, &attached, d);
+	if (!err)
+		err = sim_state_save(c, d);
+	if (!err)
+		err = sim_datapath_wait(c, d);
+	return err;
+}
+
+#define LINK_UP_WAIT_MS 5000
+
+/* After link-up, until every other node and this one answer each other's ICMP echo over
+ * the underlay (which also retries neighbour entries that failed while it was down). */
+static int wait_underlay(struct sim_cluster *c, const struct sim_host *node, struct diag *d)
+{
+	long long deadline = sim_now_ms() + LINK_UP_WAIT_MS;
+	struct sim_probe_job *jobs;
+	size_t i, n = 0, ok;
+	int err = 0;
+
+	jobs = calloc(2 * c->nhosts + 1, sizeof(*jobs));
+	if (!jobs)
+		return diag_fail_errno(d, -ENOMEM, "out of memory");
+	for (;;) {
+		n = 0;
+		for (i = 0; i < c->nhosts; i++) {
+			const struct sim_host *o = &c->hosts[i];
+
+			if (o->kind != SIM_NODE || o == node)
+				continue;
+			memset(&jobs[n], 0, 2 * sizeof(*jobs));
+			snprintf(jobs[n].netns, sizeof(jobs[n].netns), "%s", o->netns);
+			ip4_format(node->ip, jobs[n].to);
+			snprintf(jobs[n + 1].netns, sizeof(jobs[n + 1].netns), "%s", node->netns);
+			ip4_format(o->ip, jobs[n + 1].to);
+			n += 2;
+		}
+		for (i = 0; i < n; i++) {
+			jobs[i].proto = IPPROTO_ICMP;
+			jobs[i].count = 1;
+			jobs[i].timeout_ms = 200;
+		}
+		sim_probe_run(jobs, n, 16);
+		for (ok = 0, i = 0; i < n; i++)
+			ok += jobs[i].allowed == 1;
+		if (ok == n)
+			break;
+		if (sim_now_ms() > deadline || sim_interrupted) {
+			err = diag_fail_errno(d, -ETIMEDOUT, "link-up %s: the underlay still does not "
+					      "answer after %d ms", node->name, LINK_UP_WAIT_MS);
+			break;
+		}
+		usleep(50000);
+	}
+	free(jobs);
+	return err;
+}
+
+int sim_fault_do(struct sim_cluster *c, const struct m_fault *f, struct diag *d)
+{
+	struct sim_host *node = sim_find_host(c, SIM_NODE, f->node);
+
+	if (!node)
+		return diag_fail(d, "fault: no node %s", f->node);
+	switch (f->action) {
+	case FAULT_RESTART_AGENT:
+		return restart_agent(c, node, d);
+	case FAULT_LINK_DOWN:
+		return SYS(d, "ip", "-n", c->fabric, "link", "set", node->ifname, "down");
+	case FAULT_LINK_UP: {
+		int err = SYS(d, "ip", "-n", c->fabric, "link", "set", node->ifname, "up");
+
+		return err ? err : wait_underlay(c, node, d);
+	}
+	}
+	return diag_fail(d, "fault: unknown action");
+}
+
+const char *sim_fault_name(const struct m_fault *f)
+{
+	return f->action == FAULT_RESTART_AGENT ? "restart-agent" :
+	       f->action == FAULT_LINK_DOWN     ? "link-down" :
+						  "link-up";
+}
+
+/* Child: enter the source namespace, exec the stream prober. */
+static void child_stream(const char *netns, const char *to, uint16_t port, int out_fd)
+{
+	char bin[PATH_MAX], p[8], max_ms[16], timeout[16];
+	struct diag d;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(out_fd, STDERR_FILENO) < 0)
+		_exit(3);
+	if (netns_enter(netns, &d)) {
+		printf("cannot enter %s: %s\n", netns, d.msg);
+		fflush(stdout);
+		_exit(3);
+	}
+	snprintf(bin, sizeof(bin), "%s/ciliate-probe", sim_bin_dir());
+	snprintf(p, sizeof(p), "%u", port);
+	snprintf(max_ms, sizeof(max_ms), "%d", STREAM_MAX_MS);
+	snprintf(timeout, sizeof(timeout), "%d", SIM_PROBE_TIMEOUT_MS);
+	execl(bin, bin, "--stream", "--to", to, "--port", p, "--timeout-ms", timeout,
+	      "--max-time-ms", max_ms, "-o", "json", (char *)NULL);
+	printf("exec %s failed\n", bin);
+	fflush(stdout);
+	_exit(3);
+}
+
+/* Reads what the stream printed until deadline or until want appears; true if it did. */
+static bool stream_read(struct sim_stream *s, const char *want, long long deadline)
+{
+	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	ssize_t n;
+
+	for (;;) {
+		s->out[s->len] = '\0';
+		if (want && strstr(s->out, want))
+			return true;
+		if (s->eof || s->len == sizeof(s->out) - 1 || sim_now_ms() >= deadline)
+			return false;
+		if (poll(&pfd, 1, (int)(deadline - sim_now_ms())) <= 0)
+			continue;
+		n = read(s->fd, s->out + s->len, sizeof(s->out) - 1 - s->len);
+		if (n <= 0)
+			s->eof = true;
+		else
+			s->len += (size_t)n;
+	}
+}
+
+int sim_stream_start(const char *netns, const char *to, uint16_t port, struct sim_stream *s)
+{
+	int pfd[2];
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	s->pid = fork();
+	if (s->pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -errno;
+	}
+	if (s->pid == 0)
+		child_stream(netns, to, port, pfd[1]);
+	close(pfd[1]);
+	s->fd = pfd[0];
+	s->open = stream_read(s, "\"stream\":\"open\"", sim_now_ms() + STREAM_OPEN_MS);
+	return 0;
+}
+
+void sim_stream_finish(struct sim_stream *s, struct sim_check *chk)
+{
+	const char *p, *line = NULL;
+	json_t *res;
+	long long sent, answered;
+
+	if (s->pid > 0) {
+		kill(s->pid, SIGUSR1);
+		stream_read(s, NULL, sim_now_ms() + STREAM_STOP_MS);
+		kill(s->pid, SIGKILL); /* no-op when it already reported and exited */
+		waitpid(s->pid, NULL, 0);
+	}
+	if (s->fd >= 0)
+		close(s->fd);
+	s->out[s->len] = '\0';
+	for (p = s->out; (p = strstr(p, "{\"seq\"")); p++)
+		line = p;
+	res = line ? json_loads(line, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	if (!res) {
+		snprintf(chk->observed, sizeof(chk->observed), "no report");
+		snprintf(chk->reason, sizeof(chk->reason), "stream prober said: %.300s", s->out);
+		chk->pass = false;
+		return;
+	}
+	sent = json_integer_value(json_object_get(res, "requests"));
+	answered = json_integer_value(json_object_get(res, "answered"));
+	snprintf(chk->observed, sizeof(chk->observed), "%lld/%lld requests answered on one "
+		 "connection%s%s%s%s", answered, sent,
+		 json_object_get(res, "error") ? ", then " : "",
+		 json_string_value(json_object_get(res, "error")) ?: "",
+		 json_object_get(res, "error") ? " at " : "",
+		 json_string_value(json_object_get(res, "stage")) ?: "");
+	chk->pass = s->open && sent > 0 && answered == sent &&
+		    !strcmp(json_string_value(json_object_get(res, "result")) ?: "", "allow");
+	if (!s->open)
+		snprintf(chk->reason, sizeof(chk->reason), "the stream never opened (%s)",
+			 chk->observed);
+	else if (!chk->pass)
+		snprintf(chk->reason, sizeof(chk->reason), "stream broken: %s", chk->observed);
+	json_decref(res);
+}
