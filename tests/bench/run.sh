@@ -10,3 +10,10 @@ for b in "$build"/bench/*; do
 	"$b"
 	echo
 done
+# script benches (they drive the built binaries)
+for s in tests/bench/*.sh; do
+	[ "$(basename "$s")" = run.sh ] && continue
+	echo "=== $(basename "$s" .sh)"
+	bash "$s" "$build"
+	echo
+done
