@@ -129,8 +129,7 @@ static void log_alloc(struct agent *a, uint32_t id, const struct labelset *ls)
 }
 
 /* Looks every label set up in the store itself (the cache may lag behind it). */
-static int resolve_from_store(struct agent *a, struct scenario *s, uint32_t *ids,
-			      struct diag *d)
+static int resolve_from_store(struct agent *a, struct scenario *s, uint32_t *ids, struct diag *d)
 {
 	bool created;
 	size_t i;

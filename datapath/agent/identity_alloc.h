@@ -23,11 +23,11 @@
 #include "model/model.h"
 #include "store/store.h"
 
-#define IDENTITY_PREFIX	      "/ciliate/identities/"
-#define IDENTITY_KEY_PREFIX   "/ciliate/identities/id/"
-#define IDENTITY_VERSION_KEY  "/ciliate/identities/version"
-#define IDENTITY_CLUSTER_MAX  65535u /* cluster identities are 256..65535 (as Cilium's) */
-#define IDENTITY_ALLOC_TRIES  64
+#define IDENTITY_PREFIX	     "/ciliate/identities/"
+#define IDENTITY_KEY_PREFIX  "/ciliate/identities/id/"
+#define IDENTITY_VERSION_KEY "/ciliate/identities/version"
+#define IDENTITY_CLUSTER_MAX 65535u /* cluster identities are 256..65535 (as Cilium's) */
+#define IDENTITY_ALLOC_TRIES 64
 
 /* One identity record as stored. */
 struct identity_rec {

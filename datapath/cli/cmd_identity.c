@@ -97,8 +97,9 @@ static json_t *from_store(const char *store_flag, int *rc)
 	for (i = 0; v && i < l.n; i++) {
 		e = record_json(&l.items[i]);
 		if (!e) {
-			fprintf(stderr, "ciliate identity list: %s is not an identity record; "
-					"skipped\n",
+			fprintf(stderr,
+				"ciliate identity list: %s is not an identity record; "
+				"skipped\n",
 				l.items[i].key);
 			*rc = EXIT_FAILURE_;
 			continue;
@@ -149,7 +150,9 @@ static void print_table(json_t *ids)
 	bool with_pods = false;
 
 	json_array_foreach(ids, i, e)
+	{
 		with_pods |= json_object_get(e, "pods") != NULL;
+	}
 	printf(with_pods ? "%-10s %-60s %s\n" : "%-10s %s\n", "ID", "LABELS", "PODS");
 	json_array_foreach(ids, i, e)
 	{
@@ -178,12 +181,9 @@ static void print_table(json_t *ids)
 int cmd_identity(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"output", required_argument, NULL, 'o'},
-		{"store", required_argument, NULL, 's'},
-		{"node", required_argument, NULL, 'n'},
-		{"socket", required_argument, NULL, 'S'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+		{"output", required_argument, NULL, 'o'}, {"store", required_argument, NULL, 's'},
+		{"node", required_argument, NULL, 'n'},	  {"socket", required_argument, NULL, 'S'},
+		{"help", no_argument, NULL, 'h'},	  {0},
 	};
 	const char *store = NULL, *node = NULL, *sock = NULL;
 	bool json = false;
