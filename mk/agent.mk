@@ -40,8 +40,18 @@ $(BUILD)/tests/test_cni_util: $(BUILD)/obj/tests/unit/test_cni_util.o \
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
+AGENT_IDENTITY_OBJS := $(BUILD)/obj/datapath/agent/identities.o \
+		$(BUILD)/obj/datapath/agent/identity_alloc.o
+
 $(BUILD)/tests/test_agent_model: $(BUILD)/obj/tests/unit/test_agent_model.o \
 		$(BUILD)/obj/datapath/agent/objects.o $(BUILD)/obj/datapath/agent/ipam_rec.o \
-		$(TESTLIB_OBJS) $(LIB)
+		$(AGENT_IDENTITY_OBJS) $(TESTLIB_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
+
+# the identity allocator against real stores (two handles = two agents)
+$(BUILD)/tests/test_identity_alloc: $(BUILD)/obj/tests/unit/test_identity_alloc.o \
+		$(BUILD)/obj/datapath/agent/objects.o $(BUILD)/obj/datapath/agent/ipam_rec.o \
+		$(AGENT_IDENTITY_OBJS) $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)

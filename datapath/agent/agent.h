@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "agent/identity_alloc.h"
 #include "agent/ipam_rec.h"
 #include "agent/kvset.h"
 #include "common/diag.h"
@@ -32,6 +33,7 @@ struct agent_opts {
 	const char *state_dir;	  /* default /run/ciliate/<node> */
 	const char *cluster_file; /* --scenario-cluster: its Cluster document */
 	int ct_gc_interval_s;
+	int identity_gc_grace_s; /* unused identities are released after this (0: never) */
 	bool trace_all;
 };
 
@@ -48,6 +50,7 @@ struct agent_obj {
 	int64_t bad_rev; /* mod_rev found bad (0: none) */
 	char *error;	 /* why, for bad_rev */
 	bool excluded;	 /* not part of the current model */
+	int64_t idle_since_ms; /* identity records: unused by the model since (0: in use) */
 };
 
 /* A local endpoint: a pod of this node with a host-side veth. Endpoints come from the CNI
@@ -163,6 +166,25 @@ int agent_cluster_load(struct agent *a, struct diag *d);
 
 /* Registers this node under /ciliate/nodes/<node> (no --scenario-cluster). */
 int agent_node_register(struct agent *a, struct diag *d);
+
+/* ---- identities.c: cluster identities from the store ---- */
+
+/* Replaces the model's manifest-order identity numbers with the store's, allocating (by
+ * compare-and-swap, see identity_alloc.h) the label sets nobody allocated yet. Without a
+ * store (a->st NULL) the model's numbers stay. */
+int agent_identities_resolve(struct agent *a, struct scenario *s, struct diag *d);
+
+/* Releases identity records no pod of the current model has used for
+ * o.identity_gc_grace_s seconds (called from the 1 s tick; now_ms on CLOCK_MONOTONIC). */
+void agent_identities_gc(struct agent *a, int64_t now_ms);
+
+/* The identities of the current model (reserved ones first) as a JSON array of
+ * {"id","labels":[...],"source"}, plus every stored record not in the model. */
+json_t *agent_identities_json(const struct agent *a);
+
+/* The labels of identity id as ["k8s:app=web", ...] (reserved:NAME for reserved ones;
+ * [] when the model does not know it). */
+json_t *agent_identity_labels_json(const struct agent *a, uint32_t id);
 
 /* ---- ipam.c: store round trips ---- */
 

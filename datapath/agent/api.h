@@ -7,7 +7,8 @@
  *   request:  {"op":"ipam-allocate","pod":"ns/name","container_id":"...","ip":"A.B.C.D"}
  *   response: {"ok":true,...}  or  {"ok":false,"error":"reason","code":"not-found"}
  *
- * Ops: status, ipam-allocate, ipam-release, endpoint-add, endpoint-del, endpoint-list.
+ * Ops: status, ipam-allocate, ipam-release, endpoint-add, endpoint-del, endpoint-list,
+ * identity-list.
  * Error codes: invalid, not-found, conflict, exhausted, not-ready, internal.
  *
  * Also here: the naming conventions the agent, the CNI plugin and the simulator share.
@@ -37,6 +38,7 @@
 #define AGENT_OP_ENDPOINT_ADD  "endpoint-add"
 #define AGENT_OP_ENDPOINT_DEL  "endpoint-del"
 #define AGENT_OP_ENDPOINT_LIST "endpoint-list"
+#define AGENT_OP_IDENTITY_LIST "identity-list"
 
 /* Error codes carried in "code". */
 #define AGENT_E_INVALID	  "invalid"

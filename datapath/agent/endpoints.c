@@ -144,15 +144,20 @@ json_t *agent_ep_json(const struct agent *a, const struct agent_ep *ep)
 	snprintf(hmac, sizeof(hmac), "%02x:%02x:%02x:%02x:%02x:%02x", in->node_mac[0],
 		 in->node_mac[1], in->node_mac[2], in->node_mac[3], in->node_mac[4],
 		 in->node_mac[5]);
-	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:b, s:{s:b, s:b}, "
-			 "s:s, s:s}",
+	bool ing = in->flags & EP_F_INGRESS_ENFORCED, eg = in->flags & EP_F_EGRESS_ENFORCED;
+
+	/* policyEnforcement: booleans; policyIngress/EgressEnforcement: as cilium-dbg shows */
+	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:I, s:I, s:o, s:s, s:s, s:b, "
+			 "s:{s:b, s:b}, s:s, s:s, s:s, s:s}",
 			 "pod", ep->pod, "containerID", ep->container_id, "ifname", ep->ifname,
 			 "ifindex", (json_int_t)ep->ifindex, "netns", ep->netns, "ip",
 			 ep->ip ? ip4_format(ep->ip, ip) : "", "id", (json_int_t)in->ep_id,
-			 "identity", (json_int_t)in->identity, "mac", in->ep_id ? mac : "",
-			 "hostMAC", in->ep_id ? hmac : "", "ready",
+			 "identity", (json_int_t)in->identity, "labels",
+			 in->ep_id ? agent_identity_labels_json(a, in->identity) : json_array(),
+			 "mac", in->ep_id ? mac : "", "hostMAC", in->ep_id ? hmac : "", "ready",
 			 ep->ifindex && ep->attached_ifindex == ep->ifindex && in->ep_id,
-			 "policyEnforcement", "ingress", !!(in->flags & EP_F_INGRESS_ENFORCED),
-			 "egress", !!(in->flags & EP_F_EGRESS_ENFORCED), "source",
+			 "policyEnforcement", "ingress", ing, "egress", eg,
+			 "policyIngressEnforcement", ing ? "Enabled" : "Disabled",
+			 "policyEgressEnforcement", eg ? "Enabled" : "Disabled", "source",
 			 ep->recorded ? "cni" : "discovered", "error", ep->error);
 }

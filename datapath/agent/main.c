@@ -58,7 +58,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ciliate-agent --node NAME [--instance NAME] [--store DIR|URI]\n"
 		"                     [--state-dir DIR] [--scenario-cluster FILE]\n"
-		"                     [--ct-gc-interval SECONDS] [--trace-all]\n"
+		"                     [--ct-gc-interval SECONDS] [--identity-gc-grace SECONDS]\n"
+		"                     [--trace-all]\n"
 		"\n"
 		"Runs inside the node's network namespace (enter it with nsenter --net=..., not\n"
 		"'ip netns exec', which hides /sys/fs/bpf). The store defaults to $CILIATE_STORE,\n"
@@ -66,7 +67,9 @@ static void usage(FILE *f)
 		"--instance names the pin dir and state dir instead of --node (several clusters\n"
 		"with the same node names on one machine, e.g. the simulator's cil-TAG-NODE).\n"
 		"Without --scenario-cluster the node registers itself under /ciliate/nodes/ and\n"
-		"takes the next /24 of 10.244.0.0/16 in registration order.\n",
+		"takes the next /24 of 10.244.0.0/16 in registration order.\n"
+		"--identity-gc-grace (default $CILIATE_IDENTITY_GC_GRACE, then 60; 0: never):\n"
+		"identities no pod has used for that long are released from the store.\n",
 		STORE_DEFAULT_URI, AGENT_RUN_ROOT);
 }
 
@@ -98,14 +101,17 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{"state-dir", required_argument, NULL, 'd'},
 		{"scenario-cluster", required_argument, NULL, 'c'},
 		{"ct-gc-interval", required_argument, NULL, 'g'},
+		{"identity-gc-grace", required_argument, NULL, 'G'},
 		{"trace-all", no_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
+	const char *grace = getenv("CILIATE_IDENTITY_GC_GRACE");
 	char *end;
 	int c;
 
 	o->ct_gc_interval_s = 10;
+	o->identity_gc_grace_s = 60;
 	o->store_uri = getenv("CILIATE_STORE");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -131,6 +137,9 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 				return 2;
 			}
 			break;
+		case 'G':
+			grace = optarg;
+			break;
 		case 't':
 			o->trace_all = true;
 			break;
@@ -141,6 +150,18 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (grace && *grace) {
+		long v = strtol(grace, &end, 10);
+
+		if (*end || v < 0 || v > 86400 * 30) {
+			fprintf(stderr, "ciliate-agent: --identity-gc-grace (or "
+					"$CILIATE_IDENTITY_GC_GRACE): want 0..2592000 seconds, got "
+					"\"%s\"\n",
+				grace);
+			return 2;
+		}
+		o->identity_gc_grace_s = (int)v;
 	}
 	if (optind < argc || !o->node) {
 		fprintf(stderr, "ciliate-agent: %s\n",
@@ -306,6 +327,7 @@ static void on_tick(struct agent *a, int64_t *last_gc)
 		;
 	if (agent_veths_changed(a))
 		agent_reconcile(a, &d);
+	agent_identities_gc(a, agent_now_ms());
 	if (agent_now_ms() - *last_gc >= (int64_t)a->o.ct_gc_interval_s * 1000) {
 		*last_gc = agent_now_ms();
 		if (ct_gc(datapath_map_fd(a->dp, MAP_CT), ct_clock_now_ns(), &deleted, &d))

@@ -5,7 +5,8 @@
  * records at /ciliate/ipam/<node>; the node registry at /ciliate/nodes/<node>.
  *
  * The model gets: the Cluster document, every stored object in creation order (so that
- * identities are numbered the same way by every agent), Pods only once they have an
+ * the model's own identity numbering follows the manifests; the numbers that count come
+ * from the identity records, see identities.c), Pods only once they have an
  * address (status.podIP is set to their IPAM allocation), and a label-less stand-in Pod for
  * every allocation without a usable Pod object (pods created through the CNI plugin alone).
  * A bad object is reported once per version and skipped; if an earlier version of it was
@@ -139,6 +140,7 @@ int agent_objects_sync(struct agent *a, struct diag *d)
 			continue;
 		o->good = old[i].good;
 		o->good_len = old[i].good_len;
+		o->idle_since_ms = old[i].idle_since_ms;
 		old[i].good = NULL;
 		if (old[i].mod_rev == o->mod_rev) {
 			o->bad_rev = old[i].bad_rev;
@@ -713,6 +715,12 @@ int agent_model_build(struct agent *a, struct diag *d)
 	}
 	if (err)
 		goto out;
+	/* the store's identity numbers replace the model's manifest-order ones */
+	err = agent_identities_resolve(a, s, d);
+	if (err) {
+		scenario_free(s);
+		goto out;
+	}
 	/* remember what was good */
 	for (i = 0; i < b.n; i++) {
 		struct agent_obj *o = b.src[i].obj;

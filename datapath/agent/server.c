@@ -239,6 +239,12 @@ static json_t *op_endpoint_list(struct agent *a)
 	return json_pack("{s:b, s:s, s:o}", "ok", 1, "node", a->o.node, "endpoints", arr);
 }
 
+static json_t *op_identity_list(struct agent *a)
+{
+	return json_pack("{s:b, s:s, s:I, s:o}", "ok", 1, "node", a->o.node, "modelRevision",
+			 (json_int_t)a->model_rev, "identities", agent_identities_json(a));
+}
+
 static json_t *dispatch(struct agent *a, const char *line, size_t len)
 {
 	json_error_t je;
@@ -262,10 +268,12 @@ static json_t *dispatch(struct agent *a, const char *line, size_t len)
 		resp = op_endpoint_del(a, req);
 	else if (!strcmp(op, AGENT_OP_ENDPOINT_LIST))
 		resp = op_endpoint_list(a);
+	else if (!strcmp(op, AGENT_OP_IDENTITY_LIST))
+		resp = op_identity_list(a);
 	else
 		resp = fail_resp(AGENT_E_INVALID,
 				 "unknown op \"%s\" (status, ipam-allocate, ipam-release, "
-				 "endpoint-add, endpoint-del, endpoint-list)",
+				 "endpoint-add, endpoint-del, endpoint-list, identity-list)",
 				 op);
 	json_decref(req);
 	return resp;

@@ -32,6 +32,9 @@ int cmd_ipam(int argc, char **argv);
 /* `ciliate endpoint list` (asks the agents) */
 int cmd_endpoint(int argc, char **argv);
 
+/* `ciliate identity list` (the store, or an agent) */
+int cmd_identity(int argc, char **argv);
+
 /* `ciliate status` (the store and the agents) */
 int cmd_status(int argc, char **argv);
 

@@ -122,6 +122,39 @@ static json_t *ask(const char *sock, const char *op, char *err, size_t errsize)
 	return resp;
 }
 
+/* The table, laid out like `cilium-dbg endpoint list`: a two-line header, one label per line
+ * in the LABELS column. */
+static void print_table(json_t *all)
+{
+	const char *fmt = "%-6s %-12s %-28s %-15s %-17s %-17s %-9s %-48s %s\n";
+	json_t *ep, *labels;
+	size_t i, k;
+
+	printf(fmt, "ID", "NODE", "POD", "IPv4", "POLICY (ingress)", "POLICY (egress)",
+	       "IDENTITY", "LABELS (source:key[=value])", "STATUS");
+	printf(fmt, "", "", "", "", "ENFORCEMENT", "ENFORCEMENT", "", "", "");
+	json_array_foreach(all, i, ep)
+	{
+		const char *e = json_string_value(json_object_get(ep, "error")) ?: "";
+		char id[24], ident[24];
+
+		labels = json_object_get(ep, "labels");
+		snprintf(id, sizeof(id), "%lld", json_integer_value(json_object_get(ep, "id")));
+		snprintf(ident, sizeof(ident), "%lld",
+			 json_integer_value(json_object_get(ep, "identity")));
+		printf(fmt, id, json_string_value(json_object_get(ep, "node")) ?: "",
+		       json_string_value(json_object_get(ep, "pod")) ?: "",
+		       json_string_value(json_object_get(ep, "ip")) ?: "",
+		       json_string_value(json_object_get(ep, "policyIngressEnforcement")) ?: "?",
+		       json_string_value(json_object_get(ep, "policyEgressEnforcement")) ?: "?",
+		       ident, json_string_value(json_array_get(labels, 0)) ?: "",
+		       json_is_true(json_object_get(ep, "ready")) ? "ready" : e);
+		for (k = 1; k < json_array_size(labels); k++)
+			printf(fmt, "", "", "", "", "", "", "",
+			       json_string_value(json_array_get(labels, k)) ?: "", "");
+	}
+}
+
 int cmd_endpoint(int argc, char **argv)
 {
 	struct agent_opts_cli o = {0};
@@ -169,25 +202,7 @@ int cmd_endpoint(int argc, char **argv)
 		json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("\n");
 	} else {
-		printf("%-6s %-16s %-36s %-16s %-14s %-8s %-8s %-8s %s\n", "ID", "NODE", "POD",
-		       "IP", "IFNAME", "IDENTITY", "INGRESS", "EGRESS", "STATUS");
-		json_array_foreach(all, i, ep)
-		{
-			json_t *pe = json_object_get(ep, "policyEnforcement");
-			const char *e = json_string_value(json_object_get(ep, "error")) ?: "";
-
-			printf("%-6lld %-16s %-36s %-16s %-14s %-8lld %-8s %-8s %s\n",
-			       json_integer_value(json_object_get(ep, "id")),
-			       json_string_value(json_object_get(ep, "node")) ?: "",
-			       json_string_value(json_object_get(ep, "pod")) ?: "",
-			       json_string_value(json_object_get(ep, "ip")) ?: "",
-			       json_string_value(json_object_get(ep, "ifname")) ?: "",
-			       json_integer_value(json_object_get(ep, "identity")),
-			       json_is_true(json_object_get(pe, "ingress")) ? "enabled"
-									    : "disabled",
-			       json_is_true(json_object_get(pe, "egress")) ? "enabled" : "disabled",
-			       json_is_true(json_object_get(ep, "ready")) ? "ready" : e);
-		}
+		print_table(all);
 	}
 	json_decref(all);
 	return rc;

@@ -18,6 +18,7 @@ static void usage(FILE *f)
 		"  delete     delete the manifests' objects from the store (delete -f FILE)\n"
 		"  ipam list  pod address allocations of every node\n"
 		"  endpoint   endpoint list (asks the node agents)\n"
+		"  identity   identity list: security identities (store, or --node's agent)\n"
 		"  status     store and agent health\n"
 		"  version    print the version\n"
 		"\n"
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
 		return cmd_ipam(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "endpoint"))
 		return cmd_endpoint(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "identity"))
+		return cmd_identity(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "policy"))

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Security identities: one number per distinct identity label set, allocated from
- * IDENTITY_CLUSTER_MIN in order of first appearance in the manifest (deterministic, so
- * every node computes the same numbers). A pod's identity labels are its own labels as
+ * IDENTITY_CLUSTER_MIN in order of first appearance in the manifest (deterministic: replay,
+ * policy trace and the model tests use these). The agent replaces them with the numbers
+ * allocated in the store (datapath/agent/identity_alloc.h), which agree with these for a
+ * fresh store filled in manifest order. A pod's identity labels are its own labels as
  * k8s:KEY=VALUE, k8s:io.kubernetes.pod.namespace=NS, and each of its namespace's labels as
  * k8s:io.cilium.k8s.namespace.labels.KEY=VALUE. hostNetwork pods are the host.
  */
@@ -106,4 +108,29 @@ const struct m_identity *scenario_find_identity(const struct scenario *s, uint32
 		if (s->identities[i].id == id)
 			return &s->identities[i];
 	return NULL;
+}
+
+int scenario_renumber_identities(struct scenario *s, const uint32_t *ids)
+{
+	size_t i, j;
+
+	for (i = 0; i < s->nidentities; i++) {
+		if (ids[i] < IDENTITY_CLUSTER_MIN || ids[i] >= IDENTITY_LOCAL_CIDR_MIN)
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (ids[j] == ids[i])
+				return -EINVAL;
+	}
+	for (i = 0; i < s->npods; i++) {
+		struct m_pod *pod = &s->pods[i];
+
+		for (j = 0; j < s->nidentities; j++)
+			if (pod->identity == s->identities[j].id)
+				break;
+		if (j < s->nidentities)
+			pod->identity = ids[j];
+	}
+	for (i = 0; i < s->nidentities; i++)
+		s->identities[i].id = ids[i];
+	return 0;
 }

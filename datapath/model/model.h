@@ -243,6 +243,11 @@ const struct m_namespace *scenario_find_namespace(const struct scenario *s, cons
 /* Finds an allocated identity by number; NULL if absent (reserved ones are never listed). */
 const struct m_identity *scenario_find_identity(const struct scenario *s, uint32_t id);
 
+/* Replaces the numbers of s->identities (allocated in manifest order) with ids[i] for
+ * identity i, e.g. the store's allocations, and moves every pod along. ids must be distinct
+ * cluster identities; -EINVAL otherwise (nothing changed). */
+int scenario_renumber_identities(struct scenario *s, const uint32_t *ids);
+
 /* Returns the Cluster's cilium-config value for key, or NULL if unset. */
 const char *scenario_config(const struct scenario *s, const char *key);
 

@@ -14,7 +14,8 @@
  *             destination's node with the destination bound). Sources outside the pods
  *             (node/NAME, ext/NAME) enter at the destination's to_container.
  *
- * Steps accumulate their `manifests` / `apply` documents (deletes are not supported here).
+ * Steps accumulate their `manifests` / `apply` documents, an object applied again replacing
+ * its earlier version (a Pod with new labels: SPEC section 5); deletes are not supported here.
  * On disagreement the three tables are printed with the differing cells marked '*'.
  */
 #include <arpa/inet.h>
@@ -117,14 +118,61 @@ static char *read_text(const char *path)
 	return buf;
 }
 
-static void append_docs(char **text, const char *docs)
-{
-	char *out;
+/* The Kubernetes objects in force: those of the scenario, then each step's, where an object
+ * applied again (same kind, namespace, name: e.g. a Pod with new labels) replaces the
+ * earlier version in its place, as in the store. */
+struct objs {
+	struct manifest_obj *v;
+	size_t n;
+};
 
-	assert_true(asprintf(&out, "%s\n%s%s", *text, strncmp(docs, "---", 3) ? "---\n" : "",
-			     docs) > 0);
-	free(*text);
-	*text = out;
+static void objs_apply(struct objs *o, const char *name, const char *text)
+{
+	struct manifest_obj *v, *nv;
+	struct diag d = {""};
+	size_t m, i, k;
+
+	if (manifests_load(name, text, strlen(text), &v, &m, NULL, &d))
+		fail_msg("%s", d.msg);
+	for (i = 0; i < m; i++) {
+		for (k = 0; k < o->n; k++)
+			if (!strcmp(o->v[k].kind, v[i].kind) && !strcmp(o->v[k].ns, v[i].ns) &&
+			    !strcmp(o->v[k].name, v[i].name))
+				break;
+		if (k == o->n) {
+			nv = realloc(o->v, (o->n + 1) * sizeof(*nv));
+			assert_non_null(nv);
+			o->v = nv;
+			memset(&o->v[o->n++], 0, sizeof(*nv));
+		}
+		free(o->v[k].api_version);
+		free(o->v[k].kind);
+		free(o->v[k].ns);
+		free(o->v[k].name);
+		free(o->v[k].json);
+		o->v[k] = v[i];
+		memset(&v[i], 0, sizeof(v[i]));
+	}
+	manifests_free(v, m);
+}
+
+/* The scenario for the objects in force, with the Cluster of the scenario file. */
+static struct scenario *objs_scenario(const char *path, const char *file_text,
+				      const struct objs *o)
+{
+	struct model_doc *docs = calloc(o->n + 1, sizeof(*docs));
+	struct scenario *s = NULL;
+	struct diag d = {""};
+	size_t i;
+
+	assert_non_null(docs);
+	docs[0] = (struct model_doc){path, file_text, strlen(file_text), MODEL_DOC_CLUSTER_ONLY};
+	for (i = 0; i < o->n; i++)
+		docs[i + 1] = (struct model_doc){path, o->v[i].json, strlen(o->v[i].json), 0};
+	if (scenario_from_docs(path, docs, o->n + 1, &s, NULL, &d))
+		fail_msg("%s", d.msg);
+	free(docs);
+	return s;
 }
 
 /* ---- one cell through the datapath --------------------------------------------------------- */
@@ -345,7 +393,10 @@ static void check_scenario(void **state)
 	for (ti = 0; ti < base->ntests; ti++) {
 		const struct m_test *test = &base->tests[ti];
 
+		struct objs objs = {0};
+
 		text = read_text(path);
+		objs_apply(&objs, path, text);
 		for (si = 0; si < test->nsteps; si++) {
 			const struct m_step *st = &test->steps[si];
 			struct step_env e = {.path = path, .next_sport = 10000};
@@ -355,13 +406,12 @@ static void check_scenario(void **state)
 					 st->line);
 			if (st->apply) {
 				extra = read_text(st->apply);
-				append_docs(&text, extra);
+				objs_apply(&objs, st->apply, extra);
 				free(extra);
 			}
 			if (st->manifests_yaml)
-				append_docs(&text, st->manifests_yaml);
-			if (scenario_load_buffer(path, text, strlen(text), &e.s, &d))
-				fail_msg("step %s: %s", st->name, d.msg);
+				objs_apply(&objs, path, st->manifests_yaml);
+			e.s = objs_scenario(path, text, &objs);
 			if (policy_view_compute(&e.v, e.s, &d))
 				fail_msg("step %s: %s", st->name, d.msg);
 			assert_true(e.s->cluster.nnodes <= 8);
@@ -375,6 +425,7 @@ static void check_scenario(void **state)
 			tot.steps++;
 			step_env_free(&e);
 		}
+		manifests_free(objs.v, objs.n);
 		free(text);
 	}
 	scenario_free(base);

@@ -303,7 +303,7 @@ ms=$(wait_verdict "$t0" "$NS_B" 10.244.0.10 deny)
 echo "     'ciliate apply' started -> first denied probe started: ${ms} ms"
 check "policy denies b -> a within 1 s (${ms} ms)" test "$ms" -ge 0 -a "$ms" -lt 1000
 eps=$("$CLI" endpoint list --node "$NODE")
-check "endpoint list shows ingress enforcement" has "$eps" enabled
+check "endpoint list shows ingress enforcement" has "$eps" Enabled
 t0=$(now_ms)
 check "delete the NetworkPolicy" "$CLI" delete -f "$tmp/deny.yaml"
 ms=$(wait_verdict "$t0" "$NS_B" 10.244.0.10 allow)

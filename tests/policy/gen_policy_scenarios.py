@@ -67,12 +67,41 @@ spec:
     for ns in NSS:
         docs.append("apiVersion: v1\nkind: Namespace\nmetadata: {name: %s, labels: {ns: %s}}\n"
                     % (ns, ns))
-    ports = "".join("    - {name: %s, containerPort: %d, protocol: %s}\n" % p for p in PORTS)
     for p in PODS:
-        docs.append("apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s, labels: "
-                    "{pod: %s}}\nspec:\n  nodeName: %s\n  containers:\n  - name: server\n"
-                    "    image: agnhost\n    ports:\n%s" % (p.name, p.ns, p.name, p.node, ports))
+        docs.append(pod_doc(p))
     return docs
+
+
+def pod_doc(p, extra=None):
+    """The Pod document of p, with its pod=NAME label and the extra labels (a dict)."""
+    ports = "".join("    - {name: %s, containerPort: %d, protocol: %s}\n" % q for q in PORTS)
+    labels = "".join(", %s: %s" % kv for kv in sorted((extra or {}).items()))
+    return ("apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s, labels: "
+            "{pod: %s%s}}\nspec:\n  nodeName: %s\n  containers:\n  - name: server\n"
+            "    image: agnhost\n    ports:\n%s" % (p.name, p.ns, p.name, labels, p.node, ports))
+
+
+def role_ingress(roles):
+    """Ingress of a pod of x labelled role=server under the policy `serve` of the
+    label-change case: only pods of x labelled role=client; roles maps "ns/pod" to the
+    role label of that step."""
+    def ingress(d, s, port, pr):
+        if not (pod(d, "x") and roles.get(d.ref) == "server"):
+            return OPEN
+        return sel(pod(s, "x") and roles.get(s.ref) == "client")
+    return ingress
+
+
+def relabel_steps(steps):
+    """Steps (name, roles) -> Case steps: each re-applies the Pods whose role changed."""
+    out, prev = [], {}
+    for name, roles in steps:
+        changed = [p for p in PODS if roles.get(p.ref) != prev.get(p.ref)]
+        manifests = [pod_doc(p, {"role": roles[p.ref]} if p.ref in roles else None)
+                     for p in changed]
+        out.append((name, manifests or None, role_ingress(roles), None))
+        prev = roles
+    return out
 
 
 def verdict(case, src, dst, port, proto):
@@ -397,6 +426,18 @@ NETPOL = [
          [NP("x", "deny-all", "  podSelector: {}\n  policyTypes: [Ingress]\n")],
          ingress=lambda d, s, port, pr: DROP if d.ns == "x" else OPEN,
          extra_src=ALL_NODES, matrices=TCP80, config="allow-localhost: policy"),
+    Case("netpol", "label-change", "re-applying a Pod with new labels (like kubectl label) "
+         "moves it to another identity: policies follow the labels, not the pods",
+         [NP("x", "serve", "  podSelector: {matchLabels: {role: server}}\n  ingress:\n"
+             "  - from: [{podSelector: {matchLabels: {role: client}}}]\n")],
+         steps=relabel_steps([
+             ("nobody-selected", {}),
+             ("a-becomes-server", {"x/a": "server"}),
+             ("b-becomes-client", {"x/a": "server", "x/b": "client"}),
+             ("client-moves-to-c", {"x/a": "server", "x/c": "client"}),
+             ("a-stops-serving", {"x/c": "client"}),
+         ]),
+         matrices=TCP80),
 ]
 
 # ---- CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy (cilium.io/v2) --------------------
