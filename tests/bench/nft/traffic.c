@@ -77,6 +77,15 @@ void frameset_free(struct frameset *fs)
 	memset(fs, 0, sizeof(*fs));
 }
 
+void frameset_slice(const struct frameset *fs, int off, int n, struct frameset *out)
+{
+	*out = *fs;
+	out->n = n;
+	out->frames += off;
+	out->iov += off;
+	out->msgs += off;
+}
+
 int traffic_tx_socket(void)
 {
 	int fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW); /* implies IP_HDRINCL */

@@ -36,6 +36,9 @@ struct flow_spec {
 int frameset_build(struct frameset *fs, int n, const struct flow_spec *spec);
 void frameset_free(struct frameset *fs);
 
+/* A view of n frames of fs from `off` on (shares fs's memory; do not free it). */
+void frameset_slice(const struct frameset *fs, int off, int n, struct frameset *out);
+
 /* A raw IP socket of the current namespace that sends frameset packets as they are. */
 int traffic_tx_socket(void);
 
