@@ -53,34 +53,33 @@
 #include "nft/traffic.h"
 #include "pktbuild.h"
 
-#define MAX_SIZES 4
-#define MAX_ROUNDS 50
-#define MAX_VARIANTS (4 + 3 * MAX_SIZES)
-#define PACKETS_MAX 3000 /* 3 events per new connection must fit the 1 MiB event ring */
+#define MAX_SIZES     4
+#define MAX_ROUNDS    50
+#define MAX_VARIANTS  (4 + 3 * MAX_SIZES)
+#define PACKETS_MAX   3000 /* 3 events per new connection must fit the 1 MiB event ring */
 #define PROBE_PACKETS 8
-#define IDLE_MS 300
-#define SLICE_NS 2e6 /* target duration of one timed slice */
-#define SLICES 8     /* timed slices per variant and round */
-#define NFT_TABLE "nfb"
+#define IDLE_MS	      300
+#define SLICE_NS      2e6 /* target duration of one timed slice */
+#define SLICES	      8	  /* timed slices per variant and round */
+#define NFT_TABLE     "nfb"
 
-#define CLIENT_IP PB_IP4(10, 244, 0, 21)
-#define CLIENT_GW PB_IP4(10, 244, 0, 1)
-#define SERVER_IP PB_IP4(10, 244, 1, 10)
+#define CLIENT_IP    PB_IP4(10, 244, 0, 21)
+#define SERVER_IP    PB_IP4(10, 244, 1, 10)
 #define PORT_ALLOWED 5201
-#define PORT_DENIED 5202
-#define SPORT0 20000
+#define PORT_DENIED  5202
+#define SPORT0	     20000
 
 enum kind { K_FLOOR, K_TC_EMPTY, K_CILIATE, K_CILIATE_EST, K_NFT_CHAIN, K_NFT_SET, K_NFT_CT_SET };
 
 struct variant {
 	enum kind kind;
-	int size;            /* index into sizes (not for the floor) */
+	int size; /* index into sizes (not for the floor) */
 	char name[32];
 	double ns[MAX_ROUNDS];
 	double over[MAX_ROUNDS];  /* ns above the same round's floor */
 	double ratio[MAX_ROUNDS]; /* vs the same round's floor */
 	long lost;
-	int slice;           /* packets per timed slice (fewer for slow variants) */
+	int slice; /* packets per timed slice (fewer for slow variants) */
 };
 
 struct bench {
@@ -97,7 +96,7 @@ struct bench {
 	struct variant v[MAX_VARIANTS];
 	int nv;
 	int packets, rounds, json;
-	int slice; /* packets per timed slice of a burst */
+	int slice;   /* packets per timed slice of a burst */
 	double load; /* 1-minute load average when the run started: context for the noise */
 };
 
@@ -116,8 +115,10 @@ static int parse_sizes(struct bench *b, const char *s)
 		long n = strtol(t, &end, 10);
 
 		if (*end || n < 1 || n > 20000 || b->nsizes == MAX_SIZES) {
-			fprintf(stderr, "bench_policy_nft: -s %s: want up to %d rule counts in "
-					"1..20000, comma-separated\n", s, MAX_SIZES);
+			fprintf(stderr,
+				"bench_policy_nft: -s %s: want up to %d rule counts in "
+				"1..20000, comma-separated\n",
+				s, MAX_SIZES);
 			free(dup);
 			return -1;
 		}
@@ -130,7 +131,8 @@ static int parse_sizes(struct bench *b, const char *s)
 static int set_neigh(const char *ns, const char *dev, const char *ip, const uint8_t m[6])
 {
 	return lab_sh("ip -n %s neigh replace %s lladdr %02x:%02x:%02x:%02x:%02x:%02x dev %s "
-		      "nud permanent", ns, ip, m[0], m[1], m[2], m[3], m[4], m[5], dev);
+		      "nud permanent",
+		      ns, ip, m[0], m[1], m[2], m[3], m[4], m[5], dev);
 }
 
 /* client, router, server; the router forwards between two /24s and knows the server's MAC */
@@ -174,13 +176,15 @@ static int build_topology(struct bench *b)
 static int nft_available(const struct bench *b, char *why, size_t len)
 {
 	if (lab_sh_quiet("command -v nft")) {
-		snprintf(why, len, "the nft command is missing (ci/install-deps.sh installs nftables)");
+		snprintf(why, len,
+			 "the nft command is missing (ci/install-deps.sh installs nftables)");
 		return 0;
 	}
 	if (lab_sh_quiet("ip netns exec %s nft add table ip nfb_probe", b->rtr)) {
-		snprintf(why, len, "the kernel has no usable nf_tables (creating a table in a "
-				   "private namespace failed; CONFIG_NF_TABLES built in is required, "
-				   "modules cannot be loaded)");
+		snprintf(why, len,
+			 "the kernel has no usable nf_tables (creating a table in a "
+			 "private namespace failed; CONFIG_NF_TABLES built in is required, "
+			 "modules cannot be loaded)");
 		return 0;
 	}
 	lab_sh_quiet("ip netns exec %s nft delete table ip nfb_probe", b->rtr);
@@ -210,8 +214,8 @@ static int load_nft(const struct bench *b, const struct peer_rule *r, unsigned i
 
 static int open_traffic(struct bench *b)
 {
-	struct flow_spec spec = { .saddr = CLIENT_IP, .daddr = SERVER_IP, .sport0 = SPORT0,
-				  .dport = PORT_ALLOWED };
+	struct flow_spec spec = {
+		.saddr = CLIENT_IP, .daddr = SERVER_IP, .sport0 = SPORT0, .dport = PORT_ALLOWED};
 	if (frameset_build(&b->flows, b->packets, &spec))
 		return -1;
 	spec.dport = PORT_DENIED;
@@ -231,8 +235,8 @@ static int open_traffic(struct bench *b)
 
 static void add_variant(struct bench *b, enum kind k, int size)
 {
-	static const char *const names[] = { "floor", "tc-empty", "ciliate", "ciliate-est",
-					     "nft-chain", "nft-set", "nft-ct-set" };
+	static const char *const names[] = {"floor",	 "tc-empty", "ciliate",	  "ciliate-est",
+					    "nft-chain", "nft-set",  "nft-ct-set"};
 	struct variant *v = &b->v[b->nv++];
 
 	memset(v, 0, sizeof(*v));
@@ -276,17 +280,19 @@ static int setup(struct bench *b, const struct variant *v)
 		return 0;
 	case K_NFT_CHAIN:
 	case K_NFT_SET:
-		return lab_sh("ip netns exec %s nft 'add chain ip " NFT_TABLE " pod_egress { type filter "
+		return lab_sh("ip netns exec %s nft 'add chain ip " NFT_TABLE
+			      " pod_egress { type filter "
 			      "hook forward priority 0; policy drop; }; add rule ip " NFT_TABLE
 			      " pod_egress ip saddr 10.244.0.21 jump %s_%u'",
 			      b->rtr, v->kind == K_NFT_CHAIN ? "lin" : "set", n);
 	case K_NFT_CT_SET:
 		/* the ct expression turns conntrack on in this namespace for as long as the chain
 		 * exists; the flush makes every measured packet a new connection again */
-		return lab_sh("ip netns exec %s nft 'add chain ip " NFT_TABLE " pod_egress { type filter "
+		return lab_sh("ip netns exec %s nft 'add chain ip " NFT_TABLE
+			      " pod_egress { type filter "
 			      "hook forward priority 0; policy drop; }; add rule ip " NFT_TABLE
-			      " pod_egress ct state established,related accept; add rule ip " NFT_TABLE
-			      " pod_egress ip saddr 10.244.0.21 jump set_%u'",
+			      " pod_egress ct state established,related accept; add rule "
+			      "ip " NFT_TABLE " pod_egress ip saddr 10.244.0.21 jump set_%u'",
 			      b->rtr, n) ||
 		       lab_sh("ip netns exec %s conntrack -F", b->rtr);
 	}
@@ -310,7 +316,8 @@ static int teardown(struct bench *b, const struct variant *v)
 	case K_NFT_CHAIN:
 	case K_NFT_SET:
 	case K_NFT_CT_SET:
-		return lab_sh("ip netns exec %s nft delete chain ip " NFT_TABLE " pod_egress", b->rtr);
+		return lab_sh("ip netns exec %s nft delete chain ip " NFT_TABLE " pod_egress",
+			      b->rtr);
 	}
 	return -1;
 }
@@ -352,9 +359,10 @@ static int verify(struct bench *b, struct variant *v)
 	if (burst(b, &b->probe, b->rx_denied, &r))
 		return -1;
 	if (r.received != want) {
-		fprintf(stderr, "bench_policy_nft: %s %u: %d of %d packets to the denied port "
-				"arrived, expected %d\n", v->name, b->sizes[v->size], r.received,
-			PROBE_PACKETS, want);
+		fprintf(stderr,
+			"bench_policy_nft: %s %u: %d of %d packets to the denied port "
+			"arrived, expected %d\n",
+			v->name, b->sizes[v->size], r.received, PROBE_PACKETS, want);
 		return -1;
 	}
 	if (v->kind == K_CILIATE && cside_reset(b->cs[v->size]) < 0)
@@ -364,7 +372,8 @@ static int verify(struct bench *b, struct variant *v)
 	if (timed_slices(b, b->slice, &ns, &lost))
 		return -1;
 	if (lost) {
-		fprintf(stderr, "bench_policy_nft: %s %u: %ld of %d allowed packets did not arrive\n",
+		fprintf(stderr,
+			"bench_policy_nft: %s %u: %ld of %d allowed packets did not arrive\n",
 			v->name, b->sizes[v->size], lost, SLICES * b->slice);
 		return -1;
 	}
@@ -421,8 +430,10 @@ static void report(struct bench *b)
 			b->v[i].over[r] = b->v[i].ns[r] - fl->ns[r];
 		}
 	if (b->json) {
-		printf("{\"packets\":%d,\"slice\":%d,\"rounds\":%d,\"load_average\":%.2f,\"floor_ns\":%.1f,"
-		       "\"variants\":[", b->packets, b->slice, b->rounds, b->load, median(fl->ns, b->rounds));
+		printf("{\"packets\":%d,\"slice\":%d,\"rounds\":%d,\"load_average\":%.2f,\"floor_"
+		       "ns\":%.1f,"
+		       "\"variants\":[",
+		       b->packets, b->slice, b->rounds, b->load, median(fl->ns, b->rounds));
 		for (int i = 0; i < b->nv; i++) {
 			const struct variant *v = &b->v[i];
 			double s[MAX_ROUNDS];
@@ -442,7 +453,8 @@ static void report(struct bench *b)
 	}
 	printf("per variant and round: %d timed slices of up to %d packets (each a new UDP flow; "
 	       "~2 ms at most), the best slice; medians over %d rounds; load average %.2f at "
-	       "start\n", SLICES, b->slice, b->rounds, b->load);
+	       "start\n",
+	       SLICES, b->slice, b->rounds, b->load);
 	printf("%-12s %6s %10s %10s %10s %9s %10s %6s\n", "VARIANT", "RULES", "NS/PACKET", "MIN",
 	       "MAX", "VS FLOOR", "+NS", "SLICE");
 	for (int i = 0; i < b->nv; i++) {
@@ -473,8 +485,8 @@ static int run(struct bench *b)
 	if (open_traffic(b))
 		return -1;
 	for (int s = 0; s < b->nsizes && !lab_stop; s++) {
-		struct peer_rule *r = rulegen_make(b->sizes[s], b->ws.identity, SERVER_IP,
-						   PORT_ALLOWED);
+		struct peer_rule *r =
+			rulegen_make(b->sizes[s], b->ws.identity, SERVER_IP, PORT_ALLOWED);
 
 		if (!r)
 			return -1;
@@ -571,8 +583,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (b.packets < 16 || b.packets > PACKETS_MAX || b.rounds < 1 ||
-	    b.rounds > MAX_ROUNDS || limit < 5 || limit > 3600) {
+	if (b.packets < 16 || b.packets > PACKETS_MAX || b.rounds < 1 || b.rounds > MAX_ROUNDS ||
+	    limit < 5 || limit > 3600) {
 		fprintf(stderr, "bench_policy_nft: want -n 16..%d, -r 1..%d, -t 5..3600\n",
 			PACKETS_MAX, MAX_ROUNDS);
 		return 2;

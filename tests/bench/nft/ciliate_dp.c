@@ -29,12 +29,13 @@ static int discard_event(void *ctx, void *data, size_t size)
 
 static int add_pod(struct ciliate_side *c, const struct pod_wiring *w, struct diag *d)
 {
-	struct endpoint_info ep = { .ifindex = (uint32_t)w->host_ifindex, .ep_id = w->ep_id,
-				    .identity = w->identity, .flags = w->flags,
-				    .family = CILIATE_AF_INET };
-	struct ipcache_key k = { .prefixlen = IPCACHE_PREFIX_BASE + 32,
-				 .family = CILIATE_AF_INET };
-	struct ipcache_value v = { .identity = w->identity, .flags = IPCACHE_F_ENDPOINT };
+	struct endpoint_info ep = {.ifindex = (uint32_t)w->host_ifindex,
+				   .ep_id = w->ep_id,
+				   .identity = w->identity,
+				   .flags = w->flags,
+				   .family = CILIATE_AF_INET};
+	struct ipcache_key k = {.prefixlen = IPCACHE_PREFIX_BASE + 32, .family = CILIATE_AF_INET};
+	struct ipcache_value v = {.identity = w->identity, .flags = IPCACHE_F_ENDPOINT};
 
 	ep.addr.v4 = w->addr;
 	memcpy(ep.mac, w->pod_mac, 6);
@@ -49,13 +50,16 @@ static int add_rules(struct ciliate_side *c, uint32_t ep_id, const struct peer_r
 		     unsigned int n, struct diag *d)
 {
 	for (unsigned int i = 0; i < n; i++) {
-		struct policy_key pk = { .prefixlen = POLICY_PREFIX_FULL, .ep_id = ep_id,
-					 .identity = r[i].identity, .dir = DIR_EGRESS,
-					 .proto = IPPROTO_UDP, .dport = htons(r[i].port) };
-		struct policy_value pv = { .rule_id = i + 1 };
-		struct ipcache_key ik = { .prefixlen = IPCACHE_PREFIX_BASE + 32,
-					  .family = CILIATE_AF_INET };
-		struct ipcache_value iv = { .identity = r[i].identity };
+		struct policy_key pk = {.prefixlen = POLICY_PREFIX_FULL,
+					.ep_id = ep_id,
+					.identity = r[i].identity,
+					.dir = DIR_EGRESS,
+					.proto = IPPROTO_UDP,
+					.dport = htons(r[i].port)};
+		struct policy_value pv = {.rule_id = i + 1};
+		struct ipcache_key ik = {.prefixlen = IPCACHE_PREFIX_BASE + 32,
+					 .family = CILIATE_AF_INET};
+		struct ipcache_value iv = {.identity = r[i].identity};
 
 		if (dp_policy_upsert(c->dp, &pk, &pv, d))
 			return -1;
@@ -69,9 +73,9 @@ static int add_rules(struct ciliate_side *c, uint32_t ep_id, const struct peer_r
 struct ciliate_side *cside_open(const struct pod_wiring *client, const struct pod_wiring *server,
 				const struct peer_rule *rules, unsigned int n)
 {
-	struct datapath_opts o = { .node = NULL, .trace_all = false };
+	struct datapath_opts o = {.node = NULL, .trace_all = false};
 	struct ciliate_side *c = calloc(1, sizeof(*c));
-	struct diag d = { "" };
+	struct diag d = {""};
 
 	if (!c)
 		return NULL;

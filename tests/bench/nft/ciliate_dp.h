@@ -13,10 +13,10 @@
 #include "rulegen.h"
 
 struct pod_wiring {
-	int host_ifindex;       /* host-side veth (router namespace) */
-	uint8_t pod_mac[6];     /* the pod's eth0 */
-	uint8_t host_mac[6];    /* the host-side veth: the pod's gateway */
-	uint32_t addr;          /* network order */
+	int host_ifindex;    /* host-side veth (router namespace) */
+	uint8_t pod_mac[6];  /* the pod's eth0 */
+	uint8_t host_mac[6]; /* the host-side veth: the pod's gateway */
+	uint32_t addr;	     /* network order */
 	uint32_t ep_id, identity, flags;
 };
 

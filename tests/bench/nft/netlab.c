@@ -25,7 +25,7 @@ static void on_signal(int sig)
 
 void lab_catch_signals(unsigned int seconds)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -187,7 +187,7 @@ int lab_leave(const struct netlab *l)
 int lab_if_info(const struct netlab *l, const char *ns, const char *dev, int *ifindex,
 		unsigned char mac[6])
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	int fd, err = -1;
 
 	if (lab_enter(ns))

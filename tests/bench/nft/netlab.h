@@ -14,10 +14,10 @@
 #define LAB_MAX_NS 4
 
 struct netlab {
-	char tag[32];                 /* "<prefix><pid>": every namespace name starts with it */
+	char tag[32]; /* "<prefix><pid>": every namespace name starts with it */
 	char ns[LAB_MAX_NS][48];
 	int nns;
-	int home_fd;                  /* the namespace the process started in */
+	int home_fd; /* the namespace the process started in */
 };
 
 /* Set by the signal handlers lab_catch_signals() installs; long loops poll it. */

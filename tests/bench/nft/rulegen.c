@@ -5,8 +5,8 @@
 #include <stdlib.h>
 
 #define FILLER_IDENTITY0 1000
-#define FILLER_PORT0 1000
-#define PORTS_PER_PEER 8
+#define FILLER_PORT0	 1000
+#define PORTS_PER_PEER	 8
 
 uint32_t rulegen_peer_addr(uint32_t identity)
 {
@@ -45,8 +45,8 @@ int rulegen_write_nft(FILE *f, const char *table, const struct peer_rule *r, uns
 	for (unsigned int i = 0; i < n; i++)
 		fprintf(f, "add rule ip %s lin_%u ip daddr %s udp dport %u accept\n", table, n,
 			ip_str(r[i].addr, a), r[i].port);
-	fprintf(f, "add set ip %s peers_%u { type ipv4_addr . inet_service; size %u; }\n", table,
-		n, n < 65536 ? 65536 : n);
+	fprintf(f, "add set ip %s peers_%u { type ipv4_addr . inet_service; size %u; }\n", table, n,
+		n < 65536 ? 65536 : n);
 	/* elements in chunks: one huge line is slow to parse */
 	for (unsigned int i = 0; i < n; i += 256) {
 		fprintf(f, "add element ip %s peers_%u { ", table, n);

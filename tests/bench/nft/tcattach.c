@@ -30,7 +30,8 @@ int tc_attach_all(const int *ifindex, int n, int ingress_fd, int egress_fd)
 		if (!err)
 			err = bpf_tc_attach(&egr, &oe);
 		if (err) {
-			fprintf(stderr, "attaching to ifindex %d: %s\n", ifindex[i], strerror(-err));
+			fprintf(stderr, "attaching to ifindex %d: %s\n", ifindex[i],
+				strerror(-err));
 			return -1;
 		}
 	}

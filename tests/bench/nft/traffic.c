@@ -37,12 +37,13 @@ int frameset_build(struct frameset *fs, int n, const struct flow_spec *spec)
 	}
 	for (int i = 0; i < n; i++) {
 		struct pb_ipv4 ip = pb_ipv4_hdr(spec->saddr, spec->daddr);
-		struct pb_udp udp = { .sport = (uint16_t)(spec->sport0 + i), .dport = spec->dport,
-				      .len = PB_AUTO };
+		struct pb_udp udp = {.sport = (uint16_t)(spec->sport0 + i),
+				     .dport = spec->dport,
+				     .len = PB_AUTO};
 		struct pb_pkt p;
 		int len;
 
-		static const uint8_t any_mac[6] = { 0x02, 0, 0, 0, 0, 1 };
+		static const uint8_t any_mac[6] = {0x02, 0, 0, 0, 0, 1};
 
 		/* built as a frame; the raw IP socket gets it from the IP header on */
 		pb_init(&p, fs->frames[i], TRAFFIC_FRAME_LEN);
@@ -97,8 +98,8 @@ int traffic_tx_socket(void)
 
 int traffic_rx_socket(uint32_t addr, uint16_t port)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
-				   .sin_addr.s_addr = addr };
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = addr};
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	int buf = 8 << 20;
 
@@ -116,7 +117,7 @@ int traffic_rx_socket(uint32_t addr, uint16_t port)
 
 static int drain_count(int rx_fd)
 {
-	static uint8_t bufs[RX_BATCH][64];
+	uint8_t bufs[RX_BATCH][64];
 	struct mmsghdr msgs[RX_BATCH];
 	struct iovec iov[RX_BATCH];
 	int total = 0;
@@ -167,7 +168,7 @@ int traffic_burst(int tx_fd, const struct frameset *fs, int rx_fd, int idle_ms,
 	}
 	t_last = now_s();
 	while (r->received < fs->n && !*stop) {
-		struct pollfd pfd = { .fd = rx_fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = rx_fd, .events = POLLIN};
 		int got;
 
 		if (poll(&pfd, 1, idle_ms) <= 0)

@@ -3,10 +3,10 @@
  * Bounded UDP bursts for veth benches: prebuilt IPv4/UDP packets sent through a raw IP socket
  * (IP_HDRINCL) in the client namespace, so they leave through the client's own routing and
  * neighbour entry with linear headers as a pod's stack would send them (one new 5-tuple per
- * packet: the source port varies), and counted at a UDP socket in the server namespace. veth hands each frame to the peer's
- * backlog and the softirq that runs when the send returns carries it through the whole
- * path (router hooks, forwarding, the server's socket) on the sending CPU, so the wall time
- * of a burst, from the first send to the last receive, is the path's cost.
+ * packet: the source port varies), and counted at a UDP socket in the server namespace. veth hands
+ * each frame to the peer's backlog and the softirq that runs when the send returns carries it
+ * through the whole path (router hooks, forwarding, the server's socket) on the sending CPU, so the
+ * wall time of a burst, from the first send to the last receive, is the path's cost.
  */
 #ifndef CILIATE_BENCH_TRAFFIC_H
 #define CILIATE_BENCH_TRAFFIC_H
@@ -27,8 +27,8 @@ struct frameset {
 };
 
 struct flow_spec {
-	uint32_t saddr, daddr;          /* network order */
-	uint16_t sport0;                /* frame i uses sport0 + i */
+	uint32_t saddr, daddr; /* network order */
+	uint16_t sport0;       /* frame i uses sport0 + i */
 	uint16_t dport;
 };
 
@@ -49,7 +49,7 @@ int traffic_rx_socket(uint32_t addr, uint16_t port);
 void traffic_drain(int rx_fd);
 
 struct burst_result {
-	double seconds;   /* first send to last receive (or to the end of sending) */
+	double seconds; /* first send to last receive (or to the end of sending) */
 	int received;
 };
 
