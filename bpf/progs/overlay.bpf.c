@@ -66,9 +66,7 @@ int to_overlay(struct __sk_buff *skb)
 	/* nothing non-IP is routed here (neighbours are static); the device drops what has no
 	 * key, so pass it on for the kernel's own accounting */
 	if (!pl.pkt.family)
-		return TC_ACT_OK;
-	if (pl.pkt.family != CILIATE_AF_INET)
-		return DROP(&pl, -REASON_UNSUPPORTED_L3_PROTOCOL); /* the underlay is IPv4 */
+		return forward_packet(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
 
 	pl.src_identity = overlay_src_identity(&pl.pkt);
 	remote = overlay_tunnel_endpoint(&pl.pkt, &pl.dst_identity);
