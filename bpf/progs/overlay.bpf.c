@@ -33,9 +33,6 @@
 const volatile __u8 cfg_enable_ipv6 = 0;
 const volatile __u8 cfg_trace_all = 0;
 
-#undef DROP
-#define DROP(pl, reason) drop_packet(pl, reason, CILIATE_SRC_FILE, __LINE__)
-
 /* Parse and filter, as the pod hooks do. Returns 0 (family 0: not IP) or -reason. */
 static __always_inline int overlay_prologue(struct pipeline *pl)
 {
