@@ -27,6 +27,7 @@ struct pipeline {
 	__u32 dst_identity;
 	__u32 rule_id;
 	__u32 target_ifindex;
+	__be32 tunnel_endpoint; /* overlay hooks: the node tunnelled to / from */
 };
 
 static __always_inline void metrics_count(const struct pipeline *pl, __u32 reason)
@@ -70,6 +71,7 @@ __subprog void event_emit(const struct pipeline *pl, __u8 type, __u16 reason, __
 	ev.pkt_len = pl->skb->len;
 	ev.saddr = pl->pkt.saddr;
 	ev.daddr = pl->pkt.daddr;
+	ev.tunnel_endpoint = pl->tunnel_endpoint;
 	if (pl->pkt.proto == IPPROTO_ICMP || pl->pkt.proto == IPPROTO_ICMPV6) {
 		/* flows show ICMP type/code where the ports would be */
 		ev.sport = pl->pkt.icmp_type;

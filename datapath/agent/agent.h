@@ -108,6 +108,7 @@ struct agent {
 	uint8_t pod_cidr_len;
 	struct agent_ep *eps;
 	size_t neps;
+	uint32_t overlay_ifindex; /* CILIATE_OVERLAY_DEV the overlay programs are attached to */
 	struct kvset cur[AM_COUNT]; /* the maps' contents */
 
 	/* statistics for `status` */
@@ -232,9 +233,16 @@ bool agent_veths_changed(struct agent *a);
 
 /* ---- attach.c ---- */
 
-/* Attaches from_container at TC ingress and to_container at TC egress of ifindex (clsact,
- * replacing ciliate's own filters: idempotent across restarts). */
+/* Attaches ingress_fd at TC ingress and egress_fd at TC egress of ifindex (clsact, replacing
+ * ciliate's own filters: idempotent across restarts). */
 int agent_tc_attach(int ifindex, int ingress_fd, int egress_fd, struct diag *d);
+
+/* Tunnel routing: attaches from-overlay / to-overlay to CILIATE_OVERLAY_DEV when it exists and
+ * they are not attached to it yet (again after the device was re-created). */
+void agent_overlay_sync(struct agent *a);
+
+/* True when CILIATE_OVERLAY_DEV appeared, vanished or was re-created (tunnel routing). */
+bool agent_overlay_changed(const struct agent *a);
 
 /* Removes the clsact qdisc (and so the programs) from ifindex; missing is fine. */
 int agent_tc_detach(int ifindex, struct diag *d);

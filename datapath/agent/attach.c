@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * TC attachment of the pod programs to a host-side veth: a clsact qdisc, from_container on
- * its ingress (what the pod sends) and to_container on its egress (what the pod receives).
+ * its ingress (what the pod sends) and to_container on its egress (what the pod receives);
+ * in tunnel routing, from_overlay / to_overlay on the overlay device's ingress / egress.
  * The filters use a fixed handle and priority and are replaced in place, so re-attaching
  * after an agent restart swaps the programs atomically without a gap.
  */
 #include "agent.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <string.h>
 
 #include <bpf/libbpf.h>
@@ -37,7 +39,7 @@ int agent_tc_attach(int ifindex, int ingress_fd, int egress_fd, struct diag *d)
 	int err;
 
 	if (ingress_fd < 0 || egress_fd < 0)
-		return diag_fail_errno(d, -ENOENT, "the pod programs are not loaded");
+		return diag_fail_errno(d, -ENOENT, "the programs are not loaded");
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST)
 		return diag_fail_errno(d, err, "creating clsact on ifindex %d: %s", ifindex,
@@ -58,4 +60,37 @@ int agent_tc_detach(int ifindex, struct diag *d)
 		return diag_fail_errno(d, err, "removing clsact from ifindex %d: %s", ifindex,
 				       strerror(-err));
 	return 0;
+}
+
+/* The overlay device's ifindex when the model routes through the tunnel (0: none). */
+static uint32_t overlay_wanted(const struct agent *a)
+{
+	if (!a->model || a->model->cluster.routing != ROUTING_TUNNEL)
+		return 0;
+	return if_nametoindex(CILIATE_OVERLAY_DEV);
+}
+
+bool agent_overlay_changed(const struct agent *a)
+{
+	return overlay_wanted(a) != a->overlay_ifindex;
+}
+
+void agent_overlay_sync(struct agent *a)
+{
+	uint32_t ifindex = overlay_wanted(a);
+	struct diag d;
+
+	if (ifindex == a->overlay_ifindex)
+		return;
+	a->overlay_ifindex = 0;
+	if (!ifindex)
+		return; /* gone with its device, or native routing */
+	if (agent_tc_attach((int)ifindex, datapath_prog_fd(a->dp, HOOK_FROM_OVERLAY),
+			    datapath_prog_fd(a->dp, HOOK_TO_OVERLAY), &d)) {
+		agent_log(a, "overlay %s: %s", CILIATE_OVERLAY_DEV, d.msg);
+		return;
+	}
+	a->overlay_ifindex = ifindex;
+	agent_log(a, "overlay: from-overlay and to-overlay attached to %s (ifindex %u)",
+		  CILIATE_OVERLAY_DEV, ifindex);
 }

@@ -335,6 +335,7 @@ int agent_reconcile(struct agent *a, struct diag *d)
 		err = apply(a, &w, d);
 	if (err)
 		goto fail;
+	agent_overlay_sync(a); /* after the ipcache holds the tunnel endpoints */
 	wanted_free(&w);
 	a->last_reconcile_ms = (double)(agent_now_ms() - t0);
 	a->last_error[0] = '\0';
@@ -366,5 +367,5 @@ bool agent_veths_changed(struct agent *a)
 		if (if_nametoindex(ep->ifname) != ep->ifindex)
 			return true;
 	}
-	return false;
+	return agent_overlay_changed(a);
 }

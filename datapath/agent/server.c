@@ -112,6 +112,11 @@ static json_t *op_status(struct agent *a)
 		      "conntrackGC", "runs", (json_int_t)a->ct_gc_runs, "deleted",
 		      (json_int_t)a->ct_gc_deleted, "badObjects", bad, "uptimeSeconds",
 		      (json_int_t)((agent_now_ms() - a->started_ms) / 1000));
+	json_object_set_new(r, "overlay",
+			    a->overlay_ifindex
+				    ? json_pack("{s:s, s:I}", "device", CILIATE_OVERLAY_DEV,
+						"ifindex", (json_int_t)a->overlay_ifindex)
+				    : json_null());
 	return r;
 }
 

@@ -78,6 +78,7 @@ static const char *const hook_names[HOOK_MAX] = {
 	[HOOK_TO_NETDEV] = "to-netdev",
 	[HOOK_FROM_OVERLAY] = "from-overlay",
 	[HOOK_XDP] = "xdp",
+	[HOOK_TO_OVERLAY] = "to-overlay",
 };
 
 const char *hook_name(unsigned int hook)

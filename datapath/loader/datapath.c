@@ -17,6 +17,7 @@
 
 #include "ciliate/abi.h"
 #include "lxc.skel.h"
+#include "overlay.skel.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -24,6 +25,7 @@
 
 struct datapath {
 	struct lxc *lxc;
+	struct overlay *overlay;
 	char pin_dir[PATH_MAX];
 };
 
@@ -66,6 +68,35 @@ static int valid_node_name(const char *node)
 		      *c == '.' || *c == '_' || (*c >= 'A' && *c <= 'Z')))
 			return 0;
 	return 1;
+}
+
+/* The overlay object shares every map of the lxc object (already loaded, pinned or not). */
+static int overlay_load(struct datapath *dp, const struct datapath_opts *opts, struct diag *d)
+{
+	struct bpf_map *map, *mine;
+	int err;
+
+	dp->overlay = overlay__open();
+	if (!dp->overlay)
+		return diag_fail_errno(d, -errno, "opening overlay BPF object: %s", strerror(errno));
+	dp->overlay->rodata->cfg_enable_ipv6 = opts->enable_ipv6;
+	dp->overlay->rodata->cfg_trace_all = opts->trace_all;
+	bpf_object__for_each_map(map, dp->overlay->obj) {
+		if (strncmp(bpf_map__name(map), "ciliate_", 8))
+			continue;
+		mine = bpf_object__find_map_by_name(dp->lxc->obj, bpf_map__name(map));
+		if (!mine)
+			return diag_fail_errno(d, -ENOENT, "overlay map %s has no lxc counterpart",
+					       bpf_map__name(map));
+		err = bpf_map__reuse_fd(map, bpf_map__fd(mine));
+		if (err)
+			return diag_fail_errno(d, err, "sharing map %s with the overlay programs: %s",
+					       bpf_map__name(map), strerror(-err));
+	}
+	err = overlay__load(dp->overlay);
+	if (err)
+		return diag_fail_errno(d, err, "loading overlay BPF programs: %s", strerror(-err));
+	return 0;
 }
 
 int datapath_open(const struct datapath_opts *opts, struct datapath **out, struct diag *d)
@@ -126,6 +157,9 @@ int datapath_open(const struct datapath_opts *opts, struct datapath **out, struc
 				strerror(-err), dp->pin_dir[0] ? dp->pin_dir : "-");
 		goto out;
 	}
+	err = overlay_load(dp, opts, d);
+	if (err)
+		goto out;
 	*out = dp;
 	return 0;
 out:
@@ -137,6 +171,7 @@ void datapath_close(struct datapath *dp)
 {
 	if (!dp)
 		return;
+	overlay__destroy(dp->overlay);
 	lxc__destroy(dp->lxc);
 	free(dp);
 }
@@ -148,6 +183,10 @@ int datapath_prog_fd(const struct datapath *dp, int hook)
 		return bpf_program__fd(dp->lxc->progs.from_container);
 	case HOOK_TO_CONTAINER:
 		return bpf_program__fd(dp->lxc->progs.to_container);
+	case HOOK_FROM_OVERLAY:
+		return bpf_program__fd(dp->overlay->progs.from_overlay);
+	case HOOK_TO_OVERLAY:
+		return bpf_program__fd(dp->overlay->progs.to_overlay);
 	default:
 		return -ENOENT;
 	}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Loading the datapath: opens the BPF objects through their libbpf skeletons, writes the
+ * Loading the datapath: opens the BPF objects (lxc: the pod programs; overlay: the tunnel
+ * programs, sharing the lxc object's maps) through their libbpf skeletons, writes the
  * load-time configuration, and (for a node) pins every map under /sys/fs/bpf/ciliate/<node>/,
  * reusing maps already pinned there so that a reload keeps endpoints, policy and conntrack.
  */
@@ -13,6 +14,10 @@
 
 #define CILIATE_BPFFS "/sys/fs/bpf"
 #define CILIATE_PIN_ROOT CILIATE_BPFFS "/ciliate"
+
+/* The node's VXLAN device in tunnel routing (external / collect_md mode): the agent attaches
+ * from-overlay and to-overlay to it. The node's plumbing creates it (docs/AGENT.md). */
+#define CILIATE_OVERLAY_DEV "vxlan0"
 
 struct datapath_opts {
 	const char *node;  /* pin under CILIATE_PIN_ROOT/<node>; NULL: private, unpinned maps */
@@ -28,7 +33,8 @@ int datapath_open(const struct datapath_opts *opts, struct datapath **out, struc
 /* Releases file descriptors; pinned maps stay pinned. NULL is fine. */
 void datapath_close(struct datapath *dp);
 
-/* Program fd for a hook (enum ciliate_hook); -ENOENT if this build has no such hook. */
+/* Program fd for a hook (enum ciliate_hook: the pod hooks and the overlay hooks); -ENOENT if
+ * this build has no such hook. */
 int datapath_prog_fd(const struct datapath *dp, int hook);
 
 /* Map fd by pinned name (MAP_* in abi.h); -ENOENT if unknown. */

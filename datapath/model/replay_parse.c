@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const char *const hooks[] = { "from-container", "to-container", "from-netdev",
-				     "to-netdev",      "from-overlay", "xdp",
-				     NULL };
+				     "to-netdev",      "from-overlay", "to-overlay",
+				     "xdp",	       NULL };
 
 static bool verdict_ok(const char *v)
 {
@@ -133,7 +133,7 @@ int replay_parse(struct parse_ctx *p, const yaml_node_t *root)
 	if (!hooks[i])
 		return yt_fail(c, yt_map_get(c, spec, "hook"), "spec.hook",
 			       "unknown hook \"%s\" (from-container | to-container | from-netdev | "
-			       "to-netdev | from-overlay | xdp)",
+			       "to-netdev | from-overlay | to-overlay | xdp)",
 			       r->hook);
 	n = yt_map_get(c, spec, "endpoint");
 	if (n) {

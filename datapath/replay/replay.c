@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "replay.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ int replay_session_open(const struct scenario *s, const char *node, const char *
 	rs->hook = hook_from_name(hook);
 	if (rs->hook < 0) {
 		err = diag_fail(d, "unknown hook \"%s\" (from-container, to-container, from-netdev, "
-				"to-netdev, from-overlay, xdp)", hook);
+				"to-netdev, from-overlay, to-overlay, xdp)", hook);
 		goto out;
 	}
 	if (!scenario_find_node(s, node)) {
@@ -168,6 +169,7 @@ struct packet_outcome {
 	char target[360];
 	const struct ciliate_event *last;
 	bool has_output;
+	bool identity_from_ipcache;
 };
 
 static void outcome_from_run(struct replay_session *rs, int retval, struct packet_outcome *po)
@@ -218,7 +220,16 @@ static void outcome_from_run(struct replay_session *rs, int retval, struct packe
 
 		snprintf(po->target, sizeof(po->target), "-> %s (ifindex %u)", name ? name : "?",
 			 po->last->target_ifindex);
+	} else if (po->last && po->last->hook == HOOK_TO_OVERLAY && po->last->tunnel_endpoint) {
+		char ip[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &po->last->tunnel_endpoint, ip, sizeof(ip));
+		snprintf(po->target, sizeof(po->target), "-> tunnel %s vni %u", ip,
+			 po->last->src_identity);
 	}
+	/* BPF_PROG_TEST_RUN attaches no tunnel key: from-overlay fell back to the ipcache */
+	po->identity_from_ipcache =
+		po->last && (po->last->flags & EVENT_F_IDENTITY_FROM_IPCACHE);
 }
 
 static void print_packet(const struct replay_run_opts *o, size_t n,
@@ -246,6 +257,8 @@ static void print_packet(const struct replay_run_opts *o, size_t n,
 		}
 		if (po->target[0])
 			json_object_set_new(j, "target", json_string(po->target));
+		if (po->identity_from_ipcache)
+			json_object_set_new(j, "identity_source", json_string("ipcache"));
 		json_object_set_new(j, "input", json_string(in_dec));
 		if (out_dec)
 			json_object_set_new(j, "output", json_string(out_dec));
@@ -257,10 +270,11 @@ static void print_packet(const struct replay_run_opts *o, size_t n,
 		json_decref(j);
 		return;
 	}
-	fprintf(o->out, "%4zu  %-26s %-12s %-28s in: %s%s%s%s%s\n", n, po->verdict,
+	fprintf(o->out, "%4zu  %-26s %-12s %-28s in: %s%s%s%s%s%s\n", n, po->verdict,
 		po->last ? ct_status_name(po->last->ct_status) : "-", po->target[0] ? po->target : "-",
-		in_dec, out_dec ? "  out: " : "", out_dec ? out_dec : "", mismatch ? "  MISMATCH: " : "",
-		mismatch ? mismatch : "");
+		in_dec, out_dec ? "  out: " : "", out_dec ? out_dec : "",
+		po->identity_from_ipcache ? "  [no tunnel key: source identity from ipcache]" : "",
+		mismatch ? "  MISMATCH: " : "", mismatch ? mismatch : "");
 }
 
 /* Reads all packets of the golden pcap (NULL path: none). */

@@ -31,7 +31,10 @@
 #define IP_CLIENT PB_IP4(10, 244, 0, 10)
 #define IP_SERVER PB_IP4(10, 244, 0, 20)
 #define IP_REMOTE PB_IP4(10, 244, 1, 30)
+#define IP_NODE1 PB_IP4(192, 0, 2, 1)
 #define IP_NODE2 PB_IP4(192, 0, 2, 2)
+#define IP_GONE PB_IP4(10, 244, 1, 99)   /* in node-2's range, no pod */
+#define IP_WORLD PB_IP4(203, 0, 113, 10)
 
 struct frame {
 	uint8_t b[FRAME_MAX];
@@ -58,6 +61,7 @@ struct scenario {
 	const char *name; /* scenarios/replay/NAME.yaml */
 	const char *title;
 	const char *policies; /* extra YAML documents (each starting with "---"), or NULL */
+	const char *routing;  /* Cluster spec.routing; NULL: native */
 	size_t nreplays;
 	struct replay r[SCENARIO_MAX_REPLAYS];
 };
@@ -928,6 +932,86 @@ static void case_ttl(struct scenario *s)
 	expect_ok(r, &f, "SYN to remote (node-2), TTL 1");
 }
 
+/* The overlay device's MAC on the node with underlay address ip (the simulator's scheme). */
+static void vxlan_mac(uint32_t ip, uint8_t mac[6])
+{
+	mac[0] = 0x0e;
+	mac[1] = 0x5a;
+	memcpy(mac + 2, &ip, 4);
+}
+
+static void case_overlay(struct scenario *s)
+{
+	struct l2 tun, out = from_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f;
+
+	vxlan_mac(IP_NODE1, tun.dst); /* node-2's vxlan0 -> node-1's vxlan0, as decapsulated */
+	vxlan_mac(IP_NODE2, tun.src);
+	s->name = "overlay";
+	s->title = "Tunnel routing, node-1's overlay device: from-overlay applies server's "
+		   "ingress policy (TCP 80 from app=remote) and redirects to server; traffic for "
+		   "the node passes to the stack. Replay carries no tunnel key, so the source "
+		   "identity comes from the ipcache (flagged in the output). to-overlay passes "
+		   "what has a tunnel endpoint and drops what has none.";
+	s->routing = "tunnel";
+	s->policies = "---\n"
+		      "apiVersion: networking.k8s.io/v1\n"
+		      "kind: NetworkPolicy\n"
+		      "metadata: {name: server-http-from-remote, namespace: replay}\n"
+		      "spec:\n"
+		      "  podSelector:\n"
+		      "    matchLabels: {app: server}\n"
+		      "  policyTypes: [Ingress]\n"
+		      "  ingress:\n"
+		      "  - from:\n"
+		      "    - podSelector:\n"
+		      "        matchLabels: {app: remote}\n"
+		      "    ports:\n"
+		      "    - {port: 80, protocol: TCP}\n";
+
+	r = new_replay(s, "overlay-from-remote", "node-1", "from-overlay", NULL,
+		       "decapsulated packets from node-2 arriving on node-1's vxlan0");
+	ip = ip4(IP_REMOTE, IP_SERVER, 401);
+	ip.ttl = 63; /* routed once on node-2 */
+	f = tcp_frame(&tun, &ip, 46000, 80, PB_TCP_SYN, 8000, 0, NULL);
+	expect_redirect(r, &f, IP_SERVER, "SYN remote -> server:80, admitted");
+	ip.id = 402;
+	f = tcp_frame(&tun, &ip, 46000, 80, PB_TCP_ACK, 8001, 9001, NULL);
+	expect_redirect(r, &f, IP_SERVER, "ACK on the tracked connection");
+	ip.id = 403;
+	f = tcp_frame(&tun, &ip, 46001, 8080, PB_TCP_SYN, 8100, 0, NULL);
+	expect_drop(r, &f, "drop:POLICY_DENIED", "SYN remote -> server:8080, not admitted");
+	ip = ip4(IP_NODE2, IP_SERVER, 404);
+	ip.ttl = 64;
+	f = tcp_frame(&tun, &ip, 46002, 80, PB_TCP_SYN, 8200, 0, NULL);
+	expect_drop(r, &f, "drop:POLICY_DENIED", "SYN node-2 (remote-node) -> server:80");
+	ip = ip4(IP_REMOTE, IP_NODE1, 405);
+	ip.ttl = 63;
+	f = tcp_frame(&tun, &ip, 46003, 10250, PB_TCP_SYN, 8300, 0, NULL);
+	expect_ok(r, &f, "SYN remote -> node-1 itself: to the stack");
+
+	r = new_replay(s, "overlay-to-remote", "node-1", "to-overlay", NULL,
+		       "packets node-1 routes into vxlan0");
+	vxlan_mac(IP_NODE1, out.src);
+	vxlan_mac(IP_NODE2, out.dst);
+	ip = ip4(IP_CLIENT, IP_REMOTE, 501);
+	ip.ttl = 63;
+	f = tcp_frame(&out, &ip, 47000, 80, PB_TCP_SYN, 9000, 0, NULL);
+	expect_ok(r, &f, "SYN client -> remote: tunnel to node-2, VNI = client's identity");
+	ip = ip4(IP_CLIENT, IP_GONE, 502);
+	ip.ttl = 63;
+	f = tcp_frame(&out, &ip, 47001, 80, PB_TCP_SYN, 9100, 0, NULL);
+	expect_drop(r, &f, "drop:NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT",
+		    "SYN to an address of node-2's range with no pod");
+	ip = ip4(IP_CLIENT, IP_WORLD, 503);
+	ip.ttl = 63;
+	f = tcp_frame(&out, &ip, 47002, 80, PB_TCP_SYN, 9200, 0, NULL);
+	expect_drop(r, &f, "drop:NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT",
+		    "SYN to the world: never tunnelled");
+}
+
 /* NetworkPolicy SCTP semantics, checked by replay because the simulator has no SCTP
  * sockets (SPEC section 5): an SCTP-only rule opens SCTP on its port and nothing else. */
 static void case_sctp_policy(struct scenario *s)
@@ -976,7 +1060,8 @@ static void (*const cases[])(struct scenario *s) = {
 	case_tcp_same_node, case_tcp_syn_denied, case_tcp_remote_node, case_udp,
 	case_icmp_echo,	    case_icmp_related,	 case_ipv4_options,    case_fragments,
 	case_ipv4_malformed, case_l4_truncated,	 case_vlan,	       case_arp,
-	case_ipv6,	    case_spoofed,	 case_ttl,	       case_sctp_policy,
+	case_ipv6,	    case_spoofed,	 case_ttl,	       case_overlay,
+	case_sctp_policy,
 };
 
 /* ---- output ---- */
@@ -1098,12 +1183,15 @@ static void yaml_replay(FILE *f, const struct replay *r)
 		"metadata: {name: %s}\n"
 		"spec:\n"
 		"  node: %s\n"
-		"  hook: %s\n"
-		"  endpoint: %s\n"
+		"  hook: %s\n",
+		r->what, r->name, r->node, r->hook);
+	if (r->endpoint) /* pod hooks only */
+		fprintf(f, "  endpoint: %s\n", r->endpoint);
+	fprintf(f,
 		"  pcap: ../../pcaps/replay/%s.pcap\n"
 		"  expect:\n"
 		"    verdicts:\n",
-		r->what, r->name, r->node, r->hook, r->endpoint, r->name);
+		r->name);
 	for (i = 0; i < r->n; i++) {
 		decode_frame(r->in[i].b, r->in[i].len, line, sizeof(line));
 		if (strchr(r->verdict[i], ':'))
@@ -1145,7 +1233,7 @@ static int write_scenario(const struct out_ctx *o, const struct scenario *s)
 		"  nodes:\n"
 		"  - {name: node-1}\n"
 		"  - {name: node-2}\n"
-		"  routing: native\n"
+		"  routing: %s\n"
 		"  encryption: none\n"
 		"  podCIDR: 10.244.0.0/16\n"
 		"  serviceCIDR: 10.96.0.0/12\n"
@@ -1156,7 +1244,7 @@ static int write_scenario(const struct out_ctx *o, const struct scenario *s)
 		"metadata:\n"
 		"  name: " NS "\n"
 		"  labels: {purpose: replay}\n",
-		s->title, s->name);
+		s->title, s->name, s->routing ? s->routing : "native");
 	yaml_pods(f);
 	if (s->policies)
 		fputs(s->policies, f);
@@ -1189,7 +1277,8 @@ static void readme_scenario(FILE *f, const struct scenario *s)
 		fprintf(f,
 			"Replay `%s`: %s, hook `%s`, endpoint `%s`; `replay/%s.pcap` (%zu packets) "
 			"-> `replay/%s.out.pcap` (%zu packets).\n\n",
-			r->name, r->node, r->hook, r->endpoint, r->name, r->n, r->name, nout);
+			r->name, r->node, r->hook, r->endpoint ? r->endpoint : "-", r->name, r->n,
+			r->name, nout);
 		fprintf(f, "| # | packet | verdict |\n|---|---|---|\n");
 		for (j = 0; j < r->n; j++) {
 			decode_frame(r->in[j].b, r->in[j].len, line, sizeof(line));
@@ -1267,7 +1356,7 @@ static int generate(const char *root)
 		"# Replay pcaps\n\n"
 		"Generated by `make pcaps` (`build/bin/ciliate-pktgen pcaps`, source "
 		"`pcaps/builder/gen_pcaps.c`); do not edit by hand. Each case has a scenario "
-		"`scenarios/replay/CASE.yaml` (two nodes, native routing, namespace `replay` with "
+		"`scenarios/replay/CASE.yaml` (two nodes, native routing unless the case says tunnel, namespace `replay` with "
 		"pods `client` 10.244.0.10 and `server` 10.244.0.20 on node-1, `remote` "
 		"10.244.1.30 on node-2) holding one or more `Replay` documents; each replay has an "
 		"input `replay/NAME.pcap` and the expected output `replay/NAME.out.pcap` (the "

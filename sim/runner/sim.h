@@ -30,8 +30,10 @@
 #define SIM_MAX_PORTS 64
 #define SIM_NODEPORT_MIN 30000 /* Kubernetes default service-node-port-range */
 #define SIM_NODEPORT_MAX 32767
-#define SIM_VXLAN_DEV "vxlan0"
-#define SIM_VXLAN_VNI 2
+#define SIM_VXLAN_DEV "vxlan0" /* CILIATE_OVERLAY_DEV: the agent attaches the overlay hooks */
+/* The key of the kernel routes into the overlay (VNI = host identity, 1): what the device sends
+ * with when no program sets one (--no-datapath). to-overlay replaces it per packet. */
+#define SIM_VXLAN_ROUTE_VNI 1
 #define SIM_VXLAN_PORT 8472
 #define SIM_MTU 1500
 #define SIM_TUNNEL_MTU 1450  /* VXLAN over IPv4 costs 50 bytes */

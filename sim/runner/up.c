@@ -90,14 +90,14 @@ static void sc_add(struct script *sc, const char *fmt, ...)
 		sc->len += (size_t)w;
 }
 
-static int sc_run(struct script *sc, const char *netns, bool bridge, struct diag *d)
+static int sc_run(struct script *sc, const char *netns, struct diag *d)
 {
 	int err;
 
 	if (sc->overflow)
 		return diag_fail_errno(d, -E2BIG, "ip batch script for %s too long",
 				       netns ? netns : "the root namespace (netns add)");
-	err = bridge ? bridge_batch(netns, sc->buf, d) : ip_batch(netns, sc->buf, d);
+	err = ip_batch(netns, sc->buf, d);
 	sc->len = 0;
 	sc->buf[0] = '\0';
 	return err;
@@ -119,11 +119,11 @@ static int up_fabric(struct sim_cluster *c, struct script *sc, struct diag *d)
 	for (i = 0; i < c->nhosts; i++)
 		if (c->hosts[i].kind != SIM_POD)
 			sc_add(sc, "netns add %s\n", c->hosts[i].netns);
-	err = sc_run(sc, NULL, false, d);
+	err = sc_run(sc, NULL, d);
 	if (err)
 		return err;
 	sc_add(sc, "link set lo up\nlink add br0 type bridge\nlink set br0 up\n");
-	return sc_run(sc, c->fabric, false, d);
+	return sc_run(sc, c->fabric, d);
 }
 
 static const char *const node_sysctls[] = {
@@ -147,7 +147,7 @@ static int up_node(struct sim_cluster *c, struct sim_host *n, struct script *sc,
 	for (i = 0; i < c->nhosts; i++)
 		if (c->hosts[i].kind == SIM_EXT && !in_underlay(c, c->hosts[i].ip))
 			sc_add(sc, "route add %s/32 dev eth0\n", ip4_format(c->hosts[i].ip, ip));
-	err = sc_run(sc, n->netns, false, d);
+	err = sc_run(sc, n->netns, d);
 	if (!err)
 		err = kubelet_node_init(n->netns, d);
 	return err;
@@ -176,7 +176,7 @@ static int up_ext(struct sim_cluster *c, struct sim_host *x, struct script *sc,
 		sc_add(sc, "route add %s via %s dev eth0 onlink\n",
 		       cidr4_format(n->pod_cidr, n->pod_cidr_len, cidr), ip4_format(n->ip, ip));
 	}
-	return sc_run(sc, x->netns, false, d);
+	return sc_run(sc, x->netns, d);
 }
 
 /* [2/5] node and external host namespaces on the fabric. */
@@ -205,7 +205,7 @@ static int up_hosts(struct sim_cluster *c, struct script *sc, struct diag *d)
 		sc_add(sc, "link add %s type veth peer name eth0 netns %s\n", h->ifname, h->netns);
 		sc_add(sc, "link set %s master br0 up\n", h->ifname);
 	}
-	err = sc_run(sc, c->fabric, false, d);
+	err = sc_run(sc, c->fabric, d);
 	for (i = 0; !err && i < c->nhosts; i++) {
 		if (c->hosts[i].kind == SIM_NODE)
 			err = up_node(c, &c->hosts[i], sc, d);
@@ -332,18 +332,25 @@ static void vxlan_mac(uint32_t ip, char *buf, size_t size)
 	snprintf(buf, size, "0e:5a:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3]);
 }
 
+/*
+ * Tunnel routing: vxlan0 in external (collect_md) mode, with no VNI or peer of its own. Each
+ * remote pod range is routed into it via the remote node's address (a static neighbour with
+ * that node's vxlan0 MAC, so no ARP crosses the tunnel) with a lightweight-tunnel key naming
+ * that node; to-overlay (the agent attaches it) replaces the key per packet with the
+ * destination's tunnel endpoint and the source's identity as VNI.
+ */
 static int up_route_node(struct sim_cluster *c, struct sim_host *n, struct script *sc,
 			 struct diag *d)
 {
 	char ip[IP4_STR_MAX], cidr[CIDR4_STR_MAX], mac[18];
 	size_t j;
-	int err;
 
 	if (c->tunnel) {
 		vxlan_mac(n->ip, mac, sizeof(mac));
-		sc_add(sc, "link add %s address %s type vxlan id %d dstport %d local %s dev eth0 "
-		       "nolearning\n", SIM_VXLAN_DEV, mac, SIM_VXLAN_VNI, SIM_VXLAN_PORT,
-		       ip4_format(n->ip, ip));
+		sc_add(sc, "link add %s address %s mtu %u type vxlan external dstport %d dev eth0\n",
+		       SIM_VXLAN_DEV, mac, SIM_TUNNEL_MTU, SIM_VXLAN_PORT);
+		/* no IPv6 link-local address: nothing but routed pod traffic enters the tunnel */
+		sc_add(sc, "link set %s addrgenmode none\n", SIM_VXLAN_DEV);
 		sc_add(sc, "link set %s up\n", SIM_VXLAN_DEV);
 	}
 	for (j = 0; j < c->nhosts; j++) {
@@ -361,21 +368,10 @@ static int up_route_node(struct sim_cluster *c, struct sim_host *n, struct scrip
 		vxlan_mac(o->ip, mac, sizeof(mac));
 		sc_add(sc, "neigh add %s lladdr %s dev %s nud permanent\n", ip, mac,
 		       SIM_VXLAN_DEV);
-		sc_add(sc, "route add %s via %s dev %s onlink\n", cidr, ip, SIM_VXLAN_DEV);
+		sc_add(sc, "route add %s via %s dev %s onlink encap ip id %d dst %s\n", cidr, ip,
+		       SIM_VXLAN_DEV, SIM_VXLAN_ROUTE_VNI, ip);
 	}
-	err = sc_run(sc, n->netns, false, d);
-	if (err || !c->tunnel)
-		return err;
-	for (j = 0; j < c->nhosts; j++) {
-		const struct sim_host *o = &c->hosts[j];
-
-		if (o->kind != SIM_NODE || o == n)
-			continue;
-		vxlan_mac(o->ip, mac, sizeof(mac));
-		sc_add(sc, "fdb add %s dev %s dst %s self permanent\n", mac, SIM_VXLAN_DEV,
-		       ip4_format(o->ip, ip));
-	}
-	return sc_run(sc, n->netns, true, d);
+	return sc_run(sc, n->netns, d);
 }
 
 /* [3/5] pod ranges between nodes: direct routes (native) or VXLAN (tunnel). */
@@ -385,7 +381,8 @@ static int up_routing(struct sim_cluster *c, struct script *sc, struct diag *d)
 	int err;
 
 	progress("[3/%d] routing %s", STEPS,
-		 c->tunnel ? "tunnel (vxlan0, VNI 2, port 8472)" : "native (routes via node IPs)");
+		 c->tunnel ? "tunnel (vxlan0 external, VNI = source identity, port 8472)"
+			   : "native (routes via node IPs)");
 	for (i = 0; i < c->nhosts; i++) {
 		if (c->hosts[i].kind != SIM_NODE)
 			continue;

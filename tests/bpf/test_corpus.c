@@ -8,7 +8,10 @@
  *
  * The hook's endpoint is re-bound to each packet's own source (from-container) or destination
  * (to-container) address, so packets get past the anti-spoofing check into conntrack, policy
- * and forwarding instead of all stopping at INVALID_SOURCE_IP.
+ * and forwarding instead of all stopping at INVALID_SOURCE_IP. For the overlay hooks every
+ * other packet's destination is made known for that run only: a local endpoint (from-overlay:
+ * conntrack, policy, redirect) or an ipcache entry with a tunnel endpoint (to-overlay: the
+ * tunnel key is set); the other half takes the stack / no-tunnel-endpoint paths.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <cmocka.h>
+#include <bpf/bpf.h>
 #include <linux/pkt_cls.h>
 
 #include "bpf_harness.h"
@@ -39,7 +43,48 @@ struct corpus_ctx {
 	int hook;
 	struct corpus_stats st;
 	char file[1024];
+	bool peer_ep, peer_ipc; /* overlay hooks: what bind_endpoint added for this packet */
+	struct endpoint_info ep;
+	struct ipcache_key ipc;
 };
+
+/* Overlay hooks: on every other packet, make the destination known for this run. */
+static void bind_overlay_peer(struct corpus_ctx *c, const struct decoded_pkt *d)
+{
+	struct ipcache_value v = { .identity = 400, .tunnel_endpoint = PB_IP4(192, 0, 2, 2) };
+	struct endpoint_info ep = harness_endpoint(0, 2, 301, EP_F_INGRESS_ENFORCED);
+	struct diag dg = { "" };
+
+	if ((c->st.packets & 1) || (d->family != AF_INET && d->family != AF_INET6))
+		return;
+	if (c->hook == HOOK_FROM_OVERLAY) {
+		ep.family = d->family == AF_INET6 ? CILIATE_AF_INET6 : CILIATE_AF_INET;
+		memcpy(ep.addr.bytes, d->daddr, d->family == AF_INET6 ? 16 : 4);
+		if (dp_endpoint_upsert(c->h->dp, &ep, &dg))
+			fail_msg("endpoint: %s", dg.msg);
+		c->ep = ep;
+		c->peer_ep = true;
+		return;
+	}
+	memset(&c->ipc, 0, sizeof(c->ipc));
+	c->ipc.family = d->family == AF_INET6 ? CILIATE_AF_INET6 : CILIATE_AF_INET;
+	c->ipc.prefixlen = IPCACHE_PREFIX_BASE + (d->family == AF_INET6 ? 128 : 32);
+	memcpy(c->ipc.addr.bytes, d->daddr, d->family == AF_INET6 ? 16 : 4);
+	if (dp_ipcache_upsert(c->h->dp, &c->ipc, &v, &dg))
+		fail_msg("ipcache: %s", dg.msg);
+	c->peer_ipc = true;
+}
+
+static void unbind_overlay_peer(struct corpus_ctx *c)
+{
+	struct diag dg = { "" };
+
+	if (c->peer_ep && dp_endpoint_delete(c->h->dp, &c->ep, &dg))
+		fail_msg("endpoint delete: %s", dg.msg);
+	if (c->peer_ipc && bpf_map_delete_elem(datapath_map_fd(c->h->dp, MAP_IPCACHE), &c->ipc))
+		fail_msg("ipcache delete: %s", strerror(errno));
+	c->peer_ep = c->peer_ipc = false;
+}
 
 static void bind_endpoint(struct corpus_ctx *c, const uint8_t *frame, size_t len)
 {
@@ -52,6 +97,10 @@ static void bind_endpoint(struct corpus_ctx *c, const uint8_t *frame, size_t len
 	const uint8_t *addr;
 
 	decode_parse(frame, len, &d);
+	if (c->hook == HOOK_FROM_OVERLAY || c->hook == HOOK_TO_OVERLAY) {
+		bind_overlay_peer(c, &d);
+		return;
+	}
 	addr = c->hook == HOOK_FROM_CONTAINER ? d.saddr : d.daddr;
 	if (d.family == AF_INET6) {
 		ep.family = CILIATE_AF_INET6;
@@ -72,6 +121,7 @@ static int on_frame(void *arg, const uint8_t *frame, size_t len, size_t wire_len
 	c->st.packets++;
 	bind_endpoint(c, frame, len);
 	err = harness_try_run(c->h, c->hook, frame, len);
+	unbind_overlay_peer(c);
 	if (err == -EINVAL) {
 		/* the kernel refuses to build an skb from it (shorter than Ethernet, larger than a
 		 * page, or an IP header it cannot pull): replay reports these as a documented drop */
@@ -169,6 +219,10 @@ static void test_from_container_v4(void **state) { run_corpus(HOOK_FROM_CONTAINE
 static void test_from_container_v6(void **state) { run_corpus(HOOK_FROM_CONTAINER, true); }
 static void test_to_container_v4(void **state) { run_corpus(HOOK_TO_CONTAINER, false); }
 static void test_to_container_v6(void **state) { run_corpus(HOOK_TO_CONTAINER, true); }
+static void test_from_overlay_v4(void **state) { run_corpus(HOOK_FROM_OVERLAY, false); }
+static void test_from_overlay_v6(void **state) { run_corpus(HOOK_FROM_OVERLAY, true); }
+static void test_to_overlay_v4(void **state) { run_corpus(HOOK_TO_OVERLAY, false); }
+static void test_to_overlay_v6(void **state) { run_corpus(HOOK_TO_OVERLAY, true); }
 
 int main(void)
 {
@@ -177,6 +231,10 @@ int main(void)
 		cmocka_unit_test(test_from_container_v6),
 		cmocka_unit_test(test_to_container_v4),
 		cmocka_unit_test(test_to_container_v6),
+		cmocka_unit_test(test_from_overlay_v4),
+		cmocka_unit_test(test_from_overlay_v6),
+		cmocka_unit_test(test_to_overlay_v4),
+		cmocka_unit_test(test_to_overlay_v6),
 	};
 
 	return cmocka_run_group_tests_name("corpus", tests, NULL, NULL);

@@ -85,9 +85,16 @@ void harness_add_endpoint(struct harness *h, const struct endpoint_info *ep, boo
 
 void harness_add_ipcache(struct harness *h, uint32_t ip, uint8_t plen, uint32_t identity)
 {
+	harness_add_ipcache_tunnel(h, ip, plen, identity, 0, 0);
+}
+
+void harness_add_ipcache_tunnel(struct harness *h, uint32_t ip, uint8_t plen, uint32_t identity,
+				uint32_t tunnel, uint8_t flags)
+{
 	struct ipcache_key k = { .prefixlen = IPCACHE_PREFIX_BASE + plen,
 				 .family = CILIATE_AF_INET };
-	struct ipcache_value v = { .identity = identity };
+	struct ipcache_value v = { .identity = identity, .tunnel_endpoint = tunnel,
+				   .flags = flags };
 	struct diag d = { "" };
 
 	k.addr.v4 = ip;
@@ -113,11 +120,10 @@ void harness_add_policy(struct harness *h, uint32_t ep_id, uint32_t identity, ui
 		fail_msg("policy: %s", d.msg);
 }
 
-int harness_try_run(struct harness *h, int hook, const uint8_t *frame, size_t len)
+static int try_run_fd(struct harness *h, int fd, const uint8_t *frame, size_t len)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = (uint32_t)len,
 		    .data_out = h->out, .data_size_out = sizeof(h->out), .repeat = 1);
-	int fd = datapath_prog_fd(h->dp, hook);
 
 	h->nevents = 0;
 	if (fd < 0)
@@ -128,6 +134,20 @@ int harness_try_run(struct harness *h, int hook, const uint8_t *frame, size_t le
 	h->out_len = o.data_size_out;
 	ring_buffer__consume(h->rb);
 	return 0;
+}
+
+int harness_try_run(struct harness *h, int hook, const uint8_t *frame, size_t len)
+{
+	return try_run_fd(h, datapath_prog_fd(h->dp, hook), frame, len);
+}
+
+int harness_run_fd(struct harness *h, int prog_fd, const uint8_t *frame, size_t len)
+{
+	int err = try_run_fd(h, prog_fd, frame, len);
+
+	if (err)
+		fail_msg("BPF_PROG_TEST_RUN failed: %s", strerror(-err));
+	return h->retval;
 }
 
 int harness_run(struct harness *h, int hook, const uint8_t *frame, size_t len)

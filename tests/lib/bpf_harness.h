@@ -44,6 +44,10 @@ void harness_add_endpoint(struct harness *h, const struct endpoint_info *ep, boo
 /* Maps ip/plen to an identity in the ipcache. */
 void harness_add_ipcache(struct harness *h, uint32_t ip, uint8_t plen, uint32_t identity);
 
+/* Same, with a tunnel endpoint (node IP, network order; 0: none) and IPCACHE_F_* flags. */
+void harness_add_ipcache_tunnel(struct harness *h, uint32_t ip, uint8_t plen, uint32_t identity,
+				uint32_t tunnel, uint8_t flags);
+
 /* Adds a policy entry; proto 0 = any protocol; port_plen 0 = any port (16 = exact). */
 void harness_add_policy(struct harness *h, uint32_t ep_id, uint32_t identity, uint8_t dir,
 			uint8_t proto, uint16_t port, uint8_t port_plen, bool deny);
@@ -53,6 +57,10 @@ int harness_run(struct harness *h, int hook, const uint8_t *frame, size_t len);
 
 /* Like harness_run but returns the negative errno instead of aborting. */
 int harness_try_run(struct harness *h, int hook, const uint8_t *frame, size_t len);
+
+/* Runs a frame through any loaded program (e.g. a test program that tail-calls a hook);
+ * fills retval/out/events like harness_run. Aborts the test if test_run fails. */
+int harness_run_fd(struct harness *h, int prog_fd, const uint8_t *frame, size_t len);
 
 /* The last event of a type from the last run, or NULL. */
 const struct ciliate_event *harness_event(const struct harness *h, int type);

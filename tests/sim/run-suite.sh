@@ -39,7 +39,7 @@ passed=0
 failed=0
 start=$SECONDS
 # tags of every cluster this suite brings up (scenario metadata.name, sanitised)
-TAGS="faulbf7a faul4bd6 samenode xnative xtunnel podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6"
+TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6"
 
 source tests/lib/suite.sh # pass / fail (cwd is the repository root)
 
@@ -258,6 +258,75 @@ why="exit $rc"
 nothing_failed() { [ $rc -eq 1 ] && grep -q 'nothing to check' "$tmp/nothing.out"; }
 check "a scenario with nothing to check fails" nothing_failed
 
+# ---- 2c. tunnel routing: the source identity crosses nodes in the VXLAN VNI -------------
+# x/b (node-2) admits TCP 80 from app=a only (tests/sim/fixtures/overlay-identity.yaml).
+ovl=tests/sim/fixtures/overlay-identity.yaml
+probe=$(cd "$build/bin" && pwd)/ciliate-probe
+if "$SIM" up "$ovl" >"$tmp/ovl.out" 2>&1; then
+	pass "up (overlay identity)"
+	# identities as node-1's agent assigned them
+	"$build/bin/ciliate" endpoint list -o json --socket /run/ciliate/cil-ovlid-node-1/agent.sock \
+		>"$tmp/ovl-eps.json" 2>&1
+	id_of() { awk -v pod="\"$1\"," '$1 == "\"pod\":" { cur = $2 }
+		$1 == "\"identity\":" && cur == pod { sub(",", "", $2); print $2 }' "$tmp/ovl-eps.json"; }
+	id_a=$(id_of x/a) id_c=$(id_of x/c)
+	out=$("$SIM" exec -c ovlid node-1 -- ip -d link show vxlan0 2>&1)
+	if grep -q 'vxlan external' <<<"$out"; then
+		pass "vxlan0 is in external (collect_md) mode"
+	else
+		fail "vxlan0 is in external (collect_md) mode" "$out"
+	fi
+	# capture the fabric while a, c and node-1 itself send to b
+	"$SIM" capture -c ovlid fabric -w "$tmp/ovl.pcap" --count 500 --timeout 5 udp port 8472 \
+		>"$tmp/ovl-cap.out" 2>&1 &
+	cap=$!
+	for _ in $(seq 50); do grep -q listening "$tmp/ovl-cap.out" && break; sleep 0.1; done
+	"$SIM" exec -c ovlid x/a -- "$probe" --to 10.244.1.10 --port 80 >"$tmp/ovl-a1" 2>&1
+	"$SIM" exec -c ovlid x/c -- "$probe" --to 10.244.1.10 --port 80 --timeout-ms 300 \
+		>"$tmp/ovl-c1" 2>&1
+	"$SIM" exec -c ovlid node-1 -- "$probe" --to 10.244.1.10 --port 80 --timeout-ms 300 \
+		>/dev/null 2>&1
+	wait $cap
+	# "VNI INNER-SOURCE" for every captured packet
+	tcpdump -nr "$tmp/ovl.pcap" -T vxlan 2>/dev/null | paste - - |
+		awk '{ n = 0; for (i = 1; i <= NF; i++) { if ($i == "vni") v = $(i + 1);
+			if ($i == "IP" && ++n == 2) { split($(i + 1), a, "."); s = a[1] "." a[2] "." a[3] "." a[4] } }
+			print v, s }' | sort | uniq -c >"$tmp/ovl-vni"
+	want="$id_a 10.244.0.10|$id_c 10.244.0.11|1 192.0.2.1"
+	got=$(awk '{ print $2, $3 }' "$tmp/ovl-vni" | grep -E '10\.244\.0\.|192\.0\.2\.1$' | sort -u | paste -sd'|')
+	if [ -n "$id_a" ] && [ -n "$id_c" ] && [ "$got" = "$(tr '|' '\n' <<<"$want" | sort -u | paste -sd'|')" ] &&
+		grep -q allow "$tmp/ovl-a1" && grep -q deny "$tmp/ovl-c1"; then
+		pass "VNI on the fabric = sender's identity (a $id_a, c $id_c, node-1 host 1)"
+	else
+		fail "VNI on the fabric = sender's identity" "want $want; got $got; $(cat "$tmp/ovl-a1" "$tmp/ovl-c1")"
+	fi
+	# node-2's ipcache now says a is "world" (the agent does not see the change): the VNI
+	# still carries a's identity, so b still admits a and still denies c
+	m=/sys/fs/bpf/ciliate/cil-ovlid-node-2/ciliate_ipcache
+	k="hex 40 00 00 00 02 00 00 00 0a f4 00 0a 00 00 00 00 00 00 00 00 00 00 00 00"
+	if bpftool map update pinned $m key $k value hex 02 00 00 00 c0 00 02 01 02 00 00 00 &&
+		bpftool -j map lookup pinned $m key $k | grep -q '"identity":2,'; then
+		a2=$("$SIM" exec -c ovlid x/a -- "$probe" --to 10.244.1.10 --port 80 2>&1)
+		c2=$("$SIM" exec -c ovlid x/c -- "$probe" --to 10.244.1.10 --port 80 --timeout-ms 300 2>&1)
+		if grep -q allow <<<"$a2" && grep -q deny <<<"$c2"; then
+			pass "receiver's ipcache says a is world: policy still admits a by its VNI, denies c"
+		else
+			fail "policy decides by the VNI, not the receiver's ipcache" "a: $a2; c: $c2"
+		fi
+	else
+		fail "rewriting node-2's ipcache entry for a"
+	fi
+	# and the scenario's own checks still hold
+	if "$SIM" run "$ovl" >"$tmp/ovl-run.out" 2>&1; then
+		pass "run $ovl"
+	else
+		fail "run $ovl" "$(grep FAIL "$tmp/ovl-run.out" | head -3)"
+	fi
+	"$SIM" down ovlid >>"$tmp/ovl.out" 2>&1 || fail "down (overlay identity)" "exit $?"
+else
+	fail "up (overlay identity)" "$(tail -3 "$tmp/ovl.out")"
+fi
+
 # ---- 3. cleanup after killed servers, a crashed up, a lost state file -------------------
 mk_scenario() { # NAME PODS_PER_NODE > file
 	echo "apiVersion: sim.ciliate.dev/v1
@@ -311,7 +380,7 @@ if "$SIM" up "$tmp/crash-a.yaml" >"$tmp/crash-a.out" 2>&1; then
 	out=$("$SIM" exec -c stcrasha t/p1-1 -- ip -o addr show dev eth0 2>&1)
 	if grep -q 'inet 10.244.0.10/32' <<<"$out"; then pass "exec into a pod"; else fail "exec into a pod" "$out"; fi
 	out=$("$SIM" exec -c stcrasha node-2 -- ip route 2>&1)
-	if grep -q '10.244.0.0/24 via 192.0.2.1 dev vxlan0 onlink' <<<"$out"; then
+	if grep -qE '10.244.0.0/24 +encap ip id 1 .*dst 192.0.2.1 .*via 192.0.2.1 dev vxlan0 onlink' <<<"$out"; then
 		pass "exec into a node: tunnel route"
 	else
 		fail "exec into a node: tunnel route" "$out"

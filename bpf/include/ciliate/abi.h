@@ -46,8 +46,9 @@ enum ciliate_hook {
 	HOOK_TO_CONTAINER = 2,   /* TC egress on the pod's host-side veth */
 	HOOK_FROM_NETDEV = 3,
 	HOOK_TO_NETDEV = 4,
-	HOOK_FROM_OVERLAY = 5,
+	HOOK_FROM_OVERLAY = 5,   /* TC ingress on the overlay (VXLAN) device */
 	HOOK_XDP = 6,
+	HOOK_TO_OVERLAY = 7,     /* TC egress on the overlay (VXLAN) device */
 	HOOK_MAX,
 };
 
@@ -242,12 +243,16 @@ enum ciliate_src_file {
 	SRC_FORWARD = 5,
 	SRC_FRAG = 6,
 	SRC_NETDEV = 7,
+	SRC_OVERLAY = 8,
 	SRC_MAX,
 };
 
 #define EVENT_F_IS_REPLY (1u << 0)
 #define EVENT_F_POLICY_DENY_RULE (1u << 1)
 #define EVENT_F_POLICY_AUDIT (1u << 2)
+/* from-overlay: the packet carried no tunnel key (BPF_PROG_TEST_RUN, replay), so the source
+ * identity came from the ipcache instead of the VNI */
+#define EVENT_F_IDENTITY_FROM_IPCACHE (1u << 3)
 
 /* policy-verdict match type */
 enum policy_match {
@@ -286,7 +291,7 @@ struct ciliate_event {
 	union ciliate_addr daddr;
 	__be16 sport;
 	__be16 dport;
-	__u32 pad1;
+	__be32 tunnel_endpoint; /* overlay hooks: the node tunnelled to / from (0: none) */
 };
 
 /* ---- Layout checks: BPF and userspace must agree byte for byte ------------------------ */

@@ -37,8 +37,10 @@
 	X(155, CT_MAP_INSERTION_FAILED, "CT: Map insertion failed")                    \
 	X(156, INVALID_IPV6_EXTENSION_HEADER, "Invalid IPv6 extension header")         \
 	X(157, IP_FRAGMENTATION_NOT_SUPPORTED, "IP fragmentation not supported")       \
+	X(160, NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT, "No tunnel/encapsulation endpoint") \
 	X(165, NO_CONFIGURATION_AVAILABLE, "No configuration available to perform policy decision") \
 	X(166, UNSUPPORTED_L2_PROTOCOL, "Unsupported L2 protocol")                     \
+	X(171, INVALID_IDENTITY, "Invalid identity")                                   \
 	X(175, FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND, "First logical datagram fragment not found") \
 	X(181, POLICY_DENY, "Policy denied by denylist")                               \
 	X(182, VLAN_FILTERED, "VLAN traffic disallowed by VLAN filter")                \

@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Overlay programs, attached to the node's VXLAN device (external / collect_md mode):
+ *   to-overlay    TC egress:  packets the stack routes into the tunnel (pods' and the node's)
+ *   from-overlay  TC ingress: packets that arrived through the tunnel, decapsulated
+ *
+ * to-overlay sets the tunnel key: remote = the destination's tunnel endpoint (ipcache), VNI =
+ * the source's security identity (lib/overlay.h). A destination without a tunnel endpoint is
+ * dropped (NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT): the kernel could not send it anywhere.
+ *
+ * from-overlay takes the source identity from the VNI and, for a local pod, applies the pod's
+ * ingress policy with that identity and conntrack, then redirects to the pod's veth. The
+ * connection is then tracked for the pod's ingress, so to-container (which runs on the
+ * redirect) finds it established and does not look up policy again: the same mechanism as
+ * same-node delivery in from-container. Anything else (the node's own addresses, addresses
+ * of no local pod) passes to the stack unchanged.
+ */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/events.h"
+#include "lib/endpoint.h"
+#include "lib/ipcache.h"
+#include "lib/frag.h"
+#include "lib/conntrack.h"
+#include "lib/policy.h"
+#include "lib/forward.h"
+#include "lib/overlay.h"
+
+#undef CILIATE_SRC_FILE
+#define CILIATE_SRC_FILE SRC_OVERLAY
+
+const volatile __u8 cfg_enable_ipv6 = 0;
+const volatile __u8 cfg_trace_all = 0;
+
+/* Parse and filter, as the pod hooks do. Returns 0 (family 0: not IP) or -reason. */
+static __always_inline int overlay_prologue(struct pipeline *pl)
+{
+	int ret = parse_packet(pl->skb, &pl->pkt);
+
+	if (ret < 0)
+		return ret;
+	if (pl->pkt.vlan_depth)
+		return -REASON_VLAN_FILTERED;
+	if (!pl->pkt.family)
+		return 0;
+	if (pl->pkt.family == CILIATE_AF_INET6 && !cfg_enable_ipv6)
+		return -REASON_UNSUPPORTED_L3_PROTOCOL;
+	return frag_track(&pl->pkt);
+}
+
+SEC("tc")
+int to_overlay(struct __sk_buff *skb)
+{
+	struct pipeline pl = { .skb = skb, .hook = HOOK_TO_OVERLAY, .dir = DIR_EGRESS,
+			       .now = bpf_ktime_get_coarse_ns() };
+	__be32 remote;
+	int ret;
+
+	ret = overlay_prologue(&pl);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	/* nothing non-IP is routed here (neighbours are static); the device drops what has no
+	 * key, so pass it on for the kernel's own accounting */
+	if (!pl.pkt.family)
+		return forward_packet(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
+
+	pl.src_identity = overlay_src_identity(&pl.pkt);
+	remote = overlay_tunnel_endpoint(&pl.pkt, &pl.dst_identity);
+	if (!remote)
+		return DROP(&pl, -REASON_NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT);
+	pl.tunnel_endpoint = remote;
+	ret = overlay_set_key(skb, remote, pl.src_identity);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	/* no conntrack here: trace new TCP connections and teardowns, or everything */
+	metrics_count(&pl, REASON_FORWARDED);
+	if (cfg_trace_all || (pl.pkt.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST)))
+		event_emit(&pl, EVENT_TRACE, REASON_FORWARDED, 0, TC_ACT_OK);
+	return TC_ACT_OK;
+}
+
+/*
+ * Conntrack and ingress policy of local endpoint `ep` for a packet from `src_identity`. On
+ * success fills r (the entry to update, or the key to create) and d; returns 0 or -reason.
+ */
+static __always_inline int overlay_admit(struct pipeline *pl, const struct endpoint_info *ep,
+					 struct ct_result *r, struct policy_decision *d)
+{
+	struct pkt *p = &pl->pkt;
+	int ret;
+
+	d->rule_id = 0;
+	d->match = POLICY_MATCH_NONE;
+	d->deny_rule = 0;
+	ct_lookup(p, 0, pl->now, r);
+	if (r->status != CT_NEW)
+		return 0;
+	if (p->flags & PKT_F_ICMP_ERROR) {
+		struct pkt inner;
+
+		if (parse_icmp_inner(pl->skb, p, &inner) == 0 && ct_icmp_related(&inner, 0, pl->now)) {
+			r->status = CT_RELATED;
+			return 0;
+		}
+	}
+	ret = policy_check(ep, pl->src_identity, DIR_INGRESS, p, d);
+	pl->match = d->match;
+	pl->rule_id = d->rule_id;
+	if (ret < 0)
+		pl->event_flags |= EVENT_F_POLICY_DENY_RULE * d->deny_rule;
+	policy_verdict_emit(pl, ret == 0, DIR_INGRESS);
+	return ret;
+}
+
+SEC("tc")
+int from_overlay(struct __sk_buff *skb)
+{
+	struct pipeline pl = { .skb = skb, .hook = HOOK_FROM_OVERLAY, .dir = DIR_INGRESS,
+			       .now = bpf_ktime_get_coarse_ns() };
+	struct policy_decision d;
+	struct endpoint_info *ep;
+	struct ct_result r;
+	__be32 remote;
+	int ret;
+
+	ret = overlay_prologue(&pl);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	if (!pl.pkt.family)
+		return forward_packet(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
+
+	ret = overlay_recv_identity(skb, &pl.pkt, &pl.src_identity, &remote);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	if (ret == 0)
+		pl.event_flags |= EVENT_F_IDENTITY_FROM_IPCACHE;
+	pl.tunnel_endpoint = remote;
+
+	ep = endpoint_by_addr(pl.pkt.family, &pl.pkt.daddr);
+	if (!ep) {
+		/* the node itself, or no local pod: the stack decides */
+		pl.dst_identity = ipcache_identity(pl.pkt.family, &pl.pkt.daddr);
+		return forward_packet(&pl, TC_ACT_OK, REASON_FORWARDED);
+	}
+	pl.ep_id = ep->ep_id;
+	pl.dst_identity = ep->identity;
+
+	ret = overlay_admit(&pl, ep, &r, &d);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	pl.ct_status = r.status;
+	if (r.is_reply)
+		pl.event_flags |= EVENT_F_IS_REPLY;
+	ret = forward_rewrite_l2l3(skb, &pl.pkt, ep);
+	if (ret < 0)
+		return DROP(&pl, ret);
+	if (r.status != CT_RELATED) {
+		if (r.entry)
+			ct_update(r.entry, &pl.pkt, r.is_reply, pl.now);
+		else
+			ret = ct_create(&r.key, &pl.pkt, pl.src_identity, d.rule_id, 0, pl.now);
+		if (ret < 0)
+			return DROP(&pl, ret);
+	}
+	pl.target_ifindex = ep->ifindex;
+	return forward_packet(&pl, bpf_redirect(ep->ifindex, 0), REASON_CT_NEW + pl.ct_status);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
