@@ -43,7 +43,7 @@ for mode in tunnel native; do
 	i=$((i + 1))
 	rep=$tmp/$mode.json
 	grep -E '^[0-9]+ check\(s\)' "$tmp/$mode.out" | sed "s/^/  $mode: /"
-	why="exit $rc; $(grep -E '^  scenarios/.*(expected|not)' "$tmp/$mode.out" | head -5)"
+	why="exit $rc; $(sed -n '/^failed checks:/,/^$/p' "$tmp/$mode.out" | head -8)"
 	check "$mode: ciliate-sim run exits 0" [ "$rc" -eq 0 ]
 	total=$(grep -oE '"checks_total": [0-9]+' "$rep" 2>/dev/null | grep -oE '[0-9]+$')
 	nfail=$(grep -oE '"failed": [0-9]+' "$rep" 2>/dev/null | head -1 | grep -oE '[0-9]+$')
