@@ -124,6 +124,21 @@ static int parse_backend_in(struct parse_ctx *p, const yaml_node_t *n, const cha
 	return 0;
 }
 
+/* The required from/to endpoint references of a probe or stream. */
+static int from_to_fields(struct parse_ctx *p, const yaml_node_t *item, const char *path,
+			  char *from, size_t fsize, char *to, size_t tsize)
+{
+	int err = yt_require(&p->yt, item, path, "from");
+
+	if (!err)
+		err = yt_require(&p->yt, item, path, "to");
+	if (!err)
+		err = ref_field(p, item, "from", path, true, from, fsize);
+	if (!err)
+		err = ref_field(p, item, "to", path, false, to, tsize);
+	return err;
+}
+
 static int parse_probe(struct parse_ctx *p, const yaml_node_t *item, const char *path,
 		       struct m_probe *pr)
 {
@@ -142,15 +157,10 @@ static int parse_probe(struct parse_ctx *p, const yaml_node_t *item, const char 
 	pr->line = yt_line(item);
 	err = yt_check_fields(c, item, path, fields);
 	if (!err)
-		err = yt_require(c, item, path, "from");
-	if (!err)
-		err = yt_require(c, item, path, "to");
-	if (!err)
 		err = yt_require(c, item, path, "expect");
 	if (!err)
-		err = ref_field(p, item, "from", path, true, pr->from, sizeof(pr->from));
-	if (!err)
-		err = ref_field(p, item, "to", path, false, pr->to, sizeof(pr->to));
+		err = from_to_fields(p, item, path, pr->from, sizeof(pr->from), pr->to,
+				     sizeof(pr->to));
 	if (!err)
 		err = proto_field(p, item, path, &pr->proto);
 	if (!err)
@@ -335,13 +345,8 @@ static int parse_stream(struct parse_ctx *p, const yaml_node_t *item, const char
 	st->line = yt_line(item);
 	err = yt_check_fields(c, item, path, fields);
 	if (!err)
-		err = yt_require(c, item, path, "from");
-	if (!err)
-		err = yt_require(c, item, path, "to");
-	if (!err)
-		err = ref_field(p, item, "from", path, true, st->from, sizeof(st->from));
-	if (!err)
-		err = ref_field(p, item, "to", path, false, st->to, sizeof(st->to));
+		err = from_to_fields(p, item, path, st->from, sizeof(st->from), st->to,
+				     sizeof(st->to));
 	if (!err)
 		err = proto_field(p, item, path, &proto);
 	if (!err && proto != IPPROTO_TCP)

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,26 +129,14 @@ const char *sim_fault_name(const struct m_fault *f)
 /* Child: enter the source namespace, exec the stream prober. */
 static void child_stream(const char *netns, const char *to, uint16_t port, int out_fd)
 {
-	char bin[PATH_MAX], p[8], max_ms[16], timeout[16];
-	struct diag d;
+	char p[8], max_ms[16], timeout[16];
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(out_fd, STDERR_FILENO) < 0)
-		_exit(3);
-	if (netns_enter(netns, &d)) {
-		printf("cannot enter %s: %s\n", netns, d.msg);
-		fflush(stdout);
-		_exit(3);
-	}
-	snprintf(bin, sizeof(bin), "%s/ciliate-probe", sim_bin_dir());
 	snprintf(p, sizeof(p), "%u", port);
 	snprintf(max_ms, sizeof(max_ms), "%d", STREAM_MAX_MS);
 	snprintf(timeout, sizeof(timeout), "%d", SIM_PROBE_TIMEOUT_MS);
-	execl(bin, bin, "--stream", "--to", to, "--port", p, "--timeout-ms", timeout,
-	      "--max-time-ms", max_ms, "-o", "json", (char *)NULL);
-	printf("exec %s failed\n", bin);
-	fflush(stdout);
-	_exit(3);
+	sim_child_exec_probe(netns, out_fd, (char *const[]){
+		"ciliate-probe", "--stream", "--to", (char *)to, "--port", p, "--timeout-ms",
+		timeout, "--max-time-ms", max_ms, "-o", "json", NULL });
 }
 
 /* Reads what the stream printed until deadline or until want appears; true if it did. */

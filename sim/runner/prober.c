@@ -29,36 +29,44 @@ struct slot {
 	bool killed;
 };
 
-static void child_probe(struct sim_probe_job *j, int out_fd)
+void sim_child_exec_probe(const char *netns, int out_fd, char *const argv[])
 {
-	char bin[PATH_MAX], port[8], timeout[24], count[24], max_time[24];
-	long long max_ms = (long long)j->count * j->timeout_ms + 1000;
+	char bin[PATH_MAX];
 	struct diag d;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* no probe outlives a killed runner */
 	if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(out_fd, STDERR_FILENO) < 0)
 		_exit(3);
-	if (netns_enter(j->netns, &d)) {
-		printf("cannot enter %s: %s\n", j->netns, d.msg);
+	if (netns_enter(netns, &d)) {
+		printf("cannot enter %s: %s\n", netns, d.msg);
 		fflush(stdout);
 		_exit(3);
 	}
+	snprintf(bin, sizeof(bin), "%s/ciliate-probe", sim_bin_dir());
+	signal(SIGPIPE, SIG_DFL);
+	execv(bin, argv);
+	printf("exec %s: %s\n", bin, strerror(errno));
+	fflush(stdout);
+	_exit(3);
+}
+
+static void child_probe(struct sim_probe_job *j, int out_fd)
+{
+	char port[8], timeout[24], count[24], max_time[24];
+	long long max_ms = (long long)j->count * j->timeout_ms + 1000;
+
 	if (max_ms > 600000)
 		max_ms = 600000;
-	snprintf(bin, sizeof(bin), "%s/ciliate-probe", sim_bin_dir());
 	snprintf(port, sizeof(port), "%u", j->port);
 	snprintf(timeout, sizeof(timeout), "%d", j->timeout_ms);
 	snprintf(count, sizeof(count), "%d", j->count);
 	snprintf(max_time, sizeof(max_time), "%lld", max_ms);
-	signal(SIGPIPE, SIG_DFL);
-	execl(bin, bin, "--to", j->to, "--protocol",
-	      j->proto == IPPROTO_UDP ? "UDP" : j->proto == IPPROTO_ICMP ? "ICMP" : "TCP",
-	      "--timeout-ms", timeout, "--count", count, "--max-time-ms", max_time, "-o", "json",
-	      /* ICMP has no port */
-	      j->proto == IPPROTO_ICMP ? NULL : "--port", port, (char *)NULL);
-	printf("exec %s: %s\n", bin, strerror(errno));
-	fflush(stdout);
-	_exit(3);
+	sim_child_exec_probe(j->netns, out_fd, (char *const[]){
+		"ciliate-probe", "--to", j->to, "--protocol",
+		j->proto == IPPROTO_UDP ? "UDP" : j->proto == IPPROTO_ICMP ? "ICMP" : "TCP",
+		"--timeout-ms", timeout, "--count", count, "--max-time-ms", max_time, "-o", "json",
+		/* ICMP has no port */
+		j->proto == IPPROTO_ICMP ? NULL : "--port", port, NULL });
 }
 
 static int start_job(struct sim_probe_job *j, struct slot *s)

@@ -35,6 +35,11 @@ struct sim_probe_job {
 	char failure[256];            /* the probe itself failed (usage, netns, timeout) */
 };
 
+/* In a forked child: enters netns, sends stdout/stderr to out_fd, execs ciliate-probe with
+ * argv (argv[0] names the program); never returns. */
+void sim_child_exec_probe(const char *netns, int out_fd, char *const argv[])
+	__attribute__((noreturn));
+
 /* Runs the jobs, at most parallel at once, each bounded by count * timeout + slack. */
 void sim_probe_run(struct sim_probe_job *jobs, size_t n, int parallel);
 

@@ -595,6 +595,46 @@ static void test_probe_fields(void **state)
 	scenario_free(s);
 }
 
+static void test_step_faults_streams(void **state)
+{
+	static const char head[] = CLUSTER1 "---\napiVersion: sim.ciliate.dev/v1\nkind: Test\n"
+					    "metadata: {name: t}\nspec:\n  steps:\n";
+	struct scenario *s;
+	const struct m_step *st;
+	char buf[2048];
+
+	(void)state;
+	snprintf(buf, sizeof(buf), "%s  - name: f\n    apply: p.yaml\n"
+		 "    expectRejected: \"spec.ingress\"\n"
+		 "    streams: [{from: x/a, to: x/b, port: 80}]\n"
+		 "    faults:\n    - {action: restart-agent, node: node-1}\n"
+		 "    - {action: link-down, node: node-2}\n    - {action: link-up, node: node-2}\n",
+		 head);
+	s = load_buf_ok(buf);
+	st = &s->tests[0].steps[0];
+	assert_string_equal(st->expect_rejected, "spec.ingress");
+	assert_int_equal(st->nstreams, 1);
+	assert_string_equal(st->streams[0].from, "x/a");
+	assert_string_equal(st->streams[0].to, "x/b");
+	assert_int_equal(st->streams[0].port, 80);
+	assert_int_equal(st->nfaults, 3);
+	assert_int_equal(st->faults[0].action, FAULT_RESTART_AGENT);
+	assert_string_equal(st->faults[0].node, "node-1");
+	assert_int_equal(st->faults[1].action, FAULT_LINK_DOWN);
+	assert_int_equal(st->faults[2].action, FAULT_LINK_UP);
+	scenario_free(s);
+
+	snprintf(buf, sizeof(buf), "%s  - faults: [{action: reboot, node: node-1}]\n", head);
+	expect_buf_error(buf, "inline.yaml:14: spec.steps[0].faults[0].action: unknown value \"reboot\"");
+	snprintf(buf, sizeof(buf), "%s  - faults: [{action: link-down, node: node-9}]\n", head);
+	expect_buf_error(buf, "inline.yaml:14: spec.steps[0].faults[0].node: \"node-9\" is not a node");
+	snprintf(buf, sizeof(buf), "%s  - streams: [{from: x/a, to: x/b, port: 53, protocol: UDP}]\n",
+		 head);
+	expect_buf_error(buf, "inline.yaml:14: spec.steps[0].streams[0].protocol: a stream is a TCP connection");
+	snprintf(buf, sizeof(buf), "%s  - expectRejected: \"x\"\n", head);
+	expect_buf_error(buf, "inline.yaml:14: spec.steps[0].expectRejected: needs apply, manifests or delete");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -620,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_lenient_kubernetes),
 		cmocka_unit_test(test_paths_resolved),
 		cmocka_unit_test(test_probe_fields),
+		cmocka_unit_test(test_step_faults_streams),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
