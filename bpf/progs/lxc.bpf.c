@@ -11,6 +11,7 @@
  */
 #include "lib/common.h"
 #include "lib/maps.h"
+#include "lib/clock.h"
 #include "lib/parse.h"
 #include "lib/events.h"
 #include "lib/endpoint.h"
@@ -142,7 +143,7 @@ SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
 	struct pipeline pl = { .skb = skb, .hook = HOOK_FROM_CONTAINER, .dir = DIR_EGRESS,
-			       .now = bpf_ktime_get_coarse_ns() };
+			       .now = clock_now_ns() };
 	struct endpoint_info *ep = NULL, *dst;
 	struct policy_decision d_src, d_dst;
 	struct ct_result r_src, r_dst;
@@ -207,7 +208,7 @@ SEC("tc")
 int to_container(struct __sk_buff *skb)
 {
 	struct pipeline pl = { .skb = skb, .hook = HOOK_TO_CONTAINER, .dir = DIR_INGRESS,
-			       .now = bpf_ktime_get_coarse_ns() };
+			       .now = clock_now_ns() };
 	struct endpoint_info *ep = NULL;
 	struct policy_decision d;
 	struct ct_result r;
