@@ -112,7 +112,8 @@ static __always_inline int endpoint_commit(struct pipeline *pl, struct ct_result
 		ct_update(r->entry, &pl->pkt, r->is_reply, pl->now);
 		return 0;
 	}
-	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id, ct_flags, pl->now);
+	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id, ct_flags | r->key_flags,
+			 pl->now);
 }
 
 /* Common start of both hooks: parse, filter, find the endpoint this veth serves. On success

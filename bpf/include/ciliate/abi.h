@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include "drop_reasons.h"
 
-#define CILIATE_ABI_VERSION 1
+#define CILIATE_ABI_VERSION 2 /* 2: direction-normalised conntrack keys */
 
 /* Address families carried in every key and event (Linux values). */
 #define CILIATE_AF_INET 2
@@ -140,9 +140,17 @@ struct policy_value {
 };
 
 /* ---- Conntrack ---------------------------------------------------------------------------
- * Keyed by the connection's original tuple plus the local endpoint's point of view:
- * CT_OUT for connections a local endpoint opened (its egress), CT_IN for connections a local
- * endpoint accepted (its ingress). Same-node traffic gets one entry of each kind.
+ * A connection is its original tuple plus the local endpoint's point of view: CT_OUT for
+ * connections a local endpoint opened (its egress), CT_IN for connections a local endpoint
+ * accepted (its ingress). Same-node traffic gets one entry of each kind.
+ *
+ * The map key is direction-normalised so that every packet of a connection, either way,
+ * finds it with one lookup: it is the original (tuple, scope) when the tuple's source
+ * (address, port) orders below its destination, else the reversed tuple with the scope
+ * flipped, and then the entry carries CT_F_REVERSED. Symmetric tuples (source == destination)
+ * are stored as they are. Order: addresses word by word (IPv4: one word), then ports, each as
+ * the unsigned value in memory (bpf/lib/conntrack.h ct_tuple_order; userspace
+ * ct_key_normalise must agree).
  */
 enum ct_scope {
 	CT_OUT = 0,
@@ -197,6 +205,8 @@ struct ct_entry {
 /* The other side of the connection is a pod on this node: established packets need the
  * local-endpoint lookup (for delivery) only when this is set. */
 #define CT_F_PEER_LOCAL (1u << 0)
+/* The key is the connection's original tuple reversed, with the scope flipped. */
+#define CT_F_REVERSED (1u << 1)
 
 /* Conntrack lifetimes in seconds (Cilium-like defaults). */
 #define CT_LIFETIME_TCP_SYN 60
