@@ -15,8 +15,15 @@ static __always_inline struct endpoint_info *endpoint_by_addr(__u8 family,
 	return bpf_map_lookup_elem(&ciliate_endpoints, &key);
 }
 
+/* The endpoint a veth serves: its direct-mapped slot when it holds this ifindex (the common
+ * case, an inlined array access), else the authoritative hash (abi.h, lxc_slot). */
 static __always_inline struct endpoint_info *endpoint_by_ifindex(__u32 ifindex)
 {
+	__u32 slot = ifindex & (LXC_SLOTS - 1);
+	struct lxc_slot *s = bpf_map_lookup_elem(&ciliate_lxc_slots, &slot);
+
+	if (likely(s && s->ifindex == ifindex && ifindex))
+		return &s->info;
 	return bpf_map_lookup_elem(&ciliate_lxc, &ifindex);
 }
 

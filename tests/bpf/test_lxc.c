@@ -21,6 +21,7 @@
 #include "frames.h"
 #include "pktbuild.h"
 #include "loader/conntrack.h"
+#include "loader/maps.h"
 #include "replay/replay.h"
 
 #define IP_A PB_IP4(10, 244, 0, 21)
@@ -572,6 +573,69 @@ static void test_ct_key_normalise_roundtrip(void **state)
 	}
 }
 
+/* ---- endpoint by veth: direct-mapped slots in front of the authoritative hash ---------- */
+
+static struct lxc_slot lxc_slot_of(struct harness *h, uint32_t ifindex)
+{
+	uint32_t idx = ifindex & (LXC_SLOTS - 1);
+	struct lxc_slot s;
+
+	assert_int_equal(bpf_map_lookup_elem(datapath_map_fd(h->dp, MAP_LXC_SLOTS), &idx, &s), 0);
+	return s;
+}
+
+static void test_lxc_slot_collision_and_resync(void **state)
+{
+	struct harness *h = *state;
+	struct endpoint_info a = harness_endpoint(IP_A, 1, ID_A, 0);
+	struct endpoint_info b = harness_endpoint(IP_B, 2, ID_B, EP_F_INGRESS_ENFORCED);
+	struct frame f = frame_tcp4(IP_A, IP_R, 48000, 80, PB_TCP_SYN, 64);
+	struct frame spoof = frame_tcp4(IP_B, IP_R, 48001, 80, PB_TCP_SYN, 64);
+	int fd = datapath_map_fd(h->dp, MAP_LXC_SLOTS);
+	struct diag d = { "" };
+	struct lxc_slot s;
+	uint32_t idx;
+
+	/* the bound test device (ifindex 1) is served from its slot */
+	s = lxc_slot_of(h, 1);
+	assert_int_equal(s.ifindex, 1);
+	assert_int_equal(s.info.ep_id, 1);
+
+	/* another veth takes slot 1 first: the test device is then served by the hash */
+	assert_int_equal(dp_lxc_delete(h->dp, 1, &d), 0);
+	assert_int_equal(lxc_slot_of(h, 1).ifindex, 0);
+	assert_int_equal(dp_lxc_set(h->dp, 1 + LXC_SLOTS, &b, &d), 0);
+	assert_int_equal(dp_lxc_set(h->dp, 1, &a, &d), 0);
+	assert_int_equal(lxc_slot_of(h, 1).ifindex, 1 + LXC_SLOTS);
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len), TC_ACT_OK);
+	assert_int_equal(harness_event(h, EVENT_TRACE)->ep_id, 1);
+	assert_int_equal(harness_event(h, EVENT_TRACE)->src_identity, ID_A);
+	harness_run(h, HOOK_FROM_CONTAINER, spoof.buf, spoof.len); /* B's address is not ours */
+	assert_drop(h, REASON_INVALID_SOURCE_IP);
+
+	/* the slot's holder goes: the colliding endpoint inherits the slot */
+	assert_int_equal(dp_lxc_delete(h->dp, 1 + LXC_SLOTS, &d), 0);
+	s = lxc_slot_of(h, 1);
+	assert_int_equal(s.ifindex, 1);
+	assert_int_equal(s.info.identity, ID_A);
+
+	/* resync repairs slots that disagree with the hash: a stale copy and an orphan */
+	s.info.identity = 999;
+	idx = 1;
+	assert_int_equal(bpf_map_update_elem(fd, &idx, &s, BPF_ANY), 0);
+	memset(&s, 0, sizeof(s));
+	s.ifindex = 7;
+	s.info = b;
+	idx = 7;
+	assert_int_equal(bpf_map_update_elem(fd, &idx, &s, BPF_ANY), 0);
+	assert_int_equal(dp_lxc_resync(h->dp, &d), 0);
+	assert_int_equal(lxc_slot_of(h, 1).info.identity, ID_A);
+	assert_int_equal(lxc_slot_of(h, 7).ifindex, 0);
+	assert_int_equal(lxc_slot_of(h, 1002).ifindex, 1002); /* B's own veth, untouched */
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len), TC_ACT_OK);
+	assert_int_equal(harness_event(h, EVENT_TRACE)->src_identity, ID_A);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +654,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ct_accepted_reversed_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ct_symmetric_tuple, setup, teardown),
 		cmocka_unit_test(test_ct_key_normalise_roundtrip),
+		cmocka_unit_test_setup_teardown(test_lxc_slot_collision_and_resync, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bpf_lxc", tests, NULL, NULL);

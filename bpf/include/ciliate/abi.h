@@ -85,6 +85,19 @@ struct endpoint_info {
 	__u8 pad[3];
 };
 
+/* ciliate_lxc_slots: a direct-mapped copy of ciliate_lxc (slot = ifindex % LXC_SLOTS), so that
+ * "which endpoint does this veth serve", asked by every packet, is an array lookup (inlined by
+ * the verifier) instead of a hash lookup. ciliate_lxc stays authoritative: a veth whose slot
+ * holds another ifindex (a collision) or nothing is looked up there. Userspace writes both
+ * through loader/maps.c only (slot first, so the array is never staler than the hash).
+ */
+struct lxc_slot {
+	__u32 ifindex; /* the ciliate_lxc key held here; 0: empty */
+	__u32 pad;
+	struct endpoint_info info;
+};
+#define LXC_SLOTS 4096 /* a power of two */
+
 /* ---- ipcache: LPM trie, IP prefix -> identity ------------------------------------------
  * prefixlen counts bits from `family` on: 32 + the IP prefix length.
  */
@@ -305,6 +318,8 @@ struct ciliate_event {
 
 CILIATE_ABI_CHECK(endpoint_key, 20);
 CILIATE_ABI_CHECK(endpoint_info, 48);
+CILIATE_ABI_CHECK(lxc_slot, 56);
+_Static_assert((LXC_SLOTS & (LXC_SLOTS - 1)) == 0, "ABI: LXC_SLOTS is a power of two");
 CILIATE_ABI_CHECK(ipcache_key, 24);
 CILIATE_ABI_CHECK(ipcache_value, 12);
 CILIATE_ABI_CHECK(policy_key, 16);
@@ -325,6 +340,7 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 /* Pinned map names (under /sys/fs/bpf/ciliate/<node>/). */
 #define MAP_ENDPOINTS "ciliate_endpoints"
 #define MAP_LXC "ciliate_lxc"
+#define MAP_LXC_SLOTS "ciliate_lxc_slots"
 #define MAP_IPCACHE "ciliate_ipcache"
 #define MAP_POLICY "ciliate_policy"
 #define MAP_CT "ciliate_ct"
