@@ -29,25 +29,19 @@ static void ct_key_reverse(const struct ct_key *k, struct ct_key *out)
 	out->scope = k->scope == CT_OUT ? CT_IN : CT_OUT;
 }
 
-/* The datapath's order (bpf/lib/conntrack.h ct_tuple_order): <0, 0 or >0. */
-static int ct_tuple_order(const struct ct_key *k)
+/* One side of a tuple as a number, exactly as the datapath orders them (bpf/lib/conntrack.h
+ * ct_side): the address folded to 32 bits, above the port, each as loaded from memory. */
+static uint64_t ct_side(const union ciliate_addr *a, uint16_t port)
 {
-	int words = k->family == CILIATE_AF_INET ? 1 : 4;
+	uint32_t fold = a->v6[0] ^ a->v6[1] ^ a->v6[2] ^ a->v6[3];
 
-	for (int i = 0; i < words; i++) {
-		uint32_t s = k->saddr.v6[i], d = k->daddr.v6[i];
-
-		if (s != d)
-			return s < d ? -1 : 1;
-	}
-	if (k->sport != k->dport)
-		return (uint16_t)k->sport < (uint16_t)k->dport ? -1 : 1;
-	return 0;
+	return ((uint64_t)fold << 16) | port;
 }
 
 void ct_key_normalise(const struct ct_key *orig, struct ct_key *key, uint8_t *flags)
 {
-	if (ct_tuple_order(orig) > 0) {
+	/* a source above its destination: the slot holds the reversed member of the pair */
+	if (ct_side(&orig->saddr, orig->sport) > ct_side(&orig->daddr, orig->dport)) {
 		ct_key_reverse(orig, key);
 		*flags = CT_F_REVERSED;
 	} else {

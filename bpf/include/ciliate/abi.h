@@ -158,12 +158,12 @@ struct policy_value {
  * accepted (its ingress). Same-node traffic gets one entry of each kind.
  *
  * The map key is direction-normalised so that every packet of a connection, either way,
- * finds it with one lookup: it is the original (tuple, scope) when the tuple's source
- * (address, port) orders below its destination, else the reversed tuple with the scope
- * flipped, and then the entry carries CT_F_REVERSED. Symmetric tuples (source == destination)
- * are stored as they are. Order: addresses word by word (IPv4: one word), then ports, each as
- * the unsigned value in memory (bpf/lib/conntrack.h ct_tuple_order; userspace
- * ct_key_normalise must agree).
+ * finds it with one lookup: it is the original (tuple, scope) when the tuple's source orders
+ * below its destination, else the reversed tuple with the scope flipped, and then the entry
+ * carries CT_F_REVERSED. A side orders as (address folded to 32 bits by XOR of its words) << 16
+ * | port, each as the unsigned value in memory (bpf/lib/conntrack.h ct_side; userspace
+ * loader/conntrack.c must agree). Tuples whose sides tie (source == destination) are stored
+ * as they are, and looked up as two slots.
  */
 enum ct_scope {
 	CT_OUT = 0,
