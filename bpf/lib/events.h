@@ -21,7 +21,7 @@ struct pipeline {
 	__u8 match;      /* enum policy_match of the decision */
 	__u8 event_flags;
 	__u8 peer_resolved; /* the peer identity field has been filled in */
-	__u64 now;          /* bpf_ktime_get_ns() once per packet */
+	__u64 now;          /* clock_now_ns() once per packet */
 	__u32 ep_id;
 	__u32 src_identity;
 	__u32 dst_identity;

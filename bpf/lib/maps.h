@@ -23,6 +23,13 @@ struct {
 } ciliate_lxc SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LXC_SLOTS);
+	__type(key, __u32); /* ifindex % LXC_SLOTS */
+	__type(value, struct lxc_slot);
+} ciliate_lxc_slots SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, IPCACHE_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);

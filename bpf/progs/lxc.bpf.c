@@ -11,6 +11,7 @@
  */
 #include "lib/common.h"
 #include "lib/maps.h"
+#include "lib/clock.h"
 #include "lib/parse.h"
 #include "lib/events.h"
 #include "lib/endpoint.h"
@@ -111,14 +112,14 @@ static __always_inline int endpoint_commit(struct pipeline *pl, struct ct_result
 		ct_update(r->entry, &pl->pkt, r->is_reply, pl->now);
 		return 0;
 	}
-	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id, ct_flags, pl->now);
+	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id, ct_flags | r->key_flags,
+			 pl->now);
 }
 
 /* Common start of both hooks: parse, filter, find the endpoint this veth serves. On success
- * an IP packet always has *ep_out set; a non-IP frame (family 0) has none. */
-static __always_inline int lxc_prologue(struct pipeline *pl, struct endpoint_info **ep_out)
+ * an IP packet always has *ep filled in; a non-IP frame (family 0) has not. */
+static __always_inline int lxc_prologue(struct pipeline *pl, struct endpoint_info *ep)
 {
-	struct endpoint_info *ep;
 	int ret;
 
 	ret = parse_packet(pl->skb, &pl->pkt);
@@ -130,11 +131,9 @@ static __always_inline int lxc_prologue(struct pipeline *pl, struct endpoint_inf
 		return 0;
 	if (pl->pkt.family == CILIATE_AF_INET6 && !cfg_enable_ipv6)
 		return -REASON_UNSUPPORTED_L3_PROTOCOL;
-	ep = endpoint_by_ifindex(pl->skb->ifindex);
-	if (!ep)
+	if (endpoint_by_ifindex(pl->skb->ifindex, ep) < 0)
 		return -REASON_NO_CONFIGURATION_AVAILABLE;
 	pl->ep_id = ep->ep_id;
-	*ep_out = ep;
 	return frag_track(&pl->pkt);
 }
 
@@ -142,13 +141,13 @@ SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
 	struct pipeline pl = { .skb = skb, .hook = HOOK_FROM_CONTAINER, .dir = DIR_EGRESS,
-			       .now = bpf_ktime_get_coarse_ns() };
-	struct endpoint_info *ep = NULL, *dst;
+			       .now = clock_now_ns() };
+	struct endpoint_info ep_buf, *ep = &ep_buf, *dst;
 	struct policy_decision d_src, d_dst;
 	struct ct_result r_src, r_dst;
 	int ret;
 
-	ret = lxc_prologue(&pl, &ep);
+	ret = lxc_prologue(&pl, ep);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	if (!pl.pkt.family)
@@ -207,13 +206,13 @@ SEC("tc")
 int to_container(struct __sk_buff *skb)
 {
 	struct pipeline pl = { .skb = skb, .hook = HOOK_TO_CONTAINER, .dir = DIR_INGRESS,
-			       .now = bpf_ktime_get_coarse_ns() };
-	struct endpoint_info *ep = NULL;
+			       .now = clock_now_ns() };
+	struct endpoint_info ep_buf, *ep = &ep_buf;
 	struct policy_decision d;
 	struct ct_result r;
 	int ret;
 
-	ret = lxc_prologue(&pl, &ep);
+	ret = lxc_prologue(&pl, ep);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	if (!pl.pkt.family)

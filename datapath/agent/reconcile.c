@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 
 #include "agent/api.h"
+#include "loader/maps.h"
 
 static const struct {
 	const char *name;
@@ -80,16 +81,28 @@ int agent_maps_load(struct agent *a, struct diag *d)
 			return err;
 		kvset_move(&a->cur[m], &s);
 	}
-	return 0;
+	/* a restart may have cut an endpoint write short between the two copies */
+	return dp_lxc_resync(a->dp, d);
 }
 
 /* The maps' write API (loader/maps.h) has no per-map deletes or endpoint-map-only writes,
- * which an incremental diff needs; these two are the agent's only raw map writes. */
+ * which an incremental diff needs; these two are the agent's only raw map writes (the
+ * endpoint-by-veth map goes through loader/maps.h, which keeps its slot copy in step). */
 static int map_write(struct agent *a, enum agent_map m, const void *k, const void *v, bool del,
 		     struct diag *d)
 {
 	int fd = datapath_map_fd(a->dp, map_desc[m].name);
 
+	if (m == AM_LXC) {
+		uint32_t ifindex;
+		struct endpoint_info ep;
+
+		memcpy(&ifindex, k, sizeof(ifindex));
+		if (del)
+			return dp_lxc_delete(a->dp, ifindex, d);
+		memcpy(&ep, v, sizeof(ep));
+		return dp_lxc_set(a->dp, ifindex, &ep, d);
+	}
 	if (fd < 0)
 		return diag_fail_errno(d, fd, "map %s not found", map_desc[m].name);
 	if (del) {

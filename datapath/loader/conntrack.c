@@ -19,6 +19,57 @@ uint64_t ct_clock_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static void ct_key_reverse(const struct ct_key *k, struct ct_key *out)
+{
+	*out = *k;
+	out->saddr = k->daddr;
+	out->daddr = k->saddr;
+	out->sport = k->dport;
+	out->dport = k->sport;
+	out->scope = k->scope == CT_OUT ? CT_IN : CT_OUT;
+}
+
+/* One side of a tuple as a number, exactly as the datapath orders them (bpf/lib/conntrack.h
+ * ct_side): the address folded to 32 bits, above the port, each as loaded from memory. */
+static uint64_t ct_side(const union ciliate_addr *a, uint16_t port)
+{
+	uint32_t fold = a->v6[0] ^ a->v6[1] ^ a->v6[2] ^ a->v6[3];
+
+	return ((uint64_t)fold << 16) | port;
+}
+
+void ct_key_normalise(const struct ct_key *orig, struct ct_key *key, uint8_t *flags)
+{
+	/* a source above its destination: the slot holds the reversed member of the pair */
+	if (ct_side(&orig->saddr, orig->sport) > ct_side(&orig->daddr, orig->dport)) {
+		ct_key_reverse(orig, key);
+		*flags = CT_F_REVERSED;
+	} else {
+		*key = *orig;
+		*flags = 0;
+	}
+}
+
+void ct_key_original(const struct ct_key *key, const struct ct_entry *e, struct ct_key *orig)
+{
+	if (e->flags & CT_F_REVERSED)
+		ct_key_reverse(key, orig);
+	else
+		*orig = *key;
+}
+
+int ct_lookup_conn(int ct_fd, const struct ct_key *orig, struct ct_entry *e)
+{
+	struct ct_key key;
+	uint8_t flags;
+
+	ct_key_normalise(orig, &key, &flags);
+	if (bpf_map_lookup_elem(ct_fd, &key, e) < 0)
+		return -ENOENT;
+	/* the slot holds one connection of the pair: is it this one or its reverse? */
+	return (e->flags & CT_F_REVERSED) == flags ? 0 : -ENOENT;
+}
+
 int ct_foreach(int ct_fd, int (*fn)(const struct ct_key *k, const struct ct_entry *e, void *arg),
 	       void *arg)
 {
@@ -96,12 +147,15 @@ static void addr_str(uint8_t family, const union ciliate_addr *a, char *buf, siz
 	inet_ntop(family == CILIATE_AF_INET6 ? AF_INET6 : AF_INET, a->bytes, buf, (socklen_t)len);
 }
 
-void ct_format(const struct ct_key *k, const struct ct_entry *e, uint64_t now_ns, char *buf,
+void ct_format(const struct ct_key *key, const struct ct_entry *e, uint64_t now_ns, char *buf,
 	       size_t len)
 {
 	char s[INET6_ADDRSTRLEN], dd[INET6_ADDRSTRLEN], pb[8];
 	long long left = ((long long)e->expires_ns - (long long)now_ns) / 1000000000ll;
+	struct ct_key orig;
+	const struct ct_key *k = &orig;
 
+	ct_key_original(key, e, &orig);
 	addr_str(k->family, &k->saddr, s, sizeof(s));
 	addr_str(k->family, &k->daddr, dd, sizeof(dd));
 	snprintf(buf, len,

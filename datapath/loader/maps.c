@@ -2,6 +2,8 @@
 #include "maps.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <bpf/bpf.h>
@@ -31,6 +33,141 @@ static int map_delete(struct datapath *dp, const char *map, const void *k, struc
 	return 0;
 }
 
+/* ---- endpoint by veth ifindex: ciliate_lxc plus its direct-mapped copy ciliate_lxc_slots
+ * (abi.h, lxc_slot). Every write of ciliate_lxc goes through these. */
+
+static int lxc_slot_read(int fd, uint32_t ifindex, struct lxc_slot *s, struct diag *d)
+{
+	uint32_t idx = ifindex & (LXC_SLOTS - 1);
+
+	if (bpf_map_lookup_elem(fd, &idx, s) < 0)
+		return diag_fail_errno(d, -errno, "reading %s[%u]: %s", MAP_LXC_SLOTS, idx,
+				       strerror(errno));
+	return 0;
+}
+
+static int lxc_slot_write(int fd, uint32_t ifindex, const struct lxc_slot *s, struct diag *d)
+{
+	uint32_t idx = ifindex & (LXC_SLOTS - 1);
+
+	if (bpf_map_update_elem(fd, &idx, s, BPF_ANY) < 0)
+		return diag_fail_errno(d, -errno, "updating %s[%u]: %s", MAP_LXC_SLOTS, idx,
+				       strerror(errno));
+	return 0;
+}
+
+/* The endpoint ciliate_lxc holds for another ifindex sharing `ifindex`'s slot, if any. */
+static bool lxc_collider(int lxc_fd, uint32_t ifindex, struct lxc_slot *out)
+{
+	uint32_t key, next;
+	void *prev = NULL;
+
+	while (bpf_map_get_next_key(lxc_fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (key == ifindex || ((key ^ ifindex) & (LXC_SLOTS - 1)))
+			continue;
+		memset(out, 0, sizeof(*out));
+		if (bpf_map_lookup_elem(lxc_fd, &key, &out->info) == 0) {
+			out->ifindex = key;
+			return true;
+		}
+	}
+	return false;
+}
+
+int dp_lxc_set(struct datapath *dp, uint32_t ifindex, const struct endpoint_info *ep,
+	       struct diag *d)
+{
+	int fd = datapath_map_fd(dp, MAP_LXC_SLOTS);
+	struct lxc_slot s;
+	int err;
+
+	if (fd < 0)
+		return diag_fail_errno(d, fd, "map %s not found", MAP_LXC_SLOTS);
+	if (!ifindex)
+		return diag_fail(d, "endpoint %s: ifindex 0 is not a device", MAP_LXC);
+	err = lxc_slot_read(fd, ifindex, &s, d);
+	if (err)
+		return err;
+	/* slot first: the array is never staler than the hash it copies */
+	if (!s.ifindex || s.ifindex == ifindex) {
+		memset(&s, 0, sizeof(s));
+		s.ifindex = ifindex;
+		s.info = *ep;
+		err = lxc_slot_write(fd, ifindex, &s, d);
+		if (err)
+			return err;
+	}
+	return map_update(dp, MAP_LXC, &ifindex, ep, d);
+}
+
+int dp_lxc_delete(struct datapath *dp, uint32_t ifindex, struct diag *d)
+{
+	int fd = datapath_map_fd(dp, MAP_LXC_SLOTS);
+	int lxc_fd = datapath_map_fd(dp, MAP_LXC);
+	struct lxc_slot s;
+	int err;
+
+	if (fd < 0 || lxc_fd < 0)
+		return diag_fail_errno(d, fd < 0 ? fd : lxc_fd, "map %s not found",
+				       fd < 0 ? MAP_LXC_SLOTS : MAP_LXC);
+	err = lxc_slot_read(fd, ifindex, &s, d);
+	if (err)
+		return err;
+	if (s.ifindex == ifindex && ifindex) {
+		/* hand the slot to a colliding endpoint, or empty it */
+		if (!lxc_collider(lxc_fd, ifindex, &s))
+			memset(&s, 0, sizeof(s));
+		err = lxc_slot_write(fd, ifindex, &s, d);
+		if (err)
+			return err;
+	}
+	return map_delete(dp, MAP_LXC, &ifindex, d);
+}
+
+int dp_lxc_resync(struct datapath *dp, struct diag *d)
+{
+	int fd = datapath_map_fd(dp, MAP_LXC_SLOTS);
+	int lxc_fd = datapath_map_fd(dp, MAP_LXC);
+	struct lxc_slot *cur, *want;
+	uint32_t key, next;
+	void *prev = NULL;
+	int err = 0;
+
+	if (fd < 0 || lxc_fd < 0)
+		return diag_fail_errno(d, fd < 0 ? fd : lxc_fd, "map %s not found",
+				       fd < 0 ? MAP_LXC_SLOTS : MAP_LXC);
+	cur = calloc(LXC_SLOTS, sizeof(*cur));
+	want = calloc(LXC_SLOTS, sizeof(*want));
+	if (!cur || !want) {
+		err = diag_fail_errno(d, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint32_t idx = 0; !err && idx < LXC_SLOTS; idx++)
+		err = lxc_slot_read(fd, idx, &cur[idx], d);
+	/* each slot: its current holder if ciliate_lxc still has it, else any endpoint of the
+	 * slot, else empty */
+	while (!err && bpf_map_get_next_key(lxc_fd, prev, &next) == 0) {
+		uint32_t idx = next & (LXC_SLOTS - 1);
+		struct lxc_slot s = {.ifindex = next};
+
+		key = next;
+		prev = &key;
+		if (!key || bpf_map_lookup_elem(lxc_fd, &key, &s.info) < 0)
+			continue;
+		if (!want[idx].ifindex || cur[idx].ifindex == key)
+			want[idx] = s;
+	}
+	for (uint32_t idx = 0; !err && idx < LXC_SLOTS; idx++)
+		if (memcmp(&cur[idx], &want[idx], sizeof(want[idx])))
+			err = lxc_slot_write(fd, idx, &want[idx], d);
+out:
+	free(cur);
+	free(want);
+	return err;
+}
+
 static void endpoint_key_of(const struct endpoint_info *ep, struct endpoint_key *k)
 {
 	memset(k, 0, sizeof(*k));
@@ -46,14 +183,14 @@ int dp_endpoint_upsert(struct datapath *dp, const struct endpoint_info *ep, stru
 	endpoint_key_of(ep, &k);
 	err = map_update(dp, MAP_ENDPOINTS, &k, ep, d);
 	if (!err)
-		err = map_update(dp, MAP_LXC, &ep->ifindex, ep, d);
+		err = dp_lxc_set(dp, ep->ifindex, ep, d);
 	return err;
 }
 
 int dp_endpoint_bind_ifindex(struct datapath *dp, uint32_t ifindex, const struct endpoint_info *ep,
 			     struct diag *d)
 {
-	return map_update(dp, MAP_LXC, &ifindex, ep, d);
+	return dp_lxc_set(dp, ifindex, ep, d);
 }
 
 int dp_endpoint_delete(struct datapath *dp, const struct endpoint_info *ep, struct diag *d)
@@ -64,7 +201,7 @@ int dp_endpoint_delete(struct datapath *dp, const struct endpoint_info *ep, stru
 	endpoint_key_of(ep, &k);
 	err = map_delete(dp, MAP_ENDPOINTS, &k, d);
 	if (!err)
-		err = map_delete(dp, MAP_LXC, &ep->ifindex, d);
+		err = dp_lxc_delete(dp, ep->ifindex, d);
 	return err;
 }
 

@@ -21,6 +21,17 @@ int dp_endpoint_bind_ifindex(struct datapath *dp, uint32_t ifindex, const struct
 /* Removes an endpoint (both keys). Missing entries are not an error. */
 int dp_endpoint_delete(struct datapath *dp, const struct endpoint_info *ep, struct diag *d);
 
+/*
+ * The endpoint-by-veth map ciliate_lxc and its direct-mapped copy ciliate_lxc_slots (abi.h,
+ * lxc_slot), kept in step: every write of ciliate_lxc goes through these.
+ */
+int dp_lxc_set(struct datapath *dp, uint32_t ifindex, const struct endpoint_info *ep,
+	       struct diag *d);
+/* Missing entries are not an error; a colliding endpoint inherits the freed slot. */
+int dp_lxc_delete(struct datapath *dp, uint32_t ifindex, struct diag *d);
+/* Rebuilds the slots from ciliate_lxc (after a restart that may have cut a write short). */
+int dp_lxc_resync(struct datapath *dp, struct diag *d);
+
 int dp_ipcache_upsert(struct datapath *dp, const struct ipcache_key *k,
 		      const struct ipcache_value *v, struct diag *d);
 

@@ -468,12 +468,15 @@ struct ct_dump_ctx {
 	uint64_t now;
 };
 
-static int ct_dump_one(const struct ct_key *k, const struct ct_entry *e, void *arg)
+static int ct_dump_one(const struct ct_key *key, const struct ct_entry *e, void *arg)
 {
 	struct ct_dump_ctx *c = arg;
+	struct ct_key orig;
+	const struct ct_key *k = &orig;
 	char line[512];
 
-	ct_format(k, e, c->now, line, sizeof(line));
+	ct_key_original(key, e, &orig);
+	ct_format(key, e, c->now, line, sizeof(line));
 	if (c->format == REPLAY_JSON) {
 		json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I}", "entry", line, "scope",
 				      k->scope == CT_OUT ? "out" : "in", "state",

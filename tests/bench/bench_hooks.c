@@ -7,6 +7,8 @@
  *   floor+lookup   an empty program plus one hash-map lookup
  *   ct-hit         from-container, established connection to a remote pod (no policy work)
  *   ct-hit-reply   to-container, reply of a connection the pod opened
+ * Both CT-hit rows are held to the issue's target, 3 x floor + one lookup (floor+lookup -
+ * floor), and printed with PASS/FAIL: a report, not an assertion (timings are not tests).
  *   ct-miss-allow  from-container, new connection, egress policy allows (creates CT entries)
  *   policy-deny    from-container, new connection to a same-node pod whose ingress denies it
  *
@@ -36,6 +38,10 @@
 #include "pktbuild.h"
 
 #define FLOWS 64
+/* The repeat paths run in interleaved rounds (floor, lookup, ct-hit, reply, floor, ...) and
+ * each reports its median round, so a burst of load from other tenants hits one round of every
+ * path rather than whichever path happened to be running. */
+#define ROUNDS 5
 
 /* Mean ns per run of `repeat` kernel-loop iterations. */
 static double run_repeat(int fd, const struct frame *f, unsigned int repeat)
@@ -61,11 +67,25 @@ static double mean_repeat(int fd, const struct frame *flows, size_t n, unsigned 
 	return sum / (double)n;
 }
 
+/* Median of n values (sorts them). */
+static double median(double *v, int n)
+{
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			double t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 struct result {
 	const char *name;
 	const char *method;
 	double ns;
 	double floor;
+	double target; /* > 0: the row is held to this bound (ns) */
 };
 
 static void print_results(const struct result *r, size_t n, int json)
@@ -73,10 +93,16 @@ static void print_results(const struct result *r, size_t n, int json)
 	if (json) {
 		printf("[");
 		for (size_t i = 0; i < n; i++)
+		{
 			printf("%s{\"path\":\"%s\",\"method\":\"%s\",\"ns_per_packet\":%.1f,"
-			       "\"floor_ns\":%.1f,\"ratio\":%.2f}",
+			       "\"floor_ns\":%.1f,\"ratio\":%.2f",
 			       i ? "," : "", r[i].name, r[i].method, r[i].ns, r[i].floor,
 			       r[i].ns / r[i].floor);
+			if (r[i].target > 0)
+				printf(",\"target_ns\":%.1f,\"pass\":%s", r[i].target,
+				       r[i].ns <= r[i].target ? "true" : "false");
+			printf("}");
+		}
 		printf("]\n");
 		return;
 	}
@@ -94,7 +120,7 @@ int main(int argc, char **argv)
 	struct bench_floor *fl;
 	struct harness *h;
 	int json = 0, fd_from, fd_to, fd_empty, fd_lookup;
-	double floor_r, lookup_r, floor_1, target;
+	double floor_r, lookup_r, hit_r, reply_r, floor_1, target;
 	size_t nres = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -165,27 +191,45 @@ int main(int argc, char **argv)
 	if (!json)
 		fprintf(stderr, "bench_hooks: %u iterations x %d flows per repeat-path...\n", iters,
 			FLOWS);
-	floor_r = mean_repeat(fd_empty, est, FLOWS, iters / FLOWS * 4);
-	lookup_r = mean_repeat(fd_lookup, est, FLOWS, iters / FLOWS * 4);
-	res[nres++] = (struct result){"floor", "repeat", floor_r, floor_r};
-	res[nres++] = (struct result){"floor+lookup", "repeat", lookup_r, floor_r};
-	res[nres++] = (struct result){"ct-hit", "repeat",
-				      mean_repeat(fd_from, est, FLOWS, iters / FLOWS * 4), floor_r};
-	res[nres++] = (struct result){"ct-hit-reply", "repeat",
-				      mean_repeat(fd_to, rep, FLOWS, iters / FLOWS * 4), floor_r};
+	{
+		const int fds[4] = {fd_empty, fd_lookup, fd_from, fd_to};
+		const struct frame *pkts[4] = {est, est, est, rep};
+		double m[4][ROUNDS];
+
+		for (int r = 0; r < ROUNDS; r++)
+			for (int p = 0; p < 4; p++)
+				m[p][r] = mean_repeat(fds[p], pkts[p], FLOWS,
+						      iters / FLOWS * 4 / ROUNDS);
+		floor_r = median(m[0], ROUNDS);
+		lookup_r = median(m[1], ROUNDS);
+		hit_r = median(m[2], ROUNDS);
+		reply_r = median(m[3], ROUNDS);
+	}
+	/* the bound for a conntrack hit, either direction */
+	target = 3 * floor_r + (lookup_r - floor_r);
+	res[nres++] = (struct result){"floor", "repeat", floor_r, floor_r, 0};
+	res[nres++] = (struct result){"floor+lookup", "repeat", lookup_r, floor_r, 0};
+	res[nres++] = (struct result){"ct-hit", "repeat", hit_r, floor_r, target};
+	res[nres++] = (struct result){"ct-hit-reply", "repeat", reply_r, floor_r, target};
 	floor_1 = mean_repeat(fd_empty, fresh, FLOWS * 8, 1);
-	res[nres++] = (struct result){"floor", "single", floor_1, floor_1};
+	res[nres++] = (struct result){"floor", "single", floor_1, floor_1, 0};
 	res[nres++] = (struct result){"ct-miss-allow", "single",
-				      mean_repeat(fd_from, fresh, FLOWS * 8, 1), floor_1};
+				      mean_repeat(fd_from, fresh, FLOWS * 8, 1), floor_1, 0};
 	res[nres++] = (struct result){"policy-deny", "single",
-				      mean_repeat(fd_from, denied, FLOWS * 8, 1), floor_1};
+				      mean_repeat(fd_from, denied, FLOWS * 8, 1), floor_1, 0};
 	print_results(res, nres, json);
 
-	target = 3 * floor_r + (lookup_r - floor_r);
-	if (!json)
-		printf("\nct-hit target: <= 3 x floor + one lookup = %.1f ns: measured %.1f ns: "
-		       "%s\n",
-		       target, res[2].ns, res[2].ns <= target ? "met" : "NOT met");
+	/* printed, not asserted: a timing is a measurement, not a test outcome */
+	if (!json) {
+		printf("\ntarget: a CT hit costs <= 3 x floor + one lookup = 3 x %.1f + %.1f = "
+		       "%.1f ns\n",
+		       floor_r, lookup_r - floor_r, target);
+		for (size_t i = 0; i < nres; i++)
+			if (res[i].target > 0)
+				printf("  %-14s %7.1f ns  %5.2fx target  %s\n", res[i].name,
+				       res[i].ns, res[i].ns / res[i].target,
+				       res[i].ns <= res[i].target ? "PASS" : "FAIL");
+	}
 	harness_free(h);
 	bench_floor__destroy(fl);
 	return 0;

@@ -15,10 +15,13 @@
 #include <cmocka.h>
 #include <linux/pkt_cls.h>
 
+#include <bpf/bpf.h>
+
 #include "bpf_harness.h"
 #include "frames.h"
 #include "pktbuild.h"
 #include "loader/conntrack.h"
+#include "loader/maps.h"
 #include "replay/replay.h"
 
 #define IP_A PB_IP4(10, 244, 0, 21)
@@ -382,6 +385,268 @@ static void test_conntrack_gc(void **state)
 	assert_false(harness_ct_get(h, IP_A, IP_R, 46000, 80, IPPROTO_TCP, CT_OUT, &ct));
 }
 
+/* ---- direction-normalised conntrack keys: one map slot per connection ----------------- */
+
+static int count_slot(const struct ct_key *k, const struct ct_entry *e, void *arg)
+{
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static size_t ct_slots(struct harness *h)
+{
+	size_t n = 0;
+
+	assert_int_equal(ct_foreach(datapath_map_fd(h->dp, MAP_CT), count_slot, &n), 0);
+	return n;
+}
+
+/* The raw map slot for (tuple, scope) exactly as given, without normalising. */
+static bool ct_raw(struct harness *h, uint32_t saddr, uint32_t daddr, uint16_t sport,
+		   uint16_t dport, uint8_t scope, struct ct_entry *e)
+{
+	struct ct_key k = { 0 };
+
+	k.saddr.v4 = saddr;
+	k.daddr.v4 = daddr;
+	k.sport = htons(sport);
+	k.dport = htons(dport);
+	k.proto = IPPROTO_TCP;
+	k.family = CILIATE_AF_INET;
+	k.scope = scope;
+	return bpf_map_lookup_elem(datapath_map_fd(h->dp, MAP_CT), &k, e) == 0;
+}
+
+static void run_status(struct harness *h, int hook, const struct frame *f, int verdict,
+		       unsigned int status)
+{
+	assert_int_equal(harness_run(h, hook, f->buf, f->len), verdict);
+	assert_int_equal(harness_event(h, EVENT_TRACE)->ct_status, status);
+}
+
+/* A opens a connection to R: A's address orders below R's, so the slot's key is the
+ * original tuple; the reply and later packets update that same entry. */
+static void test_ct_opened_one_slot(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = frame_tcp4(IP_A, IP_R, 47000, 80, PB_TCP_SYN, 64);
+	struct frame synack = frame_tcp4(IP_R, IP_A, 80, 47000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	struct frame ack = frame_tcp4(IP_A, IP_R, 47000, 80, PB_TCP_ACK, 64);
+	struct ct_entry ct;
+
+	run_status(h, HOOK_FROM_CONTAINER, &syn, TC_ACT_OK, CT_NEW);
+	run_status(h, HOOK_TO_CONTAINER, &synack, TC_ACT_OK, CT_REPLY);
+	run_status(h, HOOK_FROM_CONTAINER, &ack, TC_ACT_OK, CT_ESTABLISHED);
+	assert_int_equal(ct_slots(h), 1);
+	assert_true(ct_raw(h, IP_A, IP_R, 47000, 80, CT_OUT, &ct));
+	assert_false(ct.flags & CT_F_REVERSED);
+	assert_int_equal(ct.packets_fwd, 2);
+	assert_int_equal(ct.packets_rev, 1);
+	assert_int_equal(ct.tcp_state, CT_TCP_ESTABLISHED);
+	/* the pair's other member names the same slot, but it is not that connection */
+	assert_false(harness_ct_get(h, IP_R, IP_A, 80, 47000, IPPROTO_TCP, CT_IN, &ct));
+}
+
+/* R opens a connection to A (A accepts it): the original (R -> A, in) orders the other way,
+ * so the slot's key is (A -> R, out) marked reversed; listing, lookups, replies and GC all
+ * see the original connection. */
+static void test_ct_accepted_reversed_slot(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = frame_tcp4(IP_R, IP_A, 50000, 8080, PB_TCP_SYN, 64);
+	struct frame synack = frame_tcp4(IP_A, IP_R, 8080, 50000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	struct frame ack = frame_tcp4(IP_R, IP_A, 50000, 8080, PB_TCP_ACK, 64);
+	int fd = datapath_map_fd(h->dp, MAP_CT);
+	struct ct_key key = { 0 }, orig;
+	struct diag d = { "" };
+	struct ct_entry ct;
+	size_t deleted;
+	char line[256];
+
+	run_status(h, HOOK_TO_CONTAINER, &syn, TC_ACT_OK, CT_NEW);
+	assert_int_equal(harness_event(h, EVENT_TRACE)->src_identity, ID_R);
+	run_status(h, HOOK_FROM_CONTAINER, &synack, TC_ACT_OK, CT_REPLY);
+	assert_true(harness_event(h, EVENT_TRACE)->flags & EVENT_F_IS_REPLY);
+	run_status(h, HOOK_TO_CONTAINER, &ack, TC_ACT_OK, CT_ESTABLISHED);
+
+	assert_int_equal(ct_slots(h), 1);
+	assert_true(ct_raw(h, IP_A, IP_R, 8080, 50000, CT_OUT, &ct));
+	assert_true(ct.flags & CT_F_REVERSED);
+	assert_false(ct_raw(h, IP_R, IP_A, 50000, 8080, CT_IN, &ct));
+	assert_true(harness_ct_get(h, IP_R, IP_A, 50000, 8080, IPPROTO_TCP, CT_IN, &ct));
+	assert_int_equal(ct.packets_fwd, 2);
+	assert_int_equal(ct.packets_rev, 1);
+	assert_int_equal(ct.src_identity, ID_R);
+	/* A opening "the same" tuple itself is not a connection that exists */
+	assert_false(harness_ct_get(h, IP_A, IP_R, 8080, 50000, IPPROTO_TCP, CT_OUT, &ct));
+
+	/* listing shows the original connection */
+	key.saddr.v4 = IP_A;
+	key.daddr.v4 = IP_R;
+	key.sport = htons(8080);
+	key.dport = htons(50000);
+	key.proto = IPPROTO_TCP;
+	key.family = CILIATE_AF_INET;
+	key.scope = CT_OUT;
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &ct), 0);
+	ct_key_original(&key, &ct, &orig);
+	assert_int_equal(orig.saddr.v4, IP_R);
+	assert_int_equal(orig.sport, htons(50000));
+	assert_int_equal(orig.scope, CT_IN);
+	ct_format(&key, &ct, ct_clock_now_ns(), line, sizeof(line));
+	assert_non_null(strstr(line, "TCP 10.244.1.30:50000 -> 10.244.0.21:8080 in "));
+	assert_non_null(strstr(line, "packets=2/1"));
+
+	/* GC removes it by its map key */
+	assert_int_equal(ct_gc(fd, ct.expires_ns - 1, &deleted, &d), 0);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(ct_gc(fd, ct.expires_ns, &deleted, &d), 0);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(ct_slots(h), 0);
+}
+
+/* A pod talking to its own address and port has no direction to normalise: both sides keep
+ * their own slot, as without normalisation (the sender's side then sees later packets as
+ * replies of the receiver's side). */
+static void test_ct_symmetric_tuple(void **state)
+{
+	struct harness *h = *state;
+	struct frame f = frame_tcp4(IP_A, IP_A, 7000, 7000, PB_TCP_SYN, 64);
+	struct ct_entry ct;
+
+	run_status(h, HOOK_FROM_CONTAINER, &f, TC_ACT_REDIRECT, CT_NEW);
+	assert_int_equal(ct_slots(h), 2);
+	assert_true(ct_raw(h, IP_A, IP_A, 7000, 7000, CT_OUT, &ct));
+	assert_false(ct.flags & CT_F_REVERSED);
+	assert_true(ct_raw(h, IP_A, IP_A, 7000, 7000, CT_IN, &ct));
+	assert_false(ct.flags & CT_F_REVERSED);
+	run_status(h, HOOK_FROM_CONTAINER, &f, TC_ACT_REDIRECT, CT_REPLY);
+	assert_int_equal(ct_slots(h), 2);
+}
+
+/* Userspace normalisation agrees with itself both ways, for IPv4 and IPv6. */
+static void test_ct_key_normalise_roundtrip(void **state)
+{
+	struct ct_key a = { 0 }, key, back;
+	struct ct_entry e = { 0 };
+	uint8_t flags;
+
+	a.saddr.v4 = IP_R;
+	a.daddr.v4 = IP_A;
+	a.sport = htons(1);
+	a.dport = htons(2);
+	a.proto = IPPROTO_UDP;
+	a.family = CILIATE_AF_INET;
+	a.scope = CT_IN;
+	for (int fam = 0; fam < 2; fam++) {
+		for (int swap = 0; swap < 2; swap++) {
+			struct ct_key o = a;
+
+			if (fam) { /* IPv6: differ only in the last word */
+				o.family = CILIATE_AF_INET6;
+				o.saddr.v6[0] = o.daddr.v6[0] = htonl(0xfd000000);
+				o.saddr.v6[3] = htonl(swap ? 1 : 2);
+				o.daddr.v6[3] = htonl(swap ? 2 : 1);
+			} else if (swap) {
+				o.saddr = a.daddr;
+				o.daddr = a.saddr;
+			}
+			ct_key_normalise(&o, &key, &flags);
+			e.flags = flags;
+			ct_key_original(&key, &e, &back);
+			assert_memory_equal(&back, &o, sizeof(o));
+			/* the reversed member of the pair normalises to the same slot */
+			{
+				struct ct_key r = o, key2;
+				uint8_t flags2;
+
+				r.saddr = o.daddr;
+				r.daddr = o.saddr;
+				r.sport = o.dport;
+				r.dport = o.sport;
+				r.scope = o.scope == CT_OUT ? CT_IN : CT_OUT;
+				ct_key_normalise(&r, &key2, &flags2);
+				assert_memory_equal(&key2, &key, sizeof(key));
+				assert_int_not_equal(flags2, flags);
+			}
+		}
+	}
+	/* IPv6 sides that differ but fold alike (XOR of the words) tie: stored as they are,
+	 * like symmetric tuples, both members of the pair in their own slots */
+	a.family = CILIATE_AF_INET6;
+	a.sport = a.dport = htons(9);
+	memset(&a.saddr, 0, sizeof(a.saddr));
+	memset(&a.daddr, 0, sizeof(a.daddr));
+	a.saddr.v6[0] = a.saddr.v6[1] = htonl(1);
+	a.daddr.v6[2] = a.daddr.v6[3] = htonl(1);
+	ct_key_normalise(&a, &key, &flags);
+	assert_memory_equal(&key, &a, sizeof(a));
+	assert_int_equal(flags, 0);
+}
+
+/* ---- endpoint by veth: direct-mapped slots in front of the authoritative hash ---------- */
+
+static struct lxc_slot lxc_slot_of(struct harness *h, uint32_t ifindex)
+{
+	uint32_t idx = ifindex & (LXC_SLOTS - 1);
+	struct lxc_slot s;
+
+	assert_int_equal(bpf_map_lookup_elem(datapath_map_fd(h->dp, MAP_LXC_SLOTS), &idx, &s), 0);
+	return s;
+}
+
+static void test_lxc_slot_collision_and_resync(void **state)
+{
+	struct harness *h = *state;
+	struct endpoint_info a = harness_endpoint(IP_A, 1, ID_A, 0);
+	struct endpoint_info b = harness_endpoint(IP_B, 2, ID_B, EP_F_INGRESS_ENFORCED);
+	struct frame f = frame_tcp4(IP_A, IP_R, 48000, 80, PB_TCP_SYN, 64);
+	struct frame spoof = frame_tcp4(IP_B, IP_R, 48001, 80, PB_TCP_SYN, 64);
+	int fd = datapath_map_fd(h->dp, MAP_LXC_SLOTS);
+	struct diag d = { "" };
+	struct lxc_slot s;
+	uint32_t idx;
+
+	/* the bound test device (ifindex 1) is served from its slot */
+	s = lxc_slot_of(h, 1);
+	assert_int_equal(s.ifindex, 1);
+	assert_int_equal(s.info.ep_id, 1);
+
+	/* another veth takes slot 1 first: the test device is then served by the hash */
+	assert_int_equal(dp_lxc_delete(h->dp, 1, &d), 0);
+	assert_int_equal(lxc_slot_of(h, 1).ifindex, 0);
+	assert_int_equal(dp_lxc_set(h->dp, 1 + LXC_SLOTS, &b, &d), 0);
+	assert_int_equal(dp_lxc_set(h->dp, 1, &a, &d), 0);
+	assert_int_equal(lxc_slot_of(h, 1).ifindex, 1 + LXC_SLOTS);
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len), TC_ACT_OK);
+	assert_int_equal(harness_event(h, EVENT_TRACE)->ep_id, 1);
+	assert_int_equal(harness_event(h, EVENT_TRACE)->src_identity, ID_A);
+	harness_run(h, HOOK_FROM_CONTAINER, spoof.buf, spoof.len); /* B's address is not ours */
+	assert_drop(h, REASON_INVALID_SOURCE_IP);
+
+	/* the slot's holder goes: the colliding endpoint inherits the slot */
+	assert_int_equal(dp_lxc_delete(h->dp, 1 + LXC_SLOTS, &d), 0);
+	s = lxc_slot_of(h, 1);
+	assert_int_equal(s.ifindex, 1);
+	assert_int_equal(s.info.identity, ID_A);
+
+	/* resync repairs slots that disagree with the hash: a stale copy and an orphan */
+	s.info.identity = 999;
+	idx = 1;
+	assert_int_equal(bpf_map_update_elem(fd, &idx, &s, BPF_ANY), 0);
+	memset(&s, 0, sizeof(s));
+	s.ifindex = 7;
+	s.info = b;
+	idx = 7;
+	assert_int_equal(bpf_map_update_elem(fd, &idx, &s, BPF_ANY), 0);
+	assert_int_equal(dp_lxc_resync(h->dp, &d), 0);
+	assert_int_equal(lxc_slot_of(h, 1).info.identity, ID_A);
+	assert_int_equal(lxc_slot_of(h, 7).ifindex, 0);
+	assert_int_equal(lxc_slot_of(h, 1002).ifindex, 1002); /* B's own veth, untouched */
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len), TC_ACT_OK);
+	assert_int_equal(harness_event(h, EVENT_TRACE)->src_identity, ID_A);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +661,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fragments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_and_filtered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conntrack_gc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ct_opened_one_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ct_accepted_reversed_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ct_symmetric_tuple, setup, teardown),
+		cmocka_unit_test(test_ct_key_normalise_roundtrip),
+		cmocka_unit_test_setup_teardown(test_lxc_slot_collision_and_resync, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bpf_lxc", tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "loader/conntrack.h"
 #include "loader/maps.h"
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -179,7 +180,7 @@ bool harness_ct_get(struct harness *h, uint32_t saddr, uint32_t daddr, uint16_t 
 	k.proto = proto;
 	k.family = CILIATE_AF_INET;
 	k.scope = scope;
-	return bpf_map_lookup_elem(datapath_map_fd(h->dp, MAP_CT), &k, out) == 0;
+	return ct_lookup_conn(datapath_map_fd(h->dp, MAP_CT), &k, out) == 0;
 }
 
 uint64_t harness_metric_packets(struct harness *h, unsigned int reason, unsigned int dir)

@@ -65,7 +65,8 @@ int harness_run_fd(struct harness *h, int prog_fd, const uint8_t *frame, size_t 
 /* The last event of a type from the last run, or NULL. */
 const struct ciliate_event *harness_event(const struct harness *h, int type);
 
-/* Looks up a conntrack entry; returns true if present. */
+/* Looks up the connection with this original tuple and scope (wherever its direction-normalised
+ * key puts it); returns true if present. */
 bool harness_ct_get(struct harness *h, uint32_t saddr, uint32_t daddr, uint16_t sport,
 		    uint16_t dport, uint8_t proto, uint8_t scope, struct ct_entry *out);
 

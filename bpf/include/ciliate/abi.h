@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include "drop_reasons.h"
 
-#define CILIATE_ABI_VERSION 1
+#define CILIATE_ABI_VERSION 2 /* 2: direction-normalised conntrack keys */
 
 /* Address families carried in every key and event (Linux values). */
 #define CILIATE_AF_INET 2
@@ -86,6 +86,19 @@ struct endpoint_info {
 	__u8 pad[3];
 };
 
+/* ciliate_lxc_slots: a direct-mapped copy of ciliate_lxc (slot = ifindex % LXC_SLOTS), so that
+ * "which endpoint does this veth serve", asked by every packet, is an array lookup (inlined by
+ * the verifier) instead of a hash lookup. ciliate_lxc stays authoritative: a veth whose slot
+ * holds another ifindex (a collision) or nothing is looked up there. Userspace writes both
+ * through loader/maps.c only (slot first, so the array is never staler than the hash).
+ */
+struct lxc_slot {
+	__u32 ifindex; /* the ciliate_lxc key held here; 0: empty */
+	__u32 pad;
+	struct endpoint_info info;
+};
+#define LXC_SLOTS 4096 /* a power of two */
+
 /* ---- ipcache: LPM trie, IP prefix -> identity ------------------------------------------
  * prefixlen counts bits from `family` on: 32 + the IP prefix length.
  */
@@ -141,9 +154,17 @@ struct policy_value {
 };
 
 /* ---- Conntrack ---------------------------------------------------------------------------
- * Keyed by the connection's original tuple plus the local endpoint's point of view:
- * CT_OUT for connections a local endpoint opened (its egress), CT_IN for connections a local
- * endpoint accepted (its ingress). Same-node traffic gets one entry of each kind.
+ * A connection is its original tuple plus the local endpoint's point of view: CT_OUT for
+ * connections a local endpoint opened (its egress), CT_IN for connections a local endpoint
+ * accepted (its ingress). Same-node traffic gets one entry of each kind.
+ *
+ * The map key is direction-normalised so that every packet of a connection, either way,
+ * finds it with one lookup: it is the original (tuple, scope) when the tuple's source orders
+ * below its destination, else the reversed tuple with the scope flipped, and then the entry
+ * carries CT_F_REVERSED. A side orders as (address folded to 32 bits by XOR of its words) << 16
+ * | port, each as the unsigned value in memory (bpf/lib/conntrack.h ct_side; userspace
+ * loader/conntrack.c must agree). Tuples whose sides tie (source == destination) are stored
+ * as they are, and looked up as two slots.
  */
 enum ct_scope {
 	CT_OUT = 0,
@@ -198,6 +219,8 @@ struct ct_entry {
 /* The other side of the connection is a pod on this node: established packets need the
  * local-endpoint lookup (for delivery) only when this is set. */
 #define CT_F_PEER_LOCAL (1u << 0)
+/* The key is the connection's original tuple reversed, with the scope flipped. */
+#define CT_F_REVERSED (1u << 1)
 
 /* Conntrack lifetimes in seconds (Cilium-like defaults). */
 #define CT_LIFETIME_TCP_SYN 60
@@ -300,6 +323,8 @@ struct ciliate_event {
 
 CILIATE_ABI_CHECK(endpoint_key, 20);
 CILIATE_ABI_CHECK(endpoint_info, 48);
+CILIATE_ABI_CHECK(lxc_slot, 56);
+_Static_assert((LXC_SLOTS & (LXC_SLOTS - 1)) == 0, "ABI: LXC_SLOTS is a power of two");
 CILIATE_ABI_CHECK(ipcache_key, 24);
 CILIATE_ABI_CHECK(ipcache_value, 12);
 CILIATE_ABI_CHECK(policy_key, 16);
@@ -320,6 +345,7 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 /* Pinned map names (under /sys/fs/bpf/ciliate/<node>/). */
 #define MAP_ENDPOINTS "ciliate_endpoints"
 #define MAP_LXC "ciliate_lxc"
+#define MAP_LXC_SLOTS "ciliate_lxc_slots"
 #define MAP_IPCACHE "ciliate_ipcache"
 #define MAP_POLICY "ciliate_policy"
 #define MAP_CT "ciliate_ct"
