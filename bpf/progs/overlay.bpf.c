@@ -159,7 +159,8 @@ int from_overlay(struct __sk_buff *skb)
 		if (r.entry)
 			ct_update(r.entry, &pl.pkt, r.is_reply, pl.now);
 		else
-			ret = ct_create(&r.key, &pl.pkt, pl.src_identity, d.rule_id, 0, pl.now);
+			ret = ct_create(&r.key, &pl.pkt, pl.src_identity, d.rule_id, r.key_flags,
+					 pl.now);
 		if (ret < 0)
 			return DROP(&pl, ret);
 	}
