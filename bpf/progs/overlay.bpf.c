@@ -17,6 +17,7 @@
  */
 #include "lib/common.h"
 #include "lib/maps.h"
+#include "lib/clock.h"
 #include "lib/parse.h"
 #include "lib/events.h"
 #include "lib/endpoint.h"
@@ -33,31 +34,19 @@
 const volatile __u8 cfg_enable_ipv6 = 0;
 const volatile __u8 cfg_trace_all = 0;
 
-/* Parse and filter, as the pod hooks do. Returns 0 (family 0: not IP) or -reason. */
-static __always_inline int overlay_prologue(struct pipeline *pl)
-{
-	int ret = parse_packet(pl->skb, &pl->pkt);
-
-	if (ret < 0)
-		return ret;
-	if (pl->pkt.vlan_depth)
-		return -REASON_VLAN_FILTERED;
-	if (!pl->pkt.family)
-		return 0;
-	if (pl->pkt.family == CILIATE_AF_INET6 && !cfg_enable_ipv6)
-		return -REASON_UNSUPPORTED_L3_PROTOCOL;
-	return frag_track(&pl->pkt);
-}
+#include "lib/admit.h"
 
 SEC("tc")
 int to_overlay(struct __sk_buff *skb)
 {
 	struct pipeline pl = { .skb = skb, .hook = HOOK_TO_OVERLAY, .dir = DIR_EGRESS,
-			       .now = bpf_ktime_get_coarse_ns() };
+			       .now = clock_now_ns() };
 	__be32 remote;
 	int ret;
 
-	ret = overlay_prologue(&pl);
+	ret = ip_prologue(&pl);
+	if (!ret && pl.pkt.family)
+		ret = frag_track(&pl.pkt);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	/* nothing non-IP is routed here (neighbours are static); the device drops what has no
@@ -80,51 +69,20 @@ int to_overlay(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
-/*
- * Conntrack and ingress policy of local endpoint `ep` for a packet from `src_identity`. On
- * success fills r (the entry to update, or the key to create) and d; returns 0 or -reason.
- */
-static __always_inline int overlay_admit(struct pipeline *pl, const struct endpoint_info *ep,
-					 struct ct_result *r, struct policy_decision *d)
-{
-	struct pkt *p = &pl->pkt;
-	int ret;
-
-	d->rule_id = 0;
-	d->match = POLICY_MATCH_NONE;
-	d->deny_rule = 0;
-	ct_lookup(p, 0, pl->now, r);
-	if (r->status != CT_NEW)
-		return 0;
-	if (p->flags & PKT_F_ICMP_ERROR) {
-		struct pkt inner;
-
-		if (parse_icmp_inner(pl->skb, p, &inner) == 0 && ct_icmp_related(&inner, 0, pl->now)) {
-			r->status = CT_RELATED;
-			return 0;
-		}
-	}
-	ret = policy_check(ep, pl->src_identity, DIR_INGRESS, p, d);
-	pl->match = d->match;
-	pl->rule_id = d->rule_id;
-	if (ret < 0)
-		pl->event_flags |= EVENT_F_POLICY_DENY_RULE * d->deny_rule;
-	policy_verdict_emit(pl, ret == 0, DIR_INGRESS);
-	return ret;
-}
-
 SEC("tc")
 int from_overlay(struct __sk_buff *skb)
 {
 	struct pipeline pl = { .skb = skb, .hook = HOOK_FROM_OVERLAY, .dir = DIR_INGRESS,
-			       .now = bpf_ktime_get_coarse_ns() };
+			       .now = clock_now_ns() };
 	struct policy_decision d;
 	struct endpoint_info *ep;
 	struct ct_result r;
 	__be32 remote;
 	int ret;
 
-	ret = overlay_prologue(&pl);
+	ret = ip_prologue(&pl);
+	if (!ret && pl.pkt.family)
+		ret = frag_track(&pl.pkt);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	if (!pl.pkt.family)
@@ -146,7 +104,8 @@ int from_overlay(struct __sk_buff *skb)
 	pl.ep_id = ep->ep_id;
 	pl.dst_identity = ep->identity;
 
-	ret = overlay_admit(&pl, ep, &r, &d);
+	pl.peer_resolved = 1; /* the source identity is the VNI's */
+	ret = endpoint_admit(&pl, ep, 0, &r, &d);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	pl.ct_status = r.status;
@@ -155,15 +114,9 @@ int from_overlay(struct __sk_buff *skb)
 	ret = forward_rewrite_l2l3(skb, &pl.pkt, ep);
 	if (ret < 0)
 		return DROP(&pl, ret);
-	if (r.status != CT_RELATED) {
-		if (r.entry)
-			ct_update(r.entry, &pl.pkt, r.is_reply, pl.now);
-		else
-			ret = ct_create(&r.key, &pl.pkt, pl.src_identity, d.rule_id, r.key_flags,
-					 pl.now);
-		if (ret < 0)
-			return DROP(&pl, ret);
-	}
+	ret = endpoint_commit(&pl, &r, pl.src_identity, &d, 0);
+	if (ret < 0)
+		return DROP(&pl, ret);
 	pl.target_ifindex = ep->ifindex;
 	return forward_packet(&pl, bpf_redirect(ep->ifindex, 0), REASON_CT_NEW + pl.ct_status);
 }
