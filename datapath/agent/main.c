@@ -403,6 +403,7 @@ static void stop(struct agent *a)
 		node_state_free(&a->ns);
 	scenario_free(a->model);
 	agent_objects_free(a);
+	agent_model_cache_free(a);
 	for (m = 0; m < AM_COUNT; m++)
 		kvset_free(&a->cur[m]);
 	free(a->eps);
