@@ -169,6 +169,8 @@ struct agent {
 
 	/* event loop */
 	int epfd, listen_fd, timer_fd, signal_fd;
+	int coalesce_fd;     /* one-shot timer: the next coalesced reconcile */
+	bool coalesce_armed;
 	struct agent_client *clients;
 	size_t nclients;
 	bool stop;

@@ -336,7 +336,8 @@ int agent_reconcile(struct agent *a, struct diag *d)
 	if (err)
 		goto fail;
 	wanted_free(&w);
-	a->last_reconcile_ms = (double)(agent_now_ms() - t0);
+	a->last_reconcile_end_ms = agent_now_ms();
+	a->last_reconcile_ms = (double)(a->last_reconcile_end_ms - t0);
 	a->last_error[0] = '\0';
 	if (a->last_upserts || a->last_deletes)
 		agent_log(a,
@@ -348,7 +349,8 @@ int agent_reconcile(struct agent *a, struct diag *d)
 fail:
 	wanted_free(&w);
 	a->reconcile_errors++;
-	a->last_reconcile_ms = (double)(agent_now_ms() - t0);
+	a->last_reconcile_end_ms = agent_now_ms();
+	a->last_reconcile_ms = (double)(a->last_reconcile_end_ms - t0);
 	snprintf(a->last_error, sizeof(a->last_error), "%s", d->msg);
 	agent_log(a, "reconcile failed (previous state stays in force): %s", d->msg);
 	return err;

@@ -100,7 +100,7 @@ static json_t *op_status(struct agent *a)
 		    a->eps[i].attached_ifindex == a->eps[i].ifindex)
 			ready++;
 	r = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:{s:I, s:I}, "
-		      "s:{s:I, s:I, s:f, s:I, s:I, s:s}, s:{s:I, s:I}, s:o, s:I}",
+		      "s:{s:I, s:I, s:f, s:I, s:I, s:s, s:I, s:I}, s:{s:I, s:I}, s:o, s:I}",
 		      "ok", 1, "node", a->o.node, "store", a->o.store_uri, "pinDir",
 		      datapath_pin_dir(a->dp), "socket", a->sock_path, "storeRevision",
 		      (json_int_t)a->rev, "modelRevision", (json_int_t)a->model_rev, "podCIDR",
@@ -109,6 +109,8 @@ static json_t *op_status(struct agent *a)
 		      (json_int_t)a->reconciles, "errors", (json_int_t)a->reconcile_errors,
 		      "lastMs", a->last_reconcile_ms, "lastUpserts", (json_int_t)a->last_upserts,
 		      "lastDeletes", (json_int_t)a->last_deletes, "lastError", a->last_error,
+		      "objectsParsed", (json_int_t)a->objects_parsed, "fullBuilds",
+		      (json_int_t)a->full_builds,
 		      "conntrackGC", "runs", (json_int_t)a->ct_gc_runs, "deleted",
 		      (json_int_t)a->ct_gc_deleted, "badObjects", bad, "uptimeSeconds",
 		      (json_int_t)((agent_now_ms() - a->started_ms) / 1000));
