@@ -82,6 +82,19 @@ static int catch_up(struct agent *a, struct diag *d)
 	return agent_reconcile(a, d);
 }
 
+/* Answers about the model (endpoints, identities) reflect every store change seen so far:
+ * a reconcile the coalescing timer still holds back runs now. */
+static void freshen(struct agent *a)
+{
+	struct diag d = {{0}};
+	bool changed = false;
+
+	if (agent_objects_poll(a, 0, &changed, &d) == 0 && changed)
+		a->dirty = true;
+	if (a->dirty)
+		agent_reconcile(a, &d);
+}
+
 static json_t *op_status(struct agent *a)
 {
 	char cidr[CIDR4_STR_MAX];
@@ -236,6 +249,7 @@ static json_t *op_endpoint_list(struct agent *a)
 	json_t *arr = json_array();
 	size_t i;
 
+	freshen(a);
 	for (i = 0; i < a->neps; i++)
 		json_array_append_new(arr, agent_ep_json(a, &a->eps[i]));
 	return json_pack("{s:b, s:s, s:o}", "ok", 1, "node", a->o.node, "endpoints", arr);
@@ -243,6 +257,7 @@ static json_t *op_endpoint_list(struct agent *a)
 
 static json_t *op_identity_list(struct agent *a)
 {
+	freshen(a);
 	return json_pack("{s:b, s:s, s:I, s:o}", "ok", 1, "node", a->o.node, "modelRevision",
 			 (json_int_t)a->model_rev, "identities", agent_identities_json(a));
 }
