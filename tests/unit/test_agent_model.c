@@ -48,6 +48,14 @@ void agent_log(const struct agent *a, const char *fmt, ...)
 	"{\"name\":\"np\",\"namespace\":\"shop\",\"annotations\":{\"ciliate.dev/source\":"  \
 	"\"np.yaml:3\"}},\"spec\":{\"podSelector\":5}}"
 
+#define NP2_ALL                                                                              \
+	"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":"  \
+	"{\"name\":\"np2\",\"namespace\":\"shop\"},\"spec\":{\"podSelector\":{},\"ingress\":" \
+	"[{\"from\":[{\"podSelector\":{\"matchLabels\":{\"app\":\"a\"}}}]}]}}"
+#define NP2_NONE                                                                            \
+	"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":" \
+	"{\"name\":\"np2\",\"namespace\":\"shop\"},\"spec\":{\"podSelector\":{}}}"
+
 static void put(struct agent *a, const char *key, const char *value, int64_t create, int64_t mod)
 {
 	struct agent_obj *o = agent_obj_find(a, key);
@@ -272,6 +280,29 @@ static void test_conflict_named_by_full_parse(void **state)
 	free_agent(a);
 }
 
+/* A policy added to a model put together from parts, then changed: every model computes
+ * its node state (the policies and the pods' labels belong to the parts). */
+static void test_policy_from_parts(void **state)
+{
+	struct agent *a = new_agent();
+	struct diag d = {{0}};
+	struct node_state ns;
+	int64_t rev;
+
+	assert_int_equal(agent_model_build(a, &d), 0);
+	for (rev = 10; rev < 14; rev++) {
+		put(a, "/ciliate/objects/NetworkPolicy/shop/np2",
+		    rev % 2 ? NP2_ALL : NP2_NONE, 10, rev);
+		put(a, "/ciliate/objects/Pod/shop/a", POD_A, 2, rev);
+		assert_int_equal(agent_model_build(a, &d), 0);
+		assert_int_equal(a->model->npolicies, 2);
+		assert_int_equal(node_state_compute(a->model, "node-1", &ns, &d), 0);
+		assert_true(ns.neps >= 1);
+		node_state_free(&ns);
+	}
+	free_agent(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_pod_on_unknown_node),
 		cmocka_unit_test(test_parses_only_what_changed),
 		cmocka_unit_test(test_conflict_named_by_full_parse),
+		cmocka_unit_test(test_policy_from_parts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
