@@ -660,10 +660,6 @@ out:
 static int build_from_parts(struct agent *a, struct build *b, struct scenario **out,
 			    struct diag *d)
 {
-	struct model_doc doc = {.name = a->cluster_name,
-				.text = a->cluster_text,
-				.len = a->cluster_len,
-				.flags = a->cluster_flags | MODEL_DOC_CLUSTER_ONLY};
 	struct model_part **parts;
 	struct scenario *s;
 	size_t i;
@@ -675,7 +671,9 @@ static int build_from_parts(struct agent *a, struct build *b, struct scenario **
 		return diag_fail_errno(d, -ENOMEM, "building the model: out of memory");
 	for (i = 0; i < b->nsel; i++)
 		parts[i] = b->sel[i].part;
-	err = scenario_from_docs("store", &doc, 1, &s, NULL, d);
+	err = scenario_copy_cluster(a->cluster_model, &s);
+	if (err)
+		diag_fail_errno(d, err, "building the model: out of memory");
 	if (!err) {
 		err = scenario_from_parts(s, parts, b->nsel, d);
 		if (err)

@@ -340,8 +340,11 @@ struct model_part *model_part_ref(struct model_part *p);
 /* Drops a reference (NULL is fine); the last one frees the part. */
 void model_part_unref(struct model_part *p);
 
-/* Completes s (a scenario holding only its Cluster, e.g. from scenario_from_docs with the
- * Cluster document alone) with parts in order, then namespaces, IPAM and identities: the
+/* A new scenario holding a copy of src's Cluster (and name) only: the start of a model put
+ * together from parts, without parsing the Cluster document again. */
+int scenario_copy_cluster(const struct scenario *src, struct scenario **out);
+
+/* Completes s (a scenario holding only its Cluster, e.g. from scenario_copy_cluster) with parts in order, then namespaces, IPAM and identities: the
  * same model scenario_from_docs builds from the Cluster and the parts' documents. Returns
  * -EAGAIN (nothing reported, s unchanged but for appended workloads: free it) when the parts
  * are in conflict (a duplicate object or address) or a completion pass fails: the caller

@@ -116,6 +116,65 @@ int model_part_parse(const struct scenario *base, const char *name, const char *
 	return 0;
 }
 
+static int cluster_copy(struct m_cluster *dst, const struct m_cluster *src)
+{
+	size_t i;
+
+	*dst = *src;
+	dst->nodes = NULL;
+	dst->ext_hosts = NULL;
+	dst->config = NULL;
+	dst->nnodes = dst->next_hosts = dst->nconfig = 0;
+	dst->nodes = calloc(src->nnodes + 1, sizeof(*dst->nodes));
+	dst->ext_hosts = calloc(src->next_hosts + 1, sizeof(*dst->ext_hosts));
+	dst->config = calloc(src->nconfig + 1, sizeof(*dst->config));
+	if (!dst->nodes || !dst->ext_hosts || !dst->config)
+		return -ENOMEM;
+	for (i = 0; i < src->nnodes; i++) {
+		dst->nodes[i] = src->nodes[i];
+		if (labelset_copy(&dst->nodes[i].labels, &src->nodes[i].labels))
+			return -ENOMEM;
+		dst->nnodes++;
+	}
+	for (i = 0; i < src->next_hosts; i++) {
+		const struct m_external_host *h = &src->ext_hosts[i];
+
+		dst->ext_hosts[i] = *h;
+		dst->ext_hosts[i].ports = calloc(h->nports + 1, sizeof(*h->ports));
+		if (!dst->ext_hosts[i].ports)
+			return -ENOMEM;
+		memcpy(dst->ext_hosts[i].ports, h->ports, h->nports * sizeof(*h->ports));
+		dst->next_hosts++;
+	}
+	for (i = 0; i < src->nconfig; i++) {
+		dst->config[i].key = strdup(src->config[i].key);
+		dst->config[i].value = strdup(src->config[i].value);
+		dst->nconfig++;
+		if (!dst->config[i].key || !dst->config[i].value)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int scenario_copy_cluster(const struct scenario *src, struct scenario **out)
+{
+	struct scenario *s = calloc(1, sizeof(*s));
+	int err;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->path = strdup(src->path ? src->path : "");
+	s->has_cluster = src->has_cluster;
+	err = s->path ? cluster_copy(&s->cluster, &src->cluster) : -ENOMEM;
+	if (err) {
+		scenario_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
 /* ---- an open-addressing table of indexes (+1) into one of the model's arrays ---------- */
 
 struct idx_table {

@@ -10,6 +10,8 @@
 # machine's MemAvailable drop (also counts kernel memory: namespaces, veths, BPF maps; and
 # anything else running, so it is an upper bound on a shared machine).
 # Usage: sim_bringup.sh BUILD_DIR [SIZE...]   (SIZE like 3x30)
+# BENCH_SIM_PREFIX names the clusters (default "bench": bench-3x30, ...; the tag follows the
+# name, so people sharing a machine give different prefixes).
 set -uo pipefail
 
 build=${1:-build}
@@ -83,7 +85,7 @@ printf '%-9s %7s %9s %9s %12s %14s\n' SIZE PODS UP_S DOWN_S PEAK_RSS_MB PEAK_MEM
 for size in "${sizes[@]}"; do
 	nodes=${size%x*}
 	per=${size#*x}
-	name=bench-$size
+	name=${BENCH_SIM_PREFIX:-bench}-$size
 	scenario "$name" "$nodes" "$per" >"$tmp/$size.yaml"
 	base=$(avail_kb)
 	start=$(date +%s%N)
