@@ -205,6 +205,14 @@ static uint64_t hash_str(uint64_t h, const char *s)
 
 #define HASH_INIT 14695981039346656037ull
 
+/* All 32 bits matter (addresses of one range differ in their last bytes only). */
+static uint64_t hash_u32(uint32_t v)
+{
+	uint64_t h = (uint64_t)v * 0x9e3779b97f4a7c15ull;
+
+	return h ^ (h >> 32);
+}
+
 /* The slot holding an entry equal to the one at index want (by eq), else the empty slot
  * where it goes. */
 static uint32_t *table_slot(const struct idx_table *t, uint64_t h,
@@ -310,7 +318,7 @@ static int append_parts(struct scenario *s, struct model_part *const *parts, siz
 			*slot = k + 1;
 			if (err || pod->host_network || !pod->ip_pinned)
 				continue;
-			slot = table_slot(&tip, pod->ip * 2654435761ull, pod_ip_eq, s, k);
+			slot = table_slot(&tip, hash_u32(pod->ip), pod_ip_eq, s, k);
 			if (*slot)
 				err = -EAGAIN;
 			*slot = k + 1;
