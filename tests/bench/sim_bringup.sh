@@ -12,8 +12,11 @@
 # the agents' part of the RSS (the echo servers' RSS counts the shared C library again for
 # each of them).
 # Usage: sim_bringup.sh BUILD_DIR [SIZE...]   (SIZE like 3x30)
-# BENCH_SIM_PREFIX names the clusters (default "bench": bench-3x30, ...; the tag follows the
-# name, so people sharing a machine give different prefixes).
+# Clusters are named PREFIX-SIZE-PID (BENCH_SIM_PREFIX, default "bench"): the simulator's tag
+# (its namespaces, agent sockets) follows the name, and two runs on one machine must not share
+# one. Only a cluster this run created is taken down: a fixed name once let a second run whose
+# `up` was refused ("in use") take down the first run's cluster while it came up, and that
+# run's CNI calls then failed with "Connection reset by peer".
 set -uo pipefail
 
 build=${1:-build}
@@ -86,7 +89,7 @@ printf '%-9s %7s %9s %9s %12s %14s %15s\n' SIZE PODS UP_S DOWN_S PEAK_RSS_MB PEA
 for size in "${sizes[@]}"; do
 	nodes=${size%x*}
 	per=${size#*x}
-	name=${BENCH_SIM_PREFIX:-bench}-$size
+	name=${BENCH_SIM_PREFIX:-bench}-$size-$$
 	scenario "$name" "$nodes" "$per" >"$tmp/$size.yaml"
 	base=$(avail_kb)
 	start=$(date +%s%N)
@@ -113,11 +116,13 @@ for size in "${sizes[@]}"; do
 	wait "$simpid"
 	rc=$?
 	up_ns=$(($(date +%s%N) - start))
-	[ -z "$tag" ] && tag=$(grep -oE 'tag [a-z0-9]+' "$tmp/$size.up" | head -1 | cut -d' ' -f2)
-	tags+=("$tag")
+	# ours only if this `up` started creating it (an `up` refused for a busy tag prints none)
+	[ -z "$tag" ] && tag=$(grep -oE 'cil-[a-z0-9]+-fabric' "$tmp/$size.up" | head -1 |
+		sed -E 's/^cil-([a-z0-9]+)-fabric$/\1/')
+	[ -n "$tag" ] && tags+=("$tag")
 	if [ $rc -ne 0 ]; then
-		echo "$size: up failed: $(tail -3 "$tmp/$size.up")"
-		"$SIM" down "$tag" >/dev/null 2>&1
+		echo "$size: up failed: $(tr '\r' '\n' <"$tmp/$size.up" | tail -3)"
+		[ -n "$tag" ] && "$SIM" down "$tag" >/dev/null 2>&1
 		continue
 	fi
 	# once up: the agents and servers at rest
