@@ -55,6 +55,9 @@ struct agent_obj {
 
 	/* read from the value once per version (agent_obj_derive) */
 	int64_t derived_rev;
+	const char *obj_name; /* /ciliate/objects/<kind>/<ns>/<name>: "<ns>/<name>" (in key) */
+	bool obj_model;	      /* a key of that form (kind shorter than 64) */
+	bool obj_pod;	      /* ... and kind Pod */
 	size_t src_flen; /* src: length of FILE and the LINE number, for ordering */
 	long src_line;
 	bool not_json;	       /* Pods: the value is not a JSON object */

@@ -128,26 +128,9 @@ static const char *obj_pod(const void *item)
 
 /* ---- documents ------------------------------------------------------------------------ */
 
-/* Splits "/ciliate/objects/<kind>/<ns>/<name>"; false for other keys. */
-static bool obj_key_split(const char *key, char *kind, size_t ksz, char *ns_name, size_t nsz)
-{
-	const char *p = key + strlen(AGENT_OBJ_PREFIX), *slash;
-
-	if (strncmp(key, AGENT_OBJ_PREFIX, strlen(AGENT_OBJ_PREFIX)))
-		return false;
-	slash = strchr(p, '/');
-	if (!slash || (size_t)(slash - p) >= ksz)
-		return false;
-	snprintf(kind, ksz, "%.*s", (int)(slash - p), p);
-	snprintf(ns_name, nsz, "%s", slash + 1);
-	return strchr(slash + 1, '/') != NULL;
-}
-
 static bool obj_is_pod(const struct agent_obj *o)
 {
-	const char *prefix = AGENT_OBJ_PREFIX "Pod/";
-
-	return !strncmp(o->key, prefix, strlen(prefix)) && strchr(o->key + strlen(prefix), '/');
+	return o->obj_pod;
 }
 
 static const char *obj_text(const struct agent_obj *o, bool good, size_t *len)
@@ -488,8 +471,9 @@ static int sel_add(struct build *b, const struct sel *s)
 static int select_obj(struct agent *a, struct build *b, const struct ptab *allocs, size_t i,
 		      struct sel *s, struct diag *d)
 {
-	char kind[64], pod[IPAM_POD_MAX], *text;
 	struct agent_obj *o = b->order[i];
+	const char *pod = o->obj_name;
+	char *text;
 	const struct alloc_ref *ar;
 	const char *node;
 	bool hostnet;
@@ -498,13 +482,13 @@ static int select_obj(struct agent *a, struct build *b, const struct ptab *alloc
 	size_t len;
 	int err;
 
-	if (!obj_key_split(o->key, kind, sizeof(kind), pod, sizeof(pod)))
+	if (!o->obj_model) /* not /ciliate/objects/<kind>/<ns>/<name> */
 		return 0;
 	for (;;) {
 		memset(s, 0, sizeof(*s));
 		s->obj = o;
 		s->oi = i;
-		if (!strcmp(kind, "Pod") && !b->use_good[i] && o->not_json) {
+		if (o->obj_pod && !b->use_good[i] && o->not_json) {
 			/* reported like any other bad object */
 			j = json_loadb(o->value, o->len, 0, &je);
 			free(o->error);
@@ -518,7 +502,7 @@ static int select_obj(struct agent *a, struct build *b, const struct ptab *alloc
 			o->excluded = true;
 			return 0;
 		}
-		if (!strcmp(kind, "Pod")) {
+		if (o->obj_pod) {
 			j = NULL;
 			node = o->pod_node;
 			hostnet = o->pod_hostnet;

@@ -112,6 +112,8 @@ void agent_obj_derive(struct agent *a, struct agent_obj *o)
 	o->not_json = false;
 	o->pod_hostnet = false;
 	o->pod_ip = 0;
+	o->obj_model = o->obj_pod = false;
+	o->obj_name = NULL;
 	if (!strncmp(o->key, IPAM_KEY_PREFIX, strlen(IPAM_KEY_PREFIX))) {
 		o->ipam = calloc(1, sizeof(*o->ipam));
 		if (o->ipam && ipam_rec_parse(o->value, o->len, o->ipam, why, sizeof(why))) {
@@ -123,6 +125,11 @@ void agent_obj_derive(struct agent *a, struct agent_obj *o)
 	}
 	if (strncmp(o->key, AGENT_OBJ_PREFIX, strlen(AGENT_OBJ_PREFIX)))
 		return;
+	/* "<kind>/<ns>/<name>": what the model build needs of the key, split once */
+	c = strchr(o->key + strlen(AGENT_OBJ_PREFIX), '/');
+	o->obj_model = c && c - (o->key + strlen(AGENT_OBJ_PREFIX)) < 64 && strchr(c + 1, '/');
+	o->obj_name = o->obj_model ? c + 1 : NULL;
+	o->obj_pod = o->obj_model && !strncmp(o->key, pod_prefix, strlen(pod_prefix));
 	j = json_loadb(o->value, o->len, 0, NULL);
 	c = json_string_value(json_object_get(
 		json_object_get(json_object_get(j, "metadata"), "annotations"),
@@ -138,7 +145,7 @@ void agent_obj_derive(struct agent *a, struct agent_obj *o)
 		o->src_flen = c ? (size_t)(c - o->src) : strlen(o->src);
 		o->src_line = c ? strtol(c + 1, NULL, 10) : 0;
 	}
-	if (!strncmp(o->key, pod_prefix, strlen(pod_prefix)))
+	if (o->obj_pod)
 		derive_pod(o, j);
 	json_decref(j);
 }
