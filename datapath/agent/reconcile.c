@@ -356,18 +356,22 @@ int agent_reconcile(struct agent *a, struct diag *d)
 
 	a->reconciles++;
 	a->dirty = false;
-	if (a->have_ns) /* it points into the model, which the build replaces */
-		node_state_free(&a->ns);
-	a->have_ns = false;
-	err = agent_model_build(a, d);
-	if (!err && !a->model)
-		err = diag_fail(d, "no model");
-	if (!err)
-		err = node_state_compute(a->model, a->o.node, &ns, d);
-	if (err)
-		goto fail;
-	a->ns = ns;
-	a->have_ns = true;
+	/* the store has not changed since the model was built (an endpoint came, a veth
+	 * changed): its node state stands, only the endpoints are looked at again */
+	if (!(a->model && a->have_ns && a->model_rev == a->rev)) {
+		if (a->have_ns) /* it points into the model, which the build replaces */
+			node_state_free(&a->ns);
+		a->have_ns = false;
+		err = agent_model_build(a, d);
+		if (!err && !a->model)
+			err = diag_fail(d, "no model");
+		if (!err)
+			err = node_state_compute(a->model, a->o.node, &ns, d);
+		if (err)
+			goto fail;
+		a->ns = ns;
+		a->have_ns = true;
+	}
 	for (m = 0; m < AM_COUNT; m++)
 		kvset_init(&w.m[m], map_desc[m].ksz, map_desc[m].vsz);
 	w.nidmap = a->model->npods + 2;
