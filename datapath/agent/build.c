@@ -27,9 +27,9 @@
 
 /* One document of a build: a stored object, or a stand-in for an allocation. */
 struct sel {
-	struct agent_obj *obj; /* NULL: a stand-in */
-	size_t oi;	       /* obj's index in the order */
-	uint32_t ip;	       /* Pods: the allocation that becomes status.podIP (0: none) */
+	struct agent_obj *obj;	    /* NULL: a stand-in */
+	size_t oi;		    /* obj's index in the order */
+	uint32_t ip;		    /* Pods: the allocation that becomes status.podIP (0: none) */
 	const struct ipam_rec *rec; /* stand-ins */
 	const struct ipam_alloc *al;
 	struct model_part *part;
@@ -497,7 +497,8 @@ static int select_obj(struct agent *a, struct build *b, const struct ptab *alloc
 				o->error = NULL;
 			json_decref(j);
 			if (o->bad_rev != o->mod_rev)
-				agent_log(a, "bad object %s; skipped", o->error ? o->error : o->key);
+				agent_log(a, "bad object %s; skipped",
+					  o->error ? o->error : o->key);
 			o->bad_rev = o->mod_rev;
 			o->excluded = true;
 			return 0;
@@ -534,8 +535,7 @@ static int select_obj(struct agent *a, struct build *b, const struct ptab *alloc
 
 /* Selects the documents of this attempt and their parts; documents that are bad on their
  * own are handled here (bad objects, stand-ins that do not fit). */
-static int select_docs(struct agent *a, struct build *b, const struct ptab *allocs,
-		       struct diag *d)
+static int select_docs(struct agent *a, struct build *b, const struct ptab *allocs, struct diag *d)
 {
 	char name[IPAM_POD_MAX + 96];
 	struct ptab have = {0};
@@ -580,8 +580,8 @@ static int select_docs(struct agent *a, struct build *b, const struct ptab *allo
 			if (err)
 				break;
 			if (!s.part) {
-				agent_log(a, "allocation %s does not fit the model: %s; skipped", name,
-					  d->msg);
+				agent_log(a, "allocation %s does not fit the model: %s; skipped",
+					  name, d->msg);
 				err = skip_add(b, name);
 				continue;
 			}
@@ -601,7 +601,7 @@ static int build_full(struct agent *a, struct build *b, struct scenario **out, s
 {
 	struct model_doc *docs = calloc(b->nsel + 1, sizeof(*docs));
 	char **owned = calloc(b->nsel + 1, sizeof(*owned));
-	char (*names)[IPAM_POD_MAX + 96] = calloc(b->nsel + 1, sizeof(*names));
+	char(*names)[IPAM_POD_MAX + 96] = calloc(b->nsel + 1, sizeof(*names));
 	size_t i;
 	int err = 0;
 
@@ -641,8 +641,7 @@ out:
 }
 
 /* One attempt from the parts: 0 with *out, -EAGAIN when scenario_from_docs must decide. */
-static int build_from_parts(struct agent *a, struct build *b, struct scenario **out,
-			    struct diag *d)
+static int build_from_parts(struct agent *a, struct build *b, struct scenario **out, struct diag *d)
 {
 	struct model_part **parts;
 	struct scenario *s;

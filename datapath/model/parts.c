@@ -63,8 +63,8 @@ size_t model_part_npods(const struct model_part *p)
 	return p->npods;
 }
 
-int model_part_parse(const struct scenario *base, const char *name, const char *text,
-		     size_t len, struct model_part **out, struct diag *d)
+int model_part_parse(const struct scenario *base, const char *name, const char *text, size_t len,
+		     struct model_part **out, struct diag *d)
 {
 	struct scenario tmp = {0};
 	struct doc_stream st = {0};
