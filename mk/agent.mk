@@ -40,7 +40,7 @@ $(BUILD)/tests/test_cni_util: $(BUILD)/obj/tests/unit/test_cni_util.o \
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
-AGENT_IDENTITY_OBJS := $(BUILD)/obj/datapath/agent/identities.o \
+AGENT_IDENTITY_OBJS := $(BUILD)/obj/datapath/agent/identities.o $(BUILD)/obj/datapath/agent/build.o \
 		$(BUILD)/obj/datapath/agent/identity_alloc.o
 
 $(BUILD)/tests/test_agent_model: $(BUILD)/obj/tests/unit/test_agent_model.o \

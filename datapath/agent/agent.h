@@ -51,6 +51,35 @@ struct agent_obj {
 	char *error;	 /* why, for bad_rev */
 	bool excluded;	 /* not part of the current model */
 	int64_t idle_since_ms; /* identity records: unused by the model since (0: in use) */
+	int64_t good_rev;      /* mod_rev of good */
+
+	/* read from the value once per version (agent_obj_derive) */
+	int64_t derived_rev;
+	const char *obj_name; /* /ciliate/objects/<kind>/<ns>/<name>: "<ns>/<name>" (in key) */
+	bool obj_model;	      /* a key of that form (kind shorter than 64) */
+	bool obj_pod;	      /* ... and kind Pod */
+	size_t src_flen; /* src: length of FILE and the LINE number, for ordering */
+	long src_line;
+	bool not_json;	       /* Pods: the value is not a JSON object */
+	bool pod_hostnet;      /* Pods: spec.hostNetwork */
+	char *pod_node;	       /* Pods: spec.nodeName (NULL: none) */
+	uint32_t pod_ip;       /* Pods: status.podIP (network order; 0: none) */
+	struct ipam_rec *ipam; /* IPAM records: the record (NULL: malformed) */
+
+	/* the model part (model.h) of the version last given to the model: parsed once */
+	struct model_part *part;
+	int64_t part_rev; /* mod_rev of the text it was parsed from */
+	uint32_t part_ip; /* the address given to a Pod as status.podIP */
+	unsigned int part_gen; /* the Cluster it was parsed against (agent.cluster_gen) */
+	bool part_good;	       /* parsed from good */
+};
+
+/* A stand-in Pod of the last model (an allocation without a usable Pod object). */
+struct agent_standin {
+	char *name; /* "/ciliate/ipam/<node>#<ns>/<name>" */
+	uint32_t ip;
+	unsigned int gen;
+	struct model_part *part; /* NULL: it does not fit the model */
 };
 
 /* A local endpoint: a pod of this node with a host-side veth. Endpoints come from the CNI
@@ -93,6 +122,23 @@ struct agent {
 	int64_t rev;
 	unsigned int watch_gen; /* bumped whenever the watch (and its fd) is replaced */
 	bool dirty;		/* the cache changed since the last reconcile */
+	unsigned int objs_gen;	/* bumped whenever a key comes or goes */
+
+	/* the stored objects in model order (creation revision, manifest order), kept while
+	 * no key comes or goes */
+	struct agent_obj **order;
+	size_t norder;
+	unsigned int order_gen;
+	const struct agent_obj *order_base;
+	size_t order_nobjs;
+	bool have_order;
+
+	/* the Cluster alone, which parts are parsed against; cluster_gen counts its changes */
+	struct scenario *cluster_model;
+	char *cluster_model_text;
+	unsigned int cluster_gen;
+	struct agent_standin *standins; /* sorted by name */
+	size_t nstandins;
 
 	/* the Cluster document the model is built with */
 	char *cluster_text;
@@ -116,6 +162,9 @@ struct agent {
 	uint64_t reconciles;
 	uint64_t reconcile_errors;
 	double last_reconcile_ms;
+	uint64_t objects_parsed; /* documents parsed into model parts (objects, stand-ins) */
+	uint64_t full_builds;	 /* builds that fell back to parsing every document */
+	int64_t last_reconcile_end_ms;
 	size_t last_upserts, last_deletes;
 	char last_error[1024];
 	uint64_t ct_gc_runs;
@@ -124,6 +173,8 @@ struct agent {
 
 	/* event loop */
 	int epfd, listen_fd, timer_fd, signal_fd;
+	int coalesce_fd;     /* one-shot timer: the next coalesced reconcile */
+	bool coalesce_armed;
 	struct agent_client *clients;
 	size_t nclients;
 	bool stop;
@@ -152,15 +203,26 @@ struct agent_obj *agent_obj_find(const struct agent *a, const char *key);
 /* Frees the cache. */
 void agent_objects_free(struct agent *a);
 
-/* Loads every IPAM record in the cache into *recs (free with agent_ipam_recs_free). */
-int agent_ipam_recs(const struct agent *a, struct ipam_rec **recs, size_t *n);
+/* Reads what the model and IPAM need from o's value, once per version: the source
+ * annotation, a Pod's node, hostNetwork and status.podIP, an IPAM record. */
+void agent_obj_derive(struct agent *a, struct agent_obj *o);
 
-/* Frees what agent_ipam_recs returned. */
-void agent_ipam_recs_free(struct ipam_rec *recs, size_t n);
+/* Forgets what agent_obj_derive read (the value changed). */
+void agent_obj_underive(struct agent_obj *o);
+
+/* qsort order of struct agent_obj pointers: creation revision, then source FILE:LINE (for
+ * objects applied together), then key. Both objects must be derived. */
+int agent_obj_cmp_order(const void *x, const void *y);
+
+/* ---- build.c: the model from the cache ---- */
 
 /* Builds the model from the cache: bad objects are reported, skipped (or replaced by their
- * last good version) and the build retried. On success replaces a->model. */
+ * last good version) and the build retried. Each object version is parsed once (its model
+ * part is kept); the model is put together from the parts. On success replaces a->model. */
 int agent_model_build(struct agent *a, struct diag *d);
+
+/* Frees the build caches (order, Cluster, stand-ins). */
+void agent_model_cache_free(struct agent *a);
 
 /* Builds the text of the Cluster document (cluster file, or the node registry) in a. */
 int agent_cluster_load(struct agent *a, struct diag *d);

@@ -17,18 +17,10 @@
 #define IPAM_CAS_TRIES 16
 
 /* status.podIP of the stored Pod "ns/name" if it is placed on node, else 0. */
-static uint32_t stored_pod_ip(const struct agent_obj *o, const char *node)
+static uint32_t stored_pod_ip(struct agent *a, struct agent_obj *o, const char *node)
 {
-	json_t *j = json_loadb(o->value, o->len, 0, NULL);
-	const char *nn, *ip;
-	uint32_t addr = 0;
-
-	nn = json_string_value(json_object_get(json_object_get(j, "spec"), "nodeName"));
-	ip = json_string_value(json_object_get(json_object_get(j, "status"), "podIP"));
-	if (nn && ip && !strcmp(nn, node) && ip4_parse(ip, &addr))
-		addr = 0;
-	json_decref(j);
-	return addr;
+	agent_obj_derive(a, o); /* read once per version */
+	return o->pod_node && !strcmp(o->pod_node, node) ? o->pod_ip : 0;
 }
 
 /* Addresses pinned by other stored pods of this node (they must not be handed out), and
@@ -48,7 +40,7 @@ static int pinned_addresses(struct agent *a, const char *pod, uint32_t **out, si
 	for (i = 0; i < a->nobjs; i++) {
 		if (strncmp(a->objs[i].key, prefix, plen))
 			continue;
-		ip = stored_pod_ip(&a->objs[i], a->o.node);
+		ip = stored_pod_ip(a, &a->objs[i], a->o.node);
 		if (!ip)
 			continue;
 		if (!strcmp(a->objs[i].key + plen, pod))

@@ -28,6 +28,16 @@
 
 #define TICK_MS 1000
 
+/* Store events are coalesced: a reconcile runs at once when the last one ended at least
+ * this long ago, else when that much time has passed (a burst of events, e.g. one IPAM
+ * update per pod while a node comes up, costs one reconcile per interval). The interval
+ * grows with the cost of a reconcile (COALESCE_COST_FACTOR times it, up to
+ * COALESCE_MAX_MS), so that an agent with a large model spends at most about a tenth of its
+ * time reconciling while events keep coming. */
+#define COALESCE_MIN_MS	     50
+#define COALESCE_MAX_MS	     500
+#define COALESCE_COST_FACTOR 10
+
 void agent_log(const struct agent *a, const char *fmt, ...)
 {
 	char msg[2048], ts[32];
@@ -227,11 +237,13 @@ static int setup_loop(struct agent *a, struct diag *d)
 	signal(SIGPIPE, SIG_IGN);
 	a->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	a->coalesce_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (a->signal_fd < 0 || a->timer_fd < 0 || a->epfd < 0 ||
+	if (a->signal_fd < 0 || a->timer_fd < 0 || a->coalesce_fd < 0 || a->epfd < 0 ||
 	    timerfd_settime(a->timer_fd, 0, &its, NULL) < 0)
 		return diag_fail_errno(d, -errno, "event loop set-up: %s", strerror(errno));
-	if (epoll_add(a->epfd, a->signal_fd) || epoll_add(a->epfd, a->timer_fd))
+	if (epoll_add(a->epfd, a->signal_fd) || epoll_add(a->epfd, a->timer_fd) ||
+	    epoll_add(a->epfd, a->coalesce_fd))
 		return diag_fail_errno(d, -errno, "epoll: %s", strerror(errno));
 	return 0;
 }
@@ -314,7 +326,51 @@ static void on_store(struct agent *a)
 				a->objs[i].bad_rev = 0;
 		free(old);
 	}
-	agent_reconcile(a, &d);
+	a->dirty = true; /* reconciled by the loop, coalesced */
+}
+
+static int64_t coalesce_interval_ms(const struct agent *a)
+{
+	double ms = a->last_reconcile_ms * COALESCE_COST_FACTOR;
+
+	if (ms < COALESCE_MIN_MS)
+		return COALESCE_MIN_MS;
+	return ms > COALESCE_MAX_MS ? COALESCE_MAX_MS : (int64_t)ms;
+}
+
+/* Reconciles now if the last reconcile ended long enough ago, else arms the coalescing
+ * timer (once) for when it has. */
+static void reconcile_due(struct agent *a)
+{
+	int64_t due = a->last_reconcile_end_ms + coalesce_interval_ms(a), now = agent_now_ms();
+	struct itimerspec its;
+	struct diag d = {{0}};
+
+	memset(&its, 0, sizeof(its));
+	if (!a->dirty)
+		return;
+	if (now >= due || !a->last_reconcile_end_ms) {
+		agent_reconcile(a, &d);
+		return;
+	}
+	if (a->coalesce_armed)
+		return;
+	its.it_value.tv_sec = (due - now) / 1000;
+	its.it_value.tv_nsec = ((due - now) % 1000) * 1000000;
+	if (timerfd_settime(a->coalesce_fd, 0, &its, NULL) == 0)
+		a->coalesce_armed = true;
+	else
+		agent_reconcile(a, &d);
+}
+
+static void on_coalesce(struct agent *a)
+{
+	uint64_t n;
+
+	while (read(a->coalesce_fd, &n, sizeof(n)) > 0)
+		;
+	a->coalesce_armed = false;
+	reconcile_due(a);
 }
 
 static void on_tick(struct agent *a, int64_t *last_gc)
@@ -369,6 +425,8 @@ static int run(struct agent *a)
 				on_signal(a);
 			else if (fd == a->timer_fd)
 				on_tick(a, &last_gc);
+			else if (fd == a->coalesce_fd)
+				on_coalesce(a);
 			else if (a->w && fd == store_watch_fd(a->w))
 				on_store(a);
 			else if (fd == a->listen_fd)
@@ -376,11 +434,8 @@ static int run(struct agent *a)
 			else
 				agent_server_client(a, fd);
 		}
-		if (a->dirty) { /* a request consumed store events */
-			struct diag d = {{0}};
-
-			agent_reconcile(a, &d);
-		}
+		/* store events, or a request that consumed some */
+		reconcile_due(a);
 		/* a re-list (after a compaction overtook the watch) replaced the watch fd */
 		if (a->w && a->watch_gen != watch_gen) {
 			if (epoll_add(a->epfd, store_watch_fd(a->w)))
@@ -403,6 +458,7 @@ static void stop(struct agent *a)
 		node_state_free(&a->ns);
 	scenario_free(a->model);
 	agent_objects_free(a);
+	agent_model_cache_free(a);
 	for (m = 0; m < AM_COUNT; m++)
 		kvset_free(&a->cur[m]);
 	free(a->eps);
@@ -411,6 +467,8 @@ static void stop(struct agent *a)
 		close(a->epfd);
 	if (a->timer_fd >= 0)
 		close(a->timer_fd);
+	if (a->coalesce_fd >= 0)
+		close(a->coalesce_fd);
 	if (a->signal_fd >= 0)
 		close(a->signal_fd);
 	if (a->lock_fd >= 0)
@@ -420,7 +478,8 @@ static void stop(struct agent *a)
 int main(int argc, char **argv)
 {
 	struct agent a = {
-		.lock_fd = -1, .epfd = -1, .listen_fd = -1, .timer_fd = -1, .signal_fd = -1};
+		.lock_fd = -1, .epfd = -1, .listen_fd = -1, .timer_fd = -1, .signal_fd = -1,
+		.coalesce_fd = -1};
 	struct diag d = {{0}};
 	int rc;
 

@@ -117,20 +117,65 @@ static int map_write(struct agent *a, enum agent_map m, const void *k, const voi
 	return 0;
 }
 
+/* The endpoints by pod name (open addressing over indexes + 1 into a->eps), so that a
+ * reconcile of n local pods costs n lookups, not n scans. */
+struct ep_index {
+	uint32_t *slot;
+	size_t mask;
+};
+
+static uint64_t pod_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void ep_index_add(struct ep_index *x, const struct agent *a, size_t i)
+{
+	size_t k = (size_t)pod_hash(a->eps[i].pod) & x->mask;
+
+	while (x->slot[k])
+		k = (k + 1) & x->mask;
+	x->slot[k] = (uint32_t)i + 1;
+}
+
+static int ep_index_init(struct ep_index *x, const struct agent *a, size_t more)
+{
+	size_t cap = 64, i;
+
+	while (cap < 2 * (a->neps + more))
+		cap *= 2;
+	x->slot = calloc(cap, sizeof(*x->slot));
+	x->mask = cap - 1;
+	if (!x->slot)
+		return -ENOMEM;
+	for (i = 0; i < a->neps; i++)
+		ep_index_add(x, a, i);
+	return 0;
+}
+
 /* Finds (or creates, for discovery by the conventional veth name) the endpoint of a pod of
  * the model. */
-static struct agent_ep *model_ep(struct agent *a, const struct m_pod *pod)
+static struct agent_ep *model_ep(struct agent *a, struct ep_index *x, const struct m_pod *pod)
 {
 	char key[IPAM_POD_MAX];
 	struct agent_ep *ep;
+	size_t k;
 
 	snprintf(key, sizeof(key), "%s/%s", pod->ns, pod->name);
-	ep = agent_ep_find(a, key);
-	if (ep)
-		return ep;
+	for (k = (size_t)pod_hash(key) & x->mask; x->slot[k]; k = (k + 1) & x->mask)
+		if (!strcmp(a->eps[x->slot[k] - 1].pod, key))
+			return &a->eps[x->slot[k] - 1];
 	ep = agent_ep_get(a, key);
-	if (ep)
+	if (ep) {
 		agent_lxc_ifname(key, ep->ifname, sizeof(ep->ifname));
+		ep_index_add(x, a, (size_t)(ep - a->eps));
+	}
 	return ep;
 }
 
@@ -154,20 +199,25 @@ static int want_endpoints(struct agent *a, struct wanted *w, struct diag *d)
 {
 	int in_fd = datapath_prog_fd(a->dp, HOOK_FROM_CONTAINER);
 	int out_fd = datapath_prog_fd(a->dp, HOOK_TO_CONTAINER);
+	struct ep_index x;
 	struct diag ad;
 	size_t i;
 	int err;
 
+	if (ep_index_init(&x, a, a->ns.neps))
+		return diag_fail_errno(d, -ENOMEM, "out of memory");
 	for (i = 0; i < a->neps; i++)
 		a->eps[i].info.ep_id = 0; /* set again for the endpoints still in the model */
 	for (i = 0; i < a->ns.neps; i++) {
 		const struct node_endpoint *ne = &a->ns.eps[i];
 		struct endpoint_info info = ne->info;
 		struct endpoint_key k = {0};
-		struct agent_ep *ep = model_ep(a, ne->pod);
+		struct agent_ep *ep = model_ep(a, &x, ne->pod);
 
-		if (!ep)
+		if (!ep) {
+			free(x.slot);
 			return diag_fail_errno(d, -ENOMEM, "out of memory");
+		}
 		info.ep_id = stable_ep_id(ne->pod->ip);
 		if (ne->info.ep_id < w->nidmap)
 			w->idmap[ne->info.ep_id] = info.ep_id;
@@ -198,9 +248,12 @@ static int want_endpoints(struct agent *a, struct wanted *w, struct diag *d)
 		err = kvset_add(&w->m[AM_ENDPOINTS], &k, &info);
 		if (!err)
 			err = kvset_add(&w->m[AM_LXC], &info.ifindex, &info);
-		if (err)
+		if (err) {
+			free(x.slot);
 			return diag_fail_errno(d, err, "out of memory");
+		}
 	}
+	free(x.slot);
 	/* forget discovered endpoints that left the model; recorded ones stay until deleted */
 	for (i = a->neps; i-- > 0;) {
 		if (a->eps[i].info.ep_id)
@@ -316,18 +369,22 @@ int agent_reconcile(struct agent *a, struct diag *d)
 
 	a->reconciles++;
 	a->dirty = false;
-	if (a->have_ns) /* it points into the model, which the build replaces */
-		node_state_free(&a->ns);
-	a->have_ns = false;
-	err = agent_model_build(a, d);
-	if (!err && !a->model)
-		err = diag_fail(d, "no model");
-	if (!err)
-		err = node_state_compute(a->model, a->o.node, &ns, d);
-	if (err)
-		goto fail;
-	a->ns = ns;
-	a->have_ns = true;
+	/* the store has not changed since the model was built (an endpoint came, a veth
+	 * changed): its node state stands, only the endpoints are looked at again */
+	if (!(a->model && a->have_ns && a->model_rev == a->rev)) {
+		if (a->have_ns) /* it points into the model, which the build replaces */
+			node_state_free(&a->ns);
+		a->have_ns = false;
+		err = agent_model_build(a, d);
+		if (!err && !a->model)
+			err = diag_fail(d, "no model");
+		if (!err)
+			err = node_state_compute(a->model, a->o.node, &ns, d);
+		if (err)
+			goto fail;
+		a->ns = ns;
+		a->have_ns = true;
+	}
 	for (m = 0; m < AM_COUNT; m++)
 		kvset_init(&w.m[m], map_desc[m].ksz, map_desc[m].vsz);
 	w.nidmap = a->model->npods + 2;
@@ -350,7 +407,8 @@ int agent_reconcile(struct agent *a, struct diag *d)
 		goto fail;
 	agent_overlay_sync(a); /* after the ipcache holds the tunnel endpoints */
 	wanted_free(&w);
-	a->last_reconcile_ms = (double)(agent_now_ms() - t0);
+	a->last_reconcile_end_ms = agent_now_ms();
+	a->last_reconcile_ms = (double)(a->last_reconcile_end_ms - t0);
 	a->last_error[0] = '\0';
 	if (a->last_upserts || a->last_deletes)
 		agent_log(a,
@@ -362,7 +420,8 @@ int agent_reconcile(struct agent *a, struct diag *d)
 fail:
 	wanted_free(&w);
 	a->reconcile_errors++;
-	a->last_reconcile_ms = (double)(agent_now_ms() - t0);
+	a->last_reconcile_end_ms = agent_now_ms();
+	a->last_reconcile_ms = (double)(a->last_reconcile_end_ms - t0);
 	snprintf(a->last_error, sizeof(a->last_error), "%s", d->msg);
 	agent_log(a, "reconcile failed (previous state stays in force): %s", d->msg);
 	return err;

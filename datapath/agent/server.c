@@ -82,6 +82,19 @@ static int catch_up(struct agent *a, struct diag *d)
 	return agent_reconcile(a, d);
 }
 
+/* Answers about the model (endpoints, identities) reflect every store change seen so far:
+ * a reconcile the coalescing timer still holds back runs now. */
+static void freshen(struct agent *a)
+{
+	struct diag d = {{0}};
+	bool changed = false;
+
+	if (agent_objects_poll(a, 0, &changed, &d) == 0 && changed)
+		a->dirty = true;
+	if (a->dirty)
+		agent_reconcile(a, &d);
+}
+
 static json_t *op_status(struct agent *a)
 {
 	char cidr[CIDR4_STR_MAX];
@@ -100,7 +113,7 @@ static json_t *op_status(struct agent *a)
 		    a->eps[i].attached_ifindex == a->eps[i].ifindex)
 			ready++;
 	r = json_pack("{s:b, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:{s:I, s:I}, "
-		      "s:{s:I, s:I, s:f, s:I, s:I, s:s}, s:{s:I, s:I}, s:o, s:I}",
+		      "s:{s:I, s:I, s:f, s:I, s:I, s:s, s:I, s:I}, s:{s:I, s:I}, s:o, s:I}",
 		      "ok", 1, "node", a->o.node, "store", a->o.store_uri, "pinDir",
 		      datapath_pin_dir(a->dp), "socket", a->sock_path, "storeRevision",
 		      (json_int_t)a->rev, "modelRevision", (json_int_t)a->model_rev, "podCIDR",
@@ -109,6 +122,8 @@ static json_t *op_status(struct agent *a)
 		      (json_int_t)a->reconciles, "errors", (json_int_t)a->reconcile_errors,
 		      "lastMs", a->last_reconcile_ms, "lastUpserts", (json_int_t)a->last_upserts,
 		      "lastDeletes", (json_int_t)a->last_deletes, "lastError", a->last_error,
+		      "objectsParsed", (json_int_t)a->objects_parsed, "fullBuilds",
+		      (json_int_t)a->full_builds,
 		      "conntrackGC", "runs", (json_int_t)a->ct_gc_runs, "deleted",
 		      (json_int_t)a->ct_gc_deleted, "badObjects", bad, "uptimeSeconds",
 		      (json_int_t)((agent_now_ms() - a->started_ms) / 1000));
@@ -239,6 +254,7 @@ static json_t *op_endpoint_list(struct agent *a)
 	json_t *arr = json_array();
 	size_t i;
 
+	freshen(a);
 	for (i = 0; i < a->neps; i++)
 		json_array_append_new(arr, agent_ep_json(a, &a->eps[i]));
 	return json_pack("{s:b, s:s, s:o}", "ok", 1, "node", a->o.node, "endpoints", arr);
@@ -246,6 +262,7 @@ static json_t *op_endpoint_list(struct agent *a)
 
 static json_t *op_identity_list(struct agent *a)
 {
+	freshen(a);
 	return json_pack("{s:b, s:s, s:I, s:o}", "ok", 1, "node", a->o.node, "modelRevision",
 			 (json_int_t)a->model_rev, "identities", agent_identities_json(a));
 }

@@ -20,26 +20,27 @@
 
 #include "ipaddr.h"
 
-/* The YAML documents of one model_doc. */
-struct doc_stream {
-	yaml_document_t *docs;
-	size_t n;
-};
-
 static void streams_free(struct doc_stream *v, size_t n)
 {
-	size_t i, j;
+	size_t i;
 
-	for (i = 0; v && i < n; i++) {
-		for (j = 0; j < v[i].n; j++)
-			yaml_document_delete(&v[i].docs[j]);
-		free(v[i].docs);
-	}
+	for (i = 0; v && i < n; i++)
+		doc_stream_clear(&v[i]);
 	free(v);
 }
 
-/* Parses every YAML document of text into st; syntax errors name the document. */
-static int stream_load(const char *name, const char *text, size_t len, struct doc_stream *st,
+void doc_stream_clear(struct doc_stream *st)
+{
+	size_t j;
+
+	for (j = 0; j < st->n; j++)
+		yaml_document_delete(&st->docs[j]);
+	free(st->docs);
+	st->docs = NULL;
+	st->n = 0;
+}
+
+int doc_stream_load(const char *name, const char *text, size_t len, struct doc_stream *st,
 		       struct diag *d)
 {
 	yaml_parser_t parser;
@@ -119,8 +120,7 @@ static int manifest_item(struct parse_ctx *p, yaml_node_t *item, const char *pat
 	return manifest_parse(p, item, path);
 }
 
-/* Parses the Kubernetes documents of one stream (v1 List items expanded) into p->s. */
-static int stream_manifests(struct parse_ctx *p, struct doc_stream *st)
+int doc_stream_manifests(struct parse_ctx *p, struct doc_stream *st)
 {
 	yaml_node_t *root;
 	size_t j;
@@ -143,8 +143,7 @@ static int stream_manifests(struct parse_ctx *p, struct doc_stream *st)
 	return 0;
 }
 
-/* Parses the Cluster document(s) of one stream into p->s. */
-static int stream_cluster(struct parse_ctx *p, struct doc_stream *st, int *cluster_line)
+int doc_stream_cluster(struct parse_ctx *p, struct doc_stream *st, int *cluster_line)
 {
 	yaml_node_t *root;
 	size_t j;
@@ -231,7 +230,7 @@ int scenario_from_docs(const char *name, const struct model_doc *docs, size_t nd
 	p.dir = ".";
 	p.yt.d = d;
 	for (i = 0; i < ndocs; i++) {
-		err = stream_load(names[i], docs[i].text, docs[i].len, &st[i], d);
+		err = doc_stream_load(names[i], docs[i].text, docs[i].len, &st[i], d);
 		if (err) {
 			at = i;
 			goto out;
@@ -239,7 +238,7 @@ int scenario_from_docs(const char *name, const struct model_doc *docs, size_t nd
 	}
 	for (i = 0; i < ndocs; i++) {
 		p.yt.file = names[i];
-		err = stream_cluster(&p, &st[i], &cluster_line);
+		err = doc_stream_cluster(&p, &st[i], &cluster_line);
 		if (err) {
 			at = i;
 			goto out;
@@ -249,7 +248,7 @@ int scenario_from_docs(const char *name, const struct model_doc *docs, size_t nd
 		if (docs[i].flags & MODEL_DOC_CLUSTER_ONLY)
 			continue;
 		p.yt.file = names[i];
-		err = stream_manifests(&p, &st[i]);
+		err = doc_stream_manifests(&p, &st[i]);
 		if (err) {
 			at = i;
 			goto out;
@@ -629,7 +628,7 @@ int manifests_load(const char *name, const char *text, size_t len, struct manife
 	p.dir = ".";
 	p.yt.file = name;
 	p.yt.d = d;
-	err = stream_load(name, text, len, &st, d);
+	err = doc_stream_load(name, text, len, &st, d);
 	for (j = 0; !err && j < st.n; j++) {
 		p.yt.doc = &st.docs[j];
 		root = yaml_document_get_root_node(&st.docs[j]);

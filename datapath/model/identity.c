@@ -11,6 +11,7 @@
 #include "parse.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,44 +61,114 @@ int identity_labels_for_pod(const struct scenario *s, const struct m_pod *pod,
 	return 0;
 }
 
+/* FNV-1a over strings, for the tables below. */
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ull;
+	}
+	h ^= 0x1f;
+	return h * 1099511628211ull;
+}
+
+static uint64_t labels_hash(uint64_t h, const struct labelset *ls)
+{
+	size_t i;
+
+	for (i = 0; i < ls->n; i++)
+		h = fnv(fnv(h, ls->v[i].key), ls->v[i].value);
+	return h;
+}
+
+/* Open addressing over indexes + 1, sized for n entries. */
+struct idx_tab {
+	uint32_t *slot;
+	size_t mask;
+};
+
+static int tab_init(struct idx_tab *t, size_t n)
+{
+	size_t cap = 64;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	t->slot = calloc(cap, sizeof(*t->slot));
+	t->mask = cap - 1;
+	return t->slot ? 0 : -ENOMEM;
+}
+
+/*
+ * Identities in pod order. Pods with the same namespace and the same labels in the same order
+ * have the same identity, so a pod like one seen before takes its identity without building
+ * its label set; identities are found by a hash of their label set. Both keep this linear in
+ * the number of pods (the agent runs it on every model with every pod of the cluster).
+ */
 int identity_assign(struct scenario *s, struct diag *d)
 {
+	struct idx_tab seen = {0}, ids = {0};
 	struct m_identity *v;
 	struct labelset ls;
-	size_t i, j;
-	int err;
+	uint64_t h;
+	size_t i, k;
+	int err = 0;
 
+	if (tab_init(&seen, s->npods) || tab_init(&ids, s->npods)) {
+		err = diag_fail_errno(d, -ENOMEM, "identities: out of memory");
+		goto out;
+	}
 	for (i = 0; i < s->npods; i++) {
 		struct m_pod *pod = &s->pods[i];
+		uint32_t *ps, *is;
 
 		if (pod->host_network) {
 			pod->identity = IDENTITY_HOST;
 			continue;
 		}
-		err = identity_labels_for_pod(s, pod, &ls);
-		if (err)
-			return diag_fail_errno(d, err, "%s:%d: identity labels: out of memory",
-					       pod->file, pod->line);
-		for (j = 0; j < s->nidentities; j++)
-			if (labelset_equal(&s->identities[j].labels, &ls))
+		/* a pod like an earlier one */
+		h = labels_hash(fnv(14695981039346656037ull, pod->ns), &pod->labels);
+		for (k = h & seen.mask; (ps = &seen.slot[k])[0]; k = (k + 1) & seen.mask) {
+			const struct m_pod *q = &s->pods[*ps - 1];
+
+			if (!strcmp(q->ns, pod->ns) && labelset_equal(&q->labels, &pod->labels))
 				break;
-		if (j < s->nidentities) {
-			pod->identity = s->identities[j].id;
+		}
+		if (*ps) {
+			pod->identity = s->pods[*ps - 1].identity;
+			continue;
+		}
+		*ps = (uint32_t)i + 1;
+		err = identity_labels_for_pod(s, pod, &ls);
+		if (err) {
+			err = diag_fail_errno(d, err, "%s:%d: identity labels: out of memory",
+					      pod->file, pod->line);
+			goto out;
+		}
+		h = labels_hash(14695981039346656037ull, &ls);
+		for (k = h & ids.mask; (is = &ids.slot[k])[0]; k = (k + 1) & ids.mask)
+			if (labelset_equal(&s->identities[*is - 1].labels, &ls))
+				break;
+		if (*is) {
+			pod->identity = s->identities[*is - 1].id;
 			labelset_free(&ls);
 			continue;
 		}
 		v = realloc(s->identities, (s->nidentities + 1) * sizeof(*v));
 		if (!v) {
 			labelset_free(&ls);
-			return diag_fail_errno(d, -ENOMEM, "identities: out of memory");
+			err = diag_fail_errno(d, -ENOMEM, "identities: out of memory");
+			goto out;
 		}
 		s->identities = v;
 		v[s->nidentities].id = IDENTITY_CLUSTER_MIN + (uint32_t)s->nidentities;
 		v[s->nidentities].labels = ls;
 		pod->identity = v[s->nidentities].id;
-		s->nidentities++;
+		*is = (uint32_t)++s->nidentities;
 	}
-	return 0;
+out:
+	free(seen.slot);
+	free(ids.slot);
+	return err;
 }
 
 const struct m_identity *scenario_find_identity(const struct scenario *s, uint32_t id)

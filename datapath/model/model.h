@@ -218,6 +218,10 @@ struct scenario {
 	size_t ntests;
 	struct m_identity *identities; /* in allocation order: 256, 257, ... */
 	size_t nidentities;
+	/* scenario_from_parts: the parts the pods' labels and ports and the policies belong to
+	 * (one reference each, released by scenario_free) */
+	struct model_part **parts;
+	size_t nparts;
 };
 
 /* Parses a scenario file. On error returns a negative errno with d->msg set and *out NULL. */
@@ -312,6 +316,41 @@ struct model_doc {
  * or ndocs when no single document is at fault. */
 int scenario_from_docs(const char *name, const struct model_doc *docs, size_t ndocs,
 		       struct scenario **out, size_t *bad, struct diag *d);
+
+/* ---- Building from cached parts (datapath/model/parts.c) -------------------------- */
+
+/* What one document of scenario_from_docs adds to the model (namespaces, pods, policies),
+ * parsed once on its own against a Cluster, so that a model can be put together again
+ * without parsing anything (the agent keeps one per stored object version). Reference
+ * counted: a scenario built from parts holds a reference to each part it uses. */
+struct model_part;
+
+/* Parses one document (name is copied and names it in messages, as in scenario_from_docs)
+ * against base's Cluster. Errors are those scenario_from_docs reports for the document
+ * when no other document is in conflict with it. */
+int model_part_parse(const struct scenario *base, const char *name, const char *text,
+		     size_t len, struct model_part **out, struct diag *d);
+
+/* Counts of what a part adds (for tests). */
+size_t model_part_npods(const struct model_part *p);
+
+/* Takes another reference; returns p. */
+struct model_part *model_part_ref(struct model_part *p);
+
+/* Drops a reference (NULL is fine); the last one frees the part. */
+void model_part_unref(struct model_part *p);
+
+/* A new scenario holding a copy of src's Cluster (and name) only: the start of a model put
+ * together from parts, without parsing the Cluster document again. */
+int scenario_copy_cluster(const struct scenario *src, struct scenario **out);
+
+/* Completes s (a scenario holding only its Cluster, e.g. from scenario_copy_cluster) with parts in order, then namespaces, IPAM and identities: the
+ * same model scenario_from_docs builds from the Cluster and the parts' documents. Returns
+ * -EAGAIN (nothing reported, s unchanged but for appended workloads: free it) when the parts
+ * are in conflict (a duplicate object or address) or a completion pass fails: the caller
+ * then asks scenario_from_docs, which names the culprit document. */
+int scenario_from_parts(struct scenario *s, struct model_part *const *parts, size_t n,
+			struct diag *d);
 
 /* The annotation `ciliate apply` adds to every stored object: "FILE:LINE" of its source. */
 #define MANIFEST_SOURCE_ANNOTATION "ciliate.dev/source"

@@ -100,6 +100,26 @@ struct m_policy *policy_append(struct scenario *s);
 /* Frees a policy parsed by any policy parser. */
 void policy_free(struct m_policy *pol);
 
+/* The YAML documents of one text (from_docs.c). */
+struct doc_stream {
+	yaml_document_t *docs;
+	size_t n;
+};
+
+/* Parses every YAML document of text into st (appending); syntax errors name the text. */
+int doc_stream_load(const char *name, const char *text, size_t len, struct doc_stream *st,
+		    struct diag *d);
+
+/* Parses the Cluster document(s) of st into p->s; a second Cluster (after the one at
+ * *cluster_line) is an error. */
+int doc_stream_cluster(struct parse_ctx *p, struct doc_stream *st, int *cluster_line);
+
+/* Parses the Kubernetes documents of st (v1 List items expanded, Cluster skipped) into p->s. */
+int doc_stream_manifests(struct parse_ctx *p, struct doc_stream *st);
+
+/* Frees the documents of st. */
+void doc_stream_clear(struct doc_stream *st);
+
 /* Frees the namespaces, pods and policies of s (not the cluster, tests or replays). */
 void scenario_free_workloads(struct scenario *s);
 

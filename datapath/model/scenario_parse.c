@@ -432,18 +432,24 @@ void scenario_free_workloads(struct scenario *s)
 	free(s->namespaces);
 	s->namespaces = NULL;
 	s->nnamespaces = 0;
-	for (i = 0; i < s->npods; i++) {
+	for (i = 0; !s->parts && i < s->npods; i++) {
 		labelset_free(&s->pods[i].labels);
 		free(s->pods[i].ports);
 	}
 	free(s->pods);
 	s->pods = NULL;
 	s->npods = 0;
-	for (i = 0; i < s->npolicies; i++)
+	for (i = 0; !s->parts && i < s->npolicies; i++)
 		policy_free(s->policies[i]);
 	free(s->policies);
 	s->policies = NULL;
 	s->npolicies = 0;
+	/* built from parts: the pods' labels and ports and the policies are theirs */
+	for (i = 0; i < s->nparts; i++)
+		model_part_unref(s->parts[i]);
+	free(s->parts);
+	s->parts = NULL;
+	s->nparts = 0;
 }
 
 static void cluster_free(struct m_cluster *cl)

@@ -8,8 +8,15 @@
 # time, and peak memory sampled every 200 ms while the cluster comes up and while it is up:
 # the summed RSS of the cluster's processes (ciliate-sim, agents, echo servers) and the
 # machine's MemAvailable drop (also counts kernel memory: namespaces, veths, BPF maps; and
-# anything else running, so it is an upper bound on a shared machine).
+# anything else running, so it is an upper bound on a shared machine); PEAK_AGENTS_MB is
+# the agents' part of the RSS (the echo servers' RSS counts the shared C library again for
+# each of them).
 # Usage: sim_bringup.sh BUILD_DIR [SIZE...]   (SIZE like 3x30)
+# Clusters are named PREFIX-SIZE-PID (BENCH_SIM_PREFIX, default "bench"): the simulator's tag
+# (its namespaces, agent sockets) follows the name, and two runs on one machine must not share
+# one. Only a cluster this run created is taken down: a fixed name once let a second run whose
+# `up` was refused ("in use") take down the first run's cluster while it came up, and that
+# run's CNI calls then failed with "Connection reset by peer".
 set -uo pipefail
 
 build=${1:-build}
@@ -65,25 +72,24 @@ spec:
 	done
 }
 
-# rss_kb TAG SIMPID: summed RSS of the cluster's processes
+# rss_kb TAG SIMPID: summed RSS of the cluster's processes, from one `ps` (a loop over 1000s
+# of /proc entries with a few commands each would itself load the machine it measures)
 rss_kb() {
-	local t=$1 sp=$2 p sum=0 r
-	for p in $sp $(pgrep -x 'ciliate-echo|ciliate-agent' 2>/dev/null); do
-		if [ "$p" != "$sp" ]; then
-			tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q "/run/ciliate/sim/$t/" || continue
-		fi
-		r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
-		sum=$((sum + ${r:-0}))
-	done
-	echo "$sum"
+	ps -e -ww -o pid=,rss=,comm=,args= 2>/dev/null | awk -v sp="$2" -v pat="/run/ciliate/sim/$1/" '
+		$1 == sp { s += $2; next }
+		($3 == "ciliate-echo" || $3 == "ciliate-agent") && index($0, pat) {
+			s += $2
+			if ($3 == "ciliate-agent") ag += $2
+		}
+		END { print s + 0, ag + 0 }'
 }
 avail_kb() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
 
-printf '%-9s %7s %9s %9s %12s %14s\n' SIZE PODS UP_S DOWN_S PEAK_RSS_MB PEAK_MEMDROP_MB
+printf '%-9s %7s %9s %9s %12s %14s %15s\n' SIZE PODS UP_S DOWN_S PEAK_RSS_MB PEAK_MEMDROP_MB PEAK_AGENTS_MB
 for size in "${sizes[@]}"; do
 	nodes=${size%x*}
 	per=${size#*x}
-	name=bench-$size
+	name=${BENCH_SIM_PREFIX:-bench}-$size-$$
 	scenario "$name" "$nodes" "$per" >"$tmp/$size.yaml"
 	base=$(avail_kb)
 	start=$(date +%s%N)
@@ -91,6 +97,7 @@ for size in "${sizes[@]}"; do
 	simpid=$!
 	tag=""
 	peak_rss=0
+	peak_agents=0
 	min_avail=$base
 	# sample while it comes up (bounded: 600 s)
 	for _ in $(seq 3000); do
@@ -98,8 +105,9 @@ for size in "${sizes[@]}"; do
 		[ -z "$tag" ] && tag=$(grep -oE 'cil-[a-z0-9]+-fabric' "$tmp/$size.up" | head -1 |
 			sed -E 's/^cil-([a-z0-9]+)-fabric$/\1/')
 		if [ -n "$tag" ]; then
-			r=$(rss_kb "$tag" "$simpid")
+			read -r r ag < <(rss_kb "$tag" "$simpid")
 			[ "$r" -gt "$peak_rss" ] && peak_rss=$r
+			[ "$ag" -gt "$peak_agents" ] && peak_agents=$ag
 		fi
 		a=$(avail_kb)
 		[ "$a" -lt "$min_avail" ] && min_avail=$a
@@ -108,24 +116,27 @@ for size in "${sizes[@]}"; do
 	wait "$simpid"
 	rc=$?
 	up_ns=$(($(date +%s%N) - start))
-	[ -z "$tag" ] && tag=$(grep -oE 'tag [a-z0-9]+' "$tmp/$size.up" | head -1 | cut -d' ' -f2)
-	tags+=("$tag")
+	# ours only if this `up` started creating it (an `up` refused for a busy tag prints none)
+	[ -z "$tag" ] && tag=$(grep -oE 'cil-[a-z0-9]+-fabric' "$tmp/$size.up" | head -1 |
+		sed -E 's/^cil-([a-z0-9]+)-fabric$/\1/')
+	[ -n "$tag" ] && tags+=("$tag")
 	if [ $rc -ne 0 ]; then
-		echo "$size: up failed: $(tail -3 "$tmp/$size.up")"
-		"$SIM" down "$tag" >/dev/null 2>&1
+		echo "$size: up failed: $(tr '\r' '\n' <"$tmp/$size.up" | tail -3)"
+		[ -n "$tag" ] && "$SIM" down "$tag" >/dev/null 2>&1
 		continue
 	fi
 	# once up: the agents and servers at rest
-	r=$(rss_kb "$tag" 0)
+	read -r r ag < <(rss_kb "$tag" 0)
 	[ "$r" -gt "$peak_rss" ] && peak_rss=$r
+	[ "$ag" -gt "$peak_agents" ] && peak_agents=$ag
 	a=$(avail_kb)
 	[ "$a" -lt "$min_avail" ] && min_avail=$a
 	start=$(date +%s%N)
 	"$SIM" down "$tag" >"$tmp/$size.down" 2>&1
 	down_ns=$(($(date +%s%N) - start))
-	printf '%-9s %7d %9.2f %9.2f %12d %14d\n' "$size" $((nodes * per)) \
+	printf '%-9s %7d %9.2f %9.2f %12d %14d %15d\n' "$size" $((nodes * per)) \
 		"$(awk "BEGIN {print $up_ns / 1e9}")" "$(awk "BEGIN {print $down_ns / 1e9}")" \
-		$((peak_rss / 1024)) $(((base - min_avail) / 1024))
+		$((peak_rss / 1024)) $(((base - min_avail) / 1024)) $((peak_agents / 1024))
 	grep -E 'up in [0-9]+ ms' "$tmp/$size.up" | sed 's/^/    /'
 done
 cleanup

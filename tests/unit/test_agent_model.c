@@ -48,6 +48,14 @@ void agent_log(const struct agent *a, const char *fmt, ...)
 	"{\"name\":\"np\",\"namespace\":\"shop\",\"annotations\":{\"ciliate.dev/source\":"  \
 	"\"np.yaml:3\"}},\"spec\":{\"podSelector\":5}}"
 
+#define NP2_ALL                                                                              \
+	"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":"  \
+	"{\"name\":\"np2\",\"namespace\":\"shop\"},\"spec\":{\"podSelector\":{},\"ingress\":" \
+	"[{\"from\":[{\"podSelector\":{\"matchLabels\":{\"app\":\"a\"}}}]}]}}"
+#define NP2_NONE                                                                            \
+	"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\"metadata\":" \
+	"{\"name\":\"np2\",\"namespace\":\"shop\"},\"spec\":{\"podSelector\":{}}}"
+
 static void put(struct agent *a, const char *key, const char *value, int64_t create, int64_t mod)
 {
 	struct agent_obj *o = agent_obj_find(a, key);
@@ -89,6 +97,7 @@ static void free_agent(struct agent *a)
 {
 	scenario_free(a->model);
 	agent_objects_free(a);
+	agent_model_cache_free(a);
 	free(a->cluster_text);
 	free(a);
 }
@@ -175,6 +184,125 @@ static void test_pod_on_unknown_node(void **state)
 	free_agent(a);
 }
 
+/* An agent whose store holds n Pods of namespace "scale", each allocated on node-1. */
+static void put_scale(struct agent *a, size_t n, int64_t rev)
+{
+	size_t cap = 128 + n * 96, len, i;
+	char *ipam = malloc(cap), key[128], pod[512];
+
+	len = (size_t)snprintf(ipam, cap,
+			       "{\"node\":\"node-1\",\"cidr\":\"10.244.0.0/24\",\"allocations\":[");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(ipam + len, cap - len,
+					"%s{\"ip\":\"10.244.0.%zu\",\"pod\":\"scale/p%zu\","
+					"\"containerID\":\"c%zu\"}",
+					i ? "," : "", 10 + i, i, i);
+	snprintf(ipam + len, cap - len, "]}");
+	put(a, "/ciliate/ipam/node-1", ipam, 1, rev);
+	free(ipam);
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "/ciliate/objects/Pod/scale/p%zu", i);
+		if (agent_obj_find(a, key))
+			continue;
+		snprintf(pod, sizeof(pod),
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p%zu\","
+			 "\"namespace\":\"scale\",\"labels\":{\"app\":\"a%zu\"}},\"spec\":"
+			 "{\"nodeName\":\"node-1\"}}",
+			 i, i % 10);
+		put(a, key, pod, rev, rev);
+	}
+}
+
+/* Objects parsed by one build after one Pod (and its allocation) is added to a store of n. */
+static uint64_t parsed_for_one_more(size_t n)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	struct diag d = {{0}};
+	uint64_t before, after;
+
+	a->o.node = "node-1";
+	a->cluster_text = strdup(CLUSTER);
+	a->cluster_len = strlen(CLUSTER);
+	strcpy(a->cluster_name, "cluster");
+	put_scale(a, n, 2);
+	assert_int_equal(agent_model_build(a, &d), 0);
+	assert_int_equal(a->model->npods, n);
+	assert_int_equal(a->objects_parsed, n); /* each object once */
+	/* nothing changed: nothing parsed */
+	before = a->objects_parsed;
+	assert_int_equal(agent_model_build(a, &d), 0);
+	assert_int_equal(a->objects_parsed, before);
+	put_scale(a, n + 1, 3);
+	assert_int_equal(agent_model_build(a, &d), 0);
+	after = a->objects_parsed;
+	assert_int_equal(a->model->npods, n + 1);
+	assert_non_null(scenario_find_pod(a->model, "scale/p0"));
+	assert_int_equal(scenario_find_pod(a->model, "scale/p0")->labels.n, 1);
+	assert_int_equal(a->full_builds, 0);
+	free_agent(a);
+	return after - before;
+}
+
+/* One more pod costs one parse whatever the store holds (a rebuild that parsed every object
+ * made bring-up quadratic). */
+static void test_parses_only_what_changed(void **state)
+{
+	assert_int_equal(parsed_for_one_more(20), 1);
+	assert_int_equal(parsed_for_one_more(200), 1);
+}
+
+/* A conflict between objects (two keys, one pod) is named by the full parse, and only once:
+ * the object is remembered as bad and later builds are put together from parts again. */
+static void test_conflict_named_by_full_parse(void **state)
+{
+	struct agent *a = new_agent();
+	struct diag d = {{0}};
+	struct agent_obj *o;
+	uint64_t full;
+
+	assert_int_equal(agent_model_build(a, &d), 0);
+	assert_int_equal(a->full_builds, 0);
+	/* /Pod/shop/cni-only says it is shop/a */
+	put(a, "/ciliate/objects/Pod/shop/cni-only",
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\","
+	    "\"namespace\":\"shop\"},\"spec\":{\"nodeName\":\"node-1\"}}",
+	    5, 5);
+	assert_int_equal(agent_model_build(a, &d), 0);
+	o = agent_obj_find(a, "/ciliate/objects/Pod/shop/cni-only");
+	assert_int_equal(o->bad_rev, 5);
+	assert_non_null(o->error);
+	assert_non_null(strstr(o->error, "duplicate Pod \"shop/a\""));
+	full = a->full_builds;
+	assert_true(full >= 1);
+	assert_non_null(scenario_find_pod(a->model, "shop/a"));
+	assert_int_equal(agent_model_build(a, &d), 0);
+	assert_int_equal(a->full_builds, full);
+	free_agent(a);
+}
+
+/* A policy added to a model put together from parts, then changed: every model computes
+ * its node state (the policies and the pods' labels belong to the parts). */
+static void test_policy_from_parts(void **state)
+{
+	struct agent *a = new_agent();
+	struct diag d = {{0}};
+	struct node_state ns;
+	int64_t rev;
+
+	assert_int_equal(agent_model_build(a, &d), 0);
+	for (rev = 10; rev < 14; rev++) {
+		put(a, "/ciliate/objects/NetworkPolicy/shop/np2",
+		    rev % 2 ? NP2_ALL : NP2_NONE, 10, rev);
+		put(a, "/ciliate/objects/Pod/shop/a", POD_A, 2, rev);
+		assert_int_equal(agent_model_build(a, &d), 0);
+		assert_int_equal(a->model->npolicies, 2);
+		assert_int_equal(node_state_compute(a->model, "node-1", &ns, &d), 0);
+		assert_true(ns.neps >= 1);
+		node_state_free(&ns);
+	}
+	free_agent(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +310,9 @@ int main(void)
 		cmocka_unit_test(test_bad_update_keeps_previous),
 		cmocka_unit_test(test_bad_new_object_skipped),
 		cmocka_unit_test(test_pod_on_unknown_node),
+		cmocka_unit_test(test_parses_only_what_changed),
+		cmocka_unit_test(test_conflict_named_by_full_parse),
+		cmocka_unit_test(test_policy_from_parts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

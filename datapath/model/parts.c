@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Models put together from parts: each document of scenario_from_docs parsed once on its own
+ * (against the Cluster) into what it adds, so that the agent, which rebuilds its model on
+ * every store change, parses only the objects that changed. Putting parts together copies
+ * pods and namespaces and shares the pods' labels and ports and the policies with the parts
+ * (the model holds a reference to each part). What depends on more than one document is
+ * done here again for the whole model: duplicate objects and addresses (hash tables, so that
+ * the cost stays linear), then the namespace, IPAM and identity passes. Anything that fails
+ * there is left to scenario_from_docs, whose messages name the culprit document.
+ */
+#include "parse.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "labels.h"
+#include "policy.h"
+
+struct model_part {
+	int refs;
+	char *name;
+	struct m_namespace *namespaces;
+	size_t nnamespaces;
+	struct m_pod *pods;
+	size_t npods;
+	struct m_policy **policies;
+	size_t npolicies;
+};
+
+static void part_free(struct model_part *p)
+{
+	struct scenario tmp = {0};
+
+	/* the workloads as a scenario owning them, to free them the one way */
+	tmp.namespaces = p->namespaces;
+	tmp.nnamespaces = p->nnamespaces;
+	tmp.pods = p->pods;
+	tmp.npods = p->npods;
+	tmp.policies = p->policies;
+	tmp.npolicies = p->npolicies;
+	scenario_free_workloads(&tmp);
+	free(p->name);
+	free(p);
+}
+
+struct model_part *model_part_ref(struct model_part *p)
+{
+	p->refs++;
+	return p;
+}
+
+void model_part_unref(struct model_part *p)
+{
+	if (p && --p->refs == 0)
+		part_free(p);
+}
+
+size_t model_part_npods(const struct model_part *p)
+{
+	return p->npods;
+}
+
+int model_part_parse(const struct scenario *base, const char *name, const char *text, size_t len,
+		     struct model_part **out, struct diag *d)
+{
+	struct scenario tmp = {0};
+	struct doc_stream st = {0};
+	struct parse_ctx p = {0};
+	struct model_part *part;
+	int cluster_line = base->cluster.line, err;
+
+	*out = NULL;
+	if (d)
+		d->msg[0] = '\0';
+	if (!base->has_cluster)
+		return diag_fail(d, "%s: parts need a Cluster to be parsed against", name);
+	part = calloc(1, sizeof(*part));
+	if (part)
+		part->name = strdup(name);
+	if (!part || !part->name) {
+		free(part);
+		return diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
+	}
+	part->refs = 1;
+	/* base's Cluster, borrowed: pods are checked against its nodes */
+	tmp.has_cluster = true;
+	tmp.cluster = base->cluster;
+	p.s = &tmp;
+	p.dir = ".";
+	p.yt.d = d;
+	p.yt.file = part->name;
+	err = doc_stream_load(part->name, text, len, &st, d);
+	if (!err)
+		err = doc_stream_cluster(&p, &st, &cluster_line); /* only an error here */
+	if (!err)
+		err = doc_stream_manifests(&p, &st);
+	doc_stream_clear(&st);
+	memset(&tmp.cluster, 0, sizeof(tmp.cluster));
+	if (err) {
+		if (err == -ENOMEM && d && !d->msg[0])
+			diag_fail_errno(d, err, "%s: out of memory", name);
+		scenario_free_workloads(&tmp);
+		part_free(part);
+		return err;
+	}
+	part->namespaces = tmp.namespaces;
+	part->nnamespaces = tmp.nnamespaces;
+	part->pods = tmp.pods;
+	part->npods = tmp.npods;
+	part->policies = tmp.policies;
+	part->npolicies = tmp.npolicies;
+	*out = part;
+	return 0;
+}
+
+static int cluster_copy(struct m_cluster *dst, const struct m_cluster *src)
+{
+	size_t i;
+
+	*dst = *src;
+	dst->nodes = NULL;
+	dst->ext_hosts = NULL;
+	dst->config = NULL;
+	dst->nnodes = dst->next_hosts = dst->nconfig = 0;
+	dst->nodes = calloc(src->nnodes + 1, sizeof(*dst->nodes));
+	dst->ext_hosts = calloc(src->next_hosts + 1, sizeof(*dst->ext_hosts));
+	dst->config = calloc(src->nconfig + 1, sizeof(*dst->config));
+	if (!dst->nodes || !dst->ext_hosts || !dst->config)
+		return -ENOMEM;
+	for (i = 0; i < src->nnodes; i++) {
+		dst->nodes[i] = src->nodes[i];
+		if (labelset_copy(&dst->nodes[i].labels, &src->nodes[i].labels))
+			return -ENOMEM;
+		dst->nnodes++;
+	}
+	for (i = 0; i < src->next_hosts; i++) {
+		const struct m_external_host *h = &src->ext_hosts[i];
+
+		dst->ext_hosts[i] = *h;
+		dst->ext_hosts[i].ports = calloc(h->nports + 1, sizeof(*h->ports));
+		if (!dst->ext_hosts[i].ports)
+			return -ENOMEM;
+		memcpy(dst->ext_hosts[i].ports, h->ports, h->nports * sizeof(*h->ports));
+		dst->next_hosts++;
+	}
+	for (i = 0; i < src->nconfig; i++) {
+		dst->config[i].key = strdup(src->config[i].key);
+		dst->config[i].value = strdup(src->config[i].value);
+		dst->nconfig++;
+		if (!dst->config[i].key || !dst->config[i].value)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int scenario_copy_cluster(const struct scenario *src, struct scenario **out)
+{
+	struct scenario *s = calloc(1, sizeof(*s));
+	int err;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->path = strdup(src->path ? src->path : "");
+	s->has_cluster = src->has_cluster;
+	err = s->path ? cluster_copy(&s->cluster, &src->cluster) : -ENOMEM;
+	if (err) {
+		scenario_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+/* ---- an open-addressing table of indexes (+1) into one of the model's arrays ---------- */
+
+struct idx_table {
+	uint32_t *slot; /* 0: empty, else index + 1 */
+	size_t mask;
+};
+
+static int table_init(struct idx_table *t, size_t n)
+{
+	size_t cap = 64;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	t->slot = calloc(cap, sizeof(*t->slot));
+	t->mask = cap - 1;
+	return t->slot ? 0 : -ENOMEM;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ull;
+	}
+	h ^= 0x1f; /* separator, so that ("ab","c") and ("a","bc") differ */
+	return h * 1099511628211ull;
+}
+
+#define HASH_INIT 14695981039346656037ull
+
+/* All 32 bits matter (addresses of one range differ in their last bytes only). */
+static uint64_t hash_u32(uint32_t v)
+{
+	uint64_t h = (uint64_t)v * 0x9e3779b97f4a7c15ull;
+
+	return h ^ (h >> 32);
+}
+
+/* The slot holding an entry equal to the one at index want (by eq), else the empty slot
+ * where it goes. */
+static uint32_t *table_slot(const struct idx_table *t, uint64_t h,
+			    bool (*eq)(const struct scenario *s, uint32_t a, uint32_t b),
+			    const struct scenario *s, uint32_t want)
+{
+	size_t i = (size_t)h & t->mask;
+
+	while (t->slot[i] && !eq(s, t->slot[i] - 1, want))
+		i = (i + 1) & t->mask;
+	return &t->slot[i];
+}
+
+static bool ns_eq(const struct scenario *s, uint32_t a, uint32_t b)
+{
+	return !strcmp(s->namespaces[a].name, s->namespaces[b].name);
+}
+
+static bool pod_eq(const struct scenario *s, uint32_t a, uint32_t b)
+{
+	return !strcmp(s->pods[a].name, s->pods[b].name) && !strcmp(s->pods[a].ns, s->pods[b].ns);
+}
+
+static bool pod_ip_eq(const struct scenario *s, uint32_t a, uint32_t b)
+{
+	return s->pods[a].ip == s->pods[b].ip;
+}
+
+static bool pol_eq(const struct scenario *s, uint32_t a, uint32_t b)
+{
+	const struct m_policy *x = s->policies[a], *y = s->policies[b];
+
+	return x->kind == y->kind && !strcmp(x->name, y->name) && !strcmp(x->ns, y->ns);
+}
+
+/* Appends the parts' workloads to s, failing with -EAGAIN on any duplicate scenario_from_docs
+ * would report (namespace, pod, policy, pinned pod address). */
+static int append_parts(struct scenario *s, struct model_part *const *parts, size_t n)
+{
+	struct idx_table tns = {0}, tpod = {0}, tip = {0}, tpol = {0};
+	size_t i, j, nns = s->nnamespaces, npods = s->npods, npol = s->npolicies;
+	uint32_t *slot, k;
+	void *v;
+	int err = 0;
+
+	for (i = 0; i < n; i++) {
+		nns += parts[i]->nnamespaces;
+		npods += parts[i]->npods;
+		npol += parts[i]->npolicies;
+	}
+	if (s->nnamespaces || s->npods || s->npolicies || npods >= UINT32_MAX)
+		return -EAGAIN; /* only a Cluster is expected in s */
+	s->parts = calloc(n ? n : 1, sizeof(*s->parts));
+	if (!s->parts)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		s->parts[s->nparts++] = model_part_ref(parts[i]);
+	v = realloc(s->namespaces, (nns ? nns : 1) * sizeof(*s->namespaces));
+	if (!v)
+		return -ENOMEM;
+	s->namespaces = v;
+	v = realloc(s->pods, (npods ? npods : 1) * sizeof(*s->pods));
+	if (!v)
+		return -ENOMEM;
+	s->pods = v;
+	v = realloc(s->policies, (npol ? npol : 1) * sizeof(*s->policies));
+	if (!v)
+		return -ENOMEM;
+	s->policies = v;
+	if (table_init(&tns, nns) || table_init(&tpod, npods) || table_init(&tip, npods) ||
+	    table_init(&tpol, npol)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; !err && i < n; i++) {
+		const struct model_part *p = parts[i];
+
+		for (j = 0; !err && j < p->nnamespaces; j++) {
+			struct m_namespace *ns = &s->namespaces[s->nnamespaces];
+
+			*ns = p->namespaces[j];
+			ns->labels.v = NULL;
+			ns->labels.n = 0;
+			if (labelset_copy(&ns->labels, &p->namespaces[j].labels)) {
+				err = -ENOMEM;
+				break;
+			}
+			k = (uint32_t)s->nnamespaces++;
+			slot = table_slot(&tns, hash_str(HASH_INIT, ns->name), ns_eq, s, k);
+			if (*slot)
+				err = -EAGAIN;
+			*slot = k + 1;
+		}
+		for (j = 0; !err && j < p->npods; j++) {
+			const struct m_pod *pod = &p->pods[j];
+
+			s->pods[s->npods] = *pod; /* labels and ports stay the part's */
+			k = (uint32_t)s->npods++;
+			slot = table_slot(&tpod, hash_str(hash_str(HASH_INIT, pod->ns), pod->name),
+					  pod_eq, s, k);
+			if (*slot)
+				err = -EAGAIN;
+			*slot = k + 1;
+			if (err || pod->host_network || !pod->ip_pinned)
+				continue;
+			slot = table_slot(&tip, hash_u32(pod->ip), pod_ip_eq, s, k);
+			if (*slot)
+				err = -EAGAIN;
+			*slot = k + 1;
+		}
+		for (j = 0; !err && j < p->npolicies; j++) {
+			const struct m_policy *pol = p->policies[j];
+			uint64_t h = hash_str(hash_str(HASH_INIT + pol->kind, pol->ns), pol->name);
+
+			s->policies[s->npolicies] = p->policies[j];
+			k = (uint32_t)s->npolicies++;
+			slot = table_slot(&tpol, h, pol_eq, s, k);
+			if (*slot)
+				err = -EAGAIN;
+			*slot = k + 1;
+		}
+	}
+out:
+	free(tns.slot);
+	free(tpod.slot);
+	free(tip.slot);
+	free(tpol.slot);
+	return err;
+}
+
+int scenario_from_parts(struct scenario *s, struct model_part *const *parts, size_t n,
+			struct diag *d)
+{
+	struct diag quiet;
+	int err;
+
+	err = append_parts(s, parts, n);
+	if (err == -ENOMEM)
+		return diag_fail_errno(d, err, "%s: out of memory", s->path ? s->path : "model");
+	if (err)
+		return -EAGAIN;
+	/* scenario_from_docs reports failures of these passes with the document at fault */
+	if (namespaces_complete(s, &quiet) || ipam_assign(s, &quiet) || identity_assign(s, &quiet))
+		return -EAGAIN;
+	return 0;
+}
