@@ -47,6 +47,17 @@ void sim_store_dir(const char *tag, char *buf, size_t size)
 	snprintf(buf, size, "%s/store", dir);
 }
 
+/* The store as the agents and the CLI open it: a simulated cluster needs no long history
+ * (watchers are all local and keep up), and a short one keeps compactions — done under the
+ * write lock — cheap when thousands of pods each rewrite their node's IPAM record. */
+static void store_uri(const char *tag, char *buf, size_t size)
+{
+	char dir[256];
+
+	sim_store_dir(tag, dir, sizeof(dir));
+	snprintf(buf, size, "file://%s?keep_revisions=%d", dir, SIM_STORE_KEEP_REVISIONS);
+}
+
 void sim_agent_sock(const struct sim_host *node, char *buf, size_t size)
 {
 	agent_sock_path(node->netns, buf, size);
@@ -66,7 +77,7 @@ static int run_cli(const struct sim_cluster *c, const char *verb, const char *fi
 	char bin[PATH_MAX], store[PATH_MAX];
 
 	cli_bin(bin, sizeof(bin));
-	sim_store_dir(c->tag, store, sizeof(store));
+	store_uri(c->tag, store, sizeof(store));
 	if (extra)
 		return SYS(d, bin, (char *)verb, "-f", (char *)file, "--store", store,
 			   (char *)extra);
@@ -116,7 +127,7 @@ int sim_attach_datapath(struct sim_cluster *c, struct sim_host *node, bool *atta
 	if (sim_no_datapath)
 		return 0;
 	snprintf(bin, sizeof(bin), "%s/ciliate-agent", sim_bin_dir());
-	sim_store_dir(c->tag, store, sizeof(store));
+	store_uri(c->tag, store, sizeof(store));
 	sim_run_dir(c->tag, dir, sizeof(dir));
 	snprintf(log, sizeof(log), "%s/agent-%s.log", dir, node->name);
 	snprintf(pin, sizeof(pin), "%s/%s", SIM_BPFFS_DIR, node->netns);
@@ -187,32 +198,6 @@ int sim_datapath_wait(struct sim_cluster *c, struct diag *d)
 						       n->name, SIM_AGENT_READY_MS, dir, n->name);
 			usleep(20000);
 		}
-	}
-	return 0;
-}
-
-int sim_detach_datapath(struct sim_cluster *c, struct sim_host *node, struct diag *d)
-{
-	struct diag dd;
-	size_t i;
-
-	(void)d;
-	if (!node->agent.pid || !proc_alive(node->agent.pid, node->agent.start))
-		return 0; /* everything goes with the namespaces, pins and run dir anyway */
-	/* CNI DEL for the node's pods while its agent still answers (best effort) */
-	for (i = 0; i < c->nhosts; i++) {
-		const struct sim_host *p = &c->hosts[i];
-		struct kubelet_pod kp;
-		const char *slash = strchr(p->name, '/');
-		char ns[64];
-
-		if (p->kind != SIM_POD || !p->own_netns || strcmp(p->node, node->name) || !slash)
-			continue;
-		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - p->name), p->name);
-		kubelet_pod_init(&kp, p->netns, node->netns, ns, slash + 1, p->ip, c->mtu);
-		sim_agent_sock(node, kp.agent_sock, sizeof(kp.agent_sock));
-		snprintf(kp.cni_dir, sizeof(kp.cni_dir), "%s", sim_bin_dir());
-		kubelet_cni_del(&kp, &dd);
 	}
 	return 0;
 }

@@ -250,10 +250,6 @@ int sim_down_tag(const char *tag, bool quiet, struct diag *d)
 	if (have_state) {
 		snprintf(c.phase, sizeof(c.phase), "deleting");
 		sim_state_save(&c, NULL);
-		for (i = 0; i < c.nhosts; i++)
-			if (c.hosts[i].kind == SIM_NODE &&
-			    sim_detach_datapath(&c, &c.hosts[i], &dd))
-				fprintf(stderr, "ciliate-sim: %s\n", dd.msg);
 		procs = calloc(2 * c.nhosts + 1, sizeof(*procs));
 		for (i = 0; procs && i < c.nhosts; i++) {
 			procs[nprocs++] = &c.hosts[i].echo;

@@ -38,6 +38,7 @@
 #define SIM_MTU 1500
 #define SIM_TUNNEL_MTU 1450  /* VXLAN over IPv4 costs 50 bytes */
 #define SIM_ECHO_READY_MS 3000
+#define SIM_STORE_KEEP_REVISIONS 1000 /* history the cluster's store keeps when it compacts */
 #define SIM_STOP_GRACE_MS 2000
 #define SIM_DROP_REASONS 256 /* CILIATE_REASON_MAX: drop codes are 128..255 */
 
@@ -159,9 +160,6 @@ void sim_stop_procs(struct sim_proc *const *procs, size_t n);
 /* Where the node's datapath (the ciliate-agent) starts. Sets *attached when one runs. */
 int sim_attach_datapath(struct sim_cluster *c, struct sim_host *node, bool *attached,
 			struct diag *d);
-
-/* Stops the node's datapath before its namespace goes away. */
-int sim_detach_datapath(struct sim_cluster *c, struct sim_host *node, struct diag *d);
 
 /* Applies a Test step's state changes (apply, manifests, delete) to the cluster's store
  * with `ciliate apply/delete`, then waits (bounded) until every agent reconciled; a rejected
