@@ -36,6 +36,16 @@ const volatile __u8 cfg_trace_all = 0;
 
 #include "lib/admit.h"
 
+/* The IP prologue every hook runs, then fragment tracking. */
+static __always_inline int overlay_prologue(struct pipeline *pl)
+{
+	int ret = ip_prologue(pl);
+
+	if (ret < 0 || !pl->pkt.family)
+		return ret;
+	return frag_track(&pl->pkt);
+}
+
 SEC("tc")
 int to_overlay(struct __sk_buff *skb)
 {
@@ -44,9 +54,7 @@ int to_overlay(struct __sk_buff *skb)
 	__be32 remote;
 	int ret;
 
-	ret = ip_prologue(&pl);
-	if (!ret && pl.pkt.family)
-		ret = frag_track(&pl.pkt);
+	ret = overlay_prologue(&pl);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	/* nothing non-IP is routed here (neighbours are static); the device drops what has no
@@ -80,9 +88,7 @@ int from_overlay(struct __sk_buff *skb)
 	__be32 remote;
 	int ret;
 
-	ret = ip_prologue(&pl);
-	if (!ret && pl.pkt.family)
-		ret = frag_track(&pl.pkt);
+	ret = overlay_prologue(&pl);
 	if (ret < 0)
 		return DROP(&pl, ret);
 	if (!pl.pkt.family)

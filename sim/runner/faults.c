@@ -126,19 +126,6 @@ const char *sim_fault_name(const struct m_fault *f)
 						  "link-up";
 }
 
-/* Child: enter the source namespace, exec the stream prober. */
-static void child_stream(const char *netns, const char *to, uint16_t port, int out_fd)
-{
-	char p[8], max_ms[16], timeout[16];
-
-	snprintf(p, sizeof(p), "%u", port);
-	snprintf(max_ms, sizeof(max_ms), "%d", STREAM_MAX_MS);
-	snprintf(timeout, sizeof(timeout), "%d", SIM_PROBE_TIMEOUT_MS);
-	sim_child_exec_probe(netns, out_fd, (char *const[]){
-		"ciliate-probe", "--stream", "--to", (char *)to, "--port", p, "--timeout-ms",
-		timeout, "--max-time-ms", max_ms, "-o", "json", NULL });
-}
-
 /* Reads what the stream printed until deadline or until want appears; true if it did. */
 static bool stream_read(struct sim_stream *s, const char *want, long long deadline)
 {
@@ -163,22 +150,19 @@ static bool stream_read(struct sim_stream *s, const char *want, long long deadli
 
 int sim_stream_start(const char *netns, const char *to, uint16_t port, struct sim_stream *s)
 {
-	int pfd[2];
+	char p[8], max_ms[16], timeout[16];
+	int err;
 
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -errno;
-	s->pid = fork();
-	if (s->pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -errno;
-	}
-	if (s->pid == 0)
-		child_stream(netns, to, port, pfd[1]);
-	close(pfd[1]);
-	s->fd = pfd[0];
+	snprintf(p, sizeof(p), "%u", port);
+	snprintf(max_ms, sizeof(max_ms), "%d", STREAM_MAX_MS);
+	snprintf(timeout, sizeof(timeout), "%d", SIM_PROBE_TIMEOUT_MS);
+	err = sim_probe_spawn(netns, (char *const[]){
+		"ciliate-probe", "--stream", "--to", (char *)to, "--port", p, "--timeout-ms",
+		timeout, "--max-time-ms", max_ms, "-o", "json", NULL }, &s->pid, &s->fd);
+	if (err)
+		return err;
 	s->open = stream_read(s, "\"stream\":\"open\"", sim_now_ms() + STREAM_OPEN_MS);
 	return 0;
 }

@@ -29,7 +29,8 @@ struct slot {
 	bool killed;
 };
 
-void sim_child_exec_probe(const char *netns, int out_fd, char *const argv[])
+/* The child: enters netns, sends stdout/stderr to out_fd, execs ciliate-probe. */
+static void child_exec_probe(const char *netns, int out_fd, char *const argv[])
 {
 	char bin[PATH_MAX];
 	struct diag d;
@@ -50,10 +51,30 @@ void sim_child_exec_probe(const char *netns, int out_fd, char *const argv[])
 	_exit(3);
 }
 
-static void child_probe(struct sim_probe_job *j, int out_fd)
+int sim_probe_spawn(const char *netns, char *const argv[], pid_t *pid, int *out_fd)
+{
+	int pfd[2];
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	*pid = fork();
+	if (*pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -errno;
+	}
+	if (*pid == 0)
+		child_exec_probe(netns, pfd[1], argv);
+	close(pfd[1]);
+	*out_fd = pfd[0];
+	return 0;
+}
+
+static int start_job(struct sim_probe_job *j, struct slot *s)
 {
 	char port[8], timeout[24], count[24], max_time[24];
 	long long max_ms = (long long)j->count * j->timeout_ms + 1000;
+	int err;
 
 	if (max_ms > 600000)
 		max_ms = 600000;
@@ -61,30 +82,14 @@ static void child_probe(struct sim_probe_job *j, int out_fd)
 	snprintf(timeout, sizeof(timeout), "%d", j->timeout_ms);
 	snprintf(count, sizeof(count), "%d", j->count);
 	snprintf(max_time, sizeof(max_time), "%lld", max_ms);
-	sim_child_exec_probe(j->netns, out_fd, (char *const[]){
+	err = sim_probe_spawn(j->netns, (char *const[]){
 		"ciliate-probe", "--to", j->to, "--protocol",
 		j->proto == IPPROTO_UDP ? "UDP" : j->proto == IPPROTO_ICMP ? "ICMP" : "TCP",
 		"--timeout-ms", timeout, "--count", count, "--max-time-ms", max_time, "-o", "json",
 		/* ICMP has no port */
-		j->proto == IPPROTO_ICMP ? NULL : "--port", port, NULL });
-}
-
-static int start_job(struct sim_probe_job *j, struct slot *s)
-{
-	int pfd[2];
-
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -errno;
-	s->pid = fork();
-	if (s->pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -errno;
-	}
-	if (s->pid == 0)
-		child_probe(j, pfd[1]);
-	close(pfd[1]);
-	s->fd = pfd[0];
+		j->proto == IPPROTO_ICMP ? NULL : "--port", port, NULL }, &s->pid, &s->fd);
+	if (err)
+		return err;
 	s->len = 0;
 	s->killed = false;
 	s->start = sim_now_ms();

@@ -35,10 +35,9 @@ struct sim_probe_job {
 	char failure[256];            /* the probe itself failed (usage, netns, timeout) */
 };
 
-/* In a forked child: enters netns, sends stdout/stderr to out_fd, execs ciliate-probe with
- * argv (argv[0] names the program); never returns. */
-void sim_child_exec_probe(const char *netns, int out_fd, char *const argv[])
-	__attribute__((noreturn));
+/* Forks ciliate-probe with argv (argv[0] names the program) inside netns, its stdout and
+ * stderr on the returned *out_fd; the child dies with the runner. 0 or -errno. */
+int sim_probe_spawn(const char *netns, char *const argv[], pid_t *pid, int *out_fd);
 
 /* Runs the jobs, at most parallel at once, each bounded by count * timeout + slack. */
 void sim_probe_run(struct sim_probe_job *jobs, size_t n, int parallel);
