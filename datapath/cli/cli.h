@@ -3,6 +3,8 @@
 #ifndef CILIATE_CLI_H
 #define CILIATE_CLI_H
 
+#include <stdbool.h>
+
 /* Exit codes (SPEC section 7). */
 #define EXIT_OK 0
 #define EXIT_FAILURE_ 1
@@ -37,6 +39,10 @@ int cmd_identity(int argc, char **argv);
 
 /* `ciliate status` (the store and the agents) */
 int cmd_status(int argc, char **argv);
+
+/* A listing's -o value: json or table. Returns 0 (setting *json) or, after naming cmd and
+ * the choices on stderr, EXIT_USAGE. */
+int cli_output_format(const char *cmd, const char *arg, bool *json);
 
 /* The store URI: the --store value if given, else $CILIATE_STORE, else the default. */
 const char *cli_store_uri(const char *flag);

@@ -44,11 +44,8 @@ static int parse(int argc, char **argv, const char *cmd, struct agent_opts_cli *
 	while ((c = getopt_long(argc, argv, "o:hv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "table")) {
-				fprintf(stderr, "ciliate %s: -o json|table\n", cmd);
+			if (cli_output_format(cmd, optarg, &o->json))
 				return EXIT_USAGE;
-			}
-			o->json = !strcmp(optarg, "json");
 			break;
 		case 'n':
 			o->node = optarg;

@@ -198,11 +198,8 @@ int cmd_identity(int argc, char **argv)
 	while ((c = getopt_long(argc - 1, argv + 1, "o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			if (strcmp(optarg, "json") && strcmp(optarg, "table")) {
-				fprintf(stderr, "ciliate identity list: -o json|table\n");
+			if (cli_output_format("identity list", optarg, &json))
 				return EXIT_USAGE;
-			}
-			json = !strcmp(optarg, "json");
 			break;
 		case 's':
 			store = optarg;

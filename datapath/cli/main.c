@@ -64,3 +64,13 @@ int main(int argc, char **argv)
 	usage(stderr);
 	return EXIT_USAGE;
 }
+
+int cli_output_format(const char *cmd, const char *arg, bool *json)
+{
+	if (strcmp(arg, "json") && strcmp(arg, "table")) {
+		fprintf(stderr, "ciliate %s: -o json|table\n", cmd);
+		return EXIT_USAGE;
+	}
+	*json = !strcmp(arg, "json");
+	return 0;
+}
