@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipaddr.h"
 #include "policy.h"
 #include "policy_cilium.h"
 
@@ -81,12 +82,44 @@ static void ipcache_add(struct node_state *ns, uint32_t addr, uint8_t len, uint3
 	e->val.flags = flags;
 }
 
+/* A remote node's pod CIDR routes to that node even for a pod this node has not heard of yet
+ * (its agent is a store event behind): the tunnel endpoint is the node, the identity what the
+ * address resolved to without this entry (the longest enclosing policy CIDR, else world). */
+static void add_remote_pod_cidr(struct node_state *ns, const struct m_node *n,
+				const struct cidr_table *cidrs)
+{
+	uint32_t identity = IDENTITY_WORLD;
+	int best = -1;
+	size_t i;
+
+	if (!n->pod_cidr_len)
+		return;
+	for (i = 0; i < ns->nipcache; i++) {
+		struct node_ipcache_entry *e = &ns->ipcache[i];
+
+		if (e->key.addr.v4 == n->pod_cidr &&
+		    e->key.prefixlen == (uint32_t)(IPCACHE_PREFIX_BASE + n->pod_cidr_len)) {
+			e->val.tunnel_endpoint = n->ip; /* a policy CIDR of exactly this range */
+			return;
+		}
+	}
+	for (i = 0; i < cidrs->n; i++) {
+		const struct cidr4 *c = &cidrs->v[i].cidr;
+
+		if ((int)c->len > best && cidr4_contains(c->addr, c->len, n->pod_cidr, n->pod_cidr_len)) {
+			best = c->len;
+			identity = cidrs->v[i].id;
+		}
+	}
+	ipcache_add(ns, n->pod_cidr, n->pod_cidr_len, identity, n->ip, 0);
+}
+
 static int build_ipcache(const struct scenario *s, const struct m_node *node,
 			 const struct cidr_table *cidrs, struct node_state *ns)
 {
 	const struct m_cluster *cl = &s->cluster;
 	const struct m_node *host;
-	size_t i, max = s->npods + cl->nnodes + cidrs->n;
+	size_t i, max = s->npods + 2 * cl->nnodes + cidrs->n;
 
 	ns->ipcache = calloc(max ? max : 1, sizeof(*ns->ipcache));
 	if (!ns->ipcache)
@@ -110,6 +143,9 @@ static int build_ipcache(const struct scenario *s, const struct m_node *node,
 		if (!ipcache_has(ns, cidrs->v[i].cidr.addr, cidrs->v[i].cidr.len))
 			ipcache_add(ns, cidrs->v[i].cidr.addr, cidrs->v[i].cidr.len, cidrs->v[i].id,
 				    0, 0);
+	for (i = 0; i < cl->nnodes; i++)
+		if (&cl->nodes[i] != node)
+			add_remote_pod_cidr(ns, &cl->nodes[i], cidrs);
 	return 0;
 }
 

@@ -34,6 +34,7 @@
 #define IP_NODE1 PB_IP4(192, 0, 2, 1)
 #define IP_NODE2 PB_IP4(192, 0, 2, 2)
 #define IP_GONE PB_IP4(10, 244, 1, 99)   /* in node-2's range, no pod */
+#define IP_NO_NODE PB_IP4(10, 244, 9, 99) /* in the cluster range, no node's pod CIDR */
 #define IP_WORLD PB_IP4(203, 0, 113, 10)
 
 struct frame {
@@ -1003,8 +1004,13 @@ static void case_overlay(struct scenario *s)
 	ip = ip4(IP_CLIENT, IP_GONE, 502);
 	ip.ttl = 63;
 	f = tcp_frame(&out, &ip, 47001, 80, PB_TCP_SYN, 9100, 0, NULL);
+	expect_ok(r, &f, "SYN to node-2's range, a pod not known here (yet): tunnel to node-2 "
+		  "by the pod CIDR");
+	ip = ip4(IP_CLIENT, IP_NO_NODE, 504);
+	ip.ttl = 63;
+	f = tcp_frame(&out, &ip, 47003, 80, PB_TCP_SYN, 9300, 0, NULL);
 	expect_drop(r, &f, "drop:NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT",
-		    "SYN to an address of node-2's range with no pod");
+		    "SYN to the cluster range outside every node's pod CIDR");
 	ip = ip4(IP_CLIENT, IP_WORLD, 503);
 	ip.ttl = 63;
 	f = tcp_frame(&out, &ip, 47002, 80, PB_TCP_SYN, 9200, 0, NULL);

@@ -47,6 +47,8 @@ static int restart_agent(struct sim_cluster *c, struct sim_host *node, struct di
 		err = sim_state_save(c, d);
 	if (!err)
 		err = sim_datapath_wait(c, d);
+	if (!err)
+		err = sim_datapath_settle(c, d);
 	return err;
 }
 

@@ -186,6 +186,11 @@ int sim_datapath_prepare(struct sim_cluster *c, struct diag *d);
 /* Waits (bounded) until every started agent answers on its socket. */
 int sim_datapath_wait(struct sim_cluster *c, struct diag *d);
 
+/* Waits (bounded) until every agent's model is built from the store's current revision:
+ * pods another node plumbed a moment ago are in every node's ipcache. A no-op without the
+ * datapath. */
+int sim_datapath_settle(const struct sim_cluster *c, struct diag *d);
+
 /* The store's current revision. */
 int sim_store_revision(const struct sim_cluster *c, int64_t *rev, struct diag *d);
 

@@ -370,7 +370,7 @@ static void test_protocol_only_and_sctp(void **state)
 static void test_ipblock_except(void **state)
 {
 	struct policy_fixture f;
-	size_t i;
+	size_t i, pod_cidrs = 0;
 
 	fixture_load(&f, NP("prod", "a",
 			    "  podSelector: {matchLabels: {app: db}}\n"
@@ -414,8 +414,16 @@ static void test_ipblock_except(void **state)
 			assert_int_equal(e->val.identity, IDENTITY_LOCAL_CIDR_MIN + 1);
 		if (!strcmp(c, "192.168.0.0/16"))
 			assert_int_equal(e->val.identity, IDENTITY_LOCAL_CIDR_MIN + 4);
+		/* node-2's pod CIDR: tunnelled there, with the identity an address of it had
+		 * without the entry (10.0.0.0/8's), so policy does not change */
+		if (!strcmp(c, "10.244.1.0/24")) {
+			assert_int_equal(e->val.identity, IDENTITY_LOCAL_CIDR_MIN);
+			assert_int_equal(e->val.tunnel_endpoint, htonl(0xc0000202));
+			pod_cidrs++;
+		}
 	}
-	assert_int_equal(f.ns.nipcache, 5 + 2 + 5); /* pods, nodes, CIDRs */
+	assert_int_equal(pod_cidrs, 1);
+	assert_int_equal(f.ns.nipcache, 5 + 2 + 5 + 1); /* pods, nodes, CIDRs, remote pod CIDR */
 	policy_fixture_free(&f);
 }
 
@@ -447,14 +455,20 @@ static void test_node_state(void **state)
 	assert_memory_equal(ep->info.mac, "\x0a\x58\x0a\xf4\x00\x0b", 6);
 	assert_memory_equal(ep->info.node_mac, "\x0e\x58\x0a\xf4\x00\x0b", 6);
 	assert_int_equal(f.ns.npolicy, 0);
-	assert_int_equal(f.ns.nipcache, 7);
+	assert_int_equal(f.ns.nipcache, 8);
 	for (i = 0; i < f.ns.nipcache; i++) {
 		e = &f.ns.ipcache[i];
 		ip4_format(e->key.addr.v4, a);
 		ip4_format(e->val.tunnel_endpoint, b);
-		assert_int_equal(e->key.prefixlen, IPCACHE_PREFIX_BASE + 32);
 		assert_int_equal(e->key.family, CILIATE_AF_INET);
-		if (!strcmp(a, "192.0.2.1")) { /* this node */
+		if (e->key.prefixlen != IPCACHE_PREFIX_BASE + 32) {
+			/* node-2's pod CIDR (not this node's): world, tunnelled to node-2 */
+			assert_int_equal(e->key.prefixlen, IPCACHE_PREFIX_BASE + 24);
+			assert_string_equal(a, "10.244.1.0");
+			assert_int_equal(e->val.identity, IDENTITY_WORLD);
+			assert_string_equal(b, "192.0.2.2");
+			assert_int_equal(e->val.flags, 0);
+		} else if (!strcmp(a, "192.0.2.1")) { /* this node */
 			assert_int_equal(e->val.identity, IDENTITY_HOST);
 			assert_int_equal(e->val.flags, IPCACHE_F_LOCAL_NODE);
 		} else if (!strcmp(a, "192.0.2.2")) {
