@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -66,8 +70,11 @@ static void batch_failed_line(const char *out, const char *script, char *buf, si
 		 line);
 }
 
-static void child_exec(int in_fd, int out_fd, char *const argv[])
+static void child_exec(int in_fd, int out_fd, const char *netns, char *const envp[],
+		       char *const argv[])
 {
+	struct diag d;
+
 	/* a command must not outlive a simulator that was killed: it could create a
 	 * namespace after `down` looked */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -75,12 +82,25 @@ static void child_exec(int in_fd, int out_fd, char *const argv[])
 	    dup2(out_fd, STDERR_FILENO) < 0)
 		_exit(127);
 	close_range(3, ~0U, 0);
-	execvp(argv[0], argv);
+	if (netns && netns_enter(netns, &d)) {
+		fprintf(stderr, "%s\n", d.msg);
+		_exit(127);
+	}
+	if (envp)
+		execvpe(argv[0], argv, envp);
+	else
+		execvp(argv[0], argv);
 	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
 
 int sys_runv(const char *stdin_text, char *const argv[], struct diag *d)
+{
+	return sys_runv_in(NULL, NULL, stdin_text, argv, d);
+}
+
+int sys_runv_in(const char *netns, char *const envp[], const char *stdin_text,
+		char *const argv[], struct diag *d)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, status = 0, err = 0, rc;
 	size_t in_len = stdin_text ? strlen(stdin_text) : 0, in_off = 0, out_len = 0;
@@ -92,6 +112,8 @@ int sys_runv(const char *stdin_text, char *const argv[], struct diag *d)
 
 	output[0] = '\0';
 	format_cmdline(argv, cmd, sizeof(cmd));
+	if (netns)
+		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd), " (in %s)", netns);
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(in, O_CLOEXEC) < 0) {
 		err = diag_fail_errno(d, -errno, "%s: pipe: %s", cmd, strerror(errno));
 		goto out;
@@ -102,7 +124,7 @@ int sys_runv(const char *stdin_text, char *const argv[], struct diag *d)
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(in[0], out[1], argv);
+		child_exec(in[0], out[1], netns, envp, argv);
 	close(in[0]);
 	close(out[1]);
 	in[0] = out[1] = -1;
@@ -187,24 +209,22 @@ out:
 	return err;
 }
 
+/* The tool runs inside netns by setns() in the child rather than `ip -n`: `-n` makes ip
+ * unshare a mount namespace (to remount /sys), which copies every mount, including one per
+ * named netns: at thousands of pods each call cost milliseconds more than the last. */
 int ip_batch(const char *netns, const char *script, struct diag *d)
 {
 	if (!script || !*script)
 		return 0;
-	if (netns)
-		return sys_runv(script, (char *const[]){ "ip", "-n", (char *)netns, "-batch", "-",
-							 NULL }, d);
-	return sys_runv(script, (char *const[]){ "ip", "-batch", "-", NULL }, d);
+	return sys_runv_in(netns, NULL, script, (char *const[]){ "ip", "-batch", "-", NULL }, d);
 }
 
 int bridge_batch(const char *netns, const char *script, struct diag *d)
 {
 	if (!script || !*script)
 		return 0;
-	if (netns)
-		return sys_runv(script, (char *const[]){ "bridge", "-n", (char *)netns, "-batch",
-							 "-", NULL }, d);
-	return sys_runv(script, (char *const[]){ "bridge", "-batch", "-", NULL }, d);
+	return sys_runv_in(netns, NULL, script, (char *const[]){ "bridge", "-batch", "-", NULL },
+			   d);
 }
 
 int netns_enter(const char *netns, struct diag *d)
@@ -234,6 +254,79 @@ bool netns_exists(const char *netns)
 int netns_add(const char *netns, struct diag *d)
 {
 	return SYS(d, "ip", "netns", "add", (char *)netns);
+}
+
+/* What `ip netns add` does, without its exec: an empty file, a new network namespace for
+ * this thread, the namespace bind-mounted on the file, and back to where it was. */
+int netns_add_here(const char *netns, struct diag *d)
+{
+	char path[sizeof(NETNS_RUN_DIR) + NETNS_NAME_MAX + 2];
+	int self, fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", NETNS_RUN_DIR, netns);
+	if (access(NETNS_RUN_DIR, F_OK) < 0)
+		return netns_add(netns, d); /* first namespace: ip sets up the shared mount */
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return diag_fail_errno(d, -errno, "netns add %s: own namespace: %s", netns,
+				       strerror(errno));
+	fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+	if (fd < 0) {
+		err = diag_fail_errno(d, -errno, "netns add %s: %s: %s", netns, path,
+				      strerror(errno));
+		goto out;
+	}
+	close(fd);
+	if (unshare(CLONE_NEWNET) < 0) {
+		err = diag_fail_errno(d, -errno, "netns add %s: unshare: %s", netns, strerror(errno));
+		unlink(path);
+		goto out;
+	}
+	if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) {
+		err = diag_fail_errno(d, -errno, "netns add %s: bind mount: %s", netns,
+				      strerror(errno));
+		unlink(path);
+	}
+	/* back, whatever happened: the caller goes on plumbing in its own namespace */
+	if (setns(self, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "ciliate-sim: cannot return to the original namespace: %s\n",
+			strerror(errno));
+		_exit(127);
+	}
+out:
+	close(self);
+	return err;
+}
+
+int netns_link_up(const char *netns, const char *ifname, struct diag *d)
+{
+	struct ifreq ifr;
+	int self, sock = -1, err = 0;
+
+	if (strlen(ifname) >= sizeof(ifr.ifr_name))
+		return diag_fail_errno(d, -EINVAL, "interface name %s too long", ifname);
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return diag_fail_errno(d, -errno, "own namespace: %s", strerror(errno));
+	err = netns_enter(netns, d);
+	if (!err) {
+		sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		memset(&ifr, 0, sizeof(ifr));
+		memcpy(ifr.ifr_name, ifname, strlen(ifname));
+		if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0 ||
+		    (ifr.ifr_flags |= IFF_UP, ioctl(sock, SIOCSIFFLAGS, &ifr) < 0))
+			err = diag_fail_errno(d, -errno, "%s in %s: set up: %s", ifname, netns,
+					      strerror(errno));
+		if (sock >= 0)
+			close(sock);
+		if (setns(self, CLONE_NEWNET) < 0) {
+			fprintf(stderr, "ciliate-sim: cannot return to the original namespace: "
+					"%s\n", strerror(errno));
+			_exit(127);
+		}
+	}
+	close(self);
+	return err;
 }
 
 int netns_del_many(char *const *names, size_t n, struct diag *d)

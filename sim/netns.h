@@ -4,7 +4,8 @@
  * bounded in time, failing loudly with the command line and its output in the message (like
  * the kernel selftests' SYS()); enter, list and inspect named namespaces (/run/netns/NAME);
  * spawn detached processes inside them. Nothing here touches the root namespace's links,
- * addresses or routes: every `ip` call the simulator makes carries `-n NS`.
+ * addresses or routes: every `ip` call the simulator makes runs inside a named namespace
+ * (entered with setns() in the child).
  */
 #ifndef CILIATE_SIM_NETNS_H
 #define CILIATE_SIM_NETNS_H
@@ -23,6 +24,10 @@
  * a negative errno with d->msg naming the command line, exit status and output. */
 int sys_runv(const char *stdin_text, char *const argv[], struct diag *d);
 
+/* sys_runv inside netns (NULL: here) with the environment envp (NULL: this one's). */
+int sys_runv_in(const char *netns, char *const envp[], const char *stdin_text,
+		char *const argv[], struct diag *d);
+
 /* SYS(d, "ip", "-n", ns, "link", ...): sys_runv without input. */
 #define SYS(d, ...) sys_runv(NULL, (char *const[]){ __VA_ARGS__, NULL }, d)
 
@@ -40,6 +45,14 @@ bool netns_exists(const char *netns);
 
 /* Creates a named namespace (`ip netns add`). */
 int netns_add(const char *netns, struct diag *d);
+
+/* Creates a named namespace in-process (unshare + bind mount, as `ip netns add` does):
+ * no exec, for thousands of pods. The calling thread ends in the namespace it started in;
+ * it must be single-threaded (a pod worker). */
+int netns_add_here(const char *netns, struct diag *d);
+
+/* Sets ifname up inside the named namespace (in-process; same rule as netns_add_here). */
+int netns_link_up(const char *netns, const char *ifname, struct diag *d);
 
 /* Deletes named namespaces in one `ip -force -batch`; absent ones are skipped. */
 int netns_del_many(char *const *names, size_t n, struct diag *d);

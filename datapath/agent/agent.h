@@ -174,6 +174,7 @@ struct agent {
 	/* event loop */
 	int epfd, listen_fd, timer_fd, signal_fd;
 	int coalesce_fd;     /* one-shot timer: the next coalesced reconcile */
+	int ifreq_fd;        /* datagram socket for interface lookups (-1: not open yet) */
 	bool coalesce_armed;
 	struct agent_client *clients;
 	size_t nclients;
@@ -294,6 +295,11 @@ int agent_reconcile(struct agent *a, struct diag *d);
 bool agent_veths_changed(struct agent *a);
 
 /* ---- attach.c ---- */
+
+/* The ifindex of the node's interface name (0: none), like if_nametoindex() but on one
+ * socket kept open: reconciles look up every endpoint's veth, and a socket per lookup made
+ * that the agent's largest cost at 1,000 endpoints. */
+uint32_t agent_ifindex(struct agent *a, const char *name);
 
 /* Attaches ingress_fd at TC ingress and egress_fd at TC egress of ifindex (clsact, replacing
  * ciliate's own filters: idempotent across restarts). */

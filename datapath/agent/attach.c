@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <net/if.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <bpf/libbpf.h>
 
@@ -60,6 +62,23 @@ int agent_tc_detach(int ifindex, struct diag *d)
 		return diag_fail_errno(d, err, "removing clsact from ifindex %d: %s", ifindex,
 				       strerror(-err));
 	return 0;
+}
+
+uint32_t agent_ifindex(struct agent *a, const char *name)
+{
+	struct ifreq ifr;
+
+	if (strlen(name) >= sizeof(ifr.ifr_name))
+		return 0;
+	if (a->ifreq_fd < 0)
+		a->ifreq_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (a->ifreq_fd < 0)
+		return if_nametoindex(name);
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(a->ifreq_fd, SIOCGIFINDEX, &ifr) < 0)
+		return 0;
+	return (uint32_t)ifr.ifr_ifindex;
 }
 
 /* The overlay device's ifindex when the model routes through the tunnel (0: none). */

@@ -473,13 +473,15 @@ static void stop(struct agent *a)
 		close(a->signal_fd);
 	if (a->lock_fd >= 0)
 		close(a->lock_fd);
+	if (a->ifreq_fd >= 0)
+		close(a->ifreq_fd);
 }
 
 int main(int argc, char **argv)
 {
 	struct agent a = {
 		.lock_fd = -1, .epfd = -1, .listen_fd = -1, .timer_fd = -1, .signal_fd = -1,
-		.coalesce_fd = -1};
+		.coalesce_fd = -1, .ifreq_fd = -1};
 	struct diag d = {{0}};
 	int rc;
 

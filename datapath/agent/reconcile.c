@@ -222,7 +222,7 @@ static int want_endpoints(struct agent *a, struct wanted *w, struct diag *d)
 		if (ne->info.ep_id < w->nidmap)
 			w->idmap[ne->info.ep_id] = info.ep_id;
 		ep->ip = ne->pod->ip;
-		ep->ifindex = if_nametoindex(ep->ifname);
+		ep->ifindex = agent_ifindex(a, ep->ifname);
 		info.ifindex = ep->ifindex;
 		ep->info = info;
 		if (!ep->ifindex) {
@@ -262,7 +262,7 @@ static int want_endpoints(struct agent *a, struct wanted *w, struct diag *d)
 			agent_ep_remove(a, i);
 			continue;
 		}
-		a->eps[i].ifindex = if_nametoindex(a->eps[i].ifname);
+		a->eps[i].ifindex = agent_ifindex(a, a->eps[i].ifname);
 		snprintf(a->eps[i].error, sizeof(a->eps[i].error),
 			 "not in the model (no address allocated on this node, or the pod is "
 			 "placed on another node)");
@@ -436,7 +436,7 @@ bool agent_veths_changed(struct agent *a)
 
 		if (!ep->info.ep_id)
 			continue;
-		if (if_nametoindex(ep->ifname) != ep->ifindex)
+		if (agent_ifindex(a, ep->ifname) != ep->ifindex)
 			return true;
 	}
 	return agent_overlay_changed(a);

@@ -194,7 +194,7 @@ static json_t *op_endpoint_add(struct agent *a, json_t *req)
 				 IF_NAMESIZE - 1);
 	if (strlen(cid) >= IPAM_CID_MAX || strlen(netns) >= sizeof(ep->netns))
 		return fail_resp(AGENT_E_INVALID, "container_id or netns too long");
-	if (!if_nametoindex(ifname))
+	if (!agent_ifindex(a, ifname))
 		return fail_resp(AGENT_E_NOT_FOUND, "no interface %s in the node", ifname);
 	ep = agent_ep_get(a, pod);
 	if (!ep)
@@ -235,7 +235,7 @@ static json_t *op_endpoint_del(struct agent *a, json_t *req)
 	if (!ep || !ep->recorded)
 		return json_pack("{s:b, s:n}", "ok", 1, "endpoint");
 	was = agent_ep_json(a, ep);
-	if (ep->attached_ifindex && if_nametoindex(ep->ifname) == ep->attached_ifindex)
+	if (ep->attached_ifindex && agent_ifindex(a, ep->ifname) == ep->attached_ifindex)
 		agent_tc_detach((int)ep->attached_ifindex, &d);
 	agent_log(a, "endpoint %s removed (%s)", ep->pod, ep->ifname);
 	agent_ep_remove(a, (size_t)(ep - a->eps));

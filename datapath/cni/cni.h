@@ -69,6 +69,7 @@ struct cni_netconf {
 	char name[128];
 	char type[64];
 	char agent_socket[256];
+	unsigned int mtu;	   /* "mtu": both ends of the veth; 0: the kernel's default */
 	json_t *root;		   /* the whole document */
 	json_t *prev_result;	   /* CHECK/DEL: borrowed from root, may be NULL */
 	json_t *valid_attachments; /* GC: cni.dev/valid-attachments, borrowed, may be NULL */
@@ -76,7 +77,8 @@ struct cni_netconf {
 
 /* Parses and checks the configuration: 6 for bad JSON, 1 for an unsupported cniVersion,
  * 7 for missing name/type (or a wrong type), 2 for an unsupported "ipam" section. The
- * agent socket comes from "agentSocket", else env CILIATE_AGENT_SOCKET. */
+ * agent socket comes from "agentSocket", else env CILIATE_AGENT_SOCKET. An optional "mtu"
+ * (68..65535, as in the reference plugins) is set on both ends of the pod's veth. */
 int cni_netconf_parse(const char *text, size_t len, struct cni_netconf *nc, struct cni_error *e);
 
 /* Frees the parsed document. */

@@ -128,7 +128,7 @@ int cni_netconf_parse(const char *text, size_t len, struct cni_netconf *nc, stru
 {
 	const char *v, *name, *type, *sock;
 	json_error_t je;
-	json_t *ipam;
+	json_t *ipam, *mtu;
 
 	memset(nc, 0, sizeof(*nc));
 	nc->root = json_loadb(text, len, 0, &je);
@@ -174,6 +174,12 @@ int cni_netconf_parse(const char *text, size_t len, struct cni_netconf *nc, stru
 				"network configuration: agentSocket missing (e.g. "
 				"\"/run/ciliate/<node>/agent.sock\")");
 	snprintf(nc->agent_socket, sizeof(nc->agent_socket), "%s", sock);
+	mtu = json_object_get(nc->root, "mtu");
+	if (mtu && (!json_is_integer(mtu) || json_integer_value(mtu) < 68 ||
+		    json_integer_value(mtu) > 65535))
+		return cni_fail(e, CNI_ERR_INVALID_NETCONF, "mtu",
+				"network configuration: mtu must be an integer in 68..65535");
+	nc->mtu = mtu ? (unsigned int)json_integer_value(mtu) : 0;
 	nc->prev_result = json_object_get(nc->root, "prevResult");
 	nc->valid_attachments = json_object_get(nc->root, "cni.dev/valid-attachments");
 	if (nc->valid_attachments && !json_is_array(nc->valid_attachments))

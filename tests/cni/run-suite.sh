@@ -276,13 +276,21 @@ cni ADD cid-x "/run/netns/$NS_A" "$(pod_args a)" '{"cniVersion":"1.1.0","name":"
 check "no agentSocket: code 7" has "$out" '"code": 7'
 cni ADD cid-x "/run/netns/$NS_A" "$(pod_args a)" "$(conf 1.1.0 ',"ipam":{"type":"host-local"}')"
 check "ipam section: code 2" has "$out" '"code": 2'
+cni ADD cid-x "/run/netns/$NS_A" "$(pod_args a)" "$(conf 1.1.0 ',"mtu":"1450"')"
+check "mtu not a number: code 7" has "$out" '"code": 7' mtu
+cni ADD cid-x "/run/netns/$NS_A" "$(pod_args a)" "$(conf 1.1.0 ',"mtu":10')"
+check "mtu below 68: code 7" has "$out" '"code": 7' mtu
 check "no address leaked by the failures" test -z "$("$CLI" ipam list -o json | grep -o '"pod": "shop/a"')"
 
 # ---- traffic through the datapath ------------------------------------------------------------
 cni ADD cid-a2 "/run/netns/$NS_A" "$(pod_args a)"
 check "ADD pod a again" has "$out" '10.244.0.10/32'
-cni ADD cid-b1 "/run/netns/$NS_B" "$(pod_args b 10.244.0.20)"
+cni ADD cid-b1 "/run/netns/$NS_B" "$(pod_args b 10.244.0.20)" "$(conf 1.1.0 ',"mtu":1450')"
 check "ADD pod b with IP=10.244.0.20" has "$out" '10.244.0.20/32'
+hostif_b=$(grep -oE 'lxc[0-9a-f]{8}' <<<"$out" | head -1)
+check "mtu 1450: pod end" has "$(ip -n "$NS_B" -o link show eth0)" 'mtu 1450 '
+check "mtu 1450: node end $hostif_b" has "$(in_node ip -o link show "$hostif_b" 2>&1)" 'mtu 1450 '
+check "pod a without mtu keeps 1500" has "$(ip -n "$NS_A" -o link show eth0)" 'mtu 1500 '
 cni CHECK cid-b1 "/run/netns/$NS_B" "$(pod_args b)"
 check "CHECK pod b" test "$rc" -eq 0
 ipam=$("$CLI" ipam list)
