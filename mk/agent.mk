@@ -55,3 +55,10 @@ $(BUILD)/tests/test_identity_alloc: $(BUILD)/obj/tests/unit/test_identity_alloc.
 		$(AGENT_IDENTITY_OBJS) $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
+
+# the agent's IPAM against a real store (one key per allocation, stale caches, old records)
+$(BUILD)/tests/test_ipam_store: $(BUILD)/obj/tests/unit/test_ipam_store.o \
+		$(BUILD)/obj/datapath/agent/ipam.o $(BUILD)/obj/datapath/agent/objects.o \
+		$(BUILD)/obj/datapath/agent/ipam_rec.o $(AGENT_IDENTITY_OBJS) $(TESTLIB_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)

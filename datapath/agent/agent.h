@@ -201,6 +201,11 @@ int agent_objects_poll(struct agent *a, int timeout_ms, bool *changed, struct di
 /* The cached object with key, or NULL. */
 struct agent_obj *agent_obj_find(const struct agent *a, const char *key);
 
+/* Puts kv into the cache / removes key from it: the watch does this, and the agent's own
+ * writes do it at once, so its next read already sees them (IPAM). */
+int agent_objects_put(struct agent *a, const struct store_kv *kv);
+void agent_objects_delete(struct agent *a, const char *key);
+
 /* Frees the cache. */
 void agent_objects_free(struct agent *a);
 

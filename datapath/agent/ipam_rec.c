@@ -26,6 +26,77 @@ static int cmp_alloc(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+int ipam_key_split(const char *key, char *node, size_t node_size, uint32_t *ip)
+{
+	const char *n = key + strlen(IPAM_KEY_PREFIX), *slash;
+	size_t nlen;
+
+	*ip = 0;
+	if (strncmp(key, IPAM_KEY_PREFIX, strlen(IPAM_KEY_PREFIX)))
+		return -EINVAL;
+	slash = strchr(n, '/');
+	nlen = slash ? (size_t)(slash - n) : strlen(n);
+	if (!nlen || nlen >= node_size)
+		return -EINVAL;
+	memcpy(node, n, nlen);
+	node[nlen] = '\0';
+	if (!slash)
+		return 0;
+	if (ip4_parse(slash + 1, ip) || !*ip)
+		return -EINVAL;
+	return 1;
+}
+
+void ipam_alloc_key(const char *node, uint32_t ip, char *buf, size_t size)
+{
+	char a[IP4_STR_MAX];
+
+	snprintf(buf, size, "%s%s/%s", IPAM_KEY_PREFIX, node, ip4_format(ip, a));
+}
+
+int ipam_alloc_parse(const char *json, size_t len, uint32_t ip, struct ipam_alloc *al, char *err,
+		     size_t errsize)
+{
+	const char *ips, *pod, *cid;
+	json_t *root;
+	uint32_t v;
+	int rc = 0;
+
+	memset(al, 0, sizeof(*al));
+	root = json_loadb(json, len, 0, NULL);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return rec_fail(err, errsize, "not a JSON object");
+	}
+	ips = json_string_value(json_object_get(root, "ip"));
+	pod = json_string_value(json_object_get(root, "pod"));
+	cid = json_string_value(json_object_get(root, "containerID"));
+	if (!ips || ip4_parse(ips, &v) || v != ip)
+		rc = rec_fail(err, errsize, "ip: missing or not the key's address");
+	else if (!pod || !*pod || strlen(pod) >= sizeof(al->pod))
+		rc = rec_fail(err, errsize, "pod: missing or too long");
+	else if (cid && strlen(cid) >= sizeof(al->container_id))
+		rc = rec_fail(err, errsize, "containerID: too long");
+	if (!rc) {
+		al->ip = ip;
+		snprintf(al->pod, sizeof(al->pod), "%s", pod);
+		snprintf(al->container_id, sizeof(al->container_id), "%s", cid ? cid : "");
+	}
+	json_decref(root);
+	return rc;
+}
+
+char *ipam_alloc_format(const struct ipam_alloc *al)
+{
+	char ip[IP4_STR_MAX], *out;
+	json_t *j = json_pack("{s:s, s:s, s:s}", "ip", ip4_format(al->ip, ip), "pod", al->pod,
+			      "containerID", al->container_id);
+
+	out = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	return out;
+}
+
 int ipam_rec_parse(const char *json, size_t len, struct ipam_rec *r, char *err, size_t errsize)
 {
 	json_t *root, *allocs, *it;

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A node's IPAM record: the pod addresses allocated from its pod range, stored as one JSON
- * value at /ciliate/ipam/<node> and updated with compare-and-swap, so that every agent sees
- * every allocation and two writers can never hand out one address twice.
+ * A node's IPAM state in the store: its range record at /ciliate/ipam/<node>, and one key
+ * per allocated address at /ciliate/ipam/<node>/<A.B.C.D>, created only when absent, so two
+ * writers can never hand out one address twice and every agent sees every allocation:
  *
- *   {"node":"node-1","cidr":"10.244.0.0/24",
- *    "allocations":[{"ip":"10.244.0.10","pod":"default/a","containerID":"c0ffee"}]}
+ *   /ciliate/ipam/node-1             {"node":"node-1","cidr":"10.244.0.0/24","allocations":[]}
+ *   /ciliate/ipam/node-1/10.244.0.10 {"ip":"10.244.0.10","pod":"default/a","containerID":"c0"}
+ *
+ * One key per address keeps each write (and each agent's read of it) small: with the
+ * allocations inside the range record, every pod rewrote a value growing with the node, and
+ * every agent re-read it. Records written that way (with "allocations") are still read.
  *
  * This file is the pure part (parse, format, choose an address); agent/ipam.c does the
  * store round trips.
@@ -35,6 +39,20 @@ struct ipam_rec {
 	struct ipam_alloc *v; /* sorted by address */
 	size_t n;
 };
+
+/* What an IPAM key names: 0 the range record of *node, 1 the allocation of *ip (network
+ * order) on *node, -EINVAL neither (not under IPAM_KEY_PREFIX, bad address, long node). */
+int ipam_key_split(const char *key, char *node, size_t node_size, uint32_t *ip);
+
+/* The key of the allocation of ip on node. */
+void ipam_alloc_key(const char *node, uint32_t ip, char *buf, size_t size);
+
+/* Parses an allocation value; its "ip" must be ip (the key's). -EINVAL with a reason. */
+int ipam_alloc_parse(const char *json, size_t len, uint32_t ip, struct ipam_alloc *al, char *err,
+		     size_t errsize);
+
+/* Formats an allocation value as compact JSON (malloc'd; NULL on ENOMEM). */
+char *ipam_alloc_format(const struct ipam_alloc *al);
 
 /* Parses a stored record; on error writes a reason into err and returns -EINVAL. */
 int ipam_rec_parse(const char *json, size_t len, struct ipam_rec *r, char *err, size_t errsize);

@@ -99,10 +99,42 @@ static void derive_pod(struct agent_obj *o, json_t *j)
 		o->pod_ip = 0;
 }
 
+/* An IPAM key as a record: the range record itself, or an allocation key as a record of its
+ * node holding just that allocation (the model build reads both alike). */
+static void derive_ipam(struct agent *a, struct agent_obj *o)
+{
+	struct ipam_rec *r = calloc(1, sizeof(*r));
+	char why[128] = "out of memory";
+	uint32_t ip;
+	int kind;
+
+	if (!r) {
+		agent_log(a, "IPAM record %s: out of memory", o->key);
+		return;
+	}
+	kind = ipam_key_split(o->key, r->node, sizeof(r->node), &ip);
+	if (kind == 0 && !ipam_rec_parse(o->value, o->len, r, why, sizeof(why))) {
+		o->ipam = r;
+		return;
+	}
+	if (kind == 1) {
+		r->v = calloc(1, sizeof(*r->v));
+		if (r->v && !ipam_alloc_parse(o->value, o->len, ip, r->v, why, sizeof(why))) {
+			r->n = 1;
+			o->ipam = r;
+			return;
+		}
+	}
+	if (kind < 0)
+		snprintf(why, sizeof(why), "not /ciliate/ipam/<node>[/<address>]");
+	agent_log(a, "ignoring malformed IPAM record %s: %s", o->key, why);
+	ipam_rec_free(r);
+	free(r);
+}
+
 void agent_obj_derive(struct agent *a, struct agent_obj *o)
 {
 	const char *pod_prefix = AGENT_OBJ_PREFIX "Pod/", *c;
-	char why[128];
 	json_t *j;
 
 	if (o->derived_rev == o->mod_rev && o->mod_rev)
@@ -115,12 +147,7 @@ void agent_obj_derive(struct agent *a, struct agent_obj *o)
 	o->obj_model = o->obj_pod = false;
 	o->obj_name = NULL;
 	if (!strncmp(o->key, IPAM_KEY_PREFIX, strlen(IPAM_KEY_PREFIX))) {
-		o->ipam = calloc(1, sizeof(*o->ipam));
-		if (o->ipam && ipam_rec_parse(o->value, o->len, o->ipam, why, sizeof(why))) {
-			agent_log(a, "ignoring malformed IPAM record %s: %s", o->key, why);
-			free(o->ipam);
-			o->ipam = NULL;
-		}
+		derive_ipam(a, o);
 		return;
 	}
 	if (strncmp(o->key, AGENT_OBJ_PREFIX, strlen(AGENT_OBJ_PREFIX)))
@@ -150,7 +177,7 @@ void agent_obj_derive(struct agent *a, struct agent_obj *o)
 	json_decref(j);
 }
 
-static int obj_put(struct agent *a, const struct store_kv *kv)
+int agent_objects_put(struct agent *a, const struct store_kv *kv)
 {
 	struct agent_obj *o = agent_obj_find(a, kv->key), *v;
 	size_t i;
@@ -172,7 +199,7 @@ static int obj_put(struct agent *a, const struct store_kv *kv)
 	return obj_set_value(&v[i], kv);
 }
 
-static void obj_delete(struct agent *a, const char *key)
+void agent_objects_delete(struct agent *a, const char *key)
 {
 	struct agent_obj *o = agent_obj_find(a, key);
 	size_t i;
@@ -201,7 +228,7 @@ int agent_objects_sync(struct agent *a, struct diag *d)
 	a->objs = NULL;
 	a->nobjs = 0;
 	for (i = 0; !err && i < l.n; i++)
-		err = obj_put(a, &l.items[i]);
+		err = agent_objects_put(a, &l.items[i]);
 	/* carry over what is known about objects that are still there */
 	for (i = 0; !err && i < nold; i++) {
 		struct agent_obj *o = agent_obj_find(a, old[i].key);
@@ -258,9 +285,9 @@ int agent_objects_poll(struct agent *a, int timeout_ms, bool *changed, struct di
 			return 0;
 		for (i = 0; i < n; i++) {
 			if (evs[i].type == STORE_EVENT_PUT)
-				err = obj_put(a, &evs[i].kv);
+				err = agent_objects_put(a, &evs[i].kv);
 			else
-				obj_delete(a, evs[i].kv.key);
+				agent_objects_delete(a, evs[i].kv.key);
 			if (err)
 				break;
 			if (evs[i].revision > a->rev)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ciliate ipam list: every node's pod range and allocations, read from the store (the
- * records agents keep at /ciliate/ipam/<node>; see datapath/agent/ipam_rec.h). */
+/* ciliate ipam list: every node's pod range and allocations, read from the store (the range
+ * records agents keep at /ciliate/ipam/<node> and one key per allocation under it; see
+ * datapath/agent/ipam_rec.h), shown as one record per node. */
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +15,68 @@
 
 #define IPAM_PREFIX "/ciliate/ipam/"
 
+/* The record of node in out, added (range unknown: "cidr" null) when not there yet. */
+static json_t *node_rec(json_t *out, const char *node, size_t len)
+{
+	json_t *rec;
+	size_t i;
+
+	json_array_foreach(out, i, rec)
+	{
+		const char *n = json_string_value(json_object_get(rec, "node"));
+
+		if (n && strlen(n) == len && !strncmp(n, node, len))
+			return rec;
+	}
+	rec = json_pack("{s:s#, s:n, s:[]}", "node", node, (int)len, "cidr", "allocations");
+	json_array_append_new(out, rec);
+	return rec;
+}
+
+static uint32_t addr_of(json_t *al)
+{
+	const char *s = json_string_value(json_object_get(al, "ip"));
+	struct in_addr a;
+
+	return s && inet_pton(AF_INET, s, &a) == 1 ? ntohl(a.s_addr) : 0;
+}
+
+static int cmp_alloc(const void *x, const void *y)
+{
+	uint32_t a = addr_of(*(json_t *const *)x), b = addr_of(*(json_t *const *)y);
+
+	return a < b ? -1 : a > b;
+}
+
+/* Each node's allocations in address order (keys list "10.0.0.100" before "10.0.0.11"). */
+static void sort_allocations(json_t *out)
+{
+	json_t *rec, *allocs, **v;
+	size_t i, k, n;
+
+	json_array_foreach(out, i, rec)
+	{
+		allocs = json_object_get(rec, "allocations");
+		n = json_array_size(allocs);
+		v = calloc(n + 1, sizeof(*v));
+		if (!v)
+			return;
+		for (k = 0; k < n; k++)
+			v[k] = json_incref(json_array_get(allocs, k));
+		qsort(v, n, sizeof(*v), cmp_alloc);
+		json_array_clear(allocs);
+		for (k = 0; k < n; k++)
+			json_array_append_new(allocs, v[k]);
+		free(v);
+	}
+}
+
 static int ipam_list(const char *store_flag, bool json, const char *node)
 {
 	struct diag d = {{0}};
 	struct store_list l;
 	struct store *st;
-	json_t *out = json_array(), *rec, *al;
+	json_t *out = json_array(), *rec, *al, *have;
 	size_t i, k;
 	int rc = EXIT_OK;
 
@@ -28,6 +86,12 @@ static int ipam_list(const char *store_flag, bool json, const char *node)
 		return EXIT_FAILURE_;
 	}
 	for (i = 0; i < l.n; i++) {
+		const char *name = l.items[i].key + strlen(IPAM_PREFIX);
+		const char *slash = strchr(name, '/');
+		size_t nlen = slash ? (size_t)(slash - name) : strlen(name);
+
+		if (node && (strlen(node) != nlen || strncmp(name, node, nlen)))
+			continue;
 		rec = json_loadb(l.items[i].value, l.items[i].value_len, 0, NULL);
 		if (!json_is_object(rec)) {
 			fprintf(stderr, "ciliate ipam list: %s is not a JSON object; skipped\n",
@@ -36,12 +100,17 @@ static int ipam_list(const char *store_flag, bool json, const char *node)
 			rc = EXIT_FAILURE_;
 			continue;
 		}
-		if (node && strcmp(json_string_value(json_object_get(rec, "node")) ?: "", node)) {
-			json_decref(rec);
+		have = node_rec(out, name, nlen);
+		if (slash) { /* one allocation */
+			json_array_append_new(json_object_get(have, "allocations"), rec);
 			continue;
 		}
-		json_array_append_new(out, rec);
+		json_object_set(have, "cidr", json_object_get(rec, "cidr"));
+		json_array_foreach(json_object_get(rec, "allocations"), k, al)
+			json_array_append(json_object_get(have, "allocations"), al);
+		json_decref(rec);
 	}
+	sort_allocations(out);
 	if (json) {
 		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("\n");

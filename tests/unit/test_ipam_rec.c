@@ -171,6 +171,53 @@ static void test_format_parse(void **state)
 	assert_int_equal(ipam_rec_parse(text, strlen(text), &back, err, sizeof(err)), -EINVAL);
 }
 
+/* One key per allocation: key naming, value round trip, and what is refused. */
+static void test_alloc_keys(void **state)
+{
+	struct ipam_alloc al = { .ip = 0 }, back;
+	char node[64], key[256], err[128], *text;
+	uint32_t a;
+
+	(void)state;
+	assert_int_equal(ipam_key_split("/ciliate/ipam/node-1", node, sizeof(node), &a), 0);
+	assert_string_equal(node, "node-1");
+	assert_int_equal(a, 0);
+	assert_int_equal(ipam_key_split("/ciliate/ipam/node-1/10.244.0.12", node, sizeof(node), &a),
+			 1);
+	assert_string_equal(node, "node-1");
+	assert_int_equal(a, ip("10.244.0.12"));
+	assert_int_equal(ipam_key_split("/ciliate/ipam/node-1/bogus", node, sizeof(node), &a),
+			 -EINVAL);
+	assert_int_equal(ipam_key_split("/ciliate/ipam/", node, sizeof(node), &a), -EINVAL);
+	assert_int_equal(ipam_key_split("/ciliate/nodes/node-1", node, sizeof(node), &a), -EINVAL);
+	assert_int_equal(ipam_key_split("/ciliate/ipam/node-1", node, 4, &a), -EINVAL);
+
+	al.ip = ip("10.244.0.12");
+	snprintf(al.pod, sizeof(al.pod), "shop/web");
+	snprintf(al.container_id, sizeof(al.container_id), "c0ffee");
+	ipam_alloc_key("node-1", al.ip, key, sizeof(key));
+	assert_string_equal(key, "/ciliate/ipam/node-1/10.244.0.12");
+	text = ipam_alloc_format(&al);
+	assert_non_null(text);
+	assert_string_equal(text, "{\"ip\":\"10.244.0.12\",\"pod\":\"shop/web\",\"containerID\":"
+				  "\"c0ffee\"}");
+	assert_int_equal(ipam_alloc_parse(text, strlen(text), al.ip, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.ip, al.ip);
+	assert_string_equal(back.pod, "shop/web");
+	assert_string_equal(back.container_id, "c0ffee");
+	/* the value must name the key's address */
+	assert_int_equal(ipam_alloc_parse(text, strlen(text), ip("10.244.0.13"), &back, err,
+					  sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "ip"));
+	free(text);
+	text = "{\"ip\":\"10.244.0.12\"}";
+	assert_int_equal(ipam_alloc_parse(text, strlen(text), al.ip, &back, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "pod"));
+	assert_int_equal(ipam_alloc_parse("[1]", 3, al.ip, &back, err, sizeof(err)), -EINVAL);
+}
+
 static void test_kvset_diff(void **state)
 {
 	struct kvset cur, want, ups, dels;
@@ -236,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_allocate_exhausted),
 		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_format_parse),
+		cmocka_unit_test(test_alloc_keys),
 		cmocka_unit_test(test_kvset_diff),
 		cmocka_unit_test(test_lpm_canonical),
 	};
