@@ -74,6 +74,12 @@ struct agent_obj {
 	bool part_good;	       /* parsed from good */
 };
 
+/* A stored pod of this node whose status.podIP pins an address (IPAM). */
+struct agent_pinned {
+	uint32_t ip;	 /* network order */
+	const char *pod; /* "ns/name", inside the object's key */
+};
+
 /* A stand-in Pod of the last model (an allocation without a usable Pod object). */
 struct agent_standin {
 	char *name; /* "/ciliate/ipam/<node>#<ns>/<name>" */
@@ -117,8 +123,14 @@ struct agent {
 	int lock_fd;
 
 	/* the store as last listed/watched */
-	struct agent_obj *objs; /* sorted by key */
-	size_t nobjs;
+	struct agent_obj **objs; /* sorted by key; each allocated once, so pointers stay valid
+				  * while keys come and go (inserting moves pointers only) */
+	size_t nobjs, objs_cap;
+	unsigned int pods_gen;		/* bumped whenever a Pod object is put or deleted */
+	struct agent_pinned *pinned;	/* IPAM: this node's pods pinning status.podIP */
+	size_t npinned, pinned_cap;
+	unsigned int pinned_gen;	/* pods_gen they were gathered at */
+	bool pinned_valid;
 	int64_t rev;
 	unsigned int watch_gen; /* bumped whenever the watch (and its fd) is replaced */
 	bool dirty;		/* the cache changed since the last reconcile */
@@ -129,7 +141,7 @@ struct agent {
 	struct agent_obj **order;
 	size_t norder;
 	unsigned int order_gen;
-	const struct agent_obj *order_base;
+	struct agent_obj **order_base;
 	size_t order_nobjs;
 	bool have_order;
 
@@ -200,6 +212,10 @@ int agent_objects_poll(struct agent *a, int timeout_ms, bool *changed, struct di
 
 /* The cached object with key, or NULL. */
 struct agent_obj *agent_obj_find(const struct agent *a, const char *key);
+
+/* The index of the first cached object whose key is not below key (a->nobjs: none): the
+ * objects under a prefix follow from there. */
+size_t agent_objs_lower_bound(const struct agent *a, const char *key);
 
 /* Puts kv into the cache / removes key from it: the watch does this, and the agent's own
  * writes do it at once, so its next read already sees them (IPAM). */

@@ -278,8 +278,8 @@ static int ensure_order(struct agent *a)
 	if (!v)
 		return -ENOMEM;
 	for (i = 0; i < a->nobjs; i++)
-		if (!strncmp(a->objs[i].key, AGENT_OBJ_PREFIX, strlen(AGENT_OBJ_PREFIX)))
-			v[n++] = &a->objs[i];
+		if (!strncmp(a->objs[i]->key, AGENT_OBJ_PREFIX, strlen(AGENT_OBJ_PREFIX)))
+			v[n++] = a->objs[i];
 	qsort(v, n, sizeof(*v), agent_obj_cmp_order);
 	free(a->order);
 	a->order = v;
@@ -693,7 +693,7 @@ int agent_model_build(struct agent *a, struct diag *d)
 
 	/* what the objects say, read once per version */
 	for (i = 0; i < a->nobjs; i++)
-		agent_obj_derive(a, &a->objs[i]);
+		agent_obj_derive(a, a->objs[i]);
 	err = ensure_order(a);
 	if (!err)
 		err = ensure_cluster(a, d);
@@ -711,9 +711,9 @@ int agent_model_build(struct agent *a, struct diag *d)
 	}
 	/* the allocations, by pod */
 	for (i = 0, n = 0; i < a->nobjs; i++)
-		if (a->objs[i].ipam) {
-			b.recs[b.nrecs++] = a->objs[i].ipam;
-			n += a->objs[i].ipam->n;
+		if (a->objs[i]->ipam) {
+			b.recs[b.nrecs++] = a->objs[i]->ipam;
+			n += a->objs[i]->ipam->n;
 		}
 	refs = calloc(n + 1, sizeof(*refs));
 	if (!refs || ptab_init(&allocs, n, alloc_pod)) {

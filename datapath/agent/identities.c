@@ -72,7 +72,7 @@ static int cached_ids(const struct agent *a, struct cached_id **out, size_t *n)
 	if (!v)
 		return -ENOMEM;
 	for (i = 0; i < a->nobjs; i++) {
-		const struct agent_obj *o = &a->objs[i];
+		const struct agent_obj *o = a->objs[i];
 
 		if (!identity_key_is_record(o->key))
 			continue;
@@ -208,7 +208,7 @@ void agent_identities_gc(struct agent *a, int64_t now_ms)
 	if (!a->st || !a->model || a->model_rev != a->rev || grace_ms <= 0)
 		return;
 	for (i = 0; i < a->nobjs; i++) {
-		struct agent_obj *o = &a->objs[i];
+		struct agent_obj *o = a->objs[i];
 
 		if (!identity_key_is_record(o->key))
 			continue;
@@ -328,7 +328,7 @@ json_t *agent_identities_json(const struct agent *a)
 	}
 	/* allocated in the store but used by no pod of the model (released after the grace) */
 	for (i = 0; i < a->nobjs; i++) {
-		const struct agent_obj *o = &a->objs[i];
+		const struct agent_obj *o = a->objs[i];
 
 		if (!identity_key_is_record(o->key) ||
 		    identity_rec_parse(o->value, o->len, &r, NULL, 0))

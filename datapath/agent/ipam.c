@@ -24,30 +24,61 @@ static uint32_t stored_pod_ip(struct agent *a, struct agent_obj *o, const char *
 	return o->pod_node && !strcmp(o->pod_node, node) ? o->pod_ip : 0;
 }
 
+/* The stored pods of this node that pin an address (status.podIP), gathered again only when
+ * a Pod object came, changed or went: not once per allocation over every pod. Their keys
+ * stay valid until then (objects are not moved). */
+static int pinned_refresh(struct agent *a)
+{
+	const char *prefix = AGENT_OBJ_PREFIX "Pod/";
+	size_t plen = strlen(prefix), i;
+	uint32_t ip;
+
+	if (a->pinned_valid && a->pinned_gen == a->pods_gen)
+		return 0;
+	a->npinned = 0;
+	for (i = agent_objs_lower_bound(a, prefix);
+	     i < a->nobjs && !strncmp(a->objs[i]->key, prefix, plen); i++) {
+		ip = stored_pod_ip(a, a->objs[i], a->o.node);
+		if (!ip)
+			continue;
+		if (a->npinned == a->pinned_cap) {
+			size_t cap = a->pinned_cap ? 2 * a->pinned_cap : 64;
+			struct agent_pinned *v = realloc(a->pinned, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			a->pinned = v;
+			a->pinned_cap = cap;
+		}
+		a->pinned[a->npinned++] = (struct agent_pinned){.ip = ip,
+								.pod = a->objs[i]->key + plen};
+	}
+	a->pinned_gen = a->pods_gen;
+	a->pinned_valid = true;
+	return 0;
+}
+
 /* Addresses pinned by other stored pods of this node (they must not be handed out), and
  * the one pinned for pod itself (*own). */
 static int pinned_addresses(struct agent *a, const char *pod, uint32_t **out, size_t *n,
 			    uint32_t *own)
 {
-	const char *prefix = AGENT_OBJ_PREFIX "Pod/";
-	size_t plen = strlen(prefix), i;
-	uint32_t *v, ip;
+	uint32_t *v;
+	size_t i;
+	int err = pinned_refresh(a);
 
 	*n = 0;
 	*own = 0;
-	v = calloc(a->nobjs + 1, sizeof(*v));
+	if (err)
+		return err;
+	v = calloc(a->npinned + 1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	for (i = 0; i < a->nobjs; i++) {
-		if (strncmp(a->objs[i].key, prefix, plen))
-			continue;
-		ip = stored_pod_ip(a, &a->objs[i], a->o.node);
-		if (!ip)
-			continue;
-		if (!strcmp(a->objs[i].key + plen, pod))
-			*own = ip;
+	for (i = 0; i < a->npinned; i++) {
+		if (!strcmp(a->pinned[i].pod, pod))
+			*own = a->pinned[i].ip;
 		else
-			v[(*n)++] = ip;
+			v[(*n)++] = a->pinned[i].ip;
 	}
 	*out = v;
 	return 0;
@@ -203,7 +234,7 @@ static int range_ensure(struct agent *a, bool create, struct diag *d)
 static int view_build(struct agent *a, struct ipam_rec *r, struct diag *d)
 {
 	char prefix[STORE_KEY_MAX + 1];
-	size_t plen, lo = 0, hi = a->nobjs, n = 0, i;
+	size_t plen, lo, n = 0, i;
 
 	memset(r, 0, sizeof(*r));
 	snprintf(r->node, sizeof(r->node), "%s", a->o.node);
@@ -211,21 +242,14 @@ static int view_build(struct agent *a, struct ipam_rec *r, struct diag *d)
 	r->cidr_len = a->pod_cidr_len;
 	snprintf(prefix, sizeof(prefix), "%s%s/", IPAM_KEY_PREFIX, a->o.node);
 	plen = strlen(prefix);
-	while (lo < hi) { /* the first key >= prefix: the node's keys follow in a row */
-		size_t mid = (lo + hi) / 2;
-
-		if (strcmp(a->objs[mid].key, prefix) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (i = lo; i < a->nobjs && !strncmp(a->objs[i].key, prefix, plen); i++)
+	lo = agent_objs_lower_bound(a, prefix); /* the node's keys follow in a row */
+	for (i = lo; i < a->nobjs && !strncmp(a->objs[i]->key, prefix, plen); i++)
 		n++;
 	r->v = calloc(n + 1, sizeof(*r->v));
 	if (!r->v)
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
 	for (i = lo; i < lo + n; i++) {
-		struct agent_obj *o = &a->objs[i];
+		struct agent_obj *o = a->objs[i];
 
 		agent_obj_derive(a, o);
 		if (o->ipam && o->ipam->n == 1)

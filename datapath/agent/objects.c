@@ -22,9 +22,19 @@
 
 #include "model/ipaddr.h"
 
-static int cmp_obj_key(const void *a, const void *b)
+size_t agent_objs_lower_bound(const struct agent *a, const char *key)
 {
-	return strcmp(((const struct agent_obj *)a)->key, ((const struct agent_obj *)b)->key);
+	size_t lo = 0, hi = a->nobjs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(a->objs[mid]->key, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 static void obj_clear(struct agent_obj *o)
@@ -43,18 +53,24 @@ void agent_objects_free(struct agent *a)
 {
 	size_t i;
 
-	for (i = 0; i < a->nobjs; i++)
-		obj_clear(&a->objs[i]);
+	for (i = 0; i < a->nobjs; i++) {
+		obj_clear(a->objs[i]);
+		free(a->objs[i]);
+	}
 	free(a->objs);
 	a->objs = NULL;
-	a->nobjs = 0;
+	a->nobjs = a->objs_cap = 0;
+	free(a->pinned);
+	a->pinned = NULL;
+	a->npinned = a->pinned_cap = 0;
+	a->pinned_valid = false;
 }
 
 struct agent_obj *agent_obj_find(const struct agent *a, const char *key)
 {
-	struct agent_obj k = {.key = (char *)key};
+	size_t i = agent_objs_lower_bound(a, key);
 
-	return bsearch(&k, a->objs, a->nobjs, sizeof(k), cmp_obj_key);
+	return i < a->nobjs && !strcmp(a->objs[i]->key, key) ? a->objs[i] : NULL;
 }
 
 static int obj_set_value(struct agent_obj *o, const struct store_kv *kv)
@@ -177,45 +193,57 @@ void agent_obj_derive(struct agent *a, struct agent_obj *o)
 	json_decref(j);
 }
 
+/* A key's place is found by binary search and only pointers move: with 10,000s of keys,
+ * inserting by comparing and shifting whole objects cost more than the rest of a pod's
+ * bring-up. */
 int agent_objects_put(struct agent *a, const struct store_kv *kv)
 {
-	struct agent_obj *o = agent_obj_find(a, kv->key), *v;
-	size_t i;
+	size_t i = agent_objs_lower_bound(a, kv->key);
+	struct agent_obj *o, **v;
 
-	if (o)
-		return obj_set_value(o, kv);
-	v = realloc(a->objs, (a->nobjs + 1) * sizeof(*v));
-	if (!v)
+	if (!strncmp(kv->key, AGENT_OBJ_PREFIX "Pod/", strlen(AGENT_OBJ_PREFIX "Pod/")))
+		a->pods_gen++;
+	if (i < a->nobjs && !strcmp(a->objs[i]->key, kv->key))
+		return obj_set_value(a->objs[i], kv);
+	if (a->nobjs == a->objs_cap) {
+		size_t cap = a->objs_cap ? 2 * a->objs_cap : 256;
+
+		v = realloc(a->objs, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		a->objs = v;
+		a->objs_cap = cap;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o || !(o->key = strdup(kv->key))) {
+		free(o);
 		return -ENOMEM;
-	a->objs = v;
-	for (i = a->nobjs; i > 0 && strcmp(v[i - 1].key, kv->key) > 0; i--)
-		v[i] = v[i - 1];
-	memset(&v[i], 0, sizeof(v[i]));
-	v[i].key = strdup(kv->key);
+	}
+	memmove(&a->objs[i + 1], &a->objs[i], (a->nobjs - i) * sizeof(*a->objs));
+	a->objs[i] = o;
 	a->nobjs++;
 	a->objs_gen++;
-	if (!v[i].key)
-		return -ENOMEM;
-	return obj_set_value(&v[i], kv);
+	return obj_set_value(o, kv);
 }
 
 void agent_objects_delete(struct agent *a, const char *key)
 {
-	struct agent_obj *o = agent_obj_find(a, key);
-	size_t i;
+	size_t i = agent_objs_lower_bound(a, key);
 
-	if (!o)
+	if (i >= a->nobjs || strcmp(a->objs[i]->key, key))
 		return;
-	i = (size_t)(o - a->objs);
-	obj_clear(o);
-	memmove(&a->objs[i], &a->objs[i + 1], (a->nobjs - i - 1) * sizeof(*o));
+	if (!strncmp(key, AGENT_OBJ_PREFIX "Pod/", strlen(AGENT_OBJ_PREFIX "Pod/")))
+		a->pods_gen++;
+	obj_clear(a->objs[i]);
+	free(a->objs[i]);
+	memmove(&a->objs[i], &a->objs[i + 1], (a->nobjs - i - 1) * sizeof(*a->objs));
 	a->nobjs--;
 	a->objs_gen++;
 }
 
 int agent_objects_sync(struct agent *a, struct diag *d)
 {
-	struct agent_obj *old = a->objs;
+	struct agent_obj **old = a->objs;
 	size_t nold = a->nobjs, i;
 	struct store_list l;
 	int err;
@@ -226,35 +254,39 @@ int agent_objects_sync(struct agent *a, struct diag *d)
 	if (err)
 		return err;
 	a->objs = NULL;
-	a->nobjs = 0;
+	a->nobjs = a->objs_cap = 0;
+	a->pods_gen++; /* the pinned list points into the old objects */
 	for (i = 0; !err && i < l.n; i++)
 		err = agent_objects_put(a, &l.items[i]);
 	/* carry over what is known about objects that are still there */
 	for (i = 0; !err && i < nold; i++) {
-		struct agent_obj *o = agent_obj_find(a, old[i].key);
+		struct agent_obj *o = agent_obj_find(a, old[i]->key);
 
 		if (!o)
 			continue;
-		o->good = old[i].good;
-		o->good_len = old[i].good_len;
-		o->good_rev = old[i].good_rev;
-		o->idle_since_ms = old[i].idle_since_ms;
-		old[i].good = NULL;
+		o->good = old[i]->good;
+		o->good_len = old[i]->good_len;
+		o->good_rev = old[i]->good_rev;
+		o->idle_since_ms = old[i]->idle_since_ms;
+		old[i]->good = NULL;
 		/* the part stays valid for the same version (build.c checks) */
-		o->part = old[i].part;
-		o->part_rev = old[i].part_rev;
-		o->part_ip = old[i].part_ip;
-		o->part_gen = old[i].part_gen;
-		o->part_good = old[i].part_good;
-		old[i].part = NULL;
-		if (old[i].mod_rev == o->mod_rev) {
-			o->bad_rev = old[i].bad_rev;
-			o->error = old[i].error;
-			old[i].error = NULL;
+		o->part = old[i]->part;
+		o->part_rev = old[i]->part_rev;
+		o->part_ip = old[i]->part_ip;
+		o->part_gen = old[i]->part_gen;
+		o->part_good = old[i]->part_good;
+		old[i]->part = NULL;
+		if (old[i]->mod_rev == o->mod_rev) {
+			o->bad_rev = old[i]->bad_rev;
+			o->error = old[i]->error;
+			old[i]->error = NULL;
 		}
 	}
 	for (i = 0; i < nold; i++)
-		obj_clear(&old[i]);
+		{
+		obj_clear(old[i]);
+		free(old[i]);
+	}
 	free(old);
 	a->rev = l.revision;
 	a->objs_gen++;
@@ -370,8 +402,8 @@ static int registry_cluster(struct agent *a, struct diag *d)
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
 	}
 	for (i = 0; i < a->nobjs; i++)
-		if (!strncmp(a->objs[i].key, AGENT_NODE_PREFIX, plen) && a->objs[i].key[plen])
-			v[n++] = &a->objs[i];
+		if (!strncmp(a->objs[i]->key, AGENT_NODE_PREFIX, plen) && a->objs[i]->key[plen])
+			v[n++] = a->objs[i];
 	qsort(v, n, sizeof(*v), agent_obj_cmp_order);
 	for (i = 0; i < n; i++)
 		json_array_append_new(nodes, json_pack("{s:s}", "name", v[i]->key + plen));

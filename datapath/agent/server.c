@@ -102,12 +102,12 @@ static json_t *op_status(struct agent *a)
 	size_t i, ready = 0;
 
 	for (i = 0; i < a->nobjs; i++)
-		if (a->objs[i].bad_rev && a->objs[i].bad_rev == a->objs[i].mod_rev)
+		if (a->objs[i]->bad_rev && a->objs[i]->bad_rev == a->objs[i]->mod_rev)
 			json_array_append_new(
-				bad, json_pack("{s:s, s:I, s:s, s:b}", "key", a->objs[i].key,
-					       "revision", (json_int_t)a->objs[i].mod_rev, "error",
-					       a->objs[i].error ? a->objs[i].error : "",
-					       "previousVersionInForce", a->objs[i].good != NULL));
+				bad, json_pack("{s:s, s:I, s:s, s:b}", "key", a->objs[i]->key,
+					       "revision", (json_int_t)a->objs[i]->mod_rev, "error",
+					       a->objs[i]->error ? a->objs[i]->error : "",
+					       "previousVersionInForce", a->objs[i]->good != NULL));
 	for (i = 0; i < a->neps; i++)
 		if (a->eps[i].info.ep_id && a->eps[i].ifindex &&
 		    a->eps[i].attached_ifindex == a->eps[i].ifindex)

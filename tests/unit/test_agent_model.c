@@ -58,23 +58,11 @@ void agent_log(const struct agent *a, const char *fmt, ...)
 
 static void put(struct agent *a, const char *key, const char *value, int64_t create, int64_t mod)
 {
-	struct agent_obj *o = agent_obj_find(a, key);
-	size_t i;
+	struct store_kv kv = {.key = (char *)key, .value = (char *)value,
+			      .value_len = strlen(value), .create_revision = create,
+			      .mod_revision = mod};
 
-	if (!o) {
-		a->objs = realloc(a->objs, (a->nobjs + 1) * sizeof(*a->objs));
-		for (i = a->nobjs; i > 0 && strcmp(a->objs[i - 1].key, key) > 0; i--)
-			a->objs[i] = a->objs[i - 1];
-		o = &a->objs[i];
-		memset(o, 0, sizeof(*o));
-		o->key = strdup(key);
-		a->nobjs++;
-	}
-	free(o->value);
-	o->value = strdup(value);
-	o->len = strlen(value);
-	o->create_rev = create;
-	o->mod_rev = mod;
+	assert_int_equal(agent_objects_put(a, &kv), 0);
 	a->rev = mod > a->rev ? mod : a->rev;
 }
 
