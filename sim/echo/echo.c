@@ -2,13 +2,16 @@
 /*
  * ciliate-echo: the echo server every simulated pod and external host runs. One process
  * serves all its TCP and UDP ports from one epoll loop; every request gets one JSON answer
- * naming the server's identity and the addresses it saw (see docs/SIMULATOR.md).
+ * naming the server's identity and the addresses it saw (see docs/SIMULATOR.md). With
+ * --sites one process serves many pods ("sites"), each listening in its own network
+ * namespace and answering with its own identity.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -28,7 +31,6 @@
 #include "echo_proto.h"
 
 #define MAX_PORTS 64
-#define MAX_LISTENERS (2 * 2 * MAX_PORTS)
 #define CONN_BUF 8192
 #define SNIFF_WAIT_MS 200
 #define DRAIN_MS 1000
@@ -36,8 +38,31 @@
 #define UDP_BUF 65536
 #define DEFAULT_IDLE_MS 10000
 #define DEFAULT_MAX_CONNS 4096
+/* fds besides listeners and connections: epoll, signalfd, home namespace, stdio, pidfile */
+#define FD_RESERVE 32
+/* starting with fewer fds than this left for connections is an error */
+#define MIN_CONNS 64
 
 enum src_kind { SRC_TCP_LISTEN, SRC_UDP, SRC_CONN, SRC_SIGNAL };
+
+/* The ports of one protocol, without repeats. */
+struct port_list {
+	unsigned int *v;
+	unsigned int n;
+};
+
+/*
+ * One served pod: where it listens and the identity it answers with. Single-site mode has
+ * one, from the command line; --sites one per line of the sites file.
+ */
+struct site {
+	struct echo_ident id;
+	const char *netns; /* netns file to listen in; NULL: the process's own namespace */
+	const char *bind_addr;
+	struct port_list tcp, udp;
+	const char *file; /* the sites file and line the site comes from; NULL: command line */
+	unsigned int line;
+};
 
 /* Every epoll registration points at a struct that starts with its kind. */
 struct listener {
@@ -45,6 +70,8 @@ struct listener {
 	int fd;
 	int family;
 	unsigned int port;
+	const struct site *site;
+	struct listener *next;
 };
 
 enum conn_state { CONN_READ, CONN_WRITE, CONN_DRAIN };
@@ -53,6 +80,7 @@ struct conn {
 	enum src_kind kind;
 	int fd;
 	enum conn_state state;
+	const struct site *site; /* of the listener it was accepted on */
 	bool mode_known;
 	bool http;
 	bool close_after_write;
@@ -67,19 +95,21 @@ struct conn {
 };
 
 struct server {
-	struct echo_ident id;
-	const char *bind_addr;
+	const char *sites_file;
+	char *sites_text; /* the sites file, split in place: the sites' strings point into it */
+	struct site *sites;
+	unsigned int n_sites, cap_sites;
+	const struct echo_ident *log_id; /* process-wide messages: the single site's identity */
 	const char *pidfile;
 	bool quiet;
 	unsigned int idle_ms;
 	unsigned int max_conns;
-	unsigned int tcp_ports[MAX_PORTS], n_tcp;
-	unsigned int udp_ports[MAX_PORTS], n_udp;
 
 	int epfd;
+	int home_ns; /* the namespace the process started in, to return to after each site */
 	enum src_kind sig_kind;
 	int sigfd;
-	struct listener listeners[MAX_LISTENERS];
+	struct listener *listeners;
 	unsigned int n_listeners;
 	struct conn *conns;
 	unsigned int n_conns;
@@ -96,10 +126,11 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void logmsg(const struct server *srv, const char *fmt, ...)
+/* Logs one line tagged with the identity id (NULL: untagged, for the multi-site process). */
+static void logmsg(const struct echo_ident *id, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void logmsg(const struct server *srv, const char *fmt, ...)
+static void logmsg(const struct echo_ident *id, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -107,21 +138,48 @@ static void logmsg(const struct server *srv, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "ciliate-echo[%s%s%s]: %s\n", srv->id.namespace ? srv->id.namespace : "",
-		srv->id.namespace && *srv->id.namespace ? "/" : "", srv->id.pod ? srv->id.pod : "",
-		line);
+	if (!id) {
+		fprintf(stderr, "ciliate-echo: %s\n", line);
+		return;
+	}
+	fprintf(stderr, "ciliate-echo[%s%s%s]: %s\n", id->namespace ? id->namespace : "",
+		id->namespace && *id->namespace ? "/" : "", id->pod ? id->pod : "", line);
+}
+
+/* Reports a problem with site s, "FILE:LINE: " first when it comes from a sites file. */
+static void site_error(const struct site *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void site_error(const struct site *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s->file)
+		fprintf(stderr, "ciliate-echo: %s:%u: %s\n", s->file, s->line, msg);
+	else
+		fprintf(stderr, "ciliate-echo: %s\n", msg);
 }
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ciliate-echo [--pod NAME] [--namespace NS] [--node NODE]\n"
+		"usage: ciliate-echo [--pod NAME] [--namespace NS] [--node NODE] [--netns FILE]\n"
 		"                    (--tcp PORT | --udp PORT | --port PORT)... [--bind ADDR]\n"
 		"                    [--pidfile FILE] [--idle-timeout-ms MS] [--max-conns N] [--quiet]\n"
+		"       ciliate-echo --sites FILE [--pidfile FILE] [--idle-timeout-ms MS]\n"
+		"                    [--max-conns N] [--quiet]\n"
 		"Answers every TCP/UDP request with one JSON object naming the pod, namespace, node\n"
 		"and the client address it saw; HTTP requests get an HTTP/1.1 JSON response.\n"
 		"  --port PORT          serve PORT on both TCP and UDP (repeatable)\n"
 		"  --bind ADDR          listen on ADDR only (default: every IPv4 and IPv6 address)\n"
+		"  --netns FILE         listen in the network namespace FILE (e.g. /run/netns/NAME)\n"
+		"  --sites FILE         serve many pods from one process: one line per pod holding\n"
+		"                       its --netns, --pod, --namespace, --node, --tcp/--udp/--port\n"
+		"                       and --bind options ('#' starts a comment line)\n"
 		"  --pidfile FILE       write the pid once every port listens; removed on exit\n"
 		"  --idle-timeout-ms MS close connections idle this long (default %d)\n"
 		"  --quiet              log errors only, not every request\n",
@@ -141,109 +199,326 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
 	return 0;
 }
 
-static int add_port(unsigned int *ports, unsigned int *n, const char *arg)
+static int add_port(const struct site *s, struct port_list *l, const char *arg)
 {
-	unsigned int port, i;
+	unsigned int port, i, *v;
 
 	if (parse_uint(arg, 1, 65535, &port)) {
-		fprintf(stderr, "ciliate-echo: invalid port \"%s\" (1..65535)\n", arg);
+		site_error(s, "invalid port \"%s\" (1..65535)", arg);
 		return -EINVAL;
 	}
-	for (i = 0; i < *n; i++)
-		if (ports[i] == port)
+	for (i = 0; i < l->n; i++)
+		if (l->v[i] == port)
 			return 0;
-	if (*n == MAX_PORTS) {
-		fprintf(stderr, "ciliate-echo: too many ports (at most %d per protocol)\n",
-			MAX_PORTS);
+	if (l->n == MAX_PORTS) {
+		site_error(s, "too many ports (at most %d per protocol)", MAX_PORTS);
 		return -E2BIG;
 	}
-	ports[(*n)++] = port;
+	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v) {
+		site_error(s, "out of memory");
+		return -ENOMEM;
+	}
+	v[l->n++] = port;
+	l->v = v;
 	return 0;
 }
 
-/* Returns 0, 1 for --help, or -EINVAL for a usage error (already reported). */
-static int parse_args(int argc, char **argv, struct server *srv)
+/* The options; the per-site ones (O_POD..O_NETNS) are also the words of a sites-file line. */
+enum opt { O_POD = 256, O_NS, O_NODE, O_TCP, O_UDP, O_PORT, O_BIND, O_NETNS, O_SITES,
+	   O_PIDFILE, O_IDLE, O_MAXCONNS, O_QUIET, O_HELP };
+
+static const struct option options[] = {
+	{ "pod", required_argument, NULL, O_POD },
+	{ "namespace", required_argument, NULL, O_NS },
+	{ "node", required_argument, NULL, O_NODE },
+	{ "tcp", required_argument, NULL, O_TCP },
+	{ "udp", required_argument, NULL, O_UDP },
+	{ "port", required_argument, NULL, O_PORT },
+	{ "bind", required_argument, NULL, O_BIND },
+	{ "netns", required_argument, NULL, O_NETNS },
+	{ "sites", required_argument, NULL, O_SITES },
+	{ "pidfile", required_argument, NULL, O_PIDFILE },
+	{ "idle-timeout-ms", required_argument, NULL, O_IDLE },
+	{ "max-conns", required_argument, NULL, O_MAXCONNS },
+	{ "quiet", no_argument, NULL, O_QUIET },
+	{ "help", no_argument, NULL, O_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char *option_name(int opt)
 {
-	enum { O_POD = 256, O_NS, O_NODE, O_TCP, O_UDP, O_PORT, O_BIND, O_PIDFILE, O_IDLE,
-	       O_MAXCONNS, O_QUIET };
-	static const struct option opts[] = {
-		{ "pod", required_argument, NULL, O_POD },
-		{ "namespace", required_argument, NULL, O_NS },
-		{ "node", required_argument, NULL, O_NODE },
-		{ "tcp", required_argument, NULL, O_TCP },
-		{ "udp", required_argument, NULL, O_UDP },
-		{ "port", required_argument, NULL, O_PORT },
-		{ "bind", required_argument, NULL, O_BIND },
-		{ "pidfile", required_argument, NULL, O_PIDFILE },
-		{ "idle-timeout-ms", required_argument, NULL, O_IDLE },
-		{ "max-conns", required_argument, NULL, O_MAXCONNS },
-		{ "quiet", no_argument, NULL, O_QUIET },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	const struct option *o;
+
+	for (o = options; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+/* Applies one per-site option to s. */
+static int site_option(struct site *s, int opt, const char *arg)
+{
+	int err;
+
+	switch (opt) {
+	case O_POD:
+		s->id.pod = arg;
+		return 0;
+	case O_NS:
+		s->id.namespace = arg;
+		return 0;
+	case O_NODE:
+		s->id.node = arg;
+		return 0;
+	case O_TCP:
+		return add_port(s, &s->tcp, arg);
+	case O_UDP:
+		return add_port(s, &s->udp, arg);
+	case O_PORT:
+		err = add_port(s, &s->tcp, arg);
+		return err ? err : add_port(s, &s->udp, arg);
+	case O_BIND:
+		s->bind_addr = arg;
+		return 0;
+	case O_NETNS:
+		s->netns = arg;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Applies one process-wide option; 1 after --help. */
+static int server_option(struct server *srv, int opt, const char *arg)
+{
+	switch (opt) {
+	case O_SITES:
+		srv->sites_file = arg;
+		return 0;
+	case O_PIDFILE:
+		srv->pidfile = arg;
+		return 0;
+	case O_IDLE:
+		if (!parse_uint(arg, 100, 600000, &srv->idle_ms))
+			return 0;
+		fprintf(stderr, "ciliate-echo: --idle-timeout-ms: 100..600000\n");
+		return -EINVAL;
+	case O_MAXCONNS:
+		if (!parse_uint(arg, 1, 1000000, &srv->max_conns))
+			return 0;
+		fprintf(stderr, "ciliate-echo: --max-conns: 1..1000000\n");
+		return -EINVAL;
+	case O_QUIET:
+		srv->quiet = true;
+		return 0;
+	case O_HELP:
+		usage(stdout);
+		return 1;
+	}
+	return -EINVAL;
+}
+
+/*
+ * Reports what getopt_long rejected: a missing value (':'), or ('?') a value given to a flag,
+ * an unknown short option or an unknown or ambiguous long one.
+ */
+static int bad_option(const struct site *s, int c, char **argv)
+{
+	if (c == ':')
+		site_error(s, "option \"%s\" needs a value", argv[optind - 1]);
+	else if (optopt >= O_POD)
+		site_error(s, "option --%s takes no value", option_name(optopt));
+	else if (optopt > 0)
+		site_error(s, "unknown option \"-%c\"", optopt);
+	else
+		site_error(s, "unknown or ambiguous option \"%s\"", argv[optind - 1]);
+	return -EINVAL;
+}
+
+/*
+ * Parses argv: per-site options go to s, process-wide ones to srv, or are errors when srv
+ * is NULL (a sites-file line). Returns 0, 1 after --help, or -EINVAL (already reported).
+ */
+static int parse_words(int argc, char **argv, struct server *srv, struct site *s)
+{
 	int c, err = 0;
 
-	while (!err && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_POD:
-			srv->id.pod = optarg;
-			break;
-		case O_NS:
-			srv->id.namespace = optarg;
-			break;
-		case O_NODE:
-			srv->id.node = optarg;
-			break;
-		case O_TCP:
-			err = add_port(srv->tcp_ports, &srv->n_tcp, optarg);
-			break;
-		case O_UDP:
-			err = add_port(srv->udp_ports, &srv->n_udp, optarg);
-			break;
-		case O_PORT:
-			err = add_port(srv->tcp_ports, &srv->n_tcp, optarg);
-			if (!err)
-				err = add_port(srv->udp_ports, &srv->n_udp, optarg);
-			break;
-		case O_BIND:
-			srv->bind_addr = optarg;
-			break;
-		case O_PIDFILE:
-			srv->pidfile = optarg;
-			break;
-		case O_IDLE:
-			if (parse_uint(optarg, 100, 600000, &srv->idle_ms)) {
-				fprintf(stderr, "ciliate-echo: --idle-timeout-ms: 100..600000\n");
-				err = -EINVAL;
-			}
-			break;
-		case O_MAXCONNS:
-			if (parse_uint(optarg, 1, 1000000, &srv->max_conns)) {
-				fprintf(stderr, "ciliate-echo: --max-conns: 1..1000000\n");
-				err = -EINVAL;
-			}
-			break;
-		case O_QUIET:
-			srv->quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 1;
-		default:
+	optind = 0; /* glibc: reinitialize, every sites-file line is a new argv */
+	opterr = 0; /* reported by bad_option, with the sites-file line */
+	while (!err && (c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		if (c == 'h')
+			c = O_HELP;
+		if (c == '?' || c == ':') {
+			err = bad_option(s, c, argv);
+		} else if (c >= O_POD && c <= O_NETNS) {
+			err = site_option(s, c, optarg);
+		} else if (srv) {
+			err = server_option(srv, c, optarg);
+		} else {
+			site_error(s, "--%s is not a per-site option", option_name(c));
 			err = -EINVAL;
 		}
 	}
 	if (err)
-		return -EINVAL;
+		return err > 0 ? err : -EINVAL;
 	if (optind < argc) {
-		fprintf(stderr, "ciliate-echo: unexpected argument \"%s\"\n", argv[optind]);
-		return -EINVAL;
-	}
-	if (!srv->n_tcp && !srv->n_udp) {
-		fprintf(stderr, "ciliate-echo: give at least one --tcp, --udp or --port\n");
+		site_error(s, "unexpected argument \"%s\"", argv[optind]);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static int check_site(const struct site *s)
+{
+	if (s->tcp.n || s->udp.n)
+		return 0;
+	site_error(s, "give at least one --tcp, --udp or --port");
+	return -EINVAL;
+}
+
+/* Appends a zeroed site from file:line (NULL, 0: the command line); NULL when out of memory. */
+static struct site *new_site(struct server *srv, const char *file, unsigned int line)
+{
+	struct site *sites = srv->sites;
+	unsigned int cap = srv->cap_sites;
+
+	if (srv->n_sites == cap) {
+		cap = cap ? 2 * cap : 16;
+		sites = realloc(sites, cap * sizeof(*sites));
+		if (!sites) {
+			fprintf(stderr, "ciliate-echo: out of memory\n");
+			return NULL;
+		}
+		srv->sites = sites;
+		srv->cap_sites = cap;
+	}
+	sites[srv->n_sites] = (struct site){ .file = file, .line = line };
+	return &sites[srv->n_sites++];
+}
+
+/* Parses the command line: 0, 1 after --help, or -EINVAL (a usage error, reported). */
+static int parse_command_line(int argc, char **argv, struct server *srv)
+{
+	struct site *s = new_site(srv, NULL, 0);
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	err = parse_words(argc, argv, srv, s);
+	if (err)
+		return err;
+	if (!srv->sites_file)
+		return check_site(s);
+	if (s->id.pod || s->id.namespace || s->id.node || s->netns || s->bind_addr || s->tcp.n ||
+	    s->udp.n) {
+		fprintf(stderr, "ciliate-echo: --sites takes no per-site options (--pod, --namespace, "
+				"--node, --netns, --tcp, --udp, --port, --bind): they go in the sites "
+				"file\n");
+		return -EINVAL;
+	}
+	srv->n_sites = 0; /* the sites come from the file */
+	return 0;
+}
+
+/* Reads all of path into a new NUL-terminated buffer, its length in *len. */
+static int read_text(const char *path, char **text, size_t *len)
+{
+	size_t cap = 0, n;
+	char *buf = NULL, *nb;
+	FILE *f;
+	int err;
+
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	*len = 0;
+	do {
+		if (cap - *len < 4096) {
+			cap = cap ? 2 * cap : 65536;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				fclose(f);
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		n = fread(buf + *len, 1, cap - *len, f);
+		*len += n;
+	} while (n > 0);
+	err = ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	buf[*len] = '\0';
+	*text = buf;
+	return 0;
+}
+
+/*
+ * Parses the words of sites-file line lineno into a new site; argv[0] and argv[argc] are
+ * free for getopt's program name and NULL.
+ */
+static int add_site_line(struct server *srv, unsigned int lineno, int argc, char **argv)
+{
+	struct site *s = new_site(srv, srv->sites_file, lineno);
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	argv[0] = "ciliate-echo";
+	argv[argc] = NULL;
+	err = parse_words(argc, argv, NULL, s);
+	return err ? err : check_site(s);
+}
+
+/*
+ * Loads --sites: one site per line, its per-site options as words (see echo_split_words).
+ * Returns 0, -EINVAL for a bad file (reported with FILE:LINE), or another -errno (reported).
+ */
+static int load_sites(struct server *srv)
+{
+	const char *file = srv->sites_file;
+	char *text, *line, **words = NULL, **nw;
+	size_t len = 0, need, cap = 0, n;
+	unsigned int lineno = 0;
+	int err;
+
+	err = read_text(file, &srv->sites_text, &len);
+	if (err) {
+		fprintf(stderr, "ciliate-echo: %s: %s\n", file, strerror(-err));
+		return err;
+	}
+	if (strlen(srv->sites_text) != len) {
+		fprintf(stderr, "ciliate-echo: %s: not a text file (NUL byte)\n", file);
+		return -EINVAL;
+	}
+	text = srv->sites_text;
+	while (!err && (line = strsep(&text, "\n"))) {
+		lineno++;
+		need = strlen(line) / 2 + 3; /* the line's words, program name and NULL */
+		if (need > cap) {
+			nw = realloc(words, need * sizeof(*words));
+			if (!nw) {
+				err = -ENOMEM;
+				fprintf(stderr, "ciliate-echo: out of memory\n");
+				break;
+			}
+			words = nw;
+			cap = need;
+		}
+		n = echo_split_words(line, words + 1);
+		if (n)
+			err = add_site_line(srv, lineno, (int)n + 1, words);
+	}
+	free(words);
+	if (!err && !srv->n_sites) {
+		fprintf(stderr, "ciliate-echo: %s: no sites\n", file);
+		err = -EINVAL;
+	}
+	return err;
 }
 
 static int epoll_add(struct server *srv, int fd, uint32_t events, void *ptr)
@@ -260,9 +535,12 @@ static int epoll_mod(struct server *srv, int fd, uint32_t events, void *ptr)
 	return epoll_ctl(srv->epfd, EPOLL_CTL_MOD, fd, &ev) ? -errno : 0;
 }
 
-/* Opens one listening socket; -EAFNOSUPPORT/-EADDRNOTAVAIL mean the family is unavailable. */
-static int open_listener(struct server *srv, enum src_kind kind, int family, const void *addr,
-			 unsigned int port)
+/*
+ * Opens one listening socket of site s, in the current network namespace, which it keeps;
+ * -EAFNOSUPPORT/-EADDRNOTAVAIL mean the family is unavailable.
+ */
+static int open_listener(struct server *srv, const struct site *s, enum src_kind kind,
+			 int family, const void *addr, unsigned int port)
 {
 	struct sockaddr_storage ss = { 0 };
 	struct listener *l;
@@ -302,20 +580,28 @@ static int open_listener(struct server *srv, enum src_kind kind, int family, con
 		err = -errno;
 	if (err)
 		goto out;
-	l = &srv->listeners[srv->n_listeners++];
-	*l = (struct listener){ .kind = kind, .fd = fd, .family = family, .port = port };
-	err = epoll_add(srv, fd, EPOLLIN, l);
-	if (err) {
-		srv->n_listeners--;
+	l = malloc(sizeof(*l));
+	if (!l) {
+		err = -ENOMEM;
 		goto out;
 	}
+	*l = (struct listener){ .kind = kind, .fd = fd, .family = family, .port = port,
+				.site = s, .next = srv->listeners };
+	err = epoll_add(srv, fd, EPOLLIN, l);
+	if (err) {
+		free(l);
+		goto out;
+	}
+	srv->listeners = l;
+	srv->n_listeners++;
 	return 0;
 out:
 	close(fd);
 	return err;
 }
 
-static int open_listeners(struct server *srv)
+/* Opens site s's listeners in the current network namespace. */
+static int open_listeners(struct server *srv, const struct site *s)
 {
 	unsigned char addr4[sizeof(struct in_addr)] = { 0 };
 	unsigned char addr6[sizeof(struct in6_addr)] = { 0 };
@@ -323,47 +609,144 @@ static int open_listeners(struct server *srv)
 	unsigned int i, p;
 	int err = 0;
 
-	if (srv->bind_addr) {
-		if (inet_pton(AF_INET, srv->bind_addr, addr4) == 1) {
+	if (s->bind_addr) {
+		if (inet_pton(AF_INET, s->bind_addr, addr4) == 1) {
 			want6 = false;
-		} else if (inet_pton(AF_INET6, srv->bind_addr, addr6) == 1) {
+		} else if (inet_pton(AF_INET6, s->bind_addr, addr6) == 1) {
 			want4 = false;
 		} else {
-			fprintf(stderr, "ciliate-echo: --bind: \"%s\" is not an IP address\n",
-				srv->bind_addr);
+			site_error(s, "--bind: \"%s\" is not an IP address", s->bind_addr);
 			return -EINVAL;
 		}
 	}
 	for (i = 0; i < 2; i++) {
 		enum src_kind kind = i ? SRC_UDP : SRC_TCP_LISTEN;
-		unsigned int n = i ? srv->n_udp : srv->n_tcp;
-		const unsigned int *ports = i ? srv->udp_ports : srv->tcp_ports;
+		const struct port_list *ports = i ? &s->udp : &s->tcp;
 		const char *proto = i ? "udp" : "tcp";
 
-		for (p = 0; p < n; p++) {
+		for (p = 0; p < ports->n; p++) {
 			if (want4) {
-				err = open_listener(srv, kind, AF_INET, addr4, ports[p]);
+				err = open_listener(srv, s, kind, AF_INET, addr4, ports->v[p]);
 				if (err) {
-					logmsg(srv, "cannot listen on %s %s:%u: %s", proto,
-					       srv->bind_addr ? srv->bind_addr : "0.0.0.0",
-					       ports[p], strerror(-err));
+					site_error(s, "cannot listen on %s %s:%u: %s", proto,
+						   s->bind_addr ? s->bind_addr : "0.0.0.0",
+						   ports->v[p], strerror(-err));
 					return err;
 				}
 			}
 			if (want6) {
-				err = open_listener(srv, kind, AF_INET6, addr6, ports[p]);
-				if (err && !srv->bind_addr &&
+				err = open_listener(srv, s, kind, AF_INET6, addr6, ports->v[p]);
+				if (err && !s->bind_addr &&
 				    (err == -EAFNOSUPPORT || err == -EADDRNOTAVAIL)) {
 					err = 0; /* no IPv6 in this namespace: IPv4 only */
 				} else if (err) {
-					logmsg(srv, "cannot listen on %s [%s]:%u: %s", proto,
-					       srv->bind_addr ? srv->bind_addr : "::", ports[p],
-					       strerror(-err));
+					site_error(s, "cannot listen on %s [%s]:%u: %s", proto,
+						   s->bind_addr ? s->bind_addr : "::", ports->v[p],
+						   strerror(-err));
 					return err;
 				}
 			}
 		}
 	}
+	return 0;
+}
+
+/*
+ * Opens site s's listeners inside its network namespace (sockets stay in the namespace they
+ * were created in), then returns to the home namespace.
+ */
+static int open_site(struct server *srv, const struct site *s)
+{
+	int fd, err;
+
+	if (!s->netns)
+		return open_listeners(srv, s);
+	fd = open(s->netns, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		site_error(s, "netns %s: %s", s->netns, strerror(-err));
+		return err;
+	}
+	err = setns(fd, CLONE_NEWNET) ? -errno : 0;
+	close(fd);
+	if (err) {
+		site_error(s, "netns %s: cannot enter: %s", s->netns, strerror(-err));
+		return err;
+	}
+	err = open_listeners(srv, s);
+	if (setns(srv->home_ns, CLONE_NEWNET)) {
+		/* the next site without --netns would listen in this one */
+		err = -errno;
+		site_error(s, "cannot return to the original network namespace: %s",
+			   strerror(-err));
+	}
+	return err;
+}
+
+static int open_sites(struct server *srv)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < srv->n_sites; i++) {
+		if (srv->sites[i].netns && srv->home_ns < 0) {
+			/* opened before entering any site's namespace: the way back */
+			srv->home_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+			if (srv->home_ns < 0) {
+				err = -errno;
+				logmsg(srv->log_id, "/proc/self/ns/net: %s", strerror(-err));
+				return err;
+			}
+		}
+		err = open_site(srv, &srv->sites[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The most listening sockets the sites need: v4 and v6 for each port unless --bind. */
+static unsigned long listeners_needed(const struct server *srv)
+{
+	unsigned long n = 0;
+	unsigned int i;
+
+	for (i = 0; i < srv->n_sites; i++) {
+		const struct site *s = &srv->sites[i];
+
+		n += (unsigned long)(s->tcp.n + s->udp.n) * (s->bind_addr ? 1 : 2);
+	}
+	return n;
+}
+
+/*
+ * Makes room under RLIMIT_NOFILE for every listener, FD_RESERVE and at least MIN_CONNS
+ * connections, raising the soft limit to the hard one when that is needed (thousands of
+ * sites); --max-conns shrinks to the fds left.
+ */
+static int fit_fd_limit(struct server *srv)
+{
+	unsigned long listeners = listeners_needed(srv);
+	rlim_t fixed = listeners + FD_RESERVE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	if (rl.rlim_cur < fixed + MIN_CONNS && rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) && getrlimit(RLIMIT_NOFILE, &rl))
+			return -errno;
+	}
+	if (rl.rlim_cur < fixed + MIN_CONNS) {
+		logmsg(srv->log_id,
+		       "too few file descriptors: %lu listening sockets and %d connections need "
+		       "%llu, RLIMIT_NOFILE is %llu (hard limit %llu)",
+		       listeners, MIN_CONNS, (unsigned long long)(fixed + MIN_CONNS),
+		       (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+		return -EMFILE;
+	}
+	if (rl.rlim_cur - fixed < srv->max_conns)
+		srv->max_conns = (unsigned int)(rl.rlim_cur - fixed);
 	return 0;
 }
 
@@ -449,7 +832,7 @@ static int conn_reply_echo(struct server *srv, struct conn *c)
 	char *text, *line;
 	size_t len;
 
-	reply = echo_reply_json(&srv->id, &c->peer, NULL, c->in, c->in_len);
+	reply = echo_reply_json(&c->site->id, &c->peer, NULL, c->in, c->in_len);
 	text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
 	json_decref(reply);
 	if (!text)
@@ -463,7 +846,7 @@ static int conn_reply_echo(struct server *srv, struct conn *c)
 	line[len] = '\n';
 	line[len + 1] = '\0';
 	if (!srv->quiet)
-		logmsg(srv, "tcp %s:%u -> %s:%u echo %zu bytes", c->peer.client_ip,
+		logmsg(&c->site->id, "tcp %s:%u -> %s:%u echo %zu bytes", c->peer.client_ip,
 		       c->peer.client_port, c->peer.server_ip, c->peer.server_port, c->in_len);
 	c->in_len = 0;
 	return conn_send(srv, c, line, len + 1, false);
@@ -478,12 +861,12 @@ static int conn_reply_http(struct server *srv, struct conn *c, int status,
 	size_t len;
 
 	if (status == 200) {
-		reply = echo_reply_json(&srv->id, &c->peer, req, NULL, 0);
+		reply = echo_reply_json(&c->site->id, &c->peer, req, NULL, 0);
 	} else {
 		reply = json_pack("{s:i,s:s,s:s,s:s}", "status", status, "error",
 				  status == 431 ? "request head too large" : "malformed request",
-				  "pod", srv->id.pod ? srv->id.pod : "", "node",
-				  srv->id.node ? srv->id.node : "");
+				  "pod", c->site->id.pod ? c->site->id.pod : "", "node",
+				  c->site->id.node ? c->site->id.node : "");
 	}
 	body = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
 	json_decref(reply);
@@ -496,7 +879,7 @@ static int conn_reply_http(struct server *srv, struct conn *c, int status,
 	if (!resp)
 		return -ENOMEM;
 	if (!srv->quiet)
-		logmsg(srv, "tcp %s:%u -> %s:%u http %.*s %.*s -> %d", c->peer.client_ip,
+		logmsg(&c->site->id, "tcp %s:%u -> %s:%u http %.*s %.*s -> %d", c->peer.client_ip,
 		       c->peer.client_port, c->peer.server_ip, c->peer.server_port,
 		       req ? (int)req->method.len : 1, req ? req->method.p : "-",
 		       req ? (int)(req->target.len > 200 ? 200 : req->target.len) : 1,
@@ -583,14 +966,14 @@ static void accept_conns(struct server *srv, struct listener *l)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && now_ms() - srv->last_accept_warn > 1000) {
-				logmsg(srv, "accept on port %u: %s", l->port, strerror(errno));
+				logmsg(&l->site->id, "accept on port %u: %s", l->port, strerror(errno));
 				srv->last_accept_warn = now_ms();
 			}
 			return;
 		}
 		if (srv->n_conns >= srv->max_conns) {
 			if (now_ms() - srv->last_accept_warn > 1000) {
-				logmsg(srv, "too many connections (%u): refusing", srv->n_conns);
+				logmsg(&l->site->id, "too many connections (%u): refusing", srv->n_conns);
 				srv->last_accept_warn = now_ms();
 			}
 			close(fd);
@@ -603,6 +986,7 @@ static void accept_conns(struct server *srv, struct listener *l)
 		}
 		c->kind = SRC_CONN;
 		c->fd = fd;
+		c->site = l->site;
 		c->state = CONN_READ;
 		c->peer.protocol = "TCP";
 		c->deadline = now_ms() + srv->idle_ms;
@@ -617,7 +1001,7 @@ static void accept_conns(struct server *srv, struct listener *l)
 		if (!err)
 			err = epoll_add(srv, fd, EPOLLIN | EPOLLRDHUP, c);
 		if (err) {
-			logmsg(srv, "dropping connection on port %u: %s", l->port, strerror(-err));
+			logmsg(&l->site->id, "dropping connection on port %u: %s", l->port, strerror(-err));
 			close(fd);
 			free(c);
 			continue;
@@ -739,7 +1123,7 @@ static void serve_udp(struct server *srv, struct listener *l)
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN)
-				logmsg(srv, "udp port %u: recv: %s", l->port, strerror(errno));
+				logmsg(&l->site->id, "udp port %u: recv: %s", l->port, strerror(errno));
 			return;
 		}
 		memset(&peer, 0, sizeof(peer));
@@ -756,22 +1140,22 @@ static void serve_udp(struct server *srv, struct listener *l)
 					 sizeof(peer.server_ip), &dummy);
 		else
 			snprintf(peer.server_ip, sizeof(peer.server_ip), "%s",
-				 srv->bind_addr ? srv->bind_addr : "");
-		reply = echo_reply_json(&srv->id, &peer, NULL, srv->udp_buf, (size_t)n);
+				 l->site->bind_addr ? l->site->bind_addr : "");
+		reply = echo_reply_json(&l->site->id, &peer, NULL, srv->udp_buf, (size_t)n);
 		text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
 		json_decref(reply);
 		if (!text) {
-			logmsg(srv, "udp port %u: out of memory", l->port);
+			logmsg(&l->site->id, "udp port %u: out of memory", l->port);
 			return;
 		}
 		err = udp_send(l, text, strlen(text), &src, msg.msg_namelen, &dst, have_dst,
 			       ifindex);
 		free(text);
 		if (err)
-			logmsg(srv, "udp %s:%u -> %s:%u: reply: %s", peer.client_ip,
+			logmsg(&l->site->id, "udp %s:%u -> %s:%u: reply: %s", peer.client_ip,
 			       peer.client_port, peer.server_ip, peer.server_port, strerror(-err));
 		else if (!srv->quiet)
-			logmsg(srv, "udp %s:%u -> %s:%u echo %zd bytes", peer.client_ip,
+			logmsg(&l->site->id, "udp %s:%u -> %s:%u echo %zd bytes", peer.client_ip,
 			       peer.client_port, peer.server_ip, peer.server_port, n);
 	}
 }
@@ -792,7 +1176,7 @@ static int sweep(struct server *srv)
 		}
 		if (now >= c->deadline) {
 			if (!srv->quiet && c->state != CONN_DRAIN)
-				logmsg(srv, "tcp %s:%u: idle timeout, closing", c->peer.client_ip,
+				logmsg(&c->site->id, "tcp %s:%u: idle timeout, closing", c->peer.client_ip,
 				       c->peer.client_port);
 			conn_close(srv, c);
 			continue;
@@ -833,7 +1217,7 @@ static void dispatch(struct server *srv, struct epoll_event *ev)
 	switch (kind) {
 	case SRC_SIGNAL:
 		if (read(srv->sigfd, &si, sizeof(si)) == sizeof(si)) {
-			logmsg(srv, "signal %u: exiting", si.ssi_signo);
+			logmsg(srv->log_id, "signal %u: exiting", si.ssi_signo);
 			srv->stop = true;
 		}
 		break;
@@ -876,68 +1260,119 @@ static int run(struct server *srv)
 
 static void cleanup(struct server *srv)
 {
+	struct listener *l;
 	unsigned int i;
 
 	while (srv->conns)
 		conn_close(srv, srv->conns);
-	for (i = 0; i < srv->n_listeners; i++)
-		close(srv->listeners[i].fd);
+	while ((l = srv->listeners)) {
+		srv->listeners = l->next;
+		close(l->fd);
+		free(l);
+	}
+	for (i = 0; i < srv->n_sites; i++) {
+		free(srv->sites[i].tcp.v);
+		free(srv->sites[i].udp.v);
+	}
+	free(srv->sites);
+	free(srv->sites_text);
+	if (srv->home_ns >= 0)
+		close(srv->home_ns);
 	if (srv->sigfd >= 0)
 		close(srv->sigfd);
 	if (srv->epfd >= 0)
 		close(srv->epfd);
 }
 
+/* Parses the command line and any sites file: -1 to go on, else the exit status. */
+static int configure(struct server *srv, int argc, char **argv)
+{
+	int err = parse_command_line(argc, argv, srv);
+
+	if (err == 1)
+		return 0; /* --help */
+	if (err == -EINVAL)
+		usage(stderr);
+	if (err)
+		return err == -EINVAL ? 2 : 1;
+	if (!srv->sites_file) {
+		srv->log_id = &srv->sites[0].id;
+		return -1;
+	}
+	err = load_sites(srv);
+	if (err)
+		return err == -EINVAL ? 2 : 1;
+	return -1;
+}
+
+/* Opens every site's listeners, then writes the pidfile; 0 or -errno (reported). */
+static int start(struct server *srv)
+{
+	int err;
+
+	err = fit_fd_limit(srv);
+	if (err)
+		return err;
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epfd < 0) {
+		err = -errno;
+		logmsg(srv->log_id, "epoll: %s", strerror(-err));
+		return err;
+	}
+	err = setup_signals(srv);
+	if (err) {
+		logmsg(srv->log_id, "signals: %s", strerror(-err));
+		return err;
+	}
+	err = open_sites(srv);
+	if (err)
+		return err;
+	if (srv->pidfile) {
+		err = write_pidfile(srv->pidfile);
+		if (err) {
+			logmsg(srv->log_id, "pidfile %s: %s", srv->pidfile, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void log_serving(const struct server *srv)
+{
+	const struct site *s = &srv->sites[0];
+
+	if (srv->sites_file)
+		logmsg(NULL, "%s: serving %u site(s) on %u socket(s)", srv->sites_file,
+		       srv->n_sites, srv->n_listeners);
+	else
+		logmsg(&s->id, "node %s: serving %u tcp and %u udp port(s)%s%s",
+		       s->id.node ? s->id.node : "-", s->tcp.n, s->udp.n,
+		       s->bind_addr ? " on " : "", s->bind_addr ? s->bind_addr : "");
+}
+
 int main(int argc, char **argv)
 {
 	struct server *srv;
-	struct rlimit rl;
-	int err, rc = 1;
+	int err, rc;
 
 	srv = calloc(1, sizeof(*srv));
 	if (!srv) {
 		fprintf(stderr, "ciliate-echo: out of memory\n");
 		return 1;
 	}
-	srv->epfd = srv->sigfd = -1;
+	srv->epfd = srv->sigfd = srv->home_ns = -1;
 	srv->idle_ms = DEFAULT_IDLE_MS;
 	srv->max_conns = DEFAULT_MAX_CONNS;
-	err = parse_args(argc, argv, srv);
-	if (err) {
-		if (err < 0)
-			usage(stderr);
-		rc = err < 0 ? 2 : 0;
+	rc = configure(srv, argc, argv);
+	if (rc >= 0)
 		goto out;
-	}
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < (rlim_t)srv->max_conns + 64)
-		srv->max_conns = rl.rlim_cur > 128 ? (unsigned int)rl.rlim_cur - 64 : 64;
-	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (srv->epfd < 0) {
-		logmsg(srv, "epoll: %s", strerror(errno));
+	rc = 1;
+	if (start(srv))
 		goto out;
-	}
-	err = setup_signals(srv);
-	if (err) {
-		logmsg(srv, "signals: %s", strerror(-err));
-		goto out;
-	}
-	err = open_listeners(srv);
-	if (err)
-		goto out;
-	if (srv->pidfile) {
-		err = write_pidfile(srv->pidfile);
-		if (err) {
-			logmsg(srv, "pidfile %s: %s", srv->pidfile, strerror(-err));
-			goto out;
-		}
-	}
-	logmsg(srv, "node %s: serving %u tcp and %u udp port(s)%s%s",
-	       srv->id.node ? srv->id.node : "-", srv->n_tcp, srv->n_udp,
-	       srv->bind_addr ? " on " : "", srv->bind_addr ? srv->bind_addr : "");
+	log_serving(srv);
 	err = run(srv);
 	if (err)
-		logmsg(srv, "event loop: %s", strerror(-err));
+		logmsg(srv->log_id, "event loop: %s", strerror(-err));
 	rc = err ? 1 : 0;
 	if (srv->pidfile)
 		unlink(srv->pidfile);

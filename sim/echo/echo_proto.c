@@ -325,3 +325,19 @@ int echo_addr_format(const struct sockaddr *sa, char *ip, size_t ip_len, unsigne
 	}
 	return err;
 }
+
+size_t echo_split_words(char *line, char **words)
+{
+	static const char blanks[] = " \t\r\v\f";
+	size_t n = 0;
+	char *w;
+
+	while ((w = strsep(&line, blanks))) {
+		if (!*w)
+			continue; /* a run of blanks */
+		if (!n && *w == '#')
+			return 0;
+		words[n++] = w;
+	}
+	return n;
+}

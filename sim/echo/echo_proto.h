@@ -84,4 +84,12 @@ char *echo_http_response(int status, const char *body, size_t body_len, bool hea
 /* Writes sa's address as text (IPv4-mapped IPv6 as plain IPv4) and its port; 0 or -errno. */
 int echo_addr_format(const struct sockaddr *sa, char *ip, size_t ip_len, unsigned int *port);
 
+/*
+ * Splits one sites-file line in place into its words (separated by spaces, tabs, CR, VT or
+ * FF; no quoting), NUL-terminating each and storing it in words, which needs room for
+ * strlen(line) / 2 + 1 entries. A line whose first word starts with '#' is a comment: no
+ * words. Returns the number of words.
+ */
+size_t echo_split_words(char *line, char **words);
+
 #endif

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # sim-tools suite: ciliate-echo and ciliate-probe end to end, across two network namespaces
 # (ciliate-t-st<pid>-cli, ciliate-t-st<pid>-srv) joined by one veth pair created inside
-# them. Nothing touches the root namespace; traffic only goes to addresses of these two
-# namespaces; every process is started here and killed by pid; teardown runs on any exit.
+# them, plus three site namespaces (ciliate-t-st<pid>-s1..s3, one address each on lo) for
+# ciliate-echo --sites. Nothing touches the root namespace; traffic only goes to addresses
+# of these namespaces; every process is started here and killed by pid; teardown runs on
+# any exit.
 # Usage: run-suite.sh BUILD_DIR. Exit 0 pass, 77 skip (reason printed), 1 fail.
 set -uo pipefail
 
@@ -36,6 +38,8 @@ SILENT_IP=198.51.100.99 # in the subnet, owned by nobody: no ARP answer
 BH_IP=198.51.100.200 # blackhole route in the client namespace
 C_IP6=fd00:5e1:7e57::1
 S_IP6=fd00:5e1:7e57::2
+NS_SITES=("$tag-s1" "$tag-s2" "$tag-s3") # --sites: one namespace per site
+SITE_IPS=(203.0.113.1 203.0.113.2 203.0.113.3) # each on lo of its site namespace
 tmp=""
 pids=()
 stray=0
@@ -59,7 +63,7 @@ teardown() {
 		kill -KILL "$p" 2>/dev/null
 	done
 	# safety net: anything still inside our namespaces was started by this suite
-	for ns in "$NS_C" "$NS_S"; do
+	for ns in "$NS_C" "$NS_S" "${NS_SITES[@]}"; do
 		for p in $(ip netns pids "$ns" 2>/dev/null); do
 			stray=$((stray + 1))
 			kill -KILL "$p" 2>/dev/null
@@ -102,10 +106,12 @@ field() { grep -oE "\"$2\":[0-9]+" <<<"$1" | head -1 | cut -d: -f2; }
 cli() { ip netns exec "$NS_C" "$@"; }
 srv() { ip netns exec "$NS_S" "$@"; }
 # start_echo PIDFILE ARGS...: runs ciliate-echo in the server namespace, waits until it listens
-start_echo() {
-	local pidfile=$1 pid i
-	shift
-	ip netns exec "$NS_S" "$ECHO" --pidfile "$pidfile" "$@" 2>>"$tmp/echo.log" &
+start_echo() { start_echo_in "$NS_S" "$@"; }
+# start_echo_in NETNS PIDFILE ARGS...: the same in namespace NETNS
+start_echo_in() {
+	local ns=$1 pidfile=$2 pid i
+	shift 2
+	ip netns exec "$ns" "$ECHO" --pidfile "$pidfile" "$@" 2>>"$tmp/echo.log" &
 	pid=$!
 	pids+=($pid)
 	for i in $(seq 50); do
@@ -302,6 +308,139 @@ cli "$PROBE" --to "$S_IP" --port 80 --protocol UDP --http >/dev/null 2>&1
 check "probe --http with UDP: exit 2" test $? -eq 2
 srv "$ECHO" --pod x >/dev/null 2>&1
 check "echo without ports: exit 2" test $? -eq 2
+
+# --- multi-site mode: one ciliate-echo --sites process, one site per namespace ----------------
+# Every site namespace has its own address on lo and every site listens on 8080: only
+# listeners opened inside the right namespace can all bind and answer there. The server runs
+# in the server namespace, which is also where the site without --netns listens.
+for i in 0 1 2; do
+	sys ip netns add "${NS_SITES[$i]}"
+	sys ip -n "${NS_SITES[$i]}" link set lo up
+	sys ip -n "${NS_SITES[$i]}" addr add "${SITE_IPS[$i]}/32" dev lo
+done
+in_site() { # in_site I COMMAND...: runs COMMAND in site namespace I (0..2)
+	local i=$1
+	shift
+	ip netns exec "${NS_SITES[$i]}" "$@"
+}
+sites=$tmp/sites.conf
+cat >"$sites" <<SITES
+# one line per site: the per-site options of the command line
+--netns /run/netns/${NS_SITES[0]} --pod api-1 --namespace shop --node node-a --tcp 8080 --tcp 8443
+
+	--netns /run/netns/${NS_SITES[1]}   --pod dns-1 --namespace kube-system --node node-b --port 8080 --udp 5353
+--netns /run/netns/${NS_SITES[2]} --pod db-1 --namespace data --node node-c --port 8080 --bind ${SITE_IPS[2]}
+--pod ext-2 --node none --bind $S_IP --tcp 7070
+SITES
+sys start_echo "$tmp/sites.pid" --sites "$sites" --quiet
+sites_pid=${pids[-1]}
+
+# site_has I PORT PROTO POD NS NODE: a probe from inside site I to its address answers as POD
+site_has() {
+	local i=$1 port=$2 proto=$3 out
+	out=$(in_site "$i" "$PROBE" --to "${SITE_IPS[$i]}" --port "$port" --protocol "$proto" -o json)
+	has "$out" '"result":"allow"' "\"pod\":\"$4\"" "\"namespace\":\"$5\"" "\"node\":\"$6\"" \
+		"\"server_ip\":\"${SITE_IPS[$i]}\"" "\"server_port\":$port" "\"protocol\":\"$proto\""
+}
+check "sites: site 1 tcp 8080 answers as shop/api-1 on node-a" \
+	site_has 0 8080 TCP api-1 shop node-a
+check "sites: site 1 second port, tcp 8443, answers as shop/api-1" \
+	site_has 0 8443 TCP api-1 shop node-a
+out=$(in_site 0 "$PROBE" --to "${SITE_IPS[0]}" --port 8080 --protocol UDP \
+	--timeout-ms 500 -o json)
+check "sites: site 1 has no udp port (--tcp only): refused" has "$out" '"result":"deny"' \
+	'"error":"refused"'
+check "sites: site 2 tcp 8080 answers as kube-system/dns-1 on node-b" \
+	site_has 1 8080 TCP dns-1 kube-system node-b
+check "sites: site 2 udp 8080 (--port) answers as kube-system/dns-1" \
+	site_has 1 8080 UDP dns-1 kube-system node-b
+check "sites: site 2 udp 5353 answers as kube-system/dns-1" \
+	site_has 1 5353 UDP dns-1 kube-system node-b
+check "sites: site 3 tcp 8080 (--bind) answers as data/db-1 on node-c" \
+	site_has 2 8080 TCP db-1 data node-c
+check "sites: site 3 udp 8080 answers as data/db-1" site_has 2 8080 UDP db-1 data node-c
+out=$(cli "$PROBE" --to "$S_IP" --port 7070 -o json)
+check "sites: a site without --netns listens in the server's own namespace" has "$out" \
+	'"result":"allow"' '"pod":"ext-2"' '"namespace":""' '"node":"none"' \
+	"\"client_ip\":\"$C_IP\"" "\"server_ip\":\"$S_IP\""
+if in_site 1 ip -6 addr show dev lo 2>/dev/null | grep -q '::1/128'; then
+	out=$(in_site 1 "$PROBE" --to ::1 --port 8080 --protocol UDP -o json)
+	check "sites: ipv6 udp in site 2 answers as kube-system/dns-1" has "$out" \
+		'"result":"allow"' '"pod":"dns-1"' '"server_ip":"::1"'
+else
+	echo "skip - sites ipv6 check (no ::1 in the site namespaces)"
+fi
+out=$(in_site 1 "$PROBE" --to "${SITE_IPS[1]}" --port 8080 --count 5 -o json)
+check "sites: --count 5 in site 2, one backend" has "$out" '"allowed":5' \
+	'"backends":{"kube-system/dns-1":5}'
+
+# the same site served by a single-site server must answer the same bytes (ports aside)
+sys start_echo_in "${NS_SITES[0]}" "$tmp/single.pid" --pod api-1 --namespace shop \
+	--node node-a --tcp 8444 --quiet
+raw() { # raw I PORT REQUEST: the answer's first line (echo) or all of it (HTTP), ports masked
+	in_site "$1" timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"; printf "$3" >&3
+		if [ "${3:0:3}" = GET ]; then cat <&3; else head -n1 <&3; fi' _ \
+		"${SITE_IPS[$1]}" "$2" "$3" | sed -E 's/"(client|server)_port":[0-9]+/"\1_port":P/g'
+}
+a=$(raw 0 8443 'hello\n')
+b=$(raw 0 8444 'hello\n')
+why="--sites: $a / single: $b"
+check "sites: echo-mode answer byte-for-byte that of a single-site server" \
+	test -n "$a" -a "$a" = "$b"
+a=$(raw 0 8443 'GET /same HTTP/1.1\r\nHost: h\r\n\r\n')
+b=$(raw 0 8444 'GET /same HTTP/1.1\r\nHost: h\r\n\r\n')
+why="--sites: $a / single: $b"
+check "sites: HTTP response byte-for-byte that of a single-site server" \
+	test -n "$a" -a "$a" = "$b"
+
+# errors name FILE:LINE, exit non-zero, and leave no pidfile
+sites_fail() { # sites_fail NAME: runs a --sites server on $tmp/NAME; sets rc, err
+	rm -f "$tmp/$1.pid"
+	err=$(srv timeout 5 "$ECHO" --sites "$tmp/$1" --pidfile "$tmp/$1.pid" 2>&1 >/dev/null)
+	rc=$?
+}
+printf '%s\n' '# fine, then a bad port' "--pod a --tcp 9001" "--pod b --tcp nope" >"$tmp/bad"
+sites_fail bad
+why="rc $rc: $err"
+check "sites: bad line: message names FILE:LINE" has "$err" "$tmp/bad:3:" "nope"
+check "sites: bad line: exit 2, no pidfile" test $rc -eq 2 -a ! -e "$tmp/bad.pid"
+printf '%s\n' "--pod a --tcp 9001" "--pod b --tcp 9002 --frobnicate" >"$tmp/badopt"
+sites_fail badopt
+why="rc $rc: $err"
+check "sites: unknown option: exit 2, FILE:LINE, no pidfile" test $rc -eq 2 -a \
+	! -e "$tmp/badopt.pid" -a -n "$(grep -F "$tmp/badopt:2:" <<<"$err")"
+printf '%s\n' "--netns /run/netns/${NS_SITES[0]} --pod a --tcp 9001" \
+	"--netns /run/netns/$tag-missing --pod b --tcp 9002" >"$tmp/nons"
+sites_fail nons
+why="rc $rc: $err"
+check "sites: missing netns: exit 1, FILE:LINE names it, no pidfile" test $rc -eq 1 -a \
+	! -e "$tmp/nons.pid" -a -n "$(grep -F "$tmp/nons:2: netns /run/netns/$tag-missing" <<<"$err")"
+printf '%s\n' "--netns /run/netns/${NS_SITES[1]} --pod c --udp 9003" \
+	"--netns /run/netns/${NS_SITES[0]} --pod d --tcp 8443" >"$tmp/busy"
+sites_fail busy
+why="rc $rc: $err"
+check "sites: port in use in its namespace: exit 1, FILE:LINE, no pidfile" test $rc -eq 1 -a \
+	! -e "$tmp/busy.pid" -a -n "$(grep -F "$tmp/busy:2: cannot listen on tcp" <<<"$err")"
+srv timeout 5 "$ECHO" --sites "$sites" --pod x --pidfile "$tmp/mixed.pid" >/dev/null 2>&1
+rc=$?
+why="rc $rc"
+check "sites: --sites with --pod: exit 2, no pidfile" test $rc -eq 2 -a ! -e "$tmp/mixed.pid"
+
+kill -TERM "$sites_pid"
+t0=$(now_ms)
+for i in $(seq 30); do # bounded: a server that ignores SIGTERM fails here, teardown kills it
+	kill -0 "$sites_pid" 2>/dev/null || break
+	sleep 0.1
+done
+rc=still-running
+kill -0 "$sites_pid" 2>/dev/null || { wait "$sites_pid"; rc=$?; }
+dt=$(($(now_ms) - t0))
+why="rc $rc after ${dt}ms"
+check "sites: exits 0 on SIGTERM, promptly" test "$rc" = 0 -a $dt -lt 2000
+check "sites: pidfile removed on exit" test ! -e "$tmp/sites.pid"
+out=$(in_site 1 "$PROBE" --to "${SITE_IPS[1]}" --port 5353 --protocol UDP \
+	--timeout-ms 500 -o json)
+check "sites: listeners gone with the process" has "$out" '"result":"deny"'
 
 # --- shutdown and teardown ---------------------------------------------------------------------
 kill -TERM "$echo_pid"

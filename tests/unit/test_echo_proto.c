@@ -250,6 +250,51 @@ static void test_addr_format(void **state)
 	assert_int_equal(echo_addr_format(&sa, ip, sizeof(ip), &port), -EAFNOSUPPORT);
 }
 
+/* Splits a copy of line; returns the words joined with '|'. */
+static const char *split(const char *line, size_t *n)
+{
+	static char buf[256], out[256];
+	char *words[sizeof(buf) / 2 + 1];
+	size_t i;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	*n = echo_split_words(buf, words);
+	out[0] = '\0';
+	for (i = 0; i < *n; i++) {
+		if (i)
+			strcat(out, "|");
+		strcat(out, words[i]);
+	}
+	return out;
+}
+
+static void test_split_words(void **state)
+{
+	size_t n;
+
+	assert_string_equal(split("--pod a --port 80", &n), "--pod|a|--port|80");
+	assert_int_equal(n, 4);
+	assert_string_equal(split(" \t--pod  a\t\t--tcp 1 \r", &n), "--pod|a|--tcp|1");
+	assert_int_equal(n, 4);
+	assert_string_equal(split("x", &n), "x");
+	assert_int_equal(n, 1);
+	/* blank lines and comments have no words */
+	split("", &n);
+	assert_int_equal(n, 0);
+	split(" \t \r", &n);
+	assert_int_equal(n, 0);
+	split("# --pod a --port 80", &n);
+	assert_int_equal(n, 0);
+	split("   #comment", &n);
+	assert_int_equal(n, 0);
+	/* '#' later in a line is an ordinary word; no quoting */
+	assert_string_equal(split("--pod a#b \"c d\"", &n), "--pod|a#b|\"c|d\"");
+	assert_int_equal(n, 4);
+	/* the most words a line can have: strlen / 2 + 1 */
+	assert_string_equal(split("a b c", &n), "a|b|c");
+	assert_int_equal(n, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_reply_http),
 		cmocka_unit_test(test_http_response),
 		cmocka_unit_test(test_addr_format),
+		cmocka_unit_test(test_split_words),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
