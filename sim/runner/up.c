@@ -393,51 +393,87 @@ static int up_routing(struct sim_cluster *c, struct script *sc, struct diag *d)
 	return 0;
 }
 
-static int spawn_echo(struct sim_cluster *c, struct sim_host *h, size_t idx,
-		      char pidfile[PATH_MAX], struct diag *d)
+/* The echo-server group of host h: one ciliate-echo serves a node's own ports and all its
+ * pods (each in its namespace), another each external host. */
+static const char *echo_group(const struct sim_host *h)
 {
-	char bin[PATH_MAX], log[PATH_MAX], dir[128], ports[SIM_MAX_PORTS][8], ns[64];
-	char *argv[16 + 2 * SIM_MAX_PORTS];
-	const char *slash;
-	size_t a = 0, i;
+	return h->kind == SIM_POD ? h->node : h->name;
+}
+
+static bool same_group(const struct sim_host *a, const struct sim_host *b)
+{
+	return (a->kind == SIM_EXT) == (b->kind == SIM_EXT) && !strcmp(echo_group(a), echo_group(b));
+}
+
+/* Appends h's site line ("--netns ... --pod ... --port ...") to the sites file f. */
+static void write_site(FILE *f, const struct sim_host *h)
+{
+	const char *slash = strchr(h->name, '/');
+	size_t i;
+
+	fprintf(f, "--netns " NETNS_RUN_DIR "/%s", h->netns);
+	if (h->kind == SIM_POD && slash)
+		fprintf(f, " --pod %s --namespace %.*s --node %s", slash + 1,
+			(int)(slash - h->name), h->name, h->node);
+	else /* nodes and external hosts answer with their name, no namespace */
+		fprintf(f, " --pod %s", h->name);
+	for (i = 0; i < h->nports; i++)
+		fprintf(f, " --port %u", h->ports[i]);
+	fputc('\n', f);
+}
+
+/* Starts the echo server of group g (hosts[first] is its first host, the others follow at
+ * any index): writes its sites file, spawns `ciliate-echo --sites`, records its pid on every
+ * host it serves. pidfile gets the readiness file. */
+static int spawn_echo_group(struct sim_cluster *c, size_t first, size_t gi,
+			    char pidfile[PATH_MAX], struct diag *d)
+{
+	char bin[PATH_MAX], log[PATH_MAX], sites[PATH_MAX], dir[128];
+	const char *g = echo_group(&c->hosts[first]);
+	const struct sim_host *home;
+	unsigned long long start = 0;
+	size_t i;
+	FILE *f;
 	pid_t pid;
-	int err;
 
 	snprintf(bin, sizeof(bin), "%s/ciliate-echo", sim_bin_dir());
 	sim_run_dir(c->tag, dir, sizeof(dir));
-	snprintf(pidfile, PATH_MAX, "%s/echo-%zu.pid", dir, idx);
-	snprintf(log, sizeof(log), "%s/echo-%zu.log", dir, idx);
+	snprintf(pidfile, PATH_MAX, "%s/echo-%zu.pid", dir, gi);
+	snprintf(log, sizeof(log), "%s/echo-%zu.log", dir, gi);
+	snprintf(sites, sizeof(sites), "%s/echo-%zu.sites", dir, gi);
 	unlink(pidfile);
-	argv[a++] = bin;
-	if (h->kind == SIM_POD) {
-		slash = strchr(h->name, '/');
-		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - h->name), h->name);
-		argv[a++] = "--pod";
-		argv[a++] = (char *)slash + 1;
-		argv[a++] = "--namespace";
-		argv[a++] = ns;
-		argv[a++] = "--node";
-		argv[a++] = h->node;
-	} else {
-		argv[a++] = "--pod"; /* external hosts answer with their name, no namespace */
-		argv[a++] = h->name;
+	f = fopen(sites, "w");
+	if (!f)
+		return diag_fail_errno(d, -errno, "%s: %s", sites, strerror(errno));
+	fprintf(f, "# echo servers of %s\n", g);
+	for (i = first; i < c->nhosts; i++) {
+		const struct sim_host *h = &c->hosts[i];
+
+		if (h->nports && same_group(h, &c->hosts[first]))
+			write_site(f, h);
 	}
-	for (i = 0; i < h->nports; i++) {
-		snprintf(ports[i], sizeof(ports[i]), "%u", h->ports[i]);
-		argv[a++] = "--port";
-		argv[a++] = ports[i];
-	}
-	argv[a++] = "--pidfile";
-	argv[a++] = pidfile;
-	argv[a++] = "--quiet";
-	argv[a] = NULL;
-	pid = netns_spawn(h->netns, argv, log, d);
+	if (fclose(f))
+		return diag_fail_errno(d, -EIO, "%s: write failed", sites);
+	/* it runs in the node's (the external host's) namespace, so that `down` without a
+	 * state file finds it there by the cluster's prefix */
+	home = c->hosts[first].kind == SIM_EXT ? &c->hosts[first] : sim_find_host(c, SIM_NODE, g);
+	if (!home)
+		return diag_fail(d, "echo servers of %s: no such node", g);
+	pid = netns_spawn(home->netns, (char *const[]){ bin, "--sites", sites, "--pidfile",
+							pidfile, "--quiet", NULL },
+			  log, d);
 	if (pid < 0)
 		return (int)pid;
-	h->echo.pid = pid;
-	err = proc_start_time(pid, &h->echo.start);
-	if (err)
-		h->echo.start = 0; /* already gone: reported by the readiness wait */
+	if (proc_start_time(pid, &start))
+		start = 0; /* already gone: reported by the readiness wait */
+	for (i = first; i < c->nhosts; i++) {
+		struct sim_host *h = &c->hosts[i];
+
+		if (h->nports && same_group(h, &c->hosts[first])) {
+			h->echo.pid = pid;
+			h->echo.start = start;
+		}
+	}
 	return 0;
 }
 
@@ -513,11 +549,14 @@ static int up_datapath(struct sim_cluster *c, struct diag *d)
 	return sim_state_save(c, d);
 }
 
-/* [5/5] echo servers on every pod's and external host's ports. */
+/* [5/5] echo servers on every pod's, node's and external host's ports: one ciliate-echo per
+ * node (its ports and its pods', each site in its namespace) and per external host. One
+ * process per pod cost minutes and gigabytes at 10,000 pods. */
 static int up_servers(struct sim_cluster *c, struct diag *d)
 {
 	char (*pidfiles)[PATH_MAX] = NULL, dir[128], log[PATH_MAX], tail[512];
-	size_t i, n = 0, ready = 0;
+	size_t i, j, n = 0, ngroups = 0, ready = 0, nready;
+	size_t *group_host = NULL; /* the first host of each group */
 	long long deadline;
 	int err = 0, status;
 
@@ -525,53 +564,61 @@ static int up_servers(struct sim_cluster *c, struct diag *d)
 		n += c->hosts[i].nports > 0;
 	progress("[5/%d] servers 0/%zu", STEPS, n);
 	pidfiles = calloc(c->nhosts + 1, sizeof(*pidfiles));
-	if (!pidfiles)
-		return diag_fail_errno(d, -ENOMEM, "out of memory");
+	group_host = calloc(c->nhosts + 1, sizeof(*group_host));
+	if (!pidfiles || !group_host) {
+		err = diag_fail_errno(d, -ENOMEM, "out of memory");
+		goto out;
+	}
 	sim_run_dir(c->tag, dir, sizeof(dir));
 	for (i = 0; i < c->nhosts; i++) {
-		if (!c->hosts[i].nports)
-			continue;
-		err = spawn_echo(c, &c->hosts[i], i, pidfiles[i], d);
+		const struct sim_host *h = &c->hosts[i];
+
+		if (!h->nports || h->echo.pid)
+			continue; /* no ports, or its group's server runs already */
+		group_host[ngroups] = i;
+		err = spawn_echo_group(c, i, ngroups, pidfiles[ngroups], d);
 		if (err)
 			goto out;
+		ngroups++;
 	}
 	err = sim_state_save(c, d);
 	if (err)
 		goto out;
 	/* every server gets the same bounded readiness window */
 	deadline = sim_now_ms() + SIM_ECHO_READY_MS;
-	while (ready < n) {
+	while (ready < ngroups) {
 		ready = 0;
-		for (i = 0; i < c->nhosts; i++) {
-			struct sim_host *h = &c->hosts[i];
+		for (j = 0; j < ngroups; j++) {
+			struct sim_host *h = &c->hosts[group_host[j]];
 
-			if (!h->nports)
-				continue;
-			if (pidfile_ready(pidfiles[i], h->echo.pid)) {
+			if (pidfile_ready(pidfiles[j], h->echo.pid)) {
 				ready++;
 				continue;
 			}
 			if (waitpid(h->echo.pid, &status, WNOHANG) == h->echo.pid ||
 			    !proc_alive(h->echo.pid, 0)) {
-				snprintf(log, sizeof(log), "%s/echo-%zu.log", dir, i);
+				snprintf(log, sizeof(log), "%s/echo-%zu.log", dir, j);
 				log_tail(log, tail, sizeof(tail));
 				err = diag_fail_errno(d, -EIO, "echo server of %s exited: %s",
-						      h->name, tail[0] ? tail : "(no output)");
+						      echo_group(h), tail[0] ? tail : "(no output)");
 				goto out;
 			}
 		}
-		if (ready == n)
+		if (ready == ngroups)
 			break;
 		if (sim_now_ms() > deadline) {
 			err = diag_fail_errno(d, -ETIMEDOUT,
-					      "echo servers not ready after %d ms (%zu/%zu)",
-					      SIM_ECHO_READY_MS, ready, n);
+					      "echo servers not ready after %d ms (%zu/%zu processes)",
+					      SIM_ECHO_READY_MS, ready, ngroups);
 			goto out;
 		}
 		usleep(10000);
 	}
-	progress("[5/%d] servers %zu/%zu", STEPS, ready, n);
+	for (i = 0, nready = 0; i < c->nhosts; i++)
+		nready += c->hosts[i].nports > 0;
+	progress("[5/%d] servers %zu/%zu (%zu processes)", STEPS, nready, n, ngroups);
 out:
+	free(group_host);
 	free(pidfiles);
 	return err;
 }
