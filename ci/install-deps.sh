@@ -5,6 +5,8 @@ set -euo pipefail
 
 PKGS=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libpcap-dev
       libcmocka-dev libyaml-dev libjansson-dev iproute2 tcpdump)
+# socat: raw requests to an agent's socket (tests/cni: endpoint-add batching)
+PKGS+=(socat)
 # nft and conntrack: the nftables side of tests/bench/bench_policy_nft (docs/PERFORMANCE.md)
 PKGS+=(nftables conntrack)
 if [ "${1:-}" = "--kernels" ]; then

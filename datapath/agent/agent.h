@@ -111,6 +111,8 @@ struct agent_client {
 	int fd;
 	char *buf;
 	size_t len, cap;
+	char pending[IPAM_POD_MAX]; /* an endpoint-add waiting for the batch's reconcile ("") */
+	bool eof;		    /* the client shut its side: closed once answered */
 };
 
 struct agent {
@@ -127,6 +129,8 @@ struct agent {
 				  * while keys come and go (inserting moves pointers only) */
 	size_t nobjs, objs_cap;
 	unsigned int pods_gen;		/* bumped whenever a Pod object is put or deleted */
+	bool eps_dirty;			/* endpoint records changed since last saved */
+	uint64_t batches, batched_adds;	/* endpoint-add rounds, and the adds they answered */
 	struct agent_pinned *pinned;	/* IPAM: this node's pods pinning status.podIP */
 	size_t npinned, pinned_cap;
 	unsigned int pinned_gen;	/* pods_gen they were gathered at */
@@ -346,6 +350,10 @@ void agent_server_accept(struct agent *a);
 
 /* Reads from client fd and answers every complete request line. */
 void agent_server_client(struct agent *a, int fd);
+
+/* Answers the endpoint-adds of this round of events after one reconcile for all of them
+ * (call after each batch of events). */
+void agent_server_finish(struct agent *a);
 
 /* Closes every client and the socket (the socket file is removed). */
 void agent_server_close(struct agent *a);

@@ -435,6 +435,8 @@ static int run(struct agent *a)
 			else
 				agent_server_client(a, fd);
 		}
+		/* one reconcile for this round's endpoint-adds, then their answers */
+		agent_server_finish(a);
 		/* store events, or a request that consumed some */
 		reconcile_due(a);
 		/* a re-list (after a compaction overtook the watch) replaced the watch fd */

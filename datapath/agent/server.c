@@ -127,6 +127,10 @@ static json_t *op_status(struct agent *a)
 		      "conntrackGC", "runs", (json_int_t)a->ct_gc_runs, "deleted",
 		      (json_int_t)a->ct_gc_deleted, "badObjects", bad, "uptimeSeconds",
 		      (json_int_t)((agent_now_ms() - a->started_ms) / 1000));
+	/* endpoint-adds answered, and the reconciles that answered them (batched per round) */
+	json_object_set_new(json_object_get(r, "endpoints"), "adds",
+			    json_pack("{s:I, s:I}", "answered", (json_int_t)a->batched_adds,
+				      "rounds", (json_int_t)a->batches));
 	json_object_set_new(r, "overlay",
 			    a->overlay_ifindex
 				    ? json_pack("{s:s, s:I}", "device", CILIATE_OVERLAY_DEV,
@@ -179,13 +183,17 @@ static json_t *op_ipam_release(struct agent *a, json_t *req)
 	return json_pack("{s:b, s:s?}", "ok", 1, "released", got ? ip4_format(got, ip) : NULL);
 }
 
-static json_t *op_endpoint_add(struct agent *a, json_t *req)
+/*
+ * endpoint-add records the endpoint, then waits: every endpoint-add that arrived in the same
+ * round of events is answered after ONE save and reconcile (agent_server_finish). A node's
+ * pods come up in parallel (a kubelet runs several CNI ADDs at once), and the reconcile
+ * grows with the cluster: at 10,000 pods one per pod was most of a bring-up.
+ */
+static json_t *op_endpoint_add(struct agent *a, struct agent_client *c, json_t *req)
 {
 	const char *pod = str_arg(req, "pod"), *ifname = str_arg(req, "ifname");
 	const char *cid = str_arg(req, "container_id"), *netns = str_arg(req, "netns");
-	struct diag d = {{0}};
 	struct agent_ep *ep;
-	int err;
 
 	if (!pod_ok(pod))
 		return fail_resp(AGENT_E_INVALID, "pod: want \"namespace/name\", got \"%s\"", pod);
@@ -205,11 +213,18 @@ static json_t *op_endpoint_add(struct agent *a, json_t *req)
 	snprintf(ep->container_id, sizeof(ep->container_id), "%s", cid);
 	snprintf(ep->netns, sizeof(ep->netns), "%s", netns);
 	ep->recorded = true;
-	err = agent_eps_save(a, &d);
-	if (!err)
-		err = catch_up(a, &d);
+	snprintf(c->pending, sizeof(c->pending), "%s", pod);
+	a->eps_dirty = true;
+	return NULL; /* answered by agent_server_finish */
+}
+
+/* The answer to an endpoint-add of pod once the reconcile (err: its failure) ran. */
+static json_t *endpoint_add_answer(struct agent *a, const char *pod, int err, struct diag *d)
+{
+	struct agent_ep *ep;
+
 	if (err)
-		return fail_resp(errno_code(err), "%s", d.msg);
+		return fail_resp(errno_code(err), "%s", d->msg);
 	ep = agent_ep_find(a, pod);
 	if (!ep || !ep->info.ep_id)
 		return fail_resp(
@@ -267,7 +282,7 @@ static json_t *op_identity_list(struct agent *a)
 			 (json_int_t)a->model_rev, "identities", agent_identities_json(a));
 }
 
-static json_t *dispatch(struct agent *a, const char *line, size_t len)
+static json_t *dispatch(struct agent *a, struct agent_client *c, const char *line, size_t len)
 {
 	json_error_t je;
 	json_t *req = json_loadb(line, len, 0, &je), *resp;
@@ -285,7 +300,7 @@ static json_t *dispatch(struct agent *a, const char *line, size_t len)
 	else if (!strcmp(op, AGENT_OP_IPAM_RELEASE))
 		resp = op_ipam_release(a, req);
 	else if (!strcmp(op, AGENT_OP_ENDPOINT_ADD))
-		resp = op_endpoint_add(a, req);
+		resp = op_endpoint_add(a, c, req);
 	else if (!strcmp(op, AGENT_OP_ENDPOINT_DEL))
 		resp = op_endpoint_del(a, req);
 	else if (!strcmp(op, AGENT_OP_ENDPOINT_LIST))
@@ -342,7 +357,8 @@ static void client_close(struct agent *a, struct agent_client *c)
 {
 	size_t i = (size_t)(c - a->clients);
 
-	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (!c->eof)
+		epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->buf);
 	a->clients[i] = a->clients[a->nclients - 1];
@@ -402,11 +418,11 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+static void serve_lines(struct agent *a, struct agent_client *c);
+
 void agent_server_client(struct agent *a, int fd)
 {
 	struct agent_client *c = client_of(a, fd);
-	char *nl, *out;
-	json_t *resp;
 	ssize_t r;
 
 	if (!c)
@@ -431,27 +447,84 @@ void agent_server_client(struct agent *a, int fd)
 		r = recv(fd, c->buf + c->len, c->cap - c->len, 0);
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		if (r <= 0) {
+		if (r == 0) { /* the client is done sending: answer what it sent, then close */
+			c->eof = true;
+			epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+			break;
+		}
+		if (r < 0) {
 			client_close(a, c);
 			return;
 		}
 		c->len += (size_t)r;
 	}
-	while ((nl = memchr(c->buf, '\n', c->len))) {
+	serve_lines(a, c);
+}
+
+/* Sends resp (consumed) as one line; false when the client was closed. */
+static bool answer(struct agent *a, struct agent_client *c, json_t *resp)
+{
+	char *out = resp ? json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	bool ok = out && !write_all(c->fd, out, strlen(out)) && !write_all(c->fd, "\n", 1);
+
+	json_decref(resp);
+	free(out);
+	if (!ok)
+		client_close(a, c);
+	return ok;
+}
+
+/* Answers the client's complete request lines in order, until one waits (endpoint-add). */
+static void serve_lines(struct agent *a, struct agent_client *c)
+{
+	json_t *resp;
+	char *nl;
+
+	while (!c->pending[0] && (nl = memchr(c->buf, '\n', c->len))) {
 		size_t llen = (size_t)(nl - c->buf);
 
-		resp = dispatch(a, c->buf, llen);
-		out = resp ? json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(resp);
+		resp = dispatch(a, c, c->buf, llen);
 		memmove(c->buf, nl + 1, c->len - llen - 1);
 		c->len -= llen + 1;
-		if (!out || write_all(fd, out, strlen(out)) || write_all(fd, "\n", 1)) {
-			free(out);
-			client_close(a, c);
+		if (!resp && c->pending[0])
 			return;
-		}
-		free(out);
+		if (!answer(a, c, resp ? resp : fail_resp(AGENT_E_INTERNAL, "out of memory")))
+			return;
 	}
+	if (c->eof && !c->pending[0])
+		client_close(a, c);
+}
+
+void agent_server_finish(struct agent *a)
+{
+	struct diag d = {{0}};
+	size_t i, n = 0;
+	int err;
+
+again:
+	for (i = 0, n = 0; i < a->nclients; i++)
+		n += a->clients[i].pending[0] != '\0';
+	if (!n)
+		return;
+	err = a->eps_dirty ? agent_eps_save(a, &d) : 0;
+	a->eps_dirty = false;
+	if (!err)
+		err = catch_up(a, &d);
+	a->batched_adds += n;
+	a->batches++;
+	/* answering may close a client (moving the last one into its slot): walk back */
+	for (i = a->nclients; i-- > 0;) {
+		struct agent_client *c = &a->clients[i];
+		char pod[IPAM_POD_MAX];
+
+		if (!c->pending[0])
+			continue;
+		snprintf(pod, sizeof(pod), "%s", c->pending);
+		c->pending[0] = '\0';
+		if (answer(a, c, endpoint_add_answer(a, pod, err, &d)))
+			serve_lines(a, c); /* requests it sent meanwhile */
+	}
+	goto again; /* an endpoint-add among those: each round consumes buffered lines */
 }
 
 void agent_server_close(struct agent *a)

@@ -361,6 +361,35 @@ check "traffic after restart" has "$r" '"result":"allow"'
 cni CHECK cid-a2 "/run/netns/$NS_A" "$(pod_args a)"
 check "CHECK after restart" test "$rc" -eq 0
 
+# ---- endpoint-adds arriving together are answered after ONE reconcile -------------------------
+# (the agent is stopped while three clients connect and send, so one round of events holds
+# all three; the pods have no address, so each answer is "not an endpoint")
+adds() { # prints "ANSWERED ROUNDS" from the agent's status
+	"$CLI" status --node "$NODE" -o json | tr -d ' \n' |
+		grep -oE '"adds":\{"answered":[0-9]+,"rounds":[0-9]+' | grep -oE '[0-9]+' | tr '\n' ' '
+}
+read -r ans0 rounds0 <<<"$(adds)"
+kill -STOP "$agent_pid"
+bpids=()
+for i in 1 2 3; do
+	printf '{"op":"endpoint-add","pod":"batch/p%s","container_id":"bt%s","ifname":"fabric0","netns":"/run/netns/%s"}\n' \
+		"$i" "$i" "$NS_A" | timeout 10 socat -t 10 - "UNIX-CONNECT:$SOCK" >"$tmp/batch$i.out" 2>&1 &
+	bpids+=($!)
+done
+sleep 0.5
+kill -CONT "$agent_pid"
+wait "${bpids[@]}"
+read -r ans1 rounds1 <<<"$(adds)"
+check "3 endpoint-adds answered" test "$((ans1 - ans0))" -eq 3
+check "... after one reconcile round" test "$((rounds1 - rounds0))" -eq 1
+for i in 1 2 3; do
+	check "endpoint-add batch/p$i answered on its own connection" \
+		has "$(cat "$tmp/batch$i.out")" '"ok":false' "batch/p$i is not an endpoint"
+	printf '{"op":"endpoint-del","pod":"batch/p%s","container_id":"bt%s"}\n' "$i" "$i" |
+		timeout 10 socat -t 10 - "UNIX-CONNECT:$SOCK" >/dev/null 2>&1
+done
+check "batch records removed" test -z "$("$CLI" endpoint list --node "$NODE" -o json | grep 'batch/')"
+
 # ---- GC and clean-up through the plugin ------------------------------------------------------
 cni ADD cid-c1 "/run/netns/$NS_C" "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=c"
 check "ADD pod c (no Pod object: label-less endpoint)" has "$out" '10.244.0.11/32'
