@@ -74,6 +74,12 @@ struct agent_obj {
 	bool part_good;	       /* parsed from good */
 };
 
+/* A pod that got an address (ipam-allocate) and whose endpoint-add has not come yet. */
+struct agent_expect {
+	char pod[IPAM_POD_MAX];
+	int64_t at_ms;
+};
+
 /* A stored pod of this node whose status.podIP pins an address (IPAM). */
 struct agent_pinned {
 	uint32_t ip;	 /* network order */
@@ -130,6 +136,10 @@ struct agent {
 	size_t nobjs, objs_cap;
 	unsigned int pods_gen;		/* bumped whenever a Pod object is put or deleted */
 	bool eps_dirty;			/* endpoint records changed since last saved */
+	int batch_fd;			/* one-shot timer: answer the waiting endpoint-adds */
+	struct agent_expect *expect;	/* pods given an address whose endpoint-add is to come */
+	size_t nexpect, expect_cap;
+	int64_t pending_since_ms;	/* when the waiting endpoint-adds began to wait (0) */
 	uint64_t batches, batched_adds;	/* endpoint-add rounds, and the adds they answered */
 	struct agent_pinned *pinned;	/* IPAM: this node's pods pinning status.podIP */
 	size_t npinned, pinned_cap;
@@ -351,8 +361,8 @@ void agent_server_accept(struct agent *a);
 /* Reads from client fd and answers every complete request line. */
 void agent_server_client(struct agent *a, int fd);
 
-/* Answers the endpoint-adds of this round of events after one reconcile for all of them
- * (call after each batch of events). */
+/* Answers the waiting endpoint-adds after one reconcile for all of them (call after each
+ * batch of events, and when batch_fd fires). */
 void agent_server_finish(struct agent *a);
 
 /* Closes every client and the socket (the socket file is removed). */

@@ -239,12 +239,14 @@ static int setup_loop(struct agent *a, struct diag *d)
 	a->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a->coalesce_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	a->batch_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (a->signal_fd < 0 || a->timer_fd < 0 || a->coalesce_fd < 0 || a->epfd < 0 ||
+	if (a->signal_fd < 0 || a->timer_fd < 0 || a->coalesce_fd < 0 || a->batch_fd < 0 ||
+	    a->epfd < 0 ||
 	    timerfd_settime(a->timer_fd, 0, &its, NULL) < 0)
 		return diag_fail_errno(d, -errno, "event loop set-up: %s", strerror(errno));
 	if (epoll_add(a->epfd, a->signal_fd) || epoll_add(a->epfd, a->timer_fd) ||
-	    epoll_add(a->epfd, a->coalesce_fd))
+	    epoll_add(a->epfd, a->coalesce_fd) || epoll_add(a->epfd, a->batch_fd))
 		return diag_fail_errno(d, -errno, "epoll: %s", strerror(errno));
 	return 0;
 }
@@ -410,6 +412,7 @@ static int run(struct agent *a)
 	struct epoll_event evs[32];
 	int64_t last_gc = agent_now_ms();
 	unsigned int watch_gen = a->watch_gen;
+	uint64_t expirations;
 	int n, i, fd;
 
 	while (!a->stop) {
@@ -428,6 +431,9 @@ static int run(struct agent *a)
 				on_tick(a, &last_gc);
 			else if (fd == a->coalesce_fd)
 				on_coalesce(a);
+			else if (fd == a->batch_fd) /* agent_server_finish() below */
+				while (read(a->batch_fd, &expirations, sizeof(expirations)) > 0)
+					;
 			else if (a->w && fd == store_watch_fd(a->w))
 				on_store(a);
 			else if (fd == a->listen_fd)
@@ -472,6 +478,9 @@ static void stop(struct agent *a)
 		close(a->timer_fd);
 	if (a->coalesce_fd >= 0)
 		close(a->coalesce_fd);
+	if (a->batch_fd >= 0)
+		close(a->batch_fd);
+	free(a->expect);
 	if (a->signal_fd >= 0)
 		close(a->signal_fd);
 	if (a->lock_fd >= 0)
@@ -484,7 +493,7 @@ int main(int argc, char **argv)
 {
 	struct agent a = {
 		.lock_fd = -1, .epfd = -1, .listen_fd = -1, .timer_fd = -1, .signal_fd = -1,
-		.coalesce_fd = -1, .ifreq_fd = -1};
+		.coalesce_fd = -1, .ifreq_fd = -1, .batch_fd = -1};
 	struct diag d = {{0}};
 	int rc;
 

@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -139,6 +140,62 @@ static json_t *op_status(struct agent *a)
 	return r;
 }
 
+/* Batching of endpoint-adds (op_endpoint_add below). */
+#define EXPECT_MS	  2000 /* an address given longer ago no longer holds a round back */
+#define BATCH_WAIT_MIN_MS 5
+#define BATCH_WAIT_MAX_MS 50
+
+static void expect_remove(struct agent *a, const char *pod)
+{
+	size_t i;
+
+	for (i = 0; i < a->nexpect; i++)
+		if (!strcmp(a->expect[i].pod, pod)) {
+			a->expect[i] = a->expect[--a->nexpect];
+			return;
+		}
+}
+
+static void expect_add(struct agent *a, const char *pod)
+{
+	struct agent_expect *v;
+
+	expect_remove(a, pod);
+	if (a->nexpect == a->expect_cap) {
+		size_t cap = a->expect_cap ? 2 * a->expect_cap : 16;
+
+		v = realloc(a->expect, cap * sizeof(*v));
+		if (!v)
+			return; /* only batching is lost */
+		a->expect = v;
+		a->expect_cap = cap;
+	}
+	snprintf(a->expect[a->nexpect].pod, sizeof(a->expect->pod), "%s", pod);
+	a->expect[a->nexpect++].at_ms = agent_now_ms();
+}
+
+/* Endpoint-adds still expected (stale expectations dropped). */
+static size_t expect_count(struct agent *a, int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < a->nexpect;) {
+		if (now - a->expect[i].at_ms > EXPECT_MS)
+			a->expect[i] = a->expect[--a->nexpect];
+		else
+			i++;
+	}
+	return a->nexpect;
+}
+
+/* How long waiting endpoint-adds may wait for expected ones: about two reconciles. */
+static int64_t batch_wait_ms(const struct agent *a)
+{
+	double ms = 2 * a->last_reconcile_ms;
+
+	return ms < BATCH_WAIT_MIN_MS ? BATCH_WAIT_MIN_MS
+	       : ms > BATCH_WAIT_MAX_MS ? BATCH_WAIT_MAX_MS : (int64_t)ms;
+}
 static json_t *op_ipam_allocate(struct agent *a, json_t *req)
 {
 	const char *pod = str_arg(req, "pod"), *ips = str_arg(req, "ip");
@@ -160,6 +217,7 @@ static json_t *op_ipam_allocate(struct agent *a, json_t *req)
 		err = agent_ipam_allocate(a, pod, str_arg(req, "container_id"), want, &got, &d);
 	if (err)
 		return fail_resp(errno_code(err), "%s", d.msg);
+	expect_add(a, pod);
 	return json_pack("{s:b, s:s, s:s, s:i, s:s, s:s}", "ok", 1, "pod", pod, "ip",
 			 ip4_format(got, ip), "prefixLength", 32, "gateway", AGENT_GATEWAY,
 			 "podCIDR", cidr4_format(a->pod_cidr, a->pod_cidr_len, cidr));
@@ -178,16 +236,20 @@ static json_t *op_ipam_release(struct agent *a, json_t *req)
 	if (!*pod && !*cid)
 		return fail_resp(AGENT_E_INVALID, "give pod or container_id");
 	err = agent_ipam_release(a, pod, cid, &got, &d);
+	if (*pod)
+		expect_remove(a, pod);
 	if (err)
 		return fail_resp(errno_code(err), "%s", d.msg);
 	return json_pack("{s:b, s:s?}", "ok", 1, "released", got ? ip4_format(got, ip) : NULL);
 }
 
 /*
- * endpoint-add records the endpoint, then waits: every endpoint-add that arrived in the same
- * round of events is answered after ONE save and reconcile (agent_server_finish). A node's
- * pods come up in parallel (a kubelet runs several CNI ADDs at once), and the reconcile
- * grows with the cluster: at 10,000 pods one per pod was most of a bring-up.
+ * endpoint-add records the endpoint, then waits: the endpoint-adds waiting together are
+ * answered after ONE save and reconcile (agent_server_finish). A node's pods come up in
+ * parallel (a kubelet runs several CNI ADDs at once), and the reconcile grows with the
+ * cluster: at 10,000 pods one per pod was most of a bring-up. When pods that were just
+ * given an address have not sent their endpoint-add yet, the waiting ones wait a little
+ * for them (BATCH_WAIT_*), never when none is expected.
  */
 static json_t *op_endpoint_add(struct agent *a, struct agent_client *c, json_t *req)
 {
@@ -214,6 +276,7 @@ static json_t *op_endpoint_add(struct agent *a, struct agent_client *c, json_t *
 	snprintf(ep->netns, sizeof(ep->netns), "%s", netns);
 	ep->recorded = true;
 	snprintf(c->pending, sizeof(c->pending), "%s", pod);
+	expect_remove(a, pod);
 	a->eps_dirty = true;
 	return NULL; /* answered by agent_server_finish */
 }
@@ -498,14 +561,29 @@ static void serve_lines(struct agent *a, struct agent_client *c)
 void agent_server_finish(struct agent *a)
 {
 	struct diag d = {{0}};
+	int64_t now, left;
 	size_t i, n = 0;
 	int err;
 
 again:
 	for (i = 0, n = 0; i < a->nclients; i++)
 		n += a->clients[i].pending[0] != '\0';
-	if (!n)
+	if (!n) {
+		a->pending_since_ms = 0;
 		return;
+	}
+	now = agent_now_ms();
+	if (!a->pending_since_ms)
+		a->pending_since_ms = now;
+	left = a->pending_since_ms + batch_wait_ms(a) - now;
+	if (left > 0 && expect_count(a, now)) {
+		struct itimerspec its = {.it_value = {.tv_sec = left / 1000,
+						      .tv_nsec = (left % 1000) * 1000000}};
+
+		if (timerfd_settime(a->batch_fd, 0, &its, NULL) == 0)
+			return; /* more are on their way: this round waits for them */
+	}
+	a->pending_since_ms = 0;
 	err = a->eps_dirty ? agent_eps_save(a, &d) : 0;
 	a->eps_dirty = false;
 	if (!err)

@@ -25,7 +25,7 @@
 
 #define STEPS 5
 #define SCRIPT_MAX 65536
-#define SIM_POD_WORKERS 4
+#define SIM_POD_WORKERS 8
 
 long long sim_now_ms(void)
 {
