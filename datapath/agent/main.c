@@ -32,12 +32,12 @@
  * this long ago, else when that much time has passed (a burst of events, e.g. one IPAM
  * update per pod while a node comes up, costs one reconcile per interval). The interval
  * grows with the cost of a reconcile (COALESCE_COST_FACTOR times it, up to
- * COALESCE_MAX_MS), so that an agent with a large model spends at most about a thirtieth of
- * its time reconciling other nodes' changes while events keep coming: ten agents on one
+ * COALESCE_MAX_MS), so that an agent with a large model spends at most about an eightieth
+ * of its time reconciling other nodes' changes while events keep coming: ten agents on one
  * machine bringing up 10,000 pods spent a core on it at a tenth. */
 #define COALESCE_MIN_MS	     50
 #define COALESCE_MAX_MS	     2000
-#define COALESCE_COST_FACTOR 30
+#define COALESCE_COST_FACTOR 80
 
 void agent_log(const struct agent *a, const char *fmt, ...)
 {

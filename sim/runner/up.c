@@ -25,7 +25,7 @@
 
 #define STEPS 5
 #define SCRIPT_MAX 65536
-#define SIM_POD_WORKERS 8
+#define SIM_POD_WORKERS 12
 
 long long sim_now_ms(void)
 {
@@ -266,8 +266,9 @@ static void pod_worker(const struct sim_cluster *c, size_t first, size_t nworker
 	_exit(0);
 }
 
-/* [4/5] pod sandboxes through the kubelet, by SIM_POD_WORKERS processes in parallel (the
- * cost is fork/exec of ip and kernel work, which two cores can overlap). */
+/* [4/5] pod sandboxes through the kubelet, by SIM_POD_WORKERS processes in parallel. Workers
+ * take pods in order, so a node's pods come up together, as a kubelet's do: its agent then
+ * answers several endpoint-adds with one reconcile (docs/AGENT.md). */
 static int up_pods(struct sim_cluster *c, struct diag *d)
 {
 	size_t i, n = 0, done = 0, nworkers, w;
