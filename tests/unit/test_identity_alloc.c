@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "agent/agent.h"
 #include "model/labels.h"
 
@@ -39,24 +41,6 @@ struct fixture {
 	char uri[128];
 	struct store *s1, *s2; /* two "agents" */
 };
-
-static void rm_dir(const char *dir)
-{
-	char path[512];
-	struct dirent *de;
-	DIR *dp = opendir(dir);
-
-	if (!dp)
-		return;
-	while ((de = readdir(dp))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
-	}
-	closedir(dp);
-	rmdir(dir);
-}
 
 static int setup(void **state)
 {
@@ -83,7 +67,7 @@ static int teardown(void **state)
 
 	store_close(f->s1);
 	store_close(f->s2);
-	rm_dir(f->dir);
+	test_rm_dir(f->dir);
 	free(f);
 	return 0;
 }

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "agent/agent.h"
 
 /* ipam.c and objects.c log through the agent's logger (main.c is not linked here) */
@@ -35,24 +37,6 @@ struct fixture {
 	char uri[128];
 	struct agent *a, *b; /* two agents of node-1 (b: a restarted one with its own cache) */
 };
-
-static void rm_dir(const char *dir)
-{
-	char path[512];
-	struct dirent *de;
-	DIR *dp = opendir(dir);
-
-	if (!dp)
-		return;
-	while ((de = readdir(dp))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
-	}
-	closedir(dp);
-	rmdir(dir);
-}
 
 static struct agent *new_agent(const char *uri)
 {
@@ -98,7 +82,7 @@ static int teardown(void **state)
 
 	free_agent(f->a);
 	free_agent(f->b);
-	rm_dir(f->dir);
+	test_rm_dir(f->dir);
 	free(f);
 	return 0;
 }
@@ -136,6 +120,17 @@ static void assert_stored_pod(struct agent *a, const char *key, const char *pod)
 	free(v);
 }
 
+/* The range record holds node-1's range and no allocations (they are keys of their own). */
+static void assert_range_only(struct agent *a)
+{
+	char *v = stored(a, RANGE_KEY);
+
+	assert_non_null(v);
+	assert_non_null(strstr(v, "\"cidr\":\"10.244.0.0/24\""));
+	assert_non_null(strstr(v, "\"allocations\":[]"));
+	free(v);
+}
+
 static int64_t revision(struct agent *a)
 {
 	struct diag d = {{0}};
@@ -159,12 +154,7 @@ static void test_one_key_per_allocation(void **state)
 	assert_stored_pod(f->a, RANGE_KEY "/10.244.0.10", "\"shop/a\"");
 	assert_stored_pod(f->a, RANGE_KEY "/10.244.0.20", "\"shop/b\"");
 	assert_stored_pod(f->a, RANGE_KEY "/10.244.0.11", "\"shop/c\"");
-	/* the range record holds the range only */
-	v = stored(f->a, RANGE_KEY);
-	assert_non_null(v);
-	assert_non_null(strstr(v, "\"cidr\":\"10.244.0.0/24\""));
-	assert_non_null(strstr(v, "\"allocations\":[]"));
-	free(v);
+	assert_range_only(f->a);
 
 	/* idempotent: the same pod and container again writes nothing */
 	rev = revision(f->a);
@@ -221,7 +211,6 @@ static void test_legacy_record_moved_to_keys(void **state)
 		"{\"ip\":\"10.244.0.11\",\"pod\":\"shop/old2\",\"containerID\":\"o2\"}]}";
 	struct fixture *f = *state;
 	struct diag d = {{0}};
-	char *v;
 
 	assert_int_equal(store_put(f->a->st, RANGE_KEY, legacy, strlen(legacy), 0, 0, NULL, &d), 0);
 	assert_int_equal(agent_objects_sync(f->a, &d), 0);
@@ -230,10 +219,7 @@ static void test_legacy_record_moved_to_keys(void **state)
 	assert_stored_pod(f->a, RANGE_KEY "/10.244.0.10", "\"shop/old1\"");
 	assert_stored_pod(f->a, RANGE_KEY "/10.244.0.11", "\"shop/old2\"");
 	assert_stored_pod(f->a, RANGE_KEY "/10.244.0.12", "\"shop/new\"");
-	v = stored(f->a, RANGE_KEY);
-	assert_non_null(v);
-	assert_non_null(strstr(v, "\"allocations\":[]"));
-	free(v);
+	assert_range_only(f->a);
 }
 
 /* A range record for another range is refused, not overwritten. */

@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -47,24 +49,6 @@ static double mono_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static void rm_dir(const char *dir)
-{
-	char path[512];
-	struct dirent *de;
-	DIR *dp = opendir(dir);
-
-	if (!dp)
-		return;
-	while ((de = readdir(dp))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
-	}
-	closedir(dp);
-	rmdir(dir);
-}
-
 static int setup_opts(void **state, const char *opts)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -94,7 +78,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	store_close(f->s);
-	rm_dir(f->dir);
+	test_rm_dir(f->dir);
 	free(f);
 	return 0;
 }
