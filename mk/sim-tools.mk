@@ -4,7 +4,8 @@
 # Both need only libc and jansson. The tests/unit/test_echo_*.c unit tests link the pure
 # helper objects (echo_proto.o, probe_proto.o) besides libciliate.a.
 
-SIMTOOLS_ECHO_OBJS  := $(BUILD)/obj/sim/echo/echo.o $(BUILD)/obj/sim/echo/echo_proto.o
+SIMTOOLS_ECHO_OBJS  := $(addprefix $(BUILD)/obj/sim/echo/,echo.o echo_config.o echo_log.o \
+                       echo_listen.o echo_conn.o echo_udp.o echo_proto.o)
 SIMTOOLS_PROBE_OBJS := $(BUILD)/obj/sim/probe/probe.o $(BUILD)/obj/sim/probe/probe_proto.o
 
 .PHONY: sim-tools
