@@ -135,7 +135,6 @@ struct agent {
 				  * while keys come and go (inserting moves pointers only) */
 	size_t nobjs, objs_cap;
 	unsigned int pods_gen;		/* bumped whenever a Pod object is put or deleted */
-	bool eps_dirty;			/* endpoint records changed since last saved */
 	int batch_fd;			/* one-shot timer: answer the waiting endpoint-adds */
 	struct agent_expect *expect;	/* pods given an address whose endpoint-add is to come */
 	size_t nexpect, expect_cap;
@@ -148,15 +147,14 @@ struct agent {
 	int64_t rev;
 	unsigned int watch_gen; /* bumped whenever the watch (and its fd) is replaced */
 	bool dirty;		/* the cache changed since the last reconcile */
-	unsigned int objs_gen;	/* bumped whenever a key comes or goes */
+	unsigned int objs_gen;	/* bumped whenever a model object (AGENT_OBJ_PREFIX) comes or goes
+				 * or its source changes: the model order is sorted again */
 
 	/* the stored objects in model order (creation revision, manifest order), kept while
 	 * no key comes or goes */
 	struct agent_obj **order;
 	size_t norder;
 	unsigned int order_gen;
-	struct agent_obj **order_base;
-	size_t order_nobjs;
 	bool have_order;
 
 	/* the Cluster alone, which parts are parsed against; cluster_gen counts its changes */

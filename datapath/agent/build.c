@@ -271,8 +271,7 @@ static int ensure_order(struct agent *a)
 	size_t i, n = 0;
 	struct agent_obj **v;
 
-	if (a->have_order && a->order_gen == a->objs_gen && a->order_base == a->objs &&
-	    a->order_nobjs == a->nobjs)
+	if (a->have_order && a->order_gen == a->objs_gen)
 		return 0;
 	v = calloc(a->nobjs + 1, sizeof(*v));
 	if (!v)
@@ -285,8 +284,6 @@ static int ensure_order(struct agent *a)
 	a->order = v;
 	a->norder = n;
 	a->order_gen = a->objs_gen;
-	a->order_base = a->objs;
-	a->order_nobjs = a->nobjs;
 	a->have_order = true;
 	return 0;
 }

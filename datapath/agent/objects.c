@@ -193,6 +193,21 @@ void agent_obj_derive(struct agent *a, struct agent_obj *o)
 	json_decref(j);
 }
 
+static bool is_pod_key(const char *key)
+{
+	return !strncmp(key, AGENT_OBJ_PREFIX "Pod/", strlen(AGENT_OBJ_PREFIX "Pod/"));
+}
+
+/* What depends on the set of keys: the model order (model objects only, so the IPAM keys a
+ * bring-up adds by the thousand do not re-sort it) and IPAM's list of pinning pods. */
+static void key_came_or_went(struct agent *a, const char *key)
+{
+	if (!strncmp(key, AGENT_OBJ_PREFIX, strlen(AGENT_OBJ_PREFIX)))
+		a->objs_gen++;
+	if (is_pod_key(key))
+		a->pods_gen++;
+}
+
 /* A key's place is found by binary search and only pointers move: with 10,000s of keys,
  * inserting by comparing and shifting whole objects cost more than the rest of a pod's
  * bring-up. */
@@ -201,10 +216,11 @@ int agent_objects_put(struct agent *a, const struct store_kv *kv)
 	size_t i = agent_objs_lower_bound(a, kv->key);
 	struct agent_obj *o, **v;
 
-	if (!strncmp(kv->key, AGENT_OBJ_PREFIX "Pod/", strlen(AGENT_OBJ_PREFIX "Pod/")))
-		a->pods_gen++;
-	if (i < a->nobjs && !strcmp(a->objs[i]->key, kv->key))
+	if (i < a->nobjs && !strcmp(a->objs[i]->key, kv->key)) {
+		if (is_pod_key(kv->key))
+			a->pods_gen++; /* its status.podIP may have changed */
 		return obj_set_value(a->objs[i], kv);
+	}
 	if (a->nobjs == a->objs_cap) {
 		size_t cap = a->objs_cap ? 2 * a->objs_cap : 256;
 
@@ -222,7 +238,7 @@ int agent_objects_put(struct agent *a, const struct store_kv *kv)
 	memmove(&a->objs[i + 1], &a->objs[i], (a->nobjs - i) * sizeof(*a->objs));
 	a->objs[i] = o;
 	a->nobjs++;
-	a->objs_gen++;
+	key_came_or_went(a, kv->key);
 	return obj_set_value(o, kv);
 }
 
@@ -232,13 +248,11 @@ void agent_objects_delete(struct agent *a, const char *key)
 
 	if (i >= a->nobjs || strcmp(a->objs[i]->key, key))
 		return;
-	if (!strncmp(key, AGENT_OBJ_PREFIX "Pod/", strlen(AGENT_OBJ_PREFIX "Pod/")))
-		a->pods_gen++;
+	key_came_or_went(a, key);
 	obj_clear(a->objs[i]);
 	free(a->objs[i]);
 	memmove(&a->objs[i], &a->objs[i + 1], (a->nobjs - i - 1) * sizeof(*a->objs));
 	a->nobjs--;
-	a->objs_gen++;
 }
 
 int agent_objects_sync(struct agent *a, struct diag *d)

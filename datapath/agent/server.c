@@ -277,7 +277,6 @@ static json_t *op_endpoint_add(struct agent *a, struct agent_client *c, json_t *
 	ep->recorded = true;
 	snprintf(c->pending, sizeof(c->pending), "%s", pod);
 	expect_remove(a, pod);
-	a->eps_dirty = true;
 	return NULL; /* answered by agent_server_finish */
 }
 
@@ -584,8 +583,7 @@ again:
 			return; /* more are on their way: this round waits for them */
 	}
 	a->pending_since_ms = 0;
-	err = a->eps_dirty ? agent_eps_save(a, &d) : 0;
-	a->eps_dirty = false;
+	err = agent_eps_save(a, &d); /* every waiting endpoint-add recorded one */
 	if (!err)
 		err = catch_up(a, &d);
 	a->batched_adds += n;
