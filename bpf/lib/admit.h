@@ -91,6 +91,15 @@ static __always_inline int endpoint_admit(struct pipeline *pl, const struct endp
 	return ret;
 }
 
+/* Makes r (an admission's conntrack result) the packet's: its events carry the state and
+ * the reply flag. Same-node delivery admits twice and reports the sender's side only. */
+static __always_inline void pipeline_note_ct(struct pipeline *pl, const struct ct_result *r)
+{
+	pl->ct_status = r->status;
+	if (r->is_reply)
+		pl->event_flags |= EVENT_F_IS_REPLY;
+}
+
 /* Applies the decision of endpoint_admit: updates or creates the conntrack entry.
  * `ct_flags` (CT_F_*) are recorded in a new entry. */
 static __always_inline int endpoint_commit(struct pipeline *pl, struct ct_result *r,

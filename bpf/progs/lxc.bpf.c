@@ -86,9 +86,7 @@ int from_container(struct __sk_buff *skb)
 	ret = endpoint_admit(&pl, ep, 1, &r_src, &d_src);
 	if (ret < 0)
 		return DROP(&pl, ret);
-	pl.ct_status = r_src.status;
-	if (r_src.is_reply)
-		pl.event_flags |= EVENT_F_IS_REPLY;
+	pipeline_note_ct(&pl, &r_src);
 
 	/* a local destination? an established connection remembers that it has none, which
 	 * spares the lookup for the common pod-to-remote case */
@@ -147,9 +145,7 @@ int to_container(struct __sk_buff *skb)
 	ret = endpoint_admit(&pl, ep, 0, &r, &d);
 	if (ret < 0)
 		return DROP(&pl, ret);
-	pl.ct_status = r.status;
-	if (r.is_reply)
-		pl.event_flags |= EVENT_F_IS_REPLY;
+	pipeline_note_ct(&pl, &r);
 	ret = endpoint_commit(&pl, &r, pl.src_identity, &d, 0);
 	if (ret < 0)
 		return DROP(&pl, ret);

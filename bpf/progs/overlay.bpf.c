@@ -114,9 +114,7 @@ int from_overlay(struct __sk_buff *skb)
 	ret = endpoint_admit(&pl, ep, 0, &r, &d);
 	if (ret < 0)
 		return DROP(&pl, ret);
-	pl.ct_status = r.status;
-	if (r.is_reply)
-		pl.event_flags |= EVENT_F_IS_REPLY;
+	pipeline_note_ct(&pl, &r);
 	ret = forward_rewrite_l2l3(skb, &pl.pkt, ep);
 	if (ret < 0)
 		return DROP(&pl, ret);
