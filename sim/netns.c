@@ -256,6 +256,28 @@ int netns_add(const char *netns, struct diag *d)
 	return SYS(d, "ip", "netns", "add", (char *)netns);
 }
 
+/* The calling thread's network namespace, to come back to (-1 with d set on failure). */
+static int netns_here(struct diag *d)
+{
+	int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		diag_fail_errno(d, -errno, "own network namespace: %s", strerror(errno));
+	return fd;
+}
+
+/* Back into self (from netns_here), which is closed. A worker that cannot come back would
+ * plumb the next pod in the wrong namespace: it stops instead. */
+static void netns_return(int self)
+{
+	if (setns(self, CLONE_NEWNET) < 0) {
+		fprintf(stderr, "ciliate-sim: cannot return to the original namespace: %s\n",
+			strerror(errno));
+		_exit(127);
+	}
+	close(self);
+}
+
 /* What `ip netns add` does, without its exec: an empty file, a new network namespace for
  * this thread, the namespace bind-mounted on the file, and back to where it was. */
 int netns_add_here(const char *netns, struct diag *d)
@@ -266,35 +288,24 @@ int netns_add_here(const char *netns, struct diag *d)
 	snprintf(path, sizeof(path), "%s/%s", NETNS_RUN_DIR, netns);
 	if (access(NETNS_RUN_DIR, F_OK) < 0)
 		return netns_add(netns, d); /* first namespace: ip sets up the shared mount */
-	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0)
-		return diag_fail_errno(d, -errno, "netns add %s: own namespace: %s", netns,
-				       strerror(errno));
 	fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
-	if (fd < 0) {
-		err = diag_fail_errno(d, -errno, "netns add %s: %s: %s", netns, path,
-				      strerror(errno));
-		goto out;
-	}
+	if (fd < 0)
+		return diag_fail_errno(d, -errno, "netns add %s: %s: %s", netns, path,
+				       strerror(errno));
 	close(fd);
-	if (unshare(CLONE_NEWNET) < 0) {
-		err = diag_fail_errno(d, -errno, "netns add %s: unshare: %s", netns, strerror(errno));
+	self = netns_here(d);
+	if (self < 0) {
 		unlink(path);
-		goto out;
+		return -EIO;
 	}
-	if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0) {
+	if (unshare(CLONE_NEWNET) < 0)
+		err = diag_fail_errno(d, -errno, "netns add %s: unshare: %s", netns, strerror(errno));
+	else if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0)
 		err = diag_fail_errno(d, -errno, "netns add %s: bind mount: %s", netns,
 				      strerror(errno));
+	netns_return(self); /* whatever happened: the caller goes on in its own namespace */
+	if (err)
 		unlink(path);
-	}
-	/* back, whatever happened: the caller goes on plumbing in its own namespace */
-	if (setns(self, CLONE_NEWNET) < 0) {
-		fprintf(stderr, "ciliate-sim: cannot return to the original namespace: %s\n",
-			strerror(errno));
-		_exit(127);
-	}
-out:
-	close(self);
 	return err;
 }
 
@@ -305,27 +316,26 @@ int netns_link_up(const char *netns, const char *ifname, struct diag *d)
 
 	if (strlen(ifname) >= sizeof(ifr.ifr_name))
 		return diag_fail_errno(d, -EINVAL, "interface name %s too long", ifname);
-	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	self = netns_here(d);
 	if (self < 0)
-		return diag_fail_errno(d, -errno, "own namespace: %s", strerror(errno));
+		return -EIO;
 	err = netns_enter(netns, d);
 	if (!err) {
 		sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		memset(&ifr, 0, sizeof(ifr));
 		memcpy(ifr.ifr_name, ifname, strlen(ifname));
-		if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0 ||
-		    (ifr.ifr_flags |= IFF_UP, ioctl(sock, SIOCSIFFLAGS, &ifr) < 0))
-			err = diag_fail_errno(d, -errno, "%s in %s: set up: %s", ifname, netns,
-					      strerror(errno));
+		if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+			err = -errno;
+		ifr.ifr_flags |= IFF_UP;
+		if (!err && ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+			err = -errno;
+		if (err)
+			diag_fail_errno(d, err, "%s in %s: set up: %s", ifname, netns,
+					strerror(-err));
 		if (sock >= 0)
 			close(sock);
-		if (setns(self, CLONE_NEWNET) < 0) {
-			fprintf(stderr, "ciliate-sim: cannot return to the original namespace: "
-					"%s\n", strerror(errno));
-			_exit(127);
-		}
 	}
-	close(self);
+	netns_return(self);
 	return err;
 }
 
