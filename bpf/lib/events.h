@@ -46,7 +46,11 @@ __subprog void event_emit(const struct pipeline *pl, __u8 type, __u16 reason, __
 			  __u8 verdict)
 {
 	struct ciliate_event ev;
+	__u32 zero = 0;
+	__u64 *lost;
 
+	if (cfg_no_events)
+		return;
 	__builtin_memset(&ev, 0, sizeof(ev));
 	ev.ts_ns = pl->now;
 	ev.type = type;
@@ -80,7 +84,13 @@ __subprog void event_emit(const struct pipeline *pl, __u8 type, __u16 reason, __
 		ev.sport = pl->pkt.sport;
 		ev.dport = pl->pkt.dport;
 	}
-	bpf_ringbuf_output(&ciliate_events, &ev, sizeof(ev), 0);
+	if (bpf_ringbuf_output(&ciliate_events, &ev, sizeof(ev), 0) == 0)
+		return;
+	/* the ring is full: the consumer is behind. Counted, never hidden (agent status,
+	 * observe's lost_events, metrics) */
+	lost = bpf_map_lookup_elem(&ciliate_events_lost, &zero);
+	if (lost)
+		(*lost)++;
 }
 
 /* Records a drop (event + metric) and returns the TC verdict to use. */

@@ -71,4 +71,12 @@ struct {
 	__uint(max_entries, EVENTS_RING_BYTES);
 } ciliate_events SEC(".maps");
 
+/* Events the ring buffer had no room for (per CPU): the agent shows them as lost events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ciliate_events_lost SEC(".maps");
+
 #endif

@@ -81,6 +81,7 @@ static int overlay_load(struct datapath *dp, const struct datapath_opts *opts, s
 		return diag_fail_errno(d, -errno, "opening overlay BPF object: %s", strerror(errno));
 	dp->overlay->rodata->cfg_enable_ipv6 = opts->enable_ipv6;
 	dp->overlay->rodata->cfg_trace_all = opts->trace_all;
+	dp->overlay->rodata->cfg_no_events = opts->no_events;
 	bpf_object__for_each_map(map, dp->overlay->obj) {
 		if (strncmp(bpf_map__name(map), "ciliate_", 8))
 			continue;
@@ -133,6 +134,7 @@ int datapath_open(const struct datapath_opts *opts, struct datapath **out, struc
 	}
 	dp->lxc->rodata->cfg_enable_ipv6 = opts->enable_ipv6;
 	dp->lxc->rodata->cfg_trace_all = opts->trace_all;
+	dp->lxc->rodata->cfg_no_events = opts->no_events;
 
 	if (opts->node) {
 		bpf_object__for_each_map(map, dp->lxc->obj) {

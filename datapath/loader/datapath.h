@@ -23,6 +23,7 @@ struct datapath_opts {
 	const char *node;  /* pin under CILIATE_PIN_ROOT/<node>; NULL: private, unpinned maps */
 	bool enable_ipv6;
 	bool trace_all;    /* a trace event for every forwarded packet (replay, debugging) */
+	bool no_events;    /* no ring-buffer events at all (benches: the cost of emitting them) */
 };
 
 struct datapath; /* opaque */

@@ -352,6 +352,7 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define MAP_FRAG "ciliate_frag"
 #define MAP_METRICS "ciliate_metrics"
 #define MAP_EVENTS "ciliate_events"
+#define MAP_EVENTS_LOST "ciliate_events_lost"
 
 /* Map sizes (max_entries). */
 #define ENDPOINTS_MAX 4096
