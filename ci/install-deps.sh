@@ -9,6 +9,8 @@ PKGS=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev li
 PKGS+=(socat)
 # nft and conntrack: the nftables side of tests/bench/bench_policy_nft (docs/PERFORMANCE.md)
 PKGS+=(nftables conntrack)
+# curl and an independent exposition parser: scraping the agents' /metrics (tests/metrics)
+PKGS+=(curl python3 python3-prometheus-client)
 if [ "${1:-}" = "--kernels" ]; then
 	shift
 	PKGS+=(qemu-system-x86 busybox-static cpio zstd kmod)

@@ -35,6 +35,7 @@ struct agent_opts {
 	int ct_gc_interval_s;
 	int identity_gc_grace_s; /* unused identities are released after this (0: never) */
 	bool trace_all;
+	const char *prometheus_addr; /* --prometheus-serve-addr: [HOST]:PORT, "" or "off": none */
 };
 
 /* A store object as the agent last saw it (list + watch), keyed by store key. */
@@ -194,6 +195,8 @@ struct agent {
 	uint64_t ct_gc_runs;
 	size_t ct_gc_deleted;
 	int64_t started_ms;
+
+	struct agent_metrics *metrics; /* the Prometheus listener (metrics.c; NULL: none) */
 
 	/* event loop */
 	int epfd, listen_fd, timer_fd, signal_fd;
@@ -365,5 +368,25 @@ void agent_server_finish(struct agent *a);
 
 /* Closes every client and the socket (the socket file is removed). */
 void agent_server_close(struct agent *a);
+
+/* ---- metrics.c: Prometheus /metrics (docs/OBSERVABILITY.md, Metrics) ---- */
+
+/* Parses --prometheus-serve-addr ("[HOST]:PORT", "[v6]:PORT"): 0 with host ("" = any) and
+ * port, 1 when disabled (NULL, "" or "off"), negative with d->msg when malformed. */
+int agent_metrics_addr_parse(const char *spec, char *host, size_t hostlen, uint16_t *port,
+			     struct diag *d);
+
+/* Opens the listener on o.prometheus_addr and registers it in the loop. A port that cannot
+ * be bound is logged and the agent runs without metrics; a malformed address fails. */
+int agent_metrics_open(struct agent *a, struct diag *d);
+
+/* Handles an event of fd if it is the metrics listener or one of its connections (true). */
+bool agent_metrics_handle(struct agent *a, int fd);
+
+/* The exposition text (text format 0.0.4) as a scrape would get it now (*out: free()). */
+int agent_metrics_render(const struct agent *a, char **out, size_t *len);
+
+/* Closes the listener and its connections. */
+void agent_metrics_close(struct agent *a);
 
 #endif

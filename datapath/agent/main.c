@@ -70,7 +70,7 @@ static void usage(FILE *f)
 		"usage: ciliate-agent --node NAME [--instance NAME] [--store DIR|URI]\n"
 		"                     [--state-dir DIR] [--scenario-cluster FILE]\n"
 		"                     [--ct-gc-interval SECONDS] [--identity-gc-grace SECONDS]\n"
-		"                     [--trace-all]\n"
+		"                     [--trace-all] [--prometheus-serve-addr [HOST]:PORT]\n"
 		"\n"
 		"Runs inside the node's network namespace (enter it with nsenter --net=..., not\n"
 		"'ip netns exec', which hides /sys/fs/bpf). The store defaults to $CILIATE_STORE,\n"
@@ -80,7 +80,9 @@ static void usage(FILE *f)
 		"Without --scenario-cluster the node registers itself under /ciliate/nodes/ and\n"
 		"takes the next /24 of 10.244.0.0/16 in registration order.\n"
 		"--identity-gc-grace (default $CILIATE_IDENTITY_GC_GRACE, then 60; 0: never):\n"
-		"identities no pod has used for that long are released from the store.\n",
+		"identities no pod has used for that long are released from the store.\n"
+		"--prometheus-serve-addr (default :9962, inside the node's network namespace;\n"
+		"\"\" or off: none): Prometheus metrics at http://ADDR/metrics.\n",
 		STORE_DEFAULT_URI, AGENT_RUN_ROOT);
 }
 
@@ -114,6 +116,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{"ct-gc-interval", required_argument, NULL, 'g'},
 		{"identity-gc-grace", required_argument, NULL, 'G'},
 		{"trace-all", no_argument, NULL, 't'},
+		{"prometheus-serve-addr", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -124,6 +127,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 	o->ct_gc_interval_s = 10;
 	o->identity_gc_grace_s = 60;
 	o->store_uri = getenv("CILIATE_STORE");
+	o->prometheus_addr = ":9962";
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
@@ -154,6 +158,18 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		case 't':
 			o->trace_all = true;
 			break;
+		case 'P': {
+			struct diag pd = {{0}};
+			char host[256];
+			uint16_t port;
+
+			if (agent_metrics_addr_parse(optarg, host, sizeof(host), &port, &pd) < 0) {
+				fprintf(stderr, "ciliate-agent: %s\n", pd.msg);
+				return 2;
+			}
+			o->prometheus_addr = optarg;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -303,7 +319,10 @@ static int start(struct agent *a, struct diag *d)
 		  datapath_pin_dir(a->dp), a->cur[AM_IPCACHE].n, a->cur[AM_POLICY].n,
 		  a->cur[AM_ENDPOINTS].n, a->o.store_uri, (long long)a->rev);
 	agent_reconcile(a, d); /* failures are logged; the previous state stays in force */
-	return agent_server_open(a, d);
+	err = agent_server_open(a, d);
+	if (!err)
+		err = agent_metrics_open(a, d); /* Prometheus /metrics (metrics.c) */
+	return err;
 }
 
 static void on_store(struct agent *a)
@@ -438,6 +457,8 @@ static int run(struct agent *a)
 				on_store(a);
 			else if (fd == a->listen_fd)
 				agent_server_accept(a);
+			else if (agent_metrics_handle(a, fd))
+				; /* a scrape (metrics.c) */
 			else
 				agent_server_client(a, fd);
 		}
@@ -460,6 +481,7 @@ static void stop(struct agent *a)
 	int m;
 
 	agent_server_close(a);
+	agent_metrics_close(a);
 	store_watch_close(a->w);
 	store_close(a->st);
 	datapath_close(a->dp); /* pins stay; TC filters keep the programs alive */
