@@ -4,6 +4,7 @@
 #define CILIATE_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Exit codes (SPEC section 7). */
 #define EXIT_OK 0
@@ -39,6 +40,21 @@ int cmd_identity(int argc, char **argv);
 
 /* `ciliate status` (the store and the agents) */
 int cmd_status(int argc, char **argv);
+
+/* `ciliate observe ...`: Hubble-style flows of every agent (datapath/cli/cmd_observe.c) */
+int cmd_observe(int argc, char **argv);
+
+/* `ciliate monitor ...`: cilium monitor lines, followed live */
+int cmd_monitor(int argc, char **argv);
+
+#define CLI_SOCKETS_MAX	    256
+#define CLI_SOCKET_PATH_MAX 300
+
+/* The agent sockets to ask (cmd_endpoint.c): socket if given, else node's
+ * (/run/ciliate/<node>/agent.sock), else every agent socket found under /run/ciliate/.
+ * Fills out[0..CLI_SOCKETS_MAX) and returns how many. */
+size_t cli_agent_sockets(const char *node, const char *socket,
+			 char (*out)[CLI_SOCKET_PATH_MAX]);
 
 /* A listing's -o value: json or table. Returns 0 (setting *json) or, after naming cmd and
  * the choices on stderr, EXIT_USAGE. */

@@ -17,7 +17,7 @@
 #include "cli.h"
 #include "store/store.h"
 
-#define SOCKETS_MAX 256
+#define SOCKETS_MAX CLI_SOCKETS_MAX
 
 struct agent_opts_cli {
 	const char *node;
@@ -74,32 +74,38 @@ static int parse(int argc, char **argv, const char *cmd, struct agent_opts_cli *
 	return 0;
 }
 
-/* The agent sockets to ask: --socket, --node, or every /run/ciliate/<node>/agent.sock. */
-static size_t sockets(const struct agent_opts_cli *o, char (*out)[300])
+size_t cli_agent_sockets(const char *node, const char *socket,
+			 char (*out)[CLI_SOCKET_PATH_MAX])
 {
 	struct dirent *de;
 	size_t n = 0;
 	DIR *dh;
 
-	if (o->socket) {
-		snprintf(out[0], 300, "%s", o->socket);
+	if (socket) {
+		snprintf(out[0], CLI_SOCKET_PATH_MAX, "%s", socket);
 		return 1;
 	}
-	if (o->node) {
-		agent_sock_path(o->node, out[0], 300);
+	if (node) {
+		agent_sock_path(node, out[0], CLI_SOCKET_PATH_MAX);
 		return 1;
 	}
 	dh = opendir(AGENT_RUN_ROOT);
-	while (dh && (de = readdir(dh)) && n < SOCKETS_MAX) {
+	while (dh && (de = readdir(dh)) && n < CLI_SOCKETS_MAX) {
 		if (de->d_name[0] == '.')
 			continue;
-		agent_sock_path(de->d_name, out[n], 300);
+		agent_sock_path(de->d_name, out[n], CLI_SOCKET_PATH_MAX);
 		if (access(out[n], F_OK) == 0)
 			n++;
 	}
 	if (dh)
 		closedir(dh);
 	return n;
+}
+
+/* The agent sockets to ask: --socket, --node, or every /run/ciliate/<node>/agent.sock. */
+static size_t sockets(const struct agent_opts_cli *o, char (*out)[CLI_SOCKET_PATH_MAX])
+{
+	return cli_agent_sockets(o->node, o->socket, out);
 }
 
 static json_t *ask(const char *sock, const char *op, char *err, size_t errsize)

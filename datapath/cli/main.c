@@ -20,6 +20,8 @@ static void usage(FILE *f)
 		"  endpoint   endpoint list (asks the node agents)\n"
 		"  identity   identity list: security identities (store, or --node's agent)\n"
 		"  status     store and agent health\n"
+		"  observe    Hubble-style flows of every node (filters, --last, -f, -o, --html)\n"
+		"  monitor    follow datapath events as cilium monitor lines\n"
 		"  version    print the version\n"
 		"\n"
 		"Run 'ciliate COMMAND --help' for a command's options. Exit codes: 0 ok, 1 failure,\n"
@@ -54,6 +56,10 @@ int main(int argc, char **argv)
 		return cmd_identity(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "observe"))
+		return cmd_observe(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "monitor"))
+		return cmd_monitor(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "policy"))
 		return cmd_policy(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "bpf") && argc > 2 && !strcmp(argv[2], "policy"))

@@ -700,7 +700,7 @@ static json_t *monitor_json_common(const json_t *wrapped, const json_t *flow, co
 	snprintf(mark, sizeof(mark), "0x%x", flow_hash(flow));
 	flow_format_monitor(wrapped, line, sizeof(line));
 	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:s,s:s}", "type", type, "mark", mark,
-			 "bytes", (json_int_t)int_at(ciliate_ext(flow), "pkt_len"), "srcLabel",
+			 "bytes", (json_int_t)int_at(ciliate_ext(flow), "bytes"), "srcLabel",
 			 (json_int_t)int_at(src_ep(flow), "identity"), "dstLabel",
 			 (json_int_t)int_at(dst_ep(flow), "identity"), "summary",
 			 summary_json(flow), "node", record_node(wrapped), "text", line);

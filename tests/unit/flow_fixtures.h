@@ -23,7 +23,8 @@
 	"\"traffic_direction\":\"EGRESS\",\"is_reply\":false,"                                 \
 	"\"interface\":{\"index\":12,\"name\":\"lxc1a2b3c4d\"},"                               \
 	"\"file\":{\"name\":\"lxc.bpf.c\",\"line\":116},\"Summary\":\"TCP Flags: SYN\","       \
-	"\"ciliate\":{\"seq\":42,\"hook\":\"from-container\",\"ct_state\":\"new\"}},"          \
+	"\"ciliate\":{\"seq\":42,\"hook\":\"from-container\",\"ct_state\":\"new\","              \
+	"\"bytes\":74}},"                                                                       \
 	"\"node_name\":\"node-1\",\"time\":\"2026-12-04T17:40:00.123456789Z\"}"
 
 /* y/b:53 -> x/a:42132 (udp), a reply redirected into x/a (endpoint 10) on node-1. */
