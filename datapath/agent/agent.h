@@ -35,6 +35,7 @@ struct agent_opts {
 	int ct_gc_interval_s;
 	int identity_gc_grace_s; /* unused identities are released after this (0: never) */
 	bool trace_all;
+	size_t flow_buffer_size; /* --flow-buffer-size: flows kept per node (default 4095) */
 	const char *prometheus_addr; /* --prometheus-serve-addr: [HOST]:PORT, "" or "off": none */
 };
 
@@ -120,6 +121,20 @@ struct agent_client {
 	size_t len, cap;
 	char pending[IPAM_POD_MAX]; /* an endpoint-add waiting for the batch's reconcile ("") */
 	bool eof;		    /* the client shut its side: closed once answered */
+	/* op "observe" with follow: flows after follow_seq that pass filter are pushed */
+	bool follow;
+	uint64_t follow_seq;
+	struct flow_filter *filter;
+};
+
+/* What the event pipeline has seen (status, metrics). */
+struct agent_monitor_counts {
+	uint64_t seen;	     /* events decoded into flows since this agent started */
+	uint64_t lost;	     /* events the ring had no room for since this agent started */
+	uint64_t lost_total; /* ... since the node's maps were created (earlier agents too) */
+	size_t capacity;     /* flow buffer */
+	size_t size;
+	uint64_t next_seq;
 };
 
 struct agent {
@@ -183,7 +198,9 @@ struct agent {
 	struct kvset cur[AM_COUNT]; /* the maps' contents */
 
 	/* statistics for `status` */
-	int64_t model_rev; /* store revision of the last good model */
+	int64_t model_rev; /* store revision of the last successful reconcile (modelRevision):
+			    * model built, maps written, programs attached */
+	int64_t built_rev; /* store revision the current model was built from */
 	uint64_t reconciles;
 	uint64_t reconcile_errors;
 	double last_reconcile_ms;
@@ -191,11 +208,18 @@ struct agent {
 	uint64_t full_builds;	 /* builds that fell back to parsing every document */
 	int64_t last_reconcile_end_ms;
 	size_t last_upserts, last_deletes;
-	char last_error[1024];
+	char last_error[1024];	 /* the last reconcile's failure ("": it succeeded) */
+	int64_t last_error_rev;	 /* the store revision it failed for */
+	char last_failure[1024]; /* the latest failure, kept after later successes ("": none) */
+	int64_t last_failure_rev;
+	int64_t last_failure_unix_ms;
+	int64_t retry_ms;	 /* backoff of a failed reconcile's retry (0: none due) */
+	int64_t retry_at_ms;
 	uint64_t ct_gc_runs;
 	size_t ct_gc_deleted;
 	int64_t started_ms;
 
+	struct agent_monitor *monitor; /* the event pipeline (monitor.c) */
 	struct agent_metrics *metrics; /* the Prometheus listener (metrics.c; NULL: none) */
 
 	/* event loop */
@@ -324,11 +348,17 @@ json_t *agent_ep_json(const struct agent *a, const struct agent_ep *ep);
 /* Reads the pinned maps into a->cur (start-up, or after a failed write). */
 int agent_maps_load(struct agent *a, struct diag *d);
 
-/* Rebuilds the model and brings the maps and TC attachments in line with it. */
+/* Rebuilds the model and brings the maps and TC attachments in line with it. Only a
+ * complete success (model, map writes, attachments) advances modelRevision; a failure is
+ * recorded for `status` (last_error) and retried with a backoff (agent_veths_changed). */
 int agent_reconcile(struct agent *a, struct diag *d);
 
-/* Re-checks the local veths (created, deleted, renumbered); true if a reconcile is due. */
+/* Re-checks the local veths (created, deleted, renumbered); true if a reconcile is due,
+ * also when a failed reconcile's retry is due. */
 bool agent_veths_changed(struct agent *a);
+
+/* Adds lastErrorRevision and lastFailure to the status op's "reconcile" object. */
+void agent_reconcile_status(const struct agent *a, json_t *reconcile);
 
 /* ---- attach.c ---- */
 
@@ -342,8 +372,9 @@ uint32_t agent_ifindex(struct agent *a, const char *name);
 int agent_tc_attach(int ifindex, int ingress_fd, int egress_fd, struct diag *d);
 
 /* Tunnel routing: attaches from-overlay / to-overlay to CILIATE_OVERLAY_DEV when it exists and
- * they are not attached to it yet (again after the device was re-created). */
-void agent_overlay_sync(struct agent *a);
+ * they are not attached to it yet (again after the device was re-created). Fails (d) when
+ * the attachment fails. */
+int agent_overlay_sync(struct agent *a, struct diag *d);
 
 /* True when CILIATE_OVERLAY_DEV appeared, vanished or was re-created (tunnel routing). */
 bool agent_overlay_changed(const struct agent *a);
@@ -351,7 +382,43 @@ bool agent_overlay_changed(const struct agent *a);
 /* Removes the clsact qdisc (and so the programs) from ifindex; missing is fine. */
 int agent_tc_detach(int ifindex, struct diag *d);
 
+/* ---- monitor.c: events -> flows ---- */
+
+struct flow;
+
+/* Starts the event reader thread and registers its notification fd in the loop. */
+int agent_monitor_start(struct agent *a, struct diag *d);
+
+/* Stops the reader and frees the flow buffer. */
+void agent_monitor_stop(struct agent *a);
+
+/* The fd the loop polls: readable when followers have new flows. */
+int agent_monitor_fd(const struct agent *a);
+
+/* Rebuilds the directory flows are enriched from (after a reconcile changed something). */
+void agent_monitor_refresh(struct agent *a);
+
+/* Copies the buffered flows with seq > since_seq (see flow_buf_copy_since). */
+int agent_monitor_copy(struct agent *a, uint64_t since_seq, struct flow **out, size_t *n);
+
+void agent_monitor_counts(struct agent *a, struct agent_monitor_counts *c);
+
+/* Acknowledges a notification; any: followers remain (so notify again). */
+void agent_monitor_follow(struct agent *a, bool any);
+
+/* ---- observe.c: the "observe" op ---- */
+
+/* Answers op "observe" (docs/OBSERVABILITY.md); with follow the client becomes a follower. */
+json_t *agent_op_observe(struct agent *a, struct agent_client *c, json_t *req);
+
+/* Pushes new flows to every follower (the monitor fd fired). */
+void agent_observe_push(struct agent *a);
+
 /* ---- server.c ---- */
+
+/* Sends resp (consumed) as one line to c; false when the client was closed. */
+bool agent_client_send(struct agent *a, struct agent_client *c, json_t *resp);
+
 
 /* Creates the API socket (replacing a stale one) and registers it in the loop. */
 int agent_server_open(struct agent *a, struct diag *d);

@@ -8,7 +8,7 @@
  *   response: {"ok":true,...}  or  {"ok":false,"error":"reason","code":"not-found"}
  *
  * Ops: status, ipam-allocate, ipam-release, endpoint-add, endpoint-del, endpoint-list,
- * identity-list.
+ * identity-list, observe.
  * Error codes: invalid, not-found, conflict, exhausted, not-ready, internal.
  *
  * Also here: the naming conventions the agent, the CNI plugin and the simulator share.
@@ -24,7 +24,7 @@
 
 #define AGENT_RUN_ROOT		 "/run/ciliate" /* state dir: AGENT_RUN_ROOT/<node> */
 #define AGENT_SOCK_NAME		 "agent.sock"
-#define AGENT_LINE_MAX		 (4u << 20) /* longest request or response line */
+#define AGENT_LINE_MAX		 (64u << 20) /* longest request or response line (observe) */
 #define AGENT_DEFAULT_TIMEOUT_MS 10000
 
 #define AGENT_GATEWAY	      "169.254.1.1" /* every pod's default gateway */
@@ -39,6 +39,7 @@
 #define AGENT_OP_ENDPOINT_DEL  "endpoint-del"
 #define AGENT_OP_ENDPOINT_LIST "endpoint-list"
 #define AGENT_OP_IDENTITY_LIST "identity-list"
+#define AGENT_OP_OBSERVE       "observe" /* flows: docs/OBSERVABILITY.md */
 
 /* Error codes carried in "code". */
 #define AGENT_E_INVALID	  "invalid"

@@ -94,22 +94,22 @@ bool agent_overlay_changed(const struct agent *a)
 	return overlay_wanted(a) != a->overlay_ifindex;
 }
 
-void agent_overlay_sync(struct agent *a)
+int agent_overlay_sync(struct agent *a, struct diag *d)
 {
 	uint32_t ifindex = overlay_wanted(a);
-	struct diag d;
 
 	if (ifindex == a->overlay_ifindex)
-		return;
+		return 0;
 	a->overlay_ifindex = 0;
 	if (!ifindex)
-		return; /* gone with its device, or native routing */
+		return 0; /* gone with its device, or native routing */
 	if (agent_tc_attach((int)ifindex, datapath_prog_fd(a->dp, HOOK_FROM_OVERLAY),
-			    datapath_prog_fd(a->dp, HOOK_TO_OVERLAY), &d)) {
-		agent_log(a, "overlay %s: %s", CILIATE_OVERLAY_DEV, d.msg);
-		return;
+			    datapath_prog_fd(a->dp, HOOK_TO_OVERLAY), d)) {
+		diag_prefix(d, "overlay " CILIATE_OVERLAY_DEV);
+		return -EIO;
 	}
 	a->overlay_ifindex = ifindex;
 	agent_log(a, "overlay: from-overlay and to-overlay attached to %s (ifindex %u)",
 		  CILIATE_OVERLAY_DEV, ifindex);
+	return 0;
 }

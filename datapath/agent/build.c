@@ -809,7 +809,7 @@ int agent_model_build(struct agent *a, struct diag *d)
 	}
 	scenario_free(a->model);
 	a->model = s;
-	a->model_rev = a->rev;
+	a->built_rev = a->rev;
 	/* the stand-ins of this model are the cache for the next build */
 	standins_free(a->standins, a->nstandins);
 	qsort(b.standins, b.nstandins, sizeof(*b.standins), cmp_standin);

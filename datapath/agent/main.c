@@ -27,6 +27,8 @@
 #include "loader/conntrack.h"
 
 #define TICK_MS 1000
+#define FLOW_BUFFER_DEFAULT 4095 /* Hubble's default */
+#define FLOW_BUFFER_MAX (1 << 20)
 
 /* Store events are coalesced: a reconcile runs at once when the last one ended at least
  * this long ago, else when that much time has passed (a burst of events, e.g. one IPAM
@@ -71,6 +73,7 @@ static void usage(FILE *f)
 		"                     [--state-dir DIR] [--scenario-cluster FILE]\n"
 		"                     [--ct-gc-interval SECONDS] [--identity-gc-grace SECONDS]\n"
 		"                     [--trace-all] [--prometheus-serve-addr [HOST]:PORT]\n"
+		"                     [--flow-buffer-size N]\n"
 		"\n"
 		"Runs inside the node's network namespace (enter it with nsenter --net=..., not\n"
 		"'ip netns exec', which hides /sys/fs/bpf). The store defaults to $CILIATE_STORE,\n"
@@ -81,6 +84,7 @@ static void usage(FILE *f)
 		"takes the next /24 of 10.244.0.0/16 in registration order.\n"
 		"--identity-gc-grace (default $CILIATE_IDENTITY_GC_GRACE, then 60; 0: never):\n"
 		"identities no pod has used for that long are released from the store.\n"
+		"--flow-buffer-size: flows kept for 'ciliate observe' (default 4095, as Hubble).\n"
 		"--prometheus-serve-addr (default :9962, inside the node's network namespace;\n"
 		"\"\" or off: none): Prometheus metrics at http://ADDR/metrics.\n",
 		STORE_DEFAULT_URI, AGENT_RUN_ROOT);
@@ -116,15 +120,18 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{"ct-gc-interval", required_argument, NULL, 'g'},
 		{"identity-gc-grace", required_argument, NULL, 'G'},
 		{"trace-all", no_argument, NULL, 't'},
+		{"flow-buffer-size", required_argument, NULL, 'F'},
 		{"prometheus-serve-addr", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *grace = getenv("CILIATE_IDENTITY_GC_GRACE");
 	char *end;
+	long v;
 	int c;
 
 	o->ct_gc_interval_s = 10;
+	o->flow_buffer_size = FLOW_BUFFER_DEFAULT;
 	o->identity_gc_grace_s = 60;
 	o->store_uri = getenv("CILIATE_STORE");
 	o->prometheus_addr = ":9962";
@@ -157,6 +164,15 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			break;
 		case 't':
 			o->trace_all = true;
+			break;
+		case 'F':
+			v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > FLOW_BUFFER_MAX) {
+				fprintf(stderr, "ciliate-agent: --flow-buffer-size: want 1..%d\n",
+					FLOW_BUFFER_MAX);
+				return 2;
+			}
+			o->flow_buffer_size = (size_t)v;
 			break;
 		case 'P': {
 			struct diag pd = {{0}};
@@ -305,6 +321,8 @@ static int start(struct agent *a, struct diag *d)
 	if (err)
 		return err;
 	err = datapath_open(&dopts, &a->dp, d);
+	if (!err) /* before the first reconcile: its flows are enriched from the start */
+		err = agent_monitor_start(a, d);
 	if (!err)
 		err = agent_maps_load(a, d);
 	if (!err)
@@ -457,6 +475,8 @@ static int run(struct agent *a)
 				on_store(a);
 			else if (fd == a->listen_fd)
 				agent_server_accept(a);
+			else if (fd == agent_monitor_fd(a))
+				agent_observe_push(a);
 			else if (agent_metrics_handle(a, fd))
 				; /* a scrape (metrics.c) */
 			else
@@ -481,6 +501,7 @@ static void stop(struct agent *a)
 	int m;
 
 	agent_server_close(a);
+	agent_monitor_stop(a);
 	agent_metrics_close(a);
 	store_watch_close(a->w);
 	store_close(a->st);

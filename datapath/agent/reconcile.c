@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 
@@ -194,8 +195,12 @@ static void wanted_free(struct wanted *w)
 	free(w->idmap);
 }
 
-/* Endpoints: attach the programs to each present veth and describe its entries. */
-static int want_endpoints(struct agent *a, struct wanted *w, struct diag *d)
+/* Endpoints: attach the programs to each present veth and describe its entries. An
+ * endpoint whose attachment fails is left out of the maps (its error says why); the first
+ * such failure goes to attach_err and the count to *nattach_err: the reconcile then fails
+ * after the rest is written. */
+static int want_endpoints(struct agent *a, struct wanted *w, char *attach_err, size_t errsize,
+			  size_t *nattach_err, struct diag *d)
 {
 	int in_fd = datapath_prog_fd(a->dp, HOOK_FROM_CONTAINER);
 	int out_fd = datapath_prog_fd(a->dp, HOOK_TO_CONTAINER);
@@ -234,6 +239,9 @@ static int want_endpoints(struct agent *a, struct wanted *w, struct diag *d)
 			if (err) {
 				snprintf(ep->error, sizeof(ep->error), "%.255s", ad.msg);
 				agent_log(a, "endpoint %s: %s", ep->pod, ad.msg);
+				if (!(*nattach_err)++)
+					snprintf(attach_err, errsize, "endpoint %s: %s", ep->pod,
+						 ep->error);
 				continue;
 			}
 			ep->attached_ifindex = ep->ifindex;
@@ -320,21 +328,32 @@ static int apply(struct agent *a, struct wanted *w, struct diag *d)
 		err = diag_fail_errno(d, err, "out of memory");
 		goto out;
 	}
-	for (k = 0; k < AM_COUNT; k++) {
+	/* a failed write stops the rest: what depends on it (an endpoint's entry, which makes
+	 * its new policy enforced, on that policy) and the deletions are not written */
+	for (k = 0; !first_err && k < AM_COUNT; k++) {
 		m = up_order[k];
 		for (i = 0; i < ups[m].n; i++, nup++) {
 			err = map_write(a, m, kvset_key(&ups[m], i), kvset_val(&ups[m], i), false,
 					d);
-			if (err && !first_err)
-				first_err = err;
+			if (err) {
+				char msg[sizeof(d->msg)];
+
+				snprintf(msg, sizeof(msg), "%s", d->msg);
+				first_err = diag_fail_errno(d, err, "%.700s (after %zu of %zu new "
+							    "entries; nothing after it written)",
+							    msg, i, ups[m].n);
+				break;
+			}
 		}
 	}
-	for (k = 0; k < AM_COUNT; k++) {
+	for (k = 0; !first_err && k < AM_COUNT; k++) {
 		m = del_order[k];
 		for (i = 0; i < dels[m].n; i++, ndel++) {
 			err = map_write(a, m, kvset_key(&dels[m], i), NULL, true, d);
-			if (err && !first_err)
+			if (err) {
 				first_err = err;
+				break;
+			}
 		}
 	}
 	a->last_upserts = nup;
@@ -359,11 +378,25 @@ out:
 	return err;
 }
 
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 30000
+
+static int64_t unix_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int agent_reconcile(struct agent *a, struct diag *d)
 {
+	char attach_err[sizeof(d->msg)] = "";
+	size_t nattach_err = 0;
 	int64_t t0 = agent_now_ms();
 	struct node_state ns;
 	struct wanted w = {0};
+	bool rebuilt = false;
 	size_t i;
 	int m, err;
 
@@ -371,7 +404,7 @@ int agent_reconcile(struct agent *a, struct diag *d)
 	a->dirty = false;
 	/* the store has not changed since the model was built (an endpoint came, a veth
 	 * changed): its node state stands, only the endpoints are looked at again */
-	if (!(a->model && a->have_ns && a->model_rev == a->rev)) {
+	if (!(a->model && a->have_ns && a->built_rev == a->rev)) {
 		if (a->have_ns) /* it points into the model, which the build replaces */
 			node_state_free(&a->ns);
 		a->have_ns = false;
@@ -384,6 +417,7 @@ int agent_reconcile(struct agent *a, struct diag *d)
 			goto fail;
 		a->ns = ns;
 		a->have_ns = true;
+		rebuilt = true;
 	}
 	for (m = 0; m < AM_COUNT; m++)
 		kvset_init(&w.m[m], map_desc[m].ksz, map_desc[m].vsz);
@@ -398,18 +432,30 @@ int agent_reconcile(struct agent *a, struct diag *d)
 			err = diag_fail(d, "endpoint id %u out of range", a->ns.eps[i].info.ep_id);
 			goto fail;
 		}
-	err = want_endpoints(a, &w, d);
+	err = want_endpoints(a, &w, attach_err, sizeof(attach_err), &nattach_err, d);
 	if (!err)
 		err = want_rest(a, &w, d);
 	if (!err)
 		err = apply(a, &w, d);
+	if (!err)
+		err = agent_overlay_sync(a, d); /* after the ipcache holds the tunnel endpoints */
+	if (!err && nattach_err) /* the others' entries are written; these stay out */
+		err = diag_fail_errno(d, -EIO, "%s%s", attach_err,
+				      nattach_err > 1 ? " (and more endpoints, see endpoint list)"
+						      : "");
 	if (err)
 		goto fail;
-	agent_overlay_sync(a); /* after the ipcache holds the tunnel endpoints */
+	if (rebuilt || a->last_upserts || a->last_deletes) /* names for the flows from now on */
+		agent_monitor_refresh(a);
 	wanted_free(&w);
 	a->last_reconcile_end_ms = agent_now_ms();
 	a->last_reconcile_ms = (double)(a->last_reconcile_end_ms - t0);
+	/* published only now: the maps and attachments are those of this model */
+	a->model_rev = a->built_rev;
 	a->last_error[0] = '\0';
+	a->last_error_rev = 0;
+	a->retry_ms = 0;
+	a->retry_at_ms = 0;
 	if (a->last_upserts || a->last_deletes)
 		agent_log(a,
 			  "reconciled store revision %lld: %zu entries written, %zu deleted "
@@ -423,13 +469,50 @@ fail:
 	a->last_reconcile_end_ms = agent_now_ms();
 	a->last_reconcile_ms = (double)(a->last_reconcile_end_ms - t0);
 	snprintf(a->last_error, sizeof(a->last_error), "%s", d->msg);
-	agent_log(a, "reconcile failed (previous state stays in force): %s", d->msg);
+	a->last_error_rev = a->rev;
+	snprintf(a->last_failure, sizeof(a->last_failure), "%s", d->msg);
+	a->last_failure_rev = a->rev;
+	a->last_failure_unix_ms = unix_now_ms();
+	a->retry_ms = a->retry_ms ? a->retry_ms * 2 : RETRY_MIN_MS;
+	if (a->retry_ms > RETRY_MAX_MS)
+		a->retry_ms = RETRY_MAX_MS;
+	a->retry_at_ms = a->last_reconcile_end_ms + a->retry_ms;
+	agent_log(a,
+		  "reconcile failed for store revision %lld (modelRevision stays %lld; retry in "
+		  "%lld ms): %s",
+		  (long long)a->rev, (long long)a->model_rev, (long long)a->retry_ms, d->msg);
 	return err;
+}
+
+void agent_reconcile_status(const struct agent *a, json_t *reconcile)
+{
+	char at[64] = "";
+	time_t sec = (time_t)(a->last_failure_unix_ms / 1000);
+	struct tm tm;
+
+	if (!json_is_object(reconcile))
+		return;
+	json_object_set_new(reconcile, "lastErrorRevision",
+			    json_integer(a->last_error[0] ? (json_int_t)a->last_error_rev : 0));
+	if (!a->last_failure[0]) {
+		json_object_set_new(reconcile, "lastFailure", json_null());
+		return;
+	}
+	if (gmtime_r(&sec, &tm))
+		snprintf(at, sizeof(at), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 (int)(a->last_failure_unix_ms % 1000));
+	json_object_set_new(reconcile, "lastFailure",
+			    json_pack("{s:s, s:I, s:s}", "error", a->last_failure, "storeRevision",
+				      (json_int_t)a->last_failure_rev, "at", at));
 }
 
 bool agent_veths_changed(struct agent *a)
 {
 	size_t i;
+
+	if (a->last_error[0] && a->retry_at_ms && agent_now_ms() >= a->retry_at_ms)
+		return true; /* a failed reconcile's retry is due */
 
 	for (i = 0; i < a->neps; i++) {
 		const struct agent_ep *ep = &a->eps[i];

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/api.h"
+#include "flow/filter.h"
 #include "model/ipaddr.h"
 
 #define CLIENTS_MAX 256
@@ -96,6 +97,18 @@ static void freshen(struct agent *a)
 		agent_reconcile(a, &d);
 }
 
+/* The event pipeline: events decoded, lost (never hidden), the flow buffer. */
+static json_t *events_json(struct agent *a)
+{
+	struct agent_monitor_counts c;
+
+	agent_monitor_counts(a, &c);
+	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I}", "running", a->monitor != NULL, "seen",
+			 (json_int_t)c.seen, "lost", (json_int_t)c.lost, "lostSinceMapsCreated",
+			 (json_int_t)c.lost_total, "bufferCapacity", (json_int_t)c.capacity,
+			 "bufferSize", (json_int_t)c.size);
+}
+
 static json_t *op_status(struct agent *a)
 {
 	char cidr[CIDR4_STR_MAX];
@@ -128,6 +141,7 @@ static json_t *op_status(struct agent *a)
 		      "conntrackGC", "runs", (json_int_t)a->ct_gc_runs, "deleted",
 		      (json_int_t)a->ct_gc_deleted, "badObjects", bad, "uptimeSeconds",
 		      (json_int_t)((agent_now_ms() - a->started_ms) / 1000));
+	agent_reconcile_status(a, json_object_get(r, "reconcile")); /* failures, for waiters */
 	/* endpoint-adds answered, and the reconciles that answered them (batched per round) */
 	json_object_set_new(json_object_get(r, "endpoints"), "adds",
 			    json_pack("{s:I, s:I}", "answered", (json_int_t)a->batched_adds,
@@ -137,6 +151,7 @@ static json_t *op_status(struct agent *a)
 				    ? json_pack("{s:s, s:I}", "device", CILIATE_OVERLAY_DEV,
 						"ifindex", (json_int_t)a->overlay_ifindex)
 				    : json_null());
+	json_object_set_new(r, "events", events_json(a));
 	return r;
 }
 
@@ -369,10 +384,12 @@ static json_t *dispatch(struct agent *a, struct agent_client *c, const char *lin
 		resp = op_endpoint_list(a);
 	else if (!strcmp(op, AGENT_OP_IDENTITY_LIST))
 		resp = op_identity_list(a);
+	else if (!strcmp(op, AGENT_OP_OBSERVE))
+		resp = agent_op_observe(a, c, req);
 	else
 		resp = fail_resp(AGENT_E_INVALID,
 				 "unknown op \"%s\" (status, ipam-allocate, ipam-release, "
-				 "endpoint-add, endpoint-del, endpoint-list, identity-list)",
+				 "endpoint-add, endpoint-del, endpoint-list, identity-list, observe)",
 				 op);
 	json_decref(req);
 	return resp;
@@ -423,6 +440,7 @@ static void client_close(struct agent *a, struct agent_client *c)
 		epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->buf);
+	flow_filter_free(c->filter);
 	a->clients[i] = a->clients[a->nclients - 1];
 	a->nclients--;
 }
@@ -525,6 +543,11 @@ void agent_server_client(struct agent *a, int fd)
 
 /* Sends resp (consumed) as one line; false when the client was closed. */
 static bool answer(struct agent *a, struct agent_client *c, json_t *resp)
+{
+	return agent_client_send(a, c, resp);
+}
+
+bool agent_client_send(struct agent *a, struct agent_client *c, json_t *resp)
 {
 	char *out = resp ? json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	bool ok = out && !write_all(c->fd, out, strlen(out)) && !write_all(c->fd, "\n", 1);

@@ -906,7 +906,8 @@ static bool follow_should_stop(const struct follow *f)
 }
 
 /* Waits for readable connections (those still expecting their first answer only, when
- * backlog). Returns poll's count. */
+ * backlog). Returns how many entries pfd holds (look at their revents) or 0 when none is
+ * ready. */
 static int follow_poll(struct follow *f, bool backlog, int timeout_ms, struct pollfd *pfd,
 		       size_t *idx)
 {
@@ -918,9 +919,9 @@ static int follow_poll(struct follow *f, bool backlog, int timeout_ms, struct po
 		pfd[k] = (struct pollfd){ .fd = f->conns[i].fd, .events = POLLIN };
 		idx[k++] = i;
 	}
-	if (!k)
+	if (!k || poll(pfd, k, timeout_ms) <= 0)
 		return 0;
-	return poll(pfd, k, timeout_ms);
+	return (int)k;
 }
 
 static void follow_drop_conn(struct follow *f, struct conn *c, const char *why)

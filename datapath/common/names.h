@@ -24,6 +24,9 @@ const char *hook_name(unsigned int hook);
 /* enum ciliate_hook for a name; -1 if unknown. */
 int hook_from_name(const char *name);
 
+/* The BPF source file of a drop's enum ciliate_src_file ("lxc.bpf.c", "policy.h"). */
+const char *src_file_name(unsigned int file);
+
 /* "new", "established", "reply", "related". */
 const char *ct_status_name(unsigned int status);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The ciliate-sim subcommands: up, down, run, exec, status, capture. */
 #include "run.h"
+#include "flow/flowpage.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -367,14 +368,54 @@ out:
 	scenario_free(s);
 }
 
+#define RUN_USAGE "usage: ciliate-sim run FILE... [--report FILE.json] [--flows FILE.jsonl] [--html FILE.html] [--no-datapath] [--routing tunnel|native]\n"
+
+/* --flows (JSON lines, as `ciliate observe -o json`) and --html (the flow page) of the run. */
+static int write_flow_log(const char *flows, const char *html)
+{
+	size_t n = json_array_size(sim_flow_log), i;
+	json_t **v = calloc(n + 1, sizeof(*v));
+	struct diag d = { "" };
+	int failed = 0;
+	FILE *f;
+
+	for (i = 0; v && i < n; i++)
+		v[i] = json_array_get(sim_flow_log, i);
+	if (flows) {
+		f = fopen(flows, "w");
+		for (i = 0; f && i < n; i++) {
+			json_dumpf(v[i], f, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			fputc('\n', f);
+		}
+		if (!f || fclose(f)) {
+			fprintf(stderr, "ciliate-sim run: --flows %s: %s\n", flows, strerror(errno));
+			failed++;
+		} else {
+			printf("flow log: %zu flow(s) in %s\n", n, flows);
+		}
+	}
+	if (html && v && flowpage_write(html, v, n, "ciliate-sim run", &d)) {
+		fprintf(stderr, "ciliate-sim run: --html: %s\n", d.msg);
+		failed++;
+	} else if (html) {
+		printf("flow page: %s\n", html);
+	}
+	free(v);
+	json_decref(sim_flow_log);
+	sim_flow_log = NULL;
+	return failed;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "report", required_argument, NULL, 'r' },
+		{ "flows", required_argument, NULL, 'F' },
+		{ "html", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *report = NULL;
+	const char *report = NULL, *flows = NULL, *html = NULL;
 	struct sim_report *r;
 	struct diag d = { "" };
 	int opt, i, failed;
@@ -388,22 +429,32 @@ int cmd_run(int argc, char **argv)
 		case 'r':
 			report = optarg;
 			break;
+		case 'F':
+			flows = optarg;
+			break;
+		case 'H':
+			html = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: ciliate-sim run FILE... [--report FILE.json] [--no-datapath] [--routing tunnel|native]\n");
+			fprintf(stderr, "%s", RUN_USAGE);
 			return SIM_EXIT_USAGE;
 		}
 	}
 	/* options may also follow the files */
 	for (i = optind; i < argc; i++) {
-		if (!strcmp(argv[i], "--report") && i + 1 < argc) {
-			report = argv[i + 1];
+		const char **dst = !strcmp(argv[i], "--report") ? &report :
+				   !strcmp(argv[i], "--flows")	? &flows :
+				   !strcmp(argv[i], "--html")	? &html : NULL;
+
+		if (dst && i + 1 < argc) {
+			*dst = argv[i + 1];
 			memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 2) * sizeof(*argv));
 			argc -= 2;
 			i--;
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: ciliate-sim run FILE... [--report FILE.json] [--no-datapath] [--routing tunnel|native]\n");
+		fprintf(stderr, "%s", RUN_USAGE);
 		return SIM_EXIT_USAGE;
 	}
 	if (need_root("run"))
@@ -412,9 +463,12 @@ int cmd_run(int argc, char **argv)
 	if (!r)
 		return SIM_EXIT_FAIL;
 	catch_signals();
+	if (flows || html)
+		sim_flow_log = json_array();
 	for (i = optind; i < argc && !sim_interrupted; i++)
 		run_one(argv[i], r);
 	failed = sim_report_summary(r);
+	failed += write_flow_log(flows, html);
 	if (report && sim_report_write(r, report, &d)) {
 		fprintf(stderr, "ciliate-sim run: %s\n", d.msg);
 		failed++;

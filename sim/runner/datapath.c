@@ -204,15 +204,6 @@ int sim_datapath_wait(struct sim_cluster *c, struct diag *d)
 
 /* ---- Test steps ------------------------------------------------------------------------ */
 
-static const char *api_version_of(const char *kind)
-{
-	if (!strcmp(kind, "NetworkPolicy"))
-		return "networking.k8s.io/v1";
-	if (!strncmp(kind, "Cilium", 6))
-		return "cilium.io/v2";
-	return "v1";
-}
-
 static int write_file(const char *path, const char *text, struct diag *d)
 {
 	FILE *f = fopen(path, "w");
@@ -240,7 +231,10 @@ int sim_store_revision(const struct sim_cluster *c, int64_t *rev, struct diag *d
 	return err;
 }
 
-/* Waits (bounded) until every agent's model is built from store revision rev or later. */
+/* Waits (bounded) until every agent has reconciled store revision rev or later: its
+ * modelRevision (published only after the maps are written and the programs attached) has
+ * reached rev. An agent whose reconcile of rev (or later) failed ends the wait at once with
+ * its error: a failure is not waited out. */
 static int wait_reconciled(const struct sim_cluster *c, int64_t rev, struct diag *d)
 {
 	long long deadline = sim_now_ms() + SIM_RECONCILE_MS;
@@ -256,10 +250,26 @@ static int wait_reconciled(const struct sim_cluster *c, int64_t rev, struct diag
 		for (;;) {
 			st = agent_status(n, 500);
 			if (st) {
+				json_t *rec = json_object_get(st, "reconcile");
+				const char *lerr =
+					json_string_value(json_object_get(rec, "lastError"));
+				json_int_t erev = json_integer_value(
+					json_object_get(rec, "lastErrorRevision"));
+
 				mrev = json_integer_value(json_object_get(st, "modelRevision"));
-				json_decref(st);
-				if (mrev >= rev)
+				if (mrev >= rev) {
+					json_decref(st);
 					break;
+				}
+				if (lerr && *lerr && erev >= rev) {
+					diag_fail_errno(d, -EIO, "agent of %s failed to reconcile store "
+							"revision %lld (modelRevision stays %lld): %.700s",
+							n->name, (long long)erev, (long long)mrev,
+							lerr);
+					json_decref(st);
+					return -EIO;
+				}
+				json_decref(st);
 			}
 			if (sim_now_ms() > deadline)
 				return diag_fail_errno(d, -ETIMEDOUT, "agent of %s has not "
@@ -292,16 +302,17 @@ int sim_apply_step(struct sim_cluster *c, const struct m_step *st, struct diag *
 		if (!err)
 			err = run_cli(c, "apply", path, NULL, d);
 	}
+	/* delete refs become a manifest of references: `ciliate delete -f` needs only kind,
+	 * metadata.name and metadata.namespace (SPEC section 4; "" for cluster-scoped kinds) */
 	if (!err && st->ndeletes) {
 		for (i = 0; i < st->ndeletes && !err; i++) {
 			const struct m_delete_ref *r = &st->deletes[i];
 			char doc[512];
 			int w;
 
-			w = snprintf(doc, sizeof(doc),
-				     "---\napiVersion: %s\nkind: %s\nmetadata:\n  name: \"%s\"\n%s%s%s",
-				     api_version_of(r->kind), r->kind, r->name,
-				     r->ns[0] ? "  namespace: \"" : "", r->ns, r->ns[0] ? "\"\n" : "");
+			w = snprintf(doc, sizeof(doc), "---\nkind: %s\nmetadata:\n  name: \"%s\"\n%s%s%s",
+				     r->kind, r->name, r->ns[0] ? "  namespace: \"" : "", r->ns,
+				     r->ns[0] ? "\"\n" : "");
 			if (w < 0 || (size_t)w >= sizeof(doc))
 				continue;
 			if (len + (size_t)w + 1 > cap) {
@@ -329,8 +340,10 @@ int sim_apply_step(struct sim_cluster *c, const struct m_step *st, struct diag *
 	{
 		struct diag dd;
 
-		if (sim_datapath_settle(c, &dd) && !err)
-			err = diag_fail_errno(d, -ETIMEDOUT, "%s", dd.msg);
+		int serr = sim_datapath_settle(c, &dd);
+
+		if (serr && !err)
+			err = diag_fail_errno(d, serr, "%s", dd.msg);
 	}
 	return err;
 }

@@ -114,10 +114,14 @@ static void parse_attempt(struct sim_probe_job *j, json_t *o, char (*seen)[KUBEL
 	const char *res = json_string_value(json_object_get(o, "result"));
 	json_t *reply = json_object_get(o, "reply");
 	char backend[KUBELET_ID_MAX];
-	const char *pod, *ns, *cip;
+	const char *pod, *ns, *cip, *node;
+
+	json_t *lport = json_object_get(o, "local_port");
 
 	if (!j->attempts++)
 		j->latency_ms = json_real_value(json_object_get(o, "latency_ms"));
+	if (json_integer_value(lport) > 0 && j->nsports < SIM_PROBE_PORTS_MAX)
+		j->sports[j->nsports++] = (uint16_t)json_integer_value(lport);
 	if (!res || strcmp(res, "allow")) {
 		if (!j->error[0]) {
 			snprintf(j->error, sizeof(j->error), "%s",
@@ -131,13 +135,17 @@ static void parse_attempt(struct sim_probe_job *j, json_t *o, char (*seen)[KUBEL
 	pod = json_string_value(json_object_get(reply, "pod")) ?: "";
 	ns = json_string_value(json_object_get(reply, "namespace")) ?: "";
 	cip = json_string_value(json_object_get(reply, "client_ip")) ?: "";
+	node = json_string_value(json_object_get(reply, "node")) ?: "";
 	if (ns[0])
 		snprintf(backend, sizeof(backend), "%s/%s", ns, pod);
+	else if (node[0]) /* a node's own server */
+		snprintf(backend, sizeof(backend), "node/%s", node);
 	else
 		snprintf(backend, sizeof(backend), "ext/%s", pod);
 	add_backend(seen, nseen, backend);
 	if (j->allowed == 1) {
 		snprintf(j->backend, sizeof(j->backend), "%s", backend);
+		snprintf(j->backend_node, sizeof(j->backend_node), "%s", node);
 		snprintf(j->client_ip, sizeof(j->client_ip), "%s", cip);
 	}
 }

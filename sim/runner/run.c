@@ -4,8 +4,10 @@
  * probes and matrix cells as ciliate-probe runs in parallel, then the assertions.
  *
  * With the datapath, a step's state change is its own `apply` check (a rejected manifest
- * fails it; the probes show the previous state), denies are real and drop reasons come from
- * the nodes' ciliate_metrics counters around the step's probes. Honest reporting with
+ * fails it; the probes show the previous state). Evidence (SPEC section 5): a deny holds only
+ * when no reply came back and a drop event of the probe's own flow was seen (evidence.c),
+ * after a preflight showed the target's server answering inside its own namespace; an allow
+ * holds only when the intended target answered. Honest reporting with
  * --no-datapath: a step that changes state fails all its checks ("policy changes need the
  * datapath: not applied"), a `deny` expectation fails whatever was observed. Assertions the
  * simulator cannot check yet (spread, replyBypasses, encryptedOn, clientIPSeen: egress-ip)
@@ -27,9 +29,13 @@ volatile int sim_interrupted;
 struct pending {
 	struct sim_check chk;
 	int job;                     /* index into the step's jobs; -1: not run */
+	int preflight;               /* index into the step's preflight jobs; -1: none */
 	const struct m_probe *probe; /* NULL for matrix cells */
+	const struct sim_host *target;
 	char src_ip[IP4_STR_MAX];
 };
+
+json_t *sim_flow_log;
 
 static void reason_add(struct sim_check *chk, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -49,9 +55,9 @@ static void reason_add(struct sim_check *chk, const char *fmt, ...)
 	chk->pass = false;
 }
 
-/* Resolves an endpoint reference to the namespace it runs in and its address. */
+/* Resolves an endpoint reference to the host, the namespace it runs in and its address. */
 static int resolve(const struct sim_cluster *c, const char *ref, char *netns, char *ip,
-		   char *why, size_t wsize)
+		   const struct sim_host **host, char *why, size_t wsize)
 {
 	const struct sim_host *h = NULL;
 	uint32_t a;
@@ -80,6 +86,8 @@ static int resolve(const struct sim_cluster *c, const char *ref, char *netns, ch
 	}
 	snprintf(netns, NETNS_NAME_MAX, "%s", h->netns);
 	ip4_format(h->ip, ip);
+	if (host)
+		*host = h;
 	return 0;
 }
 
@@ -114,8 +122,8 @@ static void plan_check(const struct sim_cluster *c, struct pending *p,
 		return;
 	}
 	memset(j, 0, sizeof(*j));
-	if (resolve(c, p->chk.from, j->netns, p->src_ip, why, sizeof(why)) ||
-	    resolve(c, p->chk.to, dst_ns, j->to, why, sizeof(why))) {
+	if (resolve(c, p->chk.from, j->netns, p->src_ip, NULL, why, sizeof(why)) ||
+	    resolve(c, p->chk.to, dst_ns, j->to, &p->target, why, sizeof(why))) {
 		reason_add(&p->chk, "%s", why);
 		return;
 	}
@@ -162,92 +170,99 @@ static bool is_node_ip(const struct sim_cluster *c, const char *ip)
 	return false;
 }
 
-/* Drop counters of every node before and after a step's probes (datapath attached). */
-struct drop_snap {
-	uint64_t *before; /* nhosts * SIM_DROP_REASONS, rows of nodes only */
-	uint64_t *after;
-};
-
-static void drops_read_all(const struct sim_cluster *c, uint64_t *out)
+/* Why a reply that is not an answer is not a deny either (SPEC section 5). */
+static const char *not_a_deny(const char *error)
 {
-	size_t i;
-
-	for (i = 0; i < c->nhosts; i++)
-		if (c->hosts[i].kind == SIM_NODE)
-			sim_drops_read(c, &c->hosts[i], out + i * SIM_DROP_REASONS);
+	if (!strcmp(error, "refused") || !strcmp(error, "reset"))
+		return "the packet reached";
+	if (!strcmp(error, "unreachable") || !strcmp(error, "prohibited"))
+		return "an ICMP error came back on the way to";
+	return "the attempt failed on its way to";
 }
 
-/* The node (host index) an address belongs to: itself, or a pod's node; -1 otherwise. */
-static long node_of(const struct sim_cluster *c, const char *ip)
+/* The drop event of the probe's own flow, into chk. */
+static bool find_evidence(const struct sim_evidence *ev, const struct pending *p,
+			  const struct sim_probe_job *j, struct sim_check *chk)
 {
-	const struct sim_host *h, *n;
-	uint32_t a;
+	const struct sim_drop *d;
+	uint32_t saddr, daddr;
+	size_t len;
 
-	if (ip4_parse(ip, &a))
-		return -1;
-	h = sim_host_by_ip(c, a);
-	if (!h)
-		return -1;
-	if (h->kind == SIM_NODE)
-		return h - c->hosts;
-	if (h->kind != SIM_POD)
-		return -1;
-	n = sim_find_host(c, SIM_NODE, h->node);
-	return n ? n - c->hosts : -1;
-}
-
-/* The drop reason whose counter moved most on the nodes of the probe's source and
- * destination during the step (the step's probes run together: shared attribution). */
-static void observe_drop(const struct sim_cluster *c, const struct drop_snap *ds,
-			 const char *src_ip, const struct sim_probe_job *j, struct sim_check *chk)
-{
-	long nodes[2] = { node_of(c, src_ip), node_of(c, j->to) };
-	uint64_t best = 0, delta;
-	unsigned int r, best_r = 0;
-	size_t k, len;
-
-	/* only a probe that went unanswered was dropped; a refused or reset connection got
-	 * its answer from the destination's stack */
-	if (!ds->before || j->allowed == j->attempts || j->failure[0] || strcmp(j->error, "timeout"))
-		return;
-	for (r = 128; r < SIM_DROP_REASONS; r++) {
-		/* IPv4 TCP/UDP probes never cause it: the veths' own IPv6 neighbour discovery */
-		if (!strcmp(sim_drop_reason_name(r), "UNSUPPORTED_L3_PROTOCOL"))
-			continue;
-		delta = 0;
-		for (k = 0; k < 2; k++) {
-			size_t o;
-
-			if (nodes[k] < 0 || (k == 1 && nodes[1] == nodes[0]))
-				continue;
-			o = (size_t)nodes[k] * SIM_DROP_REASONS + r;
-			delta += ds->after[o] - ds->before[o];
-		}
-		if (delta > best) {
-			best = delta;
-			best_r = r;
-		}
-	}
-	if (!best)
-		return;
-	snprintf(chk->drop_reason, sizeof(chk->drop_reason), "%s", sim_drop_reason_name(best_r));
+	if (ip4_parse(p->src_ip, &saddr) || ip4_parse(j->to, &daddr))
+		return false;
+	d = sim_evidence_match(ev, j->proto, saddr, j->sports, j->nsports, daddr, j->port);
+	if (!d)
+		return false;
+	chk->evidence = *d;
+	chk->has_evidence = true;
+	snprintf(chk->drop_reason, sizeof(chk->drop_reason), "%s", d->reason);
 	len = strlen(chk->observed);
-	snprintf(chk->observed + len, sizeof(chk->observed) - len, " drop=%s", chk->drop_reason);
+	if (d->line)
+		snprintf(chk->observed + len, sizeof(chk->observed) - len,
+			 " drop=%s on %s %s %s:%d", d->reason, d->node, d->hook, d->file, d->line);
+	else
+		snprintf(chk->observed + len, sizeof(chk->observed) - len,
+			 " drop=%s on %s %s (policy verdict)", d->reason, d->node, d->hook);
+	return true;
 }
 
-static void check_verdict(const struct sim_cluster *c, struct sim_check *chk,
-			  const struct sim_probe_job *j, bool expect_allow)
+/* The allow holds only when the intended target answered. */
+static void check_allow(const struct pending *p, const struct sim_probe_job *j,
+			struct sim_check *chk)
 {
-	if (expect_allow) {
-		if (!j->allowed || j->allowed != j->attempts)
-			reason_add(chk, "expected allow, observed %s", chk->observed);
+	const struct sim_host *h = p->target;
+	char want[KUBELET_ID_MAX + 8];
+
+	if (!j->allowed || j->allowed != j->attempts) {
+		reason_add(chk, "expected allow, observed %s", chk->observed);
 		return;
 	}
-	if (!c->datapath)
+	if (!h)
+		return;
+	snprintf(want, sizeof(want), "%s%s",
+		 h->kind == SIM_EXT ? "ext/" : h->kind == SIM_NODE ? "node/" : "", h->name);
+	if (strcmp(j->backend, want))
+		reason_add(chk, "expected an answer from %s, answered by %s", want, j->backend);
+}
+
+static void check_deny(const struct sim_cluster *c, const struct pending *p,
+		       const struct sim_probe_job *j, const struct sim_probe_job *pre,
+		       const struct sim_evidence *ev, struct sim_check *chk)
+{
+	chk->deny_expected = true;
+	if (!c->datapath) {
 		reason_add(chk, "no datapath attached: a deny cannot be enforced (observed %s)",
 			   chk->observed);
-	else if (j->allowed)
+		return;
+	}
+	if (j->allowed) {
 		reason_add(chk, "expected deny, observed %s", chk->observed);
+		return;
+	}
+	if (pre && (pre->failure[0] || !pre->allowed)) {
+		reason_add(chk, "%s's server does not answer on %u/%s from inside its own "
+			   "namespace (%s): a deny cannot be proven", chk->to, j->port,
+			   proto_str(j->proto), pre->failure[0] ? pre->failure : pre->error);
+		return;
+	}
+	if (strcmp(j->error, "timeout")) {
+		reason_add(chk, "%s: %s %s, not a datapath drop", j->error, not_a_deny(j->error),
+			   chk->to);
+		return;
+	}
+	if (find_evidence(ev, p, j, chk))
+		return;
+	reason_add(chk, "no reply, but no drop event of this flow (%s:%u > %s:%u) on any node%s",
+		   p->src_ip, j->nsports ? j->sports[0] : 0, j->to, j->port,
+		   ev->error[0] ? ": agents could not be asked" : "");
+	if (ev->error[0])
+		reason_add(chk, "%s", ev->error);
+	if (ev->lost_total)
+		reason_add(chk, "%llu events were lost during the step",
+			   (unsigned long long)ev->lost_total);
+	if (ev->overwritten)
+		reason_add(chk, "%llu flows were overwritten in the agents' buffers before the "
+			   "runner read them", (unsigned long long)ev->overwritten);
 }
 
 static void check_assertions(const struct sim_cluster *c, struct pending *p,
@@ -291,7 +306,8 @@ static void check_assertions(const struct sim_cluster *c, struct pending *p,
 		reason_add(chk, "dropReason: needs the datapath (--no-datapath)");
 	else if (pr->drop_reason[0] && strcmp(pr->drop_reason, chk->drop_reason))
 		reason_add(chk, "dropReason: expected %s, observed %s", pr->drop_reason,
-			   chk->drop_reason[0] ? chk->drop_reason : "no drop counted");
+			   chk->drop_reason[0] ? chk->drop_reason :
+						 "no drop event of this flow");
 }
 
 static void describe_expected(struct pending *p, bool expect_allow)
@@ -332,6 +348,7 @@ static void init_check(struct pending *p, const char *scenario, const struct m_t
 	p->chk.proto = proto;
 	p->chk.pass = true;
 	p->chk.matrix = -1;
+	p->preflight = -1;
 }
 
 static size_t step_size(const struct m_step *st)
@@ -400,7 +417,8 @@ static size_t build_checks(const struct sim_cluster *c, const char *scenario,
 }
 
 static void evaluate(const struct sim_cluster *c, struct pending *p,
-		     const struct sim_probe_job *jobs, const struct drop_snap *ds)
+		     const struct sim_probe_job *jobs, const struct sim_probe_job *pre,
+		     const struct sim_evidence *ev)
 {
 	const struct sim_probe_job *j;
 	bool expect_allow;
@@ -414,10 +432,16 @@ static void evaluate(const struct sim_cluster *c, struct pending *p,
 	j = &jobs[p->job];
 	expect_allow = p->probe ? p->probe->expect_allow : p->chk.cell_expected == '.';
 	describe_observed(j, &p->chk);
-	observe_drop(c, ds, p->src_ip, j, &p->chk);
 	if (!j->failure[0])
 		p->chk.cell_observed = j->allowed ? '.' : 'X';
-	check_verdict(c, &p->chk, j, expect_allow);
+	if (expect_allow) {
+		/* an unanswered allow shows the drop that stopped it, if any */
+		if (!j->allowed && !j->failure[0])
+			find_evidence(ev, p, j, &p->chk);
+		check_allow(p, j, &p->chk);
+	} else {
+		check_deny(c, p, j, p->preflight >= 0 ? &pre[p->preflight] : NULL, ev, &p->chk);
+	}
 	if (p->probe)
 		check_assertions(c, p, j);
 }
@@ -553,8 +577,8 @@ static void start_stream(const struct sim_cluster *c, const struct m_stream *ms,
 
 	s->pid = -1;
 	s->fd = -1;
-	if (resolve(c, ms->from, netns, src, why, sizeof(why)) ||
-	    resolve(c, ms->to, dst_ns, to, why, sizeof(why))) {
+	if (resolve(c, ms->from, netns, src, NULL, why, sizeof(why)) ||
+	    resolve(c, ms->to, dst_ns, to, NULL, why, sizeof(why))) {
 		snprintf(s->out, sizeof(s->out), "%s", why);
 		s->len = strlen(s->out);
 		return;
@@ -582,22 +606,59 @@ static int stream_check(const char *scenario, const struct m_test *t, const stru
 	return !chk.pass;
 }
 
+/* One preflight per target of the step's deny checks: its own server, asked from inside its
+ * own namespace (no datapath on that path), must answer, or no deny can be proven there. */
+static size_t plan_preflights(struct pending *ps, size_t n, const struct sim_probe_job *jobs,
+			      struct sim_probe_job *pre)
+{
+	size_t npre = 0, i, k;
+
+	for (i = 0; i < n; i++) {
+		const struct sim_probe_job *j;
+		bool deny = ps[i].probe ? !ps[i].probe->expect_allow :
+					  ps[i].chk.cell_expected == 'X';
+
+		if (ps[i].job < 0 || !deny || !ps[i].target || !ps[i].target->own_netns)
+			continue;
+		j = &jobs[ps[i].job];
+		for (k = 0; k < npre; k++)
+			if (!strcmp(pre[k].to, j->to) && pre[k].port == j->port &&
+			    pre[k].proto == j->proto)
+				break;
+		if (k == npre) {
+			memset(&pre[k], 0, sizeof(pre[k]));
+			snprintf(pre[k].netns, sizeof(pre[k].netns), "%s", ps[i].target->netns);
+			snprintf(pre[k].to, sizeof(pre[k].to), "%s", j->to);
+			pre[k].port = j->port;
+			pre[k].proto = j->proto;
+			pre[k].count = 1;
+			pre[k].timeout_ms = SIM_PROBE_TIMEOUT_MS;
+			npre++;
+		}
+		ps[i].preflight = (int)k;
+	}
+	return npre;
+}
+
 static int run_step(struct sim_cluster *c, const char *scenario, const struct m_test *t,
 		    const struct m_step *st, struct sim_report *r)
 {
 	size_t cap = step_size(st) + 1, n, njobs = 0, i;
 	struct sim_probe_job *jobs;
 	struct sim_stream *streams = NULL;
-	struct drop_snap ds = { NULL, NULL };
+	struct sim_probe_job *pre;
+	struct sim_evidence ev;
 	struct pending *ps;
 	struct diag d = { "" };
 	long long t0 = sim_now_ms();
 	bool changes = st->apply || st->manifests_yaml || st->ndeletes;
 	int failed = 0, err;
 
+	memset(&ev, 0, sizeof(ev));
 	ps = calloc(cap, sizeof(*ps));
 	jobs = calloc(cap, sizeof(*jobs));
-	if (!ps || !jobs) {
+	pre = calloc(cap, sizeof(*pre));
+	if (!ps || !jobs || !pre) {
 		failed = -ENOMEM;
 		goto out;
 	}
@@ -622,22 +683,16 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 	for (i = 0; i < st->nfaults; i++)
 		failed += fault_check(c, scenario, t, st, &st->faults[i], r);
 	fflush(stdout);
-	if (c->datapath) {
-		ds.before = calloc(c->nhosts * SIM_DROP_REASONS + 1, sizeof(uint64_t));
-		ds.after = calloc(c->nhosts * SIM_DROP_REASONS + 1, sizeof(uint64_t));
-		if (!ds.before || !ds.after) {
-			free(ds.before);
-			free(ds.after);
-			ds.before = ds.after = NULL;
-		} else {
-			drops_read_all(c, ds.before);
-		}
+	sim_probe_run(pre, plan_preflights(ps, n, jobs, pre), SIM_PROBE_PARALLEL);
+	if (c->datapath && sim_evidence_begin(c, &ev)) {
+		failed = -ENOMEM;
+		goto out;
 	}
 	sim_probe_run(jobs, njobs, SIM_PROBE_PARALLEL);
-	if (ds.after)
-		drops_read_all(c, ds.after);
+	if (c->datapath)
+		sim_evidence_collect(c, &ev, sim_flow_log);
 	for (i = 0; i < n; i++) {
-		evaluate(c, &ps[i], jobs, &ds);
+		evaluate(c, &ps[i], jobs, pre, &ev);
 		failed += !ps[i].chk.pass;
 		sim_report_add(r, &ps[i].chk);
 		if (ps[i].chk.matrix < 0)
@@ -649,11 +704,11 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 		failed += stream_check(scenario, t, st, &st->streams[i], &streams[i], r);
 	fflush(stdout);
 out:
+	sim_evidence_free(&ev);
 	free(streams);
-	free(ds.before);
-	free(ds.after);
 	free(ps);
 	free(jobs);
+	free(pre);
 	return failed;
 }
 

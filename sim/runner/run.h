@@ -5,6 +5,7 @@
 #define CILIATE_SIM_RUN_H
 
 #include "sim.h"
+#include "evidence.h"
 #include "model/ipaddr.h"
 
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #define SIM_PROBE_PARALLEL 48
 #define SIM_SAME_BACKEND_MAX 1000
 #define SIM_REASON_MAX 768
+#define SIM_PROBE_PORTS_MAX 16 /* source ports of a probe's attempts kept for evidence */
 
 /* One ciliate-probe run inside a source namespace. */
 struct sim_probe_job {
@@ -27,6 +29,9 @@ struct sim_probe_job {
 	int allowed;
 	int distinct;                 /* distinct answering backends */
 	char backend[KUBELET_ID_MAX]; /* first answer's "ns/pod" ("ext/NAME" for external) */
+	char backend_node[64];        /* first answer's node (echo "node"; "" external) */
+	uint16_t sports[SIM_PROBE_PORTS_MAX]; /* the attempts' source ports (evidence) */
+	size_t nsports;
 	char client_ip[IP4_STR_MAX];  /* first answer's client_ip */
 	char error[32];               /* first failed attempt's error and stage */
 	char stage[16];
@@ -56,6 +61,9 @@ struct sim_check {
 	char expected[256];
 	char observed[256];
 	char drop_reason[64];
+	struct sim_drop evidence;  /* the drop event that proves a deny (evidence.present) */
+	bool has_evidence;
+	bool deny_expected;
 	long long duration_ms;
 	bool pass;            /* held, or skipped */
 	bool skipped;         /* not checked here, for the reason given (never counted as passed) */
@@ -93,6 +101,9 @@ struct sim_stream {
 int sim_stream_start(const char *netns, const char *to, uint16_t port, struct sim_stream *s);
 /* Stops it and fills the check: pass when every request got its answer on one connection. */
 void sim_stream_finish(struct sim_stream *s, struct sim_check *chk);
+
+/* `run --flows FILE` / `--html FILE`: every flow of the run's steps is appended here. */
+extern json_t *sim_flow_log;
 
 /* Runs the scenario's Replay documents, one check each (replays.c). */
 int sim_run_replays(const struct scenario *s, struct sim_report *r);

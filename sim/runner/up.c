@@ -416,7 +416,9 @@ static void write_site(FILE *f, const struct sim_host *h)
 	if (h->kind == SIM_POD && slash)
 		fprintf(f, " --pod %s --namespace %.*s --node %s", slash + 1,
 			(int)(slash - h->name), h->name, h->node);
-	else /* nodes and external hosts answer with their name, no namespace */
+	else if (h->kind == SIM_NODE) /* nodes answer with their name as pod and node */
+		fprintf(f, " --pod %s --node %s", h->name, h->name);
+	else /* external hosts answer with their name, no namespace, no node */
 		fprintf(f, " --pod %s", h->name);
 	for (i = 0; i < h->nports; i++)
 		fprintf(f, " --port %u", h->ports[i]);
