@@ -10,7 +10,6 @@
  * cilium monitor lines. Lost events are always shown ("EVENTS LOST: ...").
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -33,6 +32,7 @@
 #define BACKLOG_TIMEOUT_MS 10000 /* waiting for each agent's first answer */
 #define FOLLOW_POLL_MS	   200	 /* how often a follow loop looks at its stop conditions */
 #define NODE_NAME_MAX	   128
+#define DEFAULT_LAST	   20 /* hubble's: observe without -f, --since, --until or --html */
 
 enum out_format { OUT_COMPACT, OUT_JSON, OUT_TABLE, OUT_MONITOR, OUT_MONITOR_JSON };
 
@@ -44,6 +44,7 @@ struct observe_opts {
 	size_t n_sockets;
 	json_t *filter; /* the filter spec the agents apply */
 	long long last; /* 0: every buffered flow */
+	bool last_given, all;
 	bool follow;
 	bool monitor; /* monitor: follow only, the backlog is not printed */
 	enum out_format format;
@@ -88,6 +89,7 @@ enum {
 	OPT_SINCE,
 	OPT_UNTIL,
 	OPT_LAST,
+	OPT_ALL,
 	OPT_HTML,
 	OPT_MAX_FLOWS,
 	OPT_TIMEOUT,
@@ -117,17 +119,19 @@ static void observe_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ciliate observe [--node NAME | --socket PATH]... [FILTERS] [--since T]\n"
-		"                       [--until T] [--last N] [-f [--max-flows N] [--timeout S]]\n"
+		"                       [--until T] [--last N | --all] [-f [--max-flows N]\n"
+		"                       [--timeout S]]\n"
 		"                       [-o compact|json|jsonpb|table] [--print-node-name]\n"
 		"                       [--html FILE]\n"
 		"  FILTERS (repeat a flag for alternatives; different flags must all match):\n"
 		"    --from-pod NS/POD|NS/  --to-pod NS/POD|NS/  --pod NS/POD|NS/  --namespace NS\n"
 		"    --verdict FORWARDED|DROPPED|...  --drop-reason NAME|CODE  --protocol PROTO\n"
 		"    --port N  --type drop|trace[:POINT]|policy-verdict  --node-name NAME\n"
-		"  T is an RFC 3339 time or a duration before now (30s, 5m, 1h).\n"
+		"  T is an RFC 3339 time or a duration before now (30s, 5m, 1h). Without -f,\n"
+		"  --since, --until, --html or --all, the last %d flows are shown (--last 20).\n"
 		"  Without --node/--socket every agent under %s is asked. With --html FILE the\n"
 		"  flow page is written (and flows are printed only if -o is given).\n",
-		AGENT_RUN_ROOT);
+		DEFAULT_LAST, AGENT_RUN_ROOT);
 }
 
 static void monitor_usage(FILE *f)
@@ -308,6 +312,7 @@ static const struct option observe_long[] = {
 	{ "since", required_argument, NULL, OPT_SINCE },
 	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ "last", required_argument, NULL, OPT_LAST },
+	{ "all", no_argument, NULL, OPT_ALL },
 	{ "follow", no_argument, NULL, 'f' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "html", required_argument, NULL, OPT_HTML },
@@ -330,7 +335,11 @@ static int parse_observe_option(struct observe_opts *o, int c, const char *arg)
 	case OPT_UNTIL:
 		return add_time_flag(o, "until", arg);
 	case OPT_LAST:
+		o->last_given = true;
 		return parse_count(o, "--last", arg, 1, &o->last);
+	case OPT_ALL:
+		o->all = true;
+		return 0;
 	case 'f':
 		o->follow = true;
 		return 0;
@@ -352,6 +361,12 @@ static int check_observe_options(struct observe_opts *o)
 {
 	if (!o->follow && (o->max_flows || o->timeout_s))
 		return usage_error(o, "%s needs -f", o->max_flows ? "--max-flows" : "--timeout");
+	if (o->all && o->last_given)
+		return usage_error(o, "%s: give --last N or --all, not both", "--all");
+	/* like hubble: a bare `observe` shows the newest few, not the whole buffer */
+	if (!o->last_given && !o->all && !o->follow && !o->html &&
+	    !json_object_get(o->filter, "since") && !json_object_get(o->filter, "until"))
+		o->last = DEFAULT_LAST;
 	return 0;
 }
 
@@ -785,13 +800,64 @@ struct conn {
 	bool answered;
 };
 
+#define CONNECT_TIMEOUT_MS 2000
+
+/* Waits until fd can take events or the deadline passes; false on timeout. */
+static bool wait_ready(int fd, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int64_t left;
+
+	while ((left = deadline - now_ms()) > 0) {
+		if (poll(&p, 1, (int)left) > 0)
+			return true;
+	}
+	return false;
+}
+
+/* A non-blocking connect that retries while the agent's backlog is full (EAGAIN). */
+static int connect_bounded(int fd, const struct sockaddr_un *sa, int64_t deadline)
+{
+	while (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+		if (errno == EINPROGRESS)
+			return wait_ready(fd, POLLOUT, deadline) ? 0 : -ETIMEDOUT;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+	return 0;
+}
+
+static int send_bounded(int fd, const char *buf, size_t len, int64_t deadline)
+{
+	size_t off = 0;
+	ssize_t w;
+
+	while (off < len) {
+		w = send(fd, buf + off, len - off, MSG_NOSIGNAL);
+		if (w > 0) {
+			off += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (!wait_ready(fd, POLLOUT, deadline))
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Connects to the agent at path and sends req; the connection is left non-blocking. */
 static int conn_open(struct conn *c, const char *path, const json_t *req, char *err,
 		     size_t errsize)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
 	char *line = json_dumps(req, JSON_COMPACT);
-	size_t len, off = 0;
-	ssize_t w;
+	size_t len;
+	int rc;
 
 	*c = (struct conn){ .path = path, .fd = -1 };
 	if (!line || strlen(path) >= sizeof(sa.sun_path)) {
@@ -800,27 +866,16 @@ static int conn_open(struct conn *c, const char *path, const json_t *req, char *
 		return -1;
 	}
 	strcpy(sa.sun_path, path);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		snprintf(err, errsize, "connecting to the agent at %s: %s", path, strerror(errno));
-		free(line);
-		return -1;
-	}
 	len = strlen(line);
 	line[len++] = '\n'; /* json_dumps's NUL becomes the line end */
-	while (off < len) {
-		w = send(c->fd, line + off, len - off, MSG_NOSIGNAL);
-		if (w < 0 && errno != EINTR) {
-			snprintf(err, errsize, "writing to the agent at %s: %s", path,
-				 strerror(errno));
-			free(line);
-			return -1;
-		}
-		off += w > 0 ? (size_t)w : 0;
-	}
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	rc = c->fd < 0 ? -errno : connect_bounded(c->fd, &sa, deadline);
+	if (rc)
+		snprintf(err, errsize, "connecting to the agent at %s: %s", path, strerror(-rc));
+	else if ((rc = send_bounded(c->fd, line, len, deadline)))
+		snprintf(err, errsize, "writing to the agent at %s: %s", path, strerror(-rc));
 	free(line);
-	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-	return 0;
+	return rc ? -1 : 0;
 }
 
 static void conn_close(struct conn *c)

@@ -230,6 +230,18 @@ why="$(cat "$fd/a.req")"
 check "fake: --since DURATION becomes an RFC 3339 time, --until is normalised to UTC" jcheck "$fd/a.req" \
 	"flows[0]['filter']['since'].endswith('Z') and flows[0]['filter']['until'] == '2026-12-04T17:00:00.000000000Z'"
 
+: >"$fd/a.req"
+"$CLI" observe --socket "$fd/a.sock" >/dev/null 2>&1
+"$CLI" observe --socket "$fd/a.sock" --all >/dev/null 2>&1
+"$CLI" observe --socket "$fd/a.sock" --since 1h >/dev/null 2>&1
+why="$(cat "$fd/a.req")"
+check "fake: a bare observe asks for the last 20 (hubble's default); --all and --since for all" \
+	jcheck "$fd/a.req" "[r['last'] for r in flows] == [20, 0, 0]"
+"$CLI" observe --socket "$fd/a.sock" --all --last 3 >/dev/null 2>"$tmp/usage.err"
+rc=$?
+why="exit $rc: $(cat "$tmp/usage.err")"
+check "observe --all --last 3: usage error" [ $rc -eq 2 ]
+
 # -f: the merged backlog, then streamed lines as received, until --max-flows
 # shellcheck disable=SC2086
 timeout 30 "$CLI" observe $FA -f --max-flows 6 --timeout 20 -o json >"$tmp/f.follow" 2>"$tmp/f.follow.err"
@@ -435,7 +447,7 @@ check "observe -f --since: the live SYN into shop/web (to-endpoint, node-2)" jch
 
 # ---- 6. observe: the drop flow's JSON ------------------------------------------------------
 echo "# 6. observe: the drop flow's JSON (at ${SECONDS}s)"
-"$CLI" observe "${C[@]}" -o json --verdict DROPPED >"$tmp/dropped.json" 2>"$tmp/dropped.err"
+"$CLI" observe "${C[@]}" --all -o json --verdict DROPPED >"$tmp/dropped.json" 2>"$tmp/dropped.err"
 rc=$?
 why="exit $rc: $(head -2 "$tmp/dropped.err")"
 check "observe -o json --verdict DROPPED exits 0" [ $rc -eq 0 ]
@@ -460,7 +472,7 @@ check "the denied SYN's policy verdict: type 5, DROPPED, match none" jcheck "$tm
 
 # ---- 7. filters across both nodes ----------------------------------------------------------
 echo "# 7. filters across both nodes (at ${SECONDS}s)"
-"$CLI" observe "${C[@]}" -o json --from-pod shop/client --to-pod shop/web --port 80 >"$tmp/conn.json" 2>/dev/null
+"$CLI" observe "${C[@]}" --all -o json --from-pod shop/client --to-pod shop/web --port 80 >"$tmp/conn.json" 2>/dev/null
 why="$(jget "$tmp/conn.json" "sorted(set(f['node_name'] for f in flows))")"
 check "--from-pod shop/client --to-pod shop/web --port 80: flows of both nodes" jcheck "$tmp/conn.json" \
 	"sorted(set(f['node_name'] for f in flows)) == ['node-1','node-2']"
@@ -468,38 +480,38 @@ check "... and only flows of that pair and port" jcheck "$tmp/conn.json" \
 	"all(f['flow']['source']['pod_name'] == 'client' and f['flow']['destination']['pod_name'] == 'web' and 80 in (f['flow']['l4']['TCP']['source_port'], f['flow']['l4']['TCP']['destination_port']) for f in flows)"
 times="[(f['time'], f['node_name'], f['flow']['ciliate']['seq']) for f in flows]"
 check "... merged in time order" jcheck "$tmp/conn.json" "$times == sorted($times)"
-"$CLI" observe "${C[@]}" -o json --pod shop/web --node-name node-2 --type trace >"$tmp/n2.json" 2>/dev/null
+"$CLI" observe "${C[@]}" --all -o json --pod shop/web --node-name node-2 --type trace >"$tmp/n2.json" 2>/dev/null
 why="$(jget "$tmp/n2.json" "len(flows)")"
 check "--pod shop/web --node-name node-2 --type trace: only node-2's traces" jcheck "$tmp/n2.json" \
 	"flows and all(f['node_name'] == 'node-2' and f['flow']['event_type']['type'] == 4 for f in flows)"
-"$CLI" observe "${C[@]}" -o json --port 81 --verdict FORWARDED >"$tmp/none.json" 2>/dev/null
+"$CLI" observe "${C[@]}" --all -o json --port 81 --verdict FORWARDED >"$tmp/none.json" 2>/dev/null
 why="$(head -2 "$tmp/none.json")"
 check "--port 81 --verdict FORWARDED: nothing (the SYN never left node-1)" [ ! -s "$tmp/none.json" ]
-"$CLI" observe "${C[@]}" -o json --namespace shop --protocol UDP >"$tmp/udp.json" 2>/dev/null
+"$CLI" observe "${C[@]}" --all -o json --namespace shop --protocol UDP >"$tmp/udp.json" 2>/dev/null
 check "--namespace shop --protocol UDP: nothing" [ ! -s "$tmp/udp.json" ]
-"$CLI" observe "${C[@]}" -o json --drop-reason POLICY_DENIED --type drop >"$tmp/reason.json" 2>/dev/null
+"$CLI" observe "${C[@]}" --all -o json --drop-reason POLICY_DENIED --type drop >"$tmp/reason.json" 2>/dev/null
 why="$(jget "$tmp/reason.json" "len(flows)")"
 check "--drop-reason POLICY_DENIED --type drop: the drop(s) of port 81, on node-1" jcheck "$tmp/reason.json" \
 	"flows and all(f['flow']['drop_reason_desc'] == 'POLICY_DENIED' and f['node_name'] == 'node-1' for f in flows)"
 
 # ---- 8. --last, compact, table, --html -----------------------------------------------------
 echo "# 8. --last, compact, table, --html (at ${SECONDS}s)"
-"$CLI" observe "${C[@]}" -o json --pod shop/client >"$tmp/all.json" 2>/dev/null
+"$CLI" observe "${C[@]}" --all -o json --pod shop/client >"$tmp/all.json" 2>/dev/null
 "$CLI" observe "${C[@]}" -o json --pod shop/client --last 3 >"$tmp/last3.json" 2>/dev/null
 why="$(wc -l <"$tmp/all.json") flows in all, last 3: $(wc -l <"$tmp/last3.json")"
 check "--last 3: the three newest flows of both nodes merged" eval \
 	"[ \$(wc -l <'$tmp/last3.json') -eq 3 ] && [ \"\$(tail -3 '$tmp/all.json')\" = \"\$(cat '$tmp/last3.json')\" ]"
-"$CLI" observe "${C[@]}" --verdict DROPPED --port 81 >"$tmp/compact.out" 2>&1
+"$CLI" observe "${C[@]}" --all --verdict DROPPED --port 81 >"$tmp/compact.out" 2>&1
 why="$(head -3 "$tmp/compact.out")"
 check "compact: the drop line" has "$tmp/compact.out" \
 	"^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}: shop/client:$DPORT \(ID:$ID_CLIENT\) -> shop/web:81 \(ID:$ID_WEB\) Policy denied DROPPED \(TCP Flags: SYN\)$"
 check "compact: the policy verdict line" has "$tmp/compact.out" \
 	": shop/client:$DPORT \(ID:$ID_CLIENT\) -> shop/web:81 \(ID:$ID_WEB\) policy-verdict:none EGRESS DENIED \(TCP Flags: SYN\)$"
-"$CLI" observe "${C[@]}" --print-node-name --to-pod shop/web --port 80 --type trace:to-endpoint >"$tmp/compact2.out" 2>&1
+"$CLI" observe "${C[@]}" --all --print-node-name --to-pod shop/web --port 80 --type trace:to-endpoint >"$tmp/compact2.out" 2>&1
 why="$(head -3 "$tmp/compact2.out")"
 check "compact --print-node-name: the SYN into shop/web on node-2" has "$tmp/compact2.out" \
 	"\[node-2\]: shop/client:$APORT \(ID:$ID_CLIENT\) -> shop/web:80 \(ID:$ID_WEB\) to-endpoint FORWARDED \(TCP Flags: SYN\)$"
-"$CLI" observe "${C[@]}" -o table --pod shop/client >"$tmp/table.out" 2>&1
+"$CLI" observe "${C[@]}" --all -o table --pod shop/client >"$tmp/table.out" 2>&1
 why="$(head -3 "$tmp/table.out")"
 check "table: the header" has "$tmp/table.out" '^TIMESTAMP +NODE +SOURCE +DESTINATION +TYPE +VERDICT +SUMMARY$'
 check "table: the drop row" has "$tmp/table.out" \
