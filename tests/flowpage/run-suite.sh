@@ -150,8 +150,12 @@ if check "page renders, script runs" dom all ""; then
 	n=$(grep -c '^<g class="edge ' "$tmp/all.dom")
 	why="$n arrows"
 	check "one arrow per (source, destination, port, verdict): 9" [ "$n" -eq 9 ]
+	drop_edge=$(grep -o '^<g class="edge dropped" data-verdict="DROPPED" id="edge-[0-9]*" data-from="shop/frontend-6d8f7b9c4-x2lqp" data-to="payments/ledger-0" data-port="TCP/5432" data-count="4" data-reason="POLICY_DENIED"[^>]*><title>[^<]*</title><path [^>]*marker-end="url(#arrow-dropped)"' "$tmp/all.dom" |
+		grep -o 'id="edge-[0-9]*"' | cut -d'"' -f2)
 	why="no red arrow frontend -> ledger-0 TCP/5432 x4 POLICY_DENIED"
-	check "drop arrow with count and reason" has all '^<g class="edge dropped" data-verdict="DROPPED" id="edge-[0-9]*" data-from="shop/frontend-6d8f7b9c4-x2lqp" data-to="payments/ledger-0" data-port="TCP/5432" data-count="4" data-reason="POLICY_DENIED"[^>]*><title>[^<]*</title><path [^>]*marker-end="url(#arrow-dropped)"[^>]*></path><text[^>]*>TCP/5432 ×4  POLICY_DENIED</text>'
+	check "drop arrow with count and reason" [ -n "$drop_edge" ]
+	why="no red label on $drop_edge"
+	check "drop arrow's label names the reason" has all "<text class=\"edge-label dropped\" data-verdict=\"DROPPED\" data-edge=\"$drop_edge\"[^>]*>TCP/5432 ×4  POLICY_DENIED</text>"
 	why="no green arrow cart -> api-0 TCP/8443"
 	check "forwarded arrow" has all '^<g class="edge forwarded" data-verdict="FORWARDED" id="edge-[0-9]*" data-from="shop/cart-5c9b48d7f-9mzt4" data-to="payments/api-0" data-port="TCP/8443" data-count="2"'
 	why="replies should count on their connection's arrow (frontend -> cart TCP/8080 x6)"

@@ -121,7 +121,7 @@ static int teardown(void **state)
 /* Writes the page for the records and returns its text. */
 static char *render(json_t *const *v, size_t n, const char *title)
 {
-	struct diag d = { "" };
+	struct diag d = {""};
 	int err = flowpage_write(page_path, v, n, title, &d);
 
 	if (err)
@@ -154,14 +154,14 @@ static size_t count_of(const char *hay, const char *needle)
 static json_t *flow_rec(const char *node, const char *verdict, const char *src_ns,
 			const char *src_pod, const char *dst_ns, const char *dst_pod, int dport)
 {
-	json_t *flow = json_pack(
-		"{ss ss s{ssssss} s{s{sisi}} s{sssss[s]} s{sssss[s]} s{si} ss}", "time",
-		"2026-12-04T17:40:00.5Z", "verdict", verdict, "IP", "source", "10.244.0.10",
-		"destination", "10.244.1.10", "ipVersion", "IPv4", "l4", "TCP", "source_port",
-		41000, "destination_port", dport, "source", "namespace", src_ns, "pod_name",
-		src_pod, "labels", "k8s:app=a", "destination", "namespace", dst_ns, "pod_name",
-		dst_pod, "labels", "k8s:app=b", "event_type", "type",
-		strcmp(verdict, "DROPPED") == 0 ? 1 : 4, "node_name", node);
+	json_t *flow = json_pack("{ss ss s{ssssss} s{s{sisi}} s{sssss[s]} s{sssss[s]} s{si} ss}",
+				 "time", "2026-12-04T17:40:00.5Z", "verdict", verdict, "IP",
+				 "source", "10.244.0.10", "destination", "10.244.1.10", "ipVersion",
+				 "IPv4", "l4", "TCP", "source_port", 41000, "destination_port",
+				 dport, "source", "namespace", src_ns, "pod_name", src_pod,
+				 "labels", "k8s:app=a", "destination", "namespace", dst_ns,
+				 "pod_name", dst_pod, "labels", "k8s:app=b", "event_type", "type",
+				 strcmp(verdict, "DROPPED") == 0 ? 1 : 4, "node_name", node);
 
 	assert_non_null(flow);
 	if (strcmp(verdict, "DROPPED") == 0)
@@ -178,8 +178,8 @@ static json_t *lost_rec(const char *node, int n)
 
 static void test_embeds_flows(void **state)
 {
-	json_t *v[2] = { flow_rec("node-1", "FORWARDED", "x", "a", "y", "b", 80),
-			 flow_rec("node-2", "DROPPED", "y", "b", "x", "a", 443) };
+	json_t *v[2] = {flow_rec("node-1", "FORWARDED", "x", "a", "y", "b", 80),
+			flow_rec("node-2", "DROPPED", "y", "b", "x", "a", 443)};
 	char *page = render(v, 2, "two flows");
 	char *block = data_block(page);
 	json_error_t je;
@@ -207,7 +207,7 @@ static void test_embeds_flows(void **state)
 
 static void test_hostile_label(void **state)
 {
-	json_t *v[1] = { flow_rec("node-1", "DROPPED", "x", HOSTILE, "y&<!--", "b\u2028", 80) };
+	json_t *v[1] = {flow_rec("node-1", "DROPPED", "x", HOSTILE, "y&<!--", "b\u2028", 80)};
 	char *page = render(v, 1, "<b>title</b> & " HOSTILE);
 	char *block = data_block(page);
 	json_error_t je;
@@ -221,16 +221,18 @@ static void test_hostile_label(void **state)
 	assert_null(strstr(block, "<"));
 	assert_null(strstr(block, ">"));
 	assert_null(strstr(block, "&"));
-	assert_non_null(strstr(block, "\\u003c/script\\u003e\\u003cimg src=x onerror=alert(1)\\u003e"));
+	assert_non_null(
+		strstr(block, "\\u003c/script\\u003e\\u003cimg src=x onerror=alert(1)\\u003e"));
 	/* the title is text in both places */
-	assert_non_null(strstr(page, "<title>&lt;b&gt;title&lt;/b&gt; &amp; &lt;/script&gt;&lt;img"));
+	assert_non_null(
+		strstr(page, "<title>&lt;b&gt;title&lt;/b&gt; &amp; &lt;/script&gt;&lt;img"));
 	assert_non_null(strstr(page, "<h1 id=\"page-title\">&lt;b&gt;title&lt;/b&gt; &amp; "));
 	/* ... and the data still reads back to the very same strings */
 	data = json_loads(block, 0, &je);
 	assert_non_null(data);
-	src = json_object_get(json_object_get(json_array_get(json_object_get(data, "flows"), 0),
-					      "flow"),
-			      "source");
+	src = json_object_get(
+		json_object_get(json_array_get(json_object_get(data, "flows"), 0), "flow"),
+		"source");
 	assert_string_equal(json_string_value(json_object_get(src, "pod_name")), HOSTILE);
 	assert_string_equal(json_string_value(json_object_get(data, "title")),
 			    "<b>title</b> & " HOSTILE);
@@ -242,14 +244,14 @@ static void test_hostile_label(void **state)
 
 static void test_counts(void **state)
 {
-	json_t *v[] = { flow_rec("node-1", "FORWARDED", "x", "a", "y", "b", 80),
-			flow_rec("node-1", "DROPPED", "x", "a", "y", "b", 81),
-			flow_rec("node-2", "DROPPED", "x", "a", "y", "b", 82),
-			flow_rec("node-2", "ERROR", "x", "a", "y", "b", 83),
-			lost_rec("node-2", 5),
-			lost_rec("node-2", 2),
-			lost_rec("node-3", 1),
-			json_pack("{s{}ss}", "agent_event", "node_name", "node-1") };
+	json_t *v[] = {flow_rec("node-1", "FORWARDED", "x", "a", "y", "b", 80),
+		       flow_rec("node-1", "DROPPED", "x", "a", "y", "b", 81),
+		       flow_rec("node-2", "DROPPED", "x", "a", "y", "b", 82),
+		       flow_rec("node-2", "ERROR", "x", "a", "y", "b", 83),
+		       lost_rec("node-2", 5),
+		       lost_rec("node-2", 2),
+		       lost_rec("node-3", 1),
+		       json_pack("{s{}ss}", "agent_event", "node_name", "node-1")};
 	size_t n = sizeof(v) / sizeof(v[0]);
 	char *page = render(v, n, NULL);
 
@@ -285,7 +287,7 @@ static void test_empty(void **state)
 static void test_no_fetches(void **state)
 {
 	struct recs r;
-	struct diag d = { "" };
+	struct diag d = {""};
 	char *page;
 
 	assert_int_equal(load_jsonl(FIXTURE, &r, &d), 0);
@@ -307,7 +309,7 @@ static void test_no_fetches(void **state)
 static void test_fixture_counts(void **state)
 {
 	struct recs r;
-	struct diag d = { "" };
+	struct diag d = {""};
 	char *page;
 
 	assert_int_equal(load_jsonl(FIXTURE, &r, &d), 0);
@@ -325,8 +327,8 @@ static void test_fixture_counts(void **state)
 
 static void test_unwritable(void **state)
 {
-	json_t *v[1] = { flow_rec("node-1", "FORWARDED", "x", "a", "y", "b", 80) };
-	struct diag d = { "" };
+	json_t *v[1] = {flow_rec("node-1", "FORWARDED", "x", "a", "y", "b", 80)};
+	struct diag d = {""};
 	char path[160];
 	int err;
 
@@ -356,7 +358,7 @@ static void test_unwritable(void **state)
 static int write_page(const char *in, const char *out, const char *title)
 {
 	struct recs r;
-	struct diag d = { "" };
+	struct diag d = {""};
 	int err = load_jsonl(in, &r, &d);
 
 	if (!err)
