@@ -3,7 +3,8 @@
  * ciliate apply -f FILE / ciliate delete -f FILE: Kubernetes manifests to and from the store.
  * Each object is stored as JSON at /ciliate/objects/<kind>/<namespace>/<name> (namespace ""
  * for cluster-scoped kinds). Every file is checked first; one bad object rejects the whole
- * run and nothing is written. Writes go in one transaction (per 1024 objects) guarded by
+ * run and nothing is written. Deleting needs only each object's kind, metadata.namespace and
+ * metadata.name, as `kubectl delete -f` does (SPEC section 4). Writes go in one transaction (per 1024 objects) guarded by
  * compare-and-swap, so a concurrent writer cannot be overwritten unseen.
  */
 #include <errno.h>
@@ -114,9 +115,13 @@ static int parse_opts(int argc, char **argv, const char *cmd, struct store_opts 
 			printf("usage: ciliate %s -f FILE [-f FILE...] [--store DIR|URI]%s "
 			       "[--dry-run]\n"
 			       "FILE '-' reads stdin. The store defaults to $CILIATE_STORE, then "
-			       "%s.\n",
+			       "%s.\n%s",
 			       cmd, strcmp(cmd, "delete") ? "" : " [--ignore-not-found]",
-			       STORE_DEFAULT_URI);
+			       STORE_DEFAULT_URI,
+			       strcmp(cmd, "delete")
+				       ? ""
+				       : "Each document needs only kind, metadata.name and (namespaced "
+					 "kinds) metadata.namespace\n(default \"default\").\n");
 			exit(EXIT_OK);
 		default:
 			return EXIT_USAGE;
@@ -150,8 +155,8 @@ static void objset_free(struct objset *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Loads and checks every file; all or nothing. */
-static int load_all(const struct store_opts *o, struct objset *set)
+/* Loads and checks every file; all or nothing. refs: only what names each object (delete). */
+static int load_all(const struct store_opts *o, bool refs, struct objset *set)
 {
 	struct manifest_obj *v;
 	struct diag d = {{0}};
@@ -167,7 +172,8 @@ static int load_all(const struct store_opts *o, struct objset *set)
 			fprintf(stderr, "%s: cannot read: %s\n", name, strerror(errno));
 			return -1;
 		}
-		if (manifests_load(name, text, len, &v, &n, &skipped, &d)) {
+		if ((refs ? manifest_refs_load : manifests_load)(name, text, len, &v, &n, &skipped,
+								 &d)) {
 			fprintf(stderr, "%s\n", d.msg);
 			free(text);
 			return -1;
@@ -397,7 +403,7 @@ static int run(int argc, char **argv, bool apply)
 	rc = parse_opts(argc, argv, apply ? "apply" : "delete", &o);
 	if (rc)
 		return rc;
-	if (load_all(&o, &set)) {
+	if (load_all(&o, !apply, &set)) {
 		objset_free(&set);
 		return EXIT_FAILURE_;
 	}

@@ -278,8 +278,7 @@ out:
 
 /* ---- manifest files: check and convert to JSON -------------------------------------------- */
 
-/* Kubernetes kinds without a namespace (their objects are stored with namespace ""). */
-static bool kind_cluster_scoped(const char *kind)
+bool manifest_kind_cluster_scoped(const char *kind)
 {
 	static const char *const kinds[] = {
 		"Namespace",
@@ -499,68 +498,103 @@ static void manifest_obj_clear(struct manifest_obj *o)
 	memset(o, 0, sizeof(*o));
 }
 
-/* Checks one object (a document or a List item) and appends it to the output array. */
-static int one_object(struct parse_ctx *p, const yaml_node_t *root, const char *path,
-		      struct manifest_obj **out, size_t *n)
+/* What names an object: kind, metadata.namespace (cluster-scoped kinds: "", ignored if
+ * given; namespaced kinds without one: "default", as kubectl does) and metadata.name, and
+ * whether an earlier object of *out has the same. With refs (delete) apiVersion is not
+ * needed, as `kubectl delete -f` needs only what names the object. Fills o (the caller
+ * clears it on failure). */
+static int object_ref(struct parse_ctx *p, const yaml_node_t *root, const char *path, bool refs,
+		      const struct manifest_obj *out, size_t n, struct manifest_obj *o)
 {
 	const struct yt_ctx *c = &p->yt;
-	char sub[YT_PATH_MAX], src[512];
-	struct manifest_obj o = {0}, *v;
+	char sub[YT_PATH_MAX];
 	yaml_node_t *md, *nsn;
-	json_t *j = NULL, *jmd, *ann;
 	size_t i;
-	int err;
+	int err = 0;
 
 #define P(f) yt_path(sub, "%s%s" f, path, *path ? "." : "")
 	if (root->type != YAML_MAPPING_NODE)
 		return yt_fail(c, root, path,
-			       "a document must be a mapping with apiVersion and kind");
-	o.line = yt_line(root);
-	err = str_field(c, root, "apiVersion", P("apiVersion"), &o.api_version);
+			       refs ? "a document must be a mapping with kind and metadata.name"
+				    : "a document must be a mapping with apiVersion and kind");
+	o->line = yt_line(root);
+	if (!refs || yt_map_get(c, root, "apiVersion"))
+		err = str_field(c, root, "apiVersion", P("apiVersion"), &o->api_version);
 	if (!err)
-		err = str_field(c, root, "kind", P("kind"), &o.kind);
+		err = str_field(c, root, "kind", P("kind"), &o->kind);
 	if (err)
-		goto fail;
+		return err;
+	if (!name_ok(o->kind))
+		return yt_fail(c, yt_map_get(c, root, "kind"), P("kind"),
+			       "\"%s\" is not a valid kind", o->kind);
 	md = yt_map_get(c, root, "metadata");
-	if (!md) {
-		err = yt_fail(c, root, P("metadata.name"), "required field missing");
-		goto fail;
-	}
+	if (!md)
+		return yt_fail(c, root, P("metadata.name"), "required field missing");
 	err = yt_want_map(c, md, P("metadata"));
 	if (!err)
-		err = str_field(c, md, "name", P("metadata.name"), &o.name);
+		err = str_field(c, md, "name", P("metadata.name"), &o->name);
+	if (err)
+		return err;
+	if (!name_ok(o->name))
+		return yt_fail(c, yt_map_get(c, md, "name"), P("metadata.name"),
+			       "\"%s\" is not a valid object name", o->name);
+	nsn = yt_map_get(c, md, "namespace");
+	if (manifest_kind_cluster_scoped(o->kind)) {
+		o->ns = strdup("");
+	} else if (nsn) {
+		err = str_field(c, md, "namespace", P("metadata.namespace"), &o->ns);
+		if (!err && !name_ok(o->ns))
+			err = yt_fail(c, nsn, P("metadata.namespace"),
+				      "\"%s\" is not a valid namespace name", o->ns);
+		if (err)
+			return err;
+	} else {
+		o->ns = strdup("default");
+	}
+	if (!o->ns)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (strcmp(out[i].kind, o->kind) || strcmp(out[i].ns, o->ns) ||
+		    strcmp(out[i].name, o->name))
+			continue;
+		return yt_fail(c, root, P("metadata.name"),
+			       "duplicate %s \"%s%s%s\" (first at line %d)", o->kind, o->ns,
+			       *o->ns ? "/" : "", o->name, out[i].line);
+	}
+	return 0;
+#undef P
+}
+
+static int append_obj(struct manifest_obj **out, size_t *n, const struct manifest_obj *o)
+{
+	struct manifest_obj *v = realloc(*out, (*n + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	*out = v;
+	v[(*n)++] = *o;
+	return 0;
+}
+
+/* Checks one object (a document or a List item) and appends it to the output array; with
+ * refs only what names it (object_ref), and no JSON. */
+static int one_object(struct parse_ctx *p, const yaml_node_t *root, const char *path, bool refs,
+		      struct manifest_obj **out, size_t *n)
+{
+	const struct yt_ctx *c = &p->yt;
+	char src[512];
+	struct manifest_obj o = {0};
+	json_t *j = NULL, *jmd, *ann;
+	int err;
+
+	err = object_ref(p, root, path, refs, *out, *n, &o);
 	if (err)
 		goto fail;
-	if (!name_ok(o.name)) {
-		err = yt_fail(c, yt_map_get(c, md, "name"), P("metadata.name"),
-			      "\"%s\" is not a valid object name", o.name);
-		goto fail;
-	}
-	nsn = yt_map_get(c, md, "namespace");
-	if (kind_cluster_scoped(o.kind)) {
-		o.ns = strdup("");
-	} else if (nsn) {
-		err = str_field(c, md, "namespace", P("metadata.namespace"), &o.ns);
-		if (!err && !name_ok(o.ns))
-			err = yt_fail(c, nsn, P("metadata.namespace"),
-				      "\"%s\" is not a valid namespace name", o.ns);
+	if (refs) {
+		err = append_obj(out, n, &o);
 		if (err)
 			goto fail;
-	} else {
-		o.ns = strdup("default");
-	}
-	if (!o.ns) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	for (i = 0; i < *n; i++) {
-		if (strcmp((*out)[i].kind, o.kind) || strcmp((*out)[i].ns, o.ns) ||
-		    strcmp((*out)[i].name, o.name))
-			continue;
-		err = yt_fail(c, root, P("metadata.name"),
-			      "duplicate %s \"%s%s%s\" (first at line %d)", o.kind, o.ns,
-			      *o.ns ? "/" : "", o.name, (*out)[i].line);
-		goto fail;
+		return 0;
 	}
 	/* the model's own checks for the kinds it knows (others are stored as they are) */
 	if (!strcmp(o.kind, "Pod")) {
@@ -588,22 +622,17 @@ static int one_object(struct parse_ctx *p, const yaml_node_t *root, const char *
 		err = -ENOMEM;
 		goto fail;
 	}
-	v = realloc(*out, (*n + 1) * sizeof(*v));
-	if (!v) {
-		err = -ENOMEM;
+	err = append_obj(out, n, &o);
+	if (err)
 		goto fail;
-	}
-	*out = v;
-	v[(*n)++] = o;
 	return 0;
-#undef P
 fail:
 	manifest_obj_clear(&o);
 	return err;
 }
 
-int manifests_load(const char *name, const char *text, size_t len, struct manifest_obj **out,
-		   size_t *n, size_t *skipped, struct diag *d)
+static int load_objects(const char *name, const char *text, size_t len, bool refs,
+			struct manifest_obj **out, size_t *n, size_t *skipped, struct diag *d)
 {
 	struct doc_stream st = {0};
 	struct parse_ctx p = {0};
@@ -639,8 +668,11 @@ int manifests_load(const char *name, const char *text, size_t len, struct manife
 				(*skipped)++;
 			continue;
 		}
-		if (!is_kind(&p.yt, root, "v1", "List")) {
-			err = one_object(&p, root, "", out, n);
+		if (!(refs ? root->type == YAML_MAPPING_NODE &&
+				     root_field(&p.yt, root, "kind") &&
+				     !strcmp(root_field(&p.yt, root, "kind"), "List")
+			   : is_kind(&p.yt, root, "v1", "List"))) {
+			err = one_object(&p, root, "", refs, out, n);
 			continue;
 		}
 		items = yt_map_get(&p.yt, root, "items");
@@ -651,7 +683,7 @@ int manifests_load(const char *name, const char *text, size_t len, struct manife
 		for (it = items ? items->data.sequence.items.start : NULL;
 		     !err && it < items->data.sequence.items.top; it++, k++)
 			err = one_object(&p, yt_node(&p.yt, *it), yt_path(sub, "items[%zu]", k),
-					 out, n);
+					 refs, out, n);
 	}
 	if (err == -ENOMEM && d && !d->msg[0])
 		diag_fail_errno(d, err, "%s: out of memory", name);
@@ -667,6 +699,18 @@ int manifests_load(const char *name, const char *text, size_t len, struct manife
 		*n = 0;
 	}
 	return err;
+}
+
+int manifests_load(const char *name, const char *text, size_t len, struct manifest_obj **out,
+		   size_t *n, size_t *skipped, struct diag *d)
+{
+	return load_objects(name, text, len, false, out, n, skipped, d);
+}
+
+int manifest_refs_load(const char *name, const char *text, size_t len,
+		       struct manifest_obj **out, size_t *n, size_t *skipped, struct diag *d)
+{
+	return load_objects(name, text, len, true, out, n, skipped, d);
 }
 
 void manifests_free(struct manifest_obj *v, size_t n)

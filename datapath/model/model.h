@@ -357,13 +357,19 @@ int scenario_from_parts(struct scenario *s, struct model_part *const *parts, siz
 
 /* One Kubernetes object of a manifest file, checked and converted to JSON. */
 struct manifest_obj {
-	char *api_version;
+	char *api_version; /* NULL: not given (manifest_refs_load only) */
 	char *kind;
 	char *ns;   /* "" for cluster-scoped kinds; "default" when unset */
 	char *name;
-	char *json; /* compact JSON, with the MANIFEST_SOURCE_ANNOTATION added */
+	char *json; /* compact JSON, with the MANIFEST_SOURCE_ANNOTATION added (NULL from
+		     * manifest_refs_load) */
 	int line;
 };
+
+/* Kubernetes kinds without a namespace (Namespace, Node, CiliumClusterwideNetworkPolicy,
+ * CiliumEgressGatewayPolicy, ...): their objects are stored with namespace "" and a
+ * namespace given to them is ignored. */
+bool manifest_kind_cluster_scoped(const char *kind);
 
 /* Checks a manifest file (multi-document YAML, v1 List items expanded) and converts each
  * object to JSON; the kinds the model knows are checked field by field (any node name and
@@ -372,7 +378,14 @@ struct manifest_obj {
 int manifests_load(const char *name, const char *text, size_t len, struct manifest_obj **out,
 		   size_t *n, size_t *skipped, struct diag *d);
 
-/* Frees the array manifests_load returned. */
+/* What `ciliate delete -f` needs, as `kubectl delete -f`: each object's kind,
+ * metadata.namespace and metadata.name (namespace as in manifests_load; apiVersion, spec and
+ * the rest are neither needed nor checked; any kind). v1 List items are expanded,
+ * sim.ciliate.dev documents skipped. */
+int manifest_refs_load(const char *name, const char *text, size_t len,
+		       struct manifest_obj **out, size_t *n, size_t *skipped, struct diag *d);
+
+/* Frees the array manifests_load or manifest_refs_load returned. */
 void manifests_free(struct manifest_obj *v, size_t n);
 
 #endif

@@ -245,12 +245,6 @@ static int parse_matrix(struct parse_ctx *p, const yaml_node_t *item, const char
 				  yt_path(sub, "%s.table", path), m);
 }
 
-static bool cluster_scoped(const char *kind)
-{
-	return !strcmp(kind, "Namespace") || !strcmp(kind, "CiliumClusterwideNetworkPolicy") ||
-	       !strcmp(kind, "CiliumEgressGatewayPolicy") || !strcmp(kind, "Node");
-}
-
 static int parse_delete(struct parse_ctx *p, const yaml_node_t *item, const char *path,
 			struct m_delete_ref *ref)
 {
@@ -273,10 +267,14 @@ static int parse_delete(struct parse_ctx *p, const yaml_node_t *item, const char
 			     ref->name, sizeof(ref->name));
 	if (err)
 		return err;
+	/* as `ciliate apply/delete` name objects: cluster-scoped kinds have no namespace (one
+	 * given is ignored), namespaced kinds default to "default" */
 	n = yt_map_get(c, item, "namespace");
-	if (n)
+	if (manifest_kind_cluster_scoped(ref->kind))
+		ref->ns[0] = '\0';
+	else if (n)
 		return yt_str(c, n, yt_path(sub, "%s.namespace", path), ref->ns, sizeof(ref->ns));
-	if (!cluster_scoped(ref->kind))
+	else
 		strcpy(ref->ns, "default");
 	return 0;
 }

@@ -39,7 +39,7 @@ passed=0
 failed=0
 start=$SECONDS
 # tags of every cluster this suite brings up (scenario metadata.name, sanitised)
-TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6"
+TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6 delname"
 
 source tests/lib/suite.sh # pass / fail (cwd is the repository root)
 
@@ -233,6 +233,15 @@ why="$(grep -E 'restart-agent' "$tmp/f-agent-restart.out" | head -3)"
 check "agent restart: both agents were restarted" \
 	[ "$(grep -c 'ok    restart-agent node-' "$tmp/f-agent-restart.out")" -eq 2 ]
 
+# ---- 2b'. Test-step deletes by kind/namespace/name ------------------------------------
+# tests/sim/fixtures/delete-by-name.yaml: a CNP deleted by kind/namespace/name, a CCNP by
+# kind/name; the probes after each show the policy gone
+rep=$tmp/delname.json
+"$SIM" run tests/sim/fixtures/delete-by-name.yaml --report "$rep" >"$tmp/delname.out" 2>&1
+rc=$?
+why="exit $rc; $(grep -E 'FAIL' "$tmp/delname.out" | head -3)"
+check "delete by kind/namespace/name in Test steps: every check passes" \
+	[ $rc -eq 0 -a "$(grep -c '"pass": false' "$rep")" = 0 -a "$(grep -c '"name": "apply (delete)"' "$rep")" = 2 ]
 # ---- 2c. Replay documents under ciliate-sim run ------------------------------------------
 rep=$tmp/replays.json
 "$SIM" run scenarios/replay/*.yaml --report "$rep" >"$tmp/replays.out" 2>&1
