@@ -11,6 +11,8 @@ PKGS+=(socat)
 PKGS+=(nftables conntrack)
 # curl and an independent exposition parser: scraping the agents' /metrics (tests/metrics)
 PKGS+=(curl python3 python3-prometheus-client)
+# chromium and a font: the flow page rendered headless, DOM checks and screenshot (tests/flowpage)
+PKGS+=(chromium fonts-dejavu-core)
 if [ "${1:-}" = "--kernels" ]; then
 	shift
 	PKGS+=(qemu-system-x86 busybox-static cpio zstd kmod)
