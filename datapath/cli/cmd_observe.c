@@ -102,17 +102,17 @@ static const struct {
 	const char *flag;
 	const char *key;
 } filter_flags[] = {
-	{ OPT_FROM_POD, "--from-pod", "from_pod" },
-	{ OPT_TO_POD, "--to-pod", "to_pod" },
-	{ OPT_POD, "--pod", "pod" },
-	{ OPT_RELATED_TO, "--related-to", "pod" },
-	{ OPT_NAMESPACE, "--namespace", "namespace" },
-	{ OPT_VERDICT, "--verdict", "verdict" },
-	{ OPT_DROP_REASON, "--drop-reason", "drop_reason" },
-	{ OPT_PROTOCOL, "--protocol", "protocol" },
-	{ OPT_PORT, "--port", "port" },
-	{ OPT_TYPE, "--type", "type" },
-	{ OPT_NODE_NAME, "--node-name", "node" },
+	{OPT_FROM_POD, "--from-pod", "from_pod"},
+	{OPT_TO_POD, "--to-pod", "to_pod"},
+	{OPT_POD, "--pod", "pod"},
+	{OPT_RELATED_TO, "--related-to", "pod"},
+	{OPT_NAMESPACE, "--namespace", "namespace"},
+	{OPT_VERDICT, "--verdict", "verdict"},
+	{OPT_DROP_REASON, "--drop-reason", "drop_reason"},
+	{OPT_PROTOCOL, "--protocol", "protocol"},
+	{OPT_PORT, "--port", "port"},
+	{OPT_TYPE, "--type", "type"},
+	{OPT_NODE_NAME, "--node-name", "node"},
 };
 
 static void observe_usage(FILE *f)
@@ -174,7 +174,7 @@ static int add_filter_value(struct observe_opts *o, const char *flag, const char
 {
 	json_t *one = json_pack("{s:[o]}", key, filter_value(key, arg)), *list;
 	struct flow_filter *f = NULL;
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 
 	if (flow_filter_from_json(one, &f, &d)) {
 		json_decref(one);
@@ -297,30 +297,30 @@ static int parse_common(struct observe_opts *o, int c, const char *arg)
 }
 
 static const struct option observe_long[] = {
-	{ "node", required_argument, NULL, OPT_NODE },
-	{ "socket", required_argument, NULL, OPT_SOCKET },
-	{ "from-pod", required_argument, NULL, OPT_FROM_POD },
-	{ "to-pod", required_argument, NULL, OPT_TO_POD },
-	{ "pod", required_argument, NULL, OPT_POD },
-	{ "namespace", required_argument, NULL, OPT_NAMESPACE },
-	{ "verdict", required_argument, NULL, OPT_VERDICT },
-	{ "drop-reason", required_argument, NULL, OPT_DROP_REASON },
-	{ "protocol", required_argument, NULL, OPT_PROTOCOL },
-	{ "port", required_argument, NULL, OPT_PORT },
-	{ "type", required_argument, NULL, OPT_TYPE },
-	{ "node-name", required_argument, NULL, OPT_NODE_NAME },
-	{ "since", required_argument, NULL, OPT_SINCE },
-	{ "until", required_argument, NULL, OPT_UNTIL },
-	{ "last", required_argument, NULL, OPT_LAST },
-	{ "all", no_argument, NULL, OPT_ALL },
-	{ "follow", no_argument, NULL, 'f' },
-	{ "output", required_argument, NULL, 'o' },
-	{ "html", required_argument, NULL, OPT_HTML },
-	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "print-node-name", no_argument, NULL, OPT_PRINT_NODE },
-	{ "help", no_argument, NULL, 'h' },
-	{ 0 },
+	{"node", required_argument, NULL, OPT_NODE},
+	{"socket", required_argument, NULL, OPT_SOCKET},
+	{"from-pod", required_argument, NULL, OPT_FROM_POD},
+	{"to-pod", required_argument, NULL, OPT_TO_POD},
+	{"pod", required_argument, NULL, OPT_POD},
+	{"namespace", required_argument, NULL, OPT_NAMESPACE},
+	{"verdict", required_argument, NULL, OPT_VERDICT},
+	{"drop-reason", required_argument, NULL, OPT_DROP_REASON},
+	{"protocol", required_argument, NULL, OPT_PROTOCOL},
+	{"port", required_argument, NULL, OPT_PORT},
+	{"type", required_argument, NULL, OPT_TYPE},
+	{"node-name", required_argument, NULL, OPT_NODE_NAME},
+	{"since", required_argument, NULL, OPT_SINCE},
+	{"until", required_argument, NULL, OPT_UNTIL},
+	{"last", required_argument, NULL, OPT_LAST},
+	{"all", no_argument, NULL, OPT_ALL},
+	{"follow", no_argument, NULL, 'f'},
+	{"output", required_argument, NULL, 'o'},
+	{"html", required_argument, NULL, OPT_HTML},
+	{"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"print-node-name", no_argument, NULL, OPT_PRINT_NODE},
+	{"help", no_argument, NULL, 'h'},
+	{0},
 };
 
 static int parse_observe_option(struct observe_opts *o, int c, const char *arg)
@@ -386,18 +386,18 @@ static int parse_observe_args(int argc, char **argv, struct observe_opts *o)
 }
 
 static const struct option monitor_long[] = {
-	{ "node", required_argument, NULL, OPT_NODE },
-	{ "socket", required_argument, NULL, OPT_SOCKET },
-	{ "type", required_argument, NULL, OPT_TYPE },
-	{ "from-pod", required_argument, NULL, OPT_FROM_POD },
-	{ "to-pod", required_argument, NULL, OPT_TO_POD },
-	{ "related-to", required_argument, NULL, OPT_RELATED_TO },
-	{ "json", no_argument, NULL, 'j' },
-	{ "max-events", required_argument, NULL, OPT_MAX_FLOWS },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "print-node-name", no_argument, NULL, OPT_PRINT_NODE },
-	{ "help", no_argument, NULL, 'h' },
-	{ 0 },
+	{"node", required_argument, NULL, OPT_NODE},
+	{"socket", required_argument, NULL, OPT_SOCKET},
+	{"type", required_argument, NULL, OPT_TYPE},
+	{"from-pod", required_argument, NULL, OPT_FROM_POD},
+	{"to-pod", required_argument, NULL, OPT_TO_POD},
+	{"related-to", required_argument, NULL, OPT_RELATED_TO},
+	{"json", no_argument, NULL, 'j'},
+	{"max-events", required_argument, NULL, OPT_MAX_FLOWS},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"print-node-name", no_argument, NULL, OPT_PRINT_NODE},
+	{"help", no_argument, NULL, 'h'},
+	{0},
 };
 
 static int parse_monitor_option(struct observe_opts *o, int c, const char *arg)
@@ -531,7 +531,7 @@ static void records_free(struct records *r)
 	for (size_t i = 0; i < r->n; i++)
 		json_decref(r->v[i].j);
 	free(r->v);
-	*r = (struct records){ 0 };
+	*r = (struct records){0};
 }
 
 /* ---- printing -------------------------------------------------------------------------- */
@@ -574,7 +574,7 @@ static bool json_output(const struct printer *p)
 /* Runs a formatter into a stack buffer, or a heap one when the line is longer. */
 static void print_formatted(const struct printer *p, const json_t *w)
 {
-	struct flow_render_opts ro = { .node_name = p->o->print_node };
+	struct flow_render_opts ro = {.node_name = p->o->print_node};
 	char small[2048], *buf = small;
 	size_t size = sizeof(small), need;
 
@@ -683,7 +683,7 @@ static void printer_show_unshown_lost(struct printer *p)
 
 static void printer_init(struct printer *p, const struct observe_opts *o)
 {
-	*p = (struct printer){ .o = o, .to_stdout = !o->html || o->format_given };
+	*p = (struct printer){.o = o, .to_stdout = !o->html || o->format_given};
 	if (o->format == OUT_TABLE)
 		p->table = flow_table_new();
 	if (o->html)
@@ -694,7 +694,7 @@ static int printer_write_page(struct printer *p)
 {
 	size_t n = json_array_size(p->page), i;
 	json_t **v = calloc(n ? n : 1, sizeof(*v));
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 	char title[300];
 	int rc;
 
@@ -757,10 +757,9 @@ static void print_backlog(struct printer *p, struct records *r)
 
 /* ---- observe without -f ---------------------------------------------------------------- */
 
-static int observe_once(const struct observe_opts *o, char (*socks)[CLI_SOCKET_PATH_MAX],
-			size_t n)
+static int observe_once(const struct observe_opts *o, char (*socks)[CLI_SOCKET_PATH_MAX], size_t n)
 {
-	struct records r = { 0 };
+	struct records r = {0};
 	struct printer p;
 	json_t *req = observe_request(o, false, o->last), *resp;
 	size_t answered = 0, i;
@@ -805,7 +804,7 @@ struct conn {
 /* Waits until fd can take events or the deadline passes; false on timeout. */
 static bool wait_ready(int fd, short events, int64_t deadline)
 {
-	struct pollfd p = { .fd = fd, .events = events };
+	struct pollfd p = {.fd = fd, .events = events};
 	int64_t left;
 
 	while ((left = deadline - now_ms()) > 0) {
@@ -850,16 +849,15 @@ static int send_bounded(int fd, const char *buf, size_t len, int64_t deadline)
 }
 
 /* Connects to the agent at path and sends req; the connection is left non-blocking. */
-static int conn_open(struct conn *c, const char *path, const json_t *req, char *err,
-		     size_t errsize)
+static int conn_open(struct conn *c, const char *path, const json_t *req, char *err, size_t errsize)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int64_t deadline = now_ms() + CONNECT_TIMEOUT_MS;
 	char *line = json_dumps(req, JSON_COMPACT);
 	size_t len;
 	int rc;
 
-	*c = (struct conn){ .path = path, .fd = -1 };
+	*c = (struct conn){.path = path, .fd = -1};
 	if (!line || strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errsize, "%s: cannot build the request", path);
 		free(line);
@@ -971,7 +969,7 @@ static int follow_poll(struct follow *f, bool backlog, int timeout_ms, struct po
 	for (size_t i = 0; i < f->n; i++) {
 		if (f->conns[i].fd < 0 || (backlog && f->conns[i].answered))
 			continue;
-		pfd[k] = (struct pollfd){ .fd = f->conns[i].fd, .events = POLLIN };
+		pfd[k] = (struct pollfd){.fd = f->conns[i].fd, .events = POLLIN};
 		idx[k++] = i;
 	}
 	if (!k || poll(pfd, k, timeout_ms) <= 0)
@@ -1083,7 +1081,7 @@ static void follow_announce(const struct follow *f)
 
 static void install_stop_handlers(void)
 {
-	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct sigaction sa = {.sa_handler = on_stop_signal};
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -1114,7 +1112,7 @@ static int observe_follow(const struct observe_opts *o, char (*socks)[CLI_SOCKET
 			  size_t n)
 {
 	struct follow *f = calloc(1, sizeof(*f));
-	struct records r = { 0 };
+	struct records r = {0};
 	int rc = 0;
 
 	if (!f)
@@ -1165,7 +1163,7 @@ static int run(struct observe_opts *o)
 
 int cmd_observe(int argc, char **argv)
 {
-	struct observe_opts o = { .cmd = "observe", .filter = json_object() };
+	struct observe_opts o = {.cmd = "observe", .filter = json_object()};
 	int rc = parse_observe_args(argc, argv, &o);
 
 	if (!rc)
@@ -1176,11 +1174,11 @@ int cmd_observe(int argc, char **argv)
 
 int cmd_monitor(int argc, char **argv)
 {
-	struct observe_opts o = { .cmd = "monitor",
-				  .filter = json_object(),
-				  .follow = true,
-				  .monitor = true,
-				  .format = OUT_MONITOR };
+	struct observe_opts o = {.cmd = "monitor",
+				 .filter = json_object(),
+				 .follow = true,
+				 .monitor = true,
+				 .format = OUT_MONITOR};
 	int rc = parse_monitor_args(argc, argv, &o);
 
 	if (!rc)

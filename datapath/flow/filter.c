@@ -145,7 +145,8 @@ static int parse_strings(const char *key, const json_t *v, struct strings *out,
 			return rc;
 		c = canon ? canon(s) : s;
 		if (!c)
-			return diag_fail(d, "filter key \"%s\": \"%s\" is not %s", key, s, expected);
+			return diag_fail(d, "filter key \"%s\": \"%s\" is not %s", key, s,
+					 expected);
 		out->v[out->n] = strdup(c);
 		if (!out->v[out->n])
 			return -ENOMEM;
@@ -154,8 +155,8 @@ static int parse_strings(const char *key, const json_t *v, struct strings *out,
 	return 0;
 }
 
-static const char *const verdict_names[] = { "FORWARDED",  "DROPPED", "ERROR",	    "AUDIT",
-					     "REDIRECTED", "TRACED",  "TRANSLATED" };
+static const char *const verdict_names[] = {"FORWARDED",  "DROPPED", "ERROR",	  "AUDIT",
+					    "REDIRECTED", "TRACED",  "TRANSLATED"};
 
 static const char *canon_verdict(const char *s)
 {
@@ -185,8 +186,7 @@ static int parse_reason(const char *key, const json_t *v, int *out, struct diag 
 	return 0;
 }
 
-static int parse_reasons(const char *key, const json_t *v, struct flow_filter *f,
-			 struct diag *d)
+static int parse_reasons(const char *key, const json_t *v, struct flow_filter *f, struct diag *d)
 {
 	int rc;
 
@@ -217,8 +217,7 @@ static unsigned int proto_bit_of(const char *s)
 	return 0;
 }
 
-static int parse_protocols(const char *key, const json_t *v, struct flow_filter *f,
-			   struct diag *d)
+static int parse_protocols(const char *key, const json_t *v, struct flow_filter *f, struct diag *d)
 {
 	const char *s = NULL;
 	unsigned int bit;
@@ -230,10 +229,11 @@ static int parse_protocols(const char *key, const json_t *v, struct flow_filter 
 			return rc;
 		bit = proto_bit_of(s);
 		if (!bit)
-			return diag_fail(d,
-					 "filter key \"%s\": \"%s\" is not TCP, UDP, ICMPv4 (ICMP), "
-					 "ICMPv6 or SCTP",
-					 key, s);
+			return diag_fail(
+				d,
+				"filter key \"%s\": \"%s\" is not TCP, UDP, ICMPv4 (ICMP), "
+				"ICMPv6 or SCTP",
+				key, s);
 		f->protocols |= bit;
 	}
 	return 0;
@@ -283,9 +283,9 @@ static int parse_ports(const char *key, const json_t *v, struct flow_filter *f, 
 /* "to-endpoint" -> "TO_ENDPOINT"; NULL unless it is one of ciliate's observation points. */
 static char *obs_point_canon(const char *s)
 {
-	static const char *const points[] = { "TO_ENDPOINT", "TO_STACK",     "TO_OVERLAY",
-					      "FROM_OVERLAY", "TO_NETWORK", "FROM_NETWORK",
-					      "FROM_ENDPOINT" };
+	static const char *const points[] = {"TO_ENDPOINT",  "TO_STACK",   "TO_OVERLAY",
+					     "FROM_OVERLAY", "TO_NETWORK", "FROM_NETWORK",
+					     "FROM_ENDPOINT"};
 	char up[32];
 	size_t i;
 
@@ -356,14 +356,12 @@ static int parse_time(const char *key, const json_t *v, int64_t *ns, struct diag
 	return 0;
 }
 
-static int parse_namespaces(const char *key, const json_t *v, struct flow_filter *f,
-			    struct diag *d)
+static int parse_namespaces(const char *key, const json_t *v, struct flow_filter *f, struct diag *d)
 {
 	return parse_strings(key, v, &f->namespaces, NULL, NULL, d);
 }
 
-static int parse_verdicts(const char *key, const json_t *v, struct flow_filter *f,
-			  struct diag *d)
+static int parse_verdicts(const char *key, const json_t *v, struct flow_filter *f, struct diag *d)
 {
 	return parse_strings(key, v, &f->verdicts, canon_verdict,
 			     "a verdict (FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED, "
@@ -376,14 +374,12 @@ static int parse_nodes(const char *key, const json_t *v, struct flow_filter *f, 
 	return parse_strings(key, v, &f->nodes, NULL, NULL, d);
 }
 
-static int parse_from_pod(const char *key, const json_t *v, struct flow_filter *f,
-			  struct diag *d)
+static int parse_from_pod(const char *key, const json_t *v, struct flow_filter *f, struct diag *d)
 {
 	return parse_pods(key, v, &f->from_pod, d);
 }
 
-static int parse_to_pod(const char *key, const json_t *v, struct flow_filter *f,
-			struct diag *d)
+static int parse_to_pod(const char *key, const json_t *v, struct flow_filter *f, struct diag *d)
 {
 	return parse_pods(key, v, &f->to_pod, d);
 }
@@ -393,15 +389,13 @@ static int parse_pod(const char *key, const json_t *v, struct flow_filter *f, st
 	return parse_pods(key, v, &f->pod, d);
 }
 
-static int parse_since(const char *key, const json_t *v, struct flow_filter *f,
-		       struct diag *d)
+static int parse_since(const char *key, const json_t *v, struct flow_filter *f, struct diag *d)
 {
 	f->has_since = true;
 	return parse_time(key, v, &f->since_ns, d);
 }
 
-static int parse_until(const char *key, const json_t *v, struct flow_filter *f,
-		       struct diag *d)
+static int parse_until(const char *key, const json_t *v, struct flow_filter *f, struct diag *d)
 {
 	f->has_until = true;
 	return parse_time(key, v, &f->until_ns, d);
@@ -413,12 +407,18 @@ static const struct key_parser {
 	int (*parse)(const char *key, const json_t *v, struct flow_filter *f, struct diag *d);
 	bool flow_field;
 } key_parsers[] = {
-	{ "from_pod", parse_from_pod, true },	  { "to_pod", parse_to_pod, true },
-	{ "pod", parse_pod, true },		  { "namespace", parse_namespaces, true },
-	{ "verdict", parse_verdicts, true },	  { "drop_reason", parse_reasons, true },
-	{ "protocol", parse_protocols, true },	  { "port", parse_ports, true },
-	{ "type", parse_types, true },		  { "since", parse_since, false },
-	{ "until", parse_until, false },	  { "node", parse_nodes, false },
+	{"from_pod", parse_from_pod, true},
+	{"to_pod", parse_to_pod, true},
+	{"pod", parse_pod, true},
+	{"namespace", parse_namespaces, true},
+	{"verdict", parse_verdicts, true},
+	{"drop_reason", parse_reasons, true},
+	{"protocol", parse_protocols, true},
+	{"port", parse_ports, true},
+	{"type", parse_types, true},
+	{"since", parse_since, false},
+	{"until", parse_until, false},
+	{"node", parse_nodes, false},
 };
 
 static int parse_key(struct flow_filter *f, const char *key, const json_t *v, struct diag *d)
@@ -575,9 +575,11 @@ static const json_t *flow_l4(const json_t *flow, unsigned int *bit)
 	static const struct {
 		const char *key;
 		unsigned int bit;
-	} protos[] = { { "TCP", PROTO_TCP },	   { "UDP", PROTO_UDP },
-		       { "ICMPv4", PROTO_ICMPV4 }, { "ICMPv6", PROTO_ICMPV6 },
-		       { "SCTP", PROTO_SCTP } };
+	} protos[] = {{"TCP", PROTO_TCP},
+		      {"UDP", PROTO_UDP},
+		      {"ICMPv4", PROTO_ICMPV4},
+		      {"ICMPv6", PROTO_ICMPV6},
+		      {"SCTP", PROTO_SCTP}};
 	const json_t *l4 = json_object_get(flow, "l4"), *p;
 
 	for (size_t i = 0; l4 && i < sizeof(protos) / sizeof(protos[0]); i++) {
@@ -610,8 +612,8 @@ static bool port_matches(const struct flow_filter *f, const json_t *flow)
 
 static bool type_matches(const struct flow_filter *f, const json_t *flow)
 {
-	json_int_t type = json_integer_value(json_object_get(json_object_get(flow, "event_type"),
-							     "type"));
+	json_int_t type =
+		json_integer_value(json_object_get(json_object_get(flow, "event_type"), "type"));
 	const char *point = str_field(flow, "trace_observation_point");
 
 	for (size_t i = 0; i < f->n_types; i++) {

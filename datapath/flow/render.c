@@ -33,11 +33,10 @@ static struct text text_init(char *buf, size_t size)
 {
 	if (size)
 		buf[0] = '\0';
-	return (struct text){ .buf = buf, .size = size };
+	return (struct text){.buf = buf, .size = size};
 }
 
-__attribute__((format(printf, 2, 3))) static void text_printf(struct text *t, const char *fmt,
-							       ...)
+__attribute__((format(printf, 2, 3))) static void text_printf(struct text *t, const char *fmt, ...)
 {
 	size_t room = t->len < t->size ? t->size - t->len : 0;
 	va_list ap;
@@ -153,7 +152,7 @@ static bool valid_date(const struct tm *tm)
 
 int flow_time_parse(const char *s, int64_t *ns)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	long long frac;
 	int offset;
 	const char *p = s;
@@ -197,10 +196,13 @@ static long long unit_ns(const char **p)
 	static const struct {
 		const char *name;
 		long long ns;
-	} units[] = { { "ns", 1 },		  { "us", 1000 },
-		      { "ms", 1000000 },	  { "s", NS_PER_SEC },
-		      { "m", 60 * NS_PER_SEC },	  { "h", 3600 * NS_PER_SEC },
-		      { "d", 86400 * NS_PER_SEC } };
+	} units[] = {{"ns", 1},
+		     {"us", 1000},
+		     {"ms", 1000000},
+		     {"s", NS_PER_SEC},
+		     {"m", 60 * NS_PER_SEC},
+		     {"h", 3600 * NS_PER_SEC},
+		     {"d", 86400 * NS_PER_SEC}};
 
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		size_t n = strlen(units[i].name);
@@ -251,8 +253,8 @@ int64_t flow_record_time(const json_t *wrapped)
 
 size_t flow_format_timestamp(int64_t ns, char *buf, size_t size)
 {
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	struct text t = text_init(buf, size);
 	time_t sec = (time_t)(ns / NS_PER_SEC);
 	struct tm tm;
@@ -283,10 +285,13 @@ static struct l4_info flow_l4_info(const json_t *flow)
 		const char *name;
 		unsigned int proto;
 		bool ports;
-	} kinds[] = { { "TCP", 6, true },	 { "UDP", 17, true }, { "SCTP", 132, true },
-		      { "ICMPv4", 1, false }, { "ICMPv6", 58, false } };
+	} kinds[] = {{"TCP", 6, true},
+		     {"UDP", 17, true},
+		     {"SCTP", 132, true},
+		     {"ICMPv4", 1, false},
+		     {"ICMPv6", 58, false}};
 	const json_t *l4 = json_object_get(flow, "l4");
-	struct l4_info li = { 0 };
+	struct l4_info li = {0};
 
 	for (size_t i = 0; l4 && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		li.obj = json_object_get(l4, kinds[i].name);
@@ -329,7 +334,7 @@ static uint32_t fnv1a(uint32_t h, const void *data, size_t len)
 
 static uint32_t hash_endpoint(uint32_t h, const char *ip, long long port)
 {
-	unsigned char pb[2] = { (unsigned char)(port >> 8), (unsigned char)port };
+	unsigned char pb[2] = {(unsigned char)(port >> 8), (unsigned char)port};
 
 	h = fnv1a(h, ip, strlen(ip) + 1);
 	return fnv1a(h, pb, sizeof(pb));
@@ -370,7 +375,7 @@ static void print_host_port(struct text *t, const char *host, long long port)
 /* Cilium's order and separator: "SYN, ACK". */
 static void print_tcp_flags(struct text *t, const json_t *tcp)
 {
-	static const char *const order[] = { "SYN", "ACK", "RST", "FIN", "PSH", "URG" };
+	static const char *const order[] = {"SYN", "ACK", "RST", "FIN", "PSH", "URG"};
 	const json_t *flags = json_object_get(tcp, "flags");
 	bool first = true;
 
@@ -385,37 +390,46 @@ static void print_tcp_flags(struct text *t, const json_t *tcp)
 static const char *icmp4_type_name(long long type)
 {
 	switch (type) {
-	case 0: return "EchoReply";
-	case 3: return "DestinationUnreachable";
-	case 4: return "SourceQuench";
-	case 5: return "Redirect";
-	case 8: return "EchoRequest";
-	case 11: return "TimeExceeded";
-	case 12: return "ParameterProblem";
-	case 13: return "Timestamp";
-	case 14: return "TimestampReply";
+	case 0:
+		return "EchoReply";
+	case 3:
+		return "DestinationUnreachable";
+	case 4:
+		return "SourceQuench";
+	case 5:
+		return "Redirect";
+	case 8:
+		return "EchoRequest";
+	case 11:
+		return "TimeExceeded";
+	case 12:
+		return "ParameterProblem";
+	case 13:
+		return "Timestamp";
+	case 14:
+		return "TimestampReply";
 	}
 	return NULL;
 }
 
 static const char *icmp4_unreach_code_name(long long code)
 {
-	static const char *const names[] = { "Net",
-					     "Host",
-					     "Protocol",
-					     "Port",
-					     "FragmentationNeeded",
-					     "SourceRoutingFailed",
-					     "NetUnknown",
-					     "HostUnknown",
-					     "SourceIsolated",
-					     "NetAdminProhibited",
-					     "HostAdminProhibited",
-					     "NetTOS",
-					     "HostTOS",
-					     "CommAdminProhibited",
-					     "HostPrecedence",
-					     "PrecedenceCutoff" };
+	static const char *const names[] = {"Net",
+					    "Host",
+					    "Protocol",
+					    "Port",
+					    "FragmentationNeeded",
+					    "SourceRoutingFailed",
+					    "NetUnknown",
+					    "HostUnknown",
+					    "SourceIsolated",
+					    "NetAdminProhibited",
+					    "HostAdminProhibited",
+					    "NetTOS",
+					    "HostTOS",
+					    "CommAdminProhibited",
+					    "HostPrecedence",
+					    "PrecedenceCutoff"};
 
 	return code >= 0 && code < 16 ? names[code] : NULL;
 }
@@ -423,17 +437,28 @@ static const char *icmp4_unreach_code_name(long long code)
 static const char *icmp6_type_name(long long type)
 {
 	switch (type) {
-	case 1: return "DestinationUnreachable";
-	case 2: return "PacketTooBig";
-	case 3: return "TimeExceeded";
-	case 4: return "ParameterProblem";
-	case 128: return "EchoRequest";
-	case 129: return "EchoReply";
-	case 133: return "RouterSolicitation";
-	case 134: return "RouterAdvertisement";
-	case 135: return "NeighborSolicitation";
-	case 136: return "NeighborAdvertisement";
-	case 137: return "Redirect";
+	case 1:
+		return "DestinationUnreachable";
+	case 2:
+		return "PacketTooBig";
+	case 3:
+		return "TimeExceeded";
+	case 4:
+		return "ParameterProblem";
+	case 128:
+		return "EchoRequest";
+	case 129:
+		return "EchoReply";
+	case 133:
+		return "RouterSolicitation";
+	case 134:
+		return "RouterAdvertisement";
+	case 135:
+		return "NeighborSolicitation";
+	case 136:
+		return "NeighborAdvertisement";
+	case 137:
+		return "Redirect";
 	}
 	return NULL;
 }
@@ -519,8 +544,9 @@ static void print_drop_line(struct text *t, const json_t *flow)
 {
 	const json_t *file = json_object_get(flow, "file");
 
-	text_printf(t, "xx drop (%s) flow 0x%x to endpoint %lld, ifindex %lld, file %s:%lld, "
-		       "identity %lld->%lld: ",
+	text_printf(t,
+		    "xx drop (%s) flow 0x%x to endpoint %lld, ifindex %lld, file %s:%lld, "
+		    "identity %lld->%lld: ",
 		    reason_desc(flow_drop_code(flow)), flow_hash(flow), int_at(dst_ep(flow), "ID"),
 		    int_at(json_object_get(flow, "interface"), "index"),
 		    str_or(file, "name", "unknown"), int_at(file, "line"),
@@ -534,11 +560,11 @@ static void print_trace_summary(struct text *t, const json_t *flow)
 	static const struct {
 		const char *point;
 		const char *text;
-	} points[] = { { "TO_STACK", "-> stack" },	   { "TO_OVERLAY", "-> overlay" },
-		       { "FROM_OVERLAY", "<- overlay" }, { "TO_NETWORK", "-> network" },
-		       { "FROM_NETWORK", "<- network" }, { "TO_HOST", "-> host from" },
-		       { "FROM_HOST", "<- host" },	   { "FROM_STACK", "<- stack" },
-		       { "TO_PROXY", "-> proxy" },	   { "FROM_PROXY", "<- proxy" } };
+	} points[] = {{"TO_STACK", "-> stack"},	      {"TO_OVERLAY", "-> overlay"},
+		      {"FROM_OVERLAY", "<- overlay"}, {"TO_NETWORK", "-> network"},
+		      {"FROM_NETWORK", "<- network"}, {"TO_HOST", "-> host from"},
+		      {"FROM_HOST", "<- host"},	      {"FROM_STACK", "<- stack"},
+		      {"TO_PROXY", "-> proxy"},	      {"FROM_PROXY", "<- proxy"}};
 	const char *point = str_or(flow, "trace_observation_point", "");
 
 	if (!strcmp(point, "TO_ENDPOINT")) {
@@ -699,8 +725,8 @@ static json_t *monitor_json_common(const json_t *wrapped, const json_t *flow, co
 
 	snprintf(mark, sizeof(mark), "0x%x", flow_hash(flow));
 	flow_format_monitor(wrapped, line, sizeof(line));
-	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:s,s:s}", "type", type, "mark", mark,
-			 "bytes", (json_int_t)int_at(ciliate_ext(flow), "bytes"), "srcLabel",
+	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:o,s:s,s:s}", "type", type, "mark", mark, "bytes",
+			 (json_int_t)int_at(ciliate_ext(flow), "bytes"), "srcLabel",
 			 (json_int_t)int_at(src_ep(flow), "identity"), "dstLabel",
 			 (json_int_t)int_at(dst_ep(flow), "identity"), "summary",
 			 summary_json(flow), "node", record_node(wrapped), "text", line);
@@ -804,7 +830,8 @@ static void print_hostname(struct text *t, const json_t *flow, bool source)
 	else if (pod)
 		snprintf(host, sizeof(host), "%s", pod);
 	else
-		snprintf(host, sizeof(host), "%s", flow_ip(flow, source ? "source" : "destination"));
+		snprintf(host, sizeof(host), "%s",
+			 flow_ip(flow, source ? "source" : "destination"));
 	if (li.has_ports && port)
 		print_host_port(t, host, port);
 	else
@@ -814,8 +841,8 @@ static void print_hostname(struct text *t, const json_t *flow, bool source)
 /* "(ID:256)", or the name of a reserved identity: "(world)". */
 static void print_identity(struct text *t, long long id)
 {
-	static const char *const reserved[] = { NULL,	 "host", "world",	"unmanaged",
-						"health", "init", "remote-node", "kube-apiserver" };
+	static const char *const reserved[] = {NULL,	 "host", "world",	"unmanaged",
+					       "health", "init", "remote-node", "kube-apiserver"};
 
 	if (id > 0 && id < (long long)(sizeof(reserved) / sizeof(reserved[0])))
 		text_printf(t, "(%s)", reserved[id]);
@@ -915,8 +942,8 @@ size_t flow_format_compact(const json_t *wrapped, const struct flow_render_opts 
 
 enum { COL_TIME, COL_NODE, COL_SRC, COL_DST, COL_TYPE, COL_VERDICT, COL_SUMMARY, NCOLS };
 
-static const char *const col_names[NCOLS] = { "TIMESTAMP", "NODE",    "SOURCE", "DESTINATION",
-					      "TYPE",	   "VERDICT", "SUMMARY" };
+static const char *const col_names[NCOLS] = {"TIMESTAMP", "NODE",    "SOURCE", "DESTINATION",
+					     "TYPE",	  "VERDICT", "SUMMARY"};
 
 struct table_row {
 	char *cells[NCOLS]; /* NULL cells[0]: a whole line (lost events) in line */

@@ -72,7 +72,8 @@ size_t flow_format_lost(const json_t *wrapped, char *buf, size_t size);
 
 /* Hubble's pieces, exposed for the table and the tests. */
 size_t flow_format_timestamp(int64_t ns, char *buf, size_t size); /* "Dec  4 17:40:00.123" */
-size_t flow_format_type(const json_t *flow, char *buf, size_t size); /* "policy-verdict:none EGRESS" */
+size_t flow_format_type(const json_t *flow, char *buf,
+			size_t size);		   /* "policy-verdict:none EGRESS" */
 const char *flow_verdict_word(const json_t *flow); /* "FORWARDED", policy verdicts "DENIED" */
 
 /* The table: TIMESTAMP NODE SOURCE DESTINATION TYPE VERDICT SUMMARY, columns separated by at

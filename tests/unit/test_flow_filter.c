@@ -18,9 +18,9 @@
 
 enum { DROP, TRACE_REPLY, VERDICT_DENY, VERDICT_ALLOW, TRACE_ICMP, TRACE_V6, LOST, NFIX };
 
-static const char *const fixture_text[NFIX] = { FX_DROP,       FX_TRACE_REPLY, FX_VERDICT_DENY,
-						FX_VERDICT_ALLOW, FX_TRACE_ICMP, FX_TRACE_V6,
-						FX_LOST };
+static const char *const fixture_text[NFIX] = {FX_DROP,		 FX_TRACE_REPLY, FX_VERDICT_DENY,
+					       FX_VERDICT_ALLOW, FX_TRACE_ICMP,	 FX_TRACE_V6,
+					       FX_LOST};
 static json_t *fx[NFIX];
 
 static int load_fixtures(void **state)
@@ -46,7 +46,7 @@ static int free_fixtures(void **state)
 
 static struct flow_filter *build(const char *spec_text)
 {
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 	struct flow_filter *f = NULL;
 	json_t *spec = json_loads(spec_text, 0, NULL);
 
@@ -70,10 +70,10 @@ static unsigned int selected(const char *spec_text)
 	return mask;
 }
 
-#define BIT(x)	   (1u << (x))
-#define ALL	   ((1u << NFIX) - 1)
-#define ALL_FLOWS  (ALL & ~BIT(LOST))
-#define ON_NODE_1  (BIT(DROP) | BIT(TRACE_REPLY) | BIT(VERDICT_DENY) | BIT(TRACE_V6))
+#define BIT(x)	  (1u << (x))
+#define ALL	  ((1u << NFIX) - 1)
+#define ALL_FLOWS (ALL & ~BIT(LOST))
+#define ON_NODE_1 (BIT(DROP) | BIT(TRACE_REPLY) | BIT(VERDICT_DENY) | BIT(TRACE_V6))
 
 static void expect_selected(const char *spec, unsigned int want)
 {
@@ -86,7 +86,7 @@ static void expect_selected(const char *spec, unsigned int want)
 static void test_empty_and_null(void **state)
 {
 	struct flow_filter *f = NULL;
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 
 	expect_selected("{}", ALL);
 	assert_int_equal(flow_filter_from_json(NULL, &f, &d), 0);
@@ -170,8 +170,7 @@ static void test_type(void **state)
 	expect_selected("{\"type\":[\"drop\"]}", BIT(DROP));
 	expect_selected("{\"type\":[\"trace\"]}",
 			BIT(TRACE_REPLY) | BIT(TRACE_ICMP) | BIT(TRACE_V6));
-	expect_selected("{\"type\":[\"policy-verdict\"]}",
-			BIT(VERDICT_DENY) | BIT(VERDICT_ALLOW));
+	expect_selected("{\"type\":[\"policy-verdict\"]}", BIT(VERDICT_DENY) | BIT(VERDICT_ALLOW));
 	expect_selected("{\"type\":[\"drop\",\"policy-verdict\"]}",
 			BIT(DROP) | BIT(VERDICT_DENY) | BIT(VERDICT_ALLOW));
 	expect_selected("{\"type\":[\"trace:to-endpoint\"]}", BIT(TRACE_REPLY));
@@ -224,7 +223,7 @@ static void test_lost_records(void **state)
 /* A bad spec fails, naming the key in its message. */
 static void expect_bad(const char *spec_text, const char *key, const char *also)
 {
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 	struct flow_filter *f = (struct flow_filter *)1;
 	json_t *spec = json_loads(spec_text, JSON_DECODE_ANY, NULL);
 	char quoted[64];
@@ -241,7 +240,7 @@ static void expect_bad(const char *spec_text, const char *key, const char *also)
 
 static void test_bad_specs(void **state)
 {
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 	struct flow_filter *f = NULL;
 	json_t *arr = json_array();
 
@@ -277,16 +276,11 @@ static void test_bad_specs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty_and_null),
-		cmocka_unit_test(test_pods),
-		cmocka_unit_test(test_namespace),
-		cmocka_unit_test(test_verdict_and_reason),
-		cmocka_unit_test(test_protocol_and_port),
-		cmocka_unit_test(test_type),
-		cmocka_unit_test(test_time_and_node),
-		cmocka_unit_test(test_and_or),
-		cmocka_unit_test(test_lost_records),
-		cmocka_unit_test(test_bad_specs),
+		cmocka_unit_test(test_empty_and_null),	  cmocka_unit_test(test_pods),
+		cmocka_unit_test(test_namespace),	  cmocka_unit_test(test_verdict_and_reason),
+		cmocka_unit_test(test_protocol_and_port), cmocka_unit_test(test_type),
+		cmocka_unit_test(test_time_and_node),	  cmocka_unit_test(test_and_or),
+		cmocka_unit_test(test_lost_records),	  cmocka_unit_test(test_bad_specs),
 	};
 
 	return cmocka_run_group_tests_name("flow_filter", tests, load_fixtures, free_fixtures);

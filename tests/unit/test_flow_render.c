@@ -39,20 +39,23 @@ static void expect_monitor(const char *fixture, const char *want)
 
 static void test_monitor_lines(void **state)
 {
-	expect_monitor(FX_DROP, "xx drop (Policy denied) flow 0x3a601226 to endpoint 0, ifindex 12, "
-				"file lxc.bpf.c:116, identity 256->257: 10.244.0.10:41000 -> "
-				"10.244.1.10:80 tcp SYN");
+	expect_monitor(FX_DROP,
+		       "xx drop (Policy denied) flow 0x3a601226 to endpoint 0, ifindex 12, "
+		       "file lxc.bpf.c:116, identity 256->257: 10.244.0.10:41000 -> "
+		       "10.244.1.10:80 tcp SYN");
 	expect_monitor(FX_TRACE_REPLY,
 		       "-> endpoint 10 flow 0xe496eea0 identity 257->256 state reply ifindex "
 		       "lxc1a2b3c4d orig-ip 0.0.0.0: 10.244.1.10:53 -> 10.244.0.10:42132 udp");
-	expect_monitor(FX_VERDICT_DENY,
-		       "Policy verdict log: flow 0x3a601226 local EP ID 10, remote ID 257, proto 6, "
-		       "egress, action deny, auth: disabled, match none, 10.244.0.10:41000 -> "
-		       "10.244.1.10:80 tcp SYN");
-	expect_monitor(FX_VERDICT_ALLOW,
-		       "Policy verdict log: flow 0x16a870c6 local EP ID 20, remote ID 256, proto 6, "
-		       "ingress, action allow, auth: disabled, match L3-L4, 10.244.0.10:41001 -> "
-		       "10.244.1.10:8080 tcp SYN");
+	expect_monitor(
+		FX_VERDICT_DENY,
+		"Policy verdict log: flow 0x3a601226 local EP ID 10, remote ID 257, proto 6, "
+		"egress, action deny, auth: disabled, match none, 10.244.0.10:41000 -> "
+		"10.244.1.10:80 tcp SYN");
+	expect_monitor(
+		FX_VERDICT_ALLOW,
+		"Policy verdict log: flow 0x16a870c6 local EP ID 20, remote ID 256, proto 6, "
+		"ingress, action allow, auth: disabled, match L3-L4, 10.244.0.10:41001 -> "
+		"10.244.1.10:8080 tcp SYN");
 	expect_monitor(FX_TRACE_ICMP, "-> stack flow 0x9566c4d2 identity 300->2 state new ifindex "
 				      "lxc00c0ffee orig-ip 0.0.0.0: 10.244.1.20 -> 1.1.1.1 "
 				      "EchoRequest");
@@ -109,9 +112,8 @@ static void test_conn_summary(void **state)
 
 	flow_format_conn_summary(f, s, sizeof(s));
 	assert_string_equal(s, "10.0.0.1:1 -> 10.0.0.2:2 tcp SYN, ACK, FIN");
-	json_object_set_new(json_object_get(f, "l4"), "TCP", json_pack("{s:i,s:i}",
-								     "source_port", 1,
-								     "destination_port", 2));
+	json_object_set_new(json_object_get(f, "l4"), "TCP",
+			    json_pack("{s:i,s:i}", "source_port", 1, "destination_port", 2));
 	flow_format_conn_summary(f, s, sizeof(s));
 	assert_string_equal(s, "10.0.0.1:1 -> 10.0.0.2:2 tcp");
 	json_object_set_new(f, "l4", json_pack("{s:{s:i,s:i}}", "ICMPv4", "type", 3, "code", 3));
@@ -120,8 +122,9 @@ static void test_conn_summary(void **state)
 	json_object_set_new(f, "l4", json_pack("{s:{s:i,s:i}}", "ICMPv6", "type", 129, "code", 0));
 	flow_format_conn_summary(f, s, sizeof(s));
 	assert_string_equal(s, "10.0.0.1 -> 10.0.0.2 EchoReply");
-	json_object_set_new(f, "l4", json_pack("{s:{s:i,s:i}}", "SCTP", "source_port", 5,
-					       "destination_port", 6));
+	json_object_set_new(
+		f, "l4",
+		json_pack("{s:{s:i,s:i}}", "SCTP", "source_port", 5, "destination_port", 6));
 	flow_format_conn_summary(f, s, sizeof(s));
 	assert_string_equal(s, "10.0.0.1:5 -> 10.0.0.2:6 sctp");
 	json_object_del(f, "l4");
@@ -194,7 +197,7 @@ static void test_monitor_json(void **state)
 
 static void expect_compact(const char *fixture, bool node, const char *want)
 {
-	struct flow_render_opts o = { .node_name = node };
+	struct flow_render_opts o = {.node_name = node};
 	json_t *w = load(fixture);
 	char line[1024];
 
@@ -222,9 +225,10 @@ static void test_compact_lines(void **state)
 		       "Dec  4 17:40:03.000: z/c (ID:300) -> 1.1.1.1 (world) to-stack FORWARDED "
 		       "(ICMPv4 EchoRequest)");
 	/* no is_reply: direction unknown; an address the model does not know */
-	expect_compact(FX_TRACE_V6, true,
-		       "Dec  4 16:40:04.000 [node-1]: x/a6:5353 (ID:256) <> [fd00::1:20]:53 (world) "
-		       "to-overlay FORWARDED (UDP)");
+	expect_compact(
+		FX_TRACE_V6, true,
+		"Dec  4 16:40:04.000 [node-1]: x/a6:5353 (ID:256) <> [fd00::1:20]:53 (world) "
+		"to-overlay FORWARDED (UDP)");
 	expect_compact(FX_LOST, false, "EVENTS LOST: 17 events lost on node node-2");
 }
 
