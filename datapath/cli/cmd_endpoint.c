@@ -244,6 +244,19 @@ static json_t *store_summary(const char *uri, char *err, size_t errsize)
 	return r;
 }
 
+/* The agent's event pipeline: lost events are shown, never hidden. */
+static void print_events(json_t *ev)
+{
+	if (!ev)
+		return;
+	printf("         events: %lld decoded, %lld lost%s, flow buffer %lld/%lld\n",
+	       json_integer_value(json_object_get(ev, "seen")),
+	       json_integer_value(json_object_get(ev, "lost")),
+	       json_integer_value(json_object_get(ev, "lost")) ? " (the ring buffer was full)" : "",
+	       json_integer_value(json_object_get(ev, "bufferSize")),
+	       json_integer_value(json_object_get(ev, "bufferCapacity")));
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct agent_opts_cli o = {0};
@@ -323,6 +336,7 @@ int cmd_status(int argc, char **argv)
 		       json_integer_value(json_object_get(rec, "runs")),
 		       json_integer_value(json_object_get(rec, "errors")),
 		       json_number_value(json_object_get(rec, "lastMs")), json_array_size(bad));
+		print_events(json_object_get(resp, "events"));
 		json_array_foreach(bad, k, b)
 			printf("         bad object: %s\n",
 			       json_string_value(json_object_get(b, "error")));
