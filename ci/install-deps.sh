@@ -5,8 +5,9 @@ set -euo pipefail
 
 PKGS=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libpcap-dev
       libcmocka-dev libyaml-dev libjansson-dev iproute2 tcpdump)
-# socat: raw requests to an agent's socket (tests/cni: endpoint-add batching)
-PKGS+=(socat)
+# socat: raw requests to an agent's socket (tests/cni: endpoint-add batching); jq: reading
+# reports and flow logs in the suites (tests/sim evidence, tests/identity)
+PKGS+=(socat jq)
 # nft and conntrack: the nftables side of tests/bench/bench_policy_nft (docs/PERFORMANCE.md)
 PKGS+=(nftables conntrack)
 # curl and an independent exposition parser: scraping the agents' /metrics (tests/metrics)
