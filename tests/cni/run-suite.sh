@@ -390,6 +390,64 @@ for i in 1 2 3; do
 done
 check "batch records removed" test -z "$("$CLI" endpoint list --node "$NODE" -o json | grep 'batch/')"
 
+# ---- a reconcile that fails: modelRevision stays, status says why, a success clears it -------
+# 260 /32 peers x 260 ports admitted to pod a: 67,600 policy entries, more than ciliate_policy
+# holds (POLICY_MAX 65,536), so writing the maps fails
+agent_status() { printf '{"op":"status"}\n' | timeout 10 socat -t 10 - "UNIX-CONNECT:$SOCK" 2>/dev/null; }
+jnum() { grep -oE "\"$1\": ?-?[0-9]+" <<<"$2" | head -1 | grep -oE -- '-?[0-9]+$'; }
+jstr() { grep -oE "\"$1\": ?\"[^\"]*\"" <<<"$2" | head -1 | sed -E 's/^[^:]*: ?"//; s/"$//'; }
+{
+	printf 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n'
+	printf 'metadata: {name: overflow, namespace: shop}\nspec:\n'
+	printf '  podSelector: {matchLabels: {app: a}}\n  policyTypes: [Ingress]\n  ingress:\n  - from:\n'
+	for i in $(seq 0 259); do printf '    - ipBlock: {cidr: 172.16.%d.%d/32}\n' $((i / 250)) $((i % 250 + 1)); done
+	printf '    ports:\n'
+	for p in $(seq 1 260); do printf '    - {port: %d, protocol: TCP}\n' $((10000 + p)); done
+} >"$tmp/overflow.yaml"
+fails_before=$(grep -c 'reconcile failed' "$tmp/agent.log")
+st=$(agent_status)
+rev0=$(jnum modelRevision "$st") errors0=$(jnum errors "$st")
+why="status: ${st:0:300}"
+check "before: modelRevision = storeRevision, no lastError" \
+	test -n "$rev0" -a "$rev0" = "$(jnum storeRevision "$st")" -a -z "$(jstr lastError "$st")"
+check "apply a policy too large for the policy map" "$CLI" apply -f "$tmp/overflow.yaml"
+for i in $(seq 100); do
+	st=$(agent_status)
+	[ "$(jnum errors "$st")" -gt "$errors0" ] 2>/dev/null && break
+	sleep 0.1
+done
+srev=$(jnum storeRevision "$st")
+why="status: ${st:0:600}"
+check "the failed reconcile is counted" test "$(jnum errors "$st")" -gt "$errors0"
+check "modelRevision does not advance ($rev0, store at $srev)" \
+	test "$(jnum modelRevision "$st")" = "$rev0" -a "$srev" -gt "$rev0"
+check "lastError names the map that could not be written" has "$(jstr lastError "$st")" \
+	"updating ciliate_policy" "nothing after it written"
+check "lastErrorRevision is the store revision that failed" \
+	test "$(jnum lastErrorRevision "$st")" = "$srev"
+check "the agent log says so" grep -q "reconcile failed for store revision $srev (modelRevision stays $rev0" \
+	"$tmp/agent.log"
+r=$(probe "$NS_B" 10.244.0.10 --timeout-ms 2000)
+why="$r"
+check "a's endpoint entry was not written after the failure: b -> a still allowed" has "$r" '"result":"allow"'
+check "delete the policy" "$CLI" delete -f "$tmp/overflow.yaml"
+for i in $(seq 100); do
+	st=$(agent_status)
+	[ "$(jnum modelRevision "$st")" = "$(jnum storeRevision "$st")" ] && break
+	sleep 0.1
+done
+why="status: ${st:0:600}"
+check "after a successful reconcile modelRevision reaches the store revision" \
+	test "$(jnum modelRevision "$st")" = "$(jnum storeRevision "$st")" -a "$(jnum modelRevision "$st")" -gt "$srev"
+check "... lastError is cleared and lastErrorRevision is 0" \
+	test -z "$(jstr lastError "$st")" -a "$(jnum lastErrorRevision "$st")" = 0
+check "... lastFailure keeps the failure with its revision" \
+	has "$(grep -oE '"lastFailure": ?\{[^}]*\}' <<<"$st")" "updating ciliate_policy" "\"storeRevision\":$srev" '"at":"20'
+r=$(probe "$NS_B" 10.244.0.10 --timeout-ms 2000)
+why="$r"
+check "b -> a allowed after the recovery" has "$r" '"result":"allow"'
+fails_expected=$(($(grep -c 'reconcile failed' "$tmp/agent.log") - fails_before))
+
 # ---- GC and clean-up through the plugin ------------------------------------------------------
 cni ADD cid-c1 "/run/netns/$NS_C" "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=c"
 check "ADD pod c (no Pod object: label-less endpoint)" has "$out" '10.244.0.11/32'
@@ -403,7 +461,9 @@ cni DEL cid-b1 "/run/netns/$NS_B" "$(pod_args b)"
 check "DEL both pods" test "$rc" -eq 0
 check "no endpoints left" test -z "$("$CLI" endpoint list --node "$NODE" -o json | grep '"pod"')"
 check "no addresses left" test -z "$("$CLI" ipam list | grep shop/)"
-check "agent log has no reconcile failure" test -z "$(grep 'reconcile failed' "$tmp/agent.log")"
+why="$(grep 'reconcile failed' "$tmp/agent.log" | head -3)"
+check "agent log has no reconcile failure but the $fails_expected provoked above" \
+	test "$(grep -c 'reconcile failed' "$tmp/agent.log")" -eq "$fails_expected"
 
 kill -TERM "$agent_pid"
 wait "$agent_pid" 2>/dev/null

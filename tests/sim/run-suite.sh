@@ -39,7 +39,7 @@ passed=0
 failed=0
 start=$SECONDS
 # tags of every cluster this suite brings up (scenario metadata.name, sanitised)
-TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6 delname"
+TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6 delname recfail"
 
 source tests/lib/suite.sh # pass / fail (cwd is the repository root)
 
@@ -233,7 +233,7 @@ why="$(grep -E 'restart-agent' "$tmp/f-agent-restart.out" | head -3)"
 check "agent restart: both agents were restarted" \
 	[ "$(grep -c 'ok    restart-agent node-' "$tmp/f-agent-restart.out")" -eq 2 ]
 
-# ---- 2b'. Test-step deletes by kind/namespace/name ------------------------------------
+# ---- 2b'. Test-step deletes by kind/namespace/name; a failed reconcile fails the wait ----
 # tests/sim/fixtures/delete-by-name.yaml: a CNP deleted by kind/namespace/name, a CCNP by
 # kind/name; the probes after each show the policy gone
 rep=$tmp/delname.json
@@ -242,6 +242,56 @@ rc=$?
 why="exit $rc; $(grep -E 'FAIL' "$tmp/delname.out" | head -3)"
 check "delete by kind/namespace/name in Test steps: every check passes" \
 	[ $rc -eq 0 -a "$(grep -c '"pass": false' "$rep")" = 0 -a "$(grep -c '"name": "apply (delete)"' "$rep")" = 2 ]
+# An agent that cannot write its maps: step "overflow" admits 260 /32 peers on 260 ports to
+# x/a, 67,600 policy entries, more than ciliate_policy holds. The step's wait must end at once
+# with the agent's error (not at the 10 s bound, and not pass); the next step deletes the
+# policy by kind/namespace/name and the agent recovers.
+{
+	printf 'apiVersion: sim.ciliate.dev/v1\nkind: Cluster\nmetadata: {name: recfail}\n'
+	printf 'spec:\n  nodes: [{name: node-1}]\n  routing: native\n'
+	printf '  podCIDR: 10.244.0.0/16\n  underlayCIDR: 192.0.2.0/24\n'
+	for p in a b; do
+		printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: x, labels: {app: %s}}\n' $p $p
+		printf 'spec:\n  nodeName: node-1\n  containers: [{name: c, image: e, ports: [{containerPort: 80}]}]\n'
+	done
+	printf -- '---\napiVersion: sim.ciliate.dev/v1\nkind: Test\nmetadata: {name: recfail}\nspec:\n  steps:\n'
+	printf '  - name: overflow\n    apply: overflow.yaml\n'
+	printf '    probes: [{from: x/b, to: x/a, port: 80, protocol: TCP, expect: allow}]\n'
+	printf '  - name: recover\n    delete: [{kind: NetworkPolicy, namespace: x, name: overflow}]\n'
+	printf '    probes: [{from: x/b, to: x/a, port: 80, protocol: TCP, expect: allow}]\n'
+} >"$tmp/recfail.yaml"
+{
+	printf 'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n'
+	printf 'metadata: {name: overflow, namespace: x}\nspec:\n'
+	printf '  podSelector: {matchLabels: {app: a}}\n  policyTypes: [Ingress]\n  ingress:\n  - from:\n'
+	for i in $(seq 0 259); do printf '    - ipBlock: {cidr: 172.16.%d.%d/32}\n' $((i / 250)) $((i % 250 + 1)); done
+	printf '    ports:\n'
+	for p in $(seq 1 260); do printf '    - {port: %d, protocol: TCP}\n' $((10000 + p)); done
+} >"$tmp/overflow.yaml"
+rep=$tmp/recfail.json
+"$SIM" run "$tmp/recfail.yaml" --report "$rep" >"$tmp/recfail.out" 2>&1
+rc=$?
+# the one failed check: the apply of step "overflow", with the agent's error
+failed_apply=$(tr -d '\n' <"$rep" | grep -oE '\{[^{}]*"step": "overflow"[^{}]*"kind": "apply"[^{}]*\}|\{[^{}]*"kind": "apply"[^{}]*"step": "overflow"[^{}]*\}')
+ms=$(grep -oE '"duration_ms": [0-9]+' <<<"$failed_apply" | grep -oE '[0-9]+$')
+why="exit $rc; $(grep -E 'FAIL' "$tmp/recfail.out" | head -3)"
+check "a failed reconcile fails the step's apply check (run exits 1, one failed check)" \
+	[ $rc -eq 1 -a "$(grep -c '"pass": false' "$rep")" = 1 ]
+why="${failed_apply:0:800}"
+contains_all() { # TEXT STRING...
+	local t=$1 x
+	shift
+	for x in "$@"; do grep -qF -- "$x" <<<"$t" || return 1; done
+}
+check "... with the agent's error for that store revision" \
+	contains_all "$failed_apply" '"pass": false' 'agent of node-1 failed to reconcile store revision' \
+	'updating ciliate_policy'
+why="duration ${ms:-?} ms"
+check "... at once, not at the 10 s bound (${ms:-?} ms)" [ "${ms:-99999}" -lt 5000 ]
+why="$(grep -A3 'recover' "$tmp/recfail.out" | head -4)"
+check "after deleting the policy by kind/namespace/name the next step's wait and probes pass" \
+	grep -qE 'ok +apply \(delete\): expected applied and reconciled' "$tmp/recfail.out"
+
 # ---- 2c. Replay documents under ciliate-sim run ------------------------------------------
 rep=$tmp/replays.json
 "$SIM" run scenarios/replay/*.yaml --report "$rep" >"$tmp/replays.out" 2>&1
