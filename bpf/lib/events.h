@@ -52,7 +52,9 @@ __subprog void event_emit(const struct pipeline *pl, __u8 type, __u16 reason, __
 	if (cfg_no_events)
 		return;
 	__builtin_memset(&ev, 0, sizeof(ev));
-	ev.ts_ns = pl->now;
+	/* the precise clock, not the per-packet coarse one (4 ms steps): flows of several
+	 * nodes are merged by time. Only packets that emit pay for it. */
+	ev.ts_ns = bpf_ktime_get_ns();
 	ev.type = type;
 	ev.hook = pl->hook;
 	ev.family = pl->pkt.family;

@@ -56,7 +56,7 @@ static int64_t clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Events carry CLOCK_MONOTONIC_COARSE time: same origin as CLOCK_MONOTONIC. */
+/* Events carry bpf_ktime_get_ns(): CLOCK_MONOTONIC. */
 static int64_t clock_offset(void)
 {
 	return clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);

@@ -448,6 +448,13 @@ static json_t *extension_json(const struct flow *f)
 	return x;
 }
 
+/* Cilium's match types (0 none .. 4 all). An endpoint no policy isolates admits everything,
+ * as Cilium's allow-all entry does: "all" (ciliate.policy_match_name says not-enforced). */
+static int policy_match_type(uint8_t match)
+{
+	return match == POLICY_MATCH_NOT_ENFORCED ? POLICY_MATCH_ALL : match;
+}
+
 /* Protobuf JSON omits empty messages. */
 static void set_nonempty(json_t *obj, const char *key, json_t *v)
 {
@@ -482,8 +489,9 @@ static json_t *event_flow_json(const struct flow *f, const char *node, const cha
 	json_object_set_new(fl, "node_name", json_string(node));
 	json_object_set_new(fl, "traffic_direction",
 			    json_string(ev->dir == DIR_EGRESS ? "EGRESS" : "INGRESS"));
-	if (ev->type == EVENT_POLICY_VERDICT && ev->match)
-		json_object_set_new(fl, "policy_match_type", json_integer(ev->match));
+	if (ev->type == EVENT_POLICY_VERDICT && policy_match_type(ev->match))
+		json_object_set_new(fl, "policy_match_type",
+				    json_integer(policy_match_type(ev->match)));
 	json_object_set_new(fl, "is_reply", json_boolean(ev->flags & EVENT_F_IS_REPLY));
 	if (ev->ifindex) {
 		json_t *itf = json_pack("{s:i}", "index", ev->ifindex);
