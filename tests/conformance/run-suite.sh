@@ -3,7 +3,8 @@
 # scenarios/cnp/ (the upstream e2e model x,y,z × a,b,c over two nodes, one policy set per
 # file) through real agents, CNI and BPF, once with --routing tunnel and once with
 # --routing native (the two runs go side by side: --routing gives each its own cluster tag).
-# Checks: both runs exit 0, their reports hold thousands of checks with no failure, and the
+# Checks: both runs exit 0, their reports hold thousands of checks with no failure, every
+# expected deny is proven by the datapath's drop event of its own flow, and the
 # only skipped checks are SCTP cells (SPEC §5: SCTP is checked by replay, see
 # scenarios/replay/sctp-policy.yaml), each with its reason.
 # Usage: run-suite.sh BUILD_DIR. Exit 0 pass, 77 skip (reason printed), 1 fail.
@@ -60,6 +61,12 @@ for mode in tunnel native; do
 	check "$mode: only SCTP cells are skipped" only_sctp
 	why="no reason printed"
 	check "$mode: skips name their reason" grep -q 'SCTP is checked by replay only' "$tmp/$mode.out"
+	# every deny of the suite is proven by the datapath's drop event of its own flow
+	denies=$(jq -r '.denials.expected' "$rep" 2>/dev/null)
+	proven=$(jq -r '.denials.proven_by_drop_event' "$rep" 2>/dev/null)
+	why="${proven:-?} of ${denies:-?} denials proven"
+	all_proven() { [ "${denies:-0}" -gt 1000 ] && [ "$denies" = "$proven" ]; }
+	check "$mode: every denial proven by its drop event ($proven of $denies)" all_proven
 	# the scenarios really ran in the requested mode
 	why="no '[3/5] routing $mode' line"
 	check "$mode: clusters came up in $mode routing" grep -q "routing $mode" "$tmp/$mode.out"
