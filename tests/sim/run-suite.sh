@@ -173,7 +173,7 @@ shared=${CILIATE_SHARED:-../shared}
 for f in "$shared/examples/policy.yaml" scenarios/netpol/default-deny-ingress.yaml \
 	scenarios/netpol/egress-deny-all.yaml scenarios/netpol/udp-only.yaml; do
 	if [ ! -f "$f" ]; then
-		echo "note: $f not found, skipped"
+		shared_missing "datapath run $f" "$f"
 		continue
 	fi
 	name=$(basename "$f" .yaml)

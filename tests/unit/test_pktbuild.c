@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "pktbuild.h"
+#include "shared_files.h"
 
 #define CORPUS "../shared/corpus/pcaps"
 #define EXAMPLE_PCAP "../shared/examples/web-to-db.pcap"
@@ -155,8 +156,7 @@ static void test_example_pcap_bytes(void **state)
 	size_t n;
 	int len;
 
-	if (access(EXAMPLE_PCAP, R_OK))
-		skip();
+	NEED_SHARED(EXAMPLE_PCAP);
 	assert_int_equal(pb_pcap_read(EXAMPLE_PCAP, &fr, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 4);
 	len = build_example(buf, sizeof(buf), 41000, 5432, PB_TCP_SYN, 100, 0, NULL, 0);
@@ -188,8 +188,7 @@ static void test_zeek_tcp_syn_rebuilt(void **state)
 	char err[256];
 	size_t n;
 
-	if (access(path, R_OK))
-		skip();
+	NEED_SHARED(path);
 	assert_int_equal(pb_pcap_read(path, &fr, &n, err, sizeof(err)), 0);
 	assert_true(n >= 1);
 	ip.frag = 0;
@@ -262,8 +261,7 @@ static void check_corpus_l4(const char *file, bool good)
 
 static void test_corpus_checksums(void **state)
 {
-	if (access(CORPUS "/zeek", R_OK))
-		skip();
+	NEED_SHARED(CORPUS "/zeek");
 	check_corpus_l4("chksums_ip4-tcp-good-chksum.pcap", true);
 	check_corpus_l4("chksums_ip4-udp-good-chksum.pcap", true);
 	check_corpus_l4("chksums_ip4-icmp-good-chksum.pcap", true);
@@ -285,8 +283,7 @@ static void test_corpus_sctp_crc(void **state)
 	char err[256];
 	size_t n, i, checked = 0;
 
-	if (access(path, R_OK))
-		skip();
+	NEED_SHARED(path);
 	assert_int_equal(pb_pcap_read(path, &fr, &n, err, sizeof(err)), 0);
 	for (i = 0; i < n; i++) {
 		uint8_t *ip = fr[i].data + 14, *s;
