@@ -110,10 +110,16 @@ int sim_fault_do(struct sim_cluster *c, const struct m_fault *f, struct diag *d)
 	switch (f->action) {
 	case FAULT_RESTART_AGENT:
 		return restart_agent(c, node, d);
-	case FAULT_LINK_DOWN:
-		return SYS(d, "ip", "-n", c->fabric, "link", "set", node->ifname, "down");
+	case FAULT_LINK_DOWN: {
+		int err = SYS(d, "ip", "-n", c->fabric, "link", "set", node->ifname, "down");
+
+		node->link_down = !err; /* what the runner then knows about lost probes */
+		return err;
+	}
 	case FAULT_LINK_UP: {
 		int err = SYS(d, "ip", "-n", c->fabric, "link", "set", node->ifname, "up");
+
+		node->link_down = node->link_down && err;
 
 		return err ? err : wait_underlay(c, node, d);
 	}

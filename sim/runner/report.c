@@ -180,20 +180,23 @@ void sim_print_matrix(const struct m_matrix *m, const struct sim_check *cells, s
 	       "* differs, ! failed for another reason)\n");
 }
 
-/* Denials expected, and those that held with their drop event. */
-static void deny_counts(const struct sim_report *r, size_t *denies, size_t *proven)
+/* Denials expected, those that held with their drop event, and those a fault explains. */
+static void deny_counts(const struct sim_report *r, size_t *denies, size_t *proven,
+			size_t *by_fault)
 {
-	*denies = *proven = 0;
+	*denies = *proven = *by_fault = 0;
 	for (size_t i = 0; i < r->n; i++) {
-		*denies += r->checks[i].deny_expected;
-		*proven += r->checks[i].deny_expected && r->checks[i].pass &&
-			   r->checks[i].has_evidence;
+		const struct sim_check *c = &r->checks[i];
+
+		*denies += c->deny_expected;
+		*proven += c->deny_expected && c->pass && c->has_evidence;
+		*by_fault += c->deny_expected && c->pass && c->fault_evidence[0];
 	}
 }
 
 int sim_report_summary(const struct sim_report *r)
 {
-	size_t i, j, passed = 0, failed = 0, skipped = 0, sw = 8, tw = 9, denies, proven;
+	size_t i, j, passed = 0, failed = 0, skipped = 0, sw = 8, tw = 9, denies, proven, by_fault;
 	char ts[2 * MODEL_NAME_MAX + 4];
 
 	for (i = 0; i < r->n; i++) {
@@ -246,8 +249,9 @@ int sim_report_summary(const struct sim_report *r)
 				printf("  %s: %s\n", r->checks[i].scenario, r->checks[i].reason);
 		}
 	}
-	deny_counts(r, &denies, &proven);
-	printf("\n%zu of %zu denial(s) proven by a datapath drop event\n", proven, denies);
+	deny_counts(r, &denies, &proven, &by_fault);
+	printf("\n%zu of %zu denial(s) proven by a datapath drop event", proven, denies);
+	printf(by_fault ? ", %zu explained by a fault of the run (link down)\n" : "\n", by_fault);
 	printf("%zu check(s): %zu passed, %zu failed, %zu skipped\n", passed + failed + skipped,
 	       passed, failed, skipped);
 	return (int)failed;
@@ -257,7 +261,7 @@ int sim_report_summary(const struct sim_report *r)
 static json_t *evidence_json(const struct sim_drop *d)
 {
 	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "node", d->node, "hook", d->hook,
-			      "drop_reason", d->reason, "event",
+			      "drop_reason_desc", d->reason, "event",
 			      d->event_type == 1 ? "drop" : "policy-verdict", "seq",
 			      (json_int_t)d->seq, "time", d->time);
 
@@ -283,6 +287,8 @@ static json_t *check_json(const struct sim_check *c)
 		json_object_set_new(o, "skipped", json_true());
 	if (o && c->has_evidence)
 		json_object_set_new(o, "evidence", evidence_json(&c->evidence));
+	else if (o && c->fault_evidence[0])
+		json_object_set_new(o, "evidence", json_pack("{s:s}", "fault", c->fault_evidence));
 	if (o && c->deny_expected)
 		json_object_set_new(o, "deny_proven", json_boolean(c->pass && c->has_evidence));
 	return o;
@@ -291,14 +297,14 @@ static json_t *check_json(const struct sim_check *c)
 int sim_report_write(const struct sim_report *r, const char *path, struct diag *d)
 {
 	json_t *o, *checks, *scen;
-	size_t i, passed = 0, skipped = 0, denies, proven;
+	size_t i, passed = 0, skipped = 0, denies, proven, by_fault;
 	int err = 0;
 
 	for (i = 0; i < r->n; i++) {
 		passed += r->checks[i].pass && !r->checks[i].skipped;
 		skipped += r->checks[i].skipped;
 	}
-	deny_counts(r, &denies, &proven);
+	deny_counts(r, &denies, &proven, &by_fault);
 	o = json_pack("{s:i,s:I,s:I,s:I,s:I,s:I}", "version", 1, "checks_total",
 		      (json_int_t)r->n, "passed", (json_int_t)passed, "failed",
 		      (json_int_t)(r->n - passed - skipped), "skipped", (json_int_t)skipped,
@@ -313,8 +319,9 @@ int sim_report_write(const struct sim_report *r, const char *path, struct diag *
 						      "down_ms", (json_int_t)r->scen[i].down_ms,
 						      "reused", r->scen[i].reused));
 	json_object_set_new(o, "scenarios", scen);
-	json_object_set_new(o, "denials", json_pack("{s:I,s:I}", "expected", (json_int_t)denies,
-						    "proven_by_drop_event", (json_int_t)proven));
+	json_object_set_new(o, "denials", json_pack("{s:I,s:I,s:I}", "expected", (json_int_t)denies,
+						    "proven_by_drop_event", (json_int_t)proven,
+						    "explained_by_fault", (json_int_t)by_fault));
 	checks = json_array();
 	for (i = 0; i < r->n; i++)
 		json_array_append_new(checks, check_json(&r->checks[i]));

@@ -31,7 +31,7 @@ struct pending {
 	int job;                     /* index into the step's jobs; -1: not run */
 	int preflight;               /* index into the step's preflight jobs; -1: none */
 	const struct m_probe *probe; /* NULL for matrix cells */
-	const struct sim_host *target;
+	const struct sim_host *source, *target;
 	char src_ip[IP4_STR_MAX];
 };
 
@@ -122,7 +122,7 @@ static void plan_check(const struct sim_cluster *c, struct pending *p,
 		return;
 	}
 	memset(j, 0, sizeof(*j));
-	if (resolve(c, p->chk.from, j->netns, p->src_ip, NULL, why, sizeof(why)) ||
+	if (resolve(c, p->chk.from, j->netns, p->src_ip, &p->source, why, sizeof(why)) ||
 	    resolve(c, p->chk.to, dst_ns, j->to, &p->target, why, sizeof(why))) {
 		reason_add(&p->chk, "%s", why);
 		return;
@@ -219,10 +219,41 @@ static void check_allow(const struct pending *p, const struct sim_probe_job *j,
 	}
 	if (!h)
 		return;
-	snprintf(want, sizeof(want), "%s%s",
-		 h->kind == SIM_EXT ? "ext/" : h->kind == SIM_NODE ? "node/" : "", h->name);
+	if (h->kind == SIM_NODE) { /* the node's own server or a hostNetwork pod of it */
+		if (strcmp(j->backend_node, h->name))
+			reason_add(chk, "expected an answer from node/%s, answered by %s on %s",
+				   h->name, j->backend, j->backend_node[0] ? j->backend_node :
+				   "no node");
+		return;
+	}
+	snprintf(want, sizeof(want), "%s%s", h->kind == SIM_EXT ? "ext/" : "", h->name);
 	if (strcmp(j->backend, want))
 		reason_add(chk, "expected an answer from %s, answered by %s", want, j->backend);
+}
+
+/* The node a host runs on (itself for nodes); NULL for external hosts. */
+static const struct sim_host *node_of_host(const struct sim_cluster *c, const struct sim_host *h)
+{
+	if (!h || h->kind == SIM_EXT)
+		return NULL;
+	return h->kind == SIM_NODE ? h : sim_find_host(c, SIM_NODE, h->node);
+}
+
+/* A probe between two different hosts, one of them on (or being) a node a link-down fault of
+ * this run unplugged: the fault explains the silence, no drop event is expected. */
+static bool unplugged(const struct sim_cluster *c, const struct pending *p, struct sim_check *chk)
+{
+	const struct sim_host *a = node_of_host(c, p->source), *b = node_of_host(c, p->target);
+	const struct sim_host *down = a && a->link_down ? a : b && b->link_down ? b : NULL;
+	size_t len;
+
+	if (!down || a == b)
+		return false;
+	snprintf(chk->fault_evidence, sizeof(chk->fault_evidence), "link-down %.64s", down->name);
+	len = strlen(chk->observed);
+	snprintf(chk->observed + len, sizeof(chk->observed) - len,
+		 " (node %s is unplugged: link-down fault)", down->name);
+	return true;
 }
 
 static void check_deny(const struct sim_cluster *c, const struct pending *p,
@@ -250,7 +281,7 @@ static void check_deny(const struct sim_cluster *c, const struct pending *p,
 			   chk->to);
 		return;
 	}
-	if (find_evidence(ev, p, j, chk))
+	if (find_evidence(ev, p, j, chk) || unplugged(c, p, chk))
 		return;
 	reason_add(chk, "no reply, but no drop event of this flow (%s:%u > %s:%u) on any node%s",
 		   p->src_ip, j->nsports ? j->sports[0] : 0, j->to, j->port,

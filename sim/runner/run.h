@@ -61,8 +61,9 @@ struct sim_check {
 	char expected[256];
 	char observed[256];
 	char drop_reason[64];
-	struct sim_drop evidence;  /* the drop event that proves a deny (evidence.present) */
+	struct sim_drop evidence;  /* the drop event that proves a deny (has_evidence) */
 	bool has_evidence;
+	char fault_evidence[96];   /* a deny explained by a fault of the run instead ("" none) */
 	bool deny_expected;
 	long long duration_ms;
 	bool pass;            /* held, or skipped */

@@ -71,6 +71,7 @@ struct sim_host {
 	size_t nports;
 	struct sim_proc echo;        /* its ciliate-echo, if it has ports */
 	struct sim_proc agent;       /* nodes: the datapath agent, once one is attached */
+	bool link_down;              /* nodes: unplugged by a link-down fault of this run */
 };
 
 /* A cluster as planned from a scenario or loaded from a state file. */

@@ -39,7 +39,7 @@ passed=0
 failed=0
 start=$SECONDS
 # tags of every cluster this suite brings up (scenario metadata.name, sanitised)
-TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6 delname recfail"
+TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6 delname recfail unproven"
 
 source tests/lib/suite.sh # pass / fail (cwd is the repository root)
 
@@ -166,6 +166,55 @@ if [ "$(grep -c '"pass": false' "$rep")" -eq 7 ] && [ "$(grep -c '"pass": true' 
 	pass "wrong expectations: 7 failed checks, the one right cell passed"
 else
 	fail "wrong expectations counts" "$(grep -c '"pass": false' "$rep") failed"
+fi
+
+# ---- 2a. evidence: a deny holds only with its own drop event ---------------------------
+rep=$tmp/unproven.json
+"$SIM" run tests/sim/fixtures/unproven-denials.yaml --report "$rep" --flows "$tmp/unproven.jsonl" \
+	>"$tmp/unproven.out" 2>&1
+rc=$?
+if [ $rc -eq 1 ]; then
+	pass "evidence: run exits 1 when a deny is not proven"
+else
+	fail "evidence: run exits 1 when a deny is not proven" "exit $rc"
+fi
+# the proven deny: pass, with the drop event (node, hook, reason, source line) in the report
+proven=$(jq -r '[.checks[] | select(.name == "x/a -> x/b 80/TCP") | .pass, .deny_proven,
+	.evidence.node, .evidence.hook, .evidence.drop_reason_desc, .evidence.file.name,
+	(.evidence.file.line > 0)] | map(tostring) | join(" ")' "$rep" 2>/dev/null)
+if [ "$proven" = "true true node-2 to-container POLICY_DENIED lxc.bpf.c true" ] ||
+	[ "$proven" = "true true node-2 from-overlay POLICY_DENIED overlay.bpf.c true" ]; then
+	pass "evidence: a policy deny is proven by its drop event ($proven)"
+else
+	fail "evidence: a policy deny is proven by its drop event" "$proven"
+fi
+if [ "$(jq -r '.checks[] | select(.name == "x/a -> x/b 80/UDP") | .deny_proven' "$rep")" = true ]; then
+	pass "evidence: a UDP deny is proven by its drop event"
+else
+	fail "evidence: a UDP deny is proven by its drop event"
+fi
+why=$(jq -r '.checks[] | select(.name == "x/b -> x/a 81/TCP") | "\(.pass) \(.reason)"' "$rep")
+case "$why" in
+"false "*"refused"*) pass "evidence: a deny on a port where nothing listens fails with refused" ;;
+*) fail "evidence: a deny on a port where nothing listens fails with refused" "$why" ;;
+esac
+why=$(jq -r '.checks[] | select(.name == "x/a -> x/b 8080/TCP") | "\(.pass) \(.reason)"' "$rep")
+case "$why" in
+"false expected deny, observed allow backend=x/b"*) pass "evidence: an answered deny fails" ;;
+*) fail "evidence: an answered deny fails" "$why" ;;
+esac
+if [ "$(jq -c '.denials' "$rep")" = '{"expected":4,"proven_by_drop_event":2,"explained_by_fault":0}' ] &&
+	grep -q '^2 of 4 denial(s) proven by a datapath drop event' "$tmp/unproven.out"; then
+	pass "evidence: the summary counts the proven denials (2 of 4)"
+else
+	fail "evidence: the summary counts the proven denials" "$(jq -c '.denials' "$rep")"
+fi
+if grep -q '"drop_reason_desc":"POLICY_DENIED"' "$tmp/unproven.jsonl" &&
+	jq -e -s 'all(.[]; has("node_name") and has("time") and (has("flow") or has("lost_events")))' \
+		"$tmp/unproven.jsonl" >/dev/null; then
+	pass "evidence: --flows saves the run's flows as Hubble JSON lines"
+else
+	fail "evidence: --flows saves the run's flows as Hubble JSON lines"
 fi
 
 # ---- 2b. policy scenarios through the real datapath (agents, CNI, store) ----------------
