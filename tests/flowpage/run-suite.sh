@@ -106,9 +106,11 @@ chrome() {
 	return $rc
 }
 
-# dom NAME URL-SUFFIX: the page's DOM after its script ran, one table row per line.
+# dom NAME URL-SUFFIX [PAGE]: the page's DOM after its script ran (1400x900), one table row
+# and one arrow per line.
 dom() {
-	chrome "$1" --virtual-time-budget=3000 --dump-dom "file://$tmp/page.html$2" || return 1
+	chrome "$1" --window-size=1400,900 --virtual-time-budget=3000 --dump-dom \
+		"file://${3:-$tmp/page.html}$2" || return 1
 	tr -d '\n' <"$tmp/$1.out" | sed 's/<tr /\n<tr /g; s/<g class="edge/\n<g class="edge/g' >"$tmp/$1.dom"
 	grep -q 'data-ready="true"' "$tmp/$1.dom"
 }
@@ -191,6 +193,35 @@ if check "#sort=time:desc renders" dom newest "#sort=time:desc"; then
 	why="first row: $(grep -m1 -o '^<tr [^>]*data-uuid="[^"]*"' "$tmp/newest.dom" | grep -o 'data-uuid="[^"]*"')"
 	check "newest flow first" eval 'grep -m1 "^<tr data-verdict" "$tmp/newest.dom" | grep -q "data-uuid=\"node-1/111\""'
 	check "header marks the sort" has newest '<th data-key="time"[^>]*aria-sort="descending"'
+fi
+
+# ---- flows as the datapath really sends them ----
+# A three-tier namespace (web -> api -> db: layered left to right), a reply seen by a hook
+# without conntrack state (is_reply false, only the reverse tuple of a flagged reply tells),
+# and an end known only by its reserved identity number.
+t0='"time":"2026-12-04T10:00:00'
+ep() { echo "{\"namespace\":\"app\",\"pod_name\":\"$1\"}"; }
+tcp() { echo "{\"TCP\":{\"source_port\":$1,\"destination_port\":$2,\"flags\":{$3}}}"; }
+rec() { # SEC VERDICT SRC DST L4 IS_REPLY [EXTRA]
+	echo "{\"flow\":{$t0.$1Z\",\"verdict\":\"$2\",\"IP\":{\"source\":\"10.0.0.$3\",\"destination\":\"10.0.0.$4\",\"ipVersion\":\"IPv4\"},\"l4\":$5,\"source\":$6,\"destination\":$7,\"event_type\":{\"type\":4},\"is_reply\":$8,\"node_name\":\"n1\"${9:-}},\"node_name\":\"n1\",$t0.$1Z\"}"
+}
+{
+	rec 1 FORWARDED 1 2 "$(tcp 40000 8080 '"SYN":true')" "$(ep web)" "$(ep api)" false
+	rec 2 FORWARDED 2 1 "$(tcp 8080 40000 '"SYN":true,"ACK":true')" "$(ep api)" "$(ep web)" true
+	rec 3 FORWARDED 2 1 "$(tcp 8080 40000 '"ACK":true')" "$(ep api)" "$(ep web)" false
+	rec 4 FORWARDED 2 3 "$(tcp 41000 5432 '"SYN":true')" "$(ep api)" "$(ep db)" false
+	rec 5 DROPPED 3 9 '{"UDP":{"source_port":53000,"destination_port":53}}' "$(ep db)" '{"identity":2}' false ',"drop_reason_desc":"POLICY_DENIED"'
+} >"$tmp/quirks.jsonl"
+if "$GEN" --page "$tmp/quirks.jsonl" "$tmp/quirks.html" "quirks" && dom quirks "" "$tmp/quirks.html"; then
+	why="$(grep -c '^<g class="edge ' "$tmp/quirks.dom") arrows"
+	check "quirks: 3 arrows (replies folded, with or without is_reply)" [ "$(grep -c '^<g class="edge ' "$tmp/quirks.dom")" -eq 3 ]
+	check "quirks: web -> api TCP/8080 x3" has quirks 'data-from="app/web" data-to="app/api" data-port="TCP/8080" data-count="3"'
+	check "quirks: identity 2 without labels is reserved:world" has quirks 'data-from="app/db" data-to="reserved:world" data-port="UDP/53" data-count="1" data-reason="POLICY_DENIED"'
+	xof() { grep -o "data-node=\"app/$1\"[^>]*><title>[^<]*</title><rect class=\"node-box\" x=\"[0-9.]*\"" "$tmp/quirks.dom" | grep -o 'x="[0-9.]*"$' | tr -dc '0-9.' | cut -d. -f1; }
+	why="x of web, api, db: $(xof web), $(xof api), $(xof db)"
+	check "quirks: callers left of callees (web, api, db in layers)" eval '[ -n "$(xof web)" ] && [ "$(xof web)" -lt "$(xof api)" ] && [ "$(xof api)" -lt "$(xof db)" ]'
+else
+	fail "quirks: page renders" "cannot write or render the page"
 fi
 
 # ---- a person using it (harness in an iframe) ----
