@@ -234,15 +234,16 @@ void flow_dir_put(struct flow_dir *dir)
 
 /* An end of the flow: the directory's record for its address; else, when the event names
  * an identity the directory knows, a record holding just that (owned by the flow). */
-static struct flow_ep *lookup_end(const struct flow_dir *dir, const union ciliate_addr *a,
-				  uint32_t identity)
+static struct flow_ep *lookup_end(const struct flow_dir *dir, uint8_t family,
+				  const union ciliate_addr *a, uint32_t identity)
 {
 	struct flow_ep *e;
 	struct flow_labels *l;
 
 	if (!dir)
 		return NULL;
-	e = table_find(&dir->addrs, a->v4);
+	/* the directory holds IPv4 addresses; IPv6 ends are known by identity only */
+	e = family == CILIATE_AF_INET ? table_find(&dir->addrs, a->v4) : NULL;
 	if (e)
 		return ep_get(e);
 	l = table_find(&dir->identities, identity);
@@ -265,12 +266,8 @@ void flow_decode(struct flow *f, const struct ciliate_event *ev, const struct fl
 	f->kind = FLOW_EVENT;
 	f->ev = *ev;
 	f->ifname[0] = '\0';
-	if (ev->family != CILIATE_AF_INET) { /* the directory holds IPv4 addresses */
-		f->src = f->dst = NULL;
-		return;
-	}
-	f->src = lookup_end(dir, &ev->saddr, ev->src_identity);
-	f->dst = lookup_end(dir, &ev->daddr, ev->dst_identity);
+	f->src = lookup_end(dir, ev->family, &ev->saddr, ev->src_identity);
+	f->dst = lookup_end(dir, ev->family, &ev->daddr, ev->dst_identity);
 	for (i = 0; dir && i < dir->nifnames; i++)
 		if (dir->ifnames[i].ifindex == ev->ifindex) {
 			memcpy(f->ifname, dir->ifnames[i].name, sizeof(f->ifname));
