@@ -5,17 +5,27 @@
  *
  *   floor          an empty TC program
  *   floor+lookup   an empty program plus one hash-map lookup
- *   ct-hit         from-container, established connection to a remote pod (no policy work)
- *   ct-hit-reply   to-container, reply of a connection the pod opened
+ *   ct-hit         from-container, an ACK of a tracked connection to a remote pod (its SYN
+ *                  was sent at setup): one conntrack hit, no policy work, no event
+ *   ct-hit-reply   to-container, the remote pod's ACK on that connection (a reply)
  * Both CT-hit rows are held to the issue's target, 3 x floor + one lookup (floor+lookup -
  * floor), and printed with PASS/FAIL: a report, not an assertion (timings are not tests).
- *   ct-miss-allow  from-container, new connection, egress policy allows (creates CT entries)
- *   policy-deny    from-container, new connection to a same-node pod whose ingress denies it
+ *   ct-miss-allow  from-container, new connection to a remote pod, egress policy allows
+ *                  (creates a CT entry)
+ *   policy-deny-egress   from-container, new connection to a same-node pod that the sender's
+ *                  egress policy denies: decided at the sender, the receiver is never looked up
+ *   policy-deny-ingress  from-container, new connection to a same-node pod that the sender's
+ *                  egress admits and the receiver's ingress denies: both sides' policy
  *
- * Paths that don't modify the packet or create state are timed with the kernel's own
- * `repeat` loop over N iterations (per flow, over F flows). Paths that create state need a
- * fresh packet per run, so they are timed one run at a time (repeat=1) and compared against
- * a floor measured the same way, which includes the per-run timer overhead.
+ * The CT-hit paths are timed with the kernel's own `repeat` loop over N iterations (per flow,
+ * over F flows). The new-connection paths are timed one SYN per run (repeat=1): ct-miss-allow
+ * creates state, so every packet must be new, and the two deny rows (which create none) are
+ * measured the same way to share its floor, the empty program run the same way, which
+ * includes the per-run timer overhead.
+ *
+ * Every measured packet is a normal one: after every test run the event ring is drained
+ * but for its newest record (ring_lag.h: it never fills, and the consumer is never caught up,
+ * so no packet pays a consumer wakeup), and the bench fails if ciliate_events_lost moved.
  *
  * Usage: bench_hooks [-n ITERATIONS] [-o json]
  */
@@ -36,6 +46,7 @@
 #include "bpf_harness.h"
 #include "frames.h"
 #include "pktbuild.h"
+#include "ring_lag.h"
 
 #define FLOWS 64
 /* The repeat paths run in interleaved rounds (floor, lookup, ct-hit, reply, floor, ...) and
@@ -43,7 +54,26 @@
  * path rather than whichever path happened to be running. */
 #define ROUNDS 5
 
-/* Mean ns per run of `repeat` kernel-loop iterations. */
+static struct harness *h;
+static struct ring_lag lag;
+
+/* Events the ring had no room for (sum over CPUs of ciliate_events_lost). */
+static uint64_t events_lost(void)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = datapath_map_fd(h->dp, MAP_EVENTS_LOST);
+	uint64_t v[1024] = {0}, sum = 0;
+	uint32_t zero = 0;
+
+	if (ncpu <= 0 || ncpu > 1024 || fd < 0 || bpf_map_lookup_elem(fd, &zero, v)) {
+		fprintf(stderr, "bench_hooks: cannot read %s\n", MAP_EVENTS_LOST);
+		exit(1);
+	}
+	for (int i = 0; i < ncpu; i++)
+		sum += v[i];
+	return sum;
+}
+
+/* Mean ns per run of `repeat` kernel-loop iterations; the events are drained after it. */
 static double run_repeat(int fd, const struct frame *f, unsigned int repeat)
 {
 	uint8_t out[256];
@@ -54,6 +84,7 @@ static double run_repeat(int fd, const struct frame *f, unsigned int repeat)
 		perror("BPF_PROG_TEST_RUN");
 		exit(1);
 	}
+	ring_lag_drain(&lag);
 	return o.duration;
 }
 
@@ -106,9 +137,9 @@ static void print_results(const struct result *r, size_t n, int json)
 		printf("]\n");
 		return;
 	}
-	printf("%-16s %-10s %12s %12s %8s\n", "PATH", "METHOD", "NS/PACKET", "FLOOR NS", "RATIO");
+	printf("%-20s %-10s %12s %12s %8s\n", "PATH", "METHOD", "NS/PACKET", "FLOOR NS", "RATIO");
 	for (size_t i = 0; i < n; i++)
-		printf("%-16s %-10s %12.1f %12.1f %7.2fx\n", r[i].name, r[i].method, r[i].ns,
+		printf("%-20s %-10s %12.1f %12.1f %7.2fx\n", r[i].name, r[i].method, r[i].ns,
 		       r[i].floor, r[i].ns / r[i].floor);
 }
 
@@ -116,9 +147,10 @@ int main(int argc, char **argv)
 {
 	unsigned int iters = 200000;
 	struct frame est[FLOWS], rep[FLOWS], fresh[FLOWS * 8], denied[FLOWS * 8];
+	struct frame denied_in[FLOWS * 8];
 	struct result res[8];
 	struct bench_floor *fl;
-	struct harness *h;
+	uint64_t lost0;
 	int json = 0, fd_from, fd_to, fd_empty, fd_lookup;
 	double floor_r, lookup_r, hit_r, reply_r, floor_1, target;
 	size_t nres = 0;
@@ -156,10 +188,17 @@ int main(int argc, char **argv)
 
 		harness_add_endpoint(h, &a, true);
 		harness_add_endpoint(h, &b, false);
+		/* every pod is in the ipcache, as the agent writes it (the sender's egress
+		 * finds the local receiver's identity there) */
+		harness_add_ipcache(h, PB_IP4(10, 244, 0, 21), 32, 300);
+		harness_add_ipcache(h, PB_IP4(10, 244, 0, 22), 32, 301);
 		harness_add_ipcache(h, PB_IP4(10, 244, 1, 0), 24, 400);
+		/* a may open TCP 80 to the remote /24 and TCP 81 to b; b admits a on 5432 only */
 		harness_add_policy(h, 1, 400, DIR_EGRESS, IPPROTO_TCP, 80, 16, false);
+		harness_add_policy(h, 1, 301, DIR_EGRESS, IPPROTO_TCP, 81, 16, false);
 		harness_add_policy(h, 2, 300, DIR_INGRESS, IPPROTO_TCP, 5432, 16, false);
 	}
+	ring_lag_open(&lag, datapath_map_fd(h->dp, MAP_EVENTS));
 	fd_from = datapath_prog_fd(h->dp, HOOK_FROM_CONTAINER);
 	fd_to = datapath_prog_fd(h->dp, HOOK_TO_CONTAINER);
 	fd_empty = bpf_program__fd(fl->progs.bench_empty);
@@ -184,9 +223,27 @@ int main(int argc, char **argv)
 	for (int i = 0; i < FLOWS * 8; i++) {
 		fresh[i] = frame_tcp4(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 1, 10 + i % FLOWS),
 				      (uint16_t)(40000 + i), 80, PB_TCP_SYN, 64);
+		/* to b: port 82 is not in a's egress; port 81 is, but not in b's ingress */
 		denied[i] = frame_tcp4(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 0, 22),
-				       (uint16_t)(40000 + i), 81, PB_TCP_SYN, 64);
+				       (uint16_t)(40000 + i), 82, PB_TCP_SYN, 64);
+		denied_in[i] = frame_tcp4(PB_IP4(10, 244, 0, 21), PB_IP4(10, 244, 0, 22),
+					  (uint16_t)(40000 + i), 81, PB_TCP_SYN, 64);
 	}
+	/* each deny row must stop where its name says */
+	harness_run(h, HOOK_FROM_CONTAINER, denied[0].buf, denied[0].len);
+	if (h->retval != TC_ACT_SHOT || !harness_event(h, EVENT_POLICY_VERDICT) ||
+	    harness_event(h, EVENT_POLICY_VERDICT)->dir != DIR_EGRESS) {
+		fprintf(stderr, "setup: policy-deny-egress is not denied by a's egress\n");
+		return 1;
+	}
+	harness_run(h, HOOK_FROM_CONTAINER, denied_in[0].buf, denied_in[0].len);
+	if (h->retval != TC_ACT_SHOT || !harness_event(h, EVENT_POLICY_VERDICT) ||
+	    harness_event(h, EVENT_POLICY_VERDICT)->dir != DIR_INGRESS ||
+	    harness_event(h, EVENT_POLICY_VERDICT)->ep_id != 2) {
+		fprintf(stderr, "setup: policy-deny-ingress is not denied by b's ingress\n");
+		return 1;
+	}
+	lost0 = events_lost();
 
 	if (!json)
 		fprintf(stderr, "bench_hooks: %u iterations x %d flows per repeat-path...\n", iters,
@@ -215,8 +272,16 @@ int main(int argc, char **argv)
 	res[nres++] = (struct result){"floor", "single", floor_1, floor_1, 0};
 	res[nres++] = (struct result){"ct-miss-allow", "single",
 				      mean_repeat(fd_from, fresh, FLOWS * 8, 1), floor_1, 0};
-	res[nres++] = (struct result){"policy-deny", "single",
+	res[nres++] = (struct result){"policy-deny-egress", "single",
 				      mean_repeat(fd_from, denied, FLOWS * 8, 1), floor_1, 0};
+	res[nres++] = (struct result){"policy-deny-ingress", "single",
+				      mean_repeat(fd_from, denied_in, FLOWS * 8, 1), floor_1, 0};
+	if (events_lost() != lost0) {
+		fprintf(stderr, "bench_hooks: %llu events lost on a full ring: the rows would not "
+			"measure normal packets\n",
+			(unsigned long long)(events_lost() - lost0));
+		return 1;
+	}
 	print_results(res, nres, json);
 
 	/* printed, not asserted: a timing is a measurement, not a test outcome */
@@ -230,6 +295,7 @@ int main(int argc, char **argv)
 				       res[i].ns, res[i].ns / res[i].target,
 				       res[i].ns <= res[i].target ? "PASS" : "FAIL");
 	}
+	ring_lag_close(&lag);
 	harness_free(h);
 	bench_floor__destroy(fl);
 	return 0;

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# make bench: every benchmark in build/bench, each printing its own table of ratios measured
-# side by side in one run. Results and method: docs/PERFORMANCE.md.
+# make bench: every benchmark binary in build/bench (per-packet costs: each prints its own
+# table, every path against a floor measured in the same run, so read the ratios), then the
+# script benches (tests/bench/*.sh but this one; sim_bringup.sh reports simulator bring-up and
+# teardown wall times and memory: no floor, compare only runs on an equally quiet machine).
+# Results and method: docs/PERFORMANCE.md.
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/../.."
