@@ -171,7 +171,7 @@ fi
 # ---- 2a. evidence: a deny holds only with its own drop event ---------------------------
 rep=$tmp/unproven.json
 "$SIM" run tests/sim/fixtures/unproven-denials.yaml --report "$rep" --flows "$tmp/unproven.jsonl" \
-	>"$tmp/unproven.out" 2>&1
+	--html "$tmp/unproven.html" >"$tmp/unproven.out" 2>&1
 rc=$?
 if [ $rc -eq 1 ]; then
 	pass "evidence: run exits 1 when a deny is not proven"
@@ -215,6 +215,13 @@ if grep -q '"drop_reason_desc":"POLICY_DENIED"' "$tmp/unproven.jsonl" &&
 	pass "evidence: --flows saves the run's flows as Hubble JSON lines"
 else
 	fail "evidence: --flows saves the run's flows as Hubble JSON lines"
+fi
+# --html: the flow page of the same flows (its DOM is checked in tests/flowpage)
+if grep -q 'id="flow-data"' "$tmp/unproven.html" && grep -q 'POLICY_DENIED' "$tmp/unproven.html" &&
+	[ "$(grep -o '"pod_name":"b"' "$tmp/unproven.html" | head -1)" = '"pod_name":"b"' ]; then
+	pass "evidence: --html writes the flow page of the run"
+else
+	fail "evidence: --html writes the flow page of the run"
 fi
 
 # ---- 2b. policy scenarios through the real datapath (agents, CNI, store) ----------------
