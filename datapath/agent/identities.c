@@ -205,7 +205,7 @@ void agent_identities_gc(struct agent *a, int64_t now_ms)
 	int err;
 
 	/* only against a model that reflects everything the cache holds */
-	if (!a->st || !a->model || a->model_rev != a->rev || grace_ms <= 0)
+	if (!a->st || !a->model || a->built_rev != a->rev || grace_ms <= 0)
 		return;
 	for (i = 0; i < a->nobjs; i++) {
 		struct agent_obj *o = a->objs[i];
