@@ -17,7 +17,7 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -I$(ARCH_INC) -Ibpf/incl
 
 # ---- sources by component (each folder is one concern; see docs/ARCHITECTURE.md) ----------
 LIB_DIRS  := datapath/common datapath/model datapath/loader datapath/decode datapath/replay \
-             datapath/store datapath/flow \
+             datapath/store datapath/flow datapath/lb \
              pcaps/builder
 LIB_SRCS  := $(filter-out pcaps/builder/gen_%.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
