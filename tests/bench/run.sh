@@ -7,6 +7,7 @@
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/../.."
+# bench_maglev (Maglev disruption and table build time: userspace only) runs in this loop.
 for b in "$build"/bench/*; do
 	[ -x "$b" ] || continue
 	echo "=== $(basename "$b")"
