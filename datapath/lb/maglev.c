@@ -63,7 +63,8 @@ static int base64_decoded_len(const char *s, size_t len, struct diag *d)
 
 	if (len % 4)
 		return diag_fail(d,
-				 MAGLEV_SEED_KEY ": \"%.40s\" is not base64: length %zu is not a "
+				 MAGLEV_SEED_KEY
+				 ": \"%.40s\" is not base64: length %zu is not a "
 				 "multiple of 4 (want 16 characters: 12 bytes, e.g. head -c12 "
 				 "/dev/urandom | base64 -w0)",
 				 s, len);
@@ -73,7 +74,7 @@ static int base64_decoded_len(const char *s, size_t len, struct diag *d)
 		if (base64_value(s[i]) < 0)
 			return diag_fail(d,
 					 MAGLEV_SEED_KEY ": \"%.40s\" is not base64: character "
-					 "'%c' at position %zu",
+							 "'%c' at position %zu",
 					 s, s[i], i);
 	return (int)(len / 4 * 3 - pad);
 }
@@ -85,14 +86,17 @@ int maglev_seed_parse(const char *base64, struct maglev_seed *out, struct diag *
 	int n;
 
 	if (len == 0)
-		return diag_fail(d, MAGLEV_SEED_KEY ": empty (want base64 of 12 bytes, e.g. "
-				    "head -c12 /dev/urandom | base64 -w0; default \"" MAGLEV_HASH_SEED_DEFAULT
-				    "\")");
+		return diag_fail(
+			d, MAGLEV_SEED_KEY
+			": empty (want base64 of 12 bytes, e.g. "
+			"head -c12 /dev/urandom | base64 -w0; default \"" MAGLEV_HASH_SEED_DEFAULT
+			"\")");
 	n = base64_decoded_len(base64, len, d);
 	if (n < 0)
 		return n;
 	if (n != SEED_BYTES)
-		return diag_fail(d, MAGLEV_SEED_KEY ": \"%.40s\" decodes to %d bytes, want exactly 12",
+		return diag_fail(d,
+				 MAGLEV_SEED_KEY ": \"%.40s\" decodes to %d bytes, want exactly 12",
 				 base64, n);
 	/* 16 characters, no padding: 4 groups of 4 characters -> 3 bytes */
 	for (int g = 0; g < 4; g++) {
@@ -202,8 +206,8 @@ struct maglev_turn {
 	const char *name;
 	uint32_t id;
 	uint32_t weight;
-	uint32_t slot;   /* its next candidate entry: offset + j*skip mod M */
-	uint32_t skip;   /* in [1, M-1]: with M prime the walk visits every entry once */
+	uint32_t slot;	 /* its next candidate entry: offset + j*skip mod M */
+	uint32_t skip;	 /* in [1, M-1]: with M prime the walk visits every entry once */
 	uint64_t credit; /* Cilium's weightCntr: weight/N, then + the weight sum per turn taken */
 };
 
@@ -215,8 +219,7 @@ static int turn_by_name(const void *a, const void *b)
 /* Copies the backends sorted by name (ids are node-local, names the same on every node), then
  * keeps those with a weight. Returns how many are selectable, or -EINVAL (NULL or repeated
  * name: a repeated name would make the order, hence the ids' placement, ambiguous). */
-static int sorted_selectable(const struct maglev_backend *backends, size_t n,
-			     struct maglev_turn *t)
+static int sorted_selectable(const struct maglev_backend *backends, size_t n, struct maglev_turn *t)
 {
 	size_t kept = 0;
 

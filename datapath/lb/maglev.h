@@ -16,8 +16,8 @@
 
 #define MAGLEV_TABLE_SIZE_DEFAULT 16381u
 #define MAGLEV_HASH_SEED_DEFAULT  "JLfvgnHc2kaSUFaI"
-#define MAGLEV_SEED_KEY           "bpf-lb-maglev-hash-seed"
-#define MAGLEV_TABLE_SIZE_KEY     "bpf-lb-maglev-table-size"
+#define MAGLEV_SEED_KEY		  "bpf-lb-maglev-hash-seed"
+#define MAGLEV_TABLE_SIZE_KEY	  "bpf-lb-maglev-table-size"
 /* A backend's weight when nothing says otherwise. Weight 0 is maintenance: never selected. */
 #define MAGLEV_WEIGHT_DEFAULT 1u
 /* Room for "[ffff:...:ffff]:65535/SCTP" and a terminating NUL. */
@@ -34,7 +34,7 @@ struct maglev_backend {
 	/* What gets hashed, identical on every node: "ADDR:PORT/PROTO", e.g. "10.244.1.7:8080/TCP"
 	 * or "[fd00::7]:8080/TCP" (maglev_backend_name). Names must be distinct. */
 	const char *name;
-	uint32_t id;     /* what the table holds (node-local backend id) */
+	uint32_t id;	 /* what the table holds (node-local backend id) */
 	uint16_t weight; /* 0 = maintenance (never selected); MAGLEV_WEIGHT_DEFAULT otherwise */
 };
 

@@ -31,9 +31,9 @@
 
 #include "lb/maglev.h"
 
-#define MAX_N       1000
-#define SAMPLES     20
-#define LIMIT_PCT   1.0
+#define MAX_N	     1000
+#define SAMPLES	     20
+#define LIMIT_PCT    1.0
 #define RUNS_DEFAULT 15
 
 struct backends {
@@ -60,12 +60,14 @@ static void make_backends(struct backends *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint8_t a[4] = {10, 0, (uint8_t)(i / 256), (uint8_t)(i % 256)};
-		int err = maglev_backend_name(s->names[i], MAGLEV_NAME_MAX, AF_INET, a, 8080, "TCP");
+		int err =
+			maglev_backend_name(s->names[i], MAGLEV_NAME_MAX, AF_INET, a, 8080, "TCP");
 
 		if (err < 0)
 			die("backend name", err);
-		s->b[i] = (struct maglev_backend){
-			.name = s->names[i], .id = (uint32_t)i + 1, .weight = MAGLEV_WEIGHT_DEFAULT};
+		s->b[i] = (struct maglev_backend){.name = s->names[i],
+						  .id = (uint32_t)i + 1,
+						  .weight = MAGLEV_WEIGHT_DEFAULT};
 	}
 }
 
@@ -92,8 +94,7 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median_build_ms(const struct backends *s, size_t n, uint32_t m, uint32_t *t,
-			      int runs)
+static double median_build_ms(const struct backends *s, size_t n, uint32_t m, uint32_t *t, int runs)
 {
 	double ms[64];
 
@@ -200,9 +201,8 @@ int main(int argc, char **argv)
 	       "of lookups); ideal 0%%; PASS = worst removal <= %.0f%%\n",
 	       LIMIT_PCT);
 	printf("build = median of %d full builds\n\n", runs);
-	printf("%6s %7s %7s %8s %10s %19s %8s %6s %8s %8s %9s\n", "N", "M", "M>100N",
-	       "removals", "survivors'", "disrupted mean", "worst", "ideal", "verdict", "balance",
-	       "build ms");
+	printf("%6s %7s %7s %8s %10s %19s %8s %6s %8s %8s %9s\n", "N", "M", "M>100N", "removals",
+	       "survivors'", "disrupted mean", "worst", "ideal", "verdict", "balance", "build ms");
 	printf("%6s %7s %7s %8s %10s %19s %8s %6s %8s %8s %9s\n", "", "", "", "", "entries",
 	       "count / %", "%", "", "", "%", "");
 	for (size_t a = 0; a < sizeof(ns) / sizeof(ns[0]); a++) {
@@ -216,8 +216,8 @@ int main(int argc, char **argv)
 			fails += !pass;
 			snprintf(disrupted, sizeof(disrupted), "%.1f / %.2f%%", r.moved_mean,
 				 r.pct_mean);
-			printf("%6zu %7u %7s %8d %10.0f %19s %7.2f%% %6s %8s %7.2f%% %9.2f\n", n,
-			       m, m > 100 * n ? "yes" : "NO", r.removals, r.theirs_mean, disrupted,
+			printf("%6zu %7u %7s %8d %10.0f %19s %7.2f%% %6s %8s %7.2f%% %9.2f\n", n, m,
+			       m > 100 * n ? "yes" : "NO", r.removals, r.theirs_mean, disrupted,
 			       r.pct_worst, "0%", pass ? "PASS" : "FAIL", r.balance_pct,
 			       r.build_ms);
 		}

@@ -50,8 +50,8 @@ static void test_murmur3_smhasher_verification(void **state)
 	}
 	maglev_murmur3_x64_128(digests, sizeof(digests), 0, h);
 	put_le64(final, h[0]);
-	assert_int_equal((uint32_t)final[0] | (uint32_t)final[1] << 8 | (uint32_t)final[2] << 16 |
-				 (uint32_t)final[3] << 24,
+	assert_int_equal((uint32_t) final[0] | (uint32_t) final[1] << 8 |
+				 (uint32_t) final[2] << 16 | (uint32_t) final[3] << 24,
 			 0x6384BA69u);
 }
 
@@ -92,7 +92,8 @@ static void expect_seed_error(const char *seed, const char *why)
 	assert_int_equal(maglev_seed_parse(seed, &s, &d), -EINVAL);
 	assert_non_null(strstr(d.msg, "bpf-lb-maglev-hash-seed"));
 	if (!strstr(d.msg, why))
-		fail_msg("seed %s: message \"%s\" lacks \"%s\"", seed ? seed : "(null)", d.msg, why);
+		fail_msg("seed %s: message \"%s\" lacks \"%s\"", seed ? seed : "(null)", d.msg,
+			 why);
 }
 
 static void test_seed_errors(void **state)
@@ -169,7 +170,8 @@ static void test_names(void **state)
 
 static void test_sizes(void **state)
 {
-	static const uint32_t ok[] = {251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071};
+	static const uint32_t ok[] = {251,  509,   1021,  2039,	 4093,
+				      8191, 16381, 32749, 65521, 131071};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		assert_true(maglev_table_size_valid(ok[i]));
@@ -370,7 +372,7 @@ static double worst_disruption_pct(size_t n, uint32_t m)
 {
 	double worst = 0;
 
-	for (size_t gone = 0; gone < n; gone += n > 10 ? n / 10 : 1) {
+	for (size_t gone = 0; gone < n; gone += (n > 10 ? n / 10 : 1)) {
 		size_t theirs, moved = disrupted_after_removal(n, m, gone, &theirs);
 		double pct = 100.0 * (double)moved / (double)theirs;
 
