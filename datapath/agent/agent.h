@@ -174,8 +174,8 @@ struct agent {
 	bool have_order;
 
 	/* the Cluster alone, which parts are parsed against; cluster_gen counts its changes */
-	struct scenario *cluster_model;
-	char *cluster_model_text;
+	struct cluster_model *cluster_base;
+	char *cluster_base_text;
 	unsigned int cluster_gen;
 	struct agent_standin *standins; /* sorted by name */
 	size_t nstandins;
@@ -186,8 +186,8 @@ struct agent {
 	unsigned int cluster_flags;
 	char cluster_name[300];
 
-	/* the model and what was programmed from it */
-	struct scenario *model;
+	/* the cluster model and what was programmed from it */
+	struct cluster_model *model;
 	struct node_state ns;
 	bool have_ns;
 	uint32_t pod_cidr; /* this node's pod range, network order */
@@ -296,7 +296,7 @@ int agent_node_register(struct agent *a, struct diag *d);
 /* Replaces the model's manifest-order identity numbers with the store's, allocating (by
  * compare-and-swap, see identity_alloc.h) the label sets nobody allocated yet. Without a
  * store (a->st NULL) the model's numbers stay. */
-int agent_identities_resolve(struct agent *a, struct scenario *s, struct diag *d);
+int agent_identities_resolve(struct agent *a, struct cluster_model *m, struct diag *d);
 
 /* Releases identity records no pod of the current model has used for
  * o.identity_gc_grace_s seconds (called from the 1 s tick; now_ms on CLOCK_MONOTONIC). */

@@ -13,7 +13,7 @@
  * part (model.h) kept in the cache, and each build puts the model together from the parts,
  * so one build costs a copy per pod instead of a parse per object: what changed is parsed,
  * the rest is reused. When the parts are in conflict (duplicates, one address twice) the
- * build falls back to scenario_from_docs over every document, which names the culprit.
+ * build falls back to cluster_model_from_docs over every document, which names the culprit.
  */
 #include "agent.h"
 
@@ -295,25 +295,25 @@ static int ensure_cluster(struct agent *a, struct diag *d)
 				.text = a->cluster_text,
 				.len = a->cluster_len,
 				.flags = a->cluster_flags | MODEL_DOC_CLUSTER_ONLY};
-	struct scenario *s;
+	struct cluster_model *m;
 	char *copy;
 	int err;
 
-	if (a->cluster_model && a->cluster_model_text &&
-	    !strcmp(a->cluster_model_text, a->cluster_text))
+	if (a->cluster_base && a->cluster_base_text &&
+	    !strcmp(a->cluster_base_text, a->cluster_text))
 		return 0;
-	err = scenario_from_docs("store", &doc, 1, &s, NULL, d);
+	err = cluster_model_from_docs("store", &doc, 1, &m, NULL, d);
 	if (err)
 		return err;
 	copy = strdup(a->cluster_text);
 	if (!copy) {
-		scenario_free(s);
+		cluster_model_free(m);
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
 	}
-	scenario_free(a->cluster_model);
-	free(a->cluster_model_text);
-	a->cluster_model = s;
-	a->cluster_model_text = copy;
+	cluster_model_free(a->cluster_base);
+	free(a->cluster_base_text);
+	a->cluster_base = m;
+	a->cluster_base_text = copy;
 	a->cluster_gen++;
 	return 0;
 }
@@ -349,7 +349,7 @@ static int obj_part(struct agent *a, struct build *b, size_t i, uint32_t ip,
 		memcpy(*text, t, *len + 1);
 	}
 	a->objects_parsed++;
-	err = model_part_parse(a->cluster_model, o->key, *text, *len, part, d);
+	err = model_part_parse(a->cluster_base, o->key, *text, *len, part, d);
 	if (err)
 		return err == -ENOMEM ? err : -EINVAL;
 	model_part_unref(o->part);
@@ -414,7 +414,7 @@ static int standin_part(struct agent *a, struct build *b, const struct sel *s,
 	if (!text)
 		return -ENOMEM;
 	a->objects_parsed++;
-	err = model_part_parse(a->cluster_model, name, text, strlen(text), &v->part, d);
+	err = model_part_parse(a->cluster_base, name, text, strlen(text), &v->part, d);
 	free(text);
 	if (err == -ENOMEM)
 		return err;
@@ -591,10 +591,10 @@ static int select_docs(struct agent *a, struct build *b, const struct ptab *allo
 	return err;
 }
 
-/* Every document given to scenario_from_docs, as before parts: names the culprit of a
+/* Every document given to cluster_model_from_docs, as before parts: names the culprit of a
  * conflict. *bad gets the index into b->sel (+1: 0 is the Cluster). */
-static int build_full(struct agent *a, struct build *b, struct scenario **out, size_t *bad,
-		      struct diag *d)
+static int build_full(struct agent *a, struct build *b, struct cluster_model **out,
+		      size_t *bad, struct diag *d)
 {
 	struct model_doc *docs = calloc(b->nsel + 1, sizeof(*docs));
 	char **owned = calloc(b->nsel + 1, sizeof(*owned));
@@ -627,7 +627,7 @@ static int build_full(struct agent *a, struct build *b, struct scenario **out, s
 		goto out;
 	}
 	a->objects_parsed += b->nsel;
-	err = scenario_from_docs("store", docs, b->nsel + 1, out, bad, d);
+	err = cluster_model_from_docs("store", docs, b->nsel + 1, out, bad, d);
 out:
 	for (i = 0; owned && i <= b->nsel; i++)
 		free(owned[i]);
@@ -637,11 +637,13 @@ out:
 	return err;
 }
 
-/* One attempt from the parts: 0 with *out, -EAGAIN when scenario_from_docs must decide. */
-static int build_from_parts(struct agent *a, struct build *b, struct scenario **out, struct diag *d)
+/* One attempt from the parts: 0 with *out, -EAGAIN when cluster_model_from_docs must
+ * decide. */
+static int build_from_parts(struct agent *a, struct build *b, struct cluster_model **out,
+			    struct diag *d)
 {
 	struct model_part **parts;
-	struct scenario *s;
+	struct cluster_model *m;
 	size_t i;
 	int err;
 
@@ -651,15 +653,15 @@ static int build_from_parts(struct agent *a, struct build *b, struct scenario **
 		return diag_fail_errno(d, -ENOMEM, "building the model: out of memory");
 	for (i = 0; i < b->nsel; i++)
 		parts[i] = b->sel[i].part;
-	err = scenario_copy_cluster(a->cluster_model, &s);
+	err = cluster_model_copy_cluster(a->cluster_base, &m);
 	if (err)
 		diag_fail_errno(d, err, "building the model: out of memory");
 	if (!err) {
-		err = scenario_from_parts(s, parts, b->nsel, d);
+		err = cluster_model_from_parts(m, parts, b->nsel, d);
 		if (err)
-			scenario_free(s);
+			cluster_model_free(m);
 		else
-			*out = s;
+			*out = m;
 	}
 	free(parts);
 	return err;
@@ -683,7 +685,7 @@ int agent_model_build(struct agent *a, struct diag *d)
 {
 	struct alloc_ref *refs = NULL;
 	struct ptab allocs = {0};
-	struct scenario *s = NULL;
+	struct cluster_model *m = NULL;
 	struct build b = {0};
 	size_t i, j, n, bad, iter;
 	int err;
@@ -736,12 +738,12 @@ int agent_model_build(struct agent *a, struct diag *d)
 		err = select_docs(a, &b, &allocs, d);
 		if (err)
 			goto out;
-		err = build_from_parts(a, &b, &s, d);
+		err = build_from_parts(a, &b, &m, d);
 		if (!err)
 			break;
 		if (err != -EAGAIN)
 			goto out;
-		err = build_full(a, &b, &s, &bad, d);
+		err = build_full(a, &b, &m, &bad, d);
 		if (!err)
 			break;
 		if (bad > b.nsel || bad == 0) {
@@ -779,9 +781,9 @@ int agent_model_build(struct agent *a, struct diag *d)
 	if (err)
 		goto out;
 	/* the store's identity numbers replace the model's manifest-order ones */
-	err = agent_identities_resolve(a, s, d);
+	err = agent_identities_resolve(a, m, d);
 	if (err) {
-		scenario_free(s);
+		cluster_model_free(m);
 		goto out;
 	}
 	/* remember what was good */
@@ -807,8 +809,8 @@ int agent_model_build(struct agent *a, struct diag *d)
 			o->good_len = o->len;
 		}
 	}
-	scenario_free(a->model);
-	a->model = s;
+	cluster_model_free(a->model);
+	a->model = m;
 	a->built_rev = a->rev;
 	/* the stand-ins of this model are the cache for the next build */
 	standins_free(a->standins, a->nstandins);
@@ -818,7 +820,7 @@ int agent_model_build(struct agent *a, struct diag *d)
 	b.standins = NULL;
 	b.nstandins = 0;
 	{
-		const struct m_node *nd = scenario_find_node(s, a->o.node);
+		const struct m_node *nd = cluster_find_node(m, a->o.node);
 
 		if (nd) {
 			a->pod_cidr = nd->pod_cidr;
@@ -839,10 +841,10 @@ void agent_model_cache_free(struct agent *a)
 	a->order = NULL;
 	a->norder = 0;
 	a->have_order = false;
-	scenario_free(a->cluster_model);
-	a->cluster_model = NULL;
-	free(a->cluster_model_text);
-	a->cluster_model_text = NULL;
+	cluster_model_free(a->cluster_base);
+	a->cluster_base = NULL;
+	free(a->cluster_base_text);
+	a->cluster_base_text = NULL;
 	standins_free(a->standins, a->nstandins);
 	a->standins = NULL;
 	a->nstandins = 0;

@@ -129,23 +129,24 @@ static void log_alloc(struct agent *a, uint32_t id, const struct labelset *ls)
 }
 
 /* Looks every label set up in the store itself (the cache may lag behind it). */
-static int resolve_from_store(struct agent *a, struct scenario *s, uint32_t *ids, struct diag *d)
+static int resolve_from_store(struct agent *a, struct cluster_model *m, uint32_t *ids,
+			      struct diag *d)
 {
 	bool created;
 	size_t i;
 	int err;
 
-	for (i = 0; i < s->nidentities; i++) {
-		err = identity_alloc(a->st, &s->identities[i].labels, &ids[i], &created, d);
+	for (i = 0; i < m->nidentities; i++) {
+		err = identity_alloc(a->st, &m->identities[i].labels, &ids[i], &created, d);
 		if (err)
 			return err;
 		if (created)
-			log_alloc(a, ids[i], &s->identities[i].labels);
+			log_alloc(a, ids[i], &m->identities[i].labels);
 	}
 	return 0;
 }
 
-int agent_identities_resolve(struct agent *a, struct scenario *s, struct diag *d)
+int agent_identities_resolve(struct agent *a, struct cluster_model *m, struct diag *d)
 {
 	struct cached_id *cache = NULL;
 	size_t ncache = 0, i;
@@ -154,14 +155,14 @@ int agent_identities_resolve(struct agent *a, struct scenario *s, struct diag *d
 	char *c;
 	int err;
 
-	if (!a->st || !s->nidentities)
+	if (!a->st || !m->nidentities)
 		return 0;
-	ids = calloc(s->nidentities, sizeof(*ids));
+	ids = calloc(m->nidentities, sizeof(*ids));
 	if (!ids)
 		return diag_fail_errno(d, -ENOMEM, "identities: out of memory");
 	err = cached_ids(a, &cache, &ncache);
-	for (i = 0; !err && i < s->nidentities; i++) {
-		c = canon(&s->identities[i].labels);
+	for (i = 0; !err && i < m->nidentities; i++) {
+		c = canon(&m->identities[i].labels);
 		if (!c) {
 			err = -ENOMEM;
 			break;
@@ -170,21 +171,21 @@ int agent_identities_resolve(struct agent *a, struct scenario *s, struct diag *d
 		free(c);
 		if (ids[i])
 			continue;
-		err = identity_alloc(a->st, &s->identities[i].labels, &ids[i], &created, d);
+		err = identity_alloc(a->st, &m->identities[i].labels, &ids[i], &created, d);
 		if (err)
 			goto out;
 		if (created)
-			log_alloc(a, ids[i], &s->identities[i].labels);
+			log_alloc(a, ids[i], &m->identities[i].labels);
 	}
 	if (err == -ENOMEM) {
 		err = diag_fail_errno(d, err, "identities: out of memory");
 		goto out;
 	}
-	if (scenario_renumber_identities(s, ids)) {
+	if (cluster_renumber_identities(m, ids)) {
 		/* the cache still holds a record the store has since released and re-used:
 		 * ask the store for every set */
-		err = resolve_from_store(a, s, ids, d);
-		if (!err && scenario_renumber_identities(s, ids))
+		err = resolve_from_store(a, m, ids, d);
+		if (!err && cluster_renumber_identities(m, ids))
 			err = diag_fail_errno(d, -EINVAL,
 					      "identities: the store gives one number to two label "
 					      "sets (damaged records under %s?)",
@@ -267,7 +268,7 @@ json_t *agent_identity_labels_json(const struct agent *a, uint32_t id)
 
 	if (id >= IDENTITY_HOST && id <= IDENTITY_KUBE_APISERVER)
 		return json_pack("[s]", reserved_names[id]);
-	mi = a->model ? scenario_find_identity(a->model, id) : NULL;
+	mi = a->model ? cluster_find_identity(a->model, id) : NULL;
 	return mi ? labels_json(&mi->labels) : json_array();
 }
 
@@ -302,7 +303,7 @@ static json_t *sorted_by_id(json_t *arr)
 
 json_t *agent_identities_json(const struct agent *a)
 {
-	const struct scenario *s = a->model;
+	const struct cluster_model *m = a->model;
 	json_t *arr = json_array(), *pods;
 	struct identity_rec r;
 	char pod[IPAM_POD_MAX], cidr[CIDR4_STR_MAX + 8];
@@ -313,17 +314,17 @@ json_t *agent_identities_json(const struct agent *a)
 		json_array_append_new(arr, json_pack("{s:I, s:[s], s:s, s:[]}", "id",
 						     (json_int_t)id, "labels", reserved_names[id],
 						     "scope", "reserved", "pods"));
-	for (i = 0; s && i < s->nidentities; i++) {
+	for (i = 0; m && i < m->nidentities; i++) {
 		pods = json_array();
-		for (k = 0; k < s->npods; k++) {
-			if (s->pods[k].identity != s->identities[i].id)
+		for (k = 0; k < m->npods; k++) {
+			if (m->pods[k].identity != m->identities[i].id)
 				continue;
-			snprintf(pod, sizeof(pod), "%s/%s", s->pods[k].ns, s->pods[k].name);
+			snprintf(pod, sizeof(pod), "%s/%s", m->pods[k].ns, m->pods[k].name);
 			json_array_append_new(pods, json_string(pod));
 		}
 		json_array_append_new(arr, json_pack("{s:I, s:o, s:s, s:o}", "id",
-						     (json_int_t)s->identities[i].id, "labels",
-						     labels_json(&s->identities[i].labels), "scope",
+						     (json_int_t)m->identities[i].id, "labels",
+						     labels_json(&m->identities[i].labels), "scope",
 						     "cluster", "pods", pods));
 	}
 	/* allocated in the store but used by no pod of the model (released after the grace) */
@@ -333,9 +334,9 @@ json_t *agent_identities_json(const struct agent *a)
 		if (!identity_key_is_record(o->key) ||
 		    identity_rec_parse(o->value, o->len, &r, NULL, 0))
 			continue;
-		for (k = 0; s && k < s->nidentities && s->identities[k].id != r.id; k++)
+		for (k = 0; m && k < m->nidentities && m->identities[k].id != r.id; k++)
 			;
-		if (!s || k == s->nidentities)
+		if (!m || k == m->nidentities)
 			json_array_append_new(arr, json_pack("{s:I, s:o, s:s, s:[]}", "id",
 							     (json_int_t)r.id, "labels",
 							     labels_json(&r.labels), "scope",

@@ -508,7 +508,7 @@ static void stop(struct agent *a)
 	datapath_close(a->dp); /* pins stay; TC filters keep the programs alive */
 	if (a->have_ns)
 		node_state_free(&a->ns);
-	scenario_free(a->model);
+	cluster_model_free(a->model);
 	agent_objects_free(a);
 	agent_model_cache_free(a);
 	for (m = 0; m < AM_COUNT; m++)

@@ -372,11 +372,11 @@ static void render_lost(const struct agent *a, struct mbuf *b)
 
 static void render_model(const struct agent *a, struct mbuf *b)
 {
-	const struct scenario *s = a->model;
+	const struct cluster_model *m = a->model;
 	size_t i, ready = 0, waiting = 0, not_ready = 0, bad = 0, local_ids = 0;
 
 	mb_family(b, "cilium_policy", "gauge", "Number of policies currently loaded");
-	mb_printf(b, "cilium_policy %zu\n", s ? s->npolicies : 0);
+	mb_printf(b, "cilium_policy %zu\n", m ? m->npolicies : 0);
 
 	for (i = 0; i < a->neps; i++) {
 		const struct agent_ep *ep = &a->eps[i];
@@ -401,7 +401,7 @@ static void render_model(const struct agent *a, struct mbuf *b)
 		if (a->ns.ipcache[i].val.identity >= IDENTITY_LOCAL_CIDR_MIN)
 			local_ids++;
 	mb_family(b, "cilium_identity", "gauge", "Number of identities currently allocated");
-	mb_printf(b, "cilium_identity{type=\"cluster_local\"} %zu\n", s ? s->nidentities : 0);
+	mb_printf(b, "cilium_identity{type=\"cluster_local\"} %zu\n", m ? m->nidentities : 0);
 	mb_printf(b, "cilium_identity{type=\"node_local\"} %zu\n", local_ids);
 	mb_printf(b, "cilium_identity{type=\"reserved\"} %u\n",
 		  IDENTITY_KUBE_APISERVER - IDENTITY_HOST + 1);

@@ -228,7 +228,7 @@ static uint32_t local_ep_id(const struct agent *a, uint32_t ip)
 
 static struct flow_dir *dir_build(const struct agent *a)
 {
-	const struct scenario *s = a->model;
+	const struct cluster_model *m = a->model;
 	struct flow_dir *dir = flow_dir_new();
 	int err = dir ? 0 : -ENOMEM;
 	uint32_t id;
@@ -236,17 +236,17 @@ static struct flow_dir *dir_build(const struct agent *a)
 
 	for (id = IDENTITY_HOST; !err && id <= IDENTITY_KUBE_APISERVER; id++)
 		err = add_identity(dir, a, id);
-	for (i = 0; !err && i < s->nidentities; i++)
-		err = add_identity(dir, a, s->identities[i].id);
-	for (i = 0; !err && i < s->npods; i++) {
-		const struct m_pod *p = &s->pods[i];
+	for (i = 0; !err && i < m->nidentities; i++)
+		err = add_identity(dir, a, m->identities[i].id);
+	for (i = 0; !err && i < m->npods; i++) {
+		const struct m_pod *p = &m->pods[i];
 
 		if (!p->host_network)
 			err = flow_dir_add_addr(dir, p->ip, p->identity, local_ep_id(a, p->ip),
 						p->ns, p->name);
 	}
-	for (i = 0; !err && i < s->cluster.nnodes; i++) {
-		const struct m_node *n = &s->cluster.nodes[i];
+	for (i = 0; !err && i < m->cluster.nnodes; i++) {
+		const struct m_node *n = &m->cluster.nodes[i];
 		bool self = !strcmp(n->name, a->o.node);
 
 		err = flow_dir_add_addr(dir, n->ip, self ? IDENTITY_HOST : IDENTITY_REMOTE_NODE, 0,

@@ -384,7 +384,7 @@ static int cmp_src(const struct agent_obj *a, const struct agent_obj *b)
 }
 
 /* Creation order; objects created together (one `ciliate apply`) in manifest order, so that
- * identities are numbered as the scenario model numbers them. */
+ * identities are numbered as a scenario file's model numbers them. */
 int agent_obj_cmp_order(const void *x, const void *y)
 {
 	const struct agent_obj *a = *(const struct agent_obj *const *)x;
@@ -439,7 +439,7 @@ static int registry_cluster(struct agent *a, struct diag *d)
 int agent_cluster_load(struct agent *a, struct diag *d)
 {
 	struct model_doc doc;
-	struct scenario *s;
+	struct cluster_model *m;
 	const struct m_node *nd;
 	int err;
 
@@ -461,28 +461,28 @@ int agent_cluster_load(struct agent *a, struct diag *d)
 				 .text = a->cluster_text,
 				 .len = a->cluster_len,
 				 .flags = MODEL_DOC_CLUSTER_ONLY};
-	err = scenario_from_docs(a->cluster_name, &doc, 1, &s, NULL, d);
+	err = cluster_model_from_docs(a->cluster_name, &doc, 1, &m, NULL, d);
 	if (err)
 		return err;
-	if (!s->has_cluster) {
-		scenario_free(s);
+	if (!m->has_cluster) {
+		cluster_model_free(m);
 		return diag_fail(d,
 				 "%s: no Cluster document (apiVersion: sim.ciliate.dev/v1, "
 				 "kind: Cluster)",
 				 a->cluster_name);
 	}
-	nd = scenario_find_node(s, a->o.node);
+	nd = cluster_find_node(m, a->o.node);
 	if (!nd) {
 		err = diag_fail_errno(d, -ENOENT,
 				      "%s: node \"%s\" is not in the Cluster's "
 				      "spec.nodes",
 				      a->cluster_name, a->o.node);
-		scenario_free(s);
+		cluster_model_free(m);
 		return err;
 	}
 	a->pod_cidr = nd->pod_cidr;
 	a->pod_cidr_len = nd->pod_cidr_len;
-	scenario_free(s);
+	cluster_model_free(m);
 	return 0;
 }
 

@@ -82,23 +82,23 @@ static int parse_dport(const char *s, uint8_t *proto, uint16_t *port)
 	return 0;
 }
 
-static void print_warnings(const struct scenario *s, FILE *f)
+static void print_warnings(const struct cluster_model *m, FILE *f)
 {
 	size_t i, j;
 
-	for (i = 0; i < s->npolicies; i++)
-		for (j = 0; j < policy_warning_count(s->policies[i]); j++)
-			fprintf(f, "warning: %s\n", policy_warning(s->policies[i], j));
+	for (i = 0; i < m->npolicies; i++)
+		for (j = 0; j < policy_warning_count(m->policies[i]); j++)
+			fprintf(f, "warning: %s\n", policy_warning(m->policies[i], j));
 }
 
-static json_t *warnings_json(const struct scenario *s)
+static json_t *warnings_json(const struct cluster_model *m)
 {
 	json_t *arr = json_array();
 	size_t i, j;
 
-	for (i = 0; i < s->npolicies; i++)
-		for (j = 0; j < policy_warning_count(s->policies[i]); j++)
-			json_array_append_new(arr, json_string(policy_warning(s->policies[i], j)));
+	for (i = 0; i < m->npolicies; i++)
+		for (j = 0; j < policy_warning_count(m->policies[i]); j++)
+			json_array_append_new(arr, json_string(policy_warning(m->policies[i], j)));
 	return arr;
 }
 
@@ -132,10 +132,10 @@ static json_t *side_json(const struct policy_view *v, const struct policy_trace 
 		json_decref(sel);
 		return json_pack("{s:b}", "applies", 0);
 	}
-	for (i = 0; i < v->s->npolicies; i++) {
-		if (!policy_selects(v->s, v->s->policies[i], self->pod))
+	for (i = 0; i < v->m->npolicies; i++) {
+		if (!policy_selects(v->m, v->m->policies[i], self->pod))
 			continue;
-		policy_display_name(v->s->policies[i], name, sizeof(name));
+		policy_display_name(v->m->policies[i], name, sizeof(name));
 		json_array_append_new(sel, json_string(name));
 	}
 	return json_pack("{s:b, s:s, s:i, s:o, s:b, s:i, s:o, s:o, s:o, s:s, s:b, s:s}", "applies",
@@ -214,20 +214,20 @@ static int policy_trace(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (policy_trace_load(scen, src, dst, &s, src_ref, dst_ref, sizeof(src_ref), &d) ||
-	    policy_view_compute(&v, s, &d) ||
+	    policy_view_compute(&v, &s->model, &d) ||
 	    policy_trace_run(&v, src_ref, dst_ref, proto, port, &t, &d)) {
 		fprintf(stderr, "ciliate policy trace: %s\n", d.msg);
 		goto out;
 	}
 	if (json) {
-		print_json(json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:s}", "src", t.src.ref,
-				     "dst", t.dst.ref, "protocol",
-				     proto_name(proto, pn, sizeof(pn)), "port", (int)port, "egress",
-				     side_json(&v, &t, DIR_EGRESS), "ingress",
-				     side_json(&v, &t, DIR_INGRESS), "warnings", warnings_json(s),
-				     "verdict", t.allowed ? "ALLOWED" : "DENIED"));
+		print_json(json_pack(
+			"{s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:s}", "src", t.src.ref, "dst",
+			t.dst.ref, "protocol", proto_name(proto, pn, sizeof(pn)), "port", (int)port,
+			"egress", side_json(&v, &t, DIR_EGRESS), "ingress",
+			side_json(&v, &t, DIR_INGRESS), "warnings", warnings_json(&s->model),
+			"verdict", t.allowed ? "ALLOWED" : "DENIED"));
 	} else {
-		print_warnings(s, stdout);
+		print_warnings(&s->model, stdout);
 		policy_trace_print(stdout, &v, &t);
 	}
 	rc = EXIT_OK;
@@ -327,18 +327,18 @@ static int policy_get(int argc, char **argv)
 		get_usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (scenario_load(scen, &s, &d) || policy_view_compute(&v, s, &d)) {
+	if (scenario_load(scen, &s, &d) || policy_view_compute(&v, &s->model, &d)) {
 		fprintf(stderr, "ciliate policy get: %s\n", d.msg);
 		goto out;
 	}
-	if (endpoint && !scenario_find_pod(s, endpoint)) {
+	if (endpoint && !cluster_find_pod(&s->model, endpoint)) {
 		fprintf(stderr, "ciliate policy get: no pod \"%s\" in %s\n", endpoint, scen);
 		goto out;
 	}
 	if (json)
 		arr = json_array();
 	else
-		print_warnings(s, stdout);
+		print_warnings(&s->model, stdout);
 	for (i = 0; i < v.nnodes; i++) {
 		const struct node_state *ns = &v.nodes[i];
 
@@ -357,15 +357,15 @@ static int policy_get(int argc, char **argv)
 				       ip4_format(ep->pod->ip, ip), ns->node->name,
 				       enforcement(ep->info.flags, DIR_INGRESS),
 				       enforcement(ep->info.flags, DIR_EGRESS));
-			for (k = 0; k < s->npolicies; k++) {
-				if (!policy_selects(s, s->policies[k], ep->pod))
+			for (k = 0; k < s->model.npolicies; k++) {
+				if (!policy_selects(&s->model, s->model.policies[k], ep->pod))
 					continue;
-				policy_display_name(s->policies[k], name, sizeof(name));
+				policy_display_name(s->model.policies[k], name, sizeof(name));
 				if (json)
 					json_array_append_new(sel, json_string(name));
 				else
 					printf("  selected by %s (%s)\n", name,
-					       policy_kind_name(s->policies[k]->kind));
+					       policy_kind_name(s->model.policies[k]->kind));
 			}
 			if (json) {
 				json_array_append_new(
@@ -393,7 +393,8 @@ static int policy_get(int argc, char **argv)
 		goto out;
 	}
 	if (json)
-		print_json(json_pack("{s:o, s:o}", "endpoints", arr, "warnings", warnings_json(s)));
+		print_json(json_pack("{s:o, s:o}", "endpoints", arr, "warnings",
+				     warnings_json(&s->model)));
 	rc = EXIT_OK;
 out:
 	policy_view_free(&v);
@@ -500,7 +501,7 @@ int cmd_bpf_policy(int argc, char **argv)
 		bpf_usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (scenario_load(scen, &s, &d) || policy_view_compute(&v, s, &d)) {
+	if (scenario_load(scen, &s, &d) || policy_view_compute(&v, &s->model, &d)) {
 		fprintf(stderr, "ciliate bpf policy get: %s\n", d.msg);
 		goto out;
 	}

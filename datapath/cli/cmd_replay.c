@@ -52,7 +52,7 @@ static int run_one(const struct scenario *s, const char *name, const char *node,
 	if (ro->format == REPLAY_TEXT)
 		printf("=== replay %s: node %s, hook %s%s%s, %s\n", name, node, hook,
 		       endpoint ? ", endpoint " : "", endpoint ? endpoint : "", ro->in_pcap);
-	err = replay_session_open(s, node, hook, endpoint, &rs, &d);
+	err = replay_session_open(&s->model, node, hook, endpoint, &rs, &d);
 	if (!err)
 		err = replay_session_run(rs, ro, &sum, &d);
 	if (!err && dump_ct)

@@ -269,7 +269,7 @@ int cluster_parse(struct parse_ctx *p, const yaml_node_t *root)
 	static const char *const routing[] = { "tunnel", "native", NULL };
 	static const char *const encryption[] = { "none", "wireguard", "ipsec", NULL };
 	const struct yt_ctx *c = &p->yt;
-	struct m_cluster *cl = &p->s->cluster;
+	struct m_cluster *cl = &p->m->cluster;
 	char a[CIDR4_STR_MAX];
 	yaml_node_t *spec, *n;
 	int err, v;

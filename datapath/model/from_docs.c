@@ -5,9 +5,9 @@
  * and `ciliate apply`'s check of a manifest file before anything is written.
  *
  * Each document keeps its own name in messages ("NAME:LINE: FIELD: reason"). The names are
- * copied into one buffer owned by the scenario: the scenario's `path` holds the scenario
- * name followed by every document name (NUL-separated), so pods' `file` pointers stay valid
- * for the scenario's lifetime and scenario_free() releases them.
+ * copied into one buffer owned by the cluster model: its `name` holds the model's name
+ * followed by every document name (NUL-separated), so pods' `file` pointers stay valid for
+ * the model's lifetime and cluster_model_free() releases them.
  */
 #include "parse.h"
 
@@ -154,13 +154,13 @@ int doc_stream_cluster(struct parse_ctx *p, struct doc_stream *st, int *cluster_
 		root = yaml_document_get_root_node(&st->docs[j]);
 		if (!is_kind(&p->yt, root, SIM_API_VERSION, "Cluster"))
 			continue;
-		if (p->s->has_cluster)
+		if (p->m->has_cluster)
 			return yt_fail(&p->yt, root, "kind",
 				       "only one Cluster document is allowed (another one, at "
 				       "line %d, was given first)",
 				       *cluster_line);
 		*cluster_line = yt_line(root);
-		p->s->has_cluster = true;
+		p->m->has_cluster = true;
 		err = cluster_parse(p, root);
 		if (err)
 			return err;
@@ -168,11 +168,12 @@ int doc_stream_cluster(struct parse_ctx *p, struct doc_stream *st, int *cluster_
 	return 0;
 }
 
-/* Creates a scenario holding only the defaults, whose path buffer also holds every name. */
-static int scenario_with_names(const char *name, const struct model_doc *docs, size_t ndocs,
-			       struct scenario **out, char ***names_out, struct diag *d)
+/* Creates a cluster model holding only the defaults, whose name buffer also holds every
+ * document's name. */
+static int model_with_names(const char *name, const struct model_doc *docs, size_t ndocs,
+			    struct cluster_model **out, char ***names_out, struct diag *d)
 {
-	struct scenario *s;
+	struct cluster_model *m;
 	size_t i, size = strlen(name) + 1;
 	char **names, *buf, *w;
 	int err;
@@ -186,11 +187,11 @@ static int scenario_with_names(const char *name, const struct model_doc *docs, s
 		free(names);
 		return diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
 	}
-	err = scenario_load_buffer(name, "", 0, &s, d); /* the Cluster defaults */
+	err = cluster_model_new(name, &m); /* the Cluster defaults */
 	if (err) {
 		free(buf);
 		free(names);
-		return err;
+		return diag_fail_errno(d, err, "%s: out of memory", name);
 	}
 	w = buf;
 	w += sprintf(w, "%s", name) + 1;
@@ -198,19 +199,19 @@ static int scenario_with_names(const char *name, const struct model_doc *docs, s
 		names[i] = w;
 		w += sprintf(w, "%s", docs[i].name ? docs[i].name : "") + 1;
 	}
-	free(s->path);
-	s->path = buf;
-	*out = s;
+	free(m->name);
+	m->name = buf;
+	*out = m;
 	*names_out = names;
 	return 0;
 }
 
-int scenario_from_docs(const char *name, const struct model_doc *docs, size_t ndocs,
-		       struct scenario **out, size_t *bad, struct diag *d)
+int cluster_model_from_docs(const char *name, const struct model_doc *docs, size_t ndocs,
+			    struct cluster_model **out, size_t *bad, struct diag *d)
 {
 	struct doc_stream *st = NULL;
 	struct parse_ctx p = {0};
-	struct scenario *s = NULL;
+	struct cluster_model *m = NULL;
 	char **names = NULL;
 	int cluster_line = 0, err;
 	size_t i, at = ndocs;
@@ -218,7 +219,7 @@ int scenario_from_docs(const char *name, const struct model_doc *docs, size_t nd
 	*out = NULL;
 	if (d)
 		d->msg[0] = '\0';
-	err = scenario_with_names(name, docs, ndocs, &s, &names, d);
+	err = model_with_names(name, docs, ndocs, &m, &names, d);
 	if (err)
 		goto out;
 	st = calloc(ndocs ? ndocs : 1, sizeof(*st));
@@ -226,7 +227,7 @@ int scenario_from_docs(const char *name, const struct model_doc *docs, size_t nd
 		err = diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
 		goto out;
 	}
-	p.s = s;
+	p.m = m;
 	p.dir = ".";
 	p.yt.d = d;
 	for (i = 0; i < ndocs; i++) {
@@ -254,11 +255,11 @@ int scenario_from_docs(const char *name, const struct model_doc *docs, size_t nd
 			goto out;
 		}
 	}
-	err = namespaces_complete(s, d);
+	err = namespaces_complete(m, d);
 	if (!err)
-		err = ipam_assign(s, d);
+		err = ipam_assign(m, d);
 	if (!err)
-		err = identity_assign(s, d);
+		err = identity_assign(m, d);
 	if (err)
 		at = doc_of_message(d, names, ndocs);
 out:
@@ -269,10 +270,10 @@ out:
 	if (bad)
 		*bad = err ? at : ndocs;
 	if (err) {
-		scenario_free(s);
+		cluster_model_free(m);
 		return err;
 	}
-	*out = s;
+	*out = m;
 	return 0;
 }
 
@@ -422,7 +423,7 @@ static int node_json(const struct yt_ctx *c, const yaml_node_t *n, const char *p
 	return 0;
 }
 
-/* Gives a Pod's node (by spec.nodeName) a permissive stand-in in s's cluster: apply does not
+/* Gives a Pod's node (by spec.nodeName) a permissive stand-in in p->m's cluster: apply does not
  * know the real cluster, so any node name and any pod address are accepted here and checked
  * by the agents. */
 static int stand_in_node(struct parse_ctx *p, const yaml_node_t *root)
@@ -431,7 +432,7 @@ static int stand_in_node(struct parse_ctx *p, const yaml_node_t *root)
 	yaml_node_t *spec = yt_map_get(c, root, "spec"), *st = yt_map_get(c, root, "status");
 	const char *node = yt_scalar(yt_map_get(c, spec, "nodeName"));
 	const char *ip = yt_scalar(yt_map_get(c, st, "podIP"));
-	struct m_cluster *cl = &p->s->cluster;
+	struct m_cluster *cl = &p->m->cluster;
 	struct m_node *v;
 	uint32_t addr = 0;
 	bool hostnet = false;
@@ -445,8 +446,8 @@ static int stand_in_node(struct parse_ctx *p, const yaml_node_t *root)
 
 		yt_bool(&quiet, yt_map_get(c, spec, "hostNetwork"), "", &hostnet);
 	}
-	if (scenario_find_node(p->s, node)) {
-		struct m_node *nd = (struct m_node *)scenario_find_node(p->s, node);
+	if (cluster_find_node(p->m, node)) {
+		struct m_node *nd = (struct m_node *)cluster_find_node(p->m, node);
 
 		if (hostnet && addr && !nd->ip)
 			nd->ip = addr;
@@ -636,7 +637,7 @@ static int load_objects(const char *name, const char *text, size_t len, bool ref
 {
 	struct doc_stream st = {0};
 	struct parse_ctx p = {0};
-	struct scenario *s = NULL;
+	struct cluster_model *m = NULL;
 	char sub[YT_PATH_MAX];
 	yaml_node_item_t *it;
 	yaml_node_t *root, *items;
@@ -649,11 +650,11 @@ static int load_objects(const char *name, const char *text, size_t len, bool ref
 		*skipped = 0;
 	if (d)
 		d->msg[0] = '\0';
-	err = scenario_load_buffer(name, "", 0, &s, d);
+	err = cluster_model_new(name, &m);
 	if (err)
-		return err;
-	s->has_cluster = true; /* stand-in nodes are added per pod */
-	p.s = s;
+		return diag_fail_errno(d, err, "%s: out of memory", name);
+	m->has_cluster = true; /* stand-in nodes are added per pod */
+	p.m = m;
 	p.dir = ".";
 	p.yt.file = name;
 	p.yt.d = d;
@@ -692,7 +693,7 @@ static int load_objects(const char *name, const char *text, size_t len, bool ref
 			yaml_document_delete(&st.docs[j]);
 		free(st.docs);
 	}
-	scenario_free(s);
+	cluster_model_free(m);
 	if (err) {
 		manifests_free(*out, *n);
 		*out = NULL;

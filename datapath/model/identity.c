@@ -33,10 +33,10 @@ static int add_prefixed(struct labelset *out, const char *prefix, const char *ke
 	return err;
 }
 
-int identity_labels_for_pod(const struct scenario *s, const struct m_pod *pod,
+int identity_labels_for_pod(const struct cluster_model *m, const struct m_pod *pod,
 			    struct labelset *out)
 {
-	const struct m_namespace *ns = scenario_find_namespace(s, pod->ns);
+	const struct m_namespace *ns = cluster_find_namespace(m, pod->ns);
 	size_t i;
 	int err = 0;
 
@@ -104,7 +104,7 @@ static int tab_init(struct idx_tab *t, size_t n)
  * its label set; identities are found by a hash of their label set. Both keep this linear in
  * the number of pods (the agent runs it on every model with every pod of the cluster).
  */
-int identity_assign(struct scenario *s, struct diag *d)
+int identity_assign(struct cluster_model *m, struct diag *d)
 {
 	struct idx_tab seen = {0}, ids = {0};
 	struct m_identity *v;
@@ -113,12 +113,12 @@ int identity_assign(struct scenario *s, struct diag *d)
 	size_t i, k;
 	int err = 0;
 
-	if (tab_init(&seen, s->npods) || tab_init(&ids, s->npods)) {
+	if (tab_init(&seen, m->npods) || tab_init(&ids, m->npods)) {
 		err = diag_fail_errno(d, -ENOMEM, "identities: out of memory");
 		goto out;
 	}
-	for (i = 0; i < s->npods; i++) {
-		struct m_pod *pod = &s->pods[i];
+	for (i = 0; i < m->npods; i++) {
+		struct m_pod *pod = &m->pods[i];
 		uint32_t *ps, *is;
 
 		if (pod->host_network) {
@@ -128,17 +128,17 @@ int identity_assign(struct scenario *s, struct diag *d)
 		/* a pod like an earlier one */
 		h = labels_hash(fnv(14695981039346656037ull, pod->ns), &pod->labels);
 		for (k = h & seen.mask; (ps = &seen.slot[k])[0]; k = (k + 1) & seen.mask) {
-			const struct m_pod *q = &s->pods[*ps - 1];
+			const struct m_pod *q = &m->pods[*ps - 1];
 
 			if (!strcmp(q->ns, pod->ns) && labelset_equal(&q->labels, &pod->labels))
 				break;
 		}
 		if (*ps) {
-			pod->identity = s->pods[*ps - 1].identity;
+			pod->identity = m->pods[*ps - 1].identity;
 			continue;
 		}
 		*ps = (uint32_t)i + 1;
-		err = identity_labels_for_pod(s, pod, &ls);
+		err = identity_labels_for_pod(m, pod, &ls);
 		if (err) {
 			err = diag_fail_errno(d, err, "%s:%d: identity labels: out of memory",
 					      pod->file, pod->line);
@@ -146,24 +146,24 @@ int identity_assign(struct scenario *s, struct diag *d)
 		}
 		h = labels_hash(14695981039346656037ull, &ls);
 		for (k = h & ids.mask; (is = &ids.slot[k])[0]; k = (k + 1) & ids.mask)
-			if (labelset_equal(&s->identities[*is - 1].labels, &ls))
+			if (labelset_equal(&m->identities[*is - 1].labels, &ls))
 				break;
 		if (*is) {
-			pod->identity = s->identities[*is - 1].id;
+			pod->identity = m->identities[*is - 1].id;
 			labelset_free(&ls);
 			continue;
 		}
-		v = realloc(s->identities, (s->nidentities + 1) * sizeof(*v));
+		v = realloc(m->identities, (m->nidentities + 1) * sizeof(*v));
 		if (!v) {
 			labelset_free(&ls);
 			err = diag_fail_errno(d, -ENOMEM, "identities: out of memory");
 			goto out;
 		}
-		s->identities = v;
-		v[s->nidentities].id = IDENTITY_CLUSTER_MIN + (uint32_t)s->nidentities;
-		v[s->nidentities].labels = ls;
-		pod->identity = v[s->nidentities].id;
-		*is = (uint32_t)++s->nidentities;
+		m->identities = v;
+		v[m->nidentities].id = IDENTITY_CLUSTER_MIN + (uint32_t)m->nidentities;
+		v[m->nidentities].labels = ls;
+		pod->identity = v[m->nidentities].id;
+		*is = (uint32_t)++m->nidentities;
 	}
 out:
 	free(seen.slot);
@@ -171,37 +171,37 @@ out:
 	return err;
 }
 
-const struct m_identity *scenario_find_identity(const struct scenario *s, uint32_t id)
+const struct m_identity *cluster_find_identity(const struct cluster_model *m, uint32_t id)
 {
 	size_t i;
 
-	for (i = 0; i < s->nidentities; i++)
-		if (s->identities[i].id == id)
-			return &s->identities[i];
+	for (i = 0; i < m->nidentities; i++)
+		if (m->identities[i].id == id)
+			return &m->identities[i];
 	return NULL;
 }
 
-int scenario_renumber_identities(struct scenario *s, const uint32_t *ids)
+int cluster_renumber_identities(struct cluster_model *m, const uint32_t *ids)
 {
 	size_t i, j;
 
-	for (i = 0; i < s->nidentities; i++) {
+	for (i = 0; i < m->nidentities; i++) {
 		if (ids[i] < IDENTITY_CLUSTER_MIN || ids[i] >= IDENTITY_LOCAL_CIDR_MIN)
 			return -EINVAL;
 		for (j = 0; j < i; j++)
 			if (ids[j] == ids[i])
 				return -EINVAL;
 	}
-	for (i = 0; i < s->npods; i++) {
-		struct m_pod *pod = &s->pods[i];
+	for (i = 0; i < m->npods; i++) {
+		struct m_pod *pod = &m->pods[i];
 
-		for (j = 0; j < s->nidentities; j++)
-			if (pod->identity == s->identities[j].id)
+		for (j = 0; j < m->nidentities; j++)
+			if (pod->identity == m->identities[j].id)
 				break;
-		if (j < s->nidentities)
+		if (j < m->nidentities)
 			pod->identity = ids[j];
 	}
-	for (i = 0; i < s->nidentities; i++)
-		s->identities[i].id = ids[i];
+	for (i = 0; i < m->nidentities; i++)
+		m->identities[i].id = ids[i];
 	return 0;
 }

@@ -13,7 +13,7 @@
 
 #define IPAM_FIRST_HOST 10
 
-static int assign_node(struct scenario *s, const struct m_node *node, struct diag *d)
+static int assign_node(struct cluster_model *m, const struct m_node *node, struct diag *d)
 {
 	uint32_t base = ntohl(node->pod_cidr), size = 1u << (32 - node->pod_cidr_len);
 	uint32_t next = IPAM_FIRST_HOST, off;
@@ -25,15 +25,15 @@ static int assign_node(struct scenario *s, const struct m_node *node, struct dia
 	used = calloc(size, 1);
 	if (!used)
 		return diag_fail_errno(d, -ENOMEM, "ipam: out of memory");
-	for (i = 0; i < s->npods; i++) {
-		const struct m_pod *pod = &s->pods[i];
+	for (i = 0; i < m->npods; i++) {
+		const struct m_pod *pod = &m->pods[i];
 
 		if (!pod->host_network && pod->ip_pinned &&
 		    cidr4_contains_ip(node->pod_cidr, node->pod_cidr_len, pod->ip))
 			used[ntohl(pod->ip) - base] = 1;
 	}
-	for (i = 0; i < s->npods; i++) {
-		struct m_pod *pod = &s->pods[i];
+	for (i = 0; i < m->npods; i++) {
+		struct m_pod *pod = &m->pods[i];
 
 		if (pod->host_network || pod->ip_pinned || strcmp(pod->node, node->name))
 			continue;
@@ -56,13 +56,13 @@ out:
 	return err;
 }
 
-int ipam_assign(struct scenario *s, struct diag *d)
+int ipam_assign(struct cluster_model *m, struct diag *d)
 {
 	size_t i;
 	int err;
 
-	for (i = 0; i < s->cluster.nnodes; i++) {
-		err = assign_node(s, &s->cluster.nodes[i], d);
+	for (i = 0; i < m->cluster.nnodes; i++) {
+		err = assign_node(m, &m->cluster.nodes[i], d);
 		if (err)
 			return err;
 	}

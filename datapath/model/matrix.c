@@ -100,7 +100,7 @@ static int add_label(char ***v, size_t *n, const char *s)
 	return 0;
 }
 
-static int check_label(const struct yt_ctx *c, const struct scenario *s, const yaml_node_t *n,
+static int check_label(const struct yt_ctx *c, const struct cluster_model *cm, const yaml_node_t *n,
 		       const struct tok *t, const char *path, char **seen, size_t nseen,
 		       const char *what)
 {
@@ -111,7 +111,7 @@ static int check_label(const struct yt_ctx *c, const struct scenario *s, const y
 		snprintf(msg, sizeof(msg), "expected a %s label, got \"%s\"", what, t->s);
 		return fail_at(c, n, t, path, msg);
 	}
-	if (endpoint_ref_check(s, t->s, why, sizeof(why))) {
+	if (endpoint_ref_check(cm, t->s, why, sizeof(why))) {
 		snprintf(msg, sizeof(msg), "%s %s", what, why);
 		return fail_at(c, n, t, path, msg);
 	}
@@ -124,7 +124,7 @@ static int check_label(const struct yt_ctx *c, const struct scenario *s, const y
 	return 0;
 }
 
-static int add_row(const struct yt_ctx *c, const struct scenario *s, const yaml_node_t *n,
+static int add_row(const struct yt_ctx *c, const struct cluster_model *cm, const yaml_node_t *n,
 		   const char *path, struct m_matrix *m, struct toks *t, size_t first, size_t end)
 {
 	char msg[512];
@@ -132,7 +132,7 @@ static int add_row(const struct yt_ctx *c, const struct scenario *s, const yaml_
 	size_t k;
 	int err;
 
-	err = check_label(c, s, n, &t->v[first], path, m->rows, m->nrows, "source");
+	err = check_label(c, cm, n, &t->v[first], path, m->rows, m->nrows, "source");
 	if (err)
 		return err;
 	if (end - first - 1 != m->ncols) {
@@ -158,7 +158,7 @@ static int add_row(const struct yt_ctx *c, const struct scenario *s, const yaml_
 	return add_label(&m->rows, &m->nrows, t->v[first].s);
 }
 
-int matrix_table_parse(const struct yt_ctx *c, const struct scenario *s, const yaml_node_t *n,
+int matrix_table_parse(const struct yt_ctx *c, const struct cluster_model *cm, const yaml_node_t *n,
 		       const char *path, struct m_matrix *m)
 {
 	struct toks t = { 0 };
@@ -188,7 +188,7 @@ int matrix_table_parse(const struct yt_ctx *c, const struct scenario *s, const y
 			;
 	}
 	for (i = 1; i < hdr_end; i++) {
-		err = check_label(c, s, n, &t.v[i], path, m->cols, m->ncols, "destination");
+		err = check_label(c, cm, n, &t.v[i], path, m->cols, m->ncols, "destination");
 		if (!err)
 			err = add_label(&m->cols, &m->ncols, t.v[i].s);
 		if (err)
@@ -206,7 +206,7 @@ int matrix_table_parse(const struct yt_ctx *c, const struct scenario *s, const y
 		else
 			for (j = i + 1; j < t.n && t.v[j].line == t.v[i].line; j++)
 				;
-		err = add_row(c, s, n, path, m, &t, i, j);
+		err = add_row(c, cm, n, path, m, &t, i, j);
 		if (err)
 			goto out;
 	}

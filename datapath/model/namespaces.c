@@ -10,18 +10,18 @@
 #include "labels.h"
 #include "policy.h"
 
-static int ensure_ns(struct scenario *s, const char *name)
+static int ensure_ns(struct cluster_model *m, const char *name)
 {
 	struct m_namespace *v, *ns;
 	int err;
 
-	if (scenario_find_namespace(s, name))
+	if (cluster_find_namespace(m, name))
 		return 0;
-	v = realloc(s->namespaces, (s->nnamespaces + 1) * sizeof(*v));
+	v = realloc(m->namespaces, (m->nnamespaces + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	s->namespaces = v;
-	ns = &v[s->nnamespaces++];
+	m->namespaces = v;
+	ns = &v[m->nnamespaces++];
 	memset(ns, 0, sizeof(*ns));
 	strncpy(ns->name, name, sizeof(ns->name) - 1);
 	ns->implicit = true;
@@ -29,32 +29,32 @@ static int ensure_ns(struct scenario *s, const char *name)
 	return err;
 }
 
-int namespaces_complete(struct scenario *s, struct diag *d)
+int namespaces_complete(struct cluster_model *m, struct diag *d)
 {
 	size_t i;
 	int err = 0;
 
-	for (i = 0; !err && i < s->npods; i++)
-		err = ensure_ns(s, s->pods[i].ns);
-	for (i = 0; !err && i < s->npolicies; i++)
-		if (s->policies[i]->ns[0]) /* cluster-wide policies have no namespace */
-			err = ensure_ns(s, s->policies[i]->ns);
-	for (i = 0; !err && i < s->nnamespaces; i++) {
-		err = labelset_set(&s->namespaces[i].labels, "kubernetes.io/metadata.name",
-				   s->namespaces[i].name);
-		labelset_sort(&s->namespaces[i].labels);
+	for (i = 0; !err && i < m->npods; i++)
+		err = ensure_ns(m, m->pods[i].ns);
+	for (i = 0; !err && i < m->npolicies; i++)
+		if (m->policies[i]->ns[0]) /* cluster-wide policies have no namespace */
+			err = ensure_ns(m, m->policies[i]->ns);
+	for (i = 0; !err && i < m->nnamespaces; i++) {
+		err = labelset_set(&m->namespaces[i].labels, "kubernetes.io/metadata.name",
+				   m->namespaces[i].name);
+		labelset_sort(&m->namespaces[i].labels);
 	}
 	if (err)
 		return diag_fail_errno(d, err, "namespaces: out of memory");
 	return 0;
 }
 
-const struct m_namespace *scenario_find_namespace(const struct scenario *s, const char *name)
+const struct m_namespace *cluster_find_namespace(const struct cluster_model *m, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < s->nnamespaces; i++)
-		if (!strcmp(s->namespaces[i].name, name))
-			return &s->namespaces[i];
+	for (i = 0; i < m->nnamespaces; i++)
+		if (!strcmp(m->namespaces[i].name, name))
+			return &m->namespaces[i];
 	return NULL;
 }

@@ -15,19 +15,19 @@
 #include "policy_cilium.h"
 
 /* Endpoint ids are 1-based positions among all pods, so they agree across nodes. */
-static uint32_t pod_ep_id(const struct scenario *s, const struct m_pod *pod)
+static uint32_t pod_ep_id(const struct cluster_model *m, const struct m_pod *pod)
 {
-	return (uint32_t)(pod - s->pods) + 1;
+	return (uint32_t)(pod - m->pods) + 1;
 }
 
-static void fill_endpoint(const struct scenario *s, const struct m_pod *pod,
+static void fill_endpoint(const struct cluster_model *m, const struct m_pod *pod,
 			  struct node_endpoint *ep)
 {
 	const uint8_t *ip = (const uint8_t *)&pod->ip;
 
 	memset(ep, 0, sizeof(*ep));
 	ep->pod = pod;
-	ep->info.ep_id = pod_ep_id(s, pod);
+	ep->info.ep_id = pod_ep_id(m, pod);
 	ep->info.ifindex = NODE_STATE_IFINDEX_BASE + ep->info.ep_id;
 	ep->info.identity = pod->identity;
 	ep->info.mac[0] = 0x0a;
@@ -40,20 +40,20 @@ static void fill_endpoint(const struct scenario *s, const struct m_pod *pod,
 	ep->info.addr.v4 = pod->ip;
 }
 
-static int build_endpoints(const struct scenario *s, const struct m_node *node,
+static int build_endpoints(const struct cluster_model *m, const struct m_node *node,
 			   struct node_state *ns)
 {
 	size_t i, n = 0;
 
-	for (i = 0; i < s->npods; i++)
-		if (!s->pods[i].host_network && !strcmp(s->pods[i].node, node->name))
+	for (i = 0; i < m->npods; i++)
+		if (!m->pods[i].host_network && !strcmp(m->pods[i].node, node->name))
 			n++;
 	ns->eps = calloc(n ? n : 1, sizeof(*ns->eps));
 	if (!ns->eps)
 		return -ENOMEM;
-	for (i = 0; i < s->npods; i++)
-		if (!s->pods[i].host_network && !strcmp(s->pods[i].node, node->name))
-			fill_endpoint(s, &s->pods[i], &ns->eps[ns->neps++]);
+	for (i = 0; i < m->npods; i++)
+		if (!m->pods[i].host_network && !strcmp(m->pods[i].node, node->name))
+			fill_endpoint(m, &m->pods[i], &ns->eps[ns->neps++]);
 	return 0;
 }
 
@@ -114,21 +114,21 @@ static void add_remote_pod_cidr(struct node_state *ns, const struct m_node *n,
 	ipcache_add(ns, n->pod_cidr, n->pod_cidr_len, identity, n->ip, 0);
 }
 
-static int build_ipcache(const struct scenario *s, const struct m_node *node,
+static int build_ipcache(const struct cluster_model *m, const struct m_node *node,
 			 const struct cidr_table *cidrs, struct node_state *ns)
 {
-	const struct m_cluster *cl = &s->cluster;
+	const struct m_cluster *cl = &m->cluster;
 	const struct m_node *host;
-	size_t i, max = s->npods + 2 * cl->nnodes + cidrs->n;
+	size_t i, max = m->npods + 2 * cl->nnodes + cidrs->n;
 
 	ns->ipcache = calloc(max ? max : 1, sizeof(*ns->ipcache));
 	if (!ns->ipcache)
 		return -ENOMEM;
-	for (i = 0; i < s->npods; i++) {
-		if (s->pods[i].host_network)
+	for (i = 0; i < m->npods; i++) {
+		if (m->pods[i].host_network)
 			continue;
-		host = scenario_find_node(s, s->pods[i].node);
-		ipcache_add(ns, s->pods[i].ip, 32, s->pods[i].identity, host ? host->ip : 0,
+		host = cluster_find_node(m, m->pods[i].node);
+		ipcache_add(ns, m->pods[i].ip, 32, m->pods[i].identity, host ? host->ip : 0,
 			    IPCACHE_F_ENDPOINT);
 	}
 	for (i = 0; i < cl->nnodes; i++) {
@@ -149,10 +149,10 @@ static int build_ipcache(const struct scenario *s, const struct m_node *node,
 	return 0;
 }
 
-static int build_policy(const struct scenario *s, const struct cidr_table *cidrs,
+static int build_policy(const struct cluster_model *m, const struct cidr_table *cidrs,
 			struct node_state *ns)
 {
-	const char *localhost = scenario_config(s, "allow-localhost");
+	const char *localhost = cluster_config(m, "allow-localhost");
 	struct policy_compile_ctx cc;
 	struct policy_builder pb;
 	struct node_endpoint *ep;
@@ -163,17 +163,17 @@ static int build_policy(const struct scenario *s, const struct cidr_table *cidrs
 	err = polb_init(&pb);
 	if (err)
 		return err;
-	cc.s = s;
+	cc.m = m;
 	cc.cidrs = cidrs;
 	cc.pb = &pb;
 	for (i = 0; i < ns->neps; i++) {
 		ep = &ns->eps[i];
 		flags = 0;
-		for (j = 0; j < s->npolicies; j++) {
-			err = netpol_compile_endpoint(&cc, s->policies[j], ep->pod, ep->info.ep_id,
+		for (j = 0; j < m->npolicies; j++) {
+			err = netpol_compile_endpoint(&cc, m->policies[j], ep->pod, ep->info.ep_id,
 						      &flags);
 			if (!err)
-				err = cnp_compile_endpoint(&cc, s->policies[j], ep->pod,
+				err = cnp_compile_endpoint(&cc, m->policies[j], ep->pod,
 							   ep->info.ep_id, &flags);
 			if (err)
 				goto out;
@@ -198,7 +198,7 @@ out:
 	return err;
 }
 
-int node_state_compute(const struct scenario *s, const char *node, struct node_state *out,
+int node_state_compute(const struct cluster_model *m, const char *node, struct node_state *out,
 		       struct diag *d)
 {
 	struct cidr_table cidrs = { 0 };
@@ -207,22 +207,22 @@ int node_state_compute(const struct scenario *s, const char *node, struct node_s
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
-	nd = scenario_find_node(s, node);
+	nd = cluster_find_node(m, node);
 	if (!nd)
 		return diag_fail_errno(d, -ENOENT, "%s: no node named \"%s\" in the Cluster",
-				       s->path, node);
+				       m->name, node);
 	out->node = nd;
-	for (i = 0; !err && i < s->npolicies; i++) {
-		err = netpol_collect_cidrs(s->policies[i], &cidrs);
+	for (i = 0; !err && i < m->npolicies; i++) {
+		err = netpol_collect_cidrs(m->policies[i], &cidrs);
 		if (!err)
-			err = cnp_collect_cidrs(s->policies[i], &cidrs);
+			err = cnp_collect_cidrs(m->policies[i], &cidrs);
 	}
 	if (!err)
-		err = build_endpoints(s, nd, out);
+		err = build_endpoints(m, nd, out);
 	if (!err)
-		err = build_ipcache(s, nd, &cidrs, out);
+		err = build_ipcache(m, nd, &cidrs, out);
 	if (!err)
-		err = build_policy(s, &cidrs, out);
+		err = build_policy(m, &cidrs, out);
 	cidr_table_free(&cidrs);
 	if (err) {
 		node_state_free(out);

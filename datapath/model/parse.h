@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Internal to the model: the per-document parsers a scenario file is dispatched to, and the
- * passes that complete a parsed scenario (namespaces, IPAM, identities).
+ * Internal to the model: the per-document parsers a scenario file (or a cluster model's
+ * documents) is dispatched to, and the passes that complete a parsed cluster model
+ * (namespaces, IPAM, identities).
  */
 #ifndef CILIATE_MODEL_PARSE_H
 #define CILIATE_MODEL_PARSE_H
@@ -13,14 +14,15 @@
 
 #define SIM_API_VERSION "sim.ciliate.dev/v1"
 
-/* One document being parsed into a scenario. */
+/* One document being parsed into a cluster model (and, for a scenario file, its scenario). */
 struct parse_ctx {
 	struct yt_ctx yt;
-	struct scenario *s;
+	struct cluster_model *m; /* the Kubernetes objects go here */
+	struct scenario *s;	 /* Test and Replay documents go here; NULL outside a scenario */
 	const char *dir; /* directory of the scenario file: base of relative paths */
 };
 
-/* Parses the Cluster document (nodes, addressing, external hosts, config) into s->cluster. */
+/* Parses the Cluster document (nodes, addressing, external hosts, config) into m->cluster. */
 int cluster_parse(struct parse_ctx *p, const yaml_node_t *root);
 
 /* Reads metadata.name, metadata.namespace (into ns unless NULL; default "default") and
@@ -31,13 +33,13 @@ int k8s_metadata_parse(struct parse_ctx *p, const yaml_node_t *root, char *name,
 /* True if s is a valid IANA_SVC_NAME (1-15 of a-z0-9-, a letter, no edge or double '-'). */
 bool k8s_port_name_valid(const char *s);
 
-/* Parses a v1 Namespace document and appends it to s->namespaces. */
+/* Parses a v1 Namespace document and appends it to m->namespaces. */
 int namespace_parse(struct parse_ctx *p, const yaml_node_t *root);
 
-/* Parses a v1 Pod document and appends it to s->pods (pinned IPs validated, IPAM later). */
+/* Parses a v1 Pod document and appends it to m->pods (pinned IPs validated, IPAM later). */
 int pod_parse(struct parse_ctx *p, const yaml_node_t *root);
 
-/* Parses a networking.k8s.io/v1 NetworkPolicy and appends it to s->policies. */
+/* Parses a networking.k8s.io/v1 NetworkPolicy and appends it to m->policies. */
 int netpol_parse(struct parse_ctx *p, const yaml_node_t *root);
 
 /* Parses a Test document and appends it to s->tests. */
@@ -47,7 +49,7 @@ int test_parse(struct parse_ctx *p, const yaml_node_t *root);
 int replay_parse(struct parse_ctx *p, const yaml_node_t *root);
 
 /* Parses one Kubernetes manifest (Namespace, Pod, NetworkPolicy; other kinds ignored) into
- * p->s. sim.ciliate.dev kinds and documents without apiVersion/kind are errors. */
+ * p->m. sim.ciliate.dev kinds and documents without apiVersion/kind are errors. */
 int manifest_parse(struct parse_ctx *p, const yaml_node_t *root, const char *path);
 
 /* Calls fn(p, item, "items[N]", arg) on each item of a v1 List document, in order (none
@@ -57,13 +59,13 @@ int list_items_each(struct parse_ctx *p, const yaml_node_t *list,
 		    void *arg);
 
 /* Parses a Matrix `table` string into m (rows, cols, cells); labels are checked like probe
- * endpoints against s; errors name the table row's line. */
-int matrix_table_parse(const struct yt_ctx *c, const struct scenario *s, const yaml_node_t *n,
-		       const char *path, struct m_matrix *m);
+ * endpoints against cm; errors name the table row's line. */
+int matrix_table_parse(const struct yt_ctx *c, const struct cluster_model *cm,
+		       const yaml_node_t *n, const char *path, struct m_matrix *m);
 
 /* Checks a probe endpoint reference (ns/pod, svc/ns/name, node/N, ext/N, ip/A.B.C.D); on
  * error writes the reason into why. */
-int endpoint_ref_check(const struct scenario *s, const char *ref, char *why, size_t size);
+int endpoint_ref_check(const struct cluster_model *m, const char *ref, char *why, size_t size);
 
 /* Resolves rel against dir (absolute paths are kept) into a malloc'd *out. */
 int path_resolve(const char *dir, const char *rel, char **out);
@@ -81,21 +83,21 @@ int sim_metadata_parse(struct parse_ctx *p, const yaml_node_t *root, bool requir
 
 /* Adds an implicit namespace for every pod or policy namespace without a document, and sets
  * kubernetes.io/metadata.name on every namespace. */
-int namespaces_complete(struct scenario *s, struct diag *d);
+int namespaces_complete(struct cluster_model *m, struct diag *d);
 
 /* Assigns addresses to pods without status.podIP: first free from .10 of the node range. */
-int ipam_assign(struct scenario *s, struct diag *d);
+int ipam_assign(struct cluster_model *m, struct diag *d);
 
 /* Builds each pod's identity label set and allocates identities from 256 in pod order. */
-int identity_assign(struct scenario *s, struct diag *d);
+int identity_assign(struct cluster_model *m, struct diag *d);
 
 /* Builds the identity label set of a pod ("k8s:" keys, namespace and namespace labels). */
-int identity_labels_for_pod(const struct scenario *s, const struct m_pod *pod,
+int identity_labels_for_pod(const struct cluster_model *m, const struct m_pod *pod,
 			    struct labelset *out);
 
-/* Appends a zeroed policy to s->policies (which owns it from then on); NULL when out of
+/* Appends a zeroed policy to m->policies (which owns it from then on); NULL when out of
  * memory. */
-struct m_policy *policy_append(struct scenario *s);
+struct m_policy *policy_append(struct cluster_model *m);
 
 /* Frees a policy parsed by any policy parser. */
 void policy_free(struct m_policy *pol);
@@ -110,17 +112,26 @@ struct doc_stream {
 int doc_stream_load(const char *name, const char *text, size_t len, struct doc_stream *st,
 		    struct diag *d);
 
-/* Parses the Cluster document(s) of st into p->s; a second Cluster (after the one at
+/* Parses the Cluster document(s) of st into p->m; a second Cluster (after the one at
  * *cluster_line) is an error. */
 int doc_stream_cluster(struct parse_ctx *p, struct doc_stream *st, int *cluster_line);
 
-/* Parses the Kubernetes documents of st (v1 List items expanded, Cluster skipped) into p->s. */
+/* Parses the Kubernetes documents of st (v1 List items expanded, Cluster skipped) into p->m. */
 int doc_stream_manifests(struct parse_ctx *p, struct doc_stream *st);
 
 /* Frees the documents of st. */
 void doc_stream_clear(struct doc_stream *st);
 
-/* Frees the namespaces, pods and policies of s (not the cluster, tests or replays). */
-void scenario_free_workloads(struct scenario *s);
+/* A cluster model holding the Cluster defaults only (no Cluster document), named name. */
+int cluster_model_new(const char *name, struct cluster_model **out);
+
+/* Sets the Cluster defaults (routing, encryption, address ranges) in cl. */
+void cluster_defaults(struct m_cluster *cl);
+
+/* Frees the namespaces, pods and policies of m (not the cluster or identities). */
+void cluster_model_free_workloads(struct cluster_model *m);
+
+/* Frees everything m holds, not m itself (a scenario's embedded model). */
+void cluster_model_clear(struct cluster_model *m);
 
 #endif

@@ -60,17 +60,17 @@ int proto_parse(const char *s, bool icmp_ok, uint8_t *proto)
 	return 0;
 }
 
-static bool ext_host_exists(const struct scenario *s, const char *name)
+static bool ext_host_exists(const struct cluster_model *m, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < s->cluster.next_hosts; i++)
-		if (!strcmp(s->cluster.ext_hosts[i].name, name))
+	for (i = 0; i < m->cluster.next_hosts; i++)
+		if (!strcmp(m->cluster.ext_hosts[i].name, name))
 			return true;
 	return false;
 }
 
-int endpoint_ref_check(const struct scenario *s, const char *ref, char *why, size_t size)
+int endpoint_ref_check(const struct cluster_model *m, const char *ref, char *why, size_t size)
 {
 	const char *slash = strchr(ref, '/');
 	const char *rest = slash ? slash + 1 : NULL;
@@ -82,13 +82,13 @@ int endpoint_ref_check(const struct scenario *s, const char *ref, char *why, siz
 		return -EINVAL;
 	}
 	if (!strncmp(ref, "node/", 5)) {
-		if (scenario_find_node(s, rest))
+		if (cluster_find_node(m, rest))
 			return 0;
 		snprintf(why, size, "\"%s\": no node named \"%s\" in the Cluster", ref, rest);
 		return -EINVAL;
 	}
 	if (!strncmp(ref, "ext/", 4)) {
-		if (ext_host_exists(s, rest))
+		if (ext_host_exists(m, rest))
 			return 0;
 		snprintf(why, size, "\"%s\": no external host named \"%s\" in the Cluster", ref,
 			 rest);

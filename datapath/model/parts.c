@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Models put together from parts: each document of scenario_from_docs parsed once on its own
- * (against the Cluster) into what it adds, so that the agent, which rebuilds its model on
- * every store change, parses only the objects that changed. Putting parts together copies
- * pods and namespaces and shares the pods' labels and ports and the policies with the parts
- * (the model holds a reference to each part). What depends on more than one document is
- * done here again for the whole model: duplicate objects and addresses (hash tables, so that
- * the cost stays linear), then the namespace, IPAM and identity passes. Anything that fails
- * there is left to scenario_from_docs, whose messages name the culprit document.
+ * Cluster models put together from parts: each document of cluster_model_from_docs parsed
+ * once on its own (against the Cluster) into what it adds, so that the agent, which rebuilds
+ * its model on every store change, parses only the objects that changed. Putting parts
+ * together copies pods and namespaces and shares the pods' labels and ports and the policies
+ * with the parts (the model holds a reference to each part). What depends on more than one
+ * document is done here again for the whole model: duplicate objects and addresses (hash
+ * tables, so that the cost stays linear), then the namespace, IPAM and identity passes.
+ * Anything that fails there is left to cluster_model_from_docs, whose messages name the
+ * culprit document.
  */
 #include "parse.h"
 
@@ -32,16 +33,16 @@ struct model_part {
 
 static void part_free(struct model_part *p)
 {
-	struct scenario tmp = {0};
+	struct cluster_model tmp = {0};
 
-	/* the workloads as a scenario owning them, to free them the one way */
+	/* the workloads as a model owning them, to free them the one way */
 	tmp.namespaces = p->namespaces;
 	tmp.nnamespaces = p->nnamespaces;
 	tmp.pods = p->pods;
 	tmp.npods = p->npods;
 	tmp.policies = p->policies;
 	tmp.npolicies = p->npolicies;
-	scenario_free_workloads(&tmp);
+	cluster_model_free_workloads(&tmp);
 	free(p->name);
 	free(p);
 }
@@ -63,10 +64,10 @@ size_t model_part_npods(const struct model_part *p)
 	return p->npods;
 }
 
-int model_part_parse(const struct scenario *base, const char *name, const char *text, size_t len,
-		     struct model_part **out, struct diag *d)
+int model_part_parse(const struct cluster_model *base, const char *name, const char *text,
+		     size_t len, struct model_part **out, struct diag *d)
 {
-	struct scenario tmp = {0};
+	struct cluster_model tmp = {0};
 	struct doc_stream st = {0};
 	struct parse_ctx p = {0};
 	struct model_part *part;
@@ -88,7 +89,7 @@ int model_part_parse(const struct scenario *base, const char *name, const char *
 	/* base's Cluster, borrowed: pods are checked against its nodes */
 	tmp.has_cluster = true;
 	tmp.cluster = base->cluster;
-	p.s = &tmp;
+	p.m = &tmp;
 	p.dir = ".";
 	p.yt.d = d;
 	p.yt.file = part->name;
@@ -102,7 +103,7 @@ int model_part_parse(const struct scenario *base, const char *name, const char *
 	if (err) {
 		if (err == -ENOMEM && d && !d->msg[0])
 			diag_fail_errno(d, err, "%s: out of memory", name);
-		scenario_free_workloads(&tmp);
+		cluster_model_free_workloads(&tmp);
 		part_free(part);
 		return err;
 	}
@@ -156,22 +157,22 @@ static int cluster_copy(struct m_cluster *dst, const struct m_cluster *src)
 	return 0;
 }
 
-int scenario_copy_cluster(const struct scenario *src, struct scenario **out)
+int cluster_model_copy_cluster(const struct cluster_model *src, struct cluster_model **out)
 {
-	struct scenario *s = calloc(1, sizeof(*s));
+	struct cluster_model *m = calloc(1, sizeof(*m));
 	int err;
 
 	*out = NULL;
-	if (!s)
+	if (!m)
 		return -ENOMEM;
-	s->path = strdup(src->path ? src->path : "");
-	s->has_cluster = src->has_cluster;
-	err = s->path ? cluster_copy(&s->cluster, &src->cluster) : -ENOMEM;
+	m->name = strdup(src->name ? src->name : "");
+	m->has_cluster = src->has_cluster;
+	err = m->name ? cluster_copy(&m->cluster, &src->cluster) : -ENOMEM;
 	if (err) {
-		scenario_free(s);
+		cluster_model_free(m);
 		return err;
 	}
-	*out = s;
+	*out = m;
 	return 0;
 }
 
@@ -216,44 +217,44 @@ static uint64_t hash_u32(uint32_t v)
 /* The slot holding an entry equal to the one at index want (by eq), else the empty slot
  * where it goes. */
 static uint32_t *table_slot(const struct idx_table *t, uint64_t h,
-			    bool (*eq)(const struct scenario *s, uint32_t a, uint32_t b),
-			    const struct scenario *s, uint32_t want)
+			    bool (*eq)(const struct cluster_model *m, uint32_t a, uint32_t b),
+			    const struct cluster_model *m, uint32_t want)
 {
 	size_t i = (size_t)h & t->mask;
 
-	while (t->slot[i] && !eq(s, t->slot[i] - 1, want))
+	while (t->slot[i] && !eq(m, t->slot[i] - 1, want))
 		i = (i + 1) & t->mask;
 	return &t->slot[i];
 }
 
-static bool ns_eq(const struct scenario *s, uint32_t a, uint32_t b)
+static bool ns_eq(const struct cluster_model *m, uint32_t a, uint32_t b)
 {
-	return !strcmp(s->namespaces[a].name, s->namespaces[b].name);
+	return !strcmp(m->namespaces[a].name, m->namespaces[b].name);
 }
 
-static bool pod_eq(const struct scenario *s, uint32_t a, uint32_t b)
+static bool pod_eq(const struct cluster_model *m, uint32_t a, uint32_t b)
 {
-	return !strcmp(s->pods[a].name, s->pods[b].name) && !strcmp(s->pods[a].ns, s->pods[b].ns);
+	return !strcmp(m->pods[a].name, m->pods[b].name) && !strcmp(m->pods[a].ns, m->pods[b].ns);
 }
 
-static bool pod_ip_eq(const struct scenario *s, uint32_t a, uint32_t b)
+static bool pod_ip_eq(const struct cluster_model *m, uint32_t a, uint32_t b)
 {
-	return s->pods[a].ip == s->pods[b].ip;
+	return m->pods[a].ip == m->pods[b].ip;
 }
 
-static bool pol_eq(const struct scenario *s, uint32_t a, uint32_t b)
+static bool pol_eq(const struct cluster_model *m, uint32_t a, uint32_t b)
 {
-	const struct m_policy *x = s->policies[a], *y = s->policies[b];
+	const struct m_policy *x = m->policies[a], *y = m->policies[b];
 
 	return x->kind == y->kind && !strcmp(x->name, y->name) && !strcmp(x->ns, y->ns);
 }
 
-/* Appends the parts' workloads to s, failing with -EAGAIN on any duplicate scenario_from_docs
- * would report (namespace, pod, policy, pinned pod address). */
-static int append_parts(struct scenario *s, struct model_part *const *parts, size_t n)
+/* Appends the parts' workloads to m, failing with -EAGAIN on any duplicate
+ * cluster_model_from_docs would report (namespace, pod, policy, pinned pod address). */
+static int append_parts(struct cluster_model *m, struct model_part *const *parts, size_t n)
 {
 	struct idx_table tns = {0}, tpod = {0}, tip = {0}, tpol = {0};
-	size_t i, j, nns = s->nnamespaces, npods = s->npods, npol = s->npolicies;
+	size_t i, j, nns = m->nnamespaces, npods = m->npods, npol = m->npolicies;
 	uint32_t *slot, k;
 	void *v;
 	int err = 0;
@@ -263,25 +264,25 @@ static int append_parts(struct scenario *s, struct model_part *const *parts, siz
 		npods += parts[i]->npods;
 		npol += parts[i]->npolicies;
 	}
-	if (s->nnamespaces || s->npods || s->npolicies || npods >= UINT32_MAX)
-		return -EAGAIN; /* only a Cluster is expected in s */
-	s->parts = calloc(n ? n : 1, sizeof(*s->parts));
-	if (!s->parts)
+	if (m->nnamespaces || m->npods || m->npolicies || npods >= UINT32_MAX)
+		return -EAGAIN; /* only a Cluster is expected in m */
+	m->parts = calloc(n ? n : 1, sizeof(*m->parts));
+	if (!m->parts)
 		return -ENOMEM;
 	for (i = 0; i < n; i++)
-		s->parts[s->nparts++] = model_part_ref(parts[i]);
-	v = realloc(s->namespaces, (nns ? nns : 1) * sizeof(*s->namespaces));
+		m->parts[m->nparts++] = model_part_ref(parts[i]);
+	v = realloc(m->namespaces, (nns ? nns : 1) * sizeof(*m->namespaces));
 	if (!v)
 		return -ENOMEM;
-	s->namespaces = v;
-	v = realloc(s->pods, (npods ? npods : 1) * sizeof(*s->pods));
+	m->namespaces = v;
+	v = realloc(m->pods, (npods ? npods : 1) * sizeof(*m->pods));
 	if (!v)
 		return -ENOMEM;
-	s->pods = v;
-	v = realloc(s->policies, (npol ? npol : 1) * sizeof(*s->policies));
+	m->pods = v;
+	v = realloc(m->policies, (npol ? npol : 1) * sizeof(*m->policies));
 	if (!v)
 		return -ENOMEM;
-	s->policies = v;
+	m->policies = v;
 	if (table_init(&tns, nns) || table_init(&tpod, npods) || table_init(&tip, npods) ||
 	    table_init(&tpol, npol)) {
 		err = -ENOMEM;
@@ -291,7 +292,7 @@ static int append_parts(struct scenario *s, struct model_part *const *parts, siz
 		const struct model_part *p = parts[i];
 
 		for (j = 0; !err && j < p->nnamespaces; j++) {
-			struct m_namespace *ns = &s->namespaces[s->nnamespaces];
+			struct m_namespace *ns = &m->namespaces[m->nnamespaces];
 
 			*ns = p->namespaces[j];
 			ns->labels.v = NULL;
@@ -300,8 +301,8 @@ static int append_parts(struct scenario *s, struct model_part *const *parts, siz
 				err = -ENOMEM;
 				break;
 			}
-			k = (uint32_t)s->nnamespaces++;
-			slot = table_slot(&tns, hash_str(HASH_INIT, ns->name), ns_eq, s, k);
+			k = (uint32_t)m->nnamespaces++;
+			slot = table_slot(&tns, hash_str(HASH_INIT, ns->name), ns_eq, m, k);
 			if (*slot)
 				err = -EAGAIN;
 			*slot = k + 1;
@@ -309,16 +310,16 @@ static int append_parts(struct scenario *s, struct model_part *const *parts, siz
 		for (j = 0; !err && j < p->npods; j++) {
 			const struct m_pod *pod = &p->pods[j];
 
-			s->pods[s->npods] = *pod; /* labels and ports stay the part's */
-			k = (uint32_t)s->npods++;
+			m->pods[m->npods] = *pod; /* labels and ports stay the part's */
+			k = (uint32_t)m->npods++;
 			slot = table_slot(&tpod, hash_str(hash_str(HASH_INIT, pod->ns), pod->name),
-					  pod_eq, s, k);
+					  pod_eq, m, k);
 			if (*slot)
 				err = -EAGAIN;
 			*slot = k + 1;
 			if (err || pod->host_network || !pod->ip_pinned)
 				continue;
-			slot = table_slot(&tip, hash_u32(pod->ip), pod_ip_eq, s, k);
+			slot = table_slot(&tip, hash_u32(pod->ip), pod_ip_eq, m, k);
 			if (*slot)
 				err = -EAGAIN;
 			*slot = k + 1;
@@ -327,9 +328,9 @@ static int append_parts(struct scenario *s, struct model_part *const *parts, siz
 			const struct m_policy *pol = p->policies[j];
 			uint64_t h = hash_str(hash_str(HASH_INIT + pol->kind, pol->ns), pol->name);
 
-			s->policies[s->npolicies] = p->policies[j];
-			k = (uint32_t)s->npolicies++;
-			slot = table_slot(&tpol, h, pol_eq, s, k);
+			m->policies[m->npolicies] = p->policies[j];
+			k = (uint32_t)m->npolicies++;
+			slot = table_slot(&tpol, h, pol_eq, m, k);
 			if (*slot)
 				err = -EAGAIN;
 			*slot = k + 1;
@@ -343,19 +344,19 @@ out:
 	return err;
 }
 
-int scenario_from_parts(struct scenario *s, struct model_part *const *parts, size_t n,
-			struct diag *d)
+int cluster_model_from_parts(struct cluster_model *m, struct model_part *const *parts,
+			     size_t n, struct diag *d)
 {
 	struct diag quiet;
 	int err;
 
-	err = append_parts(s, parts, n);
+	err = append_parts(m, parts, n);
 	if (err == -ENOMEM)
-		return diag_fail_errno(d, err, "%s: out of memory", s->path ? s->path : "model");
+		return diag_fail_errno(d, err, "%s: out of memory", m->name ? m->name : "model");
 	if (err)
 		return -EAGAIN;
-	/* scenario_from_docs reports failures of these passes with the document at fault */
-	if (namespaces_complete(s, &quiet) || ipam_assign(s, &quiet) || identity_assign(s, &quiet))
+	/* cluster_model_from_docs reports failures of these passes with the document at fault */
+	if (namespaces_complete(m, &quiet) || ipam_assign(m, &quiet) || identity_assign(m, &quiet))
 		return -EAGAIN;
 	return 0;
 }

@@ -151,13 +151,13 @@ void policy_entries_normalize(struct node_policy_entry *v, size_t *n);
 
 /* What a policy compiles against. */
 struct policy_compile_ctx {
-	const struct scenario *s;
+	const struct cluster_model *m;
 	const struct cidr_table *cidrs;
 	struct policy_builder *pb;
 };
 
 /* True if the NetworkPolicy applies to pod (same namespace, podSelector matches). */
-bool netpol_selects(const struct scenario *s, const struct m_policy *pol,
+bool netpol_selects(const struct cluster_model *m, const struct m_policy *pol,
 		    const struct m_pod *pod);
 
 /* Adds every ipBlock CIDR and except of the policy to t. */

@@ -837,7 +837,7 @@ static int parse_spec(struct parse_ctx *p, struct cnp_policy *cnp, const yaml_no
 int cnp_parse(struct parse_ctx *p, const yaml_node_t *root, bool clusterwide)
 {
 	const struct yt_ctx *c = &p->yt;
-	struct scenario *s = p->s;
+	struct cluster_model *m = p->m;
 	struct m_policy *pol;
 	struct cnp_policy *cnp;
 	yaml_node_t *spec, *specs;
@@ -846,7 +846,7 @@ int cnp_parse(struct parse_ctx *p, const yaml_node_t *root, bool clusterwide)
 	size_t i, n;
 	int err;
 
-	pol = policy_append(s);
+	pol = policy_append(m);
 	if (!pol)
 		return -ENOMEM;
 	pol->kind = clusterwide ? POLICY_KIND_CCNP : POLICY_KIND_CNP;
@@ -859,14 +859,14 @@ int cnp_parse(struct parse_ctx *p, const yaml_node_t *root, bool clusterwide)
 				 clusterwide ? NULL : pol->ns, sizeof(pol->ns), NULL);
 	if (err)
 		return err;
-	for (i = 0; i + 1 < s->npolicies; i++)
-		if (s->policies[i]->kind == pol->kind && !strcmp(s->policies[i]->ns, pol->ns) &&
-		    !strcmp(s->policies[i]->name, pol->name))
+	for (i = 0; i + 1 < m->npolicies; i++)
+		if (m->policies[i]->kind == pol->kind && !strcmp(m->policies[i]->ns, pol->ns) &&
+		    !strcmp(m->policies[i]->name, pol->name))
 			return yt_fail(c, root, "metadata.name",
 				       "duplicate %s \"%s%s%s\" (first at "
 				       "line %d)",
 				       policy_kind_name(pol->kind), pol->ns, clusterwide ? "" : "/",
-				       pol->name, s->policies[i]->line);
+				       pol->name, m->policies[i]->line);
 	spec = yt_map_get(c, root, "spec");
 	specs = yt_map_get(c, root, "specs");
 	if (!spec && !specs)
@@ -912,14 +912,14 @@ static bool sel_has_key(const struct selector *sel, const char *key, bool prefix
 	return false;
 }
 
-static const struct labelset *pod_labels(const struct scenario *s, const struct m_pod *pod)
+static const struct labelset *pod_labels(const struct cluster_model *m, const struct m_pod *pod)
 {
-	const struct m_identity *id = scenario_find_identity(s, pod->identity);
+	const struct m_identity *id = cluster_find_identity(m, pod->identity);
 
 	return id ? &id->labels : NULL;
 }
 
-static bool spec_selects(const struct scenario *s, const struct m_policy *pol,
+static bool spec_selects(const struct cluster_model *m, const struct m_policy *pol,
 			 const struct cnp_spec *sp, const struct m_pod *pod)
 {
 	const struct labelset *ls;
@@ -928,26 +928,28 @@ static bool spec_selects(const struct scenario *s, const struct m_policy *pol,
 		return false;
 	if (pol->kind == POLICY_KIND_CNP && strcmp(pol->ns, pod->ns))
 		return false;
-	ls = pod_labels(s, pod);
+	ls = pod_labels(m, pod);
 	return ls && selector_matches(&sp->ep_sel, ls);
 }
 
-bool cnp_selects(const struct scenario *s, const struct m_policy *pol, const struct m_pod *pod)
+bool cnp_selects(const struct cluster_model *m, const struct m_policy *pol,
+		 const struct m_pod *pod)
 {
 	size_t i;
 
 	if (pol->kind != POLICY_KIND_CNP && pol->kind != POLICY_KIND_CCNP)
 		return false;
 	for (i = 0; i < pol->cnp->nspecs; i++)
-		if (spec_selects(s, pol, &pol->cnp->specs[i], pod))
+		if (spec_selects(m, pol, &pol->cnp->specs[i], pod))
 			return true;
 	return false;
 }
 
-bool policy_selects(const struct scenario *s, const struct m_policy *pol, const struct m_pod *pod)
+bool policy_selects(const struct cluster_model *m, const struct m_policy *pol,
+		    const struct m_pod *pod)
 {
-	return pol->kind == POLICY_KIND_K8S ? netpol_selects(s, pol, pod)
-					    : cnp_selects(s, pol, pod);
+	return pol->kind == POLICY_KIND_K8S ? netpol_selects(m, pol, pod)
+					    : cnp_selects(m, pol, pod);
 }
 
 int cnp_collect_cidrs(const struct m_policy *pol, struct cidr_table *t)
@@ -1013,7 +1015,7 @@ static bool peer_sel_matches_labels(const struct m_policy *pol, const struct sel
 static int peer_sel_ids(const struct policy_compile_ctx *cc, const struct m_policy *pol,
 			const struct selector *sel, struct id_set *ids)
 {
-	const struct scenario *s = cc->s;
+	const struct cluster_model *m = cc->m;
 	struct label l = {0};
 	struct labelset ls = {&l, 1};
 	size_t i;
@@ -1031,10 +1033,10 @@ static int peer_sel_ids(const struct policy_compile_ctx *cc, const struct m_poli
 		}
 		return 0;
 	}
-	for (i = 0; i < s->nidentities; i++) {
-		if (!peer_sel_matches_labels(pol, sel, &s->identities[i].labels))
+	for (i = 0; i < m->nidentities; i++) {
+		if (!peer_sel_matches_labels(pol, sel, &m->identities[i].labels))
 			continue;
-		err = id_set_add(ids, s->identities[i].id);
+		err = id_set_add(ids, m->identities[i].id);
 		if (err)
 			return err;
 	}
@@ -1072,8 +1074,8 @@ static int entity_ids(const struct policy_compile_ctx *cc, uint32_t ent, struct 
 		    i < sizeof(cluster_reserved) / sizeof(cluster_reserved[0]);
 	     i++)
 		err = id_set_add(ids, cluster_reserved[i]);
-	for (i = 0; !err && (ent & CNP_ENT_CLUSTER) && i < cc->s->nidentities; i++)
-		err = id_set_add(ids, cc->s->identities[i].id);
+	for (i = 0; !err && (ent & CNP_ENT_CLUSTER) && i < cc->m->nidentities; i++)
+		err = id_set_add(ids, cc->m->identities[i].id);
 	return err;
 }
 
@@ -1158,8 +1160,8 @@ static int egress_named(struct policy_compile_ctx *cc, const struct cnp_port *pt
 	size_t i, j;
 	int err;
 
-	for (j = 0; j < cc->s->npods; j++) {
-		q = &cc->s->pods[j];
+	for (j = 0; j < cc->m->npods; j++) {
+		q = &cc->m->pods[j];
 		if (q->host_network)
 			continue;
 		for (i = 0; i < ids->n; i++) {
@@ -1220,7 +1222,7 @@ int cnp_compile_endpoint(struct policy_compile_ctx *cc, const struct m_policy *p
 	policy_display_name(pol, base, sizeof(base));
 	for (i = 0; i < pol->cnp->nspecs; i++) {
 		sp = &pol->cnp->specs[i];
-		if (!spec_selects(cc->s, pol, sp, pod))
+		if (!spec_selects(cc->m, pol, sp, pod))
 			continue;
 		for (dir = 0; dir < DIR_MAX; dir++) {
 			dd = sp->default_deny[dir];

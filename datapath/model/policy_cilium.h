@@ -99,7 +99,7 @@ struct cnp_policy {
 };
 
 /* Parses a CiliumNetworkPolicy (clusterwide false) or CiliumClusterwideNetworkPolicy and
- * appends it to p->s->policies. */
+ * appends it to p->m->policies. */
 int cnp_parse(struct parse_ctx *p, const yaml_node_t *root, bool clusterwide);
 
 /* Returns "NetworkPolicy", "CiliumNetworkPolicy" or "CiliumClusterwideNetworkPolicy". */
@@ -116,10 +116,12 @@ size_t policy_warning_count(const struct m_policy *pol);
 const char *policy_warning(const struct m_policy *pol, size_t i);
 
 /* True if some rule of the Cilium policy pol selects pod (CNP: pods of its namespace). */
-bool cnp_selects(const struct scenario *s, const struct m_policy *pol, const struct m_pod *pod);
+bool cnp_selects(const struct cluster_model *m, const struct m_policy *pol,
+		 const struct m_pod *pod);
 
 /* True if any policy of any kind applies to pod. */
-bool policy_selects(const struct scenario *s, const struct m_policy *pol, const struct m_pod *pod);
+bool policy_selects(const struct cluster_model *m, const struct m_policy *pol,
+		    const struct m_pod *pod);
 
 /* Adds every CIDR and except of a Cilium policy to t (no-op for other kinds). */
 int cnp_collect_cidrs(const struct m_policy *pol, struct cidr_table *t);

@@ -297,13 +297,13 @@ int netpol_parse(struct parse_ctx *p, const yaml_node_t *root)
 	static const char *const fields[] = { "podSelector", "policyTypes", "ingress", "egress",
 					      NULL };
 	const struct yt_ctx *c = &p->yt;
-	struct scenario *s = p->s;
+	struct cluster_model *m = p->m;
 	struct m_policy *pol;
 	yaml_node_t *spec, *ps;
 	size_t i;
 	int err;
 
-	pol = policy_append(s);
+	pol = policy_append(m);
 	if (!pol)
 		return -ENOMEM;
 	pol->kind = POLICY_KIND_K8S;
@@ -313,12 +313,12 @@ int netpol_parse(struct parse_ctx *p, const yaml_node_t *root)
 				 NULL);
 	if (err)
 		return err;
-	for (i = 0; i + 1 < s->npolicies; i++)
-		if (s->policies[i]->kind == pol->kind && !strcmp(s->policies[i]->ns, pol->ns) &&
-		    !strcmp(s->policies[i]->name, pol->name))
+	for (i = 0; i + 1 < m->npolicies; i++)
+		if (m->policies[i]->kind == pol->kind && !strcmp(m->policies[i]->ns, pol->ns) &&
+		    !strcmp(m->policies[i]->name, pol->name))
 			return yt_fail(c, root, "metadata.name",
 				       "duplicate NetworkPolicy \"%s/%s\" (first at line %d)",
-				       pol->ns, pol->name, s->policies[i]->line);
+				       pol->ns, pol->name, m->policies[i]->line);
 	spec = yt_map_get(c, root, "spec");
 	if (spec) {
 		err = yt_check_fields(c, spec, "spec", fields);
@@ -339,18 +339,18 @@ int netpol_parse(struct parse_ctx *p, const yaml_node_t *root)
 	return parse_policy_types(p, spec, pol);
 }
 
-struct m_policy *policy_append(struct scenario *s)
+struct m_policy *policy_append(struct cluster_model *m)
 {
 	struct m_policy **v, *pol;
 
-	v = realloc(s->policies, (s->npolicies + 1) * sizeof(*v));
+	v = realloc(m->policies, (m->npolicies + 1) * sizeof(*v));
 	if (!v)
 		return NULL;
-	s->policies = v;
+	m->policies = v;
 	pol = calloc(1, sizeof(*pol));
 	if (!pol)
 		return NULL;
-	v[s->npolicies++] = pol;
+	v[m->npolicies++] = pol;
 	return pol;
 }
 
@@ -382,7 +382,7 @@ void policy_free(struct m_policy *pol)
 
 /* ---- compilation ----------------------------------------------------------------------- */
 
-bool netpol_selects(const struct scenario *s, const struct m_policy *pol,
+bool netpol_selects(const struct cluster_model *m, const struct m_policy *pol,
 		    const struct m_pod *pod)
 {
 	return pol->kind == POLICY_KIND_K8S && !pod->host_network && !strcmp(pol->ns, pod->ns) &&
@@ -414,7 +414,7 @@ int netpol_collect_cidrs(const struct m_policy *pol, struct cidr_table *t)
 
 /* True if a selector peer selects pod q (both selectors ANDed; no namespaceSelector means
  * the policy's own namespace). */
-static bool peer_selects_pod(const struct scenario *s, const struct m_policy *pol,
+static bool peer_selects_pod(const struct cluster_model *m, const struct m_policy *pol,
 			     const struct np_peer *peer, const struct m_pod *q)
 {
 	const struct m_namespace *ns;
@@ -422,7 +422,7 @@ static bool peer_selects_pod(const struct scenario *s, const struct m_policy *po
 	if (peer->has_ipblock || q->host_network)
 		return false;
 	if (peer->has_ns_sel) {
-		ns = scenario_find_namespace(s, q->ns);
+		ns = cluster_find_namespace(m, q->ns);
 		if (!ns || !selector_matches(&peer->ns_sel, &ns->labels))
 			return false;
 	} else if (strcmp(q->ns, pol->ns)) {
@@ -449,10 +449,10 @@ static int rule_peer_ids(const struct policy_compile_ctx *cc, const struct m_pol
 				return err;
 			continue;
 		}
-		for (j = 0; j < cc->s->npods; j++) {
-			if (!peer_selects_pod(cc->s, pol, peer, &cc->s->pods[j]))
+		for (j = 0; j < cc->m->npods; j++) {
+			if (!peer_selects_pod(cc->m, pol, peer, &cc->m->pods[j]))
 				continue;
-			err = id_set_add(ids, cc->s->pods[j].identity);
+			err = id_set_add(ids, cc->m->pods[j].identity);
 			if (err)
 				return err;
 		}
@@ -488,8 +488,8 @@ static int egress_named(struct policy_compile_ctx *cc, const struct m_policy *po
 	size_t i, j;
 	int err;
 
-	for (j = 0; j < cc->s->npods; j++) {
-		q = &cc->s->pods[j];
+	for (j = 0; j < cc->m->npods; j++) {
+		q = &cc->m->pods[j];
 		if (!r->npeers) {
 			err = add_named(cc, pt, q, ep_id, DIR_EGRESS, IDENTITY_UNKNOWN, rule_id);
 			if (err)
@@ -497,7 +497,7 @@ static int egress_named(struct policy_compile_ctx *cc, const struct m_policy *po
 			continue;
 		}
 		for (i = 0; i < r->npeers; i++) {
-			if (!peer_selects_pod(cc->s, pol, &r->peers[i], q))
+			if (!peer_selects_pod(cc->m, pol, &r->peers[i], q))
 				continue;
 			err = add_named(cc, pt, q, ep_id, DIR_EGRESS, q->identity, rule_id);
 			if (err)
@@ -560,7 +560,7 @@ int netpol_compile_endpoint(struct policy_compile_ctx *cc, const struct m_policy
 	size_t i;
 	int dir, err;
 
-	if (!netpol_selects(cc->s, pol, pod))
+	if (!netpol_selects(cc->m, pol, pod))
 		return 0;
 	for (dir = 0; dir < DIR_MAX; dir++) {
 		if (!pol->isolates[dir])

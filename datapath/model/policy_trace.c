@@ -21,18 +21,18 @@
 
 /* ---- views --------------------------------------------------------------------------------- */
 
-int policy_view_compute(struct policy_view *v, const struct scenario *s, struct diag *d)
+int policy_view_compute(struct policy_view *v, const struct cluster_model *m, struct diag *d)
 {
 	size_t i;
 	int err;
 
 	memset(v, 0, sizeof(*v));
-	v->s = s;
-	v->nodes = calloc(s->cluster.nnodes ? s->cluster.nnodes : 1, sizeof(*v->nodes));
+	v->m = m;
+	v->nodes = calloc(m->cluster.nnodes ? m->cluster.nnodes : 1, sizeof(*v->nodes));
 	if (!v->nodes)
-		return diag_fail_errno(d, -ENOMEM, "%s: out of memory", s->path);
-	for (i = 0; i < s->cluster.nnodes; i++) {
-		err = node_state_compute(s, s->cluster.nodes[i].name, &v->nodes[i], d);
+		return diag_fail_errno(d, -ENOMEM, "%s: out of memory", m->name);
+	for (i = 0; i < m->cluster.nnodes; i++) {
+		err = node_state_compute(m, m->cluster.nodes[i].name, &v->nodes[i], d);
 		if (err) {
 			policy_view_free(v);
 			return err;
@@ -188,7 +188,7 @@ void policy_identity_name(const struct policy_view *v, const struct node_state *
 					       "reserved:init",
 					       "reserved:remote-node",
 					       "reserved:kube-apiserver"};
-	const struct scenario *s = v->s;
+	const struct cluster_model *m = v->m;
 	char c[CIDR4_STR_MAX];
 	size_t i, off = 0, npods = 0;
 
@@ -211,15 +211,15 @@ void policy_identity_name(const struct policy_view *v, const struct node_state *
 		return;
 	}
 	buf[0] = '\0';
-	for (i = 0; s && i < s->npods && off < size; i++) {
-		if (s->pods[i].host_network || s->pods[i].identity != id)
+	for (i = 0; m && i < m->npods && off < size; i++) {
+		if (m->pods[i].host_network || m->pods[i].identity != id)
 			continue;
 		if (npods++ == 3) {
 			off += (size_t)snprintf(buf + off, size - off, ",...");
 			break;
 		}
 		off += (size_t)snprintf(buf + off, size - off, "%s%s/%s", off ? "," : "",
-					s->pods[i].ns, s->pods[i].name);
+					m->pods[i].ns, m->pods[i].name);
 	}
 	if (!npods)
 		snprintf(buf, size, "%u", id);
@@ -258,13 +258,13 @@ const char *policy_entry_rule(const struct node_state *ns, const struct node_pol
 
 /* ---- resolving the two sides --------------------------------------------------------------- */
 
-static const struct m_external_host *find_ext(const struct scenario *s, const char *name)
+static const struct m_external_host *find_ext(const struct cluster_model *m, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < s->cluster.next_hosts; i++)
-		if (!strcmp(s->cluster.ext_hosts[i].name, name))
-			return &s->cluster.ext_hosts[i];
+	for (i = 0; i < m->cluster.next_hosts; i++)
+		if (!strcmp(m->cluster.ext_hosts[i].name, name))
+			return &m->cluster.ext_hosts[i];
 	return NULL;
 }
 
@@ -275,7 +275,7 @@ static void peer_from_node(struct trace_peer *p, const struct m_node *node)
 	p->ip = node->ip;
 }
 
-static int resolve_peer(const struct scenario *s, const char *ref, struct trace_peer *p,
+static int resolve_peer(const struct cluster_model *m, const char *ref, struct trace_peer *p,
 			struct diag *d)
 {
 	const struct m_external_host *ext;
@@ -285,14 +285,14 @@ static int resolve_peer(const struct scenario *s, const char *ref, struct trace_
 	memset(p, 0, sizeof(*p));
 	snprintf(p->ref, sizeof(p->ref), "%s", ref);
 	if (!strncmp(ref, "node/", 5)) {
-		node = scenario_find_node(s, ref + 5);
+		node = cluster_find_node(m, ref + 5);
 		if (!node)
 			return diag_fail(d, "\"%s\": no node named \"%s\"", ref, ref + 5);
 		peer_from_node(p, node);
 		return 0;
 	}
 	if (!strncmp(ref, "ext/", 4)) {
-		ext = find_ext(s, ref + 4);
+		ext = find_ext(m, ref + 4);
 		if (!ext)
 			return diag_fail(d, "\"%s\": no external host named \"%s\"", ref, ref + 4);
 		p->kind = TRACE_PEER_IP;
@@ -303,26 +303,26 @@ static int resolve_peer(const struct scenario *s, const char *ref, struct trace_
 		if (ip4_parse(ref + 3, &p->ip))
 			return diag_fail(d, "\"%s\": bad IPv4 address", ref);
 		p->kind = TRACE_PEER_IP;
-		for (i = 0; i < s->npods; i++) {
-			if (s->pods[i].host_network || s->pods[i].ip != p->ip)
+		for (i = 0; i < m->npods; i++) {
+			if (m->pods[i].host_network || m->pods[i].ip != p->ip)
 				continue;
 			p->kind = TRACE_PEER_POD;
-			p->pod = &s->pods[i];
-			p->node = scenario_find_node(s, s->pods[i].node);
+			p->pod = &m->pods[i];
+			p->node = cluster_find_node(m, m->pods[i].node);
 			return 0;
 		}
-		for (i = 0; i < s->cluster.nnodes; i++)
-			if (s->cluster.nodes[i].ip == p->ip)
-				peer_from_node(p, &s->cluster.nodes[i]);
+		for (i = 0; i < m->cluster.nnodes; i++)
+			if (m->cluster.nodes[i].ip == p->ip)
+				peer_from_node(p, &m->cluster.nodes[i]);
 		return 0;
 	}
-	p->pod = scenario_find_pod(s, ref);
+	p->pod = cluster_find_pod(m, ref);
 	if (!p->pod || strchr(strchr(ref, '/') + 1, '/'))
 		return diag_fail(d,
 				 "\"%s\": no such pod (expected ns/pod, node/NAME, ext/NAME, "
 				 "ip/A.B.C.D or a label list)",
 				 ref);
-	p->node = scenario_find_node(s, p->pod->node);
+	p->node = cluster_find_node(m, p->pod->node);
 	if (!p->node)
 		return diag_fail(d, "\"%s\": pod on unknown node \"%s\"", ref, p->pod->node);
 	if (p->pod->host_network) {
@@ -376,9 +376,9 @@ int policy_trace_run(const struct policy_view *v, const char *src, const char *d
 	memset(t, 0, sizeof(*t));
 	t->proto = proto;
 	t->port = port;
-	err = resolve_peer(v->s, src, &t->src, d);
+	err = resolve_peer(v->m, src, &t->src, d);
 	if (!err)
-		err = resolve_peer(v->s, dst, &t->dst, d);
+		err = resolve_peer(v->m, dst, &t->dst, d);
 	if (err)
 		return err;
 	if (t->src.kind != TRACE_PEER_POD && t->dst.kind != TRACE_PEER_POD)
@@ -414,7 +414,7 @@ static void print_peer(FILE *f, const struct policy_view *v, const struct trace_
 	case TRACE_PEER_POD:
 		fprintf(f, " (%s, node %s, identity %u", ip4_format(p->ip, ip), p->node->name,
 			p->pod->identity);
-		id = scenario_find_identity(v->s, p->pod->identity);
+		id = cluster_find_identity(v->m, p->pod->identity);
 		for (i = 0; id && i < id->labels.n; i++)
 			fprintf(f, "%s%s=%s", i ? "," : ": ", id->labels.v[i].key,
 				id->labels.v[i].value);
@@ -484,12 +484,12 @@ static void print_side(FILE *f, const struct policy_view *v, const struct policy
 	}
 	fprintf(f, "Resolving %s policy for %s (endpoint %u on %s)\n", dname, self->ref,
 		side->ep->info.ep_id, side->ns->node->name);
-	for (i = 0; v->s && i < v->s->npolicies; i++) {
-		if (!policy_selects(v->s, v->s->policies[i], self->pod))
+	for (i = 0; v->m && i < v->m->npolicies; i++) {
+		if (!policy_selects(v->m, v->m->policies[i], self->pod))
 			continue;
-		policy_display_name(v->s->policies[i], name, sizeof(name));
+		policy_display_name(v->m->policies[i], name, sizeof(name));
 		fprintf(f, "%s%s (%s)", n++ ? ", " : "    selected by: ", name,
-			policy_kind_name(v->s->policies[i]->kind));
+			policy_kind_name(v->m->policies[i]->kind));
 	}
 	fprintf(f, n ? "\n" : "    selected by: no policy\n");
 	print_rules(f, side, dir);
@@ -587,8 +587,8 @@ static int parse_label_ref(const char *ref, struct labelset *labels, char *ns, s
 }
 
 /* A pod whose identity labels are exactly those of a pod with `labels` in `ns`. */
-static const struct m_pod *find_by_labels(const struct scenario *s, const struct labelset *labels,
-					  const char *ns)
+static const struct m_pod *find_by_labels(const struct cluster_model *m,
+					  const struct labelset *labels, const char *ns)
 {
 	struct m_pod tmp;
 	struct labelset ls;
@@ -599,14 +599,14 @@ static const struct m_pod *find_by_labels(const struct scenario *s, const struct
 	memset(&tmp, 0, sizeof(tmp));
 	snprintf(tmp.ns, sizeof(tmp.ns), "%s", ns);
 	tmp.labels = *labels;
-	if (identity_labels_for_pod(s, &tmp, &ls))
+	if (identity_labels_for_pod(m, &tmp, &ls))
 		return NULL;
-	for (i = 0; i < s->npods && !found; i++) {
-		if (s->pods[i].host_network)
+	for (i = 0; i < m->npods && !found; i++) {
+		if (m->pods[i].host_network)
 			continue;
-		id = scenario_find_identity(s, s->pods[i].identity);
+		id = cluster_find_identity(m, m->pods[i].identity);
 		if (id && labelset_equal(&id->labels, &ls))
-			found = &s->pods[i];
+			found = &m->pods[i];
 	}
 	labelset_free(&ls);
 	return found;
@@ -680,7 +680,7 @@ int policy_trace_load(const char *path, const char *src, const char *dst, struct
 		err = parse_label_ref(refs[i], &h[i].labels, h[i].ns, sizeof(h[i].ns), d);
 		if (err)
 			goto out;
-		pod = find_by_labels(s, &h[i].labels, h[i].ns);
+		pod = find_by_labels(&s->model, &h[i].labels, h[i].ns);
 		if (pod) {
 			snprintf(outs[i], size, "%s/%s", pod->ns, pod->name);
 			continue;
@@ -694,7 +694,7 @@ int policy_trace_load(const char *path, const char *src, const char *dst, struct
 		s = NULL;
 		goto out;
 	}
-	if (!s->cluster.nnodes) {
+	if (!s->model.cluster.nnodes) {
 		err = diag_fail(d, "%s: no nodes to place a hypothetical endpoint on", path);
 		goto out;
 	}
@@ -703,12 +703,12 @@ int policy_trace_load(const char *path, const char *src, const char *dst, struct
 
 		if (!h[i].needed)
 			continue;
-		pod = is_label_ref(other) ? NULL : scenario_find_pod(s, other);
+		pod = is_label_ref(other) ? NULL : cluster_find_pod(&s->model, other);
 		snprintf(h[i].node, sizeof(h[i].node), "%s",
 			 pod ? pod->node
-			 : !strncmp(other, "node/", 5) && scenario_find_node(s, other + 5)
+			 : !strncmp(other, "node/", 5) && cluster_find_node(&s->model, other + 5)
 				 ? other + 5
-				 : s->cluster.nodes[0].name);
+				 : s->model.cluster.nodes[0].name);
 	}
 	text = read_file(path, &len);
 	if (!text) {

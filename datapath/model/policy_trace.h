@@ -7,7 +7,7 @@
  * either, then the endpoint's enforcement flag for the direction.
  *
  * The evaluation works on a policy_view (one node_state per node). Today the view is
- * computed from a scenario; an agent-backed view only has to fill the same arrays.
+ * computed from a cluster model; an agent-backed view only has to fill the same arrays.
  */
 #ifndef CILIATE_MODEL_POLICY_TRACE_H
 #define CILIATE_MODEL_POLICY_TRACE_H
@@ -21,15 +21,15 @@
 
 /* The per-node policy state a trace evaluates. */
 struct policy_view {
-	const struct scenario *s; /* names, pods, nodes, selecting policies */
+	const struct cluster_model *m; /* names, pods, nodes, selecting policies */
 	struct node_state *nodes; /* one per cluster node, in node order */
 	size_t nnodes;
 };
 
-/* Computes every node's state of s into v. */
-int policy_view_compute(struct policy_view *v, const struct scenario *s, struct diag *d);
+/* Computes every node's state of m into v. */
+int policy_view_compute(struct policy_view *v, const struct cluster_model *m, struct diag *d);
 
-/* Frees the node states of v (not the scenario). */
+/* Frees the node states of v (not the cluster model). */
 void policy_view_free(struct policy_view *v);
 
 /* The state of a node in v; NULL if absent. */

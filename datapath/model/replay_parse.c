@@ -67,7 +67,7 @@ static int check_endpoint(struct parse_ctx *p, const yaml_node_t *n, struct m_re
 {
 	const struct m_pod *pod;
 
-	pod = scenario_find_pod(p->s, r->endpoint);
+	pod = cluster_find_pod(p->m, r->endpoint);
 	if (!pod)
 		return yt_fail(&p->yt, n, "spec.endpoint", "no pod \"%s\" in the scenario",
 			       r->endpoint);
@@ -125,7 +125,7 @@ int replay_parse(struct parse_ctx *p, const yaml_node_t *root)
 		err = yt_str(c, yt_map_get(c, spec, "hook"), "spec.hook", r->hook, sizeof(r->hook));
 	if (err)
 		return err;
-	if (!scenario_find_node(s, r->node))
+	if (!cluster_find_node(p->m, r->node))
 		return yt_fail(c, yt_map_get(c, spec, "node"), "spec.node",
 			       "no node named \"%s\" in the Cluster", r->node);
 	for (i = 0; hooks[i] && strcmp(hooks[i], r->hook); i++)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Scenario files: a multi-document YAML stream split by apiVersion/kind. The Cluster is
- * parsed first (pods refer to its nodes), then the Kubernetes documents in order, then the
- * passes that complete the workloads (implicit namespaces, IPAM, identities), then the Test
- * and Replay documents (which refer to nodes and pods).
+ * Scenario files: a multi-document YAML stream split by apiVersion/kind. The Cluster and the
+ * Kubernetes documents make the scenario's cluster model, the Test and Replay documents its
+ * checks. The Cluster is parsed first (pods refer to its nodes), then the Kubernetes
+ * documents in order, then the passes that complete the workloads (implicit namespaces,
+ * IPAM, identities), then the Test and Replay documents (which refer to nodes and pods).
  */
 #include "parse.h"
 
@@ -45,7 +46,7 @@ struct doc_set {
 	size_t nitems;
 };
 
-static void cluster_defaults(struct m_cluster *cl)
+void cluster_defaults(struct m_cluster *cl)
 {
 	cl->routing = ROUTING_TUNNEL;
 	cl->encryption = ENCRYPTION_NONE;
@@ -271,12 +272,12 @@ static int parse_pass(struct parse_ctx *p, struct doc_set *ds, const enum doc_ki
 		p->yt.doc = it->doc;
 		switch (it->kind) {
 		case DOC_CLUSTER:
-			if (p->s->has_cluster)
+			if (p->m->has_cluster)
 				return yt_fail(&p->yt, it->root, "kind",
 					       "only one Cluster document is allowed "
 					       "(first at line %d)", cluster_line);
 			cluster_line = yt_line(it->root);
-			p->s->has_cluster = true;
+			p->m->has_cluster = true;
 			err = cluster_parse(p, it->root);
 			break;
 		case DOC_NAMESPACE:
@@ -319,11 +320,11 @@ static int build(struct parse_ctx *p, struct doc_set *ds, struct diag *d)
 	if (!err)
 		err = parse_pass(p, ds, workloads);
 	if (!err)
-		err = namespaces_complete(p->s, d);
+		err = namespaces_complete(p->m, d);
 	if (!err)
-		err = ipam_assign(p->s, d);
+		err = ipam_assign(p->m, d);
 	if (!err)
-		err = identity_assign(p->s, d);
+		err = identity_assign(p->m, d);
 	if (!err)
 		err = parse_pass(p, ds, checks);
 	return err;
@@ -343,15 +344,17 @@ static int load(const char *name, yaml_parser_t *parser, struct scenario **out, 
 	if (!s)
 		return diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
 	s->path = strdup(name);
+	s->model.name = strdup(name);
 	dcopy = strdup(name);
-	if (!s->path || !dcopy) {
+	if (!s->path || !s->model.name || !dcopy) {
 		err = diag_fail_errno(d, -ENOMEM, "%s: out of memory", name);
 		goto out;
 	}
-	cluster_defaults(&s->cluster);
+	cluster_defaults(&s->model.cluster);
+	p.m = &s->model;
 	p.s = s;
 	p.dir = dirname(dcopy);
-	p.yt.file = s->path;
+	p.yt.file = s->model.name; /* the pods' `file` point into the model's name */
 	p.yt.d = d;
 	err = load_docs(parser, name, &ds, d);
 	if (!err)
@@ -423,33 +426,33 @@ static void strv_free(char **v, size_t n)
 	free(v);
 }
 
-void scenario_free_workloads(struct scenario *s)
+void cluster_model_free_workloads(struct cluster_model *m)
 {
 	size_t i;
 
-	for (i = 0; i < s->nnamespaces; i++)
-		labelset_free(&s->namespaces[i].labels);
-	free(s->namespaces);
-	s->namespaces = NULL;
-	s->nnamespaces = 0;
-	for (i = 0; !s->parts && i < s->npods; i++) {
-		labelset_free(&s->pods[i].labels);
-		free(s->pods[i].ports);
+	for (i = 0; i < m->nnamespaces; i++)
+		labelset_free(&m->namespaces[i].labels);
+	free(m->namespaces);
+	m->namespaces = NULL;
+	m->nnamespaces = 0;
+	for (i = 0; !m->parts && i < m->npods; i++) {
+		labelset_free(&m->pods[i].labels);
+		free(m->pods[i].ports);
 	}
-	free(s->pods);
-	s->pods = NULL;
-	s->npods = 0;
-	for (i = 0; !s->parts && i < s->npolicies; i++)
-		policy_free(s->policies[i]);
-	free(s->policies);
-	s->policies = NULL;
-	s->npolicies = 0;
+	free(m->pods);
+	m->pods = NULL;
+	m->npods = 0;
+	for (i = 0; !m->parts && i < m->npolicies; i++)
+		policy_free(m->policies[i]);
+	free(m->policies);
+	m->policies = NULL;
+	m->npolicies = 0;
 	/* built from parts: the pods' labels and ports and the policies are theirs */
-	for (i = 0; i < s->nparts; i++)
-		model_part_unref(s->parts[i]);
-	free(s->parts);
-	s->parts = NULL;
-	s->nparts = 0;
+	for (i = 0; i < m->nparts; i++)
+		model_part_unref(m->parts[i]);
+	free(m->parts);
+	m->parts = NULL;
+	m->nparts = 0;
 }
 
 static void cluster_free(struct m_cluster *cl)
@@ -492,14 +495,51 @@ static void step_free(struct m_step *st)
 	free(st->matrices);
 }
 
+void cluster_model_clear(struct cluster_model *m)
+{
+	size_t i;
+
+	cluster_free(&m->cluster);
+	cluster_model_free_workloads(m);
+	for (i = 0; i < m->nidentities; i++)
+		labelset_free(&m->identities[i].labels);
+	free(m->identities);
+	free(m->name);
+	memset(m, 0, sizeof(*m));
+}
+
+void cluster_model_free(struct cluster_model *m)
+{
+	if (!m)
+		return;
+	cluster_model_clear(m);
+	free(m);
+}
+
+int cluster_model_new(const char *name, struct cluster_model **out)
+{
+	struct cluster_model *m = calloc(1, sizeof(*m));
+
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
+	m->name = strdup(name);
+	if (!m->name) {
+		free(m);
+		return -ENOMEM;
+	}
+	cluster_defaults(&m->cluster);
+	*out = m;
+	return 0;
+}
+
 void scenario_free(struct scenario *s)
 {
 	size_t i, j;
 
 	if (!s)
 		return;
-	cluster_free(&s->cluster);
-	scenario_free_workloads(s);
+	cluster_model_clear(&s->model);
 	for (i = 0; i < s->nreplays; i++) {
 		free(s->replays[i].pcap);
 		strv_free(s->replays[i].expect_verdicts, s->replays[i].nexpect_verdicts);
@@ -512,14 +552,11 @@ void scenario_free(struct scenario *s)
 		free(s->tests[i].steps);
 	}
 	free(s->tests);
-	for (i = 0; i < s->nidentities; i++)
-		labelset_free(&s->identities[i].labels);
-	free(s->identities);
 	free(s->path);
 	free(s);
 }
 
-const struct m_pod *scenario_find_pod(const struct scenario *s, const char *ns_slash_name)
+const struct m_pod *cluster_find_pod(const struct cluster_model *m, const char *ns_slash_name)
 {
 	const char *slash = strchr(ns_slash_name, '/');
 	size_t nslen, i;
@@ -527,32 +564,32 @@ const struct m_pod *scenario_find_pod(const struct scenario *s, const char *ns_s
 	if (!slash)
 		return NULL;
 	nslen = (size_t)(slash - ns_slash_name);
-	for (i = 0; i < s->npods; i++)
-		if (strlen(s->pods[i].ns) == nslen &&
-		    !strncmp(s->pods[i].ns, ns_slash_name, nslen) &&
-		    !strcmp(s->pods[i].name, slash + 1))
-			return &s->pods[i];
+	for (i = 0; i < m->npods; i++)
+		if (strlen(m->pods[i].ns) == nslen &&
+		    !strncmp(m->pods[i].ns, ns_slash_name, nslen) &&
+		    !strcmp(m->pods[i].name, slash + 1))
+			return &m->pods[i];
 	return NULL;
 }
 
-const struct m_node *scenario_find_node(const struct scenario *s, const char *name)
+const struct m_node *cluster_find_node(const struct cluster_model *m, const char *name)
 {
 	size_t i;
 
-	if (!s)
+	if (!m)
 		return NULL;
-	for (i = 0; i < s->cluster.nnodes; i++)
-		if (!strcmp(s->cluster.nodes[i].name, name))
-			return &s->cluster.nodes[i];
+	for (i = 0; i < m->cluster.nnodes; i++)
+		if (!strcmp(m->cluster.nodes[i].name, name))
+			return &m->cluster.nodes[i];
 	return NULL;
 }
 
-const char *scenario_config(const struct scenario *s, const char *key)
+const char *cluster_config(const struct cluster_model *m, const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < s->cluster.nconfig; i++)
-		if (!strcmp(s->cluster.config[i].key, key))
-			return s->cluster.config[i].value;
+	for (i = 0; i < m->cluster.nconfig; i++)
+		if (!strcmp(m->cluster.config[i].key, key))
+			return m->cluster.config[i].value;
 	return NULL;
 }

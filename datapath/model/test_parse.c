@@ -26,7 +26,7 @@ static int ref_field(struct parse_ctx *p, const yaml_node_t *item, const char *k
 	err = yt_str(c, n, sub, buf, size);
 	if (err)
 		return err;
-	if (endpoint_ref_check(p->s, buf, why, sizeof(why)))
+	if (endpoint_ref_check(p->m, buf, why, sizeof(why)))
 		return yt_fail(c, n, sub, "%s", why);
 	if (source && (!strncmp(buf, "svc/", 4) || !strncmp(buf, "ip/", 3)))
 		return yt_fail(c, n, sub, "\"%s\": a probe source is ns/pod, node/NAME or ext/NAME",
@@ -115,7 +115,7 @@ static int parse_backend_in(struct parse_ctx *p, const yaml_node_t *n, const cha
 		if (err)
 			return err;
 		pr->nbackend_in++;
-		if (endpoint_ref_check(p->s, yt_scalar(v), why, sizeof(why)) ||
+		if (endpoint_ref_check(p->m, yt_scalar(v), why, sizeof(why)) ||
 		    strchr(yt_scalar(v), '/') != strrchr(yt_scalar(v), '/') ||
 		    !strncmp(yt_scalar(v), "node/", 5) || !strncmp(yt_scalar(v), "ext/", 4) ||
 		    !strncmp(yt_scalar(v), "ip/", 3))
@@ -205,7 +205,7 @@ static int parse_probe(struct parse_ctx *p, const yaml_node_t *item, const char 
 		if (err)
 			return err;
 		if (strncmp(pr->reply_bypasses, "node/", 5) ||
-		    !scenario_find_node(p->s, pr->reply_bypasses + 5))
+		    !cluster_find_node(p->m, pr->reply_bypasses + 5))
 			return yt_fail(c, n, sub, "\"%s\": expected node/NAME of a Cluster node",
 				       pr->reply_bypasses);
 	}
@@ -241,7 +241,7 @@ static int parse_matrix(struct parse_ctx *p, const yaml_node_t *item, const char
 		err = port_field(p, item, path, m->proto, &m->port);
 	if (err)
 		return err;
-	return matrix_table_parse(c, p->s, yt_map_get(c, item, "table"),
+	return matrix_table_parse(c, p->m, yt_map_get(c, item, "table"),
 				  yt_path(sub, "%s.table", path), m);
 }
 
@@ -279,23 +279,24 @@ static int parse_delete(struct parse_ctx *p, const yaml_node_t *item, const char
 	return 0;
 }
 
-/* Validates inline manifests by parsing them into a scratch scenario sharing the Cluster. */
+/* Validates inline manifests by parsing them into a scratch model sharing the Cluster. */
 static int check_manifests(struct parse_ctx *p, const yaml_node_t *seq, const char *path)
 {
-	struct scenario scratch = { 0 };
+	struct cluster_model scratch = { 0 };
 	struct parse_ctx sp = *p;
 	char sub[YT_PATH_MAX];
 	yaml_node_item_t *it;
 	size_t i = 0;
 	int err = 0;
 
-	scratch.path = p->s->path;
-	scratch.has_cluster = p->s->has_cluster;
-	scratch.cluster = p->s->cluster;
-	sp.s = &scratch;
+	scratch.name = p->m->name;
+	scratch.has_cluster = p->m->has_cluster;
+	scratch.cluster = p->m->cluster;
+	sp.m = &scratch;
+	sp.s = NULL;
 	for (it = seq->data.sequence.items.start; !err && it < seq->data.sequence.items.top; it++)
 		err = manifest_parse(&sp, yt_node(&p->yt, *it), yt_path(sub, "%s[%zu]", path, i++));
-	scenario_free_workloads(&scratch);
+	cluster_model_free_workloads(&scratch);
 	return err;
 }
 
@@ -322,7 +323,7 @@ static int parse_fault(struct parse_ctx *p, const yaml_node_t *item, const char 
 			     sizeof(f->node));
 	if (err)
 		return err;
-	if (!scenario_find_node(p->s, f->node))
+	if (!cluster_find_node(p->m, f->node))
 		return yt_fail(c, yt_map_get(c, item, "node"), sub,
 			       "\"%s\" is not a node of the Cluster", f->node);
 	f->action = !strcmp(action, "restart-agent") ? FAULT_RESTART_AGENT :

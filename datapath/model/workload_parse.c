@@ -51,27 +51,27 @@ int k8s_metadata_parse(struct parse_ctx *p, const yaml_node_t *root, char *name,
 
 int namespace_parse(struct parse_ctx *p, const yaml_node_t *root)
 {
-	struct scenario *s = p->s;
+	struct cluster_model *m = p->m;
 	struct m_namespace *v, *ns;
 	size_t i;
 	int err;
 
-	v = realloc(s->namespaces, (s->nnamespaces + 1) * sizeof(*v));
+	v = realloc(m->namespaces, (m->nnamespaces + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	s->namespaces = v;
-	ns = &v[s->nnamespaces];
+	m->namespaces = v;
+	ns = &v[m->nnamespaces];
 	memset(ns, 0, sizeof(*ns));
-	s->nnamespaces++;
+	m->nnamespaces++;
 	ns->line = yt_line(root);
 	err = k8s_metadata_parse(p, root, ns->name, sizeof(ns->name), NULL, 0, &ns->labels);
 	if (err)
 		return err;
-	for (i = 0; i + 1 < s->nnamespaces; i++)
-		if (!strcmp(s->namespaces[i].name, ns->name))
+	for (i = 0; i + 1 < m->nnamespaces; i++)
+		if (!strcmp(m->namespaces[i].name, ns->name))
 			return yt_fail(&p->yt, root, "metadata.name",
 				       "duplicate Namespace \"%s\" (first at line %d)", ns->name,
-				       s->namespaces[i].line);
+				       m->namespaces[i].line);
 	/* Kubernetes sets this label on every namespace and it cannot be changed */
 	return labelset_set(&ns->labels, "kubernetes.io/metadata.name", ns->name);
 }
@@ -177,7 +177,7 @@ static int parse_containers(struct parse_ctx *p, struct m_pod *pod, const yaml_n
 static int check_pinned_ip(struct parse_ctx *p, const struct m_pod *pod, const yaml_node_t *n,
 			   const struct m_node *node)
 {
-	const struct scenario *s = p->s;
+	const struct cluster_model *m = p->m;
 	char a[CIDR4_STR_MAX], b[IP4_STR_MAX];
 	uint32_t host_mask;
 	size_t i;
@@ -199,42 +199,42 @@ static int check_pinned_ip(struct parse_ctx *p, const struct m_pod *pod, const y
 			       "%s is the network or broadcast address of node \"%s\"'s pod range %s",
 			       yt_scalar(n), node->name,
 			       cidr4_format(node->pod_cidr, node->pod_cidr_len, a));
-	for (i = 0; i + 1 < s->npods; i++)
-		if (!s->pods[i].host_network && s->pods[i].ip_pinned && s->pods[i].ip == pod->ip)
+	for (i = 0; i + 1 < m->npods; i++)
+		if (!m->pods[i].host_network && m->pods[i].ip_pinned && m->pods[i].ip == pod->ip)
 			return yt_fail(&p->yt, n, "status.podIP",
 				       "%s is already pod \"%s/%s\"'s address", yt_scalar(n),
-				       s->pods[i].ns, s->pods[i].name);
+				       m->pods[i].ns, m->pods[i].name);
 	return 0;
 }
 
 int pod_parse(struct parse_ctx *p, const yaml_node_t *root)
 {
 	const struct yt_ctx *c = &p->yt;
-	struct scenario *s = p->s;
+	struct cluster_model *m = p->m;
 	const struct m_node *node;
 	yaml_node_t *spec, *n, *st;
 	struct m_pod *v, *pod;
 	size_t i;
 	int err;
 
-	v = realloc(s->pods, (s->npods + 1) * sizeof(*v));
+	v = realloc(m->pods, (m->npods + 1) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	s->pods = v;
-	pod = &v[s->npods];
+	m->pods = v;
+	pod = &v[m->npods];
 	memset(pod, 0, sizeof(*pod));
-	s->npods++;
+	m->npods++;
 	pod->file = c->file;
 	pod->line = yt_line(root);
 	err = k8s_metadata_parse(p, root, pod->name, sizeof(pod->name), pod->ns, sizeof(pod->ns),
 			   &pod->labels);
 	if (err)
 		return err;
-	for (i = 0; i + 1 < s->npods; i++)
-		if (!strcmp(s->pods[i].ns, pod->ns) && !strcmp(s->pods[i].name, pod->name))
+	for (i = 0; i + 1 < m->npods; i++)
+		if (!strcmp(m->pods[i].ns, pod->ns) && !strcmp(m->pods[i].name, pod->name))
 			return yt_fail(c, root, "metadata.name",
 				       "duplicate Pod \"%s/%s\" (first at line %d)", pod->ns,
-				       pod->name, s->pods[i].line);
+				       pod->name, m->pods[i].line);
 	spec = yt_map_get(c, root, "spec");
 	if (!spec)
 		return yt_fail(c, root, "spec.nodeName", "required field missing");
@@ -246,11 +246,11 @@ int pod_parse(struct parse_ctx *p, const yaml_node_t *root)
 			     sizeof(pod->node));
 	if (err)
 		return err;
-	if (!s->has_cluster)
+	if (!m->has_cluster)
 		return yt_fail(c, yt_map_get(c, spec, "nodeName"), "spec.nodeName",
 			       "pods need a Cluster document (apiVersion: %s, kind: Cluster)",
 			       SIM_API_VERSION);
-	node = scenario_find_node(s, pod->node);
+	node = cluster_find_node(m, pod->node);
 	if (!node)
 		return yt_fail(c, yt_map_get(c, spec, "nodeName"), "spec.nodeName",
 			       "no node named \"%s\" in the Cluster", pod->node);

@@ -52,7 +52,7 @@ static bool hook_needs_endpoint(int hook)
 	return hook == HOOK_FROM_CONTAINER || hook == HOOK_TO_CONTAINER;
 }
 
-int replay_session_open(const struct scenario *s, const char *node, const char *hook,
+int replay_session_open(const struct cluster_model *m, const char *node, const char *hook,
 			const char *endpoint, struct replay_session **out, struct diag *d)
 {
 	struct datapath_opts opts = { .node = NULL, .trace_all = true };
@@ -69,11 +69,11 @@ int replay_session_open(const struct scenario *s, const char *node, const char *
 				"to-netdev, from-overlay, to-overlay, xdp)", hook);
 		goto out;
 	}
-	if (!scenario_find_node(s, node)) {
-		err = diag_fail(d, "%s: no node \"%s\" in the scenario", s->path, node);
+	if (!cluster_find_node(m, node)) {
+		err = diag_fail(d, "%s: no node \"%s\" in the scenario", m->name, node);
 		goto out;
 	}
-	err = node_state_compute(s, node, &rs->ns, d);
+	err = node_state_compute(m, node, &rs->ns, d);
 	if (err)
 		goto out;
 	err = datapath_open(&opts, &rs->dp, d);

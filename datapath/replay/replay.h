@@ -2,7 +2,7 @@
 /*
  * pcap replay (SPEC section 6): pushes every packet of a capture through the real BPF program
  * of one hook with BPF_PROG_TEST_RUN, on private (unpinned) maps holding the node's state as
- * computed from a scenario. Map state carries from packet to packet, so a handshake builds
+ * computed from a cluster model. Map state carries from packet to packet, so a handshake builds
  * conntrack. Reports each packet's verdict, reason, redirect target and decodes.
  */
 #ifndef CILIATE_REPLAY_H
@@ -15,12 +15,12 @@
 
 #include "common/diag.h"
 
-struct scenario;
+struct cluster_model;
 struct replay_session; /* opaque */
 
-/* Loads the datapath for `node` with the scenario's state, attached (virtually) at `hook`
- * on the veth of `endpoint` ("ns/pod"; required for pod hooks). */
-int replay_session_open(const struct scenario *s, const char *node, const char *hook,
+/* Loads the datapath for `node` with its state in cluster model m, attached (virtually) at
+ * `hook` on the veth of `endpoint` ("ns/pod"; required for pod hooks). */
+int replay_session_open(const struct cluster_model *m, const char *node, const char *hook,
 			const char *endpoint, struct replay_session **out, struct diag *d);
 
 /* Frees the session and its maps. NULL is fine. */

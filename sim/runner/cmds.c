@@ -268,10 +268,10 @@ int cmd_down(int argc, char **argv)
 	if (argc == 2 && strcmp(argv[1], "--all")) {
 		if (!stat(argv[1], &st)) {
 			err = scenario_load(argv[1], &s, &d);
-			if (!err && !s->has_cluster)
+			if (!err && !s->model.has_cluster)
 				err = diag_fail(&d, "%s: no Cluster document", argv[1]);
 			if (!err)
-				sim_tag(s->cluster.name, tag);
+				sim_tag(s->model.cluster.name, tag);
 			scenario_free(s);
 		} else if (is_tag(argv[1])) {
 			snprintf(tag, sizeof(tag), "%s", argv[1]);

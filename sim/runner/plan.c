@@ -65,9 +65,9 @@ static int add_port(struct sim_host *h, uint16_t port, struct diag *d)
 	return 0;
 }
 
-static int plan_nodes(const struct scenario *s, struct sim_cluster *c, struct diag *d)
+static int plan_nodes(const struct cluster_model *m, struct sim_cluster *c, struct diag *d)
 {
-	const struct m_cluster *mc = &s->cluster;
+	const struct m_cluster *mc = &m->cluster;
 	size_t i;
 	int err;
 
@@ -95,9 +95,9 @@ static int plan_nodes(const struct scenario *s, struct sim_cluster *c, struct di
 	return 0;
 }
 
-static int plan_ext(const struct scenario *s, struct sim_cluster *c, struct diag *d)
+static int plan_ext(const struct cluster_model *m, struct sim_cluster *c, struct diag *d)
 {
-	const struct m_cluster *mc = &s->cluster;
+	const struct m_cluster *mc = &m->cluster;
 	size_t i, k;
 	int err;
 
@@ -123,13 +123,13 @@ static int plan_ext(const struct scenario *s, struct sim_cluster *c, struct diag
 	return 0;
 }
 
-static int plan_pods(const struct scenario *s, struct sim_cluster *c, struct diag *d)
+static int plan_pods(const struct cluster_model *m, struct sim_cluster *c, struct diag *d)
 {
 	size_t i, j, k;
 	int err;
 
-	for (i = 0; i < s->npods; i++) {
-		const struct m_pod *p = &s->pods[i];
+	for (i = 0; i < m->npods; i++) {
+		const struct m_pod *p = &m->pods[i];
 		struct sim_host *h = &c->hosts[c->nhosts], *node;
 		struct kubelet_pod kp;
 		char hash[9];
@@ -236,38 +236,38 @@ int sim_plan(const struct scenario *s, struct sim_cluster *c, struct diag *d)
 	int err;
 
 	memset(c, 0, sizeof(*c));
-	if (!s->has_cluster)
+	if (!s->model.has_cluster)
 		return diag_fail(d, "%s: no Cluster document (apiVersion sim.ciliate.dev/v1, kind "
 				 "Cluster)", s->path);
 	if (sim_routing_override) {
 		/* its own tag: the same scenario may run in both modes at once */
 		char key[MODEL_NAME_MAX + 16];
 
-		snprintf(key, sizeof(key), "%s@%s", s->cluster.name,
+		snprintf(key, sizeof(key), "%s@%s", s->model.cluster.name,
 			 sim_routing_override == SIM_ROUTING_TUNNEL ? "tunnel" : "native");
 		sim_tag(key, c->tag);
 	} else {
-		sim_tag(s->cluster.name, c->tag);
+		sim_tag(s->model.cluster.name, c->tag);
 	}
-	snprintf(c->name, sizeof(c->name), "%s", s->cluster.name);
+	snprintf(c->name, sizeof(c->name), "%s", s->model.cluster.name);
 	if (!realpath(s->path, c->scenario))
 		snprintf(c->scenario, sizeof(c->scenario), "%s", s->path);
 	snprintf(c->fabric, sizeof(c->fabric), SIM_PREFIX "%s-fabric", c->tag);
 	snprintf(c->phase, sizeof(c->phase), "planned");
 	c->tunnel = sim_routing_override ? sim_routing_override == SIM_ROUTING_TUNNEL
-					 : s->cluster.routing == ROUTING_TUNNEL;
+					 : s->model.cluster.routing == ROUTING_TUNNEL;
 	c->mtu = c->tunnel ? SIM_TUNNEL_MTU : SIM_MTU;
-	c->underlay = s->cluster.underlay_cidr;
-	c->underlay_len = s->cluster.underlay_cidr_len;
-	c->hosts = calloc(s->cluster.nnodes + s->cluster.next_hosts + s->npods + 1,
+	c->underlay = s->model.cluster.underlay_cidr;
+	c->underlay_len = s->model.cluster.underlay_cidr_len;
+	c->hosts = calloc(s->model.cluster.nnodes + s->model.cluster.next_hosts + s->model.npods + 1,
 			  sizeof(*c->hosts));
 	if (!c->hosts)
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
-	err = plan_nodes(s, c, d);
+	err = plan_nodes(&s->model, c, d);
 	if (!err)
-		err = plan_ext(s, c, d);
+		err = plan_ext(&s->model, c, d);
 	if (!err)
-		err = plan_pods(s, c, d);
+		err = plan_pods(&s->model, c, d);
 	if (!err)
 		err = plan_node_services(s, c, d);
 	if (err)

@@ -43,8 +43,8 @@ static void replay_check(const struct scenario *s, const char *scenario, const s
 	ro.expect_verdicts = rp->expect_verdicts;
 	ro.nexpect_verdicts = rp->nexpect_verdicts;
 	ro.out = open_memstream(&table, &table_len);
-	err = replay_session_open(s, rp->node, rp->hook, rp->endpoint[0] ? rp->endpoint : NULL, &rs,
-				  &d);
+	err = replay_session_open(&s->model, rp->node, rp->hook,
+				  rp->endpoint[0] ? rp->endpoint : NULL, &rs, &d);
 	if (!err)
 		err = replay_session_run(rs, &ro, &sum, &d);
 	replay_session_close(rs);

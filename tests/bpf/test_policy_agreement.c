@@ -156,12 +156,12 @@ static void objs_apply(struct objs *o, const char *name, const char *text)
 	manifests_free(v, m);
 }
 
-/* The scenario for the objects in force, with the Cluster of the scenario file. */
-static struct scenario *objs_scenario(const char *path, const char *file_text,
-				      const struct objs *o)
+/* The cluster model of the objects in force, with the Cluster of the scenario file. */
+static struct cluster_model *objs_model(const char *path, const char *file_text,
+					const struct objs *o)
 {
 	struct model_doc *docs = calloc(o->n + 1, sizeof(*docs));
-	struct scenario *s = NULL;
+	struct cluster_model *m = NULL;
 	struct diag d = {""};
 	size_t i;
 
@@ -169,17 +169,17 @@ static struct scenario *objs_scenario(const char *path, const char *file_text,
 	docs[0] = (struct model_doc){path, file_text, strlen(file_text), MODEL_DOC_CLUSTER_ONLY};
 	for (i = 0; i < o->n; i++)
 		docs[i + 1] = (struct model_doc){path, o->v[i].json, strlen(o->v[i].json), 0};
-	if (scenario_from_docs(path, docs, o->n + 1, &s, NULL, &d))
+	if (cluster_model_from_docs(path, docs, o->n + 1, &m, NULL, &d))
 		fail_msg("%s", d.msg);
 	free(docs);
-	return s;
+	return m;
 }
 
 /* ---- one cell through the datapath --------------------------------------------------------- */
 
 struct step_env {
 	const char *path;
-	struct scenario *s;
+	struct cluster_model *m;
 	struct policy_view v;
 	struct harness *h[8]; /* per node, in node order */
 	uint16_t next_sport;
@@ -187,16 +187,16 @@ struct step_env {
 
 static struct harness *node_harness(struct step_env *e, const struct m_node *node)
 {
-	size_t i = (size_t)(node - e->s->cluster.nodes);
+	size_t i = (size_t)(node - e->m->cluster.nodes);
 
-	assert_true(i < e->s->cluster.nnodes && i < 8);
+	assert_true(i < e->m->cluster.nnodes && i < 8);
 	return e->h[i];
 }
 
 static void bind_pod(struct step_env *e, struct harness *h, const struct m_pod *pod,
 		     const struct m_node *node)
 {
-	const struct node_state *ns = &e->v.nodes[node - e->s->cluster.nodes];
+	const struct node_state *ns = &e->v.nodes[node - e->m->cluster.nodes];
 	char ref[MODEL_NAME_MAX + 70];
 	const struct node_endpoint *ep;
 	struct diag d = {""};
@@ -298,9 +298,9 @@ static void print_table(const char *title, const struct m_matrix *m, const char 
 }
 
 /* True if ref names a (non-hostNetwork) pod. */
-static bool is_pod_ref(const struct scenario *s, const char *ref)
+static bool is_pod_ref(const struct cluster_model *cm, const char *ref)
 {
-	const struct m_pod *pod = scenario_find_pod(s, ref);
+	const struct m_pod *pod = cluster_find_pod(cm, ref);
 
 	return pod && !pod->host_network && strncmp(ref, "node/", 5) && strncmp(ref, "ext/", 4) &&
 	       strncmp(ref, "ip/", 3);
@@ -323,7 +323,7 @@ static void check_matrix(struct step_env *e, const char *test, const char *step,
 			size_t i = r * m->ncols + c;
 
 			if (!strcmp(m->rows[r], m->cols[c]) ||
-			    (!is_pod_ref(e->s, m->rows[r]) && !is_pod_ref(e->s, m->cols[c]))) {
+			    (!is_pod_ref(e->m, m->rows[r]) && !is_pod_ref(e->m, m->cols[c]))) {
 				/* loopback cells are ignored; so are cells without a pod on
 				 * either side (no endpoint policy: they must be allowed) */
 				if (strcmp(m->rows[r], m->cols[c]) && m->cells[i] != '.')
@@ -374,7 +374,7 @@ static void step_env_free(struct step_env *e)
 	for (i = 0; i < 8; i++)
 		harness_free(e->h[i]);
 	policy_view_free(&e->v);
-	scenario_free(e->s);
+	cluster_model_free(e->m);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -411,14 +411,14 @@ static void check_scenario(void **state)
 			}
 			if (st->manifests_yaml)
 				objs_apply(&objs, path, st->manifests_yaml);
-			e.s = objs_scenario(path, text, &objs);
-			if (policy_view_compute(&e.v, e.s, &d))
+			e.m = objs_model(path, text, &objs);
+			if (policy_view_compute(&e.v, e.m, &d))
 				fail_msg("step %s: %s", st->name, d.msg);
-			assert_true(e.s->cluster.nnodes <= 8);
-			for (k = 0; k < e.s->cluster.nnodes; k++) {
+			assert_true(e.m->cluster.nnodes <= 8);
+			for (k = 0; k < e.m->cluster.nnodes; k++) {
 				e.h[k] = harness_new();
 				if (dp_apply_node_state(e.h[k]->dp, &e.v.nodes[k], &d))
-					fail_msg("node %s: %s", e.s->cluster.nodes[k].name, d.msg);
+					fail_msg("node %s: %s", e.m->cluster.nodes[k].name, d.msg);
 			}
 			for (mi = 0; mi < st->nmatrices; mi++)
 				check_matrix(&e, test->name, st->name, &st->matrices[mi]);

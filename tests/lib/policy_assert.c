@@ -38,6 +38,7 @@ void policy_fixture_load(struct policy_fixture *f, const char *file, const char 
 		print_error("load failed: %s\n", d.msg);
 		fail();
 	}
+	f->m = &f->s->model;
 }
 
 void policy_fixture_node(struct policy_fixture *f, const char *node)
@@ -45,7 +46,7 @@ void policy_fixture_node(struct policy_fixture *f, const char *node)
 	struct diag d = {{0}};
 
 	node_state_free(&f->ns);
-	if (node_state_compute(f->s, node, &f->ns, &d)) {
+	if (node_state_compute(f->m, node, &f->ns, &d)) {
 		print_error("node_state_compute(%s) failed: %s\n", node, d.msg);
 		fail();
 	}
@@ -77,9 +78,9 @@ static void peer_name(const struct policy_fixture *f, uint32_t id, char *buf, si
 				      (uint8_t)(f->ns.ipcache[i].key.prefixlen - 32), c));
 		return;
 	}
-	for (i = 0; i < f->s->npods; i++) {
-		if (f->s->pods[i].identity == id && !f->s->pods[i].host_network) {
-			snprintf(buf, size, "%s/%s", f->s->pods[i].ns, f->s->pods[i].name);
+	for (i = 0; i < f->m->npods; i++) {
+		if (f->m->pods[i].identity == id && !f->m->pods[i].host_network) {
+			snprintf(buf, size, "%s/%s", f->m->pods[i].ns, f->m->pods[i].name);
 			return;
 		}
 	}
@@ -171,7 +172,7 @@ static const struct node_endpoint *pod_endpoint(struct policy_fixture *f, const 
 {
 	const struct node_endpoint *ep;
 
-	policy_fixture_node(f, scenario_find_pod(f->s, pod)->node);
+	policy_fixture_node(f, cluster_find_pod(f->m, pod)->node);
 	ep = node_state_find_endpoint(&f->ns, pod);
 	assert_non_null(ep);
 	return ep;

@@ -17,9 +17,10 @@
 #include "model/model.h"
 #include "model/policy.h"
 
-/* A loaded scenario and the state of the node a pod runs on. */
+/* A loaded scenario, its cluster model and the state of the node a pod runs on. */
 struct policy_fixture {
 	struct scenario *s;
+	const struct cluster_model *m; /* &s->model */
 	struct node_state ns;
 	char *yaml;
 };

@@ -83,7 +83,7 @@ static struct agent *new_agent(void)
 
 static void free_agent(struct agent *a)
 {
-	scenario_free(a->model);
+	cluster_model_free(a->model);
 	agent_objects_free(a);
 	agent_model_cache_free(a);
 	free(a->cluster_text);
@@ -98,11 +98,11 @@ static void test_pods_and_stand_ins(void **state)
 
 	assert_int_equal(agent_model_build(a, &d), 0);
 	assert_int_equal(a->model->npods, 2); /* "later" has no address yet */
-	p = scenario_find_pod(a->model, "shop/a");
+	p = cluster_find_pod(a->model, "shop/a");
 	assert_non_null(p);
 	assert_int_equal(p->ip, inet_addr("10.244.0.10"));
 	assert_string_equal(p->labels.v[0].key, "app");
-	p = scenario_find_pod(a->model, "shop/cni-only");
+	p = cluster_find_pod(a->model, "shop/cni-only");
 	assert_non_null(p);
 	assert_int_equal(p->ip, inet_addr("10.244.0.11"));
 	assert_int_equal(p->labels.n, 0);
@@ -149,8 +149,8 @@ static void test_bad_new_object_skipped(void **state)
 	/* the broken Pod object never was good: its allocation stands in, without labels */
 	o = agent_obj_find(a, "/ciliate/objects/Pod/shop/a");
 	assert_int_equal(o->bad_rev, 8);
-	assert_non_null(scenario_find_pod(a->model, "shop/a"));
-	assert_int_equal(scenario_find_pod(a->model, "shop/a")->labels.n, 0);
+	assert_non_null(cluster_find_pod(a->model, "shop/a"));
+	assert_int_equal(cluster_find_pod(a->model, "shop/a")->labels.n, 0);
 	free_agent(a);
 }
 
@@ -168,7 +168,7 @@ static void test_pod_on_unknown_node(void **state)
 	assert_int_equal(agent_model_build(a, &d), 0);
 	o = agent_obj_find(a, "/ciliate/objects/Pod/shop/a");
 	assert_int_equal(o->bad_rev, 0); /* no address on node-9: simply not in the model yet */
-	assert_non_null(scenario_find_pod(a->model, "shop/a")); /* the allocation stands in */
+	assert_non_null(cluster_find_pod(a->model, "shop/a")); /* the allocation stands in */
 	free_agent(a);
 }
 
@@ -224,8 +224,8 @@ static uint64_t parsed_for_one_more(size_t n)
 	assert_int_equal(agent_model_build(a, &d), 0);
 	after = a->objects_parsed;
 	assert_int_equal(a->model->npods, n + 1);
-	assert_non_null(scenario_find_pod(a->model, "scale/p0"));
-	assert_int_equal(scenario_find_pod(a->model, "scale/p0")->labels.n, 1);
+	assert_non_null(cluster_find_pod(a->model, "scale/p0"));
+	assert_int_equal(cluster_find_pod(a->model, "scale/p0")->labels.n, 1);
 	assert_int_equal(a->full_builds, 0);
 	free_agent(a);
 	return after - before;
@@ -262,7 +262,7 @@ static void test_conflict_named_by_full_parse(void **state)
 	assert_non_null(strstr(o->error, "duplicate Pod \"shop/a\""));
 	full = a->full_builds;
 	assert_true(full >= 1);
-	assert_non_null(scenario_find_pod(a->model, "shop/a"));
+	assert_non_null(cluster_find_pod(a->model, "shop/a"));
 	assert_int_equal(agent_model_build(a, &d), 0);
 	assert_int_equal(a->full_builds, full);
 	free_agent(a);

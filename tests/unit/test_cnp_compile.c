@@ -284,14 +284,14 @@ static void test_l7_warning(void **state)
 			     "      rules:\n        http: [{method: GET, path: /}]\n"));
 	/* the L3/L4 part only, never an allow-all */
 	policy_expect_ep(&f, "prod/db", ING, HOST "ingress prod/web tcp/8080");
-	for (i = 0; i < f.s->npolicies; i++) {
-		if (!policy_warning_count(f.s->policies[i]))
+	for (i = 0; i < f.m->npolicies; i++) {
+		if (!policy_warning_count(f.m->policies[i]))
 			continue;
-		n += policy_warning_count(f.s->policies[i]);
-		assert_non_null(strstr(policy_warning(f.s->policies[i], 0),
+		n += policy_warning_count(f.m->policies[i]);
+		assert_non_null(strstr(policy_warning(f.m->policies[i], 0),
 				       ": spec.ingress[0].toPorts[0].rules: L7 rules are not "
 				       "enforced yet; L3/L4 part applied"));
-		assert_int_equal(strncmp(policy_warning(f.s->policies[i], 0), "cnp.yaml:", 9), 0);
+		assert_int_equal(strncmp(policy_warning(f.m->policies[i], 0), "cnp.yaml:", 9), 0);
 	}
 	assert_int_equal(n, 1);
 	policy_fixture_free(&f);
@@ -328,7 +328,7 @@ static void test_deny_precedence(void **state)
 		&f, "prod/api", ING,
 		"ingress prod/web tcp/8080/14\ningress any tcp/8081 deny\ningress host any deny");
 	assert_string_equal(policy_rule_of(&f, "prod/db", DIR_INGRESS,
-					   scenario_find_pod(f.s, "prod/web")->identity, 96),
+					   cluster_find_pod(f.m, "prod/web")->identity, 96),
 			    "cnp:prod/l3 ingressDeny[0]");
 	policy_fixture_free(&f);
 
@@ -396,7 +396,7 @@ static void test_specs_and_rule_names(void **state)
 			 HOST
 			 "ingress prod/web any\ningress prod/api any\ningress remote-node any\n"
 			 "egress world any deny");
-	web = scenario_find_pod(f.s, "prod/web")->identity;
+	web = cluster_find_pod(f.m, "prod/web")->identity;
 	assert_string_equal(policy_rule_of(&f, "prod/db", DIR_INGRESS, web, 72),
 			    "cnp:prod/two specs[0].ingress[0]");
 	assert_string_equal(policy_rule_of(&f, "prod/db", DIR_EGRESS, IDENTITY_WORLD, 72),
@@ -503,11 +503,11 @@ static void test_clusterwide_has_no_namespace(void **state)
 	size_t i;
 
 	fixture_load(&f, CCNP("cw", "metadata2: {}\nspec: {endpointSelector: {}}\n"));
-	for (i = 0; i < f.s->nnamespaces; i++)
-		assert_true(f.s->namespaces[i].name[0] != '\0');
-	assert_int_equal(f.s->npolicies, 1);
-	assert_int_equal(f.s->policies[0]->kind, POLICY_KIND_CCNP);
-	assert_string_equal(f.s->policies[0]->ns, "");
+	for (i = 0; i < f.m->nnamespaces; i++)
+		assert_true(f.m->namespaces[i].name[0] != '\0');
+	assert_int_equal(f.m->npolicies, 1);
+	assert_int_equal(f.m->policies[0]->kind, POLICY_KIND_CCNP);
+	assert_string_equal(f.m->policies[0]->ns, "");
 	policy_fixture_free(&f);
 }
 

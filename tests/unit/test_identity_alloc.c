@@ -243,10 +243,12 @@ static void test_fresh_store_agrees_with_model(void **state)
 
 	if (scenario_load("scenarios/netpol/pod-or-namespace.yaml", &s, &d))
 		fail_msg("%s", d.msg);
-	assert_true(s->nidentities >= 9);
-	for (i = 0; i < s->nidentities; i++) {
-		assert_int_equal(identity_alloc(f->s1, &s->identities[i].labels, &id, NULL, &d), 0);
-		assert_int_equal(id, s->identities[i].id);
+	assert_true(s->model.nidentities >= 9);
+	for (i = 0; i < s->model.nidentities; i++) {
+		assert_int_equal(identity_alloc(f->s1, &s->model.identities[i].labels, &id, NULL,
+						&d),
+				 0);
+		assert_int_equal(id, s->model.identities[i].id);
 	}
 	scenario_free(s);
 }
@@ -351,7 +353,7 @@ static void rebuild(struct agent *a)
 static void free_agent(struct agent *a)
 {
 	store_watch_close(a->w);
-	scenario_free(a->model);
+	cluster_model_free(a->model);
 	agent_objects_free(a);
 	free(a->cluster_text);
 	free(a);
@@ -359,7 +361,7 @@ static void free_agent(struct agent *a)
 
 static uint32_t pod_identity(const struct agent *a, const char *pod)
 {
-	const struct m_pod *p = scenario_find_pod(a->model, pod);
+	const struct m_pod *p = cluster_find_pod(a->model, pod);
 
 	assert_non_null(p);
 	return p->identity;

@@ -105,18 +105,18 @@ static void test_example_policy(void **state)
 	NEED_EXAMPLE(EX "policy.yaml");
 	s = load_ok(EX "policy.yaml");
 
-	assert_true(s->has_cluster);
-	assert_string_equal(s->cluster.name, "example-policy");
-	assert_int_equal(s->cluster.nnodes, 2);
-	assert_int_equal(s->cluster.routing, ROUTING_TUNNEL);
-	assert_int_equal(s->cluster.next_hosts, 1);
-	assert_string_equal(s->cluster.ext_hosts[0].name, "client-1");
-	assert_ip(s->cluster.ext_hosts[0].ip, "203.0.113.10");
-	assert_int_equal(s->cluster.ext_hosts[0].nports, 1);
-	assert_int_equal(s->cluster.ext_hosts[0].ports[0], 80);
-	assert_int_equal(s->npods, 3);
-	assert_int_equal(s->nnamespaces, 2);
-	assert_int_equal(s->npolicies, 0); /* the policy is applied by a step */
+	assert_true(s->model.has_cluster);
+	assert_string_equal(s->model.cluster.name, "example-policy");
+	assert_int_equal(s->model.cluster.nnodes, 2);
+	assert_int_equal(s->model.cluster.routing, ROUTING_TUNNEL);
+	assert_int_equal(s->model.cluster.next_hosts, 1);
+	assert_string_equal(s->model.cluster.ext_hosts[0].name, "client-1");
+	assert_ip(s->model.cluster.ext_hosts[0].ip, "203.0.113.10");
+	assert_int_equal(s->model.cluster.ext_hosts[0].nports, 1);
+	assert_int_equal(s->model.cluster.ext_hosts[0].ports[0], 80);
+	assert_int_equal(s->model.npods, 3);
+	assert_int_equal(s->model.nnamespaces, 2);
+	assert_int_equal(s->model.npolicies, 0); /* the policy is applied by a step */
 	assert_int_equal(s->ntests, 1);
 	assert_string_equal(s->tests[0].name, "db-isolation");
 	assert_int_equal(s->tests[0].nsteps, 3);
@@ -164,12 +164,12 @@ static void test_example_services(void **state)
 	NEED_EXAMPLE(EX "services.yaml");
 	s = load_ok(EX "services.yaml");
 
-	assert_int_equal(s->cluster.routing, ROUTING_NATIVE);
-	assert_string_equal(scenario_config(s, "bpf-lb-mode"), "dsr");
-	assert_string_equal(scenario_config(s, "bpf-lb-algorithm"), "maglev");
-	assert_string_equal(scenario_config(s, "kube-proxy-replacement"), "true");
-	assert_null(scenario_config(s, "allow-localhost"));
-	assert_int_equal(s->npods, 3); /* the Service document is accepted and ignored */
+	assert_int_equal(s->model.cluster.routing, ROUTING_NATIVE);
+	assert_string_equal(cluster_config(&s->model, "bpf-lb-mode"), "dsr");
+	assert_string_equal(cluster_config(&s->model, "bpf-lb-algorithm"), "maglev");
+	assert_string_equal(cluster_config(&s->model, "kube-proxy-replacement"), "true");
+	assert_null(cluster_config(&s->model, "allow-localhost"));
+	assert_int_equal(s->model.npods, 3); /* the Service document is accepted and ignored */
 	assert_int_equal(s->tests[0].steps[0].nprobes, 2);
 	pr = &s->tests[0].steps[0].probes[0];
 	assert_string_equal(pr->to, "svc/shop/api");
@@ -181,10 +181,10 @@ static void test_example_services(void **state)
 	assert_string_equal(pr->to, "node/node-1");
 	assert_string_equal(pr->client_ip_seen, "preserved");
 	/* two api pods with the same labels share one identity */
-	assert_int_equal(scenario_find_pod(s, "shop/api-1")->identity,
-			 scenario_find_pod(s, "shop/api-2")->identity);
-	assert_int_not_equal(scenario_find_pod(s, "shop/api-1")->identity,
-			     scenario_find_pod(s, "shop/frontend")->identity);
+	assert_int_equal(cluster_find_pod(&s->model, "shop/api-1")->identity,
+			 cluster_find_pod(&s->model, "shop/api-2")->identity);
+	assert_int_not_equal(cluster_find_pod(&s->model, "shop/api-1")->identity,
+			     cluster_find_pod(&s->model, "shop/frontend")->identity);
 	scenario_free(s);
 }
 
@@ -196,11 +196,11 @@ static void test_example_replay(void **state)
 	NEED_EXAMPLE(EX "replay.yaml");
 	s = load_ok(EX "replay.yaml");
 
-	assert_int_equal(s->cluster.nnodes, 1);
-	assert_ip(scenario_find_pod(s, "prod/web")->ip, "10.244.0.21");
-	assert_true(scenario_find_pod(s, "prod/web")->ip_pinned);
-	assert_ip(scenario_find_pod(s, "prod/db")->ip, "10.244.0.22");
-	assert_int_equal(s->npolicies, 1);
+	assert_int_equal(s->model.cluster.nnodes, 1);
+	assert_ip(cluster_find_pod(&s->model, "prod/web")->ip, "10.244.0.21");
+	assert_true(cluster_find_pod(&s->model, "prod/web")->ip_pinned);
+	assert_ip(cluster_find_pod(&s->model, "prod/db")->ip, "10.244.0.22");
+	assert_int_equal(s->model.npolicies, 1);
 	assert_int_equal(s->nreplays, 1);
 	r = &s->replays[0];
 	assert_string_equal(r->name, "web-to-db-handshake");
@@ -387,18 +387,22 @@ static void test_cluster_defaults(void **state)
 					 "spec:\n  nodes: [{name: a}, {name: b}, {name: c}]\n");
 	char buf[CIDR4_STR_MAX];
 
-	assert_int_equal(s->cluster.routing, ROUTING_TUNNEL);
-	assert_int_equal(s->cluster.encryption, ENCRYPTION_NONE);
-	assert_string_equal(cidr4_format(s->cluster.pod_cidr, s->cluster.pod_cidr_len, buf),
-			    "10.244.0.0/16");
-	assert_string_equal(cidr4_format(s->cluster.service_cidr, s->cluster.service_cidr_len,
-					 buf), "10.96.0.0/12");
-	assert_string_equal(cidr4_format(s->cluster.underlay_cidr,
-					 s->cluster.underlay_cidr_len, buf), "192.0.2.0/24");
-	assert_ip(s->cluster.nodes[0].ip, "192.0.2.1");
-	assert_ip(s->cluster.nodes[2].ip, "192.0.2.3");
-	assert_string_equal(cidr4_format(s->cluster.nodes[2].pod_cidr,
-					 s->cluster.nodes[2].pod_cidr_len, buf), "10.244.2.0/24");
+	assert_int_equal(s->model.cluster.routing, ROUTING_TUNNEL);
+	assert_int_equal(s->model.cluster.encryption, ENCRYPTION_NONE);
+	assert_string_equal(
+		cidr4_format(s->model.cluster.pod_cidr, s->model.cluster.pod_cidr_len, buf),
+		"10.244.0.0/16");
+	assert_string_equal(
+		cidr4_format(s->model.cluster.service_cidr, s->model.cluster.service_cidr_len, buf),
+		"10.96.0.0/12");
+	assert_string_equal(cidr4_format(s->model.cluster.underlay_cidr,
+					 s->model.cluster.underlay_cidr_len, buf),
+			    "192.0.2.0/24");
+	assert_ip(s->model.cluster.nodes[0].ip, "192.0.2.1");
+	assert_ip(s->model.cluster.nodes[2].ip, "192.0.2.3");
+	assert_string_equal(cidr4_format(s->model.cluster.nodes[2].pod_cidr,
+					 s->model.cluster.nodes[2].pod_cidr_len, buf),
+			    "10.244.2.0/24");
 	scenario_free(s);
 }
 
@@ -412,19 +416,22 @@ static void test_cluster_custom(void **state)
 		"  underlayCIDR: 172.16.0.0/24\n  config: {allow-localhost: policy, n: 5}\n");
 	char buf[CIDR4_STR_MAX];
 
-	assert_int_equal(s->cluster.routing, ROUTING_NATIVE);
-	assert_int_equal(s->cluster.encryption, ENCRYPTION_WIREGUARD);
-	assert_string_equal(labelset_get(&s->cluster.nodes[0].labels, "zone"), "z1");
-	assert_ip(s->cluster.nodes[1].ip, "172.16.0.2");
-	assert_string_equal(cidr4_format(s->cluster.nodes[0].pod_cidr,
-					 s->cluster.nodes[0].pod_cidr_len, buf), "10.1.0.0/24");
-	assert_string_equal(cidr4_format(s->cluster.nodes[1].pod_cidr,
-					 s->cluster.nodes[1].pod_cidr_len, buf), "10.1.7.0/24");
+	assert_int_equal(s->model.cluster.routing, ROUTING_NATIVE);
+	assert_int_equal(s->model.cluster.encryption, ENCRYPTION_WIREGUARD);
+	assert_string_equal(labelset_get(&s->model.cluster.nodes[0].labels, "zone"), "z1");
+	assert_ip(s->model.cluster.nodes[1].ip, "172.16.0.2");
+	assert_string_equal(cidr4_format(s->model.cluster.nodes[0].pod_cidr,
+					 s->model.cluster.nodes[0].pod_cidr_len, buf),
+			    "10.1.0.0/24");
+	assert_string_equal(cidr4_format(s->model.cluster.nodes[1].pod_cidr,
+					 s->model.cluster.nodes[1].pod_cidr_len, buf),
+			    "10.1.7.0/24");
 	/* the third node is still the third /24 */
-	assert_string_equal(cidr4_format(s->cluster.nodes[2].pod_cidr,
-					 s->cluster.nodes[2].pod_cidr_len, buf), "10.1.2.0/24");
-	assert_string_equal(scenario_config(s, "allow-localhost"), "policy");
-	assert_string_equal(scenario_config(s, "n"), "5");
+	assert_string_equal(cidr4_format(s->model.cluster.nodes[2].pod_cidr,
+					 s->model.cluster.nodes[2].pod_cidr_len, buf),
+			    "10.1.2.0/24");
+	assert_string_equal(cluster_config(&s->model, "allow-localhost"), "policy");
+	assert_string_equal(cluster_config(&s->model, "n"), "5");
 	scenario_free(s);
 }
 
@@ -433,10 +440,10 @@ static void test_no_cluster(void **state)
 	struct scenario *s = load_buf_ok("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
 					 "metadata: {name: p, namespace: x}\nspec: {}\n---\n");
 
-	assert_false(s->has_cluster);
-	assert_int_equal(s->npolicies, 1);
-	assert_non_null(scenario_find_namespace(s, "x"));
-	assert_true(scenario_find_namespace(s, "x")->implicit);
+	assert_false(s->model.has_cluster);
+	assert_int_equal(s->model.npolicies, 1);
+	assert_non_null(cluster_find_namespace(&s->model, "x"));
+	assert_true(cluster_find_namespace(&s->model, "x")->implicit);
 	scenario_free(s);
 }
 
@@ -445,17 +452,17 @@ static void test_ipam(void **state)
 	struct scenario *s = load_ok(FIX "ipam.yaml");
 	const struct m_pod *c;
 
-	assert_int_equal(s->npods, 6); /* Service, ConfigMap and CNP are accepted, ignored */
-	assert_ip(scenario_find_pod(s, "x/a")->ip, "10.244.0.10");
-	assert_ip(scenario_find_pod(s, "x/pinned")->ip, "10.244.0.11");
-	assert_ip(scenario_find_pod(s, "x/b")->ip, "10.244.0.12"); /* skips the pinned .11 */
-	assert_ip(scenario_find_pod(s, "y/c")->ip, "10.244.1.10");
-	assert_ip(scenario_find_pod(s, "kube-system/host")->ip, "192.0.2.2");
-	assert_true(scenario_find_pod(s, "kube-system/host")->host_network);
-	assert_int_equal(scenario_find_pod(s, "kube-system/host")->identity, IDENTITY_HOST);
-	assert_ip(scenario_find_pod(s, "x/d")->ip, "10.244.100.10");
+	assert_int_equal(s->model.npods, 6); /* Service, ConfigMap and CNP are accepted, ignored */
+	assert_ip(cluster_find_pod(&s->model, "x/a")->ip, "10.244.0.10");
+	assert_ip(cluster_find_pod(&s->model, "x/pinned")->ip, "10.244.0.11");
+	assert_ip(cluster_find_pod(&s->model, "x/b")->ip, "10.244.0.12"); /* skips the pinned .11 */
+	assert_ip(cluster_find_pod(&s->model, "y/c")->ip, "10.244.1.10");
+	assert_ip(cluster_find_pod(&s->model, "kube-system/host")->ip, "192.0.2.2");
+	assert_true(cluster_find_pod(&s->model, "kube-system/host")->host_network);
+	assert_int_equal(cluster_find_pod(&s->model, "kube-system/host")->identity, IDENTITY_HOST);
+	assert_ip(cluster_find_pod(&s->model, "x/d")->ip, "10.244.100.10");
 
-	c = scenario_find_pod(s, "y/c");
+	c = cluster_find_pod(&s->model, "y/c");
 	assert_int_equal(c->nports, 3);
 	assert_string_equal(c->ports[0].name, "http");
 	assert_int_equal(c->ports[0].port, 8080);
@@ -463,7 +470,7 @@ static void test_ipam(void **state)
 	assert_string_equal(c->ports[1].name, "");
 	assert_int_equal(c->ports[1].proto, IPPROTO_UDP);
 	assert_int_equal(c->ports[2].proto, IPPROTO_SCTP);
-	assert_null(scenario_find_pod(s, "x/none"));
+	assert_null(cluster_find_pod(&s->model, "x/none"));
 	scenario_free(s);
 }
 
@@ -486,8 +493,8 @@ static void test_ipam_exhausted(void **state)
 static void test_namespaces_and_identities(void **state)
 {
 	struct scenario *s = load_ok(FIX "ipam.yaml");
-	const struct m_namespace *x = scenario_find_namespace(s, "x");
-	const struct m_namespace *y = scenario_find_namespace(s, "y");
+	const struct m_namespace *x = cluster_find_namespace(&s->model, "x");
+	const struct m_namespace *y = cluster_find_namespace(&s->model, "y");
 	const struct m_identity *id;
 
 	assert_non_null(x);
@@ -500,13 +507,14 @@ static void test_namespaces_and_identities(void **state)
 	assert_string_equal(labelset_get(&y->labels, "kubernetes.io/metadata.name"), "y");
 
 	/* allocation order is first appearance; equal label sets share */
-	assert_int_equal(scenario_find_pod(s, "x/a")->identity, 256);
-	assert_int_equal(scenario_find_pod(s, "x/b")->identity, 256);
-	assert_int_equal(scenario_find_pod(s, "x/pinned")->identity, 257);
-	assert_int_equal(scenario_find_pod(s, "y/c")->identity, 258); /* other namespace */
-	assert_int_equal(scenario_find_pod(s, "x/d")->identity, 256); /* other node, same set */
-	assert_int_equal(s->nidentities, 3);
-	id = scenario_find_identity(s, 256);
+	assert_int_equal(cluster_find_pod(&s->model, "x/a")->identity, 256);
+	assert_int_equal(cluster_find_pod(&s->model, "x/b")->identity, 256);
+	assert_int_equal(cluster_find_pod(&s->model, "x/pinned")->identity, 257);
+	assert_int_equal(cluster_find_pod(&s->model, "y/c")->identity, 258); /* other namespace */
+	assert_int_equal(cluster_find_pod(&s->model, "x/d")->identity,
+			 256); /* other node, same set */
+	assert_int_equal(s->model.nidentities, 3);
+	id = cluster_find_identity(&s->model, 256);
 	assert_non_null(id);
 	assert_int_equal(id->labels.n, 4);
 	assert_string_equal(labelset_get(&id->labels, "k8s:app"), "echo");
@@ -515,7 +523,7 @@ static void test_namespaces_and_identities(void **state)
 			    "blue");
 	assert_string_equal(labelset_get(&id->labels, "k8s:io.cilium.k8s.namespace.labels."
 						      "kubernetes.io/metadata.name"), "x");
-	assert_null(scenario_find_identity(s, 259));
+	assert_null(cluster_find_identity(&s->model, 259));
 	scenario_free(s);
 }
 
@@ -534,10 +542,10 @@ static void test_lenient_kubernetes(void **state)
 		"---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n"
 		"  metadata: {name: b}\n  spec: {nodeName: node-1}\n");
 
-	assert_int_equal(s->npods, 2);
-	assert_string_equal(scenario_find_pod(s, "default/a")->node, "node-2");
-	assert_int_equal(scenario_find_pod(s, "default/a")->ports[0].port, 80);
-	assert_ip(scenario_find_pod(s, "default/b")->ip, "10.244.0.10");
+	assert_int_equal(s->model.npods, 2);
+	assert_string_equal(cluster_find_pod(&s->model, "default/a")->node, "node-2");
+	assert_int_equal(cluster_find_pod(&s->model, "default/a")->ports[0].port, 80);
+	assert_ip(cluster_find_pod(&s->model, "default/b")->ip, "10.244.0.10");
 	scenario_free(s);
 }
 

@@ -274,7 +274,7 @@ static void test_additive_and_rule_names(void **state)
 		if (e->key.identity == IDENTITY_HOST) {
 			assert_string_equal(f.ns.rule_names[e->val.rule_id],
 					    "reserved:host allow-localhost");
-		} else if (e->key.identity == scenario_find_pod(f.s, "dev/tool")->identity) {
+		} else if (e->key.identity == cluster_find_pod(f.m, "dev/tool")->identity) {
 			assert_string_equal(f.ns.rule_names[e->val.rule_id], "prod/b ingress[0]");
 		} else if (ntohs(e->key.dport) == 5432) {
 			/* duplicate keys keep the first rule */
@@ -489,7 +489,7 @@ static void test_node_state(void **state)
 	assert_int_equal(f.ns.eps[0].info.ep_id, 3);
 	assert_int_equal(f.ns.eps[1].info.ep_id, 4);
 	node_state_free(&f.ns);
-	assert_int_equal(node_state_compute(f.s, "node-9", &f.ns, &d), -ENOENT);
+	assert_int_equal(node_state_compute(f.m, "node-9", &f.ns, &d), -ENOENT);
 	assert_non_null(strstr(d.msg, "no node named \"node-9\""));
 	policy_fixture_free(&f);
 }
