@@ -87,7 +87,9 @@ static __always_inline int endpoint_admit(struct pipeline *pl, const struct endp
 	pl->rule_id = d->rule_id;
 	if (ret < 0)
 		pl->event_flags |= EVENT_F_POLICY_DENY_RULE * d->deny_rule;
-	policy_verdict_emit(pl, ret == 0, dir);
+	/* as Cilium: verdicts where policy is enforced, not for endpoints no policy isolates */
+	if (d->match != POLICY_MATCH_NOT_ENFORCED)
+		policy_verdict_emit(pl, ret == 0, dir);
 	return ret;
 }
 

@@ -54,6 +54,7 @@ extern const volatile __u8 cfg_enable_ipv6;
 extern const volatile __u8 cfg_trace_all; /* 1: a trace event per forwarded packet */
 extern const volatile __u8 cfg_no_events; /* 1: no ring-buffer events (metrics stay): the
 					   * bench's "events off" column */
+extern const volatile __u8 cfg_every_drop; /* 1: no drop aggregation (events.h) */
 
 static __always_inline void addr_set_v4(union ciliate_addr *a, __be32 v4)
 {

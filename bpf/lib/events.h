@@ -22,6 +22,8 @@ struct pipeline {
 	__u8 event_flags;
 	__u8 peer_resolved; /* the peer identity field has been filled in */
 	__u64 now;          /* clock_now_ns() once per packet */
+	__u64 event_ts;     /* bpf_ktime_get_ns() of the packet's first event (0: none yet) */
+	__u8 drop_report;   /* enum drop_report: this packet's drops are reported or aggregated */
 	__u32 ep_id;
 	__u32 src_identity;
 	__u32 dst_identity;
@@ -41,58 +43,141 @@ static __always_inline void metrics_count(const struct pipeline *pl, __u32 reaso
 	}
 }
 
+/* The reader is woken only once this much is waiting (it also polls every few ms): a wakeup
+ * per event cost the sending CPU a third of its time under a flood (docs/PERFORMANCE.md). */
+#define EVENTS_WAKEUP_BYTES (EVENTS_RING_BYTES / 8)
+
+/* The packet's event time: the precise clock (flows of all nodes merge by time), read once
+ * per packet, only by packets that emit. */
+static __always_inline __u64 event_time(struct pipeline *pl)
+{
+	if (!pl->event_ts)
+		pl->event_ts = bpf_ktime_get_ns();
+	return pl->event_ts;
+}
+
 /* `where` is (source file id << 16 | line) for drops, 0 otherwise (BPF calls take 5 args). */
-__subprog void event_emit(const struct pipeline *pl, __u8 type, __u16 reason, __u32 where,
+__subprog void event_emit(struct pipeline *pl, __u8 type, __u16 reason, __u32 where,
 			  __u8 verdict)
 {
-	struct ciliate_event ev;
+	struct ciliate_event *ev;
 	__u32 zero = 0;
 	__u64 *lost;
 
 	if (cfg_no_events)
 		return;
-	__builtin_memset(&ev, 0, sizeof(ev));
-	/* the precise clock, not the per-packet coarse one (4 ms steps): flows of several
-	 * nodes are merged by time. Only packets that emit pay for it. */
-	ev.ts_ns = bpf_ktime_get_ns();
-	ev.type = type;
-	ev.hook = pl->hook;
-	ev.family = pl->pkt.family;
-	ev.proto = pl->pkt.proto;
-	ev.reason = reason;
-	ev.src_line = where & 0xffff;
-	ev.src_file = where >> 16;
-	ev.ct_status = pl->ct_status;
-	ev.dir = pl->dir;
-	ev.flags = pl->event_flags;
-	ev.match = pl->match;
-	ev.tcp_flags = pl->pkt.tcp_flags;
-	ev.verdict = verdict;
-	ev.ifindex = pl->skb->ifindex;
-	ev.target_ifindex = pl->target_ifindex;
-	ev.ep_id = pl->ep_id;
-	ev.src_identity = pl->src_identity;
-	ev.dst_identity = pl->dst_identity;
-	ev.rule_id = pl->rule_id;
-	ev.pkt_len = pl->skb->len;
-	ev.saddr = pl->pkt.saddr;
-	ev.daddr = pl->pkt.daddr;
-	ev.tunnel_endpoint = pl->tunnel_endpoint;
+	ev = bpf_ringbuf_reserve(&ciliate_events, sizeof(*ev), 0);
+	if (!ev) {
+		/* the ring is full: the consumer is behind. Counted, never hidden (agent
+		 * status, observe's lost_events, metrics) */
+		lost = bpf_map_lookup_elem(&ciliate_events_lost, &zero);
+		if (lost)
+			(*lost)++;
+		return;
+	}
+	ev->ts_ns = event_time(pl);
+	ev->type = type;
+	ev->hook = pl->hook;
+	ev->family = pl->pkt.family;
+	ev->proto = pl->pkt.proto;
+	ev->reason = reason;
+	ev->src_line = where & 0xffff;
+	ev->src_file = where >> 16;
+	ev->ct_status = pl->ct_status;
+	ev->dir = pl->dir;
+	ev->flags = pl->event_flags;
+	ev->match = pl->match;
+	ev->tcp_flags = pl->pkt.tcp_flags;
+	ev->verdict = verdict;
+	ev->pad0 = 0;
+	ev->ifindex = pl->skb->ifindex;
+	ev->target_ifindex = pl->target_ifindex;
+	ev->ep_id = pl->ep_id;
+	ev->src_identity = pl->src_identity;
+	ev->dst_identity = pl->dst_identity;
+	ev->rule_id = pl->rule_id;
+	ev->pkt_len = pl->skb->len;
+	ev->saddr = pl->pkt.saddr;
+	ev->daddr = pl->pkt.daddr;
+	ev->tunnel_endpoint = pl->tunnel_endpoint;
 	if (pl->pkt.proto == IPPROTO_ICMP || pl->pkt.proto == IPPROTO_ICMPV6) {
 		/* flows show ICMP type/code where the ports would be */
-		ev.sport = pl->pkt.icmp_type;
-		ev.dport = pl->pkt.icmp_code;
+		ev->sport = pl->pkt.icmp_type;
+		ev->dport = pl->pkt.icmp_code;
 	} else {
-		ev.sport = pl->pkt.sport;
-		ev.dport = pl->pkt.dport;
+		ev->sport = pl->pkt.sport;
+		ev->dport = pl->pkt.dport;
 	}
-	if (bpf_ringbuf_output(&ciliate_events, &ev, sizeof(ev), 0) == 0)
-		return;
-	/* the ring is full: the consumer is behind. Counted, never hidden (agent status,
-	 * observe's lost_events, metrics) */
-	lost = bpf_map_lookup_elem(&ciliate_events_lost, &zero);
-	if (lost)
-		(*lost)++;
+	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&ciliate_events, BPF_RB_AVAIL_DATA) >=
+				       EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+/*
+ * Verdict aggregation, the counterpart of the trace aggregation below for policy verdicts
+ * and drops: a flow's verdicts and drop are reported once, and the same flow decided again at
+ * the same hook within DROP_AGGREGATION_NS is counted in the metrics only. Only packets that
+ * do not establish anything repeat a decision that soon (retransmitted SYNs of a denied or
+ * not yet answered connection, floods of one flow): an admitted connection's later packets
+ * are conntrack hits and decide nothing. Every new flow is reported: the simulator's
+ * evidence and users' `observe` see each one. Off with cfg_trace_all (replay and tests want every packet's
+ * events) and cfg_every_drop (the benches' "every drop" rows). A per-CPU direct-mapped cache
+ * of recent drops, keyed by a 64-bit flow hash.
+ */
+#define DROP_AGGREGATION_NS 1000000000ULL
+#define DROP_AGG_SLOTS 1024 /* a power of two */
+
+enum drop_report { DROP_REPORT_UNKNOWN = 0, DROP_REPORT_EMIT, DROP_REPORT_AGGREGATED };
+
+struct drop_agg_slot {
+	__u64 key;
+	__u64 until; /* coarse clock ns */
+};
+
+/* Not pinned (no "ciliate_" prefix): a cache private to each loaded object. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_AGG_SLOTS);
+	__type(key, __u32);
+	__type(value, struct drop_agg_slot);
+} drop_agg SEC(".maps");
+
+static __always_inline __u64 drop_flow_key(const struct pipeline *pl)
+{
+	const struct pkt *p = &pl->pkt;
+	__u64 k = ((__u64)p->saddr.v6[0] << 32 | p->daddr.v6[0]) ^
+		  ((__u64)(p->saddr.v6[1] ^ p->saddr.v6[2] ^ p->saddr.v6[3]) << 32 |
+		   (p->daddr.v6[1] ^ p->daddr.v6[2] ^ p->daddr.v6[3]));
+
+	k ^= ((__u64)p->sport << 48) | ((__u64)p->dport << 32) | ((__u64)p->proto << 16) |
+	     ((__u64)pl->hook << 8) | pl->dir;
+	k *= 0x9e3779b97f4a7c15ULL; /* spread the bits: the slot comes from the top */
+	return k ^ (k >> 29);
+}
+
+/* Whether this packet's drop is to be reported (decided once per packet). */
+static __always_inline int drop_reported(struct pipeline *pl)
+{
+	struct drop_agg_slot *s;
+	__u64 key;
+	__u32 slot;
+
+	if (pl->drop_report)
+		return pl->drop_report == DROP_REPORT_EMIT;
+	pl->drop_report = DROP_REPORT_EMIT;
+	if (cfg_trace_all || cfg_no_events || cfg_every_drop)
+		return 1;
+	key = drop_flow_key(pl);
+	slot = (__u32)(key >> 54) & (DROP_AGG_SLOTS - 1);
+	s = bpf_map_lookup_elem(&drop_agg, &slot);
+	if (!s)
+		return 1;
+	if (s->key == key && pl->now < s->until) {
+		pl->drop_report = DROP_REPORT_AGGREGATED;
+		return 0;
+	}
+	s->key = key;
+	s->until = pl->now + DROP_AGGREGATION_NS;
+	return 1;
 }
 
 /* Records a drop (event + metric) and returns the TC verdict to use. */
@@ -101,7 +186,8 @@ static __always_inline int drop_packet(struct pipeline *pl, int reason, __u8 fil
 	if (reason < 0)
 		reason = -reason;
 	metrics_count(pl, reason);
-	event_emit(pl, EVENT_DROP, reason, ((__u32)file << 16) | line, TC_ACT_SHOT);
+	if (drop_reported(pl))
+		event_emit(pl, EVENT_DROP, reason, ((__u32)file << 16) | line, TC_ACT_SHOT);
 	return TC_ACT_SHOT;
 }
 
@@ -131,8 +217,10 @@ static __always_inline void policy_verdict_emit(struct pipeline *pl, int allowed
 	__u8 saved = pl->dir;
 
 	pl->dir = dir;
-	event_emit(pl, EVENT_POLICY_VERDICT, allowed ? REASON_FORWARDED : REASON_POLICY_DENIED, 0,
-		   allowed ? TC_ACT_OK : TC_ACT_SHOT);
+	if (drop_reported(pl))
+		event_emit(pl, EVENT_POLICY_VERDICT,
+			   allowed ? REASON_FORWARDED : REASON_POLICY_DENIED, 0,
+			   allowed ? TC_ACT_OK : TC_ACT_SHOT);
 	pl->dir = saved;
 }
 

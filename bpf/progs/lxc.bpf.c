@@ -27,6 +27,7 @@
 const volatile __u8 cfg_enable_ipv6 = 0;
 const volatile __u8 cfg_trace_all = 0;
 const volatile __u8 cfg_no_events = 0;
+const volatile __u8 cfg_every_drop = 0;
 
 #include "lib/admit.h"
 

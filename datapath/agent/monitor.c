@@ -6,12 +6,14 @@
  * buffer that the API (op "observe", observe.c) serves. The ring-buffer's own loss counter
  * (ciliate_events_lost, per CPU) is read by the thread and becomes lost_events records.
  *
- * Why a thread: the loop can be busy for tens of milliseconds (a reconcile at 10,000 pods),
- * while 1 MiB of ring holds about 10,000 events, i.e. 10 ms at a million events a second.
+ * Why a thread: the loop can be busy for tens of milliseconds (a reconcile at 10,000 pods);
+ * the 8 MiB ring holds about 80,000 events, 80 ms at a million events a second, which also
+ * covers the reader being descheduled on a loaded machine (docs/PERFORMANCE.md, Events).
  */
 #include "agent.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,11 @@
 
 #include "flow/flow.h"
 
-#define POLL_MS 100
+/* The datapath wakes the reader only when an eighth of the ring is waiting
+ * (EVENTS_WAKEUP_BYTES), so the reader also looks on its own: every POLL_BUSY_MS while events
+ * come, every POLL_IDLE_MS when none came. */
+#define POLL_BUSY_MS 5
+#define POLL_IDLE_MS 50
 #define LOST_CHECK_MS 100
 
 struct agent_monitor {
@@ -79,16 +85,14 @@ static int on_event(void *ctx, void *data, size_t size)
 	struct agent_monitor *m = ctx;
 	struct flow f;
 
+	/* called by ring_buffer__consume() with m->mu held (one lock per batch) */
 	if (size < sizeof(struct ciliate_event))
 		return 0;
 	memset(&f, 0, sizeof(f));
-	pthread_mutex_lock(&m->mu);
 	flow_decode(&f, data, m->dir);
 	f.time_ns = (int64_t)f.ev.ts_ns + m->clock_offset_ns;
 	flow_buf_append(&m->buf, &f);
 	m->seen++;
-	notify_loop(m);
-	pthread_mutex_unlock(&m->mu);
 	return 0;
 }
 
@@ -124,13 +128,30 @@ static void check_lost(struct agent_monitor *m)
 	pthread_mutex_unlock(&m->mu);
 }
 
+/* Decodes everything waiting in the ring, under one lock; the number of events. */
+static int consume(struct agent_monitor *m)
+{
+	int n;
+
+	pthread_mutex_lock(&m->mu);
+	n = ring_buffer__consume(m->rb);
+	if (n > 0)
+		notify_loop(m);
+	pthread_mutex_unlock(&m->mu);
+	return n;
+}
+
 static void *reader(void *arg)
 {
 	struct agent_monitor *m = arg;
+	struct pollfd p = {.fd = ring_buffer__epoll_fd(m->rb), .events = POLLIN};
 	int64_t next_check = 0, now;
+	int wait_ms = POLL_IDLE_MS;
 
 	while (!m->stop) {
-		ring_buffer__poll(m->rb, POLL_MS);
+		/* woken by the datapath past its fill level, or by the timeout */
+		poll(&p, 1, wait_ms);
+		wait_ms = consume(m) > 0 ? POLL_BUSY_MS : POLL_IDLE_MS;
 		now = clock_ns(CLOCK_MONOTONIC);
 		if (now >= next_check) {
 			check_lost(m);

@@ -82,6 +82,7 @@ static int overlay_load(struct datapath *dp, const struct datapath_opts *opts, s
 	dp->overlay->rodata->cfg_enable_ipv6 = opts->enable_ipv6;
 	dp->overlay->rodata->cfg_trace_all = opts->trace_all;
 	dp->overlay->rodata->cfg_no_events = opts->no_events;
+	dp->overlay->rodata->cfg_every_drop = opts->every_drop;
 	bpf_object__for_each_map(map, dp->overlay->obj) {
 		if (strncmp(bpf_map__name(map), "ciliate_", 8))
 			continue;
@@ -135,6 +136,7 @@ int datapath_open(const struct datapath_opts *opts, struct datapath **out, struc
 	dp->lxc->rodata->cfg_enable_ipv6 = opts->enable_ipv6;
 	dp->lxc->rodata->cfg_trace_all = opts->trace_all;
 	dp->lxc->rodata->cfg_no_events = opts->no_events;
+	dp->lxc->rodata->cfg_every_drop = opts->every_drop;
 
 	if (opts->node) {
 		bpf_object__for_each_map(map, dp->lxc->obj) {

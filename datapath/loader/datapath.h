@@ -24,6 +24,7 @@ struct datapath_opts {
 	bool enable_ipv6;
 	bool trace_all;    /* a trace event for every forwarded packet (replay, debugging) */
 	bool no_events;    /* no ring-buffer events at all (benches: the cost of emitting them) */
+	bool every_drop;   /* no drop aggregation: an event for every dropped packet (benches) */
 };
 
 struct datapath; /* opaque */

@@ -360,6 +360,6 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define POLICY_MAX 65536
 #define CT_MAX 262144
 #define FRAG_MAX 8192
-#define EVENTS_RING_BYTES (1u << 20)
+#define EVENTS_RING_BYTES (8u << 20) /* ~80k events: 80 ms at 1 M/s (the reader can be descheduled that long) */
 
 #endif
