@@ -22,7 +22,7 @@
  *   ct-miss-allow  from-container, TCP SYN of a new connection to a remote pod that A's
  *                  egress allows: a policy verdict (allow) and a trace (conntrack insert)
  *
- * Rings are 1 MiB (about 10,000 records); once full, bpf_ringbuf_output() fails fast and
+ * The datapath ring is 8 MiB, the floor rings 1 MiB (about 10,000 records); once full, bpf_ringbuf_output() fails fast and
  * only bumps ciliate_events_lost, a cheaper path than a real emission. So every run is a
  * batch small enough for the ring (-n packets, default 1000, at most 2000, x 3 events), and
  * the ring is drained after each batch (outside the kernel-timed region) but for its newest
