@@ -317,6 +317,82 @@ struct ciliate_event {
 	__be32 tunnel_endpoint; /* overlay hooks: the node tunnelled to / from (0: none) */
 };
 
+/* ---- Services (kube-proxy replacement; docs/SERVICES.md) ------------------------------
+ * Cilium's layout (REFERENCE.md section 3) with a family in every key: a frontend (address,
+ * port, protocol) has one entry per backend slot; slot 0 is the service itself (count, flags,
+ * reverse-NAT index, affinity timeout), slots 1..count name backend ids.
+ */
+#define LB_SVC_F_EXTERNAL_IP (1u << 0)
+#define LB_SVC_F_NODEPORT (1u << 1)
+#define LB_SVC_F_EXT_LOCAL_SCOPE (1u << 2) /* externalTrafficPolicy: Local */
+#define LB_SVC_F_HOSTPORT (1u << 3)
+#define LB_SVC_F_AFFINITY (1u << 4)	   /* sessionAffinity: ClientIP */
+#define LB_SVC_F_LOADBALANCER (1u << 5)
+#define LB_SVC_F_ROUTABLE (1u << 6)	   /* reachable from outside the cluster */
+#define LB_SVC_F_SOURCE_RANGE (1u << 7)	   /* loadBalancerSourceRanges apply */
+
+#define LB_SVC_F2_INT_LOCAL_SCOPE (1u << 4) /* internalTrafficPolicy: Local */
+#define LB_SVC_F2_TWO_SCOPES (1u << 5)
+#define LB_SVC_F2_FWD_MODE_DSR (1u << 6)
+#define LB_SVC_F2_MAGLEV (1u << 7)	    /* backend chosen through the service's Maglev table */
+
+#define LB_SCOPE_EXTERNAL 0
+#define LB_SCOPE_INTERNAL 1
+
+struct lb_key {
+	union ciliate_addr addr; /* frontend address */
+	__be16 dport;
+	__u16 backend_slot; /* 0: the service entry */
+	__u8 proto;
+	__u8 scope; /* LB_SCOPE_* (two-scope services: a local-backends entry) */
+	__u8 family;
+	__u8 pad;
+};
+
+struct lb_service {
+	__u32 backend_id;  /* slots >= 1; slot 0: the affinity timeout in seconds */
+	__u16 count;	   /* slot 0: number of backend slots (0: no usable backend) */
+	__u16 rev_nat_index;
+	__u8 flags;	   /* LB_SVC_F_* */
+	__u8 flags2;	   /* LB_SVC_F2_* */
+	__u8 pad[2];
+};
+
+#define LB_BACKEND_ACTIVE 0
+#define LB_BACKEND_TERMINATING 1 /* keeps its flows, takes no new ones */
+#define LB_BACKEND_QUARANTINED 2
+#define LB_BACKEND_MAINTENANCE 3
+
+struct lb_backend {
+	union ciliate_addr addr;
+	__be16 port;
+	__u8 proto;
+	__u8 state; /* LB_BACKEND_* */
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* rev_nat_index -> the frontend replies are translated back to */
+struct lb_reverse_nat {
+	union ciliate_addr addr;
+	__be16 port;
+	__u8 family;
+	__u8 pad;
+};
+
+struct lb_affinity_key {
+	union ciliate_addr client;
+	__u16 rev_nat_index;
+	__u8 family;
+	__u8 pad[5];
+};
+
+struct lb_affinity_value {
+	__u64 last_used_ns; /* coarse clock */
+	__u32 backend_id;
+	__u32 pad;
+};
+
 /* ---- Layout checks: BPF and userspace must agree byte for byte ------------------------ */
 #define CILIATE_ABI_CHECK(type, size) \
 	_Static_assert(sizeof(struct type) == (size), "ABI: sizeof(struct " #type ") changed")
@@ -335,11 +411,18 @@ CILIATE_ABI_CHECK(frag_key, 12);
 CILIATE_ABI_CHECK(frag_ports, 4);
 CILIATE_ABI_CHECK(metrics_value, 16);
 CILIATE_ABI_CHECK(ciliate_event, 96);
+CILIATE_ABI_CHECK(lb_key, 24);
+CILIATE_ABI_CHECK(lb_service, 12);
+CILIATE_ABI_CHECK(lb_backend, 24);
+CILIATE_ABI_CHECK(lb_reverse_nat, 20);
+CILIATE_ABI_CHECK(lb_affinity_key, 24);
+CILIATE_ABI_CHECK(lb_affinity_value, 16);
 
 _Static_assert(__builtin_offsetof(struct ipcache_key, addr) == 8, "ABI: ipcache_key.addr");
 _Static_assert(__builtin_offsetof(struct policy_key, dport) == 14, "ABI: policy_key.dport");
 _Static_assert(__builtin_offsetof(struct ct_key, proto) == 36, "ABI: ct_key.proto");
 _Static_assert(__builtin_offsetof(struct ciliate_event, saddr) == 52, "ABI: event.saddr");
+_Static_assert(__builtin_offsetof(struct lb_key, dport) == 16, "ABI: lb_key.dport");
 _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpoint_info.addr");
 
 /* Pinned map names (under /sys/fs/bpf/ciliate/<node>/). */
