@@ -67,6 +67,7 @@
 #include "bpf_harness.h"
 #include "frames.h"
 #include "ring_lag.h"
+#include "stats.h"
 
 #define DENY_FLOWS 64	/* repeat rows: different packets per round */
 #define SINGLE_PKTS 512 /* single rows: packets per round */
@@ -206,14 +207,7 @@ static double median(const double *in, int n)
 	double v[MAX_ROUNDS];
 
 	memcpy(v, in, (size_t)n * sizeof(*v));
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return stats_median(v, n);
 }
 
 /* One measured row: a program, its packets, the ring its records go to. */

@@ -47,6 +47,7 @@
 #include "frames.h"
 #include "pktbuild.h"
 #include "ring_lag.h"
+#include "stats.h"
 
 #define FLOWS 64
 /* The repeat paths run in interleaved rounds (floor, lookup, ct-hit, reply, floor, ...) and
@@ -98,18 +99,6 @@ static double mean_repeat(int fd, const struct frame *flows, size_t n, unsigned 
 	return sum / (double)n;
 }
 
-/* Median of n values (sorts them). */
-static double median(double *v, int n)
-{
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 struct result {
 	const char *name;
@@ -257,10 +246,10 @@ int main(int argc, char **argv)
 			for (int p = 0; p < 4; p++)
 				m[p][r] = mean_repeat(fds[p], pkts[p], FLOWS,
 						      iters / FLOWS * 4 / ROUNDS);
-		floor_r = median(m[0], ROUNDS);
-		lookup_r = median(m[1], ROUNDS);
-		hit_r = median(m[2], ROUNDS);
-		reply_r = median(m[3], ROUNDS);
+		floor_r = stats_median(m[0], ROUNDS);
+		lookup_r = stats_median(m[1], ROUNDS);
+		hit_r = stats_median(m[2], ROUNDS);
+		reply_r = stats_median(m[3], ROUNDS);
 	}
 	/* the bound for a conntrack hit, either direction */
 	target = 3 * floor_r + (lookup_r - floor_r);

@@ -37,6 +37,7 @@
 #include "frames.h"
 #include "pktbuild.h"
 #include "ring_lag.h"
+#include "stats.h"
 
 #define FLOWS 64
 /* packets per test run: their 2 events each (2 x 2048 x 104 bytes) fit the 1 MiB ring */
@@ -97,18 +98,6 @@ static double mean_ns(int fd, const struct frame *flows, unsigned int repeat, in
 	return sum / FLOWS;
 }
 
-/* Median of n values (sorts them). */
-static double median(double *v, int n)
-{
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-			double t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* The datapath of one row: an endpoint with `rules` egress allows none of which admits the
  * measured packets. */
@@ -181,7 +170,7 @@ int main(int argc, char **argv)
 					   repeat, TC_ACT_SHOT, NULL);
 		}
 	}
-	floor_ns = median(m_floor, ROUNDS);
+	floor_ns = stats_median(m_floor, ROUNDS);
 	for (int s = 0; s < 3; s++) {
 		if (events_lost(hs[s]) != lost0[s]) {
 			fprintf(stderr, "bench_policy: %llu events lost on a full ring: the row would "
@@ -189,8 +178,8 @@ int main(int argc, char **argv)
 				(unsigned long long)(events_lost(hs[s]) - lost0[s]));
 			return 1;
 		}
-		ns[s] = median(m[s], ROUNDS);
-		ns_quiet[s] = median(mq[s], ROUNDS);
+		ns[s] = stats_median(m[s], ROUNDS);
+		ns_quiet[s] = stats_median(mq[s], ROUNDS);
 		ring_lag_close(&lag[s]);
 		harness_free(hs[s]);
 		harness_free(hq[s]);
