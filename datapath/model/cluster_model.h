@@ -4,10 +4,10 @@
  * (identities, IPAM addresses, per-node map entries). The agent (from the store), replay
  * and the simulator (from a scenario file, see model.h) share it.
  *
- * A new object kind (Service, EndpointSlice, CiliumEgressGatewayPolicy, ...) goes here: its
- * struct and its array in struct cluster_model, its parser in datapath/model/ (dispatched by
- * manifest_parse, parsed into model parts like pods and policies), and the map entries it
- * makes in node_state (node_state.c). Simulator-only documents (Test, Replay) do not: they
+ * A new object kind (CiliumEgressGatewayPolicy, ...) goes here, as Service and EndpointSlice
+ * did: its struct and its array in struct cluster_model, its parser in datapath/model/
+ * (dispatched by manifest_parse and the scenario parser, parsed into model parts like pods
+ * and policies), and the map entries it makes in node_state (node_state.c). Simulator-only documents (Test, Replay) do not: they
  * are the scenario's (model.h).
  */
 #ifndef CILIATE_CLUSTER_MODEL_H
@@ -19,6 +19,7 @@
 
 #include "ciliate/abi.h"
 #include "../common/diag.h"
+#include "../lb/maglev.h"
 
 #define MODEL_NAME_MAX 254
 
@@ -55,6 +56,28 @@ struct m_kv {
 };
 
 enum m_routing { ROUTING_TUNNEL = 0, ROUTING_NATIVE = 1 };
+
+/* bpf-lb-mode: how NodePort / LoadBalancer / externalIP traffic reaches a remote backend */
+enum m_lb_mode { LB_MODE_SNAT = 0, LB_MODE_DSR, LB_MODE_HYBRID, LB_MODE_ANNOTATION };
+enum m_lb_algorithm { LB_ALG_RANDOM = 0, LB_ALG_MAGLEV };
+enum m_dsr_dispatch { DSR_DISPATCH_OPT = 0, DSR_DISPATCH_IPIP, DSR_DISPATCH_GENEVE };
+
+/* The service-related cilium-config keys of the Cluster, validated once when the Cluster
+ * document is parsed (lb_config.c; docs/SERVICES.md "Configuration"). */
+struct m_lb_config {
+	bool kube_proxy_replacement;	 /* kube-proxy-replacement, default true */
+	enum m_lb_mode mode;		 /* bpf-lb-mode, default snat */
+	enum m_lb_algorithm algorithm;	 /* bpf-lb-algorithm, default random */
+	uint32_t maglev_table_size;	 /* bpf-lb-maglev-table-size, default 16381 */
+	struct maglev_seed maglev_seed;	 /* bpf-lb-maglev-hash-seed, default Cilium's */
+	enum m_dsr_dispatch dsr_dispatch; /* bpf-lb-dsr-dispatch, default opt */
+	bool bpf_masquerade;		 /* enable-bpf-masquerade, default false */
+	uint32_t native_routing_cidr;	 /* ipv4-native-routing-cidr (network order), default
+					    the cluster podCIDR */
+	uint8_t native_routing_cidr_len;
+	bool native_routing_cidr_set;	 /* given (else it follows podCIDR) */
+	bool health_check_nodeport;	 /* enable-health-check-nodeport, default true */
+};
 enum m_encryption { ENCRYPTION_NONE = 0, ENCRYPTION_WIREGUARD = 1, ENCRYPTION_IPSEC = 2 };
 
 struct m_cluster {
@@ -73,6 +96,7 @@ struct m_cluster {
 	size_t next_hosts;
 	struct m_kv *config; /* cilium-config keys */
 	size_t nconfig;
+	struct m_lb_config lb; /* the service keys of config, validated */
 	int line;
 };
 
@@ -104,6 +128,93 @@ struct m_pod {
 	int line;
 };
 
+/* ---- Services and EndpointSlices (service_parse.c, services.c; docs/SERVICES.md) ------- */
+
+enum m_svc_type { SVC_CLUSTER_IP = 0, SVC_NODE_PORT, SVC_LOAD_BALANCER };
+/* service.cilium.io/forwarding-mode and service.cilium.io/lb-algorithm: absent = the
+ * cluster's bpf-lb-mode / bpf-lb-algorithm */
+enum m_svc_fwd { SVC_FWD_DEFAULT = 0, SVC_FWD_SNAT, SVC_FWD_DSR };
+enum m_svc_alg { SVC_ALG_DEFAULT = 0, SVC_ALG_RANDOM, SVC_ALG_MAGLEV };
+
+#define SVC_NODEPORT_MIN 30000
+#define SVC_NODEPORT_MAX 32767
+#define SVC_AFFINITY_TIMEOUT_DEFAULT 10800u
+#define SVC_SERVICE_NAME_LABEL "kubernetes.io/service-name"
+
+struct m_cidr {
+	uint32_t addr; /* network order */
+	uint8_t len;
+};
+
+struct m_service_port {
+	char name[16];	       /* IANA_SVC_NAME; may be empty when it is the only port */
+	uint8_t proto;	       /* IPPROTO_TCP / UDP / SCTP */
+	uint16_t port;
+	uint16_t target_port;  /* a number (default: port), or 0 with target_name */
+	char target_name[16];  /* a named targetPort: the pods' containerPort of that name */
+	uint16_t node_port;    /* NodePort/LoadBalancer: given or allocated; else 0 */
+	bool node_port_given;
+	int node_port_line;
+};
+
+struct m_service {
+	char ns[64];
+	char name[MODEL_NAME_MAX];
+	enum m_svc_type type;
+	bool headless;		/* clusterIP: None: no frontend at all */
+	uint32_t cluster_ip;	/* network order; given or allocated (0 when headless) */
+	bool cluster_ip_given;
+	int cluster_ip_line;
+	struct m_service_port *ports;
+	size_t nports;
+	struct labelset selector; /* empty: no selector (its slices are given, not derived) */
+	uint32_t *external_ips;	  /* spec.externalIPs */
+	size_t nexternal_ips;
+	uint32_t *lb_ips;	  /* status.loadBalancer.ingress[].ip */
+	size_t nlb_ips;
+	struct m_cidr *source_ranges; /* spec.loadBalancerSourceRanges */
+	size_t nsource_ranges;
+	bool etp_local;		  /* externalTrafficPolicy: Local */
+	bool itp_local;		  /* internalTrafficPolicy: Local */
+	bool affinity;		  /* sessionAffinity: ClientIP */
+	uint32_t affinity_timeout; /* seconds, 1..86400 (default 10800) */
+	uint16_t health_check_node_port; /* LoadBalancer + ETP Local: given or allocated */
+	bool health_check_given;
+	int health_check_line;
+	enum m_svc_fwd fwd_mode;
+	enum m_svc_alg algorithm;
+	const char *file;
+	int line;
+};
+
+struct m_slice_endpoint {
+	uint32_t addr; /* addresses[0] (network order); the others are ignored */
+	bool ready, serving, terminating; /* conditions (unset: ready, serving = ready,
+					     terminating = false, as upstream) */
+	char node[64];			  /* nodeName, may be empty */
+	char pod_ns[64];		  /* targetRef of kind Pod, may be empty */
+	char pod_name[MODEL_NAME_MAX];
+};
+
+struct m_slice_port {
+	char name[16]; /* matches the service port of the same name ("" for an unnamed one) */
+	uint16_t port;
+	uint8_t proto;
+};
+
+struct m_endpoint_slice {
+	char ns[64];
+	char name[MODEL_NAME_MAX];
+	char service[MODEL_NAME_MAX]; /* the kubernetes.io/service-name label ("" : none) */
+	struct m_slice_endpoint *eps;
+	size_t neps;
+	struct m_slice_port *ports;
+	size_t nports;
+	bool derived; /* made by services_complete from the service's selector */
+	const char *file;
+	int line;
+};
+
 /* A security identity allocated for a distinct label set. Keys carry the source prefix:
  * "k8s:app", "k8s:io.kubernetes.pod.namespace", "k8s:io.cilium.k8s.namespace.labels.env". */
 struct m_identity {
@@ -128,6 +239,10 @@ struct cluster_model {
 	size_t npods;
 	struct m_policy **policies;
 	size_t npolicies;
+	struct m_service *services; /* in manifest order (ExternalName ones are left out) */
+	size_t nservices;
+	struct m_endpoint_slice *slices; /* given ones in manifest order, then derived ones */
+	size_t nslices;
 	struct m_identity *identities; /* in allocation order: 256, 257, ... */
 	size_t nidentities;
 	/* cluster_model_from_parts: the parts the pods' labels and ports and the policies
@@ -160,6 +275,16 @@ int cluster_renumber_identities(struct cluster_model *m, const uint32_t *ids);
 /* Returns the Cluster's cilium-config value for key, or NULL if unset. */
 const char *cluster_config(const struct cluster_model *m, const char *key);
 
+/* The Cluster's validated service configuration (defaults without a Cluster document). */
+const struct m_lb_config *cluster_lb_config(const struct cluster_model *m);
+
+/* Finds a service by "ns/name"; NULL if absent. */
+const struct m_service *cluster_find_service(const struct cluster_model *m,
+					     const char *ns_slash_name);
+
+/* Formats a service port's protocol: "TCP", "UDP" or "SCTP". */
+const char *svc_proto_name(uint8_t proto);
+
 /* ---- Per-node datapath state -------------------------------------------------------- */
 
 struct node_endpoint {
@@ -178,6 +303,45 @@ struct node_policy_entry {
 	struct policy_value val;
 };
 
+/* Service entries of a node (node_services.c; docs/SERVICES.md "Per-node entries"). */
+struct node_lb_entry {
+	struct lb_key key;
+	struct lb_service val;
+};
+
+struct node_lb_backend {
+	uint32_t id; /* the same backend (ADDR:PORT/PROTO) has the same id on every node */
+	struct lb_backend val;
+};
+
+struct node_lb_revnat {
+	uint16_t index; /* rev_nat_index of the frontend, the same on every node */
+	struct lb_reverse_nat val;
+};
+
+/* The Maglev table of a frontend whose service selects backends with Maglev (and that has
+ * a selectable backend): `size` backend ids. */
+struct node_lb_maglev {
+	uint16_t rev_nat_index;
+	uint8_t scope; /* LB_SCOPE_* of the entry it belongs to */
+	uint32_t size;
+	uint32_t *table;
+};
+
+/* loadBalancerSourceRanges of a LoadBalancer frontend (LB_SVC_F_SOURCE_RANGE): a client
+ * address inside one of its CIDRs may use the frontend. */
+struct node_lb_source_range {
+	uint16_t rev_nat_index;
+	struct m_cidr cidr;
+};
+
+/* Frontend i of lb (its slot 0 at lb[i0]) belongs to this service port (for tools). */
+struct node_lb_frontend {
+	const struct m_service *svc;
+	const struct m_service_port *port;
+	size_t slot0; /* index of its slot-0 entry in node_state.lb */
+};
+
 #define NODE_STATE_IFINDEX_BASE 1000
 
 struct node_state {
@@ -190,11 +354,32 @@ struct node_state {
 	size_t npolicy;
 	char **rule_names; /* rule_id -> "ns/name ingress[0]"; index 0 is "" */
 	size_t nrule_names;
+	/* services: every (frontend, scope) entry as slot 0 followed by its backend slots;
+	 * kube-proxy-replacement false leaves all of them empty */
+	struct node_lb_entry *lb;
+	size_t nlb;
+	struct node_lb_frontend *lb_frontends; /* one per slot-0 entry of lb, in order */
+	size_t nlb_frontends;
+	struct node_lb_backend *lb_backends; /* every backend a frontend of this node uses
+						(terminating ones too), sorted by id */
+	size_t nlb_backends;
+	struct node_lb_revnat *lb_revnat; /* one per frontend of this node, sorted by index */
+	size_t nlb_revnat;
+	struct node_lb_maglev *lb_maglev; /* one per Maglev entry with a backend */
+	size_t nlb_maglev;
+	struct node_lb_source_range *lb_source_ranges;
+	size_t nlb_source_ranges;
 };
 
 /* Computes the map entries the named node's datapath must hold. */
 int node_state_compute(const struct cluster_model *m, const char *node, struct node_state *out,
 		       struct diag *d);
+
+/* Computes the service entries of node_state (called by node_state_compute). */
+int node_services_compute(const struct cluster_model *m, struct node_state *ns);
+
+/* Frees the service arrays of ns. */
+void node_services_free(struct node_state *ns);
 
 /* Frees a node_state's arrays (not the cluster model it points into). */
 void node_state_free(struct node_state *ns);
@@ -238,6 +423,7 @@ int model_part_parse(const struct cluster_model *base, const char *name, const c
 
 /* Counts of what a part adds (for tests). */
 size_t model_part_npods(const struct model_part *p);
+size_t model_part_nservices(const struct model_part *p);
 
 /* Takes another reference; returns p. */
 struct model_part *model_part_ref(struct model_part *p);

@@ -331,5 +331,7 @@ int cluster_parse(struct parse_ctx *p, const yaml_node_t *root)
 	n = yt_map_get(c, spec, "config");
 	if (n)
 		err = parse_config(p, cl, n);
+	if (!err)
+		err = lb_config_parse(p, cl, n); /* defaults follow podCIDR */
 	return err;
 }

@@ -260,6 +260,8 @@ int cluster_model_from_docs(const char *name, const struct model_doc *docs, size
 		err = ipam_assign(m, d);
 	if (!err)
 		err = identity_assign(m, d);
+	if (!err)
+		err = services_complete(m, d);
 	if (err)
 		at = doc_of_message(d, names, ndocs);
 out:

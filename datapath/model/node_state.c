@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Per-node datapath state: the endpoints (non-hostNetwork pods of the node), the ipcache
- * (every pod /32, every node /32, every policy CIDR) and the policy map entries of the
- * node's endpoints.
+ * (every pod /32, every node /32, every policy CIDR), the policy map entries of the
+ * node's endpoints and the service entries (node_services.c).
  */
 #include "model.h"
 
@@ -223,6 +223,8 @@ int node_state_compute(const struct cluster_model *m, const char *node, struct n
 		err = build_ipcache(m, nd, &cidrs, out);
 	if (!err)
 		err = build_policy(m, &cidrs, out);
+	if (!err)
+		err = node_services_compute(m, out);
 	cidr_table_free(&cidrs);
 	if (err) {
 		node_state_free(out);
@@ -244,6 +246,7 @@ void node_state_free(struct node_state *ns)
 	for (i = 0; i < ns->nrule_names; i++)
 		free(ns->rule_names[i]);
 	free(ns->rule_names);
+	node_services_free(ns);
 	memset(ns, 0, sizeof(*ns));
 }
 

@@ -39,6 +39,36 @@ int namespace_parse(struct parse_ctx *p, const yaml_node_t *root);
 /* Parses a v1 Pod document and appends it to m->pods (pinned IPs validated, IPAM later). */
 int pod_parse(struct parse_ctx *p, const yaml_node_t *root);
 
+/* Parses a v1 Service and appends it to m->services (ExternalName ones are checked and left
+ * out); a given clusterIP or nodePort already taken by an earlier service is an error.
+ * Addresses are allocated, and the serviceCIDR checked, by services_complete. */
+int service_parse(struct parse_ctx *p, const yaml_node_t *root);
+
+/* Parses a discovery.k8s.io/v1 EndpointSlice and appends it to m->slices (addressType
+ * IPv6 and FQDN ones are checked and left out). */
+int endpoint_slice_parse(struct parse_ctx *p, const yaml_node_t *root);
+
+/* After identities: checks the services against the Cluster (clusterIP inside serviceCIDR,
+ * nothing taken twice), allocates clusterIPs, nodePorts and healthCheckNodePorts in model
+ * order and derives the EndpointSlices of selector services that have none (services.c). */
+int services_complete(struct cluster_model *m, struct diag *d);
+
+/* Removes the derived slices of m (before services_complete runs again). */
+void services_drop_derived(struct cluster_model *m);
+
+/* Deep copies of a service / slice (parts.c puts models together with them). */
+int service_copy(struct m_service *dst, const struct m_service *src);
+int slice_copy(struct m_endpoint_slice *dst, const struct m_endpoint_slice *src);
+
+/* Frees what a service / slice holds (not the struct itself). */
+void service_clear(struct m_service *svc);
+void slice_clear(struct m_endpoint_slice *sl);
+
+/* The service keys of cilium-config (lb_config.c): defaults (after the Cluster's podCIDR is
+ * known) and validation of the Cluster's spec.config mapping. */
+void lb_config_defaults(struct m_cluster *cl);
+int lb_config_parse(struct parse_ctx *p, struct m_cluster *cl, const yaml_node_t *config);
+
 /* Parses a networking.k8s.io/v1 NetworkPolicy and appends it to m->policies. */
 int netpol_parse(struct parse_ctx *p, const yaml_node_t *root);
 
@@ -48,7 +78,8 @@ int test_parse(struct parse_ctx *p, const yaml_node_t *root);
 /* Parses a Replay document and appends it to s->replays (pods must be parsed already). */
 int replay_parse(struct parse_ctx *p, const yaml_node_t *root);
 
-/* Parses one Kubernetes manifest (Namespace, Pod, NetworkPolicy; other kinds ignored) into
+/* Parses one Kubernetes manifest (Namespace, Pod, NetworkPolicy, Cilium(Clusterwide)Network-
+ * Policy, Service, EndpointSlice; other kinds ignored) into
  * p->m. sim.ciliate.dev kinds and documents without apiVersion/kind are errors. */
 int manifest_parse(struct parse_ctx *p, const yaml_node_t *root, const char *path);
 
@@ -128,7 +159,8 @@ int cluster_model_new(const char *name, struct cluster_model **out);
 /* Sets the Cluster defaults (routing, encryption, address ranges) in cl. */
 void cluster_defaults(struct m_cluster *cl);
 
-/* Frees the namespaces, pods and policies of m (not the cluster or identities). */
+/* Frees the namespaces, pods, policies, services and slices of m (not the cluster or
+ * identities). */
 void cluster_model_free_workloads(struct cluster_model *m);
 
 /* Frees everything m holds, not m itself (a scenario's embedded model). */

@@ -29,6 +29,10 @@ struct model_part {
 	size_t npods;
 	struct m_policy **policies;
 	size_t npolicies;
+	struct m_service *services;
+	size_t nservices;
+	struct m_endpoint_slice *slices;
+	size_t nslices;
 };
 
 static void part_free(struct model_part *p)
@@ -42,6 +46,10 @@ static void part_free(struct model_part *p)
 	tmp.npods = p->npods;
 	tmp.policies = p->policies;
 	tmp.npolicies = p->npolicies;
+	tmp.services = p->services;
+	tmp.nservices = p->nservices;
+	tmp.slices = p->slices;
+	tmp.nslices = p->nslices;
 	cluster_model_free_workloads(&tmp);
 	free(p->name);
 	free(p);
@@ -62,6 +70,11 @@ void model_part_unref(struct model_part *p)
 size_t model_part_npods(const struct model_part *p)
 {
 	return p->npods;
+}
+
+size_t model_part_nservices(const struct model_part *p)
+{
+	return p->nservices;
 }
 
 int model_part_parse(const struct cluster_model *base, const char *name, const char *text,
@@ -113,6 +126,10 @@ int model_part_parse(const struct cluster_model *base, const char *name, const c
 	part->npods = tmp.npods;
 	part->policies = tmp.policies;
 	part->npolicies = tmp.npolicies;
+	part->services = tmp.services;
+	part->nservices = tmp.nservices;
+	part->slices = tmp.slices;
+	part->nslices = tmp.nslices;
 	*out = part;
 	return 0;
 }
@@ -249,6 +266,76 @@ static bool pol_eq(const struct cluster_model *m, uint32_t a, uint32_t b)
 	return x->kind == y->kind && !strcmp(x->name, y->name) && !strcmp(x->ns, y->ns);
 }
 
+static bool svc_eq(const struct cluster_model *m, uint32_t a, uint32_t b)
+{
+	return !strcmp(m->services[a].name, m->services[b].name) &&
+	       !strcmp(m->services[a].ns, m->services[b].ns);
+}
+
+static bool slice_eq(const struct cluster_model *m, uint32_t a, uint32_t b)
+{
+	return !strcmp(m->slices[a].name, m->slices[b].name) &&
+	       !strcmp(m->slices[a].ns, m->slices[b].ns);
+}
+
+/* Copies the parts' services and slices into m (the model owns its own: allocations and
+ * derived slices are written into them), failing with -EAGAIN on a duplicate name. A
+ * clusterIP or nodePort given twice is services_complete's to find. */
+static int append_services(struct cluster_model *m, struct model_part *const *parts, size_t n)
+{
+	struct idx_table tsvc = {0}, tsl = {0};
+	size_t i, j, nsvc = 0, nsl = 0;
+	uint32_t *slot, k;
+	int err = 0;
+
+	for (i = 0; i < n; i++) {
+		nsvc += parts[i]->nservices;
+		nsl += parts[i]->nslices;
+	}
+	if (m->nservices || m->nslices || nsvc >= UINT32_MAX || nsl >= UINT32_MAX)
+		return -EAGAIN;
+	m->services = calloc(nsvc ? nsvc : 1, sizeof(*m->services));
+	m->slices = calloc(nsl ? nsl : 1, sizeof(*m->slices));
+	if (!m->services || !m->slices || table_init(&tsvc, nsvc) || table_init(&tsl, nsl)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; !err && i < n; i++) {
+		const struct model_part *p = parts[i];
+
+		for (j = 0; !err && j < p->nservices; j++) {
+			const struct m_service *svc = &p->services[j];
+
+			err = service_copy(&m->services[m->nservices], svc);
+			if (err)
+				break;
+			k = (uint32_t)m->nservices++;
+			slot = table_slot(&tsvc, hash_str(hash_str(HASH_INIT, svc->ns), svc->name),
+					  svc_eq, m, k);
+			if (*slot)
+				err = -EAGAIN;
+			*slot = k + 1;
+		}
+		for (j = 0; !err && j < p->nslices; j++) {
+			const struct m_endpoint_slice *sl = &p->slices[j];
+
+			err = slice_copy(&m->slices[m->nslices], sl);
+			if (err)
+				break;
+			k = (uint32_t)m->nslices++;
+			slot = table_slot(&tsl, hash_str(hash_str(HASH_INIT, sl->ns), sl->name),
+					  slice_eq, m, k);
+			if (*slot)
+				err = -EAGAIN;
+			*slot = k + 1;
+		}
+	}
+out:
+	free(tsvc.slot);
+	free(tsl.slot);
+	return err;
+}
+
 /* Appends the parts' workloads to m, failing with -EAGAIN on any duplicate
  * cluster_model_from_docs would report (namespace, pod, policy, pinned pod address). */
 static int append_parts(struct cluster_model *m, struct model_part *const *parts, size_t n)
@@ -351,12 +438,15 @@ int cluster_model_from_parts(struct cluster_model *m, struct model_part *const *
 	int err;
 
 	err = append_parts(m, parts, n);
+	if (!err)
+		err = append_services(m, parts, n);
 	if (err == -ENOMEM)
 		return diag_fail_errno(d, err, "%s: out of memory", m->name ? m->name : "model");
 	if (err)
 		return -EAGAIN;
 	/* cluster_model_from_docs reports failures of these passes with the document at fault */
-	if (namespaces_complete(m, &quiet) || ipam_assign(m, &quiet) || identity_assign(m, &quiet))
+	if (namespaces_complete(m, &quiet) || ipam_assign(m, &quiet) || identity_assign(m, &quiet) ||
+	    services_complete(m, &quiet))
 		return -EAGAIN;
 	return 0;
 }

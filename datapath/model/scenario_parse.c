@@ -29,6 +29,8 @@ enum doc_kind {
 	DOC_NETPOL,
 	DOC_CNP,
 	DOC_CCNP,
+	DOC_SERVICE,
+	DOC_SLICE,
 	DOC_LIST,
 	DOC_IGNORED,
 };
@@ -56,6 +58,7 @@ void cluster_defaults(struct m_cluster *cl)
 	cl->service_cidr_len = 12;
 	cl->underlay_cidr = htonl(0xc0000200u); /* 192.0.2.0/24 */
 	cl->underlay_cidr_len = 24;
+	lb_config_defaults(cl);
 }
 
 /* Sorts a document into a kind; errors for missing apiVersion/kind and unknown sim kinds. */
@@ -72,6 +75,8 @@ static int classify(const struct yt_ctx *c, const yaml_node_t *root, const char 
 		{ "v1", "Namespace", DOC_NAMESPACE },
 		{ "v1", "Pod", DOC_POD },
 		{ "v1", "List", DOC_LIST },
+		{ "v1", "Service", DOC_SERVICE },
+		{ "discovery.k8s.io/v1", "EndpointSlice", DOC_SLICE },
 		{ "networking.k8s.io/v1", "NetworkPolicy", DOC_NETPOL },
 		{ "cilium.io/v2", "CiliumNetworkPolicy", DOC_CNP },
 		{ "cilium.io/v2", "CiliumClusterwideNetworkPolicy", DOC_CCNP },
@@ -116,7 +121,7 @@ static int classify(const struct yt_ctx *c, const yaml_node_t *root, const char 
 		return yt_fail(c, kn, yt_path(sub, "%s%skind", path, *path ? "." : ""),
 			       "unknown %s kind \"%s\" (Cluster, Test or Replay)", SIM_API_VERSION,
 			       k);
-	*kind = DOC_IGNORED; /* Service, EndpointSlice, ConfigMap, Cilium*Policy, ... */
+	*kind = DOC_IGNORED; /* ConfigMap, CiliumEgressGatewayPolicy, ... */
 	return 0;
 }
 
@@ -159,6 +164,12 @@ int manifest_parse(struct parse_ctx *p, const yaml_node_t *root, const char *pat
 	case DOC_CNP:
 	case DOC_CCNP:
 		err = cnp_parse(p, root, kind == DOC_CCNP);
+		break;
+	case DOC_SERVICE:
+		err = service_parse(p, root);
+		break;
+	case DOC_SLICE:
+		err = endpoint_slice_parse(p, root);
 		break;
 	case DOC_CLUSTER:
 	case DOC_TEST:
@@ -293,6 +304,12 @@ static int parse_pass(struct parse_ctx *p, struct doc_set *ds, const enum doc_ki
 		case DOC_CCNP:
 			err = cnp_parse(p, it->root, it->kind == DOC_CCNP);
 			break;
+		case DOC_SERVICE:
+			err = service_parse(p, it->root);
+			break;
+		case DOC_SLICE:
+			err = endpoint_slice_parse(p, it->root);
+			break;
 		case DOC_TEST:
 			err = test_parse(p, it->root);
 			break;
@@ -310,7 +327,7 @@ static int build(struct parse_ctx *p, struct doc_set *ds, struct diag *d)
 {
 	static const enum doc_kind cluster[] = { DOC_CLUSTER, 0 };
 	static const enum doc_kind workloads[] = { DOC_NAMESPACE, DOC_POD, DOC_NETPOL, DOC_CNP,
-						       DOC_CCNP, 0 };
+						       DOC_CCNP, DOC_SERVICE, DOC_SLICE, 0 };
 	static const enum doc_kind checks[] = { DOC_TEST, DOC_REPLAY, 0 };
 	int err;
 
@@ -325,6 +342,8 @@ static int build(struct parse_ctx *p, struct doc_set *ds, struct diag *d)
 		err = ipam_assign(p->m, d);
 	if (!err)
 		err = identity_assign(p->m, d);
+	if (!err)
+		err = services_complete(p->m, d);
 	if (!err)
 		err = parse_pass(p, ds, checks);
 	return err;
@@ -447,6 +466,17 @@ void cluster_model_free_workloads(struct cluster_model *m)
 	free(m->policies);
 	m->policies = NULL;
 	m->npolicies = 0;
+	/* services and slices are always the model's own (parts.c copies them) */
+	for (i = 0; i < m->nservices; i++)
+		service_clear(&m->services[i]);
+	free(m->services);
+	m->services = NULL;
+	m->nservices = 0;
+	for (i = 0; i < m->nslices; i++)
+		slice_clear(&m->slices[i]);
+	free(m->slices);
+	m->slices = NULL;
+	m->nslices = 0;
 	/* built from parts: the pods' labels and ports and the policies are theirs */
 	for (i = 0; i < m->nparts; i++)
 		model_part_unref(m->parts[i]);
