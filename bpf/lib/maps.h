@@ -71,6 +71,28 @@ struct {
 	__uint(max_entries, EVENTS_RING_BYTES);
 } ciliate_events SEC(".maps");
 
+/* Services (bpf/lib/lb.h): frontends with their backend slots, backends, reverse NAT. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_SERVICES_MAX);
+	__type(key, struct lb_key);
+	__type(value, struct lb_service);
+} ciliate_lb_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_BACKENDS_MAX);
+	__type(key, __u32);
+	__type(value, struct lb_backend);
+} ciliate_lb_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_REVNAT_MAX);
+	__type(key, __u32);
+	__type(value, struct lb_reverse_nat);
+} ciliate_lb_revnat SEC(".maps");
+
 /* Events the ring buffer had no room for (per CPU): the agent shows them as lost events. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

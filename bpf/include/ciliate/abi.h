@@ -169,6 +169,8 @@ struct policy_value {
 enum ct_scope {
 	CT_OUT = 0,
 	CT_IN = 1,
+	CT_SVC = 2, /* a client's connection to a service frontend (the tuple before DNAT): the
+		     * backend chosen for it (lb.h), so later packets keep it */
 };
 
 struct ct_key {
@@ -213,7 +215,9 @@ struct ct_entry {
 	__u8 tcp_flags_fwd; /* OR of TCP flags seen from the originator */
 	__u8 tcp_flags_rev; /* OR of TCP flags seen from the responder */
 	__u8 flags;         /* CT_F_* */
-	__u8 pad[4];
+	__u16 rev_nat_index; /* a service connection (the backend tuple): replies to the client
+			      * get the frontend's address and port back (0: none) */
+	__u8 pad[2];
 };
 
 /* The other side of the connection is a pod on this node: established packets need the
@@ -436,6 +440,9 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define MAP_METRICS "ciliate_metrics"
 #define MAP_EVENTS "ciliate_events"
 #define MAP_EVENTS_LOST "ciliate_events_lost"
+#define MAP_LB_SERVICES "ciliate_lb_services"	/* lb_key -> lb_service */
+#define MAP_LB_BACKENDS "ciliate_lb_backends"	/* backend id (u32) -> lb_backend */
+#define MAP_LB_REVNAT "ciliate_lb_revnat"	/* rev_nat_index (u32) -> lb_reverse_nat */
 
 /* Map sizes (max_entries). */
 #define ENDPOINTS_MAX 4096
@@ -443,6 +450,9 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define POLICY_MAX 65536
 #define CT_MAX 262144
 #define FRAG_MAX 8192
+#define LB_SERVICES_MAX 65536
+#define LB_BACKENDS_MAX 65536
+#define LB_REVNAT_MAX 65536
 #define EVENTS_RING_BYTES (8u << 20) /* ~80k events: 80 ms at 1 M/s (the reader can be descheduled that long) */
 
 #endif

@@ -37,6 +37,7 @@
 	X(155, CT_MAP_INSERTION_FAILED, "CT: Map insertion failed")                    \
 	X(156, INVALID_IPV6_EXTENSION_HEADER, "Invalid IPv6 extension header")         \
 	X(157, IP_FRAGMENTATION_NOT_SUPPORTED, "IP fragmentation not supported")       \
+	X(158, SERVICE_BACKEND_NOT_FOUND, "Service backend not found")                 \
 	X(160, NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT, "No tunnel/encapsulation endpoint") \
 	X(165, NO_CONFIGURATION_AVAILABLE, "No configuration available to perform policy decision") \
 	X(166, UNSUPPORTED_L2_PROTOCOL, "Unsupported L2 protocol")                     \
