@@ -200,28 +200,65 @@ int sim_evidence_collect(const struct sim_cluster *c, struct sim_evidence *ev, j
 	return 0;
 }
 
+/* The source side of a probe's flow: protocol, address, one of its attempts' ports. */
+static bool same_source(const struct sim_drop *d, uint8_t proto, uint32_t saddr,
+			const uint16_t *sports, size_t nsports)
+{
+	size_t k;
+
+	if (d->proto != proto || d->saddr != saddr)
+		return false;
+	if (proto == IPPROTO_ICMP) /* echo ids are not in events */
+		return true;
+	for (k = 0; k < nsports; k++)
+		if (d->sport == sports[k])
+			return true;
+	return false;
+}
+
+/* A drop event (type 1, with its source line) names more than a verdict. */
+static const struct sim_drop *better(const struct sim_drop *best, const struct sim_drop *d)
+{
+	return !best || (best->event_type != 1 && d->event_type == 1) ? d : best;
+}
+
 const struct sim_drop *sim_evidence_match(const struct sim_evidence *ev, uint8_t proto,
 					  uint32_t saddr, const uint16_t *sports, size_t nsports,
 					  uint32_t daddr, uint16_t dport)
+{
+	const struct sim_drop *best = NULL;
+	size_t i;
+
+	for (i = 0; i < ev->ndrops; i++) {
+		const struct sim_drop *d = &ev->drops[i];
+
+		if (!same_source(d, proto, saddr, sports, nsports) || d->daddr != daddr)
+			continue;
+		if (proto != IPPROTO_ICMP && d->dport != dport)
+			continue;
+		best = better(best, d);
+	}
+	return best;
+}
+
+const struct sim_drop *sim_evidence_match_dsts(const struct sim_evidence *ev, uint8_t proto,
+					       uint32_t saddr, const uint16_t *sports,
+					       size_t nsports, const struct sim_flow_dst *dsts,
+					       size_t ndsts)
 {
 	const struct sim_drop *best = NULL;
 	size_t i, k;
 
 	for (i = 0; i < ev->ndrops; i++) {
 		const struct sim_drop *d = &ev->drops[i];
-		bool port_ok = proto == IPPROTO_ICMP; /* echo ids are not in events */
 
-		if (d->proto != proto || d->saddr != saddr || d->daddr != daddr)
+		if (!same_source(d, proto, saddr, sports, nsports))
 			continue;
-		if (proto != IPPROTO_ICMP && d->dport != dport)
-			continue;
-		for (k = 0; k < nsports && !port_ok; k++)
-			port_ok = d->sport == sports[k];
-		if (!port_ok)
-			continue;
-		/* a drop event (type 1, with its source line) names more than a verdict */
-		if (!best || (best->event_type != 1 && d->event_type == 1))
-			best = d;
+		for (k = 0; k < ndsts; k++)
+			if (d->daddr == dsts[k].addr && d->dport == dsts[k].port)
+				break;
+		if (k < ndsts)
+			best = better(best, d);
 	}
 	return best;
 }

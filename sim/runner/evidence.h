@@ -49,6 +49,21 @@ const struct sim_drop *sim_evidence_match(const struct sim_evidence *ev, uint8_t
 					  uint32_t saddr, const uint16_t *sports, size_t nsports,
 					  uint32_t daddr, uint16_t dport);
 
+/* A destination a probe's packets may carry: a service frontend before DNAT, a backend
+ * after it (addresses in network order). */
+struct sim_flow_dst {
+	uint32_t addr;
+	uint16_t port;
+};
+
+/* The drop of a service probe's own flow: proto, source address, one of its source ports,
+ * and a destination among dsts (the frontend and every backend: the drop may come before or
+ * after DNAT). Drop events are preferred to policy verdicts. NULL: none seen. */
+const struct sim_drop *sim_evidence_match_dsts(const struct sim_evidence *ev, uint8_t proto,
+					       uint32_t saddr, const uint16_t *sports,
+					       size_t nsports, const struct sim_flow_dst *dsts,
+					       size_t ndsts);
+
 void sim_evidence_free(struct sim_evidence *ev);
 
 #endif

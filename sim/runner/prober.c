@@ -97,19 +97,24 @@ static int start_job(struct sim_probe_job *j, struct slot *s)
 	return 0;
 }
 
-static void add_backend(char (*seen)[KUBELET_ID_MAX], int *nseen, const char *b)
+/* Counts an answer of backend b (the first SIM_ANSWERS_MAX distinct ones are kept). */
+static void count_answer(struct sim_probe_job *j, const char *b)
 {
 	int i;
 
-	for (i = 0; i < *nseen; i++)
-		if (!strcmp(seen[i], b))
+	for (i = 0; i < j->nanswers; i++) {
+		if (!strcmp(j->answers[i].name, b)) {
+			j->answers[i].n++;
 			return;
-	if (*nseen < 64)
-		snprintf(seen[(*nseen)++], KUBELET_ID_MAX, "%s", b);
+		}
+	}
+	if (j->nanswers < SIM_ANSWERS_MAX) {
+		snprintf(j->answers[j->nanswers].name, KUBELET_ID_MAX, "%s", b);
+		j->answers[j->nanswers++].n = 1;
+	}
 }
 
-static void parse_attempt(struct sim_probe_job *j, json_t *o, char (*seen)[KUBELET_ID_MAX],
-			  int *nseen)
+static void parse_attempt(struct sim_probe_job *j, json_t *o)
 {
 	const char *res = json_string_value(json_object_get(o, "result"));
 	json_t *reply = json_object_get(o, "reply");
@@ -142,7 +147,8 @@ static void parse_attempt(struct sim_probe_job *j, json_t *o, char (*seen)[KUBEL
 		snprintf(backend, sizeof(backend), "node/%s", node);
 	else
 		snprintf(backend, sizeof(backend), "ext/%s", pod);
-	add_backend(seen, nseen, backend);
+	if (j->answers)
+		count_answer(j, backend);
 	if (j->allowed == 1) {
 		snprintf(j->backend, sizeof(j->backend), "%s", backend);
 		snprintf(j->backend_node, sizeof(j->backend_node), "%s", node);
@@ -152,13 +158,14 @@ static void parse_attempt(struct sim_probe_job *j, json_t *o, char (*seen)[KUBEL
 
 static void finish_job(struct sim_probe_job *j, struct slot *s, int status)
 {
-	char (*seen)[KUBELET_ID_MAX] = calloc(64, KUBELET_ID_MAX);
 	char *line, *save = NULL;
-	int nseen = 0;
 	json_t *o;
 
 	j->elapsed_ms = sim_now_ms() - s->start;
 	s->buf[s->len] = '\0';
+	free(j->answers);
+	j->answers = calloc(SIM_ANSWERS_MAX, sizeof(*j->answers));
+	j->nanswers = 0;
 	for (line = strtok_r(s->buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		o = line[0] == '{' ? json_loads(line, 0, NULL) : NULL;
 		if (!o) {
@@ -166,12 +173,11 @@ static void finish_job(struct sim_probe_job *j, struct slot *s, int status)
 				snprintf(j->failure, sizeof(j->failure), "ciliate-probe: %.200s", line);
 			continue;
 		}
-		if (!json_object_get(o, "summary") && seen)
-			parse_attempt(j, o, seen, &nseen);
+		if (!json_object_get(o, "summary"))
+			parse_attempt(j, o);
 		json_decref(o);
 	}
-	j->distinct = nseen;
-	free(seen);
+	j->distinct = j->nanswers;
 	if (s->killed)
 		snprintf(j->failure, sizeof(j->failure), "ciliate-probe exceeded %lld ms: killed",
 			 s->deadline - s->start);
@@ -272,4 +278,15 @@ out:
 		free(slots[i].buf);
 	free(slots);
 	free(pfd);
+}
+
+void sim_probe_jobs_free(struct sim_probe_job *jobs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; jobs && i < n; i++) {
+		free(jobs[i].answers);
+		jobs[i].answers = NULL;
+		jobs[i].nanswers = 0;
+	}
 }

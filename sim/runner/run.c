@@ -10,8 +10,14 @@
  * holds only when the intended target answered. Honest reporting with
  * --no-datapath: a step that changes state fails all its checks ("policy changes need the
  * datapath: not applied"), a `deny` expectation fails whatever was observed. Assertions the
- * simulator cannot check yet (spread, replyBypasses, encryptedOn, clientIPSeen: egress-ip)
- * and svc/ targets fail with "not implemented".
+ * simulator cannot check yet (replyBypasses, encryptedOn, clientIPSeen: egress-ip) fail with
+ * "not implemented".
+ *
+ * Services (svc/NS/NAME, node/NAME on a NodePort): the probe goes to the frontend; an answer
+ * counts only from a backend of that service port, computed from the cluster's objects as
+ * the store holds them for the step (services.c); a deny's drop event may name the frontend
+ * (before DNAT) or a backend (after it), and every backend's server must answer its
+ * preflight.
  */
 #include "run.h"
 
@@ -29,8 +35,11 @@ volatile int sim_interrupted;
 struct pending {
 	struct sim_check chk;
 	int job;                     /* index into the step's jobs; -1: not run */
-	int preflight;               /* index into the step's preflight jobs; -1: none */
+	int *pre;                    /* indexes into the step's preflight jobs (heap) */
+	size_t npre;
 	const struct m_probe *probe; /* NULL for matrix cells */
+	struct sim_service_target svc; /* svc.svc set: a service probe */
+	struct sim_spread spread;      /* spread.count set: a spread probe */
 	const struct sim_host *source, *target;
 	char src_ip[IP4_STR_MAX];
 };
@@ -55,7 +64,8 @@ static void reason_add(struct sim_check *chk, const char *fmt, ...)
 	chk->pass = false;
 }
 
-/* Resolves an endpoint reference to the host, the namespace it runs in and its address. */
+/* Resolves an endpoint reference to the host, the namespace it runs in and its address.
+ * svc/ references are destinations only, resolved by resolve_service. */
 static int resolve(const struct sim_cluster *c, const char *ref, char *netns, char *ip,
 		   const struct sim_host **host, char *why, size_t wsize)
 {
@@ -63,8 +73,8 @@ static int resolve(const struct sim_cluster *c, const char *ref, char *netns, ch
 	uint32_t a;
 
 	if (!strncmp(ref, "svc/", 4)) {
-		snprintf(why, wsize, "%s: services not implemented", ref);
-		return -EOPNOTSUPP;
+		snprintf(why, wsize, "%s: a service is not a host: it cannot be a source", ref);
+		return -EINVAL;
 	}
 	if (!strncmp(ref, "node/", 5)) {
 		h = sim_find_host(c, SIM_NODE, ref + 5);
@@ -98,9 +108,50 @@ static const char *proto_str(uint8_t proto)
 	return proto_name(proto, buf, sizeof(buf));
 }
 
+/* The destination of a check: a host, or a service frontend (svc/NS/NAME: its ClusterIP;
+ * node/NAME on a nodePort a service owns: the node's address) with its backends in p->svc. */
+static int resolve_destination(const struct sim_cluster *c, const struct cluster_model *m,
+			       struct pending *p, char *netns, char *ip, char *why, size_t wsize)
+{
+	int err;
+
+	if (!strncmp(p->chk.to, "svc/", 4)) {
+		err = sim_service_resolve(c, m, p->chk.to + 4, p->chk.port, p->chk.proto, &p->svc,
+					  why, wsize);
+		if (!err)
+			ip4_format(p->svc.frontend, ip);
+		return err;
+	}
+	err = resolve(c, p->chk.to, netns, ip, &p->target, why, wsize);
+	if (err || p->target->kind != SIM_NODE || p->chk.proto == IPPROTO_ICMP)
+		return err;
+	err = sim_nodeport_resolve(c, m, p->target, p->chk.port, p->chk.proto, &p->svc, why,
+				   wsize);
+	if (err > 0) /* the node forwards it: the answer comes from a backend */
+		p->target = NULL;
+	return err < 0 ? err : 0;
+}
+
+/* A stream's destination address (svc/NS/NAME: the ClusterIP of its TCP port). */
+static int resolve_address(const struct sim_cluster *c, const struct cluster_model *m,
+			   const char *ref, uint16_t port, char *ip, char *why, size_t wsize)
+{
+	struct sim_service_target t;
+	char netns[NETNS_NAME_MAX];
+	int err;
+
+	if (strncmp(ref, "svc/", 4))
+		return resolve(c, ref, netns, ip, NULL, why, wsize);
+	err = sim_service_resolve(c, m, ref + 4, port, IPPROTO_TCP, &t, why, wsize);
+	if (!err)
+		ip4_format(t.frontend, ip);
+	sim_service_target_free(&t);
+	return err;
+}
+
 /* Sets up a check's job, or marks it not runnable with the reason. */
-static void plan_check(const struct sim_cluster *c, struct pending *p,
-		       struct sim_probe_job *jobs, size_t *njobs, int count)
+static void plan_check(const struct sim_cluster *c, const struct cluster_model *m,
+		       struct pending *p, struct sim_probe_job *jobs, size_t *njobs, int count)
 {
 	struct sim_probe_job *j = &jobs[*njobs];
 	char why[512], dst_ns[NETNS_NAME_MAX];
@@ -123,7 +174,7 @@ static void plan_check(const struct sim_cluster *c, struct pending *p,
 	}
 	memset(j, 0, sizeof(*j));
 	if (resolve(c, p->chk.from, j->netns, p->src_ip, &p->source, why, sizeof(why)) ||
-	    resolve(c, p->chk.to, dst_ns, j->to, &p->target, why, sizeof(why))) {
+	    resolve_destination(c, m, p, dst_ns, j->to, why, sizeof(why))) {
 		reason_add(&p->chk, "%s", why);
 		return;
 	}
@@ -180,6 +231,28 @@ static const char *not_a_deny(const char *error)
 	return "the attempt failed on its way to";
 }
 
+/* A service probe's drop: its destination is the frontend before DNAT (e.g.
+ * SERVICE_BACKEND_NOT_FOUND) or one of the backends after it. */
+static const struct sim_drop *match_service_drop(const struct sim_evidence *ev,
+						 const struct pending *p,
+						 const struct sim_probe_job *j, uint32_t saddr)
+{
+	const struct sim_service_target *t = &p->svc;
+	struct sim_flow_dst *dsts = calloc(t->nbackends + 1, sizeof(*dsts));
+	const struct sim_drop *d;
+	size_t i;
+
+	if (!dsts)
+		return NULL;
+	dsts[0] = (struct sim_flow_dst){ t->frontend, t->frontend_port };
+	for (i = 0; i < t->nbackends; i++)
+		dsts[i + 1] = (struct sim_flow_dst){ t->backends[i].ip, t->backends[i].port };
+	d = sim_evidence_match_dsts(ev, j->proto, saddr, j->sports, j->nsports, dsts,
+				    t->nbackends + 1);
+	free(dsts);
+	return d;
+}
+
 /* The drop event of the probe's own flow, into chk. */
 static bool find_evidence(const struct sim_evidence *ev, const struct pending *p,
 			  const struct sim_probe_job *j, struct sim_check *chk)
@@ -190,7 +263,10 @@ static bool find_evidence(const struct sim_evidence *ev, const struct pending *p
 
 	if (ip4_parse(p->src_ip, &saddr) || ip4_parse(j->to, &daddr))
 		return false;
-	d = sim_evidence_match(ev, j->proto, saddr, j->sports, j->nsports, daddr, j->port);
+	if (p->svc.svc)
+		d = match_service_drop(ev, p, j, saddr);
+	else
+		d = sim_evidence_match(ev, j->proto, saddr, j->sports, j->nsports, daddr, j->port);
 	if (!d)
 		return false;
 	chk->evidence = *d;
@@ -206,6 +282,22 @@ static bool find_evidence(const struct sim_evidence *ev, const struct pending *p
 	return true;
 }
 
+/* Every answer of a service probe came from a backend of the service port. */
+static void check_service_answers(const struct pending *p, const struct sim_probe_job *j,
+				  struct sim_check *chk)
+{
+	char list[512];
+	int i;
+
+	for (i = 0; i < j->nanswers; i++) {
+		if (sim_service_backend(&p->svc, j->answers[i].name))
+			continue;
+		sim_service_backends_list(&p->svc, list, sizeof(list));
+		reason_add(chk, "expected answers from backends of %s (%s), %d answered by %s",
+			   p->svc.label, list, j->answers[i].n, j->answers[i].name);
+	}
+}
+
 /* The allow holds only when the intended target answered. */
 static void check_allow(const struct pending *p, const struct sim_probe_job *j,
 			struct sim_check *chk)
@@ -215,6 +307,10 @@ static void check_allow(const struct pending *p, const struct sim_probe_job *j,
 
 	if (!j->allowed || j->allowed != j->attempts) {
 		reason_add(chk, "expected allow, observed %s", chk->observed);
+		return;
+	}
+	if (p->svc.svc) {
+		check_service_answers(p, j, chk);
 		return;
 	}
 	/* an ICMP echo reply names nobody: the probe's raw socket is connected to the target's
@@ -258,6 +354,31 @@ static bool unplugged(const struct sim_cluster *c, const struct pending *p, stru
 	return true;
 }
 
+/* Every server a deny of this check is about answered its preflight. */
+static bool preflights_answered(const struct pending *p, const struct sim_probe_job *j,
+				const struct sim_probe_job *pre, struct sim_check *chk)
+{
+	size_t i;
+
+	for (i = 0; i < p->npre; i++) {
+		const struct sim_probe_job *q = &pre[p->pre[i]];
+
+		if (!q->failure[0] && q->allowed)
+			continue;
+		if (p->svc.svc)
+			reason_add(chk, "the backend at %s of %s does not answer on %u/%s from inside its "
+				   "own namespace (%s): a deny cannot be proven", q->to,
+				   p->svc.label, q->port, proto_str(q->proto),
+				   q->failure[0] ? q->failure : q->error);
+		else
+			reason_add(chk, "%s's server does not answer on %u/%s from inside its own "
+				   "namespace (%s): a deny cannot be proven", chk->to, j->port,
+				   proto_str(j->proto), q->failure[0] ? q->failure : q->error);
+		return false;
+	}
+	return true;
+}
+
 static void check_deny(const struct sim_cluster *c, const struct pending *p,
 		       const struct sim_probe_job *j, const struct sim_probe_job *pre,
 		       const struct sim_evidence *ev, struct sim_check *chk)
@@ -272,12 +393,8 @@ static void check_deny(const struct sim_cluster *c, const struct pending *p,
 		reason_add(chk, "expected deny, observed %s", chk->observed);
 		return;
 	}
-	if (pre && (pre->failure[0] || !pre->allowed)) {
-		reason_add(chk, "%s's server does not answer on %u/%s from inside its own "
-			   "namespace (%s): a deny cannot be proven", chk->to, j->port,
-			   proto_str(j->proto), pre->failure[0] ? pre->failure : pre->error);
+	if (!preflights_answered(p, j, pre, chk))
 		return;
-	}
 	if (strcmp(j->error, "timeout")) {
 		reason_add(chk, "%s: %s %s, not a datapath drop", j->error, not_a_deny(j->error),
 			   chk->to);
@@ -298,6 +415,87 @@ static void check_deny(const struct sim_cluster *c, const struct pending *p,
 			   "runner read them", (unsigned long long)ev->overwritten);
 }
 
+/* backendIn names only backends of the service port (else the assertion cannot hold). */
+static void check_backend_in_names(const struct pending *p, struct sim_check *chk)
+{
+	const struct m_probe *pr = p->probe;
+	char list[512];
+	size_t i;
+
+	for (i = 0; i < pr->nbackend_in; i++) {
+		if (sim_service_backend(&p->svc, pr->backend_in[i]))
+			continue;
+		sim_service_backends_list(&p->svc, list, sizeof(list));
+		reason_add(chk, "backendIn: %s is not a backend of %s port %u/%s (backends: %s)",
+			   pr->backend_in[i], p->svc.label, p->svc.port->port,
+			   proto_str(p->svc.port->proto), list);
+	}
+}
+
+/* Appends "x/b1:21 x/b2:19" to buf. */
+static void describe_distribution(const struct sim_probe_job *j, char *buf, size_t size)
+{
+	size_t len;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < j->nanswers; i++) {
+		len = strlen(buf);
+		snprintf(buf + len, size - len, "%s%s:%d", i ? " " : "", j->answers[i].name,
+			 j->answers[i].n);
+	}
+}
+
+static int answers_of(const struct sim_probe_job *j, const char *name)
+{
+	int i;
+
+	for (i = 0; i < j->nanswers; i++)
+		if (!strcmp(j->answers[i].name, name))
+			return j->answers[i].n;
+	return 0;
+}
+
+/* spread: every attempt answered, every ready backend at least once, each one's share within
+ * (1 +- tolerance) / (ready backends). */
+static void check_spread(const struct pending *p, const struct sim_probe_job *j,
+			 struct sim_check *chk)
+{
+	const struct sim_spread *sp = &p->spread;
+	size_t k = sim_service_ready_backends(&p->svc), i;
+	char dist[512];
+	size_t len = strlen(chk->observed);
+	double even, share;
+
+	describe_distribution(j, dist, sizeof(dist));
+	snprintf(chk->observed + len, sizeof(chk->observed) - len, " spread=%s", dist);
+	if (!p->svc.svc) {
+		reason_add(chk, "spread: needs a service target (svc/NS/NAME or a NodePort)");
+		return;
+	}
+	if (!k) {
+		reason_add(chk, "spread: %s has no ready backend", p->svc.label);
+		return;
+	}
+	if (j->allowed != sp->count) {
+		reason_add(chk, "spread: %d of %d attempts answered", j->allowed, sp->count);
+		return;
+	}
+	even = 1.0 / (double)k;
+	for (i = 0; i < p->svc.nbackends; i++) {
+		const struct sim_backend *b = &p->svc.backends[i];
+		int n = answers_of(j, b->name);
+
+		if (!b->ready)
+			continue;
+		share = (double)n / (double)sp->count;
+		if (!n || share < even * (1 - sp->tolerance) || share > even * (1 + sp->tolerance))
+			reason_add(chk, "spread: %s answered %d of %d (%.0f%%; an even split is "
+				   "%.0f%% +- %.0f%%): %s", b->name, n, sp->count, share * 100,
+				   even * 100, even * sp->tolerance * 100, dist);
+	}
+}
+
 static void check_assertions(const struct sim_cluster *c, struct pending *p,
 			     const struct sim_probe_job *j)
 {
@@ -305,6 +503,8 @@ static void check_assertions(const struct sim_cluster *c, struct pending *p,
 	struct sim_check *chk = &p->chk;
 	size_t i;
 
+	if (pr->nbackend_in && p->svc.svc)
+		check_backend_in_names(p, chk);
 	if (pr->nbackend_in) {
 		for (i = 0; i < pr->nbackend_in; i++)
 			if (!strcmp(pr->backend_in[i], j->backend))
@@ -329,8 +529,8 @@ static void check_assertions(const struct sim_cluster *c, struct pending *p,
 	if (pr->same_backend && (j->allowed != pr->same_backend || j->distinct != 1))
 		reason_add(chk, "sameBackend %d: %d answers from %d backends", pr->same_backend,
 			   j->allowed, j->distinct);
-	if (pr->spread)
-		reason_add(chk, "spread: not implemented");
+	if (pr->spread && p->spread.count)
+		check_spread(p, j, chk);
 	if (pr->reply_bypasses[0])
 		reason_add(chk, "replyBypasses: not implemented");
 	if (pr->encrypted_on[0])
@@ -363,6 +563,12 @@ static void describe_expected(struct pending *p, bool expect_allow)
 	if (pr->same_backend)
 		snprintf(e + len, size - len, " sameBackend=%d", pr->same_backend);
 	len = strlen(e);
+	if (pr->spread)
+		snprintf(e + len, size - len, " spread=%s", p->spread.count ? "" : "?");
+	len = strlen(e);
+	if (p->spread.count)
+		snprintf(e + len, size - len, "%d/%g", p->spread.count, p->spread.tolerance);
+	len = strlen(e);
 	if (pr->drop_reason[0])
 		snprintf(e + len, size - len, " dropReason=%s", pr->drop_reason);
 }
@@ -381,7 +587,6 @@ static void init_check(struct pending *p, const char *scenario, const struct m_t
 	p->chk.proto = proto;
 	p->chk.pass = true;
 	p->chk.matrix = -1;
-	p->preflight = -1;
 }
 
 static size_t step_size(const struct m_step *st)
@@ -394,9 +599,24 @@ static size_t step_size(const struct m_step *st)
 }
 
 /* Builds the step's checks (probes first, then matrix cells row by row). */
-static size_t build_checks(const struct sim_cluster *c, const char *scenario,
-			   const struct m_test *t, const struct m_step *st, struct pending *ps,
-			   struct sim_probe_job *jobs, size_t *njobs, const char *step_reason)
+/* How many attempts a probe makes: sameBackend N or spread's count (else one). */
+static int probe_count(struct pending *p)
+{
+	const struct m_probe *pr = p->probe;
+	char why[256];
+	int count = pr->same_backend > 0 ? pr->same_backend : 1;
+
+	if (pr->spread && sim_spread_parse(pr->spread, &p->spread, why, sizeof(why)))
+		reason_add(&p->chk, "%s", why);
+	if (p->spread.count > count)
+		count = p->spread.count;
+	return count > SIM_SAME_BACKEND_MAX ? SIM_SAME_BACKEND_MAX : count;
+}
+
+static size_t build_checks(const struct sim_cluster *c, const struct cluster_model *model,
+			   const char *scenario, const struct m_test *t, const struct m_step *st,
+			   struct pending *ps, struct sim_probe_job *jobs, size_t *njobs,
+			   const char *step_reason)
 {
 	size_t n = 0, i, r, k;
 	int count;
@@ -410,13 +630,11 @@ static size_t build_checks(const struct sim_cluster *c, const char *scenario,
 		snprintf(p->chk.kind, sizeof(p->chk.kind), "probe");
 		snprintf(p->chk.name, sizeof(p->chk.name), "%s -> %s %u/%s", pr->from, pr->to,
 			 pr->port, proto_str(pr->proto));
+		count = probe_count(p);
 		describe_expected(p, pr->expect_allow);
 		if (step_reason)
 			reason_add(&p->chk, "%s", step_reason);
-		count = pr->same_backend > 0 ? pr->same_backend : 1;
-		if (count > SIM_SAME_BACKEND_MAX)
-			count = SIM_SAME_BACKEND_MAX;
-		plan_check(c, p, jobs, njobs, count);
+		plan_check(c, model, p, jobs, njobs, count);
 	}
 	for (i = 0; i < st->nmatrices; i++) {
 		const struct m_matrix *m = &st->matrices[i];
@@ -442,7 +660,7 @@ static size_t build_checks(const struct sim_cluster *c, const char *scenario,
 				describe_expected(p, p->chk.cell_expected == '.');
 				if (step_reason)
 					reason_add(&p->chk, "%s", step_reason);
-				plan_check(c, p, jobs, njobs, 1);
+				plan_check(c, model, p, jobs, njobs, 1);
 			}
 		}
 	}
@@ -473,7 +691,7 @@ static void evaluate(const struct sim_cluster *c, struct pending *p,
 			find_evidence(ev, p, j, &p->chk);
 		check_allow(p, j, &p->chk);
 	} else {
-		check_deny(c, p, j, p->preflight >= 0 ? &pre[p->preflight] : NULL, ev, &p->chk);
+		check_deny(c, p, j, pre, ev, &p->chk);
 	}
 	if (p->probe)
 		check_assertions(c, p, j);
@@ -602,16 +820,16 @@ static int fault_check(struct sim_cluster *c, const char *scenario, const struct
 	return !chk.pass;
 }
 
-static void start_stream(const struct sim_cluster *c, const struct m_stream *ms,
-			 struct sim_stream *s)
+static void start_stream(const struct sim_cluster *c, const struct cluster_model *m,
+			 const struct m_stream *ms, struct sim_stream *s)
 {
-	char netns[NETNS_NAME_MAX], src[IP4_STR_MAX], dst_ns[NETNS_NAME_MAX], to[IP4_STR_MAX];
+	char netns[NETNS_NAME_MAX], src[IP4_STR_MAX], to[IP4_STR_MAX];
 	char why[512];
 
 	s->pid = -1;
 	s->fd = -1;
 	if (resolve(c, ms->from, netns, src, NULL, why, sizeof(why)) ||
-	    resolve(c, ms->to, dst_ns, to, NULL, why, sizeof(why))) {
+	    resolve_address(c, m, ms->to, ms->port, to, why, sizeof(why))) {
 		snprintf(s->out, sizeof(s->out), "%s", why);
 		s->len = strlen(s->out);
 		return;
@@ -639,47 +857,140 @@ static int stream_check(const char *scenario, const struct m_test *t, const stru
 	return !chk.pass;
 }
 
-/* One preflight per target of the step's deny checks: its own server, asked from inside its
- * own namespace (no datapath on that path), must answer, or no deny can be proven there. */
-static size_t plan_preflights(struct pending *ps, size_t n, const struct sim_probe_job *jobs,
-			      struct sim_probe_job *pre)
-{
-	size_t npre = 0, i, k;
+/* The step's preflight jobs: one per distinct server (address, port, protocol), asked from
+ * inside its own namespace. */
+struct preflights {
+	struct sim_probe_job *jobs;
+	size_t n, cap;
+};
 
-	for (i = 0; i < n; i++) {
+/* The preflight of the server netns/to:port/proto (added once); its index or -ENOMEM. */
+static int preflight_for(struct preflights *pf, const char *netns, const char *to,
+			 uint16_t port, uint8_t proto)
+{
+	struct sim_probe_job *q;
+	size_t k;
+
+	for (k = 0; k < pf->n; k++)
+		if (!strcmp(pf->jobs[k].to, to) && pf->jobs[k].port == port &&
+		    pf->jobs[k].proto == proto)
+			return (int)k;
+	if (pf->n == pf->cap) {
+		pf->cap = pf->cap ? pf->cap * 2 : 16;
+		q = realloc(pf->jobs, pf->cap * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		pf->jobs = q;
+	}
+	q = &pf->jobs[pf->n];
+	memset(q, 0, sizeof(*q));
+	snprintf(q->netns, sizeof(q->netns), "%s", netns);
+	snprintf(q->to, sizeof(q->to), "%s", to);
+	q->port = port;
+	q->proto = proto;
+	q->count = 1;
+	q->timeout_ms = SIM_PROBE_TIMEOUT_MS;
+	return (int)pf->n++;
+}
+
+static int pending_add_preflight(struct pending *p, int idx)
+{
+	int *v;
+
+	if (idx < 0)
+		return idx;
+	v = realloc(p->pre, (p->npre + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	p->pre = v;
+	p->pre[p->npre++] = idx;
+	return 0;
+}
+
+/* A service deny: every backend that is a pod of the simulation, on its backend port. */
+static int plan_service_preflights(struct preflights *pf, struct pending *p, uint8_t proto)
+{
+	char ip[IP4_STR_MAX];
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < p->svc.nbackends && !err; i++) {
+		const struct sim_backend *b = &p->svc.backends[i];
+
+		if (!b->host || !b->host->own_netns)
+			continue;
+		err = pending_add_preflight(p, preflight_for(pf, b->host->netns,
+							     ip4_format(b->ip, ip), b->port, proto));
+	}
+	return err;
+}
+
+/* One preflight per server of the step's deny checks (the target's; for a service, each
+ * backend's): asked from inside its own namespace (no datapath on that path), it must
+ * answer, or no deny can be proven there. */
+static int plan_preflights(struct pending *ps, size_t n, const struct sim_probe_job *jobs,
+			   struct preflights *pf)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < n && !err; i++) {
 		const struct sim_probe_job *j;
 		bool deny = ps[i].probe ? !ps[i].probe->expect_allow :
 					  ps[i].chk.cell_expected == 'X';
 
-		if (ps[i].job < 0 || !deny || !ps[i].target || !ps[i].target->own_netns)
+		if (ps[i].job < 0 || !deny)
 			continue;
 		j = &jobs[ps[i].job];
-		for (k = 0; k < npre; k++)
-			if (!strcmp(pre[k].to, j->to) && pre[k].port == j->port &&
-			    pre[k].proto == j->proto)
-				break;
-		if (k == npre) {
-			memset(&pre[k], 0, sizeof(pre[k]));
-			snprintf(pre[k].netns, sizeof(pre[k].netns), "%s", ps[i].target->netns);
-			snprintf(pre[k].to, sizeof(pre[k].to), "%s", j->to);
-			pre[k].port = j->port;
-			pre[k].proto = j->proto;
-			pre[k].count = 1;
-			pre[k].timeout_ms = SIM_PROBE_TIMEOUT_MS;
-			npre++;
-		}
-		ps[i].preflight = (int)k;
+		if (ps[i].svc.svc)
+			err = plan_service_preflights(pf, &ps[i], j->proto);
+		else if (ps[i].target && ps[i].target->own_netns)
+			err = pending_add_preflight(&ps[i], preflight_for(pf, ps[i].target->netns,
+									  j->to, j->port, j->proto));
 	}
-	return npre;
+	return err;
 }
 
-static int run_step(struct sim_cluster *c, const char *scenario, const struct m_test *t,
-		    const struct m_step *st, struct sim_report *r)
+/* The model a step's service checks use: the store's objects after the step's changes (with
+ * the datapath), else the scenario's. *owned is freed by the caller. */
+static const struct cluster_model *step_model(const struct sim_cluster *c,
+					      const struct scenario *s,
+					      struct cluster_model **owned)
 {
-	size_t cap = step_size(st) + 1, n, njobs = 0, i;
+	struct diag d = { "" };
+
+	*owned = NULL;
+	if (!c->datapath || !s->model.nservices)
+		return &s->model;
+	if (sim_store_model(c, owned, &d)) {
+		fprintf(stderr, "ciliate-sim: services: the store's objects do not make a model "
+			"(%s); checking services against the scenario's own\n", d.msg);
+		cluster_model_free(*owned);
+		*owned = NULL;
+		return &s->model;
+	}
+	return *owned;
+}
+
+static void pendings_free(struct pending *ps, size_t n)
+{
+	size_t i;
+
+	for (i = 0; ps && i < n; i++) {
+		free(ps[i].pre);
+		sim_service_target_free(&ps[i].svc);
+	}
+}
+
+static int run_step(struct sim_cluster *c, const struct scenario *s, const char *scenario,
+		    const struct m_test *t, const struct m_step *st, struct sim_report *r)
+{
+	size_t cap = step_size(st) + 1, n = 0, njobs = 0, i;
 	struct sim_probe_job *jobs;
 	struct sim_stream *streams = NULL;
-	struct sim_probe_job *pre;
+	struct preflights pf = { 0 };
+	struct cluster_model *owned = NULL;
+	const struct cluster_model *model;
 	struct sim_evidence ev;
 	struct pending *ps;
 	struct diag d = { "" };
@@ -690,8 +1001,7 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 	memset(&ev, 0, sizeof(ev));
 	ps = calloc(cap, sizeof(*ps));
 	jobs = calloc(cap, sizeof(*jobs));
-	pre = calloc(cap, sizeof(*pre));
-	if (!ps || !jobs || !pre) {
+	if (!ps || !jobs) {
 		failed = -ENOMEM;
 		goto out;
 	}
@@ -700,13 +1010,15 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 		failed = -ENOMEM;
 		goto out;
 	}
-	/* streams first: they must live through the step's changes and faults */
+	/* streams first: they must live through the step's changes and faults (a svc/ stream
+	 * goes to the ClusterIP of the scenario's own model) */
 	for (i = 0; i < st->nstreams; i++)
-		start_stream(c, &st->streams[i], &streams[i]);
+		start_stream(c, &s->model, &st->streams[i], &streams[i]);
 	err = sim_apply_step(c, st, &d);
+	model = step_model(c, s, &owned);
 	/* with a datapath a rejected change is its own failed check: the probes then show
 	 * that the previous state stayed in force */
-	n = build_checks(c, scenario, t, st, ps, jobs, &njobs,
+	n = build_checks(c, model, scenario, t, st, ps, jobs, &njobs,
 			 err && !c->datapath ? d.msg : NULL);
 	printf("--- %s / %s: %zu check(s)%s%s\n", t->name, st->name,
 	       n + (changes && c->datapath) + st->nfaults + st->nstreams, err ? ": " : "",
@@ -716,7 +1028,11 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 	for (i = 0; i < st->nfaults; i++)
 		failed += fault_check(c, scenario, t, st, &st->faults[i], r);
 	fflush(stdout);
-	sim_probe_run(pre, plan_preflights(ps, n, jobs, pre), SIM_PROBE_PARALLEL);
+	if (plan_preflights(ps, n, jobs, &pf)) {
+		failed = -ENOMEM;
+		goto out;
+	}
+	sim_probe_run(pf.jobs, pf.n, SIM_PROBE_PARALLEL);
 	if (c->datapath && sim_evidence_begin(c, &ev)) {
 		failed = -ENOMEM;
 		goto out;
@@ -725,7 +1041,7 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 	if (c->datapath)
 		sim_evidence_collect(c, &ev, sim_flow_log);
 	for (i = 0; i < n; i++) {
-		evaluate(c, &ps[i], jobs, pre, &ev);
+		evaluate(c, &ps[i], jobs, pf.jobs, &ev);
 		failed += !ps[i].chk.pass;
 		sim_report_add(r, &ps[i].chk);
 		if (ps[i].chk.matrix < 0)
@@ -739,9 +1055,13 @@ static int run_step(struct sim_cluster *c, const char *scenario, const struct m_
 out:
 	sim_evidence_free(&ev);
 	free(streams);
+	pendings_free(ps, n);
 	free(ps);
+	sim_probe_jobs_free(jobs, njobs);
 	free(jobs);
-	free(pre);
+	sim_probe_jobs_free(pf.jobs, pf.n);
+	free(pf.jobs);
+	cluster_model_free(owned);
 	return failed;
 }
 
@@ -755,7 +1075,7 @@ int sim_run_tests(struct sim_cluster *c, const struct scenario *s, struct sim_re
 		const struct m_test *test = &s->tests[t];
 
 		for (k = 0; k < test->nsteps && !sim_interrupted; k++) {
-			f = run_step(c, scenario, test, &test->steps[k], r);
+			f = run_step(c, s, scenario, test, &test->steps[k], r);
 			if (f < 0)
 				return f;
 			failed += f;

@@ -16,6 +16,13 @@
 #define SIM_REASON_MAX 768
 #define SIM_PROBE_PORTS_MAX 16 /* source ports of a probe's attempts kept for evidence */
 
+/* How many answers one backend gave a probe. */
+struct sim_answer {
+	char name[KUBELET_ID_MAX]; /* "ns/pod", "ext/NAME" or "node/NAME" */
+	int n;
+};
+#define SIM_ANSWERS_MAX 64 /* distinct backends counted per probe */
+
 /* One ciliate-probe run inside a source namespace. */
 struct sim_probe_job {
 	char netns[NETNS_NAME_MAX];
@@ -38,7 +45,12 @@ struct sim_probe_job {
 	double latency_ms;            /* first attempt */
 	long long elapsed_ms;         /* the whole probe process */
 	char failure[256];            /* the probe itself failed (usage, netns, timeout) */
+	struct sim_answer *answers;   /* every answering backend and its count (heap) */
+	int nanswers;
 };
+
+/* Frees what sim_probe_run allocated in the jobs (not the array). */
+void sim_probe_jobs_free(struct sim_probe_job *jobs, size_t n);
 
 /* Forks ciliate-probe with argv (argv[0] names the program) inside netns, its stdout and
  * stderr on the returned *out_fd; the child dies with the runner. 0 or -errno. */
@@ -105,6 +117,68 @@ void sim_stream_finish(struct sim_stream *s, struct sim_check *chk);
 
 /* `run --flows FILE` / `--html FILE`: every flow of the run's steps is appended here. */
 extern json_t *sim_flow_log;
+
+/* ---- services (services.c) ------------------------------------------------------------ */
+
+/* A backend of a service port: a pod its EndpointSlices name with a ready or serving
+ * endpoint for that port. */
+struct sim_backend {
+	char name[KUBELET_ID_MAX]; /* "ns/pod" ("ip/A.B.C.D" when no pod has the address) */
+	uint32_t ip;               /* network order */
+	uint16_t port;             /* the endpoint port serving the service port */
+	bool ready;                /* selectable for new connections (ready, not terminating) */
+	const struct sim_host *host; /* NULL when not a pod of the simulation */
+};
+
+/* A service frontend a probe goes to (svc/NS/NAME, or node/NAME on a NodePort) and the
+ * backends that may answer it. */
+struct sim_service_target {
+	const struct sim_cluster *cluster;
+	const struct m_service *svc; /* NULL: not a service probe */
+	const struct m_service_port *port;
+	uint32_t frontend;           /* ClusterIP or node IP (network order) */
+	uint16_t frontend_port;      /* service port or nodePort */
+	char label[400];             /* "svc/x/web" or "NodePort 30080 of svc/x/web" */
+	struct sim_backend *backends;
+	size_t nbackends;
+};
+
+/* spread: {count: N, tolerance: T} or "N/T" */
+struct sim_spread {
+	int count;
+	double tolerance; /* each ready backend's share within (1 +- T) / backends */
+};
+
+/* The cluster model as the store holds it now (the scenario's Cluster, then the stored
+ * Namespaces, Pods, Services and EndpointSlices in the agents' model order). */
+int sim_store_model(const struct sim_cluster *c, struct cluster_model **out, struct diag *d);
+
+/* svc/NS/NAME on port/proto: its ClusterIP and backends; -errno with the reason in why (no
+ * such service, headless, no such port, ICMP). */
+int sim_service_resolve(const struct sim_cluster *c, const struct cluster_model *m,
+			const char *ns_name, uint16_t port, uint8_t proto,
+			struct sim_service_target *t, char *why, size_t wsize);
+
+/* node/NAME on a NodePort: 1 with the service owning that nodePort (and protocol) and its
+ * backends, 0 when no service owns it, -errno on failure. */
+int sim_nodeport_resolve(const struct sim_cluster *c, const struct cluster_model *m,
+			 const struct sim_host *node, uint16_t port, uint8_t proto,
+			 struct sim_service_target *t, char *why, size_t wsize);
+
+/* The backend of that name; NULL if it is none of the service port's. */
+const struct sim_backend *sim_service_backend(const struct sim_service_target *t,
+					      const char *name);
+
+/* "x/b1,x/b2" ("none"), into buf. */
+void sim_service_backends_list(const struct sim_service_target *t, char *buf, size_t size);
+
+/* How many backends are ready (selectable for new connections). */
+size_t sim_service_ready_backends(const struct sim_service_target *t);
+
+void sim_service_target_free(struct sim_service_target *t);
+
+/* Parses a probe's spread value; -EINVAL with the reason in why. */
+int sim_spread_parse(const char *text, struct sim_spread *sp, char *why, size_t wsize);
 
 /* Runs the scenario's Replay documents, one check each (replays.c). */
 int sim_run_replays(const struct scenario *s, struct sim_report *r);

@@ -149,7 +149,8 @@ else
 fi
 for reason in "no datapath attached: a deny cannot be enforced" \
 	"expected allow, observed deny refused" "backendIn: answered by x/b" \
-	"services not implemented" "refused: not an address inside the simulation" \
+	"backendIn: x/a is not a backend of svc/x/web port 80/TCP (backends: x/b)" \
+	"refused: not an address inside the simulation" \
 	"policy changes need the datapath: not applied"; do
 	if grep -qF "$reason" "$rep"; then
 		pass "wrong expectations report: $reason"
