@@ -115,7 +115,7 @@ static __always_inline int endpoint_commit(struct pipeline *pl, struct ct_result
 		return 0;
 	}
 	return ct_create(&r->key, &pl->pkt, src_identity, d->rule_id, ct_flags | r->key_flags,
-			 pl->now);
+			 pl->now, pl->rev_nat_index);
 }
 
 #endif

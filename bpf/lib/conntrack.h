@@ -191,11 +191,13 @@ static __always_inline void ct_update(struct ct_entry *e, const struct pkt *p, i
 
 /* Creates (or, for a reopened connection, resets) the entry for a new connection. */
 static __always_inline int ct_create(const struct ct_key *key, const struct pkt *p,
-				     __u32 src_identity, __u32 rule_id, __u8 flags, __u64 now)
+				     __u32 src_identity, __u32 rule_id, __u8 flags, __u64 now,
+				     __u16 rev_nat_index)
 {
 	struct ct_entry e = {};
 
 	e.created_ns = now;
+	e.rev_nat_index = rev_nat_index;
 	e.flags = flags;
 	e.src_identity = src_identity;
 	e.rule_id = rule_id;

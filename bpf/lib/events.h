@@ -24,6 +24,7 @@ struct pipeline {
 	__u64 now;          /* clock_now_ns() once per packet */
 	__u64 event_ts;     /* bpf_ktime_get_ns() of the packet's first event (0: none yet) */
 	__u8 drop_report;   /* enum drop_report: this packet's drops are reported or aggregated */
+	__u16 rev_nat_index; /* a service connection's frontend (lb.h), for its conntrack entry */
 	__u32 ep_id;
 	__u32 src_identity;
 	__u32 dst_identity;

@@ -30,6 +30,7 @@ const volatile __u8 cfg_no_events = 0;
 const volatile __u8 cfg_every_drop = 0;
 
 #include "lib/admit.h"
+#include "lib/lb.h"
 
 static __always_inline int lxc_drop(struct pipeline *pl, int reason, __u16 line)
 {
@@ -82,6 +83,12 @@ int from_container(struct __sk_buff *skb)
 		return DROP(&pl, -REASON_INVALID_SOURCE_IP);
 
 	pl.src_identity = ep->identity;
+
+	/* a service frontend becomes one of its backends before policy and conntrack see the
+	 * packet: both apply to the backend */
+	ret = lb_translate(&pl);
+	if (ret < 0)
+		return DROP(&pl, ret);
 
 	/* the sender's side: its egress (the peer's identity comes from the ipcache, which
 	 * holds every pod, local or not) */
@@ -151,6 +158,12 @@ int to_container(struct __sk_buff *skb)
 	ret = endpoint_commit(&pl, &r, pl.src_identity, &d, 0);
 	if (ret < 0)
 		return DROP(&pl, ret);
+	/* a reply of a service connection the pod opened: from the frontend again */
+	if (r.is_reply && r.entry && r.entry->rev_nat_index) {
+		ret = lb_reverse(&pl, r.entry);
+		if (ret < 0)
+			return DROP(&pl, ret);
+	}
 	return lxc_forward(&pl, TC_ACT_OK, REASON_CT_NEW + pl.ct_status);
 }
 

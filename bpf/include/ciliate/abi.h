@@ -210,7 +210,10 @@ struct ct_entry {
 	__u64 packets_rev;
 	__u64 bytes_rev;
 	__u32 src_identity; /* identity of the originator */
-	__u32 rule_id;      /* policy rule that admitted the connection */
+	union {
+		__u32 rule_id;    /* policy rule that admitted the connection */
+		__u32 backend_id; /* CT_SVC entries: the backend chosen for the connection */
+	};
 	__u8 tcp_state;     /* enum ct_tcp_state */
 	__u8 tcp_flags_fwd; /* OR of TCP flags seen from the originator */
 	__u8 tcp_flags_rev; /* OR of TCP flags seen from the responder */
