@@ -162,8 +162,14 @@ void ct_format(const struct ct_key *key, const struct ct_entry *e, uint64_t now_
 		 "%s %s:%u -> %s:%u %s expires=%llds state=%s packets=%llu/%llu bytes=%llu/%llu "
 		 "src_identity=%u",
 		 proto_name(k->proto, pb, sizeof(pb)), s, ntohs(k->sport), dd, ntohs(k->dport),
-		 k->scope == CT_OUT ? "out" : "in", left, ct_tcp_state_name(e->tcp_state),
-		 (unsigned long long)e->packets_fwd, (unsigned long long)e->packets_rev,
-		 (unsigned long long)e->bytes_fwd, (unsigned long long)e->bytes_rev,
-		 e->src_identity);
+		 k->scope == CT_OUT ? "out" : k->scope == CT_SVC ? "svc" : "in", left,
+		 ct_tcp_state_name(e->tcp_state), (unsigned long long)e->packets_fwd,
+		 (unsigned long long)e->packets_rev, (unsigned long long)e->bytes_fwd,
+		 (unsigned long long)e->bytes_rev, e->src_identity);
+	/* service connections: the backend chosen (CT_SVC) and the frontend replies get */
+	if (k->scope == CT_SVC)
+		snprintf(buf + strlen(buf), len - strlen(buf), " backend_id=%u rev_nat=%u",
+			 e->backend_id, e->rev_nat_index);
+	else if (e->rev_nat_index)
+		snprintf(buf + strlen(buf), len - strlen(buf), " rev_nat=%u", e->rev_nat_index);
 }
