@@ -113,7 +113,18 @@ struct agent_ep {
 	char error[256];
 };
 
-enum agent_map { AM_IPCACHE, AM_POLICY, AM_ENDPOINTS, AM_LXC, AM_COUNT };
+/* The maps the agent programs (reconcile.c map_desc). Maglev tables and source ranges of
+ * the services have no maps yet. */
+enum agent_map {
+	AM_IPCACHE,
+	AM_POLICY,
+	AM_ENDPOINTS,
+	AM_LXC,
+	AM_LB_SERVICES, /* lb_key -> lb_service */
+	AM_LB_BACKENDS, /* u32 backend id -> lb_backend */
+	AM_LB_REVNAT,	/* u32 rev_nat_index -> lb_reverse_nat */
+	AM_COUNT
+};
 
 struct agent_client {
 	int fd;
@@ -342,6 +353,14 @@ void agent_ep_remove(struct agent *a, size_t i);
 
 /* JSON view of one endpoint for the API. */
 json_t *agent_ep_json(const struct agent *a, const struct agent_ep *ep);
+
+/* ---- services.c ---- */
+
+/* This node's service frontends (the service-list op): one object per frontend entry of the
+ * node state, {id, frontend, frontendAddress, type, flags, namespace, name, portName,
+ * extTrafficPolicy, intTrafficPolicy, backends[{id, slot, address, ip, port, protocol,
+ * state}]}, in the node state's order. */
+json_t *agent_services_json(const struct agent *a);
 
 /* ---- reconcile.c ---- */
 

@@ -8,7 +8,7 @@
  *   response: {"ok":true,...}  or  {"ok":false,"error":"reason","code":"not-found"}
  *
  * Ops: status, ipam-allocate, ipam-release, endpoint-add, endpoint-del, endpoint-list,
- * identity-list, observe.
+ * identity-list, service-list, observe.
  * Error codes: invalid, not-found, conflict, exhausted, not-ready, internal.
  *
  * Also here: the naming conventions the agent, the CNI plugin and the simulator share.
@@ -39,6 +39,7 @@
 #define AGENT_OP_ENDPOINT_DEL  "endpoint-del"
 #define AGENT_OP_ENDPOINT_LIST "endpoint-list"
 #define AGENT_OP_IDENTITY_LIST "identity-list"
+#define AGENT_OP_SERVICE_LIST  "service-list"
 #define AGENT_OP_OBSERVE       "observe" /* flows: docs/OBSERVABILITY.md */
 
 /* Error codes carried in "code". */

@@ -332,10 +332,11 @@ static int start(struct agent *a, struct diag *d)
 	if (err)
 		return err;
 	agent_log(a,
-		  "datapath loaded, maps pinned at %s (%zu ipcache, %zu policy, %zu endpoint "
-		  "entries found); store %s at revision %lld",
+		  "datapath loaded, maps pinned at %s (%zu ipcache, %zu policy, %zu endpoint, "
+		  "%zu service, %zu backend entries found); store %s at revision %lld",
 		  datapath_pin_dir(a->dp), a->cur[AM_IPCACHE].n, a->cur[AM_POLICY].n,
-		  a->cur[AM_ENDPOINTS].n, a->o.store_uri, (long long)a->rev);
+		  a->cur[AM_ENDPOINTS].n, a->cur[AM_LB_SERVICES].n, a->cur[AM_LB_BACKENDS].n,
+		  a->o.store_uri, (long long)a->rev);
 	agent_reconcile(a, d); /* failures are logged; the previous state stays in force */
 	err = agent_server_open(a, d);
 	if (!err)

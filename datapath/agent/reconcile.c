@@ -4,7 +4,8 @@
  * maps hold -> writes. Only changed entries are written and only removed ones deleted, so a
  * restart that finds everything in place writes nothing. Upserts go first in dependency
  * order (ipcache, policy, then endpoints: a pod becomes reachable only once its policy is
- * in place), deletions after in reverse order.
+ * in place; service backends, reverse NAT, then frontends: a frontend never names a backend
+ * the map lacks), deletions after in reverse order.
  *
  * The agent's endpoint ids are derived from the pod address (low 16 bits), so they stay the
  * same across restarts and while other pods come and go.
@@ -34,6 +35,10 @@ static const struct {
 	[AM_ENDPOINTS] = {MAP_ENDPOINTS, sizeof(struct endpoint_key), sizeof(struct endpoint_info),
 			  false},
 	[AM_LXC] = {MAP_LXC, sizeof(uint32_t), sizeof(struct endpoint_info), false},
+	[AM_LB_SERVICES] = {MAP_LB_SERVICES, sizeof(struct lb_key), sizeof(struct lb_service),
+			    false},
+	[AM_LB_BACKENDS] = {MAP_LB_BACKENDS, sizeof(uint32_t), sizeof(struct lb_backend), false},
+	[AM_LB_REVNAT] = {MAP_LB_REVNAT, sizeof(uint32_t), sizeof(struct lb_reverse_nat), false},
 };
 
 static uint32_t stable_ep_id(uint32_t ip)
@@ -309,12 +314,79 @@ static int want_rest(struct agent *a, struct wanted *w, struct diag *d)
 	return 0;
 }
 
+/* The service maps: every frontend slot, backend and reverse-NAT entry of the node state
+ * (docs/SERVICES.md "Per-node entries"), as they are. */
+static int want_lb(struct agent *a, struct wanted *w, struct diag *d)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; !err && i < a->ns.nlb; i++)
+		err = kvset_add(&w->m[AM_LB_SERVICES], &a->ns.lb[i].key, &a->ns.lb[i].val);
+	for (i = 0; !err && i < a->ns.nlb_backends; i++)
+		err = kvset_add(&w->m[AM_LB_BACKENDS], &a->ns.lb_backends[i].id,
+				&a->ns.lb_backends[i].val);
+	for (i = 0; !err && i < a->ns.nlb_revnat; i++) {
+		uint32_t k = a->ns.lb_revnat[i].index;
+
+		err = kvset_add(&w->m[AM_LB_REVNAT], &k, &a->ns.lb_revnat[i].val);
+	}
+	if (err)
+		return diag_fail_errno(d, err, "out of memory");
+	return 0;
+}
+
+/* Within ciliate_lb_services, a frontend's slot 0 (its count) is written after its backend
+ * slots and deleted before them, so the datapath never picks a slot that is not there yet
+ * or no longer. The pass a record is written in: 1 for a slot 0, else 0. */
+static int write_pass(enum agent_map m, const void *key)
+{
+	return m == AM_LB_SERVICES && ((const struct lb_key *)key)->backend_slot == 0;
+}
+
+/* Upserts (del false) or deletes the records of s into map m, passes in the given order.
+ * Counts the writes done in *n. */
+static int write_set(struct agent *a, enum agent_map m, const struct kvset *s, bool del,
+		     size_t *n, struct diag *d)
+{
+	int pass, err;
+	size_t i, done = 0;
+
+	for (pass = 0; pass < 2; pass++) {
+		int want = del ? 1 - pass : pass;
+
+		for (i = 0; i < s->n; i++) {
+			if (write_pass(m, kvset_key(s, i)) != want)
+				continue;
+			err = map_write(a, m, kvset_key(s, i), del ? NULL : kvset_val(s, i), del,
+					d);
+			if (err) {
+				char msg[sizeof(d->msg)];
+
+				snprintf(msg, sizeof(msg), "%s", d->msg);
+				return diag_fail_errno(d, err,
+						       "%.700s (after %zu of %zu %s; nothing after "
+						       "it written)",
+						       msg, done, s->n,
+						       del ? "deletions" : "new entries");
+			}
+			done++;
+			(*n)++;
+		}
+	}
+	return 0;
+}
+
 static int apply(struct agent *a, struct wanted *w, struct diag *d)
 {
-	static const enum agent_map up_order[] = {AM_IPCACHE, AM_POLICY, AM_ENDPOINTS, AM_LXC};
-	static const enum agent_map del_order[] = {AM_LXC, AM_ENDPOINTS, AM_POLICY, AM_IPCACHE};
+	static const enum agent_map up_order[AM_COUNT] = {
+		AM_IPCACHE,	AM_POLICY,    AM_ENDPOINTS,  AM_LXC,
+		AM_LB_BACKENDS, AM_LB_REVNAT, AM_LB_SERVICES};
+	static const enum agent_map del_order[AM_COUNT] = {
+		AM_LB_SERVICES, AM_LB_REVNAT, AM_LB_BACKENDS, AM_LXC,
+		AM_ENDPOINTS,	AM_POLICY,    AM_IPCACHE};
 	struct kvset ups[AM_COUNT], dels[AM_COUNT];
-	size_t i, k, nup = 0, ndel = 0;
+	size_t k, nup = 0, ndel = 0;
 	int m, err = 0, first_err = 0;
 
 	for (m = 0; m < AM_COUNT; m++) {
@@ -329,33 +401,12 @@ static int apply(struct agent *a, struct wanted *w, struct diag *d)
 		goto out;
 	}
 	/* a failed write stops the rest: what depends on it (an endpoint's entry, which makes
-	 * its new policy enforced, on that policy) and the deletions are not written */
-	for (k = 0; !first_err && k < AM_COUNT; k++) {
-		m = up_order[k];
-		for (i = 0; i < ups[m].n; i++, nup++) {
-			err = map_write(a, m, kvset_key(&ups[m], i), kvset_val(&ups[m], i), false,
-					d);
-			if (err) {
-				char msg[sizeof(d->msg)];
-
-				snprintf(msg, sizeof(msg), "%s", d->msg);
-				first_err = diag_fail_errno(d, err, "%.700s (after %zu of %zu new "
-							    "entries; nothing after it written)",
-							    msg, i, ups[m].n);
-				break;
-			}
-		}
-	}
-	for (k = 0; !first_err && k < AM_COUNT; k++) {
-		m = del_order[k];
-		for (i = 0; i < dels[m].n; i++, ndel++) {
-			err = map_write(a, m, kvset_key(&dels[m], i), NULL, true, d);
-			if (err) {
-				first_err = err;
-				break;
-			}
-		}
-	}
+	 * its new policy enforced, on that policy; a frontend on its backends) and the
+	 * deletions are not written */
+	for (k = 0; !first_err && k < AM_COUNT; k++)
+		first_err = write_set(a, up_order[k], &ups[up_order[k]], false, &nup, d);
+	for (k = 0; !first_err && k < AM_COUNT; k++)
+		first_err = write_set(a, del_order[k], &dels[del_order[k]], true, &ndel, d);
 	a->last_upserts = nup;
 	a->last_deletes = ndel;
 	if (first_err) {
@@ -435,6 +486,8 @@ int agent_reconcile(struct agent *a, struct diag *d)
 	err = want_endpoints(a, &w, attach_err, sizeof(attach_err), &nattach_err, d);
 	if (!err)
 		err = want_rest(a, &w, d);
+	if (!err)
+		err = want_lb(a, &w, d);
 	if (!err)
 		err = apply(a, &w, d);
 	if (!err)

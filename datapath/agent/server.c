@@ -359,6 +359,13 @@ static json_t *op_identity_list(struct agent *a)
 			 (json_int_t)a->model_rev, "identities", agent_identities_json(a));
 }
 
+static json_t *op_service_list(struct agent *a)
+{
+	freshen(a);
+	return json_pack("{s:b, s:s, s:I, s:o}", "ok", 1, "node", a->o.node, "modelRevision",
+			 (json_int_t)a->model_rev, "services", agent_services_json(a));
+}
+
 static json_t *dispatch(struct agent *a, struct agent_client *c, const char *line, size_t len)
 {
 	json_error_t je;
@@ -384,12 +391,15 @@ static json_t *dispatch(struct agent *a, struct agent_client *c, const char *lin
 		resp = op_endpoint_list(a);
 	else if (!strcmp(op, AGENT_OP_IDENTITY_LIST))
 		resp = op_identity_list(a);
+	else if (!strcmp(op, AGENT_OP_SERVICE_LIST))
+		resp = op_service_list(a);
 	else if (!strcmp(op, AGENT_OP_OBSERVE))
 		resp = agent_op_observe(a, c, req);
 	else
 		resp = fail_resp(AGENT_E_INVALID,
 				 "unknown op \"%s\" (status, ipam-allocate, ipam-release, "
-				 "endpoint-add, endpoint-del, endpoint-list, identity-list, observe)",
+				 "endpoint-add, endpoint-del, endpoint-list, identity-list, service-list, "
+				 "observe)",
 				 op);
 	json_decref(req);
 	return resp;

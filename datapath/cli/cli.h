@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 /* Exit codes (SPEC section 7). */
 #define EXIT_OK 0
 #define EXIT_FAILURE_ 1
@@ -44,6 +46,12 @@ int cmd_status(int argc, char **argv);
 /* `ciliate observe ...`: Hubble-style flows of every agent (datapath/cli/cmd_observe.c) */
 int cmd_observe(int argc, char **argv);
 
+/* `ciliate service list` (asks the node's agent; datapath/cli/cmd_service.c) */
+int cmd_service(int argc, char **argv);
+
+/* `ciliate bpf lb list` (reads the node's pinned service maps; argv[0] is "lb") */
+int cmd_bpf_lb(int argc, char **argv);
+
 /* `ciliate monitor ...`: cilium monitor lines, followed live */
 int cmd_monitor(int argc, char **argv);
 
@@ -55,6 +63,10 @@ int cmd_monitor(int argc, char **argv);
  * Fills out[0..CLI_SOCKETS_MAX) and returns how many. */
 size_t cli_agent_sockets(const char *node, const char *socket,
 			 char (*out)[CLI_SOCKET_PATH_MAX]);
+
+/* Asks the agent at sock for op (no arguments): its answer when "ok" is true (the caller
+ * decrefs), else NULL with the reason in err. */
+json_t *cli_agent_ask(const char *sock, const char *op, char *err, size_t errsize);
 
 /* A listing's -o value: json or table. Returns 0 (setting *json) or, after naming cmd and
  * the choices on stderr, EXIT_USAGE. */

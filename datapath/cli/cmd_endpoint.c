@@ -108,7 +108,7 @@ static size_t sockets(const struct agent_opts_cli *o, char (*out)[CLI_SOCKET_PAT
 	return cli_agent_sockets(o->node, o->socket, out);
 }
 
-static json_t *ask(const char *sock, const char *op, char *err, size_t errsize)
+json_t *cli_agent_ask(const char *sock, const char *op, char *err, size_t errsize)
 {
 	json_t *req = json_pack("{s:s}", "op", op), *resp = NULL;
 	int rc = agent_call(sock, req, 5000, &resp, err, errsize);
@@ -188,7 +188,7 @@ int cmd_endpoint(int argc, char **argv)
 		return EXIT_FAILURE_;
 	}
 	for (i = 0; i < n; i++) {
-		resp = ask(socks[i], AGENT_OP_ENDPOINT_LIST, err, sizeof(err));
+		resp = cli_agent_ask(socks[i], AGENT_OP_ENDPOINT_LIST, err, sizeof(err));
 		if (!resp) {
 			fprintf(stderr, "ciliate endpoint list: %s\n", err);
 			rc = EXIT_FAILURE_;
@@ -279,7 +279,7 @@ int cmd_status(int argc, char **argv)
 	}
 	n = sockets(&o, socks);
 	for (i = 0; i < n; i++) {
-		resp = ask(socks[i], AGENT_OP_STATUS, err, sizeof(err));
+		resp = cli_agent_ask(socks[i], AGENT_OP_STATUS, err, sizeof(err));
 		if (!resp) {
 			json_array_append_new(agents, json_pack("{s:s, s:b, s:s}", "socket",
 								socks[i], "ok", 0, "error", err));

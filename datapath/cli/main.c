@@ -12,13 +12,14 @@ static void usage(FILE *f)
 		"\n"
 		"commands:\n"
 		"  replay     replay a pcap through the real BPF programs (BPF_PROG_TEST_RUN)\n"
-		"  bpf        inspect datapath maps (bpf reasons list)\n"
+		"  bpf        inspect datapath maps (bpf reasons list, bpf lb list)\n"
 		"  policy     compiled policy per endpoint (get) and verdict traces (trace)\n"
 		"  apply      write Kubernetes manifests to the store (apply -f FILE)\n"
 		"  delete     delete the manifests' objects from the store (delete -f FILE)\n"
 		"  ipam list  pod address allocations of every node\n"
 		"  endpoint   endpoint list (asks the node agents)\n"
 		"  identity   identity list: security identities (store, or --node's agent)\n"
+		"  service    service list: the node's service frontends and backends (its agent)\n"
 		"  status     store and agent health\n"
 		"  observe    Hubble-style flows of every node (filters, --last, -f, -o, --html)\n"
 		"  monitor    follow datapath events as cilium monitor lines\n"
@@ -54,6 +55,8 @@ int main(int argc, char **argv)
 		return cmd_endpoint(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "identity"))
 		return cmd_identity(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "service"))
+		return cmd_service(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "observe"))
@@ -62,6 +65,8 @@ int main(int argc, char **argv)
 		return cmd_monitor(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "policy"))
 		return cmd_policy(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bpf") && argc > 2 && !strcmp(argv[2], "lb"))
+		return cmd_bpf_lb(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "bpf") && argc > 2 && !strcmp(argv[2], "policy"))
 		return cmd_bpf_policy(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "bpf"))

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ciliate service list: the node's service frontends and their backends, asked of its agent
+ * (op service-list), as `cilium-dbg service list`.
+ * ciliate bpf lb list: the node's pinned service maps read directly (ciliate_lb_services,
+ * ciliate_lb_backends, ciliate_lb_revnat under /sys/fs/bpf/ciliate/<instance>/), as
+ * `cilium-dbg bpf lb list`. Text forms: datapath/lb/lb_format.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <jansson.h>
+
+#include "agent/api.h"
+#include "cli.h"
+#include "lb/lb_format.h"
+#include "loader/datapath.h"
+
+struct svc_opts {
+	const char *node;
+	const char *socket;
+	const char *pin_dir;
+	bool json;
+};
+
+/* -o, --node, --socket (service list) or --pin-dir (bpf lb list). */
+static int svc_parse(int argc, char **argv, const char *cmd, const char *usage, bool pins,
+		     struct svc_opts *o)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, NULL, 'o'}, {"node", required_argument, NULL, 'n'},
+		{"socket", required_argument, NULL, 'S'}, {"pin-dir", required_argument, NULL, 'P'},
+		{"help", no_argument, NULL, 'h'},	  {0},
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		if (c == 'o' && cli_output_format(cmd, optarg, &o->json))
+			return EXIT_USAGE;
+		else if (c == 'n')
+			o->node = optarg;
+		else if (c == 'S' && !pins)
+			o->socket = optarg;
+		else if (c == 'P' && pins)
+			o->pin_dir = optarg;
+		else if (c == 'h') {
+			printf("%s\n", usage);
+			exit(EXIT_OK);
+		} else if (c != 'o') {
+			fprintf(stderr, "%s\n", usage);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ciliate %s: unexpected argument \"%s\"\n%s\n", cmd, argv[optind],
+			usage);
+		return EXIT_USAGE;
+	}
+	if ((o->node && (o->socket || o->pin_dir))) {
+		fprintf(stderr, "ciliate %s: --node and --%s exclude each other\n", cmd,
+			pins ? "pin-dir" : "socket");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* ---- service list ------------------------------------------------------------------------ */
+
+#define SERVICE_USAGE "usage: ciliate service list [-o json] [--node NAME | --socket PATH]"
+
+/* Asks one agent; appends its services (with "node") to all. */
+static int services_of(const char *sock, json_t *all, json_t *nodes)
+{
+	char err[600];
+	json_t *resp = cli_agent_ask(sock, AGENT_OP_SERVICE_LIST, err, sizeof(err)), *s;
+	size_t i;
+
+	if (!resp) {
+		fprintf(stderr, "ciliate service list: %s\n", err);
+		return EXIT_FAILURE_;
+	}
+	json_array_append(nodes, json_object_get(resp, "node"));
+	json_array_foreach(json_object_get(resp, "services"), i, s)
+	{
+		json_object_set(s, "node", json_object_get(resp, "node"));
+		json_array_append(all, s);
+	}
+	json_decref(resp);
+	return 0;
+}
+
+/* The table; with several nodes, one table per node after a "Node: NAME" line. */
+static void services_print(json_t *all, json_t *nodes)
+{
+	json_t *node, *s, *mine;
+	size_t i, k;
+
+	if (json_array_size(nodes) <= 1) {
+		lb_print_service_list(stdout, all);
+		return;
+	}
+	json_array_foreach(nodes, i, node)
+	{
+		mine = json_array();
+		json_array_foreach(all, k, s)
+			if (json_equal(json_object_get(s, "node"), node))
+				json_array_append(mine, s);
+		printf("%sNode: %s\n", i ? "\n" : "", json_string_value(node) ?: "?");
+		lb_print_service_list(stdout, mine);
+		json_decref(mine);
+	}
+}
+
+int cmd_service(int argc, char **argv)
+{
+	static char socks[CLI_SOCKETS_MAX][CLI_SOCKET_PATH_MAX];
+	struct svc_opts o = {0};
+	json_t *all, *nodes;
+	size_t n, i;
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "list")) {
+		fprintf(stderr, "%s\n", SERVICE_USAGE);
+		return EXIT_USAGE;
+	}
+	rc = svc_parse(argc - 1, argv + 1, "service list", SERVICE_USAGE, false, &o);
+	if (rc)
+		return rc;
+	n = cli_agent_sockets(o.node, o.socket, socks);
+	if (!n) {
+		fprintf(stderr, "ciliate service list: no agent socket under %s (give --node or "
+				"--socket)\n",
+			AGENT_RUN_ROOT);
+		return EXIT_FAILURE_;
+	}
+	all = json_array();
+	nodes = json_array();
+	for (i = 0; i < n; i++)
+		rc |= services_of(socks[i], all, nodes);
+	if (o.json) {
+		json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+	} else {
+		services_print(all, nodes);
+	}
+	json_decref(all);
+	json_decref(nodes);
+	return rc ? EXIT_FAILURE_ : EXIT_OK;
+}
+
+/* ---- bpf lb list ------------------------------------------------------------------------- */
+
+#define BPF_LB_USAGE "usage: ciliate bpf lb list [-o json] [--node NAME | --pin-dir DIR]"
+#define DUMP_MAX     (1u << 20) /* entries read from one map at most */
+
+/* Opens DIR/name and checks its key and value sizes. Returns the fd or -1 (said why). */
+static int pin_open(const char *dir, const char *name, size_t ksz, size_t vsz)
+{
+	struct bpf_map_info info = {0};
+	uint32_t len = sizeof(info);
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		fprintf(stderr, "ciliate bpf lb list: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.key_size != ksz ||
+	    info.value_size != vsz) {
+		fprintf(stderr,
+			"ciliate bpf lb list: %s: key/value sizes %u/%u, want %zu/%zu (another "
+			"ABI?)\n",
+			path, info.key_size, info.value_size, ksz, vsz);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads every (key, value) of the map at DIR/name into *recs: records of rec_size bytes,
+ * the key first and the value at voff, as struct lb_dump's arrays lay them out. */
+static int pin_read(const char *dir, const char *name, size_t ksz, size_t vsz, size_t rec_size,
+		    size_t voff, void **recs, size_t *n)
+{
+	uint8_t key[64], next[64];
+	size_t cap = 0;
+	void *prev = NULL;
+	int fd = pin_open(dir, name, ksz, vsz);
+
+	*recs = NULL;
+	*n = 0;
+	if (fd < 0)
+		return -1;
+	while (*n < DUMP_MAX && bpf_map_get_next_key(fd, prev, next) == 0) {
+		uint8_t *r;
+
+		memcpy(key, next, ksz);
+		prev = key;
+		if (*n == cap) {
+			void *g = realloc(*recs, (cap = cap ? 2 * cap : 64) * rec_size);
+
+			if (!g) {
+				close(fd);
+				return -1;
+			}
+			*recs = g;
+		}
+		r = (uint8_t *)*recs + *n * rec_size;
+		memset(r, 0, rec_size);
+		memcpy(r, key, ksz);
+		if (bpf_map_lookup_elem(fd, key, r + voff) == 0)
+			(*n)++; /* else deleted meanwhile */
+	}
+	close(fd);
+	return 0;
+}
+
+static int lb_dump_read(const char *dir, struct lb_dump *d)
+{
+	void *p;
+	int err;
+
+	memset(d, 0, sizeof(*d));
+	err = pin_read(dir, MAP_LB_SERVICES, sizeof(struct lb_key), sizeof(struct lb_service),
+		       sizeof(*d->svc), offsetof(struct lb_dump_svc, val), &p, &d->nsvc);
+	d->svc = p;
+	if (!err) {
+		err = pin_read(dir, MAP_LB_BACKENDS, sizeof(uint32_t), sizeof(struct lb_backend),
+			       sizeof(*d->backends), offsetof(struct lb_dump_backend, val), &p,
+			       &d->nbackends);
+		d->backends = p;
+	}
+	if (!err) {
+		err = pin_read(dir, MAP_LB_REVNAT, sizeof(uint32_t), sizeof(struct lb_reverse_nat),
+			       sizeof(*d->revnat), offsetof(struct lb_dump_revnat, val), &p,
+			       &d->nrevnat);
+		d->revnat = p;
+	}
+	if (err)
+		lb_dump_free(d);
+	else
+		lb_dump_sort(d);
+	return err;
+}
+
+/* --pin-dir, --node's, or the only node pinned under CILIATE_PIN_ROOT. */
+static int pin_dir_pick(const struct svc_opts *o, char *dir, size_t size)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *dh;
+
+	if (o->pin_dir || o->node) {
+		snprintf(dir, size, o->pin_dir ? "%s" : CILIATE_PIN_ROOT "/%s",
+			 o->pin_dir ? o->pin_dir : o->node);
+		return 0;
+	}
+	dh = opendir(CILIATE_PIN_ROOT);
+	while (dh && (de = readdir(dh)) && n < 2) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, size, "%s/%s", CILIATE_PIN_ROOT, de->d_name);
+		n++;
+	}
+	if (dh)
+		closedir(dh);
+	if (n == 1)
+		return 0;
+	fprintf(stderr, "ciliate bpf lb list: %s under %s: give --node or --pin-dir\n%s\n",
+		n ? "several nodes" : "no node", CILIATE_PIN_ROOT, BPF_LB_USAGE);
+	return EXIT_USAGE;
+}
+
+int cmd_bpf_lb(int argc, char **argv)
+{
+	struct svc_opts o = {0};
+	struct lb_dump d;
+	char dir[PATH_MAX];
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "list")) {
+		fprintf(stderr, "%s\n", BPF_LB_USAGE);
+		return EXIT_USAGE;
+	}
+	rc = svc_parse(argc - 1, argv + 1, "bpf lb list", BPF_LB_USAGE, true, &o);
+	if (!rc)
+		rc = pin_dir_pick(&o, dir, sizeof(dir));
+	if (rc)
+		return rc;
+	if (lb_dump_read(dir, &d))
+		return EXIT_FAILURE_;
+	if (o.json) {
+		json_t *j = lb_bpf_list_json(&d);
+
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+		json_decref(j);
+	} else {
+		lb_print_bpf_list(stdout, &d);
+	}
+	lb_dump_free(&d);
+	return EXIT_OK;
+}
