@@ -220,8 +220,10 @@ static int parse_target_port(const struct yt_ctx *c, const yaml_node_t *n, const
 	return 0;
 }
 
-static int parse_service_port(const struct yt_ctx *c, const yaml_node_t *n, const char *path,
-			      struct m_service_port *sp)
+/* The `port` (required, 1..65535) and `protocol` (default TCP) of a Service or EndpointSlice
+ * port entry. */
+static int parse_port_proto(const struct yt_ctx *c, const yaml_node_t *n, const char *path,
+			    uint16_t *port, uint8_t *proto)
 {
 	char sub[YT_PATH_MAX];
 	unsigned long v;
@@ -236,14 +238,28 @@ static int parse_service_port(const struct yt_ctx *c, const yaml_node_t *n, cons
 			      &v);
 	if (err)
 		return err;
-	sp->port = (uint16_t)v;
-	sp->target_port = sp->port;
-	sp->proto = IPPROTO_TCP;
+	*port = (uint16_t)v;
+	*proto = IPPROTO_TCP;
 	f = yt_map_get(c, n, "protocol");
-	if (f && (!yt_scalar(f) || proto_parse(yt_scalar(f), false, &sp->proto)))
+	if (f && (!yt_scalar(f) || proto_parse(yt_scalar(f), false, proto)))
 		return yt_fail(c, f, yt_path(sub, "%s.protocol", path),
 			       "unknown protocol \"%s\" (TCP, UDP or SCTP)",
 			       yt_scalar(f) ? yt_scalar(f) : "");
+	return 0;
+}
+
+static int parse_service_port(const struct yt_ctx *c, const yaml_node_t *n, const char *path,
+			      struct m_service_port *sp)
+{
+	char sub[YT_PATH_MAX];
+	unsigned long v;
+	yaml_node_t *f;
+	int err;
+
+	err = parse_port_proto(c, n, path, &sp->port, &sp->proto);
+	if (err)
+		return err;
+	sp->target_port = sp->port;
 	f = yt_map_get(c, n, "name");
 	if (f) {
 		yt_path(sub, "%s.name", path);
@@ -796,25 +812,12 @@ static int parse_slice_port(const struct yt_ctx *c, const yaml_node_t *n, const 
 			    struct m_slice_port *sp)
 {
 	char sub[YT_PATH_MAX];
-	unsigned long v;
 	yaml_node_t *f;
 	int err;
 
-	err = yt_want_map(c, n, path);
-	if (!err)
-		err = yt_require(c, n, path, "port");
-	if (!err)
-		err = yt_uint(c, yt_map_get(c, n, "port"), yt_path(sub, "%s.port", path), 1, 65535,
-			      &v);
+	err = parse_port_proto(c, n, path, &sp->port, &sp->proto);
 	if (err)
 		return err;
-	sp->port = (uint16_t)v;
-	sp->proto = IPPROTO_TCP;
-	f = yt_map_get(c, n, "protocol");
-	if (f && (!yt_scalar(f) || proto_parse(yt_scalar(f), false, &sp->proto)))
-		return yt_fail(c, f, yt_path(sub, "%s.protocol", path),
-			       "unknown protocol \"%s\" (TCP, UDP or SCTP)",
-			       yt_scalar(f) ? yt_scalar(f) : "");
 	f = yt_map_get(c, n, "name");
 	return f ? yt_str(c, f, yt_path(sub, "%s.name", path), sp->name, sizeof(sp->name)) : 0;
 }
