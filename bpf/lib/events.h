@@ -120,17 +120,31 @@ __subprog void event_emit(struct pipeline *pl, __u8 type, __u16 reason, __u32 wh
  * do not establish anything repeat a decision that soon (retransmitted SYNs of a denied or
  * not yet answered connection, floods of one flow): an admitted connection's later packets
  * are conntrack hits and decide nothing. Every new flow is reported: the simulator's
- * evidence and users' `observe` see each one. Off with cfg_trace_all (replay and tests want every packet's
- * events) and cfg_every_drop (the benches' "every drop" rows). A per-CPU direct-mapped cache
- * of recent drops, keyed by a 64-bit flow hash.
+ * evidence and users' `observe` see each one. Off with cfg_trace_all (replay and tests want
+ * every packet's events) and cfg_every_drop (the benches' "every drop" rows). A per-CPU
+ * direct-mapped cache of recent drops: a hash picks the slot, the slot holds the exact flow,
+ * so two flows never share a report (a hash match alone once hid one flow's drop behind
+ * another's with the same destination).
  */
 #define DROP_AGGREGATION_NS 1000000000ULL
 #define DROP_AGG_SLOTS 1024 /* a power of two */
 
 enum drop_report { DROP_REPORT_UNKNOWN = 0, DROP_REPORT_EMIT, DROP_REPORT_AGGREGATED };
 
+/* One flow at one hook, in one direction: what "the same flow decided again" means. */
+struct drop_agg_flow {
+	union ciliate_addr saddr;
+	union ciliate_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 hook;
+	__u8 dir;
+	__u8 pad;
+};
+
 struct drop_agg_slot {
-	__u64 key;
+	struct drop_agg_flow flow;
 	__u64 until; /* coarse clock ns */
 };
 
@@ -142,24 +156,47 @@ struct {
 	__type(value, struct drop_agg_slot);
 } drop_agg SEC(".maps");
 
-static __always_inline __u64 drop_flow_key(const struct pipeline *pl)
+static __always_inline void drop_agg_flow_of(const struct pipeline *pl, struct drop_agg_flow *f)
 {
-	const struct pkt *p = &pl->pkt;
-	__u64 k = ((__u64)p->saddr.v6[0] << 32 | p->daddr.v6[0]) ^
-		  ((__u64)(p->saddr.v6[1] ^ p->saddr.v6[2] ^ p->saddr.v6[3]) << 32 |
-		   (p->daddr.v6[1] ^ p->daddr.v6[2] ^ p->daddr.v6[3]));
+	__builtin_memset(f, 0, sizeof(*f));
+	f->saddr = pl->pkt.saddr;
+	f->daddr = pl->pkt.daddr;
+	f->sport = pl->pkt.sport;
+	f->dport = pl->pkt.dport;
+	f->proto = pl->pkt.proto;
+	f->hook = pl->hook;
+	f->dir = pl->dir;
+}
 
-	k ^= ((__u64)p->sport << 48) | ((__u64)p->dport << 32) | ((__u64)p->proto << 16) |
-	     ((__u64)pl->hook << 8) | pl->dir;
-	k *= 0x9e3779b97f4a7c15ULL; /* spread the bits: the slot comes from the top */
-	return k ^ (k >> 29);
+/* Multiplicative mixing of every word of the flow: the slot index comes from the top bits. */
+static __always_inline __u32 drop_agg_slot_of(const struct drop_agg_flow *f)
+{
+	const __u32 *w = (const __u32 *)f;
+	__u64 h = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*f) / sizeof(__u32)); i++)
+		h = (h ^ w[i]) * 0x9e3779b97f4a7c15ULL;
+	return (__u32)(h >> 54) & (DROP_AGG_SLOTS - 1);
+}
+
+static __always_inline int drop_agg_same(const struct drop_agg_flow *a,
+					 const struct drop_agg_flow *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(*a) / sizeof(__u32)); i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
 }
 
 /* Whether this packet's drop is to be reported (decided once per packet). */
 static __always_inline int drop_reported(struct pipeline *pl)
 {
 	struct drop_agg_slot *s;
-	__u64 key;
+	struct drop_agg_flow f;
 	__u32 slot;
 
 	if (pl->drop_report)
@@ -167,16 +204,16 @@ static __always_inline int drop_reported(struct pipeline *pl)
 	pl->drop_report = DROP_REPORT_EMIT;
 	if (cfg_trace_all || cfg_no_events || cfg_every_drop)
 		return 1;
-	key = drop_flow_key(pl);
-	slot = (__u32)(key >> 54) & (DROP_AGG_SLOTS - 1);
+	drop_agg_flow_of(pl, &f);
+	slot = drop_agg_slot_of(&f);
 	s = bpf_map_lookup_elem(&drop_agg, &slot);
 	if (!s)
 		return 1;
-	if (s->key == key && pl->now < s->until) {
+	if (pl->now < s->until && drop_agg_same(&s->flow, &f)) {
 		pl->drop_report = DROP_REPORT_AGGREGATED;
 		return 0;
 	}
-	s->key = key;
+	s->flow = f;
 	s->until = pl->now + DROP_AGGREGATION_NS;
 	return 1;
 }

@@ -1071,11 +1071,23 @@ static void follow_stream(struct follow *f)
 	}
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Node names sorted: the agents answer in any order, the line should not vary. */
 static void follow_announce(const struct follow *f)
 {
+	const char *names[CLI_SOCKETS_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < f->p.n_nodes && n < CLI_SOCKETS_MAX; i++)
+		names[n++] = f->p.nodes[i].name;
+	qsort(names, n, sizeof(names[0]), cmp_name);
 	fprintf(stderr, "Listening for events on %zu node(s):", f->open);
-	for (size_t i = 0; i < f->p.n_nodes; i++)
-		fprintf(stderr, " %s", f->p.nodes[i].name);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, " %s", names[i]);
 	fprintf(stderr, "\nPress Ctrl-C to quit\n");
 }
 
