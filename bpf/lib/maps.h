@@ -93,6 +93,14 @@ struct {
 	__type(value, struct lb_reverse_nat);
 } ciliate_lb_revnat SEC(".maps");
 
+/* NodePort SNAT and masquerade translations (nat.h), both directions of each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NAT_MAX);
+	__type(key, struct nat_key);
+	__type(value, struct nat_entry);
+} ciliate_nat SEC(".maps");
+
 /* Events the ring buffer had no room for (per CPU): the agent shows them as lost events. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

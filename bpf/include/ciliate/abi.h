@@ -400,6 +400,45 @@ struct lb_affinity_value {
 	__u32 pad;
 };
 
+/* ---- NAT: NodePort SNAT and BPF masquerade (bpf/lib/nat.h; docs/SERVICES.md) ----------
+ * Cilium's layout (REFERENCE.md section 4): one LRU map, two entries per translated
+ * connection. The OUT entry is keyed by the original tuple (as the packet left the client
+ * side) and holds the new source; the IN entry is keyed by the reply's tuple as it arrives
+ * (from the peer to the translated address and port) and holds the original source the
+ * reply's destination becomes again.
+ */
+#define NAT_DIR_EGRESS 0 /* TUPLE_F_OUT */
+#define NAT_DIR_INGRESS 1 /* TUPLE_F_IN */
+
+struct nat_key {
+	union ciliate_addr saddr;
+	union ciliate_addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 dir; /* NAT_DIR_* */
+	__u8 pad;
+};
+
+#define NAT_F_NODEPORT (1u << 0)   /* NodePort SNAT of a forwarded service connection */
+#define NAT_F_MASQUERADE (1u << 1) /* a pod's connection leaving the cluster */
+#define NAT_F_NEEDS_CT (1u << 2)   /* Cilium's NeedsCT: the connection is also in conntrack */
+
+struct nat_entry {
+	__u64 created_ns;   /* bpf_ktime_get_ns() at creation */
+	__u64 last_used_ns; /* coarse clock: LRU eviction is by use, this is for `bpf nat list` */
+	union ciliate_addr to_addr; /* OUT: the new source; IN: the original source */
+	__be16 to_port;
+	__u8 flags; /* NAT_F_* */
+	__u8 pad[5];
+};
+
+/* Ports NodePort SNAT and masquerade allocate from (Cilium's NODEPORT_PORT_MIN_NAT..MAX) */
+#define NAT_PORT_MIN 32768
+#define NAT_PORT_MAX 65535
+#define NAT_COLLISION_RETRIES 32 /* then NO_MAPPING_FOR_NAT_MASQUERADE */
+
 /* ---- Layout checks: BPF and userspace must agree byte for byte ------------------------ */
 #define CILIATE_ABI_CHECK(type, size) \
 	_Static_assert(sizeof(struct type) == (size), "ABI: sizeof(struct " #type ") changed")
@@ -424,6 +463,8 @@ CILIATE_ABI_CHECK(lb_backend, 24);
 CILIATE_ABI_CHECK(lb_reverse_nat, 20);
 CILIATE_ABI_CHECK(lb_affinity_key, 24);
 CILIATE_ABI_CHECK(lb_affinity_value, 16);
+CILIATE_ABI_CHECK(nat_key, 40);
+CILIATE_ABI_CHECK(nat_entry, 40);
 
 _Static_assert(__builtin_offsetof(struct ipcache_key, addr) == 8, "ABI: ipcache_key.addr");
 _Static_assert(__builtin_offsetof(struct policy_key, dport) == 14, "ABI: policy_key.dport");
@@ -446,6 +487,7 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define MAP_LB_SERVICES "ciliate_lb_services"	/* lb_key -> lb_service */
 #define MAP_LB_BACKENDS "ciliate_lb_backends"	/* backend id (u32) -> lb_backend */
 #define MAP_LB_REVNAT "ciliate_lb_revnat"	/* rev_nat_index (u32) -> lb_reverse_nat */
+#define MAP_NAT "ciliate_nat"			/* nat_key -> nat_entry (LRU) */
 
 /* Map sizes (max_entries). */
 #define ENDPOINTS_MAX 4096
@@ -456,6 +498,7 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define LB_SERVICES_MAX 65536
 #define LB_BACKENDS_MAX 65536
 #define LB_REVNAT_MAX 65536
+#define NAT_MAX 131072
 #define EVENTS_RING_BYTES (8u << 20) /* ~80k events: 80 ms at 1 M/s (the reader can be descheduled that long) */
 
 #endif
