@@ -10,6 +10,8 @@ PKGS=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev li
 PKGS+=(socat jq)
 # nft and conntrack: the nftables side of tests/bench/bench_policy_nft (docs/PERFORMANCE.md)
 PKGS+=(nftables conntrack)
+# iptables (iptables-restore): kube-proxy's rules in tests/bench/bench_lb_control (docs/PERFORMANCE.md)
+PKGS+=(iptables)
 # curl and an independent exposition parser: scraping the agents' /metrics (tests/metrics)
 PKGS+=(curl python3 python3-prometheus-client)
 # chromium and a font: the flow page rendered headless, DOM checks and screenshot (tests/flowpage)
