@@ -8,7 +8,8 @@
  *
  * - The frontend: ciliate_lb_services, slot 0 of (address, port, protocol); pods use the
  *   internal scope of services with two scopes.
- * - The backend: a new connection picks a slot at random (1..count); its CT_SVC entry (the
+ * - The backend: a new connection picks one (lb_pick: ClientIP affinity, then the service's
+ *   Maglev table or a random slot 1..count); its CT_SVC entry (the
  *   tuple before translation) remembers the backend, so later packets keep it even when the
  *   backend set changes, and a terminating backend keeps its connections (it is in the
  *   backend map but in no slot). No slot → SERVICE_BACKEND_NOT_FOUND.
@@ -19,9 +20,11 @@
 #ifndef CILIATE_BPF_LB_H
 #define CILIATE_BPF_LB_H
 
+#include "affinity.h"
 #include "common.h"
 #include "conntrack.h"
 #include "events.h"
+#include "maglev.h"
 #include "maps.h"
 #include "parse.h"
 
@@ -90,21 +93,52 @@ static __always_inline void lb_ct_svc_refresh(struct ct_entry *e, const struct p
 	e->bytes_fwd += p->len;
 }
 
-/* A backend for a new connection: a random slot of the frontend. */
-static __always_inline struct lb_backend *lb_pick(const struct lb_service *svc,
-						  struct lb_key *k, __u32 *backend_id)
+/*
+ * A backend for a new connection to frontend svc (k: its slot-0 key, with the scope looked
+ * up): the client's ClientIP-affinity backend while it is valid (affinity.h), else the
+ * service's Maglev table entry for the tuple (LB_SVC_F2_MAGLEV, maglev.h), else a random
+ * slot (1 + prandom % count; also a Maglev service whose table is not there). A new pick of
+ * an affinity service is recorded for the client. NULL: no usable backend.
+ */
+static __always_inline struct lb_backend *lb_pick(struct pipeline *pl,
+						  const struct lb_service *svc, struct lb_key *k,
+						  __u32 *backend_id)
 {
+	const struct pkt *p = &pl->pkt;
+	struct affinity_scratch *as = NULL;
 	struct lb_service *slot;
+	struct lb_backend *be;
+	__u32 id = 0;
 
 	if (!svc->count)
 		return NULL;
-	/* k is the frontend's key: its slot field names the backend slot for the lookup */
-	k->backend_slot = (__u16)(bpf_get_prandom_u32() % svc->count) + 1;
-	slot = bpf_map_lookup_elem(&ciliate_lb_services, k);
-	if (!slot)
-		return NULL;
-	*backend_id = slot->backend_id;
-	return bpf_map_lookup_elem(&ciliate_lb_backends, backend_id);
+	if (svc->flags & LB_SVC_F_AFFINITY) {
+		as = affinity_scratch_get(p, svc);
+		if (as)
+			id = affinity_backend_id(as, svc, k->scope, pl->now);
+		if (id) {
+			*backend_id = id;
+			be = bpf_map_lookup_elem(&ciliate_lb_backends, backend_id);
+			if (be)
+				return be;
+		}
+	}
+	id = 0;
+	if (svc->flags2 & LB_SVC_F2_MAGLEV)
+		id = maglev_backend_id(p, svc, k->scope);
+	if (!id) {
+		/* k is the frontend's key: its slot field names the backend slot for the lookup */
+		k->backend_slot = (__u16)(bpf_get_prandom_u32() % svc->count) + 1;
+		slot = bpf_map_lookup_elem(&ciliate_lb_services, k);
+		if (!slot)
+			return NULL;
+		id = slot->backend_id;
+	}
+	*backend_id = id;
+	be = bpf_map_lookup_elem(&ciliate_lb_backends, backend_id);
+	if (be && as)
+		affinity_record(as, id, pl->now);
+	return be;
 }
 
 /* Rewrites the destination (dst) or source address and port of an IPv4 packet, with the
@@ -147,6 +181,50 @@ static __always_inline int lb_rewrite4(struct __sk_buff *skb, struct pkt *p, int
 }
 
 /*
+ * The backend of the packet's connection to frontend svc (sc->fk its key): the one its
+ * CT_SVC entry remembers, else a new pick recorded there. NULL: no usable backend.
+ */
+static __always_inline struct lb_backend *lb_select(struct pipeline *pl,
+						    const struct lb_service *svc,
+						    struct lb_scratch *sc)
+{
+	struct pkt *p = &pl->pkt;
+	struct lb_backend *be = NULL;
+	struct ct_entry *e;
+	__u32 backend_id = 0;
+
+	lb_ct_svc_key(&sc->ck, p);
+	e = bpf_map_lookup_elem(&ciliate_ct, &sc->ck);
+	if (e && ct_alive(e, pl->now) && !ct_reopens(e, p)) {
+		backend_id = e->backend_id;
+		be = bpf_map_lookup_elem(&ciliate_lb_backends, &backend_id);
+		if (be)
+			lb_ct_svc_refresh(e, p, pl->now);
+	}
+	if (be)
+		return be;
+	/* a new connection, or its backend left */
+	be = lb_pick(pl, svc, &sc->fk, &backend_id);
+	if (!be)
+		return NULL;
+	__builtin_memset(&sc->fresh, 0, sizeof(sc->fresh));
+	sc->fresh.created_ns = pl->now;
+	sc->fresh.backend_id = backend_id;
+	sc->fresh.rev_nat_index = svc->rev_nat_index;
+	lb_ct_svc_refresh(&sc->fresh, p, pl->now);
+	if (bpf_map_update_elem(&ciliate_ct, &sc->ck, &sc->fresh, BPF_ANY) < 0)
+		return NULL;
+	return be;
+}
+
+static __always_inline struct lb_scratch *lb_scratch_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&lb_scratch, &zero);
+}
+
+/*
  * A pod's packet to a service frontend: translated to its connection's backend (a new
  * connection picks one). Sets pl->rev_nat_index for the connection's conntrack entry.
  * Returns 0 (translated, or not a service) or a negative drop reason. Its keys and the new
@@ -156,39 +234,20 @@ static __always_inline int lb_translate(struct pipeline *pl)
 {
 	struct pkt *p = &pl->pkt;
 	struct lb_service *svc;
-	struct lb_backend *be = NULL;
+	struct lb_backend *be;
 	struct lb_scratch *sc;
-	struct ct_entry *e;
-	__u32 backend_id = 0, zero = 0;
 
 	if (!lb_translatable(p))
 		return 0;
-	sc = bpf_map_lookup_elem(&lb_scratch, &zero);
+	sc = lb_scratch_get();
 	if (!sc)
 		return 0;
 	svc = lb_frontend(p, &sc->fk);
 	if (!svc)
 		return 0;
-	lb_ct_svc_key(&sc->ck, p);
-	e = bpf_map_lookup_elem(&ciliate_ct, &sc->ck);
-	if (e && ct_alive(e, pl->now) && !ct_reopens(e, p)) {
-		backend_id = e->backend_id;
-		be = bpf_map_lookup_elem(&ciliate_lb_backends, &backend_id);
-		if (be)
-			lb_ct_svc_refresh(e, p, pl->now);
-	}
-	if (!be) { /* a new connection, or its backend left */
-		be = lb_pick(svc, &sc->fk, &backend_id);
-		if (!be)
-			return -REASON_SERVICE_BACKEND_NOT_FOUND;
-		__builtin_memset(&sc->fresh, 0, sizeof(sc->fresh));
-		sc->fresh.created_ns = pl->now;
-		sc->fresh.backend_id = backend_id;
-		sc->fresh.rev_nat_index = svc->rev_nat_index;
-		lb_ct_svc_refresh(&sc->fresh, p, pl->now);
-		if (bpf_map_update_elem(&ciliate_ct, &sc->ck, &sc->fresh, BPF_ANY) < 0)
-			return -REASON_CT_MAP_INSERTION_FAILED;
-	}
+	be = lb_select(pl, svc, sc);
+	if (!be)
+		return -REASON_SERVICE_BACKEND_NOT_FOUND;
 	pl->rev_nat_index = svc->rev_nat_index;
 	return lb_rewrite4(pl->skb, p, 1, be->addr.v4, be->port);
 }

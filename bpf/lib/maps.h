@@ -93,6 +93,40 @@ struct {
 	__type(value, struct lb_reverse_nat);
 } ciliate_lb_revnat SEC(".maps");
 
+/* Maglev lookup tables (maglev.h): LB_MAGLEV_KEY(rev_nat_index, scope) -> an array of u32
+ * (LB_MAGLEV_HDR header words, then the table) the agent creates per table. BPF_F_INNER_MAP:
+ * an inner array may have any size (M changes without reloading); this one is the template. */
+struct lb_maglev_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, LB_MAGLEV_HDR + 251);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, LB_MAGLEV_MAX);
+	__type(key, __u32);
+	__array(values, struct lb_maglev_inner);
+} ciliate_lb_maglev SEC(".maps");
+
+/* sessionAffinity: ClientIP (affinity.h): a client's backend per frontend, and the
+ * (backend, frontend entry) pairs an affinity entry may still name. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LB_AFFINITY_MAX);
+	__type(key, struct lb_affinity_key);
+	__type(value, struct lb_affinity_value);
+} ciliate_lb_affinity SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LB_AFFINITY_MATCH_MAX);
+	__type(key, struct lb_affinity_match);
+	__type(value, __u32);
+} ciliate_lb_affinity_match SEC(".maps");
+
 /* NodePort SNAT and masquerade translations (nat.h), both directions of each. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -100,6 +134,23 @@ struct {
 	__type(key, struct nat_key);
 	__type(value, struct nat_entry);
 } ciliate_nat SEC(".maps");
+
+/* loadBalancerSourceRanges of the frontends that have them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, LB_SRC_RANGES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lb_src_range_key);
+	__type(value, __u8);
+} ciliate_lb_src_ranges SEC(".maps");
+
+/* This node's addresses and NAT settings (the netdev programs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct node_config);
+} ciliate_node_cfg SEC(".maps");
 
 /* Events the ring buffer had no room for (per CPU): the agent shows them as lost events. */
 struct {

@@ -228,6 +228,10 @@ struct ct_entry {
 #define CT_F_PEER_LOCAL (1u << 0)
 /* The key is the connection's original tuple reversed, with the scope flipped. */
 #define CT_F_REVERSED (1u << 1)
+/* A north-south service connection delivered to a local backend by from-netdev: the
+ * backend's replies get the frontend back as their source where they leave the pod
+ * (from-container), since the client is not a pod whose hook could do it. */
+#define CT_F_NODEPORT (1u << 2)
 
 /* Conntrack lifetimes in seconds (Cilium-like defaults). */
 #define CT_LIFETIME_TCP_SYN 60
@@ -400,6 +404,31 @@ struct lb_affinity_value {
 	__u32 pad;
 };
 
+/* (backend, frontend entry) pairs of services with ClientIP affinity, one per backend slot:
+ * an affinity entry naming a backend without its pair (the backend left the service, or is
+ * terminating) is dropped (bpf/lib/affinity.h). Value: a u32, always 1. */
+struct lb_affinity_match {
+	__u32 backend_id;
+	__u16 rev_nat_index;
+	__u8 scope; /* LB_SCOPE_* of the entry the backend has a slot in */
+	__u8 pad;
+};
+
+/*
+ * Maglev lookup tables (bpf/lib/maglev.h, docs/SERVICES.md "Maglev in the datapath"): a hash
+ * of maps keyed by LB_MAGLEV_KEY(rev_nat_index, scope) whose values are arrays of u32 made by
+ * the agent with BPF_F_INNER_MAP, so each may have its own size. An inner array holds a
+ * header of LB_MAGLEV_HDR words, then the M backend ids of the table: [LB_MAGLEV_HDR + i] is
+ * entry i. Header: the table size M and the tuple-hash seeds, so that a table and the M it
+ * is indexed with are replaced in one atomic update (M may change while programs run).
+ */
+#define LB_MAGLEV_KEY(rev_nat_index, scope) ((__u32)(rev_nat_index) | ((__u32)(scope) << 16))
+#define LB_MAGLEV_HDR_SIZE 0  /* M */
+#define LB_MAGLEV_HDR_SEED4 1 /* IPv4 tuple-hash seed (bpf-lb-maglev-hash-seed bytes 4-7) */
+#define LB_MAGLEV_HDR_SEED6 2 /* IPv6 tuple-hash seed (bytes 8-11) */
+#define LB_MAGLEV_HDR 4	      /* header words (word 3 is reserved, 0) */
+#define LB_MAGLEV_M_MAX 131071 /* the largest allowed table size */
+
 /* ---- NAT: NodePort SNAT and BPF masquerade (bpf/lib/nat.h; docs/SERVICES.md) ----------
  * Cilium's layout (REFERENCE.md section 4): one LRU map, two entries per translated
  * connection. The OUT entry is keyed by the original tuple (as the packet left the client
@@ -431,13 +460,42 @@ struct nat_entry {
 	union ciliate_addr to_addr; /* OUT: the new source; IN: the original source */
 	__be16 to_port;
 	__u8 flags; /* NAT_F_* */
-	__u8 pad[5];
+	__u8 pad;
+	__u16 rev_nat_index; /* NodePort IN entries: the frontend the reply's source becomes */
+	__u8 pad2[2];
 };
 
 /* Ports NodePort SNAT and masquerade allocate from (Cilium's NODEPORT_PORT_MIN_NAT..MAX) */
 #define NAT_PORT_MIN 32768
 #define NAT_PORT_MAX 65535
 #define NAT_COLLISION_RETRIES 32 /* then NO_MAPPING_FOR_NAT_MASQUERADE */
+
+/* loadBalancerSourceRanges (LB_SVC_F_SOURCE_RANGE frontends): an LPM trie of (frontend,
+ * client prefix); a client of such a frontend must match one. prefixlen counts from
+ * rev_nat_index: LB_SRC_RANGE_PREFIX_BASE + the CIDR's length. */
+struct lb_src_range_key {
+	__u32 prefixlen;
+	__u16 rev_nat_index;
+	__u8 family;
+	__u8 pad;
+	union ciliate_addr addr;
+};
+#define LB_SRC_RANGE_PREFIX_BASE 32 /* rev_nat_index, family, pad */
+
+/* ---- This node, as the netdev programs need it (one entry, written by the agent) ------- */
+#define NODE_CFG_F_MASQUERADE (1u << 0) /* enable-bpf-masquerade */
+#define NODE_CFG_F_KPR (1u << 1)	/* kube-proxy-replacement: NodePort/LB/externalIPs */
+
+struct node_config {
+	__be32 node_ip;		 /* the address NodePort SNAT and masquerade translate to */
+	__be32 pod_cidr;	 /* this node's pod range */
+	__be32 native_cidr;	 /* ipv4-native-routing-cidr: not masqueraded */
+	__u8 pod_cidr_len;
+	__u8 native_cidr_len;
+	__u8 flags;		 /* NODE_CFG_F_* */
+	__u8 lb_mode;		 /* LB_MODE_* as in the model (0 snat) */
+	__u32 fabric_ifindex;	 /* the device from-netdev / to-netdev are attached to */
+};
 
 /* ---- Layout checks: BPF and userspace must agree byte for byte ------------------------ */
 #define CILIATE_ABI_CHECK(type, size) \
@@ -463,8 +521,11 @@ CILIATE_ABI_CHECK(lb_backend, 24);
 CILIATE_ABI_CHECK(lb_reverse_nat, 20);
 CILIATE_ABI_CHECK(lb_affinity_key, 24);
 CILIATE_ABI_CHECK(lb_affinity_value, 16);
+CILIATE_ABI_CHECK(lb_affinity_match, 8);
 CILIATE_ABI_CHECK(nat_key, 40);
 CILIATE_ABI_CHECK(nat_entry, 40);
+CILIATE_ABI_CHECK(lb_src_range_key, 24);
+CILIATE_ABI_CHECK(node_config, 20);
 
 _Static_assert(__builtin_offsetof(struct ipcache_key, addr) == 8, "ABI: ipcache_key.addr");
 _Static_assert(__builtin_offsetof(struct policy_key, dport) == 14, "ABI: policy_key.dport");
@@ -487,7 +548,12 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define MAP_LB_SERVICES "ciliate_lb_services"	/* lb_key -> lb_service */
 #define MAP_LB_BACKENDS "ciliate_lb_backends"	/* backend id (u32) -> lb_backend */
 #define MAP_LB_REVNAT "ciliate_lb_revnat"	/* rev_nat_index (u32) -> lb_reverse_nat */
+#define MAP_LB_MAGLEV "ciliate_lb_maglev"	/* LB_MAGLEV_KEY -> inner array (hash of maps) */
+#define MAP_LB_AFFINITY "ciliate_lb_affinity"	/* lb_affinity_key -> lb_affinity_value (LRU) */
+#define MAP_LB_AFFINITY_MATCH "ciliate_lb_affinity_match" /* lb_affinity_match -> u32 */
 #define MAP_NAT "ciliate_nat"			/* nat_key -> nat_entry (LRU) */
+#define MAP_LB_SRC_RANGES "ciliate_lb_src_ranges" /* lb_src_range_key -> u8 (LPM) */
+#define MAP_NODE_CFG "ciliate_node_cfg"		/* 0 -> node_config */
 
 /* Map sizes (max_entries). */
 #define ENDPOINTS_MAX 4096
@@ -498,7 +564,11 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define LB_SERVICES_MAX 65536
 #define LB_BACKENDS_MAX 65536
 #define LB_REVNAT_MAX 65536
+#define LB_MAGLEV_MAX 65536 /* tables: Maglev (frontend, scope) entries */
+#define LB_AFFINITY_MAX 65536
+#define LB_AFFINITY_MATCH_MAX 65536
 #define NAT_MAX 131072
+#define LB_SRC_RANGES_MAX 16384
 #define EVENTS_RING_BYTES (8u << 20) /* ~80k events: 80 ms at 1 M/s (the reader can be descheduled that long) */
 
 #endif

@@ -41,8 +41,12 @@
 	X(160, NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT, "No tunnel/encapsulation endpoint") \
 	X(165, NO_CONFIGURATION_AVAILABLE, "No configuration available to perform policy decision") \
 	X(166, UNSUPPORTED_L2_PROTOCOL, "Unsupported L2 protocol")                     \
+	X(167, NO_MAPPING_FOR_NAT_MASQUERADE, "No mapping for NAT masquerade")         \
+	X(168, UNSUPPORTED_PROTOCOL_FOR_NAT_MASQUERADE, "Unsupported protocol for NAT masquerade") \
 	X(171, INVALID_IDENTITY, "Invalid identity")                                   \
+	X(174, IS_A_CLUSTERIP, "Is a ClusterIP")                                       \
 	X(175, FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND, "First logical datagram fragment not found") \
+	X(177, DENIED_BY_LB_SRC_RANGE_CHECK, "Denied by LB src range check")           \
 	X(181, POLICY_DENY, "Policy denied by denylist")                               \
 	X(182, VLAN_FILTERED, "VLAN traffic disallowed by VLAN filter")                \
 	X(196, TTL_EXCEEDED, "TTL exceeded")
