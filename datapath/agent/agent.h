@@ -19,6 +19,7 @@
 #include "agent/kvset.h"
 #include "common/diag.h"
 #include "loader/datapath.h"
+#include "loader/lb_maglev.h"
 #include "model/model.h"
 #include "store/store.h"
 
@@ -113,8 +114,8 @@ struct agent_ep {
 	char error[256];
 };
 
-/* The maps the agent programs (reconcile.c map_desc). Maglev tables and source ranges of
- * the services have no maps yet. */
+/* The maps the agent programs (reconcile.c map_desc). The Maglev tables (a hash of maps)
+ * are diffed apart, in maglev_cur. Source ranges of the services have no map yet. */
 enum agent_map {
 	AM_IPCACHE,
 	AM_POLICY,
@@ -123,6 +124,7 @@ enum agent_map {
 	AM_LB_SERVICES, /* lb_key -> lb_service */
 	AM_LB_BACKENDS, /* u32 backend id -> lb_backend */
 	AM_LB_REVNAT,	/* u32 rev_nat_index -> lb_reverse_nat */
+	AM_LB_AFFINITY_MATCH, /* lb_affinity_match -> u32 1 (ClientIP affinity services) */
 	AM_COUNT
 };
 
@@ -207,6 +209,8 @@ struct agent {
 	size_t neps;
 	uint32_t overlay_ifindex; /* CILIATE_OVERLAY_DEV the overlay programs are attached to */
 	struct kvset cur[AM_COUNT]; /* the maps' contents */
+	struct lb_maglev_table *maglev_cur; /* ciliate_lb_maglev's tables, sorted by key */
+	size_t nmaglev_cur;
 
 	/* statistics for `status` */
 	int64_t model_rev; /* store revision of the last successful reconcile (modelRevision):

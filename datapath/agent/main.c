@@ -514,6 +514,7 @@ static void stop(struct agent *a)
 	agent_model_cache_free(a);
 	for (m = 0; m < AM_COUNT; m++)
 		kvset_free(&a->cur[m]);
+	lb_maglev_tables_free(a->maglev_cur, a->nmaglev_cur);
 	free(a->eps);
 	free(a->cluster_text);
 	if (a->epfd >= 0)

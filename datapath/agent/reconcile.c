@@ -39,6 +39,8 @@ static const struct {
 			    false},
 	[AM_LB_BACKENDS] = {MAP_LB_BACKENDS, sizeof(uint32_t), sizeof(struct lb_backend), false},
 	[AM_LB_REVNAT] = {MAP_LB_REVNAT, sizeof(uint32_t), sizeof(struct lb_reverse_nat), false},
+	[AM_LB_AFFINITY_MATCH] = {MAP_LB_AFFINITY_MATCH, sizeof(struct lb_affinity_match),
+				  sizeof(uint32_t), false},
 };
 
 static uint32_t stable_ep_id(uint32_t ip)
@@ -76,6 +78,25 @@ static int map_dump(struct agent *a, enum agent_map m, struct kvset *out, struct
 	return 0;
 }
 
+/* The Maglev tables as ciliate_lb_maglev holds them, into a->maglev_cur. */
+static int maglev_load(struct agent *a, struct diag *d)
+{
+	int fd = datapath_map_fd(a->dp, MAP_LB_MAGLEV);
+	struct lb_maglev_table *t;
+	size_t n;
+	int err;
+
+	if (fd < 0)
+		return diag_fail_errno(d, fd, "map %s not found", MAP_LB_MAGLEV);
+	err = lb_maglev_map_read(fd, &t, &n, d);
+	if (err)
+		return err;
+	lb_maglev_tables_free(a->maglev_cur, a->nmaglev_cur);
+	a->maglev_cur = t;
+	a->nmaglev_cur = n;
+	return 0;
+}
+
 int agent_maps_load(struct agent *a, struct diag *d)
 {
 	struct kvset s;
@@ -87,6 +108,9 @@ int agent_maps_load(struct agent *a, struct diag *d)
 			return err;
 		kvset_move(&a->cur[m], &s);
 	}
+	err = maglev_load(a, d);
+	if (err)
+		return err;
 	/* a restart may have cut an endpoint write short between the two copies */
 	return dp_lxc_resync(a->dp, d);
 }
@@ -187,6 +211,8 @@ static struct agent_ep *model_ep(struct agent *a, struct ep_index *x, const stru
 
 struct wanted {
 	struct kvset m[AM_COUNT];
+	struct lb_maglev_table *mg; /* the Maglev tables, sorted by key */
+	size_t nmg;
 	uint32_t *idmap; /* model ep_id -> agent ep_id, indexed by model ep_id */
 	size_t nidmap;
 };
@@ -197,6 +223,7 @@ static void wanted_free(struct wanted *w)
 
 	for (m = 0; m < AM_COUNT; m++)
 		kvset_free(&w->m[m]);
+	lb_maglev_tables_free(w->mg, w->nmg);
 	free(w->idmap);
 }
 
@@ -314,15 +341,66 @@ static int want_rest(struct agent *a, struct wanted *w, struct diag *d)
 	return 0;
 }
 
+static int maglev_key_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct lb_maglev_table *)a)->key;
+	uint32_t y = ((const struct lb_maglev_table *)b)->key;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The Maglev tables of the node state, each with its header (M, the tuple-hash seeds of
+ * bpf-lb-maglev-hash-seed), sorted by key. */
+static int want_maglev(struct agent *a, struct wanted *w)
+{
+	const struct m_lb_config *cfg = cluster_lb_config(a->model);
+	size_t i;
+	int err;
+
+	if (!a->ns.nlb_maglev)
+		return 0;
+	w->mg = calloc(a->ns.nlb_maglev, sizeof(*w->mg));
+	if (!w->mg)
+		return -ENOMEM;
+	for (i = 0; i < a->ns.nlb_maglev; i++) {
+		const struct node_lb_maglev *t = &a->ns.lb_maglev[i];
+
+		err = lb_maglev_table_make(&w->mg[w->nmg],
+					   LB_MAGLEV_KEY(t->rev_nat_index, t->scope), t->size,
+					   cfg->maglev_seed.jhash0, cfg->maglev_seed.jhash1,
+					   t->table);
+		if (err)
+			return err;
+		w->nmg++;
+	}
+	qsort(w->mg, w->nmg, sizeof(*w->mg), maglev_key_cmp);
+	return 0;
+}
+
 /* The service maps: every frontend slot, backend and reverse-NAT entry of the node state
- * (docs/SERVICES.md "Per-node entries"), as they are. */
+ * (docs/SERVICES.md "Per-node entries"), as they are; an affinity pair per backend slot of
+ * a ClientIP-affinity service; the Maglev tables. */
 static int want_lb(struct agent *a, struct wanted *w, struct diag *d)
 {
 	size_t i;
 	int err = 0;
 
-	for (i = 0; !err && i < a->ns.nlb; i++)
-		err = kvset_add(&w->m[AM_LB_SERVICES], &a->ns.lb[i].key, &a->ns.lb[i].val);
+	for (i = 0; !err && i < a->ns.nlb; i++) {
+		const struct node_lb_entry *e = &a->ns.lb[i];
+		struct lb_affinity_match am;
+		uint32_t one = 1;
+
+		err = kvset_add(&w->m[AM_LB_SERVICES], &e->key, &e->val);
+		if (err || !e->key.backend_slot || !(e->val.flags & LB_SVC_F_AFFINITY))
+			continue;
+		memset(&am, 0, sizeof(am));
+		am.backend_id = e->val.backend_id;
+		am.rev_nat_index = e->val.rev_nat_index;
+		am.scope = e->key.scope;
+		err = kvset_add(&w->m[AM_LB_AFFINITY_MATCH], &am, &one);
+	}
+	if (!err)
+		err = want_maglev(a, w);
 	for (i = 0; !err && i < a->ns.nlb_backends; i++)
 		err = kvset_add(&w->m[AM_LB_BACKENDS], &a->ns.lb_backends[i].id,
 				&a->ns.lb_backends[i].val);
@@ -377,14 +455,50 @@ static int write_set(struct agent *a, enum agent_map m, const struct kvset *s, b
 	return 0;
 }
 
+/* The Maglev tables: writes the wanted tables that are new or differ from the map's (each a
+ * new inner array swapped in), or (del) deletes the map's tables no longer wanted. Both
+ * lists are sorted by key. */
+static int maglev_apply(struct agent *a, const struct wanted *w, bool del, size_t *n,
+			struct diag *d)
+{
+	int fd = datapath_map_fd(a->dp, MAP_LB_MAGLEV);
+	size_t i = 0, j = 0; /* i: a->maglev_cur, j: w->mg */
+	int err = 0;
+
+	if (fd < 0)
+		return diag_fail_errno(d, fd, "map %s not found", MAP_LB_MAGLEV);
+	while (!err && (i < a->nmaglev_cur || j < w->nmg)) {
+		const struct lb_maglev_table *c = i < a->nmaglev_cur ? &a->maglev_cur[i] : NULL;
+		const struct lb_maglev_table *t = j < w->nmg ? &w->mg[j] : NULL;
+
+		if (c && (!t || c->key < t->key)) { /* only in the map */
+			i++;
+			if (del && !(err = lb_maglev_map_delete(fd, c->key, d)))
+				(*n)++;
+			continue;
+		}
+		j++;
+		if (c && c->key == t->key) {
+			i++;
+			if (lb_maglev_table_equal(c, t))
+				continue;
+		}
+		if (!del && !(err = lb_maglev_map_set(fd, t, d)))
+			(*n)++;
+	}
+	return err;
+}
+
 static int apply(struct agent *a, struct wanted *w, struct diag *d)
 {
+	/* the Maglev tables go right before the frontends (upserts) and right after them
+	 * (deletions): a frontend's table never names a backend the map lacks */
 	static const enum agent_map up_order[AM_COUNT] = {
-		AM_IPCACHE,	AM_POLICY,    AM_ENDPOINTS,  AM_LXC,
-		AM_LB_BACKENDS, AM_LB_REVNAT, AM_LB_SERVICES};
+		AM_IPCACHE,	AM_POLICY,    AM_ENDPOINTS,	    AM_LXC,
+		AM_LB_BACKENDS, AM_LB_REVNAT, AM_LB_AFFINITY_MATCH, AM_LB_SERVICES};
 	static const enum agent_map del_order[AM_COUNT] = {
-		AM_LB_SERVICES, AM_LB_REVNAT, AM_LB_BACKENDS, AM_LXC,
-		AM_ENDPOINTS,	AM_POLICY,    AM_IPCACHE};
+		AM_LB_SERVICES, AM_LB_AFFINITY_MATCH, AM_LB_REVNAT, AM_LB_BACKENDS,
+		AM_LXC,		AM_ENDPOINTS,	      AM_POLICY,    AM_IPCACHE};
 	struct kvset ups[AM_COUNT], dels[AM_COUNT];
 	size_t k, nup = 0, ndel = 0;
 	int m, err = 0, first_err = 0;
@@ -403,10 +517,17 @@ static int apply(struct agent *a, struct wanted *w, struct diag *d)
 	/* a failed write stops the rest: what depends on it (an endpoint's entry, which makes
 	 * its new policy enforced, on that policy; a frontend on its backends) and the
 	 * deletions are not written */
-	for (k = 0; !first_err && k < AM_COUNT; k++)
-		first_err = write_set(a, up_order[k], &ups[up_order[k]], false, &nup, d);
-	for (k = 0; !first_err && k < AM_COUNT; k++)
+	for (k = 0; !first_err && k < AM_COUNT; k++) {
+		if (up_order[k] == AM_LB_SERVICES)
+			first_err = maglev_apply(a, w, false, &nup, d);
+		if (!first_err)
+			first_err = write_set(a, up_order[k], &ups[up_order[k]], false, &nup, d);
+	}
+	for (k = 0; !first_err && k < AM_COUNT; k++) {
 		first_err = write_set(a, del_order[k], &dels[del_order[k]], true, &ndel, d);
+		if (!first_err && del_order[k] == AM_LB_SERVICES)
+			first_err = maglev_apply(a, w, true, &ndel, d);
+	}
 	a->last_upserts = nup;
 	a->last_deletes = ndel;
 	if (first_err) {
@@ -420,6 +541,11 @@ static int apply(struct agent *a, struct wanted *w, struct diag *d)
 	}
 	for (m = 0; m < AM_COUNT; m++)
 		kvset_move(&a->cur[m], &w->m[m]);
+	lb_maglev_tables_free(a->maglev_cur, a->nmaglev_cur);
+	a->maglev_cur = w->mg;
+	a->nmaglev_cur = w->nmg;
+	w->mg = NULL;
+	w->nmg = 0;
 	err = 0;
 out:
 	for (m = 0; m < AM_COUNT; m++) {

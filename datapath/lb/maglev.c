@@ -333,3 +333,39 @@ int maglev_build(const struct maglev_backend *backends, size_t n, uint32_t m,
 	free(claimed);
 	return count > 0 ? 0 : count == 0 ? -ENOENT : count;
 }
+
+/* ---- the datapath's tuple hash ---------------------------------------------------------- */
+
+static uint32_t rotl32(uint32_t x, unsigned int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+uint32_t maglev_jhash3(uint32_t a, uint32_t b, uint32_t c, uint32_t seed)
+{
+	uint32_t start = 0xdeadbeefu + 12u + seed;
+
+	a += start;
+	b += start;
+	c += start;
+	/* lookup3's final(a, b, c): seven rounds of xor, then subtract a rotation */
+	static const struct {
+		uint8_t which, rot;
+	} rounds[7] = {{2, 14}, {0, 11}, {1, 25}, {2, 16}, {0, 4}, {1, 14}, {2, 24}};
+	uint32_t v[3] = {a, b, c};
+
+	for (int i = 0; i < 7; i++) {
+		unsigned int x = rounds[i].which, prev = (x + 2) % 3; /* c<-b, a<-c, b<-a */
+
+		v[x] ^= v[prev];
+		v[x] -= rotl32(v[prev], rounds[i].rot);
+	}
+	return v[2];
+}
+
+uint32_t maglev_index4(uint32_t saddr_be, uint16_t sport_be, uint16_t dport_be, uint8_t proto,
+		       uint32_t seed, uint32_t m)
+{
+	return m ? maglev_jhash3(saddr_be, ((uint32_t)dport_be << 16) | sport_be, proto, seed) % m
+		 : 0;
+}

@@ -68,4 +68,16 @@ int maglev_backend_name(char *buf, size_t len, int af, const void *addr, uint16_
 int maglev_build(const struct maglev_backend *backends, size_t n, uint32_t m,
 		 const struct maglev_seed *seed, uint32_t *table_out);
 
+/*
+ * The datapath's tuple hash (bpf/lib/maglev.h), for tools and tests: Bob Jenkins' lookup3
+ * final mix of three words started at 0xdeadbeef + 12 + seed (what Linux's jhash_3words()
+ * gives).
+ */
+uint32_t maglev_jhash3(uint32_t a, uint32_t b, uint32_t c, uint32_t seed);
+
+/* The table entry an IPv4 packet takes: saddr and the ports as they are in the packet
+ * (network order), sport 0 for a ClientIP-affinity service; seed is maglev_seed.jhash0. */
+uint32_t maglev_index4(uint32_t saddr_be, uint16_t sport_be, uint16_t dport_be, uint8_t proto,
+		       uint32_t seed, uint32_t m);
+
 #endif
