@@ -5,6 +5,8 @@
  * ciliate bpf lb list: the node's pinned service maps read directly (ciliate_lb_services,
  * ciliate_lb_backends, ciliate_lb_revnat under /sys/fs/bpf/ciliate/<instance>/), as
  * `cilium-dbg bpf lb list`. Text forms: datapath/lb/lb_format.h.
+ * ciliate bpf lb maglev list: the Maglev tables of ciliate_lb_maglev, as `cilium-dbg bpf lb
+ * maglev list`.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include "cli.h"
 #include "lb/lb_format.h"
 #include "loader/datapath.h"
+#include "loader/lb_maglev.h"
 
 struct svc_opts {
 	const char *node;
@@ -282,6 +285,55 @@ static int pin_dir_pick(const struct svc_opts *o, char *dir, size_t size)
 	return EXIT_USAGE;
 }
 
+/* ---- bpf lb maglev list ------------------------------------------------------------------ */
+
+#define BPF_LB_MAGLEV_USAGE \
+	"usage: ciliate bpf lb maglev list [-o json] [--node NAME | --pin-dir DIR]"
+
+/* The Maglev tables of DIR/ciliate_lb_maglev (every inner array read back). */
+static int cmd_bpf_lb_maglev(int argc, char **argv)
+{
+	struct svc_opts o = {0};
+	struct lb_maglev_table *t = NULL;
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	struct diag d = {""};
+	size_t n = 0;
+	int rc, fd;
+
+	if (argc < 2 || strcmp(argv[1], "list")) {
+		fprintf(stderr, "%s\n", BPF_LB_MAGLEV_USAGE);
+		return EXIT_USAGE;
+	}
+	rc = svc_parse(argc - 1, argv + 1, "bpf lb maglev list", BPF_LB_MAGLEV_USAGE, true, &o);
+	if (!rc)
+		rc = pin_dir_pick(&o, dir, sizeof(dir));
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, MAP_LB_MAGLEV);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		fprintf(stderr, "ciliate bpf lb maglev list: %s: %s\n", path, strerror(errno));
+		return EXIT_FAILURE_;
+	}
+	rc = lb_maglev_map_read(fd, &t, &n, &d);
+	close(fd);
+	if (rc) {
+		fprintf(stderr, "ciliate bpf lb maglev list: %s\n", d.msg);
+		return EXIT_FAILURE_;
+	}
+	if (o.json) {
+		json_t *j = lb_maglev_list_json(t, n);
+
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+		json_decref(j);
+	} else {
+		lb_print_maglev_list(stdout, t, n);
+	}
+	lb_maglev_tables_free(t, n);
+	return EXIT_OK;
+}
+
 int cmd_bpf_lb(int argc, char **argv)
 {
 	struct svc_opts o = {0};
@@ -289,6 +341,8 @@ int cmd_bpf_lb(int argc, char **argv)
 	char dir[PATH_MAX];
 	int rc;
 
+	if (argc >= 2 && !strcmp(argv[1], "maglev"))
+		return cmd_bpf_lb_maglev(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "list")) {
 		fprintf(stderr, "%s\n", BPF_LB_USAGE);
 		return EXIT_USAGE;

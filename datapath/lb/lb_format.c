@@ -367,3 +367,70 @@ void lb_print_service_list(FILE *f, json_t *services)
 	table_print(f, &t);
 	free(v);
 }
+
+/* ---- bpf lb maglev list ------------------------------------------------------------------ */
+
+static const char *maglev_id_format(char *buf, size_t size, uint32_t key)
+{
+	snprintf(buf, size, "%u%s", key & 0xffffu, (key >> 16) == LB_SCOPE_INTERNAL ? "/i" : "");
+	return buf;
+}
+
+/* "[4 2 4 2 ...]" of the table's entries, allocated; NULL when out of memory. */
+static char *maglev_entries_format(const struct lb_maglev_table *t)
+{
+	uint32_t m = t->nwords > LB_MAGLEV_HDR ? t->nwords - LB_MAGLEV_HDR : 0, i;
+	size_t cap = 2 + (size_t)m * 11 + 1, len = 0;
+	char *s = malloc(cap);
+
+	if (!s)
+		return NULL;
+	s[len++] = '[';
+	for (i = 0; i < m; i++)
+		len += (size_t)snprintf(s + len, cap - len, i ? " %u" : "%u",
+					t->words[LB_MAGLEV_HDR + i]);
+	s[len++] = ']';
+	s[len] = '\0';
+	return s;
+}
+
+void lb_print_maglev_list(FILE *f, const struct lb_maglev_table *t, size_t n)
+{
+	struct table tb = {.cols = 2};
+	const char *head[] = {"SVC ID", "LOOKUP TABLE"};
+	char id[24];
+	size_t i;
+
+	table_add(&tb, head);
+	for (i = 0; i < n; i++) {
+		char *entries = maglev_entries_format(&t[i]);
+		const char *row[2] = {maglev_id_format(id, sizeof(id), t[i].key), entries ?: "?"};
+
+		table_add(&tb, row);
+		free(entries);
+	}
+	table_print(f, &tb);
+}
+
+json_t *lb_maglev_list_json(const struct lb_maglev_table *t, size_t n)
+{
+	json_t *all = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t m = t[i].nwords > LB_MAGLEV_HDR ? t[i].nwords - LB_MAGLEV_HDR : 0, k;
+		json_t *entries = json_array();
+
+		for (k = 0; k < m; k++)
+			json_array_append_new(entries,
+					      json_integer(t[i].words[LB_MAGLEV_HDR + k]));
+		json_array_append_new(
+			all, json_pack("{s:i, s:s, s:I, s:I, s:I, s:o}", "id",
+				       (int)(t[i].key & 0xffffu), "scope",
+				       (t[i].key >> 16) == LB_SCOPE_INTERNAL ? "internal" : "external",
+				       "size", (json_int_t)m, "seed4",
+				       (json_int_t)t[i].words[LB_MAGLEV_HDR_SEED4], "seed6",
+				       (json_int_t)t[i].words[LB_MAGLEV_HDR_SEED6], "table", entries));
+	}
+	return all;
+}

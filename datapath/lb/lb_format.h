@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "ciliate/abi.h"
+#include "loader/lb_maglev.h"
 
 /* Room for "[ffff:...:ffff]:65535/SCTP/i (65535)" and the flag words. */
 #define LB_TEXT_MAX 160
@@ -85,5 +86,13 @@ json_t *lb_bpf_list_json(const struct lb_dump *d);
  * array (the agent's service-list objects: id, frontend, type, backends[].address/state),
  * continuation rows "2 => ..." for further backends. Sorted by id, then frontend. */
 void lb_print_service_list(FILE *f, json_t *services);
+
+/* `bpf lb maglev list`: columns SVC ID (the rev_nat_index, "/i" after it for a two-scope
+ * service's internal-scope table) and LOOKUP TABLE ("[4 2 4 2 ...]", every entry), one row
+ * per table of the sorted array, as `cilium-dbg bpf lb maglev list`. */
+void lb_print_maglev_list(FILE *f, const struct lb_maglev_table *t, size_t n);
+
+/* `bpf lb maglev list -o json`: [{"id", "scope", "size", "seed4", "seed6", "table": [...]}]. */
+json_t *lb_maglev_list_json(const struct lb_maglev_table *t, size_t n);
 
 #endif

@@ -8,7 +8,12 @@
 #   - the pinned maps, read independently with bpftool, hold exactly the expected entries;
 #   - an agent restart on the same pins writes nothing (lastUpserts/lastDeletes 0);
 #   - deleting pod x/b2 (`ciliate delete -f` into the cluster's store) removes its backend
-#     slots and its backend entry.
+#     slots and its backend entry;
+#   - a Maglev service with ClientIP affinity (x/mg, `ciliate apply -f`, ClusterIP and an
+#     external IP over two given endpoints): `ciliate bpf lb maglev list` shows one table of
+#     16381 entries per frontend, both backends in even shares, the same tables on node-2;
+#     the affinity pairs are in ciliate_lb_affinity_match; a restarted agent rewrites no
+#     table; deleting the service removes its tables and pairs.
 # Usage: run-suite.sh BUILD_DIR. Exit 0 pass, 77 skip (reason), 1 fail.
 set -uo pipefail
 
@@ -298,7 +303,123 @@ check "the pinned maps hold exactly slot 0 (count 1) + x/b1 per frontend, one ba
 eq "service list: 3 frontends, one backend each" \
 	"$(grep -cE '[0-9] => ' "$tmp/list2.txt")/$(grep -cE '^[0-9]+ ' "$tmp/list2.txt")" "3/3"
 
-# ---- 7. teardown ---------------------------------------------------------------------------
+# ---- 7. Maglev tables and affinity pairs ---------------------------------------------------
+INST2=cil-$TAG-node-2
+cat >"$tmp/mg.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata:
+  name: mg
+  namespace: x
+  annotations: {service.cilium.io/lb-algorithm: maglev}
+spec:
+  clusterIP: 10.96.0.20
+  externalIPs: [198.51.100.7]
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}
+  ports:
+  - {port: 80, targetPort: 8080, protocol: TCP}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: mg-1
+  namespace: x
+  labels: {kubernetes.io/service-name: mg}
+addressType: IPv4
+endpoints:
+- addresses: [10.244.0.10]
+  conditions: {ready: true}
+  nodeName: node-1
+- addresses: [10.244.0.11]
+  conditions: {ready: true}
+  nodeName: node-1
+ports:
+- {port: 8080, protocol: TCP}
+EOF
+"$CLI" apply -f "$tmp/mg.yaml" --store "$STORE" >"$tmp/apply.out" 2>&1
+eq "ciliate apply -f (service x/mg and its EndpointSlice) exits 0" "$?" 0
+why="node-1's agent never reached the store's revision"
+check "node-1's agent has reconciled service x/mg" wait_model
+"$CLI" bpf lb maglev list --node "$INST" >"$tmp/mg.txt" 2>"$tmp/mg.err"
+eq "bpf lb maglev list --node $INST exits 0" "$?" 0
+has "bpf lb maglev list: the header is cilium-dbg's" "$tmp/mg.txt" '^SVC ID +LOOKUP TABLE$'
+why="$(cut -c1-200 "$tmp/mg.txt")"
+check "bpf lb maglev list: 2 tables (ClusterIP, external IP) of 16381 entries, 2 backends ~evenly, identical" \
+	"$PY" -c '
+import re, sys
+rows = [l.split(None, 1) for l in open(sys.argv[1]).read().splitlines()[1:]]
+assert len(rows) == 2, len(rows)
+tabs = []
+for rid, t in rows:
+    assert re.fullmatch(r"[0-9]+", rid), rid
+    assert t.startswith("[") and t.endswith("]"), t[:20]
+    tabs.append(t[1:-1].split(" "))
+assert tabs[0] == tabs[1], "the two frontends have different tables"
+assert len(tabs[0]) == 16381, len(tabs[0])
+ids = sorted(set(tabs[0]))
+assert len(ids) == 2, ids
+assert sorted(tabs[0].count(i) for i in ids) == [8190, 8191], [tabs[0].count(i) for i in ids]
+' "$tmp/mg.txt"
+same=1
+for _ in $(seq 50); do
+	"$CLI" bpf lb maglev list --node "$INST2" >"$tmp/mg2.txt" 2>/dev/null
+	cmp -s "$tmp/mg.txt" "$tmp/mg2.txt" && { same=0; break; }
+	sleep 0.2
+done
+why="node-2: $(cut -c1-120 "$tmp/mg2.txt")"
+check "node-2's pins hold the same tables, ids and entries (identical on every node)" [ "$same" -eq 0 ]
+"$CLI" bpf lb maglev list --pin-dir "$PINS" -o json >"$tmp/mg.json" 2>>"$tmp/mg.err"
+why="$(head -c 300 "$tmp/mg.json")"
+check "bpf lb maglev list -o json: 2 external-scope tables, size 16381, the default seed's jhash words" \
+	"$PY" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d) == 2 and all(t["size"] == 16381 == len(t["table"]) and t["scope"] == "external" for t in d), [(t["id"], t["size"]) for t in d]
+# JLfvgnHc2kaSUFaI: bytes 4-7 and 8-11, big-endian
+assert (d[0]["seed4"], d[0]["seed6"]) == (0x71DCDA46, 0x92505688), (hex(d[0]["seed4"]), hex(d[0]["seed6"]))
+' "$tmp/mg.json"
+"$CLI" bpf lb list --pin-dir "$PINS" >"$tmp/lb4.txt" 2>&1
+has "bpf lb list: x/mg's slot 0 says sessionAffinity and maglev" "$tmp/lb4.txt" \
+	'^10\.96\.0\.20:80/TCP \(0\) +0\.0\.0\.0:0 \([0-9]+\) \(0\) \[ClusterIP, sessionAffinity, non-routable, maglev\]$'
+bpftool -j map dump pinned "$PINS/ciliate_lb_affinity_match" >"$tmp/am.json" 2>>"$tmp/bpftool.err"
+why="$(head -c 300 "$tmp/am.json")"
+check "ciliate_lb_affinity_match: the 2 backends x 2 frontends of x/mg" "$PY" -c '
+import json, sys
+d = [e["formatted"]["key"] for e in json.load(open(sys.argv[1]))]
+assert len(d) == 4 and len({k["backend_id"] for k in d}) == 2 and len({k["rev_nat_index"] for k in d}) == 2, d
+' "$tmp/am.json"
+if [ -n "$my_agent" ] && kill -0 "$my_agent" 2>/dev/null; then
+	kill "$my_agent"
+	for _ in $(seq 50); do kill -0 "$my_agent" 2>/dev/null || break; sleep 0.1; done
+	nsenter --net="/run/netns/$INST" "${args[@]}" >"$tmp/agent2.log" 2>&1 &
+	my_agent=$!
+	rm -f "$tmp/st2.json"
+	for _ in $(seq 100); do
+		"$CLI" status --socket "$SOCK" -o json >"$tmp/st2.json" 2>/dev/null && break
+		sleep 0.1
+	done
+	why="$(grep -o '"lastUpserts[^,]*,[^,]*' "$tmp/st2.json"; tail -2 "$tmp/agent2.log")"
+	check "an agent restarted with Maglev tables in place rewrites none (nothing written)" \
+		"$PY" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["agents"][0]["reconcile"]
+assert r["errors"] == 0 and r["lastUpserts"] == 0 and r["lastDeletes"] == 0, r' "$tmp/st2.json"
+else
+	fail "the agent restarted in step 5 is running" "pid '$my_agent'"
+fi
+"$CLI" delete -f "$tmp/mg.yaml" --store "$STORE" >"$tmp/del2.out" 2>&1
+why="$(cat "$tmp/del2.out")"
+check "ciliate delete -f (x/mg)" grep -q 'deleted' "$tmp/del2.out"
+why="node-1's agent never reached the store's revision"
+check "node-1's agent has reconciled the deletion of x/mg" wait_model
+"$CLI" bpf lb maglev list --node "$INST" >"$tmp/mg3.txt" 2>&1
+eq "bpf lb maglev list: no table left (header only)" "$(cat "$tmp/mg3.txt")" \
+	"$(head -1 "$tmp/mg.txt" | sed 's/ *$//')"
+bpftool -j map dump pinned "$PINS/ciliate_lb_affinity_match" >"$tmp/am2.json" 2>>"$tmp/bpftool.err"
+eq "ciliate_lb_affinity_match is empty again" "$(tr -d ' \n' <"$tmp/am2.json")" "[]"
+
+# ---- 8. teardown ---------------------------------------------------------------------------
 if [ -n "$my_agent" ]; then
 	kill "$my_agent" 2>/dev/null
 	for _ in $(seq 50); do kill -0 "$my_agent" 2>/dev/null || break; sleep 0.1; done
