@@ -418,6 +418,36 @@ static void test_disruption_m_over_100n(void **state)
 	expect_disruption_below(160, 16381, 2.0);
 }
 
+/* The datapath's tuple hash (bpf/lib/maglev.h has the BPF twin; tests/bpf/test_lb checks
+ * that both pick the same entries): a function of (saddr, sport, dport, proto, seed) that
+ * spreads clients evenly over the table and depends on every input. */
+static void test_tuple_hash(void **state)
+{
+	enum { M = 251, N = 251 * 200 };
+	static unsigned int count[M];
+	uint32_t seed = 0x71dcda46, base = maglev_index4(0x0a00f40a, 0x1234, 0x5000, 6, seed, M);
+	unsigned int lo = N, hi = 0, i;
+
+	(void)state;
+	assert_int_equal(maglev_index4(0x0a00f40a, 0x1234, 0x5000, 6, seed, M), base);
+	assert_int_equal(maglev_index4(0x0a00f40a, 0x1234, 0x5000, 6, seed, 0), 0);
+	assert_true(maglev_jhash3(1, 2, 3, 0) != maglev_jhash3(1, 2, 3, 1));
+	assert_true(maglev_jhash3(1, 2, 3, 0) != maglev_jhash3(2, 2, 3, 0));
+	assert_true(maglev_jhash3(1, 2, 3, 0) != maglev_jhash3(1, 3, 3, 0));
+	assert_true(maglev_jhash3(1, 2, 3, 0) != maglev_jhash3(1, 2, 4, 0));
+	/* 200 clients per entry on average: ports of a few clients, as a node sees them */
+	for (i = 0; i < N; i++)
+		count[maglev_index4(0x0a00f40a + ((i % 50) << 24), (uint16_t)(32768 + i / 50), 0x5000,
+				    6, seed, M)]++;
+	for (i = 0; i < M; i++) {
+		lo = count[i] < lo ? count[i] : lo;
+		hi = count[i] > hi ? count[i] : hi;
+	}
+	/* a binomial(N, 1/M) stays within about +-4.5 sigma (sigma ~ 14) of 200 */
+	assert_in_range(lo, 130, 200);
+	assert_in_range(hi, 200, 270);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_order_and_ids_do_not_matter),
 		cmocka_unit_test(test_disruption_cilium_case),
 		cmocka_unit_test(test_disruption_m_over_100n),
+		cmocka_unit_test(test_tuple_hash),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

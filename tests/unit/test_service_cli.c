@@ -3,6 +3,7 @@
  * list` and `ciliate bpf lb list`: keys, slot entries, flag words, and the two tables byte
  * for byte (cilium-dbg's shapes, REFERENCE.md section 3). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -220,12 +221,93 @@ static void test_service_list_table(void **state)
 	json_decref(svcs);
 }
 
+/* Tables as ciliate_lb_maglev holds them (header, then entries). */
+static struct lb_maglev_table *maglev_tables(void)
+{
+	static const uint32_t t1[5] = {4, 2, 4, 2, 7}, t2[3] = {9, 9, 9};
+	struct lb_maglev_table *t = calloc(2, sizeof(*t));
+
+	assert_non_null(t);
+	assert_int_equal(lb_maglev_table_make(&t[0], LB_MAGLEV_KEY(1, LB_SCOPE_EXTERNAL), 5,
+					      0x71dcda46, 0x92505688, t1),
+			 0);
+	assert_int_equal(lb_maglev_table_make(&t[1], LB_MAGLEV_KEY(11700, LB_SCOPE_INTERNAL), 3,
+					      0x71dcda46, 0x92505688, t2),
+			 0);
+	return t;
+}
+
+static void test_maglev_table_make(void **state)
+{
+	struct lb_maglev_table *t = maglev_tables(), c;
+	static const uint32_t ids[5] = {4, 2, 4, 2, 7};
+
+	assert_int_equal(t[0].nwords, LB_MAGLEV_HDR + 5);
+	assert_int_equal(t[0].words[LB_MAGLEV_HDR_SIZE], 5);
+	assert_int_equal(t[0].words[LB_MAGLEV_HDR_SEED4], 0x71dcda46);
+	assert_int_equal(t[0].words[LB_MAGLEV_HDR_SEED6], 0x92505688);
+	assert_int_equal(t[0].words[LB_MAGLEV_HDR + 4], 7);
+	assert_int_equal(t[1].key, 11700u | (1u << 16));
+	assert_true(lb_maglev_table_equal(&t[0], &t[0]));
+	assert_false(lb_maglev_table_equal(&t[0], &t[1]));
+	/* the same entries under another seed are another table (the datapath hashes with it) */
+	assert_int_equal(lb_maglev_table_make(&c, t[0].key, 5, 1, 0x92505688, ids), 0);
+	assert_false(lb_maglev_table_equal(&t[0], &c));
+	free(c.words);
+	assert_int_equal(lb_maglev_table_make(&c, 1, 0, 0, 0, ids), -EINVAL);
+	assert_int_equal(lb_maglev_table_make(&c, 1, LB_MAGLEV_M_MAX + 1, 0, 0, ids), -EINVAL);
+	lb_maglev_tables_free(t, 2);
+}
+
+static void test_maglev_list_table(void **state)
+{
+	struct lb_maglev_table *t = maglev_tables();
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	lb_print_maglev_list(f, t, 2);
+	fclose(f);
+	assert_string_equal(buf, "SVC ID    LOOKUP TABLE\n"
+				 "1         [4 2 4 2 7]\n"
+				 "11700/i   [9 9 9]\n");
+	free(buf);
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	lb_print_maglev_list(f, t, 0);
+	fclose(f);
+	assert_string_equal(buf, "SVC ID   LOOKUP TABLE\n");
+	free(buf);
+	lb_maglev_tables_free(t, 2);
+}
+
+static void test_maglev_list_json(void **state)
+{
+	struct lb_maglev_table *t = maglev_tables();
+	json_t *j = lb_maglev_list_json(t, 2), *e;
+
+	assert_int_equal(json_array_size(j), 2);
+	e = json_array_get(j, 1);
+	assert_int_equal(json_integer_value(json_object_get(e, "id")), 11700);
+	assert_string_equal(json_string_value(json_object_get(e, "scope")), "internal");
+	assert_int_equal(json_integer_value(json_object_get(e, "size")), 3);
+	e = json_array_get(j, 0);
+	assert_int_equal(json_integer_value(json_object_get(e, "seed4")), 0x71dcda46);
+	assert_int_equal(json_array_size(json_object_get(e, "table")), 5);
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(e, "table"), 4)), 7);
+	json_decref(j);
+	lb_maglev_tables_free(t, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key_format),	   cmocka_unit_test(test_entry_format),
 		cmocka_unit_test(test_flags_words),	   cmocka_unit_test(test_bpf_list_table),
 		cmocka_unit_test(test_bpf_list_json),	   cmocka_unit_test(test_service_list_table),
+		cmocka_unit_test(test_maglev_table_make),  cmocka_unit_test(test_maglev_list_table),
+		cmocka_unit_test(test_maglev_list_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
