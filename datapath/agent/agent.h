@@ -236,6 +236,7 @@ struct agent {
 
 	struct agent_monitor *monitor; /* the event pipeline (monitor.c) */
 	struct agent_metrics *metrics; /* the Prometheus listener (metrics.c; NULL: none) */
+	struct agent_healthcheck *healthcheck; /* health-check NodePorts (healthcheck.c) */
 
 	/* event loop */
 	int epfd, listen_fd, timer_fd, signal_fd;
@@ -478,5 +479,17 @@ int agent_metrics_render(const struct agent *a, char **out, size_t *len);
 
 /* Closes the listener and its connections. */
 void agent_metrics_close(struct agent *a);
+
+/* ---- healthcheck.c: health-check NodePorts (docs/SERVICES.md, Health-check NodePort) ---- */
+
+/* Brings the listeners in line with the model in force (after each successful reconcile):
+ * opens new services' ports, closes those of services gone or moved, updates the counts. */
+void agent_healthcheck_sync(struct agent *a);
+
+/* Handles an event of fd if it is a health-check listener, connection or retry timer. */
+bool agent_healthcheck_handle(struct agent *a, int fd);
+
+/* Closes every health-check listener. */
+void agent_healthcheck_close(struct agent *a);
 
 #endif

@@ -480,6 +480,8 @@ static int run(struct agent *a)
 				agent_observe_push(a);
 			else if (agent_metrics_handle(a, fd))
 				; /* a scrape (metrics.c) */
+			else if (agent_healthcheck_handle(a, fd))
+				; /* a health check (healthcheck.c) */
 			else
 				agent_server_client(a, fd);
 		}
@@ -504,6 +506,7 @@ static void stop(struct agent *a)
 	agent_server_close(a);
 	agent_monitor_stop(a);
 	agent_metrics_close(a);
+	agent_healthcheck_close(a);
 	store_watch_close(a->w);
 	store_close(a->st);
 	datapath_close(a->dp); /* pins stay; TC filters keep the programs alive */

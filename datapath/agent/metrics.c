@@ -8,19 +8,17 @@
  * moment. One request per connection: the connection is closed after the answer.
  */
 #include "agent.h"
+#include "httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <dirent.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,27 +31,9 @@
 #include "common/names.h"
 #include "model/policy.h"
 
-#define METRICS_REQ_MAX	    8192 /* request line + headers; larger requests get 431 */
-#define METRICS_CLIENTS_MAX 32	 /* open scrape connections; the oldest goes first */
-#define METRICS_CLIENT_MS   10000 /* a connection is closed after this long, answered or not */
-
-enum mclient_state { MC_READING, MC_WRITING };
-
-struct mclient {
-	int fd;
-	enum mclient_state state;
-	int64_t since_ms;
-	char req[METRICS_REQ_MAX];
-	size_t req_len;
-	char *resp; /* MC_WRITING: the whole answer */
-	size_t resp_len, resp_off;
-};
-
 struct agent_metrics {
-	int listen_fd;
+	struct httpd *srv;
 	char addr[128]; /* as given, for logs */
-	struct mclient *clients[METRICS_CLIENTS_MAX];
-	size_t nclients;
 	uint64_t scrapes;
 };
 
@@ -486,75 +466,34 @@ int agent_metrics_addr_parse(const char *spec, char *host, size_t hostlen, uint1
 	return 0;
 }
 
-/* ---- the listener --------------------------------------------------------------------- */
+/* ---- the listener (httpd.c) ----------------------------------------------------------- */
 
-static int listen_on(const char *host, uint16_t port, struct diag *d)
+static void metrics_request(void *arg, const struct httpd_request *req, struct httpd_conn *c)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-	struct addrinfo *res = NULL, *ai;
-	char portstr[8];
-	int fd = -1, one = 1, zero = 0, err = 0, rc;
+	struct agent *a = arg;
+	char *body = NULL;
+	size_t len = 0;
 
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	if (!*host) {
-		/* all addresses: dual-stack where the node has IPv6, else IPv4 */
-		hints.ai_family = AF_INET6;
-		rc = getaddrinfo(NULL, portstr, &hints, &res);
-		if (rc == 0) {
-			fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-			if (fd >= 0) {
-				setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-				setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-				if (bind(fd, res->ai_addr, res->ai_addrlen) == 0 &&
-				    listen(fd, 64) == 0) {
-					freeaddrinfo(res);
-					return fd;
-				}
-				err = -errno;
-				close(fd);
-				fd = -1;
-			}
-			freeaddrinfo(res);
-			res = NULL;
-			if (err == -EADDRINUSE)
-				return diag_fail_errno(d, err, "port %u: %s", port, strerror(-err));
-		}
-		hints.ai_family = AF_INET;
-		rc = getaddrinfo(NULL, portstr, &hints, &res);
-	} else {
-		hints.ai_family = AF_UNSPEC;
-		rc = getaddrinfo(host, portstr, &hints, &res);
+	if (strcmp(req->path, "/metrics")) {
+		static const char msg[] = "not found: metrics are at /metrics\n";
+
+		httpd_respond(c, 404, "text/plain; charset=utf-8", NULL, msg, sizeof(msg) - 1);
+		return;
 	}
-	if (rc)
-		return diag_fail_errno(d, -EINVAL, "%s: %s", *host ? host : "(any)",
-				       gai_strerror(rc));
-	err = -EADDRNOTAVAIL;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			    ai->ai_protocol);
-		if (fd < 0) {
-			err = -errno;
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0)
-			break;
-		err = -errno;
-		close(fd);
-		fd = -1;
+	if (agent_metrics_render(a, &body, &len)) {
+		static const char msg[] = "out of memory\n";
+
+		httpd_respond(c, 500, "text/plain; charset=utf-8", NULL, msg, sizeof(msg) - 1);
+		return;
 	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return diag_fail_errno(d, err, "%s port %u: %s", *host ? host : "(any)", port,
-				       strerror(-err));
-	return fd;
+	a->metrics->scrapes++;
+	httpd_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, body, len);
+	free(body);
 }
 
 int agent_metrics_open(struct agent *a, struct diag *d)
 {
 	const char *spec = a->o.prometheus_addr;
-	struct epoll_event ev = {.events = EPOLLIN};
 	struct agent_metrics *m;
 	struct diag ld = {{0}};
 	char host[256];
@@ -568,7 +507,7 @@ int agent_metrics_open(struct agent *a, struct diag *d)
 		agent_log(a, "prometheus metrics: disabled");
 		return 0;
 	}
-	fd = listen_on(host, port, &ld);
+	fd = httpd_listen(host, port, &ld);
 	if (fd < 0) {
 		/* the datapath matters more than its metrics: run without them */
 		agent_log(a, "warning: prometheus metrics on \"%s\" not served: %s", spec, ld.msg);
@@ -579,268 +518,27 @@ int agent_metrics_open(struct agent *a, struct diag *d)
 		close(fd);
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
 	}
-	m->listen_fd = fd;
 	snprintf(m->addr, sizeof(m->addr), "%s", spec);
-	ev.data.fd = fd;
-	if (epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		rc = -errno;
-		close(fd);
+	m->srv = httpd_new(a->epfd, fd, metrics_request, a, d);
+	if (!m->srv) {
 		free(m);
-		return diag_fail_errno(d, rc, "epoll: %s", strerror(-rc));
+		return -EIO;
 	}
 	a->metrics = m;
 	agent_log(a, "prometheus metrics on %s/metrics", spec);
 	return 0;
 }
 
-static void mclient_close(struct agent *a, size_t i)
-{
-	struct agent_metrics *m = a->metrics;
-	struct mclient *c = m->clients[i];
-	char sink[512];
-
-	epoll_ctl(a->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	/* read what the client sent after its request, so close() does not reset the
-	 * connection under the answer */
-	shutdown(c->fd, SHUT_WR);
-	for (int k = 0; k < 8 && read(c->fd, sink, sizeof(sink)) > 0; k++)
-		;
-	close(c->fd);
-	free(c->resp);
-	free(c);
-	m->clients[i] = m->clients[--m->nclients];
-}
-
-static void expire_clients(struct agent *a, int64_t now)
-{
-	struct agent_metrics *m = a->metrics;
-
-	for (size_t i = 0; i < m->nclients;) {
-		if (now - m->clients[i]->since_ms > METRICS_CLIENT_MS)
-			mclient_close(a, i);
-		else
-			i++;
-	}
-}
-
-static void metrics_accept(struct agent *a)
-{
-	struct agent_metrics *m = a->metrics;
-	struct epoll_event ev = {.events = EPOLLIN};
-	int64_t now = agent_now_ms();
-	struct mclient *c;
-	size_t oldest;
-	int fd;
-
-	expire_clients(a, now);
-	for (int i = 0; i < 16; i++) {
-		fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		if (m->nclients == METRICS_CLIENTS_MAX) {
-			oldest = 0;
-			for (size_t k = 1; k < m->nclients; k++)
-				if (m->clients[k]->since_ms < m->clients[oldest]->since_ms)
-					oldest = k;
-			mclient_close(a, oldest);
-		}
-		c = calloc(1, sizeof(*c));
-		ev.data.fd = fd;
-		if (!c || epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			free(c);
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->since_ms = now;
-		m->clients[m->nclients++] = c;
-	}
-}
-
-static const char *status_text(int code)
-{
-	switch (code) {
-	case 200:
-		return "OK";
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 505:
-		return "HTTP Version Not Supported";
-	default:
-		return "Internal Server Error";
-	}
-}
-
-/* Puts the whole answer (head and, unless head_only, body) into c->resp. */
-static void respond(struct mclient *c, int code, const char *ctype, const char *body,
-		    size_t body_len, bool head_only)
-{
-	struct mbuf b = {0};
-
-	mb_printf(&b,
-		  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
-		  "Connection: close\r\n\r\n",
-		  code, status_text(code), ctype, body_len,
-		  code == 405 ? "Allow: GET, HEAD\r\n" : "");
-	if (!head_only && body_len && !b.oom) {
-		if (b.cap - b.len < body_len) {
-			char *np = realloc(b.p, b.len + body_len);
-
-			if (!np)
-				b.oom = true;
-			else
-				b.p = np;
-		}
-		if (!b.oom) {
-			memcpy(b.p + b.len, body, body_len);
-			b.len += body_len;
-		}
-	}
-	if (b.oom) { /* nothing sensible to say: close */
-		free(b.p);
-		b.p = NULL;
-		b.len = 0;
-	}
-	c->resp = b.p;
-	c->resp_len = b.len;
-	c->resp_off = 0;
-	c->state = MC_WRITING;
-}
-
-static void respond_text(struct mclient *c, int code, const char *msg, bool head_only)
-{
-	respond(c, code, "text/plain; charset=utf-8", msg, strlen(msg), head_only);
-}
-
-/* A complete request head is in c->req: answers it. */
-static void handle_request(struct agent *a, struct mclient *c)
-{
-	char method[16], target[1024], version[16], *q;
-	bool head;
-	char *body = NULL;
-	size_t len = 0;
-
-	if (sscanf(c->req, "%15s %1023s %15s", method, target, version) != 3 ||
-	    strncmp(version, "HTTP/1.", 7)) {
-		if (sscanf(c->req, "%15s %1023s %15s", method, target, version) == 3 &&
-		    !strncmp(version, "HTTP/", 5))
-			respond_text(c, 505, "HTTP/1.x only\n", false);
-		else
-			respond_text(c, 400, "bad request\n", false);
-		return;
-	}
-	head = !strcmp(method, "HEAD");
-	if (strcmp(method, "GET") && !head) {
-		respond_text(c, 405, "only GET and HEAD\n", false);
-		return;
-	}
-	q = strchr(target, '?');
-	if (q)
-		*q = '\0';
-	if (strcmp(target, "/metrics")) {
-		respond_text(c, 404, "not found: metrics are at /metrics\n", head);
-		return;
-	}
-	if (agent_metrics_render(a, &body, &len)) {
-		respond_text(c, 500, "out of memory\n", head);
-		return;
-	}
-	a->metrics->scrapes++;
-	respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", body, len, head);
-	free(body);
-}
-
-/* Writes what the socket takes; true when the client is done (closed or to close). */
-static bool client_write(struct agent *a, struct mclient *c)
-{
-	struct epoll_event ev = {.events = EPOLLOUT, .data.fd = c->fd};
-	ssize_t n;
-
-	while (c->resp_off < c->resp_len) {
-		n = send(c->fd, c->resp + c->resp_off, c->resp_len - c->resp_off, MSG_NOSIGNAL);
-		if (n > 0) {
-			c->resp_off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			/* the rest when the socket drains */
-			epoll_ctl(a->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-			return false;
-		}
-		return true;
-	}
-	return true;
-}
-
-/* Reads the request head; true when the client is done. */
-static bool client_read(struct agent *a, struct mclient *c)
-{
-	ssize_t n;
-
-	for (;;) {
-		if (c->req_len == sizeof(c->req) - 1) {
-			respond_text(c, 431, "request too large\n", false);
-			return client_write(a, c);
-		}
-		n = read(c->fd, c->req + c->req_len, sizeof(c->req) - 1 - c->req_len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return false;
-		if (n <= 0)
-			return true; /* closed (or failed) before a whole request */
-		c->req_len += (size_t)n;
-		c->req[c->req_len] = '\0';
-		if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n")) {
-			handle_request(a, c);
-			return client_write(a, c);
-		}
-	}
-}
-
 bool agent_metrics_handle(struct agent *a, int fd)
 {
-	struct agent_metrics *m = a->metrics;
-	struct mclient *c;
-	size_t i;
-	bool done;
-
-	if (!m)
-		return false;
-	if (fd == m->listen_fd) {
-		metrics_accept(a);
-		return true;
-	}
-	for (i = 0; i < m->nclients && m->clients[i]->fd != fd; i++)
-		;
-	if (i == m->nclients)
-		return false;
-	c = m->clients[i];
-	done = c->state == MC_READING ? client_read(a, c) : client_write(a, c);
-	if (done)
-		mclient_close(a, i);
-	return true;
+	return a->metrics && httpd_handle(a->metrics->srv, fd);
 }
 
 void agent_metrics_close(struct agent *a)
 {
-	struct agent_metrics *m = a->metrics;
-
-	if (!m)
+	if (!a->metrics)
 		return;
-	while (m->nclients)
-		mclient_close(a, m->nclients - 1);
-	if (a->epfd >= 0)
-		epoll_ctl(a->epfd, EPOLL_CTL_DEL, m->listen_fd, NULL);
-	close(m->listen_fd);
-	free(m);
+	httpd_free(a->metrics->srv);
+	free(a->metrics);
 	a->metrics = NULL;
 }

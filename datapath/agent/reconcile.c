@@ -626,6 +626,7 @@ int agent_reconcile(struct agent *a, struct diag *d)
 		goto fail;
 	if (rebuilt || a->last_upserts || a->last_deletes) /* names for the flows from now on */
 		agent_monitor_refresh(a);
+	agent_healthcheck_sync(a); /* health-check NodePorts follow the model in force */
 	wanted_free(&w);
 	a->last_reconcile_end_ms = agent_now_ms();
 	a->last_reconcile_ms = (double)(a->last_reconcile_end_ms - t0);
