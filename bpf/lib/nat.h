@@ -213,6 +213,7 @@ static __always_inline int nat_snat4(struct pipeline *pl, __be32 to_addr, __u8 f
 		bpf_map_delete_elem(&ciliate_nat, &sc->in);
 		return -REASON_NO_MAPPING_FOR_NAT_MASQUERADE;
 	}
+	pl->ct_status = CT_NEW; /* a new mapping: its trace event is wanted */
 	return nat_rewrite4(pl->skb, p, 0, to_addr, bpf_htons(port));
 }
 
@@ -244,6 +245,7 @@ static __always_inline int nat_rev4(struct pipeline *pl, __u16 *rev_nat_index, _
 	if (!e)
 		return 0;
 	e->last_used_ns = pl->now;
+	pl->ct_status = CT_REPLY;
 	*rev_nat_index = e->rev_nat_index;
 	*flags = e->flags;
 	ret = nat_rewrite4(pl->skb, p, 1, e->to_addr.v4, e->to_port);

@@ -97,6 +97,14 @@ int from_container(struct __sk_buff *skb)
 		return DROP(&pl, ret);
 	pipeline_note_ct(&pl, &r_src);
 
+	/* a backend's reply to a north-south client from-netdev delivered here: from the
+	 * frontend again (nodeport.h) */
+	if (r_src.is_reply && r_src.entry && (r_src.entry->flags & CT_F_NODEPORT)) {
+		ret = lb_reverse(&pl, r_src.entry);
+		if (ret < 0)
+			return DROP(&pl, ret);
+	}
+
 	/* a local destination? an established connection remembers that it has none, which
 	 * spares the lookup for the common pod-to-remote case */
 	dst = NULL;

@@ -125,6 +125,7 @@ enum agent_map {
 	AM_LB_BACKENDS, /* u32 backend id -> lb_backend */
 	AM_LB_REVNAT,	/* u32 rev_nat_index -> lb_reverse_nat */
 	AM_LB_AFFINITY_MATCH, /* lb_affinity_match -> u32 1 (ClientIP affinity services) */
+	AM_LB_SRC_RANGES,     /* lb_src_range_key -> u8 1 (loadBalancerSourceRanges) */
 	AM_COUNT
 };
 
@@ -208,6 +209,9 @@ struct agent {
 	struct agent_ep *eps;
 	size_t neps;
 	uint32_t overlay_ifindex; /* CILIATE_OVERLAY_DEV the overlay programs are attached to */
+	uint32_t netdev_ifindex;  /* the fabric device from-/to-netdev are attached to (netdev.c) */
+	struct node_config netdev_cfg; /* what ciliate_node_cfg holds */
+	bool netdev_cfg_written;
 	struct kvset cur[AM_COUNT]; /* the maps' contents */
 	struct lb_maglev_table *maglev_cur; /* ciliate_lb_maglev's tables, sorted by key */
 	size_t nmaglev_cur;
@@ -402,6 +406,14 @@ int agent_overlay_sync(struct agent *a, struct diag *d);
 
 /* True when CILIATE_OVERLAY_DEV appeared, vanished or was re-created (tunnel routing). */
 bool agent_overlay_changed(const struct agent *a);
+
+/* The fabric device (the interface holding the node's address): attaches from-netdev and
+ * to-netdev to it when it appears or changes, and writes ciliate_node_cfg when the node's
+ * settings change (netdev.c). Fails (d) when the attachment or the write fails. */
+int agent_netdev_sync(struct agent *a, struct diag *d);
+
+/* True when the fabric device changed under the attached programs. */
+bool agent_netdev_changed(struct agent *a);
 
 /* Removes the clsact qdisc (and so the programs) from ifindex; missing is fine. */
 int agent_tc_detach(int ifindex, struct diag *d);

@@ -41,6 +41,8 @@ static const struct {
 	[AM_LB_REVNAT] = {MAP_LB_REVNAT, sizeof(uint32_t), sizeof(struct lb_reverse_nat), false},
 	[AM_LB_AFFINITY_MATCH] = {MAP_LB_AFFINITY_MATCH, sizeof(struct lb_affinity_match),
 				  sizeof(uint32_t), false},
+	[AM_LB_SRC_RANGES] = {MAP_LB_SRC_RANGES, sizeof(struct lb_src_range_key), sizeof(uint8_t),
+			      true},
 };
 
 static uint32_t stable_ep_id(uint32_t ip)
@@ -409,6 +411,13 @@ static int want_lb(struct agent *a, struct wanted *w, struct diag *d)
 
 		err = kvset_add(&w->m[AM_LB_REVNAT], &k, &a->ns.lb_revnat[i].val);
 	}
+	for (i = 0; !err && i < a->ns.nlb_source_ranges; i++) {
+		struct lb_src_range_key k;
+		uint8_t one = 1;
+
+		lb_src_range_key_of(&a->ns.lb_source_ranges[i], &k);
+		err = kvset_add(&w->m[AM_LB_SRC_RANGES], &k, &one);
+	}
 	if (err)
 		return diag_fail_errno(d, err, "out of memory");
 	return 0;
@@ -495,9 +504,10 @@ static int apply(struct agent *a, struct wanted *w, struct diag *d)
 	 * (deletions): a frontend's table never names a backend the map lacks */
 	static const enum agent_map up_order[AM_COUNT] = {
 		AM_IPCACHE,	AM_POLICY,    AM_ENDPOINTS,	    AM_LXC,
-		AM_LB_BACKENDS, AM_LB_REVNAT, AM_LB_AFFINITY_MATCH, AM_LB_SERVICES};
+		AM_LB_BACKENDS, AM_LB_REVNAT, AM_LB_AFFINITY_MATCH, AM_LB_SRC_RANGES,
+		AM_LB_SERVICES};
 	static const enum agent_map del_order[AM_COUNT] = {
-		AM_LB_SERVICES, AM_LB_AFFINITY_MATCH, AM_LB_REVNAT, AM_LB_BACKENDS,
+		AM_LB_SERVICES, AM_LB_SRC_RANGES, AM_LB_AFFINITY_MATCH, AM_LB_REVNAT, AM_LB_BACKENDS,
 		AM_LXC,		AM_ENDPOINTS,	      AM_POLICY,    AM_IPCACHE};
 	struct kvset ups[AM_COUNT], dels[AM_COUNT];
 	size_t k, nup = 0, ndel = 0;
@@ -618,6 +628,8 @@ int agent_reconcile(struct agent *a, struct diag *d)
 		err = apply(a, &w, d);
 	if (!err)
 		err = agent_overlay_sync(a, d); /* after the ipcache holds the tunnel endpoints */
+	if (!err)
+		err = agent_netdev_sync(a, d); /* after the service maps are in place */
 	if (!err && nattach_err) /* the others' entries are written; these stay out */
 		err = diag_fail_errno(d, -EIO, "%s%s", attach_err,
 				      nattach_err > 1 ? " (and more endpoints, see endpoint list)"
@@ -702,5 +714,5 @@ bool agent_veths_changed(struct agent *a)
 		if (agent_ifindex(a, ep->ifname) != ep->ifindex)
 			return true;
 	}
-	return agent_overlay_changed(a);
+	return agent_overlay_changed(a) || agent_netdev_changed(a);
 }

@@ -18,6 +18,7 @@
 #include "ciliate/abi.h"
 #include "lxc.skel.h"
 #include "overlay.skel.h"
+#include "netdev.skel.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -26,6 +27,7 @@
 struct datapath {
 	struct lxc *lxc;
 	struct overlay *overlay;
+	struct netdev *netdev;
 	char pin_dir[PATH_MAX];
 };
 
@@ -70,10 +72,31 @@ static int valid_node_name(const char *node)
 	return 1;
 }
 
-/* The overlay object shares every map of the lxc object (already loaded, pinned or not). */
-static int overlay_load(struct datapath *dp, const struct datapath_opts *opts, struct diag *d)
+/* Another object (overlay, netdev) uses every "ciliate_" map of the lxc object (already
+ * loaded, pinned or not) instead of its own. */
+static int share_maps(struct datapath *dp, struct bpf_object *obj, const char *what,
+		      struct diag *d)
 {
 	struct bpf_map *map, *mine;
+	int err;
+
+	bpf_object__for_each_map(map, obj) {
+		if (strncmp(bpf_map__name(map), "ciliate_", 8))
+			continue;
+		mine = bpf_object__find_map_by_name(dp->lxc->obj, bpf_map__name(map));
+		if (!mine)
+			return diag_fail_errno(d, -ENOENT, "%s map %s has no lxc counterpart", what,
+					       bpf_map__name(map));
+		err = bpf_map__reuse_fd(map, bpf_map__fd(mine));
+		if (err)
+			return diag_fail_errno(d, err, "sharing map %s with the %s programs: %s",
+					       bpf_map__name(map), what, strerror(-err));
+	}
+	return 0;
+}
+
+static int overlay_load(struct datapath *dp, const struct datapath_opts *opts, struct diag *d)
+{
 	int err;
 
 	dp->overlay = overlay__open();
@@ -83,21 +106,39 @@ static int overlay_load(struct datapath *dp, const struct datapath_opts *opts, s
 	dp->overlay->rodata->cfg_trace_all = opts->trace_all;
 	dp->overlay->rodata->cfg_no_events = opts->no_events;
 	dp->overlay->rodata->cfg_every_drop = opts->every_drop;
-	bpf_object__for_each_map(map, dp->overlay->obj) {
-		if (strncmp(bpf_map__name(map), "ciliate_", 8))
-			continue;
-		mine = bpf_object__find_map_by_name(dp->lxc->obj, bpf_map__name(map));
-		if (!mine)
-			return diag_fail_errno(d, -ENOENT, "overlay map %s has no lxc counterpart",
-					       bpf_map__name(map));
-		err = bpf_map__reuse_fd(map, bpf_map__fd(mine));
-		if (err)
-			return diag_fail_errno(d, err, "sharing map %s with the overlay programs: %s",
-					       bpf_map__name(map), strerror(-err));
-	}
+	err = share_maps(dp, dp->overlay->obj, "overlay", d);
+	if (err)
+		return err;
 	err = overlay__load(dp->overlay);
 	if (err)
 		return diag_fail_errno(d, err, "loading overlay BPF programs: %s", strerror(-err));
+	return 0;
+}
+
+static int netdev_load(struct datapath *dp, const struct datapath_opts *opts, struct diag *d)
+{
+	int err;
+
+	dp->netdev = netdev__open();
+	if (!dp->netdev)
+		return diag_fail_errno(d, -errno, "opening netdev BPF object: %s", strerror(errno));
+	dp->netdev->rodata->cfg_enable_ipv6 = opts->enable_ipv6;
+	dp->netdev->rodata->cfg_trace_all = opts->trace_all;
+	dp->netdev->rodata->cfg_no_events = opts->no_events;
+	dp->netdev->rodata->cfg_every_drop = opts->every_drop;
+	if (opts->nat_port_min || opts->nat_port_max) {
+		if (!opts->nat_port_min || opts->nat_port_min > opts->nat_port_max)
+			return diag_fail(d, "NAT port range %u-%u is empty", opts->nat_port_min,
+					 opts->nat_port_max);
+		dp->netdev->rodata->cfg_nat_port_min = opts->nat_port_min;
+		dp->netdev->rodata->cfg_nat_port_max = opts->nat_port_max;
+	}
+	err = share_maps(dp, dp->netdev->obj, "netdev", d);
+	if (err)
+		return err;
+	err = netdev__load(dp->netdev);
+	if (err)
+		return diag_fail_errno(d, err, "loading netdev BPF programs: %s", strerror(-err));
 	return 0;
 }
 
@@ -162,6 +203,8 @@ int datapath_open(const struct datapath_opts *opts, struct datapath **out, struc
 		goto out;
 	}
 	err = overlay_load(dp, opts, d);
+	if (!err)
+		err = netdev_load(dp, opts, d);
 	if (err)
 		goto out;
 	*out = dp;
@@ -175,6 +218,7 @@ void datapath_close(struct datapath *dp)
 {
 	if (!dp)
 		return;
+	netdev__destroy(dp->netdev);
 	overlay__destroy(dp->overlay);
 	lxc__destroy(dp->lxc);
 	free(dp);
@@ -191,6 +235,10 @@ int datapath_prog_fd(const struct datapath *dp, int hook)
 		return bpf_program__fd(dp->overlay->progs.from_overlay);
 	case HOOK_TO_OVERLAY:
 		return bpf_program__fd(dp->overlay->progs.to_overlay);
+	case HOOK_FROM_NETDEV:
+		return bpf_program__fd(dp->netdev->progs.from_netdev);
+	case HOOK_TO_NETDEV:
+		return bpf_program__fd(dp->netdev->progs.to_netdev);
 	default:
 		return -ENOENT;
 	}

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Loading the datapath: opens the BPF objects (lxc: the pod programs; overlay: the tunnel
- * programs, sharing the lxc object's maps) through their libbpf skeletons, writes the
- * load-time configuration, and (for a node) pins every map under /sys/fs/bpf/ciliate/<node>/,
+ * programs; netdev: the fabric device's programs; the last two share the lxc object's
+ * maps) through their libbpf skeletons, writes the load-time configuration, and (for a node) pins every map under /sys/fs/bpf/ciliate/<node>/,
  * reusing maps already pinned there so that a reload keeps endpoints, policy and conntrack.
  */
 #ifndef CILIATE_DATAPATH_H
 #define CILIATE_DATAPATH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/diag.h"
 
@@ -25,6 +26,8 @@ struct datapath_opts {
 	bool trace_all;    /* a trace event for every forwarded packet (replay, debugging) */
 	bool no_events;    /* no ring-buffer events at all (benches: the cost of emitting them) */
 	bool every_drop;   /* no drop aggregation: an event for every dropped packet (benches) */
+	uint16_t nat_port_min; /* NAT port range; 0/0: NAT_PORT_MIN..NAT_PORT_MAX (abi.h) */
+	uint16_t nat_port_max;
 };
 
 struct datapath; /* opaque */

@@ -223,9 +223,50 @@ int dp_policy_upsert(struct datapath *dp, const struct policy_key *k,
 	return map_update(dp, MAP_POLICY, k, &val, d);
 }
 
+/* The node's service frontends, backends, reverse-NAT entries and source ranges (the
+ * agent writes the same entries through its diff, datapath/agent/reconcile.c). Backends
+ * first: a frontend never names one the map lacks. */
+static int apply_services(struct datapath *dp, const struct node_state *ns, struct diag *d)
+{
+	uint8_t one = 1;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; !err && i < ns->nlb_backends; i++)
+		err = map_update(dp, MAP_LB_BACKENDS, &ns->lb_backends[i].id,
+				 &ns->lb_backends[i].val, d);
+	for (i = 0; !err && i < ns->nlb_revnat; i++) {
+		uint32_t k = ns->lb_revnat[i].index;
+
+		err = map_update(dp, MAP_LB_REVNAT, &k, &ns->lb_revnat[i].val, d);
+	}
+	for (i = 0; !err && i < ns->nlb_source_ranges; i++) {
+		struct lb_src_range_key k;
+
+		lb_src_range_key_of(&ns->lb_source_ranges[i], &k);
+		err = map_update(dp, MAP_LB_SRC_RANGES, &k, &one, d);
+	}
+	for (i = 0; !err && i < ns->nlb; i++)
+		err = map_update(dp, MAP_LB_SERVICES, &ns->lb[i].key, &ns->lb[i].val, d);
+	return err;
+}
+
+int dp_node_config_set(struct datapath *dp, const struct node_config *cfg, struct diag *d)
+{
+	uint32_t zero = 0;
+
+	return map_update(dp, MAP_NODE_CFG, &zero, cfg, d);
+}
+
 int dp_apply_node_state(struct datapath *dp, const struct node_state *ns, struct diag *d)
 {
 	int err;
+
+	err = dp_node_config_set(dp, &ns->cfg, d);
+	if (!err)
+		err = apply_services(dp, ns, d);
+	if (err)
+		return err;
 
 	for (size_t i = 0; i < ns->nipcache; i++) {
 		err = dp_ipcache_upsert(dp, &ns->ipcache[i].key, &ns->ipcache[i].val, d);

@@ -39,7 +39,11 @@ int dp_ipcache_upsert(struct datapath *dp, const struct ipcache_key *k,
 int dp_policy_upsert(struct datapath *dp, const struct policy_key *k,
 		     const struct policy_value *v, struct diag *d);
 
-/* Writes every endpoint, ipcache and policy entry of a node's computed state. */
+/* The node's entry of ciliate_node_cfg (what the netdev programs need). */
+int dp_node_config_set(struct datapath *dp, const struct node_config *cfg, struct diag *d);
+
+/* Writes a node's computed state: its config, service entries (not the Maglev tables),
+ * ipcache, policy and endpoints. */
 int dp_apply_node_state(struct datapath *dp, const struct node_state *ns, struct diag *d);
 
 #endif

@@ -369,6 +369,8 @@ struct node_state {
 	size_t nlb_maglev;
 	struct node_lb_source_range *lb_source_ranges;
 	size_t nlb_source_ranges;
+	struct node_config cfg; /* ciliate_node_cfg: the node's address and NAT settings
+				   (fabric_ifindex is the agent's to fill in) */
 };
 
 /* Computes the map entries the named node's datapath must hold. */
@@ -377,6 +379,9 @@ int node_state_compute(const struct cluster_model *m, const char *node, struct n
 
 /* Computes the service entries of node_state (called by node_state_compute). */
 int node_services_compute(const struct cluster_model *m, struct node_state *ns);
+
+/* The ciliate_lb_src_ranges key of a source range (its LPM prefix, canonical). */
+void lb_src_range_key_of(const struct node_lb_source_range *r, struct lb_src_range_key *k);
 
 /* Frees the service arrays of ns. */
 void node_services_free(struct node_state *ns);

@@ -734,3 +734,14 @@ void node_services_free(struct node_state *ns)
 	ns->nlb = ns->nlb_frontends = ns->nlb_backends = ns->nlb_revnat = ns->nlb_maglev = 0;
 	ns->nlb_source_ranges = 0;
 }
+
+void lb_src_range_key_of(const struct node_lb_source_range *r, struct lb_src_range_key *k)
+{
+	uint32_t mask = r->cidr.len >= 32 ? ~0u : r->cidr.len ? ~0u << (32 - r->cidr.len) : 0;
+
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = LB_SRC_RANGE_PREFIX_BASE + r->cidr.len;
+	k->rev_nat_index = r->rev_nat_index;
+	k->family = CILIATE_AF_INET;
+	k->addr.v4 = r->cidr.addr & htonl(mask);
+}

@@ -198,6 +198,25 @@ out:
 	return err;
 }
 
+/* What the netdev programs need to know of the node (ciliate_node_cfg). */
+static void node_config_of(const struct cluster_model *m, const struct m_node *nd,
+			   struct node_config *c)
+{
+	const struct m_lb_config *lb = cluster_lb_config(m);
+
+	memset(c, 0, sizeof(*c));
+	c->node_ip = nd->ip;
+	c->pod_cidr = nd->pod_cidr;
+	c->pod_cidr_len = nd->pod_cidr_len;
+	c->native_cidr = lb->native_routing_cidr;
+	c->native_cidr_len = lb->native_routing_cidr_len;
+	c->lb_mode = (uint8_t)lb->mode;
+	if (lb->bpf_masquerade)
+		c->flags |= NODE_CFG_F_MASQUERADE;
+	if (lb->kube_proxy_replacement)
+		c->flags |= NODE_CFG_F_KPR;
+}
+
 int node_state_compute(const struct cluster_model *m, const char *node, struct node_state *out,
 		       struct diag *d)
 {
@@ -225,6 +244,8 @@ int node_state_compute(const struct cluster_model *m, const char *node, struct n
 		err = build_policy(m, &cidrs, out);
 	if (!err)
 		err = node_services_compute(m, out);
+	if (!err)
+		node_config_of(m, nd, &out->cfg);
 	cidr_table_free(&cidrs);
 	if (err) {
 		node_state_free(out);

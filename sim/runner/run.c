@@ -109,7 +109,8 @@ static const char *proto_str(uint8_t proto)
 }
 
 /* The destination of a check: a host, or a service frontend (svc/NS/NAME: its ClusterIP;
- * node/NAME on a nodePort a service owns: the node's address) with its backends in p->svc. */
+ * node/NAME on a nodePort a service owns: the node's address; ip/A.B.C.D of a LoadBalancer
+ * IP or externalIP) with its backends in p->svc. */
 static int resolve_destination(const struct sim_cluster *c, const struct cluster_model *m,
 			       struct pending *p, char *netns, char *ip, char *why, size_t wsize)
 {
@@ -121,6 +122,20 @@ static int resolve_destination(const struct sim_cluster *c, const struct cluster
 		if (!err)
 			ip4_format(p->svc.frontend, ip);
 		return err;
+	}
+	if (!strncmp(p->chk.to, "ip/", 3) && p->chk.proto != IPPROTO_ICMP) {
+		uint32_t a;
+
+		err = ip4_parse(p->chk.to + 3, &a) ? 0 :
+			sim_frontend_ip_resolve(c, m, a, p->chk.port, p->chk.proto, &p->svc, why,
+						wsize);
+		if (err < 0)
+			return err;
+		if (err > 0) { /* a LoadBalancer IP or externalIP: answered by a backend */
+			snprintf(ip, IP4_STR_MAX, "%s", p->chk.to + 3);
+			p->target = NULL;
+			return 0;
+		}
 	}
 	err = resolve(c, p->chk.to, netns, ip, &p->target, why, wsize);
 	if (err || p->target->kind != SIM_NODE || p->chk.proto == IPPROTO_ICMP)

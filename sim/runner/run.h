@@ -165,6 +165,12 @@ int sim_nodeport_resolve(const struct sim_cluster *c, const struct cluster_model
 			 const struct sim_host *node, uint16_t port, uint8_t proto,
 			 struct sim_service_target *t, char *why, size_t wsize);
 
+/* ip/A.B.C.D that is a LoadBalancer ingress IP or an externalIP of a service with that port
+ * (and protocol): 1 with the service and its backends, 0 when none, -errno on failure. */
+int sim_frontend_ip_resolve(const struct sim_cluster *c, const struct cluster_model *m,
+			    uint32_t addr, uint16_t port, uint8_t proto,
+			    struct sim_service_target *t, char *why, size_t wsize);
+
 /* The backend of that name; NULL if it is none of the service port's. */
 const struct sim_backend *sim_service_backend(const struct sim_service_target *t,
 					      const char *name);

@@ -355,6 +355,48 @@ int sim_nodeport_resolve(const struct sim_cluster *c, const struct cluster_model
 	return 1;
 }
 
+static bool addr_listed(const uint32_t *v, size_t n, uint32_t addr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == addr)
+			return true;
+	return false;
+}
+
+int sim_frontend_ip_resolve(const struct sim_cluster *c, const struct cluster_model *m,
+			    uint32_t addr, uint16_t port, uint8_t proto,
+			    struct sim_service_target *t, char *why, size_t wsize)
+{
+	char ip[IP4_STR_MAX];
+	bool lb = false;
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	t->cluster = c;
+	for (i = 0; m && i < m->nservices && !t->svc; i++) {
+		const struct m_service *svc = &m->services[i];
+
+		lb = svc->type == SVC_LOAD_BALANCER && addr_listed(svc->lb_ips, svc->nlb_ips, addr);
+		if (!lb && !addr_listed(svc->external_ips, svc->nexternal_ips, addr))
+			continue;
+		t->port = service_port(svc, port, proto);
+		if (t->port)
+			t->svc = svc;
+	}
+	if (!t->svc)
+		return 0;
+	t->frontend = addr;
+	t->frontend_port = port;
+	snprintf(t->label, sizeof(t->label), "%s %s of svc/%s/%s",
+		 lb ? "LoadBalancer IP" : "externalIP", ip4_format(addr, ip), t->svc->ns,
+		 t->svc->name);
+	if (collect_backends(m, t)) {
+		snprintf(why, wsize, "out of memory");
+		return -ENOMEM;
+	}
+	return 1;
+}
+
 const struct sim_backend *sim_service_backend(const struct sim_service_target *t,
 					      const char *name)
 {

@@ -176,6 +176,16 @@ static int up_ext(struct sim_cluster *c, struct sim_host *x, struct script *sc,
 		sc_add(sc, "route add %s via %s dev eth0 onlink\n",
 		       cidr4_format(n->pod_cidr, n->pod_cidr_len, cidr), ip4_format(n->ip, ip));
 	}
+	/* LoadBalancer IPs and externalIPs through the first node, as an upstream router
+	 * announcing them would (SPEC section 5): a default route, so that services applied
+	 * later are reachable too; the node routes nothing it does not own */
+	for (i = 0; i < c->nhosts; i++) {
+		if (c->hosts[i].kind != SIM_NODE)
+			continue;
+		sc_add(sc, "route add default via %s dev eth0 onlink\n",
+		       ip4_format(c->hosts[i].ip, ip));
+		break;
+	}
 	return sc_run(sc, x->netns, d);
 }
 

@@ -18,4 +18,8 @@ struct frame frame_tcp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dpo
 /* Ethernet + IPv4 + UDP with a 4-byte payload; valid checksums. */
 struct frame frame_udp4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport);
 
+/* Ethernet + IPv4 + ICMP echo request (type 8) or reply (0) with id and seq; valid checksums. */
+struct frame frame_icmp4_echo(uint32_t src, uint32_t dst, uint8_t type, uint16_t id,
+			      uint16_t seq);
+
 #endif

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Programs on the node's fabric device (the interface holding the node's address):
+ *   from-netdev  TC ingress: what arrives from the network
+ *   to-netdev    TC egress:  what leaves the node for the network
+ *
+ * from-netdev pipeline: parse -> node config -> reverse NAT of replies (nat.h) -> service
+ * frontends (nodeport.h: NodePort, LoadBalancer IPs, externalIPs) -> the stack.
+ * to-netdev pipeline: parse -> node config -> masquerade (pods' traffic leaving the cluster
+ * gets the node's address, nat.h) -> out.
+ *
+ * Everything else (node traffic, tunnel packets, routed pod traffic, what these programs
+ * cannot parse) passes unchanged and without events: these hooks see all of the node's
+ * traffic, and only what they translate or drop is theirs to report.
+ */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/clock.h"
+#include "lib/parse.h"
+#include "lib/events.h"
+#include "lib/endpoint.h"
+#include "lib/ipcache.h"
+#include "lib/frag.h"
+#include "lib/conntrack.h"
+#include "lib/policy.h"
+#include "lib/forward.h"
+
+#undef CILIATE_SRC_FILE
+#define CILIATE_SRC_FILE SRC_NETDEV
+
+const volatile __u8 cfg_enable_ipv6 = 0;
+const volatile __u8 cfg_trace_all = 0;
+const volatile __u8 cfg_no_events = 0;
+const volatile __u8 cfg_every_drop = 0;
+const volatile __u16 cfg_nat_port_min = NAT_PORT_MIN;
+const volatile __u16 cfg_nat_port_max = NAT_PORT_MAX;
+
+#include "lib/admit.h"
+#include "lib/nodeport.h"
+
+/* IPv4 with its L4 header parsed, or nothing for these hooks to act on. */
+static __always_inline int netdev_parse(struct pipeline *pl)
+{
+	if (parse_packet(pl->skb, &pl->pkt) < 0 || pl->pkt.vlan_depth)
+		return 0;
+	return pl->pkt.family == CILIATE_AF_INET && !(pl->pkt.flags & PKT_F_NO_L4);
+}
+
+static __always_inline int netdev_verdict(struct pipeline *pl, int ret)
+{
+	if (ret < 0)
+		return DROP(pl, ret);
+	return forward_packet(pl, ret, REASON_CT_NEW + pl->ct_status);
+}
+
+SEC("tc")
+int from_netdev(struct __sk_buff *skb)
+{
+	struct pipeline pl = { .skb = skb, .hook = HOOK_FROM_NETDEV, .dir = DIR_INGRESS,
+			       .now = clock_now_ns(), .ct_status = CT_ESTABLISHED };
+	struct node_config *cfg;
+	__u16 rev_nat_index = 0;
+	__u8 nat_flags = 0;
+	int ret;
+
+	if (!netdev_parse(&pl))
+		return TC_ACT_OK;
+	cfg = node_config();
+	if (!cfg || !cfg->node_ip)
+		return TC_ACT_OK;
+
+	/* replies of connections this node translated: NodePort SNAT and masquerade */
+	ret = nat_rev4(&pl, &rev_nat_index, &nat_flags);
+	if (ret > 0 && (nat_flags & NAT_F_NODEPORT))
+		ret = nodeport_rev_frontend(&pl, rev_nat_index);
+	if (ret != 0) {
+		pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
+		pl.dst_identity = ipcache_identity(pl.pkt.family, &pl.pkt.daddr);
+		return netdev_verdict(&pl, ret < 0 ? ret : TC_ACT_OK);
+	}
+
+	/* service frontends served on this node */
+	if (!(cfg->flags & NODE_CFG_F_KPR))
+		return TC_ACT_OK;
+	pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
+	pl.peer_resolved = 1;
+	ret = nodeport_lb(&pl, cfg);
+	if (ret == NODEPORT_PASS)
+		return TC_ACT_OK;
+	return netdev_verdict(&pl, ret);
+}
+
+/* A pod's packet leaving the cluster: masqueraded to the node's address. */
+static __always_inline int masquerade_wanted(const struct pkt *p, const struct node_config *cfg)
+{
+	__u32 id;
+
+	if (!(cfg->flags & NODE_CFG_F_MASQUERADE) ||
+	    !addr_in_cidr4(p->saddr.v4, cfg->pod_cidr, cfg->pod_cidr_len) ||
+	    addr_in_cidr4(p->daddr.v4, cfg->native_cidr, cfg->native_cidr_len))
+		return 0;
+	if (p->flags & PKT_F_ICMP_ERROR) /* a pod's error about a flow from outside */
+		return 0;
+	id = ipcache_identity(p->family, &p->daddr);
+	/* other nodes reach pods directly (their addresses are not masqueraded to) */
+	return id != IDENTITY_HOST && id != IDENTITY_REMOTE_NODE;
+}
+
+SEC("tc")
+int to_netdev(struct __sk_buff *skb)
+{
+	struct pipeline pl = { .skb = skb, .hook = HOOK_TO_NETDEV, .dir = DIR_EGRESS,
+			       .now = clock_now_ns(), .ct_status = CT_ESTABLISHED };
+	struct node_config *cfg;
+	int ret;
+
+	if (!netdev_parse(&pl))
+		return TC_ACT_OK;
+	cfg = node_config();
+	if (!cfg || !cfg->node_ip || !masquerade_wanted(&pl.pkt, cfg))
+		return TC_ACT_OK;
+	pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
+	pl.dst_identity = IDENTITY_WORLD;
+	pl.peer_resolved = 1;
+	ret = nat_snat4(&pl, cfg->node_ip, NAT_F_MASQUERADE, 0);
+	return netdev_verdict(&pl, ret < 0 ? ret : TC_ACT_OK);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The node's fabric device: the interface holding the node's address (the model's, from
+ * underlayCIDR). from-netdev and to-netdev (bpf/progs/netdev.bpf.c) go on its TC ingress and
+ * egress, and ciliate_node_cfg tells them the node's address, pod range, native-routing CIDR
+ * and NAT settings. Both follow the model and the device: a re-created device gets the
+ * programs again, a changed setting is written before the reconcile is published.
+ *
+ * With kube-proxy replacement the node forwards packets whose source is one of its own
+ * addresses (NodePort SNAT to the node's address, a local backend's reply from a NodePort
+ * frontend), which Linux drops as martians unless accept_local is set: the agent sets
+ * net.ipv4.conf.all.accept_local in the node's namespace (docs/SERVICES.md).
+ */
+#include "agent.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loader/maps.h"
+
+/* The interface that holds addr (network order), or "" and 0. */
+static uint32_t netdev_find(uint32_t addr, char name[IF_NAMESIZE])
+{
+	struct ifaddrs *ifs, *i;
+	uint32_t ifindex = 0;
+
+	name[0] = '\0';
+	if (!addr || getifaddrs(&ifs) < 0)
+		return 0;
+	for (i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		if (((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr != addr)
+			continue;
+		ifindex = if_nametoindex(i->ifa_name);
+		snprintf(name, IF_NAMESIZE, "%s", i->ifa_name);
+		break;
+	}
+	freeifaddrs(ifs);
+	return ifindex;
+}
+
+static int accept_local_set(struct agent *a)
+{
+	static const char path[] = "/proc/sys/net/ipv4/conf/all/accept_local";
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0 || write(fd, "1", 1) != 1)
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (err)
+		agent_log(a, "netdev: cannot set %s (%s): NodePort replies from this node's address "
+			     "may be dropped as martians", path, strerror(-err));
+	return err;
+}
+
+static uint32_t node_ip(const struct agent *a)
+{
+	return a->have_ns && a->ns.node ? a->ns.node->ip : 0;
+}
+
+/* Called on the agent's timer tick: one getifaddrs() a tick. */
+bool agent_netdev_changed(struct agent *a)
+{
+	char name[IF_NAMESIZE];
+
+	return node_ip(a) && netdev_find(node_ip(a), name) != a->netdev_ifindex;
+}
+
+int agent_netdev_sync(struct agent *a, struct diag *d)
+{
+	char name[IF_NAMESIZE];
+	struct node_config cfg;
+	uint32_t ifindex;
+	int err;
+
+	if (!a->have_ns)
+		return 0;
+	ifindex = netdev_find(node_ip(a), name);
+	if (ifindex && ifindex != a->netdev_ifindex) {
+		a->netdev_ifindex = 0;
+		if (agent_tc_attach((int)ifindex, datapath_prog_fd(a->dp, HOOK_FROM_NETDEV),
+				    datapath_prog_fd(a->dp, HOOK_TO_NETDEV), d)) {
+			diag_prefix(d, "fabric device %s", name);
+			return -EIO;
+		}
+		a->netdev_ifindex = ifindex;
+		agent_log(a, "netdev: from-netdev and to-netdev attached to %s (ifindex %u)", name,
+			  ifindex);
+	} else if (!ifindex) {
+		a->netdev_ifindex = 0;
+	}
+	cfg = a->ns.cfg;
+	cfg.fabric_ifindex = a->netdev_ifindex;
+	if (a->netdev_cfg_written && !memcmp(&cfg, &a->netdev_cfg, sizeof(cfg)))
+		return 0;
+	err = dp_node_config_set(a->dp, &cfg, d);
+	if (err)
+		return err;
+	if ((cfg.flags & NODE_CFG_F_KPR) && !(a->netdev_cfg.flags & NODE_CFG_F_KPR))
+		accept_local_set(a);
+	a->netdev_cfg = cfg;
+	a->netdev_cfg_written = true;
+	return 0;
+}

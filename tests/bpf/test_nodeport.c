@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * BPF program tests of north-south services and the NAT engine (bpf/progs/netdev.bpf.c,
+ * bpf/lib/nodeport.h, bpf/lib/nat.h) through BPF_PROG_TEST_RUN: NodePort to a remote backend
+ * with SNAT to the node and its reply translated back (valid checksums both ways), a second
+ * client colliding on the reply tuple getting another port, exhaustion of a small port range
+ * (NO_MAPPING_FOR_NAT_MASQUERADE), a local backend delivered to its veth and its reply leaving
+ * the pod from the frontend, loadBalancerSourceRanges, masquerade of a pod's TCP and ICMP echo
+ * to the outside and what is not masqueraded.
+ *
+ * Cast: node 192.0.2.1 (pod range 10.244.0.0/24, native routing 10.244.0.0/16), other node
+ * 192.0.2.2; pod A 10.244.0.21 (ep 1, the test-run device); remote backend R 10.244.1.30;
+ * external clients C1 203.0.113.10, C2 203.0.113.11, C3 203.0.113.50.
+ * Frontends: NodePort 192.0.2.1:30080 -> R:8080 (rev-NAT 5), NodePort 192.0.2.1:30090 -> A:8080
+ * (rev-NAT 6), LoadBalancer 198.51.100.10:80 -> R:8080 with source range 203.0.113.0/28
+ * (rev-NAT 9).
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+#include <linux/pkt_cls.h>
+
+#include <bpf/bpf.h>
+
+#include "bpf_harness.h"
+#include "frames.h"
+#include "loader/maps.h"
+#include "pktbuild.h"
+#include "replay/replay.h"
+
+#define NODE_IP PB_IP4(192, 0, 2, 1)
+#define NODE2_IP PB_IP4(192, 0, 2, 2)
+#define IP_A PB_IP4(10, 244, 0, 21)
+#define IP_R PB_IP4(10, 244, 1, 30)
+#define IP_C1 PB_IP4(203, 0, 113, 10)
+#define IP_C2 PB_IP4(203, 0, 113, 11)
+#define IP_C3 PB_IP4(203, 0, 113, 50)
+#define LB_IP PB_IP4(198, 51, 100, 10)
+#define ID_A 300
+#define ID_R 400
+#define BE_R 1
+#define BE_A 2
+
+static void map_put(struct harness *h, const char *map, const void *k, const void *v)
+{
+	assert_int_equal(bpf_map_update_elem(datapath_map_fd(h->dp, map), k, v, BPF_ANY), 0);
+}
+
+static void put_backend(struct harness *h, uint32_t id, uint32_t ip)
+{
+	struct lb_backend b;
+
+	memset(&b, 0, sizeof(b));
+	b.addr.v4 = ip;
+	b.port = htons(8080);
+	b.proto = IPPROTO_TCP;
+	b.family = CILIATE_AF_INET;
+	map_put(h, MAP_LB_BACKENDS, &id, &b);
+}
+
+/* An external frontend with one backend slot and its reverse-NAT entry. */
+static void put_frontend(struct harness *h, uint32_t addr, uint16_t port, uint16_t rev,
+			 uint32_t backend, uint8_t flags)
+{
+	struct lb_key k;
+	struct lb_service s;
+	struct lb_reverse_nat rn;
+	uint32_t index = rev;
+
+	memset(&k, 0, sizeof(k));
+	k.addr.v4 = addr;
+	k.dport = htons(port);
+	k.proto = IPPROTO_TCP;
+	k.family = CILIATE_AF_INET;
+	memset(&s, 0, sizeof(s));
+	s.count = 1;
+	s.rev_nat_index = rev;
+	s.flags = LB_SVC_F_ROUTABLE | flags;
+	map_put(h, MAP_LB_SERVICES, &k, &s);
+	k.backend_slot = 1;
+	s.count = 0;
+	s.backend_id = backend;
+	map_put(h, MAP_LB_SERVICES, &k, &s);
+	memset(&rn, 0, sizeof(rn));
+	rn.addr.v4 = addr;
+	rn.port = htons(port);
+	rn.family = CILIATE_AF_INET;
+	map_put(h, MAP_LB_REVNAT, &index, &rn);
+}
+
+static int setup_range(void **state, uint16_t nat_min, uint16_t nat_max)
+{
+	struct datapath_opts opts = { .trace_all = true, .nat_port_min = nat_min,
+				      .nat_port_max = nat_max };
+	struct harness *h = harness_new_opts(&opts);
+	struct endpoint_info a = harness_endpoint(IP_A, 1, ID_A, 0);
+	struct node_config cfg;
+	struct lb_src_range_key rk;
+	struct diag d = { "" };
+	uint8_t one = 1;
+
+	harness_add_endpoint(h, &a, true);
+	harness_add_ipcache(h, IP_A, 32, ID_A);
+	harness_add_ipcache(h, IP_R, 32, ID_R);
+	harness_add_ipcache(h, NODE2_IP, 32, IDENTITY_REMOTE_NODE);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.node_ip = NODE_IP;
+	cfg.pod_cidr = PB_IP4(10, 244, 0, 0);
+	cfg.pod_cidr_len = 24;
+	cfg.native_cidr = PB_IP4(10, 244, 0, 0);
+	cfg.native_cidr_len = 16;
+	cfg.flags = NODE_CFG_F_KPR | NODE_CFG_F_MASQUERADE;
+	assert_int_equal(dp_node_config_set(h->dp, &cfg, &d), 0);
+	put_backend(h, BE_R, IP_R);
+	put_backend(h, BE_A, IP_A);
+	put_frontend(h, NODE_IP, 30080, 5, BE_R, LB_SVC_F_NODEPORT);
+	put_frontend(h, NODE_IP, 30090, 6, BE_A, LB_SVC_F_NODEPORT);
+	put_frontend(h, LB_IP, 80, 9, BE_R, LB_SVC_F_LOADBALANCER | LB_SVC_F_SOURCE_RANGE);
+	memset(&rk, 0, sizeof(rk));
+	rk.prefixlen = LB_SRC_RANGE_PREFIX_BASE + 28;
+	rk.rev_nat_index = 9;
+	rk.family = CILIATE_AF_INET;
+	rk.addr.v4 = PB_IP4(203, 0, 113, 0);
+	map_put(h, MAP_LB_SRC_RANGES, &rk, &one);
+	*state = h;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_range(state, 0, 0);
+}
+
+/* Two ports only: the third connection finds none. */
+static int setup_tiny_range(void **state)
+{
+	return setup_range(state, 40000, 40001);
+}
+
+static int teardown(void **state)
+{
+	harness_free(*state);
+	return 0;
+}
+
+static void assert_out(const struct harness *h, uint32_t src, uint16_t sport, uint32_t dst,
+		       uint16_t dport)
+{
+	uint32_t a;
+	uint16_t p;
+	char why[128];
+
+	memcpy(&a, h->out + 14 + 12, 4);
+	assert_int_equal(a, src);
+	memcpy(&a, h->out + 14 + 16, 4);
+	assert_int_equal(a, dst);
+	memcpy(&p, h->out + 14 + 20, 2);
+	assert_int_equal(ntohs(p), sport);
+	memcpy(&p, h->out + 14 + 22, 2);
+	assert_int_equal(ntohs(p), dport);
+	if (replay_checksums_valid(h->out, h->out_len, why, sizeof(why)))
+		fail_msg("output checksums: %s", why);
+}
+
+static uint16_t out_sport(const struct harness *h)
+{
+	uint16_t p;
+
+	memcpy(&p, h->out + 14 + 20, 2);
+	return ntohs(p);
+}
+
+static void assert_drop(struct harness *h, unsigned int reason)
+{
+	const struct ciliate_event *ev = harness_event(h, EVENT_DROP);
+
+	assert_int_equal(h->retval, TC_ACT_SHOT);
+	assert_non_null(ev);
+	assert_int_equal(ev->reason, reason);
+}
+
+static void test_nodeport_remote_backend_snat_and_reply(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = frame_tcp4(IP_C1, NODE_IP, 40000, 30080, PB_TCP_SYN, 64);
+	struct frame synack = frame_tcp4(IP_R, NODE_IP, 8080, 40000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	struct frame ack = frame_tcp4(IP_C1, NODE_IP, 40000, 30080, PB_TCP_ACK, 64);
+
+	/* DNAT to R and SNAT to the node; the client's port is in range and kept */
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, syn.buf, syn.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 40000, IP_R, 8080);
+	assert_non_null(harness_event(h, EVENT_TRACE));
+	/* the reply: to the client again, from the NodePort */
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, synack.buf, synack.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 30080, IP_C1, 40000);
+	/* later packets keep the mapping */
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, ack.buf, ack.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 40000, IP_R, 8080);
+}
+
+static void test_nodeport_snat_port_collision(void **state)
+{
+	struct harness *h = *state;
+	struct frame c1 = frame_tcp4(IP_C1, NODE_IP, 40000, 30080, PB_TCP_SYN, 64);
+	struct frame c2 = frame_tcp4(IP_C2, NODE_IP, 40000, 30080, PB_TCP_SYN, 64);
+	struct frame r1 = frame_tcp4(IP_R, NODE_IP, 8080, 40000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	struct frame r2;
+	uint16_t port2;
+
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, c1.buf, c1.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 40000, IP_R, 8080);
+	/* the same reply tuple is taken: C2 gets another port */
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, c2.buf, c2.len), TC_ACT_OK);
+	port2 = out_sport(h);
+	assert_int_not_equal(port2, 40000);
+	assert_true(port2 >= NAT_PORT_MIN);
+	assert_out(h, NODE_IP, port2, IP_R, 8080);
+	/* each reply finds its own client */
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, r1.buf, r1.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 30080, IP_C1, 40000);
+	r2 = frame_tcp4(IP_R, NODE_IP, 8080, port2, PB_TCP_SYN | PB_TCP_ACK, 64);
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, r2.buf, r2.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 30080, IP_C2, 40000);
+}
+
+static void test_nat_exhaustion(void **state)
+{
+	struct harness *h = *state;
+	uint16_t got[2];
+
+	for (int i = 0; i < 2; i++) {
+		struct frame f = frame_tcp4(IP_C1 + htonl((uint32_t)i), NODE_IP, 1000, 30080,
+					    PB_TCP_SYN, 64);
+
+		assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, f.buf, f.len), TC_ACT_OK);
+		got[i] = out_sport(h);
+		assert_true(got[i] == 40000 || got[i] == 40001);
+	}
+	assert_int_not_equal(got[0], got[1]);
+	{
+		struct frame f = frame_tcp4(IP_C3, NODE_IP, 1000, 30080, PB_TCP_SYN, 64);
+
+		harness_run(h, HOOK_FROM_NETDEV, f.buf, f.len);
+		assert_drop(h, REASON_NO_MAPPING_FOR_NAT_MASQUERADE);
+	}
+}
+
+static void test_nodeport_local_backend(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = frame_tcp4(IP_C1, NODE_IP, 40000, 30090, PB_TCP_SYN, 64);
+	struct frame synack = frame_tcp4(IP_A, IP_C1, 8080, 40000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	const struct ciliate_event *ev;
+	struct ct_entry ct;
+
+	/* DNAT only (the client's address preserved), to the pod's veth */
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, syn.buf, syn.len), TC_ACT_REDIRECT);
+	assert_out(h, IP_C1, 40000, IP_A, 8080);
+	ev = harness_event(h, EVENT_TRACE);
+	assert_non_null(ev);
+	assert_int_equal(ev->src_identity, IDENTITY_WORLD);
+	assert_int_equal(ev->dst_identity, ID_A);
+	assert_true(harness_ct_get(h, IP_C1, IP_A, 40000, 8080, IPPROTO_TCP, CT_IN, &ct));
+	assert_true(ct.flags & CT_F_NODEPORT);
+	assert_int_equal(ct.rev_nat_index, 6);
+	/* the pod's reply leaves it from the NodePort */
+	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, synack.buf, synack.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 30090, IP_C1, 40000);
+}
+
+static void test_lb_source_ranges(void **state)
+{
+	struct harness *h = *state;
+	struct frame in = frame_tcp4(IP_C1, LB_IP, 40000, 80, PB_TCP_SYN, 64);
+	struct frame out = frame_tcp4(IP_C3, LB_IP, 40000, 80, PB_TCP_SYN, 64);
+
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, in.buf, in.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 40000, IP_R, 8080);
+	harness_run(h, HOOK_FROM_NETDEV, out.buf, out.len);
+	assert_drop(h, REASON_DENIED_BY_LB_SRC_RANGE_CHECK);
+}
+
+static void test_masquerade_tcp_and_reply(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = frame_tcp4(IP_A, IP_C1, 41000, 80, PB_TCP_SYN, 64);
+	struct frame synack = frame_tcp4(IP_C1, NODE_IP, 80, 41000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	struct frame low = frame_tcp4(IP_A, IP_C1, 1234, 80, PB_TCP_SYN, 64);
+
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, syn.buf, syn.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 41000, IP_C1, 80);
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, synack.buf, synack.len), TC_ACT_OK);
+	assert_out(h, IP_C1, 80, IP_A, 41000);
+	/* a source port below the range is moved into it */
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, low.buf, low.len), TC_ACT_OK);
+	assert_true(out_sport(h) >= NAT_PORT_MIN);
+}
+
+static void test_masquerade_icmp_echo(void **state)
+{
+	struct harness *h = *state;
+	struct frame req = frame_icmp4_echo(IP_A, IP_C1, 8, 77, 1);
+	struct frame rep;
+	uint16_t id;
+	uint32_t a;
+	char why[128];
+
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, req.buf, req.len), TC_ACT_OK);
+	memcpy(&a, h->out + 14 + 12, 4);
+	assert_int_equal(a, NODE_IP);
+	memcpy(&id, h->out + 14 + 20 + 4, 2);
+	id = ntohs(id);
+	assert_true(id >= NAT_PORT_MIN);
+	if (replay_checksums_valid(h->out, h->out_len, why, sizeof(why)))
+		fail_msg("echo request checksums: %s", why);
+	rep = frame_icmp4_echo(IP_C1, NODE_IP, 0, id, 1);
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, rep.buf, rep.len), TC_ACT_OK);
+	memcpy(&a, h->out + 14 + 16, 4);
+	assert_int_equal(a, IP_A);
+	memcpy(&id, h->out + 14 + 20 + 4, 2);
+	assert_int_equal(ntohs(id), 77);
+	if (replay_checksums_valid(h->out, h->out_len, why, sizeof(why)))
+		fail_msg("echo reply checksums: %s", why);
+}
+
+static void test_not_masqueraded(void **state)
+{
+	struct harness *h = *state;
+	struct frame pod = frame_tcp4(IP_A, IP_R, 41001, 80, PB_TCP_SYN, 64);
+	struct frame node = frame_tcp4(IP_A, NODE2_IP, 41002, 80, PB_TCP_SYN, 64);
+	struct frame host = frame_tcp4(NODE_IP, IP_C1, 41003, 80, PB_TCP_SYN, 64);
+
+	/* another pod (native routing CIDR), another node, the node's own traffic */
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, pod.buf, pod.len), TC_ACT_OK);
+	assert_out(h, IP_A, 41001, IP_R, 80);
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, node.buf, node.len), TC_ACT_OK);
+	assert_out(h, IP_A, 41002, NODE2_IP, 80);
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, host.buf, host.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 41003, IP_C1, 80);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_nodeport_remote_backend_snat_and_reply, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_nodeport_snat_port_collision, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_nat_exhaustion, setup_tiny_range, teardown),
+		cmocka_unit_test_setup_teardown(test_nodeport_local_backend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lb_source_ranges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_masquerade_tcp_and_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_masquerade_icmp_echo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_masqueraded, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("bpf_nodeport", tests, NULL, NULL);
+}
