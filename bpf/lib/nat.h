@@ -130,6 +130,7 @@ struct nat_scratch {
 	struct nat_key in;
 	struct nat_entry out_val;
 	struct nat_entry in_val;
+	struct pkt inner; /* nat_rev_icmp_error4: the packet an ICMP error quotes */
 };
 
 struct {
@@ -250,6 +251,83 @@ static __always_inline int nat_rev4(struct pipeline *pl, __u16 *rev_nat_index, _
 	*flags = e->flags;
 	ret = nat_rewrite4(pl->skb, p, 1, e->to_addr.v4, e->to_port);
 	return ret < 0 ? ret : 1;
+}
+
+/*
+ * An ICMP error about a translated connection (e.g. port unreachable from the peer): the
+ * embedded packet is one this node sent with the translated source, so it is rewritten back
+ * to the original source (address, port or echo id, its IP header checksum) and the error is
+ * sent to the original source, the ICMP checksum following every changed word. The embedded
+ * L4 checksum is left as it is (a receiver does not verify it; it may not even be quoted).
+ * Returns 1 (translated), 0 (not about a NAT connection) or -reason.
+ */
+__subprog int nat_rev_icmp_error4(struct __sk_buff *skb, struct pkt *p)
+{
+	struct nat_scratch *sc;
+	struct nat_entry *e;
+	struct nat_key *k;
+	struct pkt *in;
+	__u32 icmp_csum = p->l4_off + 2, inner_csum, inner_port, zero = 0;
+	__be32 old_addr, new_addr;
+	__be16 old_port, new_port, old_ic, new_ic;
+
+	if (p->proto != IPPROTO_ICMP || !(p->flags & PKT_F_ICMP_ERROR))
+		return 0;
+	sc = bpf_map_lookup_elem(&nat_scratch, &zero);
+	if (!sc)
+		return 0;
+	in = &sc->inner;
+	k = &sc->in;
+	if (parse_icmp_inner(skb, p, in) < 0)
+		return 0;
+	if (in->proto != IPPROTO_TCP && in->proto != IPPROTO_UDP && in->proto != IPPROTO_ICMP)
+		return 0;
+	/* the reply tuple the embedded packet's answer would have had */
+	__builtin_memset(k, 0, sizeof(*k));
+	k->saddr = in->daddr;
+	k->daddr = in->saddr;
+	k->sport = in->dport;
+	k->dport = in->sport;
+	k->proto = in->proto;
+	k->family = in->family;
+	k->dir = NAT_DIR_INGRESS;
+	old_port = in->sport;
+	if (in->proto == IPPROTO_ICMP) { /* an echo request: its id plays the port */
+		k->sport = 0;
+		k->dport = in->sport;
+	}
+	e = bpf_map_lookup_elem(&ciliate_nat, k);
+	if (!e || !addr_eq(&in->saddr, &p->daddr))
+		return 0;
+	old_addr = in->saddr.v4;
+	new_addr = e->to_addr.v4;
+	new_port = e->to_port;
+	inner_csum = in->l3_off + __builtin_offsetof(struct iphdr, check);
+	inner_port = in->l4_off + (in->proto == IPPROTO_ICMP ? 4 : 0);
+
+	/* the embedded packet: source address (and its header checksum), source port */
+	if (bpf_skb_load_bytes(skb, inner_csum, &old_ic, 2) < 0 ||
+	    bpf_l3_csum_replace(skb, inner_csum, old_addr, new_addr, 4) < 0 ||
+	    bpf_skb_load_bytes(skb, inner_csum, &new_ic, 2) < 0)
+		return -REASON_ERROR_WHILE_CORRECTING_L3_CHECKSUM;
+	if (bpf_skb_store_bytes(skb, in->l3_off + __builtin_offsetof(struct iphdr, saddr),
+				&new_addr, 4, 0) < 0 ||
+	    bpf_skb_store_bytes(skb, inner_port, &new_port, 2, 0) < 0)
+		return -REASON_ERROR_WRITING_TO_PACKET;
+	/* the ICMP checksum covers all of it */
+	if (bpf_l4_csum_replace(skb, icmp_csum, old_addr, new_addr, 4) < 0 ||
+	    bpf_l4_csum_replace(skb, icmp_csum, old_ic, new_ic, 2) < 0 ||
+	    bpf_l4_csum_replace(skb, icmp_csum, old_port, new_port, 2) < 0)
+		return -REASON_ERROR_WHILE_CORRECTING_L4_CHECKSUM;
+	/* the error goes to the original source */
+	if (bpf_l3_csum_replace(skb, p->l3_off + __builtin_offsetof(struct iphdr, check),
+				p->daddr.v4, new_addr, 4) < 0)
+		return -REASON_ERROR_WHILE_CORRECTING_L3_CHECKSUM;
+	if (bpf_skb_store_bytes(skb, p->l3_off + __builtin_offsetof(struct iphdr, daddr),
+				&new_addr, 4, 0) < 0)
+		return -REASON_ERROR_WRITING_TO_PACKET;
+	p->daddr.v4 = new_addr;
+	return 1;
 }
 
 #endif

@@ -324,7 +324,8 @@ __attribute__((noinline)) int parse_packet(struct __sk_buff *skb, struct pkt *p)
 
 /*
  * For an ICMP error, reads the embedded header of the packet that caused it into `inner`
- * (addresses, protocol, ports as that packet carried them). Returns 0 or -reason.
+ * (addresses, protocol, ports as that packet carried them, and the offsets of its IP and L4
+ * headers in the skb). Returns 0 or -reason.
  */
 __subprog int parse_icmp_inner(struct __sk_buff *skb, const struct pkt *p,
 					    struct pkt *inner)
@@ -353,6 +354,8 @@ __subprog int parse_icmp_inner(struct __sk_buff *skb, const struct pkt *p,
 		__builtin_memcpy(inner->daddr.bytes, &ip6.daddr, 16);
 		off += sizeof(ip6);
 	}
+	inner->l3_off = (__u16)(p->l4_off + 8);
+	inner->l4_off = (__u16)off;
 	switch (inner->proto) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:

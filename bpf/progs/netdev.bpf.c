@@ -69,8 +69,12 @@ int from_netdev(struct __sk_buff *skb)
 	if (!cfg || !cfg->node_ip)
 		return TC_ACT_OK;
 
-	/* replies of connections this node translated: NodePort SNAT and masquerade */
-	ret = nat_rev4(&pl, &rev_nat_index, &nat_flags);
+	/* replies of connections this node translated: NodePort SNAT and masquerade, and
+	 * ICMP errors about them */
+	if (pl.pkt.flags & PKT_F_ICMP_ERROR)
+		ret = nat_rev_icmp_error4(skb, &pl.pkt);
+	else
+		ret = nat_rev4(&pl, &rev_nat_index, &nat_flags);
 	if (ret > 0 && (nat_flags & NAT_F_NODEPORT))
 		ret = nodeport_rev_frontend(&pl, rev_nat_index);
 	if (ret != 0) {

@@ -6,7 +6,8 @@
  * client colliding on the reply tuple getting another port, exhaustion of a small port range
  * (NO_MAPPING_FOR_NAT_MASQUERADE), a local backend delivered to its veth and its reply leaving
  * the pod from the frontend, loadBalancerSourceRanges, masquerade of a pod's TCP and ICMP echo
- * to the outside and what is not masqueraded.
+ * to the outside, an ICMP error about a masqueraded flow translated back, and what is not
+ * masqueraded.
  *
  * Cast: node 192.0.2.1 (pod range 10.244.0.0/24, native routing 10.244.0.0/16), other node
  * 192.0.2.2; pod A 10.244.0.21 (ep 1, the test-run device); remote backend R 10.244.1.30;
@@ -327,6 +328,46 @@ static void test_masquerade_icmp_echo(void **state)
 		fail_msg("echo reply checksums: %s", why);
 }
 
+/* An ICMP port unreachable about a masqueraded UDP flow reaches the pod, about its own
+ * packet: outer destination, quoted source and port translated back, checksums right. */
+static void test_masquerade_icmp_error_translated_back(void **state)
+{
+	struct harness *h = *state;
+	struct frame dns = frame_udp4(IP_A, IP_C1, 41000, 53);
+	struct frame quoted = frame_udp4(NODE_IP, IP_C1, 41000, 53);
+	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 1 };
+	struct pb_ipv4 ip = pb_ipv4_hdr(IP_C1, NODE_IP);
+	uint8_t err_buf[256];
+	const uint8_t *inner;
+	struct pb_pkt pk;
+	uint32_t a;
+	uint16_t port;
+	char why[128];
+	int n;
+
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, dns.buf, dns.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 41000, IP_C1, 53);
+	pb_init(&pk, err_buf, sizeof(err_buf));
+	pb_eth(&pk, mac, mac, PB_AUTO);
+	pb_ipv4(&pk, &ip);
+	pb_icmp4_error(&pk, 3, 3, 0, quoted.buf + 14, quoted.len - 14);
+	n = pb_finish(&pk);
+	assert_true(n > 0);
+
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, err_buf, (size_t)n), TC_ACT_OK);
+	memcpy(&a, h->out + 14 + 16, 4);
+	assert_int_equal(a, IP_A);
+	inner = h->out + 14 + 20 + 8;
+	memcpy(&a, inner + 12, 4);
+	assert_int_equal(a, IP_A);
+	memcpy(&port, inner + 20, 2);
+	assert_int_equal(ntohs(port), 41000);
+	assert_int_equal(pb_csum(inner, 20), 0); /* the quoted header's checksum holds */
+	if (replay_checksums_valid(h->out, h->out_len, why, sizeof(why)))
+		fail_msg("ICMP error checksums: %s", why);
+	assert_int_equal(pb_csum(h->out + 14 + 20, h->out_len - 14 - 20), 0);
+}
+
 static void test_not_masqueraded(void **state)
 {
 	struct harness *h = *state;
@@ -355,6 +396,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lb_source_ranges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_masquerade_tcp_and_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_masquerade_icmp_echo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_masquerade_icmp_error_translated_back, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_not_masqueraded, setup, teardown),
 	};
 
