@@ -225,31 +225,64 @@ static __always_inline struct lb_scratch *lb_scratch_get(void)
 }
 
 /*
+ * Hairpin: a pod reaching itself through a service. The connection is tracked as the pod
+ * talking to itself (A:c -> A:p), but the packet cannot reach the pod with its own address
+ * as source (its kernel drops it as a martian): to-container gives the request the source
+ * LB_HAIRPIN_ADDR (Cilium's IPV4_LOOPBACK default), the pod answers that address, and
+ * lb_translate() gives the answer the pod's address back before conntrack sees it, so the
+ * reply is the reverse of the tracked tuple and returns to the pod like any same-node reply,
+ * where lb_reverse() makes its source the frontend.
+ */
+#define LB_HAIRPIN_ADDR bpf_htonl(0xa9fe2a01) /* 169.254.42.1 */
+
+/*
  * A pod's packet to a service frontend: translated to its connection's backend (a new
- * connection picks one). Sets pl->rev_nat_index for the connection's conntrack entry.
+ * connection picks one). Sets pl->rev_nat_index for the connection's conntrack entry. A
+ * hairpin answer (to LB_HAIRPIN_ADDR) goes to `self`, the sending pod's address.
  * Returns 0 (translated, or not a service) or a negative drop reason. Its keys and the new
  * conntrack entry live in a per-CPU scratch (the pod programs' stack is nearly full).
  */
-static __always_inline int lb_translate(struct pipeline *pl)
+static __always_inline int lb_translate(struct pipeline *pl, const union ciliate_addr *self)
 {
 	struct pkt *p = &pl->pkt;
 	struct lb_service *svc;
 	struct lb_backend *be;
 	struct lb_scratch *sc;
+	__be32 addr;
+	__be16 port;
 
 	if (!lb_translatable(p))
 		return 0;
-	sc = lb_scratch_get();
-	if (!sc)
+	if (p->daddr.v4 == LB_HAIRPIN_ADDR) {
+		addr = self->v4;
+		port = p->dport;
+	} else {
+		sc = lb_scratch_get();
+		if (!sc)
+			return 0;
+		svc = lb_frontend(p, &sc->fk);
+		if (!svc)
+			return 0;
+		be = lb_select(pl, svc, sc);
+		if (!be)
+			return -REASON_SERVICE_BACKEND_NOT_FOUND;
+		pl->rev_nat_index = svc->rev_nat_index;
+		addr = be->addr.v4;
+		port = be->port;
+	}
+	return lb_rewrite4(pl->skb, p, 1, addr, port);
+}
+
+/* In to-container: a hairpin request (a service connection from the pod to itself) gets
+ * LB_HAIRPIN_ADDR as its source. */
+static __always_inline int lb_hairpin_request(struct pipeline *pl, const struct ct_entry *e)
+{
+	struct pkt *p = &pl->pkt;
+
+	if (!e || !e->rev_nat_index || p->family != CILIATE_AF_INET ||
+	    p->saddr.v4 != p->daddr.v4)
 		return 0;
-	svc = lb_frontend(p, &sc->fk);
-	if (!svc)
-		return 0;
-	be = lb_select(pl, svc, sc);
-	if (!be)
-		return -REASON_SERVICE_BACKEND_NOT_FOUND;
-	pl->rev_nat_index = svc->rev_nat_index;
-	return lb_rewrite4(pl->skb, p, 1, be->addr.v4, be->port);
+	return lb_rewrite4(pl->skb, p, 0, LB_HAIRPIN_ADDR, p->sport);
 }
 
 /* A reply on a service connection (its conntrack entry e carries the frontend): the source

@@ -86,7 +86,7 @@ int from_container(struct __sk_buff *skb)
 
 	/* a service frontend becomes one of its backends before policy and conntrack see the
 	 * packet: both apply to the backend */
-	ret = lb_translate(&pl);
+	ret = lb_translate(&pl, &ep->addr);
 	if (ret < 0)
 		return DROP(&pl, ret);
 
@@ -167,11 +167,12 @@ int to_container(struct __sk_buff *skb)
 	if (ret < 0)
 		return DROP(&pl, ret);
 	/* a reply of a service connection the pod opened: from the frontend again */
-	if (r.is_reply && r.entry && r.entry->rev_nat_index) {
+	if (r.is_reply && r.entry && r.entry->rev_nat_index)
 		ret = lb_reverse(&pl, r.entry);
-		if (ret < 0)
-			return DROP(&pl, ret);
-	}
+	else
+		ret = lb_hairpin_request(&pl, r.entry); /* the pod reaching itself */
+	if (ret < 0)
+		return DROP(&pl, ret);
 	return lxc_forward(&pl, TC_ACT_OK, REASON_CT_NEW + pl.ct_status);
 }
 

@@ -193,6 +193,8 @@ static void plan_check(const struct sim_cluster *c, const struct cluster_model *
 		reason_add(&p->chk, "%s", why);
 		return;
 	}
+	if (p->svc.svc)
+		sim_service_traffic_policy(&p->svc, p->source);
 	j->port = p->chk.port;
 	j->proto = p->chk.proto;
 	j->count = count;

@@ -171,6 +171,12 @@ int sim_frontend_ip_resolve(const struct sim_cluster *c, const struct cluster_mo
 			    uint32_t addr, uint16_t port, uint8_t proto,
 			    struct sim_service_target *t, char *why, size_t wsize);
 
+/* Narrows the backends new connections of `client` may reach by the traffic policies:
+ * internalTrafficPolicy Local (a pod or node to the ClusterIP: its own node's backends) and
+ * externalTrafficPolicy Local (a NodePort: that node's backends). Others stay listed, not
+ * ready: they may still answer an established flow, never a new one. */
+void sim_service_traffic_policy(struct sim_service_target *t, const struct sim_host *client);
+
 /* The backend of that name; NULL if it is none of the service port's. */
 const struct sim_backend *sim_service_backend(const struct sim_service_target *t,
 					      const char *name);

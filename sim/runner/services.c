@@ -397,6 +397,36 @@ int sim_frontend_ip_resolve(const struct sim_cluster *c, const struct cluster_mo
 	return 1;
 }
 
+/* The node a host is on ("" for external hosts). */
+static const char *node_of(const struct sim_host *h)
+{
+	if (!h)
+		return "";
+	if (h->kind == SIM_NODE)
+		return h->name;
+	return h->kind == SIM_POD ? h->node : "";
+}
+
+void sim_service_traffic_policy(struct sim_service_target *t, const struct sim_host *client)
+{
+	const char *node = NULL;
+	size_t i;
+
+	if (!t->svc)
+		return;
+	if (t->frontend == t->svc->cluster_ip && t->svc->itp_local)
+		node = node_of(client);
+	else if (t->frontend != t->svc->cluster_ip && t->svc->etp_local && t->port &&
+		 t->frontend_port == t->port->node_port)
+		node = sim_host_by_ip(t->cluster, t->frontend) ?
+			       node_of(sim_host_by_ip(t->cluster, t->frontend)) : NULL;
+	if (!node || !*node)
+		return;
+	for (i = 0; i < t->nbackends; i++)
+		if (strcmp(node_of(t->backends[i].host), node))
+			t->backends[i].ready = false;
+}
+
 const struct sim_backend *sim_service_backend(const struct sim_service_target *t,
 					      const char *name)
 {
