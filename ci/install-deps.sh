@@ -16,6 +16,9 @@ PKGS+=(iptables)
 PKGS+=(curl python3 python3-prometheus-client)
 # chromium and a font: the flow page rendered headless, DOM checks and screenshot (tests/flowpage)
 PKGS+=(chromium fonts-dejavu-core)
+# tshark: an independent decoder checks the service/NAT replay goldens' addresses, ports and
+# checksums (tests/replay/run-suite.sh)
+PKGS+=(tshark)
 if [ "${1:-}" = "--kernels" ]; then
 	shift
 	PKGS+=(qemu-system-x86 busybox-static cpio zstd kmod)

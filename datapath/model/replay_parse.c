@@ -81,6 +81,33 @@ static int check_endpoint(struct parse_ctx *p, const yaml_node_t *n, struct m_re
 	return 0;
 }
 
+/* spec.hook: one hook, or a comma-separated list naming each packet's hook in order (the
+ * replay engine runs them all on the same maps, so a reply can cross another hook than its
+ * request). *pod_hook: one of them is a pod's (an endpoint is needed). */
+static int check_hooks(struct parse_ctx *p, const yaml_node_t *n, const char *spec,
+		       bool *pod_hook)
+{
+	const char *at = spec, *end;
+	size_t i, len;
+
+	do {
+		end = strchr(at, ',');
+		len = end ? (size_t)(end - at) : strlen(at);
+		for (i = 0; hooks[i] && (strlen(hooks[i]) != len || strncmp(hooks[i], at, len));
+		     i++)
+			;
+		if (!hooks[i])
+			return yt_fail(&p->yt, n, "spec.hook",
+				       "unknown hook \"%.*s\" (from-container | to-container | "
+				       "from-netdev | to-netdev | from-overlay | to-overlay | xdp; or "
+				       "a comma-separated list, one per packet)",
+				       (int)len, at);
+		*pod_hook |= i < 2;
+		at = end ? end + 1 : NULL;
+	} while (at);
+	return 0;
+}
+
 int replay_parse(struct parse_ctx *p, const yaml_node_t *root)
 {
 	static const char *const top[] = { "apiVersion", "kind", "metadata", "spec", NULL };
@@ -90,6 +117,7 @@ int replay_parse(struct parse_ctx *p, const yaml_node_t *root)
 	struct scenario *s = p->s;
 	struct m_replay *v, *r;
 	yaml_node_t *spec, *n;
+	bool pod_hook = false;
 	char rel[4096];
 	size_t i;
 	int err;
@@ -128,13 +156,9 @@ int replay_parse(struct parse_ctx *p, const yaml_node_t *root)
 	if (!cluster_find_node(p->m, r->node))
 		return yt_fail(c, yt_map_get(c, spec, "node"), "spec.node",
 			       "no node named \"%s\" in the Cluster", r->node);
-	for (i = 0; hooks[i] && strcmp(hooks[i], r->hook); i++)
-		;
-	if (!hooks[i])
-		return yt_fail(c, yt_map_get(c, spec, "hook"), "spec.hook",
-			       "unknown hook \"%s\" (from-container | to-container | from-netdev | "
-			       "to-netdev | from-overlay | to-overlay | xdp)",
-			       r->hook);
+	err = check_hooks(p, yt_map_get(c, spec, "hook"), r->hook, &pod_hook);
+	if (err)
+		return err;
 	n = yt_map_get(c, spec, "endpoint");
 	if (n) {
 		err = yt_str(c, n, "spec.endpoint", r->endpoint, sizeof(r->endpoint));
@@ -142,7 +166,7 @@ int replay_parse(struct parse_ctx *p, const yaml_node_t *root)
 			err = check_endpoint(p, n, r);
 		if (err)
 			return err;
-	} else if (i < 2) {
+	} else if (pod_hook) {
 		return yt_fail(c, spec, "spec.endpoint", "required for hook %s", r->hook);
 	}
 	err = yt_str(c, yt_map_get(c, spec, "pcap"), "spec.pcap", rel, sizeof(rel));

@@ -31,8 +31,14 @@
 struct replay_session {
 	struct datapath *dp;
 	struct node_state ns;
-	int hook;
-	int prog_fd;
+	/* the hook of each packet, in order: one hook serves every packet; a list (the hook
+	 * argument "to-netdev,from-netdev") gives packet i the i-th hook, all on the same maps,
+	 * so a connection's reply can cross another hook than its request */
+	int hooks[REPLAY_MAX_HOOKS];
+	int prog_fds[REPLAY_MAX_HOOKS];
+	size_t nhooks;
+	int hook;    /* the current packet's */
+	int prog_fd; /* the current packet's */
 	struct ring_buffer *rb;
 	struct ciliate_event events[REPLAY_MAX_EVENTS];
 	size_t nevents;
@@ -52,23 +58,59 @@ static bool hook_needs_endpoint(int hook)
 	return hook == HOOK_FROM_CONTAINER || hook == HOOK_TO_CONTAINER;
 }
 
+int replay_hooks_parse(const char *spec, int *hooks, size_t max, size_t *n, char *bad,
+		       size_t badlen)
+{
+	const char *p = spec, *end;
+	char name[32];
+	size_t len;
+
+	*n = 0;
+	do {
+		end = strchr(p, ',');
+		len = end ? (size_t)(end - p) : strlen(p);
+		snprintf(bad, badlen, "%.*s", (int)len, p);
+		if (*n == max)
+			return -E2BIG;
+		if (len >= sizeof(name))
+			return -EINVAL;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		hooks[*n] = hook_from_name(name);
+		if (hooks[*n] < 0)
+			return -EINVAL;
+		(*n)++;
+		p = end ? end + 1 : NULL;
+	} while (p);
+	return 0;
+}
+
 int replay_session_open(const struct cluster_model *m, const char *node, const char *hook,
 			const char *endpoint, struct replay_session **out, struct diag *d)
 {
 	struct datapath_opts opts = { .node = NULL, .trace_all = true };
 	struct replay_session *rs;
+	bool pod_hook = false;
+	char bad[64];
+	size_t i;
 	int err;
 
 	*out = NULL;
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
-	rs->hook = hook_from_name(hook);
-	if (rs->hook < 0) {
-		err = diag_fail(d, "unknown hook \"%s\" (from-container, to-container, from-netdev, "
-				"to-netdev, from-overlay, to-overlay, xdp)", hook);
+	err = replay_hooks_parse(hook, rs->hooks, REPLAY_MAX_HOOKS, &rs->nhooks, bad, sizeof(bad));
+	if (err == -E2BIG) {
+		err = diag_fail(d, "hook list \"%s\": more than %d hooks", hook, REPLAY_MAX_HOOKS);
 		goto out;
 	}
+	if (err) {
+		err = diag_fail(d, "unknown hook \"%s\" (from-container, to-container, from-netdev, "
+				"to-netdev, from-overlay, to-overlay, xdp; or a comma-separated list, "
+				"one per packet)", bad);
+		goto out;
+	}
+	rs->hook = rs->hooks[0];
 	if (!cluster_find_node(m, node)) {
 		err = diag_fail(d, "%s: no node \"%s\" in the scenario", m->name, node);
 		goto out;
@@ -79,16 +121,21 @@ int replay_session_open(const struct cluster_model *m, const char *node, const c
 	err = datapath_open(&opts, &rs->dp, d);
 	if (err)
 		goto out;
-	rs->prog_fd = datapath_prog_fd(rs->dp, rs->hook);
-	if (rs->prog_fd < 0) {
-		err = diag_fail_errno(d, -ENOTSUP, "hook %s is not implemented in this build", hook);
-		goto out;
+	for (i = 0; i < rs->nhooks; i++) {
+		rs->prog_fds[i] = datapath_prog_fd(rs->dp, rs->hooks[i]);
+		if (rs->prog_fds[i] < 0) {
+			err = diag_fail_errno(d, -ENOTSUP, "hook %s is not implemented in this build",
+					      hook_name((unsigned int)rs->hooks[i]));
+			goto out;
+		}
+		pod_hook |= hook_needs_endpoint(rs->hooks[i]);
 	}
+	rs->prog_fd = rs->prog_fds[0];
 	err = dp_apply_node_state(rs->dp, &rs->ns, d);
 	if (err)
 		goto out;
 
-	if (hook_needs_endpoint(rs->hook)) {
+	if (pod_hook) {
 		const struct node_endpoint *ep;
 
 		if (!endpoint || !*endpoint) {
@@ -233,16 +280,23 @@ static void outcome_from_run(struct replay_session *rs, int retval, struct packe
 }
 
 static void print_packet(const struct replay_run_opts *o, size_t n,
-			 const struct packet_outcome *po, const char *in_dec, const char *out_dec,
-			 const char *mismatch)
+			 const struct replay_session *rs, const struct packet_outcome *po,
+			 const char *in_dec, const char *out_dec, const char *mismatch)
 {
+	char hook[40] = "";
+
 	if (!o->out)
 		return;
+	/* with a hook list every line names its packet's hook */
+	if (rs->nhooks > 1 && n <= rs->nhooks)
+		snprintf(hook, sizeof(hook), "%s", hook_name((unsigned int)rs->hooks[n - 1]));
 	if (o->format == REPLAY_JSON) {
 		json_t *j = json_object();
 		char *s;
 
 		json_object_set_new(j, "packet", json_integer((json_int_t)n));
+		if (hook[0])
+			json_object_set_new(j, "hook", json_string(hook));
 		json_object_set_new(j, "verdict", json_string(po->verdict));
 		json_object_set_new(j, "reason", json_string(po->reason_text));
 		json_object_set_new(j, "reason_code", json_integer(po->reason));
@@ -270,7 +324,11 @@ static void print_packet(const struct replay_run_opts *o, size_t n,
 		json_decref(j);
 		return;
 	}
-	fprintf(o->out, "%4zu  %-26s %-12s %-28s in: %s%s%s%s%s%s\n", n, po->verdict,
+	if (hook[0]) /* "   2  from-netdev     ok ..." */
+		fprintf(o->out, "%4zu  %-15s", n, hook);
+	else
+		fprintf(o->out, "%4zu  ", n);
+	fprintf(o->out, "%-26s %-12s %-28s in: %s%s%s%s%s%s\n", po->verdict,
 		po->last ? ct_status_name(po->last->ct_status) : "-", po->target[0] ? po->target : "-",
 		in_dec, out_dec ? "  out: " : "", out_dec ? out_dec : "",
 		po->identity_from_ipcache ? "  [no tunnel key: source identity from ipcache]" : "",
@@ -370,6 +428,24 @@ int replay_session_run(struct replay_session *rs, const struct replay_run_opts *
 
 		decode_frame(bytes, h->caplen, in_dec, sizeof(in_dec));
 		rs->nevents = 0;
+		if (rs->nhooks > 1 && n > rs->nhooks) {
+			/* a hook list names one hook per packet: this one has none */
+			memset(&po, 0, sizeof(po));
+			snprintf(po.verdict, sizeof(po.verdict), "not-run");
+			snprintf(po.reason_text, sizeof(po.reason_text), "no hook in the list");
+			sum->not_run++;
+			sum->dropped++;
+			snprintf(mismatch, sizeof(mismatch),
+				 "the hook list names %zu hooks, one per packet: packet %zu has none",
+				 rs->nhooks, n);
+			print_packet(o, n, rs, &po, in_dec, NULL, mismatch);
+			note_mismatch(sum, n, mismatch);
+			continue;
+		}
+		if (rs->nhooks > 1) {
+			rs->hook = rs->hooks[n - 1];
+			rs->prog_fd = rs->prog_fds[n - 1];
+		}
 		if (bpf_prog_test_run_opts(rs->prog_fd, &topts) < 0) {
 			/* The kernel refuses frames it could never deliver to this hook (shorter
 			 * than an Ethernet header, larger than a page): documented as a drop. */
@@ -432,9 +508,9 @@ int replay_session_run(struct replay_session *rs, const struct replay_run_opts *
 				pcap_dump((u_char *)dumper, &oh, outbuf);
 			}
 			out_idx++;
-			print_packet(o, n, &po, in_dec, changed ? out_dec : NULL, mm);
+			print_packet(o, n, rs, &po, in_dec, changed ? out_dec : NULL, mm);
 		} else {
-			print_packet(o, n, &po, in_dec, NULL, mm);
+			print_packet(o, n, rs, &po, in_dec, NULL, mm);
 		}
 		if (mm)
 			note_mismatch(sum, n, mm);
@@ -445,6 +521,12 @@ int replay_session_run(struct replay_session *rs, const struct replay_run_opts *
 	if (o->nexpect_verdicts && o->nexpect_verdicts != sum->packets) {
 		snprintf(mismatch, sizeof(mismatch), "expected %zu verdicts, capture has %zu packets",
 			 o->nexpect_verdicts, sum->packets);
+		note_mismatch(sum, sum->packets, mismatch);
+	}
+	if (rs->nhooks > 1 && sum->packets < rs->nhooks) {
+		snprintf(mismatch, sizeof(mismatch),
+			 "the hook list names %zu hooks, one per packet; the capture has %zu packets",
+			 rs->nhooks, sum->packets);
 		note_mismatch(sum, sum->packets, mismatch);
 	}
 	if (o->expect_pcap && out_idx != golden.n) {

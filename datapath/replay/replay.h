@@ -18,8 +18,19 @@
 struct cluster_model;
 struct replay_session; /* opaque */
 
+/* Most hooks a hook list may name (one per packet). */
+#define REPLAY_MAX_HOOKS 16
+
+/* Parses a hook argument: one hook ("from-netdev") or a comma-separated list, one per packet
+ * ("to-netdev,from-netdev"). Returns 0, -EINVAL (bad: the unknown name) or -E2BIG. */
+int replay_hooks_parse(const char *spec, int *hooks, size_t max, size_t *n, char *bad,
+		       size_t badlen);
+
 /* Loads the datapath for `node` with its state in cluster model m, attached (virtually) at
- * `hook` on the veth of `endpoint` ("ns/pod"; required for pod hooks). */
+ * `hook` on the veth of `endpoint` ("ns/pod"; required for pod hooks). `hook` may be a list
+ * (replay_hooks_parse): packet i then runs through the i-th hook, every hook on the same
+ * maps (state carries across hooks: a request's conntrack and NAT entries meet its reply in
+ * another hook), and the capture must have exactly one packet per listed hook. */
 int replay_session_open(const struct cluster_model *m, const char *node, const char *hook,
 			const char *endpoint, struct replay_session **out, struct diag *d);
 

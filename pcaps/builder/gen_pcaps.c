@@ -9,7 +9,9 @@
  * Expected outputs are computed here from the datapath's documented rules, never by running
  * the datapath: a same-node redirect rewrites the MACs to the receiver's pod MAC (0a:58:IP)
  * and gateway MAC (0e:58:IP) and decrements the TTL (IPv4 header checksum recomputed); "ok"
- * leaves the frame unchanged; drops produce nothing.
+ * leaves the frame unchanged; drops produce nothing. Service and NAT cases (svc-*) expect the
+ * translation the datapath documents (docs/SERVICES.md): the output is the same frame built
+ * again with the translated addresses and ports, every checksum computed afresh.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +38,8 @@
 #define IP_GONE PB_IP4(10, 244, 1, 99)   /* in node-2's range, no pod */
 #define IP_NO_NODE PB_IP4(10, 244, 9, 99) /* in the cluster range, no node's pod CIDR */
 #define IP_WORLD PB_IP4(203, 0, 113, 10)
+#define IP_CLUSTERIP PB_IP4(10, 96, 0, 80) /* service replay/web */
+#define NODEPORT 30080			   /* service replay/web-nodeport */
 
 struct frame {
 	uint8_t b[FRAME_MAX];
@@ -63,6 +67,7 @@ struct scenario {
 	const char *title;
 	const char *policies; /* extra YAML documents (each starting with "---"), or NULL */
 	const char *routing;  /* Cluster spec.routing; NULL: native */
+	const char *config;   /* Cluster spec.config (a flow mapping), or NULL */
 	size_t nreplays;
 	struct replay r[SCENARIO_MAX_REPLAYS];
 };
@@ -1062,12 +1067,220 @@ static void case_sctp_policy(struct scenario *s)
 	expect_drop(r, &f, "drop:POLICY_DENIED", "UDP to 80: nor UDP");
 }
 
+/* ---- services and NAT ---- */
+
+/* The fabric MAC of the node or external host with underlay address ip: 0e:5b:IP. */
+static void fabric_mac(uint32_t ip, uint8_t mac[6])
+{
+	mac[0] = 0x0e;
+	mac[1] = 0x5b;
+	memcpy(mac + 2, &ip, 4);
+}
+
+/* A frame on node-1's fabric device, from the host (or next hop) `from` to `to`. */
+static struct l2 on_fabric(uint32_t to, uint32_t from)
+{
+	struct l2 l;
+
+	fabric_mac(to, l.dst);
+	fabric_mac(from, l.src);
+	return l;
+}
+
+/* Verdict ok with a translated output (addresses, ports, checksums rewritten). */
+static void expect_translated(struct replay *r, const struct frame *in, const struct frame *out,
+			      const char *note)
+{
+	add(r, in, "ok", out, note);
+}
+
+static const char svc_web[] =
+	"---\n"
+	"# ClusterIP service: its only backend is remote (node-2), port 8080\n"
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: web, namespace: replay}\n"
+	"spec:\n"
+	"  clusterIP: 10.96.0.80\n"
+	"  selector: {app: remote}\n"
+	"  ports:\n"
+	"  - {name: http, port: 80, targetPort: 8080, protocol: TCP}\n";
+
+static void case_svc_clusterip(struct scenario *s)
+{
+	struct l2 out = from_pod(IP_CLIENT), in = to_pod(IP_CLIENT);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f, o;
+
+	s->name = "svc-clusterip";
+	s->title = "ClusterIP: client's SYN to the service replay/web (10.96.0.80:80) is translated "
+		   "in client's from-container to the only backend, remote:8080 on node-2 (it "
+		   "leaves unchanged otherwise: ok); remote's SYN-ACK gets the ClusterIP back as "
+		   "its source in client's to-container. One hook per packet on the same maps: the "
+		   "SYN's conntrack entry carries the frontend its reply is translated to.";
+	s->policies = svc_web;
+	r = new_replay(s, "svc-clusterip", "node-1", "from-container,to-container", NS "/client",
+		       "client -> ClusterIP 10.96.0.80:80 and the backend's reply");
+
+	ip = ip4(IP_CLIENT, IP_CLUSTERIP, 601);
+	f = tcp_frame(&out, &ip, 41500, 80, PB_TCP_SYN, 11000, 0, NULL);
+	ip = ip4(IP_CLIENT, IP_REMOTE, 601);
+	o = tcp_frame(&out, &ip, 41500, 8080, PB_TCP_SYN, 11000, 0, NULL);
+	expect_translated(r, &f, &o,
+			  "from-container: SYN to the ClusterIP, DNAT to remote:8080");
+	ip = ip4(IP_REMOTE, IP_CLIENT, 602);
+	ip.ttl = 63;
+	f = tcp_frame(&in, &ip, 8080, 41500, PB_TCP_SYN | PB_TCP_ACK, 21000, 11001, NULL);
+	ip = ip4(IP_CLUSTERIP, IP_CLIENT, 602);
+	ip.ttl = 63;
+	o = tcp_frame(&in, &ip, 80, 41500, PB_TCP_SYN | PB_TCP_ACK, 21000, 11001, NULL);
+	expect_translated(r, &f, &o,
+			  "to-container: remote's SYN-ACK, source back to 10.96.0.80:80");
+}
+
+static void case_svc_nodeport(struct scenario *s)
+{
+	struct l2 l2 = on_fabric(IP_NODE1, IP_WORLD), back = on_fabric(IP_NODE1, IP_NODE2);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f, o;
+
+	s->name = "svc-nodeport";
+	s->title = "NodePort with SNAT (bpf-lb-mode snat): an external client's SYN to node-1's "
+		   "NodePort 30080, whose only backend is remote on node-2, leaves node-1's "
+		   "from-netdev translated to remote:8080 and from node-1's address (the client's "
+		   "port 40000 is kept: it is in 32768-65535); the backend's SYN-ACK to node-1 gets "
+		   "the client back as destination and the NodePort as source; the client's ACK "
+		   "follows its connection's mapping.";
+	s->config = "{bpf-lb-mode: snat}";
+	s->policies = "---\n"
+		      "# NodePort service: its only backend is remote (node-2), port 8080\n"
+		      "apiVersion: v1\n"
+		      "kind: Service\n"
+		      "metadata: {name: web-nodeport, namespace: replay}\n"
+		      "spec:\n"
+		      "  type: NodePort\n"
+		      "  clusterIP: 10.96.0.81\n"
+		      "  selector: {app: remote}\n"
+		      "  ports:\n"
+		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}\n";
+	r = new_replay(s, "svc-nodeport-snat", "node-1", "from-netdev", NULL,
+		       "an external client's connection to node-1:30080 and the backend's reply");
+
+	ip = ip4(IP_WORLD, IP_NODE1, 701);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40000, NODEPORT, PB_TCP_SYN, 12000, 0, NULL);
+	ip = ip4(IP_NODE1, IP_REMOTE, 701);
+	ip.ttl = 62;
+	o = tcp_frame(&l2, &ip, 40000, 8080, PB_TCP_SYN, 12000, 0, NULL);
+	expect_translated(r, &f, &o,
+			  "SYN from 203.0.113.10 to node-1:30080: DNAT to remote:8080, SNAT to "
+			  "192.0.2.1:40000");
+	ip = ip4(IP_REMOTE, IP_NODE1, 702);
+	ip.ttl = 63;
+	f = tcp_frame(&back, &ip, 8080, 40000, PB_TCP_SYN | PB_TCP_ACK, 22000, 12001, NULL);
+	ip = ip4(IP_NODE1, IP_WORLD, 702);
+	ip.ttl = 63;
+	o = tcp_frame(&back, &ip, NODEPORT, 40000, PB_TCP_SYN | PB_TCP_ACK, 22000, 12001, NULL);
+	expect_translated(r, &f, &o,
+			  "remote's SYN-ACK to 192.0.2.1:40000: to the client, from node-1:30080");
+	ip = ip4(IP_WORLD, IP_NODE1, 703);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40000, NODEPORT, PB_TCP_ACK, 12001, 22001, NULL);
+	ip = ip4(IP_NODE1, IP_REMOTE, 703);
+	ip.ttl = 62;
+	o = tcp_frame(&l2, &ip, 40000, 8080, PB_TCP_ACK, 12001, 22001, NULL);
+	expect_translated(r, &f, &o, "the client's ACK: the same backend and mapping");
+}
+
+static void case_svc_masquerade(struct scenario *s)
+{
+	/* leaving node-1 for the world (routed by the node: TTL 63) and coming back */
+	struct l2 out = on_fabric(IP_WORLD, IP_NODE1), in = on_fabric(IP_NODE1, IP_WORLD);
+	struct l2 peer = on_fabric(IP_NODE2, IP_NODE1);
+	struct pb_ipv4 ip, qip;
+	struct replay *r;
+	struct frame f, o, q;
+
+	s->name = "svc-masquerade";
+	s->title = "BPF masquerade (enable-bpf-masquerade: \"true\"): client's connection to an "
+		   "external host leaves node-1's to-netdev from node-1's address (port kept: "
+		   "41600 is in 32768-65535) and the reply gets client back as destination in "
+		   "from-netdev; a port unreachable from the external host about a masqueraded UDP "
+		   "flow is translated back in from-netdev (outer destination and quoted source "
+		   "become client's); traffic to other pods and nodes is never masqueraded. One "
+		   "hook per packet where a reply crosses another hook than its request.";
+	s->config = "{enable-bpf-masquerade: \"true\"}";
+	s->policies = NULL;
+
+	r = new_replay(s, "svc-masquerade-tcp", "node-1", "to-netdev,from-netdev", NULL,
+		       "client -> 203.0.113.10:80 masqueraded, and the SYN-ACK back");
+	ip = ip4(IP_CLIENT, IP_WORLD, 801);
+	ip.ttl = 63;
+	f = tcp_frame(&out, &ip, 41600, 80, PB_TCP_SYN, 13000, 0, NULL);
+	ip = ip4(IP_NODE1, IP_WORLD, 801);
+	ip.ttl = 63;
+	o = tcp_frame(&out, &ip, 41600, 80, PB_TCP_SYN, 13000, 0, NULL);
+	expect_translated(r, &f, &o, "to-netdev: client's SYN to the world, source 192.0.2.1:41600");
+	ip = ip4(IP_WORLD, IP_NODE1, 802);
+	ip.ttl = 60;
+	f = tcp_frame(&in, &ip, 80, 41600, PB_TCP_SYN | PB_TCP_ACK, 23000, 13001, NULL);
+	ip = ip4(IP_WORLD, IP_CLIENT, 802);
+	ip.ttl = 60;
+	o = tcp_frame(&in, &ip, 80, 41600, PB_TCP_SYN | PB_TCP_ACK, 23000, 13001, NULL);
+	expect_translated(r, &f, &o, "from-netdev: the SYN-ACK to 192.0.2.1:41600, to client again");
+
+	r = new_replay(s, "svc-masquerade-icmp-error", "node-1", "to-netdev,from-netdev", NULL,
+		       "client's UDP to 203.0.113.10:9999 masqueraded, the port unreachable back");
+	ip = ip4(IP_CLIENT, IP_WORLD, 811);
+	ip.ttl = 63;
+	f = udp_frame(&out, &ip, 40600, 9999, "query", 5);
+	ip = ip4(IP_NODE1, IP_WORLD, 811);
+	ip.ttl = 63;
+	o = udp_frame(&out, &ip, 40600, 9999, "query", 5);
+	expect_translated(r, &f, &o, "to-netdev: client's datagram, source 192.0.2.1:40600");
+	/* the external host quotes what it received: the masqueraded datagram */
+	qip = ip4(IP_NODE1, IP_WORLD, 811);
+	qip.ttl = 60;
+	q = bare_udp(&qip, 40600, 9999, "query");
+	ip = ip4(IP_WORLD, IP_NODE1, 812);
+	ip.ttl = 60;
+	ip.frag = 0;
+	f = icmp_error_frame(&in, &ip, PB_ICMP_DEST_UNREACH, 3, &q);
+	/* translated back: the quoted source and its header checksum (the quoted UDP checksum
+	 * is left as it is: nobody verifies it), the outer destination, both checksums */
+	if (!q.err) {
+		memcpy(q.b + 12, &(uint32_t){ IP_CLIENT }, 4);
+		pb_ipv4_fix_csum(q.b, q.len);
+	}
+	ip.daddr = IP_CLIENT;
+	o = icmp_error_frame(&in, &ip, PB_ICMP_DEST_UNREACH, 3, &q);
+	expect_translated(r, &f, &o,
+			  "from-netdev: port unreachable about it, to client, quoting client's "
+			  "address");
+
+	r = new_replay(s, "svc-masquerade-exempt", "node-1", "to-netdev", NULL,
+		       "what node-1's to-netdev never masquerades");
+	ip = ip4(IP_CLIENT, IP_REMOTE, 821);
+	ip.ttl = 63;
+	f = tcp_frame(&peer, &ip, 41700, 80, PB_TCP_SYN, 14000, 0, NULL);
+	expect_ok(r, &f, "client -> remote (a pod, native routing): unchanged");
+	ip = ip4(IP_CLIENT, IP_NODE2, 822);
+	ip.ttl = 63;
+	f = tcp_frame(&peer, &ip, 41701, 10250, PB_TCP_SYN, 14100, 0, NULL);
+	expect_ok(r, &f, "client -> node-2's address (another node): unchanged");
+	ip = ip4(IP_NODE1, IP_WORLD, 823);
+	f = tcp_frame(&out, &ip, 41702, 80, PB_TCP_SYN, 14200, 0, NULL);
+	expect_ok(r, &f, "node-1's own connection to the world: unchanged");
+}
+
 static void (*const cases[])(struct scenario *s) = {
 	case_tcp_same_node, case_tcp_syn_denied, case_tcp_remote_node, case_udp,
 	case_icmp_echo,	    case_icmp_related,	 case_ipv4_options,    case_fragments,
 	case_ipv4_malformed, case_l4_truncated,	 case_vlan,	       case_arp,
 	case_ipv6,	    case_spoofed,	 case_ttl,	       case_overlay,
-	case_sctp_policy,
+	case_sctp_policy,   case_svc_clusterip,	 case_svc_nodeport,    case_svc_masquerade,
 };
 
 /* ---- output ---- */
@@ -1176,9 +1389,20 @@ static void yaml_pods(FILE *f)
 			pods[i].name, pods[i].name, pods[i].node, pods[i].ip);
 }
 
+/* The decode of packet i's expected output when it reads differently from the input's (a
+ * translation; a redirect's MAC and TTL rewrite does not show): 1, else 0. */
+static int out_decode(const struct replay *r, size_t i, const char *in_line, char *buf,
+		      size_t len)
+{
+	if (!r->has_out[i])
+		return 0;
+	decode_frame(r->out[i].b, r->out[i].len, buf, len);
+	return strcmp(buf, in_line) != 0;
+}
+
 static void yaml_replay(FILE *f, const struct replay *r)
 {
-	char line[256], v[64];
+	char line[256], outl[256], v[64];
 	size_t i;
 
 	fprintf(f,
@@ -1206,6 +1430,8 @@ static void yaml_replay(FILE *f, const struct replay *r)
 			snprintf(v, sizeof(v), "%s", r->verdict[i]);
 		fprintf(f, "    - %-48s # %zu: %s\n", v, i + 1, r->note[i]);
 		fprintf(f, "    %-50s #    %s\n", "", line);
+		if (out_decode(r, i, line, outl, sizeof(outl))) /* translated */
+			fprintf(f, "    %-50s #    -> %s\n", "", outl);
 	}
 	fprintf(f, "    output: ../../pcaps/replay/%s.out.pcap\n", r->name);
 }
@@ -1244,13 +1470,15 @@ static int write_scenario(const struct out_ctx *o, const struct scenario *s)
 		"  podCIDR: 10.244.0.0/16\n"
 		"  serviceCIDR: 10.96.0.0/12\n"
 		"  underlayCIDR: 192.0.2.0/24\n"
+		"%s%s%s"
 		"---\n"
 		"apiVersion: v1\n"
 		"kind: Namespace\n"
 		"metadata:\n"
 		"  name: " NS "\n"
 		"  labels: {purpose: replay}\n",
-		s->title, s->name, s->routing ? s->routing : "native");
+		s->title, s->name, s->routing ? s->routing : "native",
+		s->config ? "  config: " : "", s->config ? s->config : "", s->config ? "\n" : "");
 	yaml_pods(f);
 	if (s->policies)
 		fputs(s->policies, f);
@@ -1271,7 +1499,7 @@ static int write_scenario(const struct out_ctx *o, const struct scenario *s)
 
 static void readme_scenario(FILE *f, const struct scenario *s)
 {
-	char line[256];
+	char line[256], outl[256];
 	size_t i, j, nout;
 
 	fprintf(f, "## %s\n\n%s\n\n", s->name, s->title);
@@ -1288,8 +1516,12 @@ static void readme_scenario(FILE *f, const struct scenario *s)
 		fprintf(f, "| # | packet | verdict |\n|---|---|---|\n");
 		for (j = 0; j < r->n; j++) {
 			decode_frame(r->in[j].b, r->in[j].len, line, sizeof(line));
-			fprintf(f, "| %zu | %s: `%s` | `%s` |\n", j + 1, r->note[j], line,
-				r->verdict[j]);
+			if (out_decode(r, j, line, outl, sizeof(outl)))
+				fprintf(f, "| %zu | %s: `%s` -> `%s` | `%s` |\n", j + 1, r->note[j],
+					line, outl, r->verdict[j]);
+			else
+				fprintf(f, "| %zu | %s: `%s` | `%s` |\n", j + 1, r->note[j], line,
+					r->verdict[j]);
 		}
 		fprintf(f, "\n");
 	}
@@ -1370,8 +1602,12 @@ static int generate(const char *root)
 		"Expected outputs follow the datapath rules, not a run of it: a same-node "
 		"`redirect` rewrites the destination MAC to the receiver's pod MAC (0a:58:IP), the "
 		"source MAC to its gateway MAC (0e:58:IP) and decrements the TTL (IPv4 checksum "
-		"updated); `ok` leaves the frame unchanged. Packet i of every pcap is stamped "
-		"1700000000 + i seconds.\n\n");
+		"updated); `ok` leaves the frame unchanged, except in the service and NAT cases "
+		"(`svc-*`), where it carries the translation the case names (`in -> out`: "
+		"addresses and ports rewritten, every checksum valid). A hook list "
+		"(`to-netdev,from-netdev`) gives each packet its hook, in order, all on the same "
+		"maps: a reply crosses another hook than its request and finds the state the "
+		"request left. Packet i of every pcap is stamped 1700000000 + i seconds.\n\n");
 
 	s = malloc(sizeof(*s));
 	if (!s) {
