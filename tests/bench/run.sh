@@ -12,6 +12,9 @@ cd "$(dirname "$0")/../.."
 # iptables-restore and nft -f; root: BPF maps and its own network namespace cil-bench-PID,
 # removed on exit; a few minutes) runs in this loop too. Targets print PASS/FAIL as reports;
 # only a real error (a ruleset that does not load, maps not holding the services) exits non-zero.
+# bench_svc_first_packet (first packet of a new connection to a ClusterIP through veth, 10/1k/10k
+# services: ciliate against kube-proxy-style iptables, an nft verdict map and no rules; root:
+# namespaces fpb<row>-PID-*, removed on exit and at its -t time limit; 3-4 minutes) too.
 for b in "$build"/bench/*; do
 	[ -x "$b" ] || continue
 	echo "=== $(basename "$b")"
