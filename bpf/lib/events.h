@@ -101,6 +101,8 @@ __subprog void event_emit(struct pipeline *pl, __u8 type, __u16 reason, __u32 wh
 	ev->saddr = pl->pkt.saddr;
 	ev->daddr = pl->pkt.daddr;
 	ev->tunnel_endpoint = pl->tunnel_endpoint;
+	ev->rev_nat_index = pl->rev_nat_index;
+	ev->pad1 = 0;
 	if (pl->pkt.proto == IPPROTO_ICMP || pl->pkt.proto == IPPROTO_ICMPV6) {
 		/* flows show ICMP type/code where the ports would be */
 		ev->sport = pl->pkt.icmp_type;

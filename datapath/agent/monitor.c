@@ -12,6 +12,7 @@
  */
 #include "agent.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -278,6 +279,18 @@ static struct flow_dir *dir_build(const struct agent *a)
 			err = flow_dir_add_ifname(dir, a->eps[i].ifindex, a->eps[i].ifname);
 	if (!err && a->overlay_ifindex)
 		err = flow_dir_add_ifname(dir, a->overlay_ifindex, CILIATE_OVERLAY_DEV);
+	/* this node's service frontends: flows name the service a packet was sent to */
+	for (i = 0; !err && a->have_ns && i < a->ns.nlb_frontends; i++) {
+		const struct node_lb_frontend *fe = &a->ns.lb_frontends[i];
+		const struct node_lb_entry *e;
+
+		if (fe->slot0 >= a->ns.nlb || !fe->svc)
+			continue;
+		e = &a->ns.lb[fe->slot0];
+		err = flow_dir_add_service(dir, e->val.rev_nat_index, e->key.family, &e->key.addr,
+					   ntohs(e->key.dport), e->key.proto, fe->svc->ns,
+					   fe->svc->name);
+	}
 	if (err) {
 		flow_dir_put(dir);
 		return NULL;

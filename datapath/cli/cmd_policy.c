@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "lb/lb_format.h"
 #include "common/names.h"
 #include "model/ipaddr.h"
 #include "model/model.h"
@@ -148,6 +149,304 @@ static json_t *side_json(const struct policy_view *v, const struct policy_trace 
 			 "reason", sd->res.reason ? reason_name(sd->res.reason) : "");
 }
 
+/* ---- trace through a service frontend -------------------------------------------------- */
+
+#define SVC_TRACE_MAX 64 /* backends traced at most */
+
+/* A connection to a service frontend: the datapath translates it to one of the frontend's
+ * backends first (lb.h for pods and nodes, nodeport.h from outside), then applies policy to
+ * the backend (docs/SERVICES.md "CLI"). */
+struct svc_trace {
+	const struct node_state *ns; /* the node whose datapath translates */
+	const struct node_lb_entry *slot0;
+	const struct m_service *svc;
+	bool external; /* the client is outside the cluster (from-netdev) */
+	size_t nbackends;
+	struct {
+		uint32_t id;
+		const struct lb_backend *be; /* NULL: not in the backend map */
+		char addr[LB_TEXT_MAX], ref[64], src_ref[512];
+		struct policy_trace t;
+		bool traced;
+	} b[SVC_TRACE_MAX];
+};
+
+/* The node of an in-cluster source ("ns/pod", "node/NAME", "ip/A" of a pod or node), or
+ * NULL for a client outside the cluster. */
+static const char *source_node(const struct cluster_model *m, const char *ref)
+{
+	const struct m_pod *pod;
+	uint32_t ip;
+	size_t i;
+
+	if (!strncmp(ref, "node/", 5))
+		return cluster_find_node(m, ref + 5) ? ref + 5 : NULL;
+	if (!strncmp(ref, "ip/", 3)) {
+		if (ip4_parse(ref + 3, &ip))
+			return NULL;
+		for (i = 0; i < m->npods; i++)
+			if (m->pods[i].ip == ip)
+				return m->pods[i].node;
+		for (i = 0; i < m->cluster.nnodes; i++)
+			if (m->cluster.nodes[i].ip == ip)
+				return m->cluster.nodes[i].name;
+		return NULL;
+	}
+	if (!strncmp(ref, "ext/", 4))
+		return NULL;
+	pod = cluster_find_pod(m, ref);
+	return pod ? pod->node : NULL;
+}
+
+/* The frontend address a destination ref names: svc/NS/NAME (its clusterIP), ip/A, node/N
+ * (its address). 0: none. */
+static uint32_t frontend_addr(const struct cluster_model *m, const char *ref,
+			      const struct m_service **svc)
+{
+	const struct m_node *node;
+	const char *slash;
+	char ns[64];
+	uint32_t ip;
+	size_t i;
+
+	*svc = NULL;
+	if (!strncmp(ref, "svc/", 4) && (slash = strchr(ref + 4, '/')) &&
+	    (size_t)(slash - (ref + 4)) < sizeof(ns)) {
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - (ref + 4)), ref + 4);
+		for (i = 0; i < m->nservices; i++)
+			if (!strcmp(m->services[i].ns, ns) &&
+			    !strcmp(m->services[i].name, slash + 1)) {
+				*svc = &m->services[i];
+				return m->services[i].cluster_ip;
+			}
+		return 0;
+	}
+	if (!strncmp(ref, "ip/", 3))
+		return ip4_parse(ref + 3, &ip) ? 0 : ip;
+	if (!strncmp(ref, "node/", 5) && (node = cluster_find_node(m, ref + 5)))
+		return node->ip;
+	return 0;
+}
+
+/* Finds the frontend (addr, port, proto) the datapath of the right node translates.
+ * Returns 1 (found: st filled), 0 (not a frontend), -1 (a svc/ ref naming no service). */
+static int svc_trace_find(const struct policy_view *v, const char *src, const char *dst,
+			  uint8_t proto, uint16_t port, struct svc_trace *st, struct diag *d)
+{
+	const struct cluster_model *m = v->m;
+	const struct m_service *named;
+	const char *node = source_node(m, src);
+	uint32_t addr = frontend_addr(m, dst, &named);
+	size_t i, k;
+
+	memset(st, 0, sizeof(*st));
+	if (!strncmp(dst, "svc/", 4) && !named) {
+		diag_fail(d, "\"%s\": no such service (svc/NAMESPACE/NAME)", dst);
+		return -1;
+	}
+	if (!addr || (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP))
+		return 0;
+	st->external = !node;
+	if (!node) { /* from outside: the node owning the address, else the first (the
+			simulator routes LoadBalancer IPs and externalIPs through it) */
+		for (i = 0; i < m->cluster.nnodes; i++)
+			if (m->cluster.nodes[i].ip == addr)
+				node = m->cluster.nodes[i].name;
+		if (!node && m->cluster.nnodes)
+			node = m->cluster.nodes[0].name;
+	}
+	st->ns = node ? policy_view_node(v, node) : NULL;
+	if (!st->ns)
+		return 0;
+	for (i = 0; i < st->ns->nlb_frontends; i++) {
+		const struct node_lb_entry *e = &st->ns->lb[st->ns->lb_frontends[i].slot0];
+
+		if (e->key.family != CILIATE_AF_INET || e->key.addr.v4 != addr ||
+		    ntohs(e->key.dport) != port || e->key.proto != proto)
+			continue;
+		/* pods and nodes use the internal scope of a two-scope frontend */
+		if ((e->val.flags2 & LB_SVC_F2_TWO_SCOPES) &&
+		    e->key.scope != (st->external ? LB_SCOPE_EXTERNAL : LB_SCOPE_INTERNAL))
+			continue;
+		/* a ClusterIP is not reachable from outside */
+		if (st->external && !(e->val.flags & LB_SVC_F_ROUTABLE))
+			continue;
+		st->slot0 = e;
+		st->svc = st->ns->lb_frontends[i].svc;
+		break;
+	}
+	if (!st->slot0)
+		return 0;
+	for (k = 1; k <= st->slot0->val.count && st->nbackends < SVC_TRACE_MAX; k++) {
+		const struct node_lb_entry *e = st->slot0 + k;
+		size_t n = st->nbackends;
+		char ip[INET_ADDRSTRLEN];
+
+		if (e >= st->ns->lb + st->ns->nlb || e->key.backend_slot != k)
+			break;
+		st->b[n].id = e->val.backend_id;
+		for (i = 0; i < st->ns->nlb_backends; i++)
+			if (st->ns->lb_backends[i].id == e->val.backend_id)
+				st->b[n].be = &st->ns->lb_backends[i].val;
+		if (st->b[n].be) {
+			lb_addr_format(st->b[n].addr, sizeof(st->b[n].addr), st->b[n].be->family,
+				       &st->b[n].be->addr, ntohs(st->b[n].be->port),
+				       st->b[n].be->proto);
+			inet_ntop(AF_INET, &st->b[n].be->addr.v4, ip, sizeof(ip));
+			snprintf(st->b[n].ref, sizeof(st->b[n].ref), "ip/%s", ip);
+		} else {
+			snprintf(st->b[n].addr, sizeof(st->b[n].addr), "backend %u not found",
+				 e->val.backend_id);
+		}
+		st->nbackends++;
+	}
+	return 1;
+}
+
+/* The source as the backend's node sees it: an outside client of a remote backend is
+ * SNATed to the translating node (unless the frontend forwards with DSR). */
+static void svc_trace_source(const struct policy_view *v, const struct svc_trace *st,
+			     const char *src, size_t i, char *out, size_t size)
+{
+	const struct m_pod *pod = NULL;
+	uint32_t ip = st->b[i].be ? st->b[i].be->addr.v4 : 0;
+	size_t k;
+
+	for (k = 0; k < v->m->npods; k++)
+		if (!v->m->pods[k].host_network && v->m->pods[k].ip == ip)
+			pod = &v->m->pods[k];
+	if (st->external && !(st->slot0->val.flags2 & LB_SVC_F2_FWD_MODE_DSR) &&
+	    (!pod || strcmp(pod->node, st->ns->node->name)))
+		snprintf(out, size, "node/%s", st->ns->node->name);
+	else
+		snprintf(out, size, "%s", src);
+}
+
+static int svc_trace_run(const struct policy_view *v, const char *src, uint8_t proto,
+			 struct svc_trace *st, struct diag *d)
+{
+	for (size_t i = 0; i < st->nbackends; i++) {
+		if (!st->b[i].be)
+			continue;
+		svc_trace_source(v, st, src, i, st->b[i].src_ref, sizeof(st->b[i].src_ref));
+		if (policy_trace_run(v, st->b[i].src_ref, st->b[i].ref, proto,
+				     ntohs(st->b[i].be->port), &st->b[i].t, d))
+			return -1;
+		st->b[i].traced = true;
+	}
+	return 0;
+}
+
+static size_t svc_trace_allowed(const struct svc_trace *st)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->nbackends; i++)
+		n += st->b[i].traced && st->b[i].t.allowed;
+	return n;
+}
+
+static const char *svc_trace_verdict(const struct svc_trace *st)
+{
+	size_t allowed = svc_trace_allowed(st);
+
+	return st->nbackends && allowed == st->nbackends ? "ALLOWED" :
+	       !allowed ? "DENIED" : "DEPENDS ON THE BACKEND";
+}
+
+static void svc_trace_print(FILE *f, const struct policy_view *v, const struct svc_trace *st,
+			    const char *src, const char *dst)
+{
+	size_t allowed = svc_trace_allowed(st), i;
+	char fe[LB_TEXT_MAX];
+
+	lb_addr_format(fe, sizeof(fe), st->slot0->key.family, &st->slot0->key.addr,
+		       ntohs(st->slot0->key.dport), st->slot0->key.proto);
+	fprintf(f, "Service: %s is the %s frontend of %s/%s (rev NAT %u), translated by %s on "
+		   "%s\n",
+		fe, lb_svc_type(st->slot0->val.flags), st->svc ? st->svc->ns : "?",
+		st->svc ? st->svc->name : "?", st->slot0->val.rev_nat_index,
+		st->external ? "from-netdev" : "from-container", st->ns->node->name);
+	fprintf(f, "Backends (policy applies to the one the datapath picks):\n");
+	for (i = 0; i < st->nbackends; i++) {
+		const struct trace_peer *p = &st->b[i].t.dst;
+
+		fprintf(f, "  %zu => %s", i + 1, st->b[i].addr);
+		if (st->b[i].traced && p->pod)
+			fprintf(f, " (%s/%s)", p->pod->ns, p->pod->name);
+		else if (st->b[i].traced && p->node)
+			fprintf(f, " (node/%s)", p->node->name);
+		fprintf(f, "\n");
+	}
+	if (!st->nbackends) {
+		fprintf(f, "  (none)\n\nFinal verdict: DENIED (no backend: the datapath drops with "
+			   "SERVICE_BACKEND_NOT_FOUND)\n");
+		return;
+	}
+	for (i = 0; i < st->nbackends; i++) {
+		char *buf = NULL, *l, *save = NULL;
+		size_t len = 0;
+		FILE *mf;
+
+		if (!st->b[i].traced)
+			continue;
+		fprintf(f, "\n--- %s -> %s via backend %zu => %s ---\n", src, dst, i + 1,
+			st->b[i].addr);
+		if (strcmp(st->b[i].src_ref, src))
+			fprintf(f, "(SNAT: the backend's node sees the connection from %s)\n",
+				st->b[i].src_ref);
+		mf = open_memstream(&buf, &len);
+		if (!mf)
+			continue;
+		policy_trace_print(mf, v, &st->b[i].t);
+		fclose(mf);
+		/* each backend's own verdict, so that the last line stays the connection's */
+		for (l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			if (!strncmp(l, "Final verdict: ", 15))
+				fprintf(f, "Verdict via %s: %s\n", st->b[i].addr, l + 15);
+			else
+				fprintf(f, "%s\n", l);
+		}
+		free(buf);
+	}
+	fprintf(f, "\nFinal verdict: %s", svc_trace_verdict(st));
+	if (allowed && allowed < st->nbackends)
+		fprintf(f, " (ALLOWED via %zu of %zu)", allowed, st->nbackends);
+	fprintf(f, "\n");
+}
+
+static json_t *svc_trace_json(const struct policy_view *v, const struct svc_trace *st)
+{
+	char fe[LB_TEXT_MAX];
+	json_t *bes = json_array();
+
+	lb_addr_format(fe, sizeof(fe), st->slot0->key.family, &st->slot0->key.addr,
+		       ntohs(st->slot0->key.dport), st->slot0->key.proto);
+	for (size_t i = 0; i < st->nbackends; i++) {
+		json_t *b = json_pack("{s:i, s:s}", "id", (int)st->b[i].id, "address",
+				      st->b[i].addr);
+		const struct trace_peer *p = &st->b[i].t.dst;
+
+		if (st->b[i].traced) {
+			if (p->pod)
+				json_object_set_new(b, "pod",
+						    json_sprintf("%s/%s", p->pod->ns, p->pod->name));
+			json_object_set_new(b, "src", json_string(st->b[i].src_ref));
+			json_object_set_new(b, "egress", side_json(v, &st->b[i].t, DIR_EGRESS));
+			json_object_set_new(b, "ingress", side_json(v, &st->b[i].t, DIR_INGRESS));
+			json_object_set_new(b, "verdict",
+					    json_string(st->b[i].t.allowed ? "ALLOWED" : "DENIED"));
+		}
+		json_array_append_new(bes, b);
+	}
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:o}", "frontend", fe, "type",
+			 lb_svc_type(st->slot0->val.flags), "namespace",
+			 st->svc ? st->svc->ns : "", "name", st->svc ? st->svc->name : "",
+			 "rev_nat_index", (int)st->slot0->val.rev_nat_index, "node",
+			 st->ns->node->name, "hook", st->external ? "from-netdev" : "from-container",
+			 "backends", bes);
+}
+
 static void trace_usage(FILE *f)
 {
 	fprintf(f,
@@ -155,9 +454,13 @@ static void trace_usage(FILE *f)
 		"[-o json]\n"
 		"\n"
 		"REF: ns/pod, node/NAME, ext/NAME, ip/A.B.C.D, or a label list for a hypothetical\n"
-		"endpoint (k8s:app=web,k8s:io.kubernetes.pod.namespace=x). PORT/PROTO: 80/tcp,\n"
-		"53/udp, 5000/sctp, 8/icmp (ICMP type). Ends with \"Final verdict: ALLOWED\" or\n"
-		"\"Final verdict: DENIED\"; exit 0 either way, 1 on errors.\n");
+		"endpoint (k8s:app=web,k8s:io.kubernetes.pod.namespace=x); --dst may also be\n"
+		"svc/NS/NAME (its clusterIP). A destination that is a service frontend (ClusterIP,\n"
+		"NodePort on a node address, LoadBalancer IP, externalIP) is traced to each of its\n"
+		"backends. PORT/PROTO: 80/tcp, 53/udp, 5000/sctp, 8/icmp (ICMP type). Ends with\n"
+		"\"Final verdict: ALLOWED\" or \"Final verdict: DENIED\" (a service whose backends\n"
+		"differ: \"Final verdict: DEPENDS ON THE BACKEND ...\"); exit 0 either way, 1 on\n"
+		"errors.\n");
 }
 
 static int policy_trace(int argc, char **argv)
@@ -176,10 +479,11 @@ static int policy_trace(int argc, char **argv)
 	struct scenario *s = NULL;
 	struct policy_view v = {0};
 	struct policy_trace t;
+	struct svc_trace *st = NULL;
 	struct diag d = {""};
 	uint16_t port = 0;
 	uint8_t proto = 0;
-	int json = 0, c, ex, rc = EXIT_FAILURE_;
+	int json = 0, c, ex, rc = EXIT_FAILURE_, found;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -214,9 +518,30 @@ static int policy_trace(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (policy_trace_load(scen, src, dst, &s, src_ref, dst_ref, sizeof(src_ref), &d) ||
-	    policy_view_compute(&v, &s->model, &d) ||
-	    policy_trace_run(&v, src_ref, dst_ref, proto, port, &t, &d)) {
+	    policy_view_compute(&v, &s->model, &d)) {
 		fprintf(stderr, "ciliate policy trace: %s\n", d.msg);
+		goto out;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		goto out;
+	found = svc_trace_find(&v, src_ref, dst_ref, proto, port, st, &d);
+	if (found < 0 || (found && svc_trace_run(&v, src_ref, proto, st, &d)) ||
+	    (!found && policy_trace_run(&v, src_ref, dst_ref, proto, port, &t, &d))) {
+		fprintf(stderr, "ciliate policy trace: %s\n", d.msg);
+		goto out;
+	}
+	if (found && json) {
+		print_json(json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:s}", "src", src_ref, "dst",
+				     dst_ref, "protocol", proto_name(proto, pn, sizeof(pn)), "port",
+				     (int)port, "service", svc_trace_json(&v, st), "warnings",
+				     warnings_json(&s->model), "verdict", svc_trace_verdict(st)));
+	} else if (found) {
+		print_warnings(&s->model, stdout);
+		svc_trace_print(stdout, &v, st, src_ref, dst_ref);
+	}
+	if (found) {
+		rc = EXIT_OK;
 		goto out;
 	}
 	if (json) {
@@ -232,6 +557,7 @@ static int policy_trace(int argc, char **argv)
 	}
 	rc = EXIT_OK;
 out:
+	free(st);
 	policy_view_free(&v);
 	scenario_free(s);
 	return rc;

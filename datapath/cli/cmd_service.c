@@ -7,6 +7,8 @@
  * `cilium-dbg bpf lb list`. Text forms: datapath/lb/lb_format.h.
  * ciliate bpf lb maglev list: the Maglev tables of ciliate_lb_maglev, as `cilium-dbg bpf lb
  * maglev list`.
+ * ciliate bpf nat list / bpf ct list: ciliate_nat and ciliate_ct read from the pins, as
+ * `cilium-dbg bpf nat list` / `bpf ct list global`. Text forms: datapath/lb/nat_format.h.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -24,6 +27,7 @@
 #include "agent/api.h"
 #include "cli.h"
 #include "lb/lb_format.h"
+#include "lb/nat_format.h"
 #include "loader/datapath.h"
 #include "loader/lb_maglev.h"
 
@@ -364,5 +368,100 @@ int cmd_bpf_lb(int argc, char **argv)
 		lb_print_bpf_list(stdout, &d);
 	}
 	lb_dump_free(&d);
+	return EXIT_OK;
+}
+
+/* ---- bpf nat list / bpf ct list ---------------------------------------------------------- */
+
+#define BPF_NAT_USAGE "usage: ciliate bpf nat list [-o json] [--node NAME | --pin-dir DIR]"
+#define BPF_CT_USAGE                                                                       \
+	"usage: ciliate bpf ct list [global] [-d] [-o json] [--node NAME | --pin-dir DIR]"
+
+/* The datapath's clock: bpf_ktime_get_ns() is CLOCK_MONOTONIC. */
+static uint64_t mono_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void json_print(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("\n");
+	json_decref(j);
+}
+
+/* ciliate_nat of the node: OUT and IN entries of NodePort SNAT and masquerade. */
+int cmd_bpf_nat(int argc, char **argv)
+{
+	struct svc_opts o = {0};
+	struct nat_dump_entry *v;
+	char dir[PATH_MAX];
+	void *p;
+	size_t n;
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "list")) {
+		fprintf(stderr, "%s\n", BPF_NAT_USAGE);
+		return EXIT_USAGE;
+	}
+	rc = svc_parse(argc - 1, argv + 1, "bpf nat list", BPF_NAT_USAGE, true, &o);
+	if (!rc)
+		rc = pin_dir_pick(&o, dir, sizeof(dir));
+	if (rc)
+		return rc;
+	if (pin_read(dir, MAP_NAT, sizeof(struct nat_key), sizeof(struct nat_entry), sizeof(*v),
+		     offsetof(struct nat_dump_entry, val), &p, &n))
+		return EXIT_FAILURE_;
+	v = p;
+	nat_dump_sort(v, n);
+	if (o.json)
+		json_print(nat_list_json(v, n, mono_now_ns()));
+	else
+		nat_print_list(stdout, v, n, mono_now_ns());
+	free(v);
+	return EXIT_OK;
+}
+
+/* ciliate_ct of the node, as `cilium-dbg bpf ct list global` (the one map holds every
+ * endpoint's entries, so "global" is the only kind and may be left out). */
+int cmd_bpf_ct(int argc, char **argv)
+{
+	char *args[32], dir[PATH_MAX];
+	struct svc_opts o = {0};
+	struct ct_dump_entry *v;
+	int nargs = 0, time_diff = 0, rc;
+	void *p;
+	size_t n;
+
+	if (argc < 2 || strcmp(argv[1], "list") || argc > 30) {
+		fprintf(stderr, "%s\n", BPF_CT_USAGE);
+		return EXIT_USAGE;
+	}
+	args[nargs++] = argv[1];
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "-d") || !strcmp(argv[i], "--time-diff"))
+			time_diff = 1;
+		else if (!(i == 2 && !strcmp(argv[i], "global")))
+			args[nargs++] = argv[i];
+	}
+	args[nargs] = NULL;
+	rc = svc_parse(nargs, args, "bpf ct list", BPF_CT_USAGE, true, &o);
+	if (!rc)
+		rc = pin_dir_pick(&o, dir, sizeof(dir));
+	if (rc)
+		return rc;
+	if (pin_read(dir, MAP_CT, sizeof(struct ct_key), sizeof(struct ct_entry), sizeof(*v),
+		     offsetof(struct ct_dump_entry, val), &p, &n))
+		return EXIT_FAILURE_;
+	v = p;
+	ct_dump_sort(v, n);
+	if (o.json)
+		json_print(ct_list_json(v, n, mono_now_ns()));
+	else
+		ct_print_list(stdout, v, n, mono_now_ns(), time_diff);
+	free(v);
 	return EXIT_OK;
 }

@@ -42,6 +42,22 @@ static struct flow_ep *ep_get(struct flow_ep *e)
 	return e;
 }
 
+static struct flow_svc *svc_get(struct flow_svc *v)
+{
+	if (v)
+		ref_get(&v->refs);
+	return v;
+}
+
+static void svc_put(struct flow_svc *v)
+{
+	if (!v || !ref_put(&v->refs))
+		return;
+	free(v->ns);
+	free(v->name);
+	free(v);
+}
+
 static void ep_put(struct flow_ep *e)
 {
 	if (!e || !ref_put(&e->refs))
@@ -73,6 +89,9 @@ struct flow_dir {
 	unsigned int refs;
 	struct table addrs;	 /* address -> struct flow_ep */
 	struct table identities; /* identity -> struct flow_labels */
+	struct table revnat;	 /* rev_nat_index -> struct flow_svc (holds the reference) */
+	struct table frontends;	 /* frontend_key() -> struct flow_svc (same records; a key may
+				    repeat: lookups compare the frontend itself) */
 	struct ifname *ifnames;
 	size_t nifnames;
 };
@@ -207,6 +226,76 @@ int flow_dir_add_ifname(struct flow_dir *dir, uint32_t ifindex, const char *name
 	return 0;
 }
 
+/* A frontend's (address, port, protocol) folded into a non-zero table key. */
+static uint32_t frontend_key(uint8_t family, const union ciliate_addr *a, uint16_t port,
+			     uint8_t proto)
+{
+	uint32_t fold = family == CILIATE_AF_INET6 ? a->v6[0] ^ a->v6[1] ^ a->v6[2] ^ a->v6[3] :
+						     a->v4;
+	uint32_t k = (uint32_t)hash32(fold ^ ((uint32_t)port << 16 | proto));
+
+	return k ? k : 1;
+}
+
+static bool frontend_is(const struct flow_svc *v, uint8_t family, const union ciliate_addr *a,
+			uint16_t port, uint8_t proto)
+{
+	size_t len = family == CILIATE_AF_INET6 ? 16 : 4;
+
+	return v->family == family && v->port == port && v->proto == proto &&
+	       !memcmp(v->addr.bytes, a->bytes, len);
+}
+
+static struct flow_svc *frontend_find(const struct flow_dir *dir, uint8_t family,
+				      const union ciliate_addr *a, uint16_t port, uint8_t proto)
+{
+	const struct table *t = &dir->frontends;
+	uint32_t key;
+	size_t i;
+
+	if (!t->cap || (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP))
+		return NULL;
+	key = frontend_key(family, a, port, proto);
+	for (i = hash32(key) & (t->cap - 1); t->v[i].key; i = (i + 1) & (t->cap - 1))
+		if (t->v[i].key == key && frontend_is(t->v[i].val, family, a, port, proto))
+			return t->v[i].val;
+	return NULL;
+}
+
+int flow_dir_add_service(struct flow_dir *dir, uint16_t rev_nat_index, uint8_t family,
+			 const union ciliate_addr *addr, uint16_t port, uint8_t proto,
+			 const char *ns, const char *name)
+{
+	char ip[INET6_ADDRSTRLEN], pb[8];
+	struct flow_svc *v;
+
+	if (!rev_nat_index || table_find(&dir->revnat, rev_nat_index))
+		return 0;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->refs = 1;
+	v->rev_nat_index = rev_nat_index;
+	v->family = family;
+	v->proto = proto;
+	v->addr = *addr;
+	v->port = port;
+	if (!(v->ns = strdup(ns ? ns : "")) || !(v->name = strdup(name ? name : "")))
+		goto nomem;
+	inet_ntop(family == CILIATE_AF_INET6 ? AF_INET6 : AF_INET, addr->bytes, ip, sizeof(ip));
+	snprintf(v->frontend, sizeof(v->frontend), family == CILIATE_AF_INET6 ? "[%s]:%u/%s" :
+				 "%s:%u/%s", ip, port, proto_name(proto, pb, sizeof(pb)));
+	if (table_put(&dir->revnat, rev_nat_index, v))
+		goto nomem;
+	if (!frontend_find(dir, family, addr, port, proto) &&
+	    table_put(&dir->frontends, frontend_key(family, addr, port, proto), v))
+		return -ENOMEM; /* the revnat table holds v */
+	return 0;
+nomem:
+	svc_put(v);
+	return -ENOMEM;
+}
+
 struct flow_dir *flow_dir_get(struct flow_dir *dir)
 {
 	if (dir)
@@ -226,6 +315,11 @@ void flow_dir_put(struct flow_dir *dir)
 	for (i = 0; i < dir->identities.cap; i++)
 		if (dir->identities.v[i].key)
 			labels_put(dir->identities.v[i].val);
+	for (i = 0; i < dir->revnat.cap; i++)
+		if (dir->revnat.v[i].key)
+			svc_put(dir->revnat.v[i].val);
+	free(dir->revnat.v);
+	free(dir->frontends.v);
 	free(dir->addrs.v);
 	free(dir->identities.v);
 	free(dir->ifnames);
@@ -268,6 +362,16 @@ void flow_decode(struct flow *f, const struct ciliate_event *ev, const struct fl
 	f->ifname[0] = '\0';
 	f->src = lookup_end(dir, ev->family, &ev->saddr, ev->src_identity);
 	f->dst = lookup_end(dir, ev->family, &ev->daddr, ev->dst_identity);
+	f->src_svc = f->dst_svc = NULL;
+	if (dir) {
+		f->dst_svc = ev->rev_nat_index ? table_find(&dir->revnat, ev->rev_nat_index) :
+						 frontend_find(dir, ev->family, &ev->daddr,
+							       ntohs(ev->dport), ev->proto);
+		f->src_svc = frontend_find(dir, ev->family, &ev->saddr, ntohs(ev->sport),
+					   ev->proto);
+		svc_get(f->dst_svc);
+		svc_get(f->src_svc);
+	}
 	for (i = 0; dir && i < dir->nifnames; i++)
 		if (dir->ifnames[i].ifindex == ev->ifindex) {
 			memcpy(f->ifname, dir->ifnames[i].name, sizeof(f->ifname));
@@ -280,12 +384,16 @@ void flow_copy(struct flow *dst, const struct flow *src)
 	*dst = *src;
 	ep_get(dst->src);
 	ep_get(dst->dst);
+	svc_get(dst->src_svc);
+	svc_get(dst->dst_svc);
 }
 
 void flow_release(struct flow *f)
 {
 	ep_put(f->src);
 	ep_put(f->dst);
+	svc_put(f->src_svc);
+	svc_put(f->dst_svc);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -421,6 +529,12 @@ static void set_verdict(json_t *fl, const struct ciliate_event *ev)
 		json_object_set_new(fl, "trace_observation_point", json_string(op.name));
 }
 
+/* Hubble's Service message: {name, namespace}. */
+static json_t *service_json(const struct flow_svc *v)
+{
+	return json_pack("{s:s,s:s}", "name", v->name, "namespace", v->ns);
+}
+
 static json_t *extension_json(const struct flow *f)
 {
 	const struct ciliate_event *ev = &f->ev;
@@ -441,6 +555,14 @@ static json_t *extension_json(const struct flow *f)
 							  sizeof(buf)) ?: "?"));
 	if (ev->flags & EVENT_F_IDENTITY_FROM_IPCACHE)
 		json_object_set_new(x, "identity_source", json_string("ipcache"));
+	/* the service translation: the frontend the client sent to (IP.destination is then
+	 * the backend the datapath chose) */
+	if (ev->rev_nat_index) {
+		json_object_set_new(x, "rev_nat_index", json_integer(ev->rev_nat_index));
+		if (f->dst_svc)
+			json_object_set_new(x, "service_frontend",
+					    json_string(f->dst_svc->frontend));
+	}
 	json_object_set_new(x, "bytes", json_integer(ev->pkt_len));
 	return x;
 }
@@ -482,6 +604,10 @@ static json_t *event_flow_json(const struct flow *f, const char *node, const cha
 		json_object_set_new(fl, "l4", l4);
 	set_nonempty(fl, "source", endpoint_json(f->src, ev->src_identity));
 	set_nonempty(fl, "destination", endpoint_json(f->dst, ev->dst_identity));
+	if (f->src_svc)
+		json_object_set_new(fl, "source_service", service_json(f->src_svc));
+	if (f->dst_svc)
+		json_object_set_new(fl, "destination_service", service_json(f->dst_svc));
 	json_object_set_new(fl, "Type", json_string("L3_L4"));
 	json_object_set_new(fl, "node_name", json_string(node));
 	json_object_set_new(fl, "traffic_direction",

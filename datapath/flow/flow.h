@@ -39,6 +39,18 @@ struct flow_ep {
 	struct flow_labels *labels; /* NULL: unknown identity */
 };
 
+/* A service frontend (one rev_nat_index): the service it belongs to, for a flow's
+ * destination_service / source_service (Hubble's Service {name, namespace}). */
+struct flow_svc {
+	unsigned int refs;
+	uint16_t rev_nat_index;
+	uint8_t family, proto;
+	union ciliate_addr addr; /* the frontend's address */
+	uint16_t port;		 /* host order */
+	char *ns, *name;
+	char frontend[64]; /* "10.96.0.10:80/TCP" */
+};
+
 struct flow_dir;
 
 /* ---- building a directory (the agent, after a reconcile) ---- */
@@ -57,6 +69,12 @@ int flow_dir_add_addr(struct flow_dir *dir, uint32_t ip, uint32_t identity, uint
 /* The name of a local device (the pods' lxc veths, the overlay device). */
 int flow_dir_add_ifname(struct flow_dir *dir, uint32_t ifindex, const char *name);
 
+/* A service frontend of this node: rev_nat_index and ADDR:PORT/PROTO (port in host order)
+ * belong to service ns/name. A rev_nat_index given twice keeps the first. */
+int flow_dir_add_service(struct flow_dir *dir, uint16_t rev_nat_index, uint8_t family,
+			 const union ciliate_addr *addr, uint16_t port, uint8_t proto,
+			 const char *ns, const char *name);
+
 /* Takes / drops a reference (the creator holds one). NULL is fine for put. */
 struct flow_dir *flow_dir_get(struct flow_dir *dir);
 void flow_dir_put(struct flow_dir *dir);
@@ -72,6 +90,10 @@ struct flow {
 	uint64_t lost;	  /* FLOW_LOST: events the ring had no room for since the last one */
 	struct ciliate_event ev;
 	struct flow_ep *src, *dst;   /* referenced; NULL: unknown */
+	/* referenced; NULL: none. dst_svc: the frontend the datapath translated the packet
+	 * from (ev.rev_nat_index), else the frontend that is its destination (a drop before
+	 * translation); src_svc: the frontend that is its source (a reply after reverse NAT) */
+	struct flow_svc *src_svc, *dst_svc;
 	char ifname[16];	     /* the device the hook ran on ("" unknown) */
 };
 

@@ -816,11 +816,15 @@ json_t *flow_monitor_json(const json_t *wrapped)
 
 /* ---- hubble compact -------------------------------------------------------------------- */
 
-/* Hubble's Hostname(): "ns/pod:port" for pods, the address otherwise; no port for 0. */
+/* Hubble's Hostname(): "ns/pod:port" for pods, "ns/service:port" for a service frontend
+ * (a drop before translation, a reply from the frontend to a non-pod client), the address
+ * otherwise; no port for 0. */
 static void print_hostname(struct text *t, const json_t *flow, bool source)
 {
 	const json_t *ep = source ? src_ep(flow) : dst_ep(flow);
 	const char *pod = str_or(ep, "pod_name", NULL), *ns = str_or(ep, "namespace", NULL);
+	const json_t *svc = json_object_get(flow, source ? "source_service" : "destination_service");
+	const char *svc_name = str_or(svc, "name", NULL);
 	struct l4_info li = flow_l4_info(flow);
 	long long port = source ? li.sport : li.dport;
 	char host[512];
@@ -829,6 +833,8 @@ static void print_hostname(struct text *t, const json_t *flow, bool source)
 		snprintf(host, sizeof(host), "%s/%s", ns, pod);
 	else if (pod)
 		snprintf(host, sizeof(host), "%s", pod);
+	else if (svc_name && *svc_name) /* an end that is a service frontend (Hubble's svc) */
+		snprintf(host, sizeof(host), "%s/%s", str_or(svc, "namespace", ""), svc_name);
 	else
 		snprintf(host, sizeof(host), "%s",
 			 flow_ip(flow, source ? "source" : "destination"));

@@ -26,7 +26,7 @@ static void ct_key_reverse(const struct ct_key *k, struct ct_key *out)
 	out->daddr = k->saddr;
 	out->sport = k->dport;
 	out->dport = k->sport;
-	out->scope = k->scope == CT_OUT ? CT_IN : CT_OUT;
+	out->scope = k->scope ^ 1; /* as the datapath: OUT <-> IN, CT_SVC <-> CT_SVC | 1 */
 }
 
 /* One side of a tuple as a number, exactly as the datapath orders them (bpf/lib/conntrack.h

@@ -277,6 +277,81 @@ static void test_buffer_wraps(void **state)
 	flow_buf_free(&b);
 }
 
+/* The service translation: a translated packet (rev_nat_index) names its frontend's
+ * service; a drop before translation (the frontend as destination) and a reply from the
+ * frontend (its source) too; the directory can go while the flow lives. */
+static void test_service_fields(void **state)
+{
+	struct flow_dir *dir = sample_dir();
+	struct ciliate_event ev = tcp_event(EVENT_TRACE, REASON_CT_NEW);
+	union ciliate_addr vip = { .v4 = ip("10.96.0.10") };
+	struct flow f, g;
+	json_t *j, *fl;
+
+	(void)state;
+	assert_int_equal(flow_dir_add_service(dir, 7, CILIATE_AF_INET, &vip, 80, IPPROTO_TCP,
+					      "y", "db-svc"), 0);
+	/* a repeated index is ignored */
+	assert_int_equal(flow_dir_add_service(dir, 7, CILIATE_AF_INET, &vip, 81, IPPROTO_TCP,
+					      "y", "other"), 0);
+	ev.rev_nat_index = 7; /* daddr is the backend 10.244.1.20:80 */
+	memset(&f, 0, sizeof(f));
+	flow_decode(&f, &ev, dir);
+	flow_copy(&g, &f);
+	flow_release(&f);
+	flow_dir_put(dir); /* the copy keeps its service */
+	j = flow_to_json(&g, "node-1");
+	fl = json_object_get(j, "flow");
+	assert_string_equal(str_at(fl, "destination_service.name"), "db-svc");
+	assert_string_equal(str_at(fl, "destination_service.namespace"), "y");
+	assert_null(json_object_get(fl, "source_service"));
+	assert_string_equal(str_at(fl, "IP.destination"), "10.244.1.20");
+	assert_int_equal(int_at(fl, "ciliate.rev_nat_index"), 7);
+	assert_string_equal(str_at(fl, "ciliate.service_frontend"), "10.96.0.10:80/TCP");
+	json_decref(j);
+	flow_release(&g);
+
+	dir = sample_dir();
+	assert_int_equal(flow_dir_add_service(dir, 7, CILIATE_AF_INET, &vip, 80, IPPROTO_TCP,
+					      "y", "db-svc"), 0);
+	/* not translated (no backend): the destination is the frontend itself */
+	ev = tcp_event(EVENT_DROP, REASON_SERVICE_BACKEND_NOT_FOUND);
+	ev.daddr = vip;
+	flow_decode(&f, &ev, dir);
+	j = flow_to_json(&f, "node-1");
+	fl = json_object_get(j, "flow");
+	assert_string_equal(str_at(fl, "destination_service.name"), "db-svc");
+	assert_null(json_object_get(json_object_get(fl, "ciliate"), "rev_nat_index"));
+	json_decref(j);
+	flow_release(&f);
+	/* another port of the same address is no frontend */
+	ev.dport = htons(81);
+	flow_decode(&f, &ev, dir);
+	assert_null(f.dst_svc);
+	flow_release(&f);
+	/* a reply after reverse NAT: from the frontend */
+	ev = tcp_event(EVENT_TRACE, REASON_CT_REPLY);
+	ev.saddr = vip;
+	ev.sport = htons(80);
+	ev.daddr.v4 = ip("10.244.0.10");
+	ev.dport = htons(41000);
+	ev.flags = EVENT_F_IS_REPLY;
+	flow_decode(&f, &ev, dir);
+	j = flow_to_json(&f, "node-1");
+	fl = json_object_get(j, "flow");
+	assert_string_equal(str_at(fl, "source_service.name"), "db-svc");
+	assert_null(json_object_get(fl, "destination_service"));
+	json_decref(j);
+	flow_release(&f);
+	/* no directory: no service */
+	ev.rev_nat_index = 7;
+	flow_decode(&f, &ev, NULL);
+	assert_null(f.dst_svc);
+	assert_null(f.src_svc);
+	flow_release(&f);
+	flow_dir_put(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_flow_outlives_directory),
 		cmocka_unit_test(test_lost_events_record),
 		cmocka_unit_test(test_buffer_wraps),
+		cmocka_unit_test(test_service_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -326,6 +326,9 @@ struct ciliate_event {
 	__be16 sport;
 	__be16 dport;
 	__be32 tunnel_endpoint; /* overlay hooks: the node tunnelled to / from (0: none) */
+	__u16 rev_nat_index; /* a packet a service translated (lb.h, nodeport.h): the frontend
+			      * it was sent to, so flows name the service (0: none) */
+	__u16 pad1;
 };
 
 /* ---- Services (kube-proxy replacement; docs/SERVICES.md) ------------------------------
@@ -531,6 +534,8 @@ _Static_assert(__builtin_offsetof(struct ipcache_key, addr) == 8, "ABI: ipcache_
 _Static_assert(__builtin_offsetof(struct policy_key, dport) == 14, "ABI: policy_key.dport");
 _Static_assert(__builtin_offsetof(struct ct_key, proto) == 36, "ABI: ct_key.proto");
 _Static_assert(__builtin_offsetof(struct ciliate_event, saddr) == 52, "ABI: event.saddr");
+_Static_assert(__builtin_offsetof(struct ciliate_event, rev_nat_index) == 92,
+	       "ABI: event.rev_nat_index");
 _Static_assert(__builtin_offsetof(struct lb_key, dport) == 16, "ABI: lb_key.dport");
 _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpoint_info.addr");
 
