@@ -46,12 +46,15 @@ static __always_inline int netdev_parse(struct pipeline *pl)
 	return pl->pkt.family == CILIATE_AF_INET && !(pl->pkt.flags & PKT_F_NO_L4);
 }
 
-static __always_inline int netdev_verdict(struct pipeline *pl, int ret)
+/* The stage's outcome: a drop (reported with the stage's line) or the TC verdict. */
+static __always_inline int netdev_verdict(struct pipeline *pl, int ret, __u16 line)
 {
 	if (ret < 0)
-		return DROP(pl, ret);
+		return drop_packet(pl, ret, CILIATE_SRC_FILE, line);
 	return forward_packet(pl, ret, REASON_CT_NEW + pl->ct_status);
 }
+
+#define NETDEV_VERDICT(pl, ret) netdev_verdict(pl, ret, __LINE__)
 
 SEC("tc")
 int from_netdev(struct __sk_buff *skb)
@@ -80,7 +83,7 @@ int from_netdev(struct __sk_buff *skb)
 	if (ret != 0) {
 		pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
 		pl.dst_identity = ipcache_identity(pl.pkt.family, &pl.pkt.daddr);
-		return netdev_verdict(&pl, ret < 0 ? ret : TC_ACT_OK);
+		return NETDEV_VERDICT(&pl, ret < 0 ? ret : TC_ACT_OK);
 	}
 
 	/* service frontends served on this node */
@@ -91,7 +94,7 @@ int from_netdev(struct __sk_buff *skb)
 	ret = nodeport_lb(&pl, cfg);
 	if (ret == NODEPORT_PASS)
 		return TC_ACT_OK;
-	return netdev_verdict(&pl, ret);
+	return NETDEV_VERDICT(&pl, ret);
 }
 
 /* A pod's packet leaving the cluster: masqueraded to the node's address. */
@@ -127,7 +130,7 @@ int to_netdev(struct __sk_buff *skb)
 	pl.dst_identity = IDENTITY_WORLD;
 	pl.peer_resolved = 1;
 	ret = nat_snat4(&pl, cfg->node_ip, NAT_F_MASQUERADE, 0);
-	return netdev_verdict(&pl, ret < 0 ? ret : TC_ACT_OK);
+	return NETDEV_VERDICT(&pl, ret < 0 ? ret : TC_ACT_OK);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
