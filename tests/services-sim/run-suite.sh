@@ -29,7 +29,7 @@ files=(scenarios/services/*.yaml)
 echo "${#files[@]} scenario(s) x 2 routing modes"
 sim_modes_run "$SIM" "$tmp" "${files[@]}"
 for mode in tunnel native; do
-	sim_mode_checks "$mode" "$tmp" 35 # clusterip 17 + affinity 9 + nodeport 11 checks
+	sim_mode_checks "$mode" "$tmp" 35 # clusterip 17 + affinity 9 + nodeport 12 checks
 done
 rm -rf "$tmp"
 echo "suite time: $((SECONDS - start)) s"
