@@ -14,6 +14,11 @@
 #     16381 entries per frontend, both backends in even shares, the same tables on node-2;
 #     the affinity pairs are in ciliate_lb_affinity_match; a restarted agent rewrites no
 #     table; deleting the service removes its tables and pairs.
+#   - NAT, conntrack and flows of translated connections (tests/services/nat.yaml, its own
+#     cluster): after a masqueraded and a NodePort SNAT connection, `ciliate bpf nat list`
+#     (text, -o json) shows both OUT/IN pairs; after a ClusterIP connection, `bpf ct list`
+#     shows its service entry with the backend, `observe` its destination_service, and
+#     `policy trace` to svc/x/remote names the backend and traces policy to it.
 # Usage: run-suite.sh BUILD_DIR. Exit 0 pass, 77 skip (reason), 1 fail.
 set -uo pipefail
 
@@ -72,6 +77,9 @@ finish() {
 	fi
 	if [ -e "$STATE_DIR/$TAG.json" ] || ip netns list 2>/dev/null | grep -qE "^cil-$TAG-"; then
 		"$SIM" down "$TAG" >/dev/null 2>&1
+	fi
+	if [ -e "$STATE_DIR/svcnat.json" ] || ip netns list 2>/dev/null | grep -qE "^cil-svcnat-"; then
+		"$SIM" down svcnat >/dev/null 2>&1 # step 9's cluster
 	fi
 	rm -rf "$tmp"
 	echo "suite time: $((SECONDS - start)) s"
@@ -428,4 +436,110 @@ fi
 why="$(tail -2 "$tmp/down.out")"
 check "ciliate-sim down leaves no namespace and no pins" \
 	eval "! ip netns list 2>/dev/null | grep -qE '^cil-$TAG-' && [ ! -e '$PINS' ]"
+# ---- 9. NAT, conntrack, flows and policy trace of translated connections -------------------
+# tests/services/nat.yaml (tag svcnat): x/client (node-1) masqueraded to ext/client-1, the
+# NodePort 30081 of node-1 from ext/client-1 SNATed to web-2 on node-2, the ClusterIP
+# 10.96.0.50:80 from x/client; then what the CLI shows of them on node-1.
+NAT_SCEN=tests/services/nat.yaml
+NAT_TAG=svcnat
+NAT_INST=cil-$NAT_TAG-node-1
+NAT_SOCK=/run/ciliate/$NAT_INST/agent.sock
+PROBE=$build/bin/ciliate-probe
+if [ -e "$STATE_DIR/$NAT_TAG.json" ] || ip netns list 2>/dev/null | grep -qE "^cil-$NAT_TAG-"; then
+	"$SIM" down "$NAT_TAG" >/dev/null 2>&1
+fi
+if ! timeout 120 "$SIM" up "$NAT_SCEN" >"$tmp/nat-up.out" 2>&1; then
+	fail "ciliate-sim up $NAT_SCEN" "$(tail -3 "$tmp/nat-up.out")"
+	exit 1
+fi
+pass "ciliate-sim up $NAT_SCEN"
+nat_probe() { # FROM TO PORT
+	local i
+	for i in 1 2 3 4 5; do # the agents may still be attaching the fabric programs
+		timeout 10 "$SIM" exec -c "$NAT_TAG" "$1" -- "$PROBE" --to "$2" --port "$3" \
+			--timeout-ms 1500 -o json 2>&1 | grep -q '"result":"allow"' && return 0
+		sleep 0.5
+	done
+	return 1
+}
+why="no answer"
+check "masquerade: x/client -> 203.0.113.10:80 answered" nat_probe x/client 203.0.113.10 80
+check "NodePort: ext/client-1 -> 192.0.2.1:30081 answered" nat_probe ext/client-1 192.0.2.1 30081
+check "ClusterIP: x/client -> 10.96.0.50:80 answered" nat_probe x/client 10.96.0.50 80
+
+"$CLI" bpf nat list --node "$NAT_INST" >"$tmp/nat.txt" 2>&1
+"$CLI" bpf nat list --node "$NAT_INST" -o json >"$tmp/nat.json" 2>&1
+has "bpf nat list: the masqueraded connection's OUT entry" "$tmp/nat.txt" \
+	'^TCP OUT 10\.244\.0\.[0-9]+:[0-9]+ -> 203\.0\.113\.10:80 XLATE_SRC 192\.0\.2\.1:[0-9]+ Created=[0-9]+sec ago NeedsCT=[01]$'
+has "bpf nat list: its IN entry (the reply's tuple back to the pod)" "$tmp/nat.txt" \
+	'^TCP IN 203\.0\.113\.10:80 -> 192\.0\.2\.1:[0-9]+ XLATE_DST 10\.244\.0\.[0-9]+:[0-9]+ Created=[0-9]+sec ago NeedsCT=[01]$'
+has "bpf nat list: the NodePort connection's OUT entry (client -> backend, SNAT to the node)" \
+	"$tmp/nat.txt" \
+	'^TCP OUT 203\.0\.113\.10:[0-9]+ -> 10\.244\.1\.10:8080 XLATE_SRC 192\.0\.2\.1:[0-9]+ '
+has "bpf nat list: its IN entry (the backend's reply back to the client)" "$tmp/nat.txt" \
+	'^TCP IN 10\.244\.1\.10:8080 -> 192\.0\.2\.1:[0-9]+ XLATE_DST 203\.0\.113\.10:[0-9]+ '
+why="$(head -c 600 "$tmp/nat.json")"
+check "bpf nat list -o json: a NodePort IN entry with the frontend's rev_nat_index, a masquerade pair" \
+	"$PY" -c '
+import json, sys
+v = json.load(open(sys.argv[1]))
+np = [e for e in v if e["nodeport"] and e["direction"] == "IN" and e["rev_nat_index"] > 0
+      and e["source"] == "10.244.1.10" and e["to_address"] == "203.0.113.10"]
+mq = [e for e in v if e["masquerade"] and e["destination"] == "203.0.113.10"
+      and e["to_address"] == "192.0.2.1" and e["direction"] == "OUT" and e["xlate"] == "SRC"]
+sys.exit(0 if np and mq else 1)' "$tmp/nat.json"
+
+"$CLI" bpf ct list global --node "$NAT_INST" >"$tmp/ct.txt" 2>&1
+"$CLI" bpf ct list --node "$NAT_INST" -o json >"$tmp/ct.json" 2>&1
+has "bpf ct list: the ClusterIP connection's service entry names a backend" "$tmp/ct.txt" \
+	'^TCP OUT 10\.244\.0\.[0-9]+:[0-9]+ -> 10\.96\.0\.50:80 service expires=[0-9]+ .* RevNAT=[1-9][0-9]* SourceSecurityID=[0-9]+ IfIndex=0 BackendID=[1-9][0-9]*$'
+has "bpf ct list: the connection to the backend carries the frontend's RevNAT" "$tmp/ct.txt" \
+	'^TCP OUT 10\.244\.0\.[0-9]+:[0-9]+ -> 10\.244\.1\.10:8080 expires=.* RevNAT=[1-9]'
+why="$(head -c 600 "$tmp/ct.json")"
+check "bpf ct list -o json: the SERVICE entry's backend_id is web-2's backend id" \
+	"$PY" -c '
+import json, subprocess, sys
+v = json.load(open(sys.argv[1]))
+lb = json.loads(subprocess.run([sys.argv[2], "bpf", "lb", "list", "--node", sys.argv[3], "-o",
+                                "json"], capture_output=True, text=True).stdout)
+ids = {b["id"] for b in lb["backends"] if b.get("address", "").startswith("10.244.1.10")}
+svc = [e for e in v if e["scope"] == "SERVICE" and e["destination"] == "10.96.0.50"]
+sys.exit(0 if svc and all(e["backend_id"] in ids for e in svc) and ids else 1)' \
+	"$tmp/ct.json" "$CLI" "$NAT_INST"
+
+"$CLI" observe --socket "$NAT_SOCK" --all -o json >"$tmp/nat-flows.json" 2>"$tmp/nat-flows.err"
+why="$(grep -c . "$tmp/nat-flows.json") flows, none to 10.244.1.10:8080 naming x/remote"
+check "observe: the ClusterIP flow (translated on node-1) has destination_service x/remote" \
+	"$PY" -c '
+import json, sys
+ok = False
+for line in open(sys.argv[1]):
+    f = json.loads(line).get("flow", {})
+    s = f.get("destination_service", {})
+    if (s.get("name"), s.get("namespace")) == ("remote", "x") and \
+       f.get("IP", {}).get("destination") == "10.244.1.10" and \
+       f.get("ciliate", {}).get("service_frontend") == "10.96.0.50:80/TCP":
+        ok = True
+sys.exit(0 if ok else 1)' "$tmp/nat-flows.json"
+
+"$CLI" policy trace --scenario "$NAT_SCEN" --src x/client --dst svc/x/remote --dport 80/tcp \
+	>"$tmp/trace.txt" 2>&1
+has "policy trace to svc/x/remote names the frontend" "$tmp/trace.txt" \
+	'^Service: 10\.96\.0\.50:80/TCP is the ClusterIP frontend of x/remote'
+has "policy trace to svc/x/remote names its backend" "$tmp/trace.txt" \
+	'^  1 => 10\.244\.1\.10:8080/TCP \(x/web-2\)$'
+has "policy trace to svc/x/remote traces policy to the backend" "$tmp/trace.txt" \
+	'^Verdict via 10\.244\.1\.10:8080/TCP: ALLOWED$'
+eq "policy trace to svc/x/remote: the final verdict is the last line" \
+	"$(tail -1 "$tmp/trace.txt")" "Final verdict: ALLOWED"
+"$CLI" policy trace --scenario "$NAT_SCEN" --src ext/client-1 --dst node/node-1 \
+	--dport 30081/tcp >"$tmp/trace-np.txt" 2>&1
+has "policy trace to the NodePort: the backend's node sees node-1 (SNAT)" "$tmp/trace-np.txt" \
+	'^\(SNAT: the backend.s node sees the connection from node/node-1\)$'
+
+"$SIM" down "$NAT_TAG" >"$tmp/nat-down.out" 2>&1
+why="$(tail -2 "$tmp/nat-down.out")"
+check "ciliate-sim down $NAT_TAG leaves no namespace" \
+	eval "! ip netns list 2>/dev/null | grep -qE '^cil-$NAT_TAG-'"
+
 exit 0 # finish (EXIT trap) prints the summary
