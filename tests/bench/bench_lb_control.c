@@ -947,7 +947,7 @@ static int memfd_of(const struct buf *b)
 	return fd;
 }
 
-static double limit_ms = 120000; /* -T: a command running longer is killed (timed out) */
+static double limit_ms = 60000; /* -T: a command running longer is killed (timed out) */
 
 /* Runs argv inside the bench's namespace with stdin from in_fd (-1: /dev/null) and stdout to
  * out_fd (-1: /dev/null); stderr is kept. Returns the wall time in ms; *rc the exit status,
@@ -1233,7 +1233,7 @@ static void measure_nft(struct ext_res *res, int reps, bool check)
 	nft_full(&full);
 	nft_partial(&part[0], true);
 	nft_partial(&part[1], false);
-	bprintf(&del, "destroy table ip " NFT_TABLE "\n");
+	bprintf(&del, "delete table ip " NFT_TABLE "\n");
 	ffd = memfd_of(&full);
 	dfd = memfd_of(&del);
 	pfd[0] = memfd_of(&part[0]);
