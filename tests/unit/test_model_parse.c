@@ -377,6 +377,16 @@ static void test_error_replay_fields(void **state)
 	snprintf(buf, sizeof(buf), "%s  hook: xdp\n  pcap: a.pcap\n  expect:\n"
 		 "    verdicts: [ok, drop]\n", head);
 	expect_buf_error(buf, "inline.yaml:22: spec.expect.verdicts[1]: unknown verdict \"drop\"");
+	/* a hook list (one hook per packet): every name known, an endpoint if a pod hook is in */
+	snprintf(buf, sizeof(buf), "%s  hook: to-netdev,tc\n  pcap: a.pcap\n", head);
+	expect_buf_error(buf, "inline.yaml:19: spec.hook: unknown hook \"tc\"");
+	snprintf(buf, sizeof(buf), "%s  hook: to-netdev,\n  pcap: a.pcap\n", head);
+	expect_buf_error(buf, "inline.yaml:19: spec.hook: unknown hook \"\"");
+	snprintf(buf, sizeof(buf), "%s  hook: from-netdev,to-container\n  pcap: a.pcap\n", head);
+	expect_buf_error(buf, "inline.yaml:18: spec.endpoint: required for hook "
+			      "from-netdev,to-container");
+	snprintf(buf, sizeof(buf), "%s  hook: to-netdev,from-netdev\n  pcap: a.pcap\n", head);
+	scenario_free(load_buf_ok(buf));
 }
 
 /* ---- Cluster addressing, IPAM, namespaces, identities ---------------------------------- */
