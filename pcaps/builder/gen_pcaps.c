@@ -1152,7 +1152,9 @@ static void case_svc_nodeport(struct scenario *s)
 		   "from-netdev translated to remote:8080 and from node-1's address (the client's "
 		   "port 40000 is kept: it is in 32768-65535); the backend's SYN-ACK to node-1 gets "
 		   "the client back as destination and the NodePort as source; the client's ACK "
-		   "follows its connection's mapping.";
+		   "follows its connection's mapping. A NodePort whose backend (server) is on "
+		   "node-1 itself: DNAT only and a redirect to server's veth, and server's reply "
+		   "leaves from-container with the NodePort as source.";
 	s->config = "{bpf-lb-mode: snat}";
 	s->policies = "---\n"
 		      "# NodePort service: its only backend is remote (node-2), port 8080\n"
@@ -1164,7 +1166,18 @@ static void case_svc_nodeport(struct scenario *s)
 		      "  clusterIP: 10.96.0.81\n"
 		      "  selector: {app: remote}\n"
 		      "  ports:\n"
-		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}\n";
+		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}\n"
+		      "---\n"
+		      "# NodePort service: its only backend is server (node-1 itself), port 8080\n"
+		      "apiVersion: v1\n"
+		      "kind: Service\n"
+		      "metadata: {name: web-local, namespace: replay}\n"
+		      "spec:\n"
+		      "  type: NodePort\n"
+		      "  clusterIP: 10.96.0.82\n"
+		      "  selector: {app: server}\n"
+		      "  ports:\n"
+		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30081, protocol: TCP}\n";
 	r = new_replay(s, "svc-nodeport-snat", "node-1", "from-netdev", NULL,
 		       "an external client's connection to node-1:30080 and the backend's reply");
 
@@ -1192,6 +1205,32 @@ static void case_svc_nodeport(struct scenario *s)
 	ip.ttl = 62;
 	o = tcp_frame(&l2, &ip, 40000, 8080, PB_TCP_ACK, 12001, 22001, NULL);
 	expect_translated(r, &f, &o, "the client's ACK: the same backend and mapping");
+
+	/* a local backend: DNAT only, delivered to its veth; its reply leaves the pod from the
+	 * NodePort again (from-container, the conntrack entry's CT_F_NODEPORT) */
+	r = new_replay(s, "svc-nodeport-local", "node-1", "from-netdev,from-container",
+		       NS "/server",
+		       "an external client's SYN to node-1:30081 (backend server on node-1) and "
+		       "server's SYN-ACK");
+	l2 = on_fabric(IP_NODE1, IP_WORLD);
+	ip = ip4(IP_WORLD, IP_NODE1, 711);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40001, NODEPORT + 1, PB_TCP_SYN, 15000, 0, NULL);
+	back = to_pod(IP_SERVER);
+	ip = ip4(IP_WORLD, IP_SERVER, 711);
+	ip.ttl = 61;
+	o = tcp_frame(&back, &ip, 40001, 8080, PB_TCP_SYN, 15000, 0, NULL);
+	add(r, &f, "redirect", &o,
+	    "from-netdev: SYN to node-1:30081, DNAT to server:8080 (client kept), to server's "
+	    "veth");
+	back = from_pod(IP_SERVER);
+	ip = ip4(IP_SERVER, IP_WORLD, 712);
+	f = tcp_frame(&back, &ip, 8080, 40001, PB_TCP_SYN | PB_TCP_ACK, 25000, 15001, NULL);
+	ip = ip4(IP_NODE1, IP_WORLD, 712);
+	o = tcp_frame(&back, &ip, NODEPORT + 1, 40001, PB_TCP_SYN | PB_TCP_ACK, 25000, 15001,
+		      NULL);
+	expect_translated(r, &f, &o,
+			  "from-container: server's SYN-ACK leaves from node-1:30081");
 }
 
 static void case_svc_masquerade(struct scenario *s)
