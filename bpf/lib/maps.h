@@ -75,6 +75,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LB_SERVICES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct lb_key);
 	__type(value, struct lb_service);
 } ciliate_lb_services SEC(".maps");
@@ -82,6 +83,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LB_BACKENDS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct lb_backend);
 } ciliate_lb_backends SEC(".maps");

@@ -566,8 +566,9 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define POLICY_MAX 65536
 #define CT_MAX 262144
 #define FRAG_MAX 8192
-#define LB_SERVICES_MAX 65536
-#define LB_BACKENDS_MAX 65536
+/* 10k services x 10 backends need 110k frontend slots (SERVICES.md); allocated on use */
+#define LB_SERVICES_MAX 262144
+#define LB_BACKENDS_MAX 262144
 #define LB_REVNAT_MAX 65536
 #define LB_MAGLEV_MAX 65536 /* tables: Maglev (frontend, scope) entries */
 #define LB_AFFINITY_MAX 65536
