@@ -285,6 +285,39 @@ const struct m_service *cluster_find_service(const struct cluster_model *m,
 /* Formats a service port's protocol: "TCP", "UDP" or "SCTP". */
 const char *svc_proto_name(uint8_t proto);
 
+/* ---- Service allocations (services.c, service_alloc.c; docs/SERVICES.md "Allocations") -- */
+
+/* True if the service's ports get nodePorts (NodePort, LoadBalancer). */
+bool service_needs_node_ports(const struct m_service *svc);
+
+/* True if the service gets a healthCheckNodePort (LoadBalancer with ETP Local). */
+bool service_needs_health_check(const struct m_service *svc);
+
+/* The model's allocator, on v[0..n) in order: checks the given clusterIPs (inside cl's
+ * serviceCIDR when check_cidr, not the network or broadcast address, not taken twice) and
+ * nodePorts / healthCheckNodePorts (not taken twice), then gives every service without
+ * values the first free clusterIP from the serviceCIDR's .2 and each of its ports without a
+ * nodePort, then its health-check port, the first free number from 30000. Errors name the
+ * later service's file and line ("FILE:LINE: FIELD: reason") and *bad (may be NULL) gets
+ * its index (n when none is at fault, e.g. -ENOMEM, which is not reported). */
+int services_allocate(struct m_service *v, size_t n, const struct m_cluster *cl,
+		      bool check_cidr, size_t *bad, struct diag *d);
+
+/* Deep copy of a service; frees what a service holds (not the struct itself). */
+int service_copy(struct m_service *dst, const struct m_service *src);
+void service_clear(struct m_service *svc);
+
+/* `ciliate apply` keeping a stored Service's values: each value svc does not give (its
+ * clusterIP unless headless; the nodePort of a port that needs one, the stored port with the
+ * same port and protocol holding it; the healthCheckNodePort) is taken from stored when
+ * stored holds it, and counts as given from then on. Returns how many values were taken. */
+int service_keep_allocations(struct m_service *svc, const struct m_service *stored);
+
+/* The Service object json (compact JSON) with svc's clusterIP, nodePorts and
+ * healthCheckNodePort written where json has none (absent, "" or 0): *out (malloc'd compact
+ * JSON, field order kept). svc must be json's service (ports in the same order). */
+int service_json_fill(const char *json, const struct m_service *svc, char **out);
+
 /* ---- Per-node datapath state -------------------------------------------------------- */
 
 struct node_endpoint {

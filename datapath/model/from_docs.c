@@ -634,8 +634,25 @@ fail:
 	return err;
 }
 
+/* The file's Cluster document as compact JSON into *out (the first one; unchecked). */
+static int cluster_doc_json(const struct yt_ctx *c, const yaml_node_t *root, char **out)
+{
+	json_t *j = NULL;
+	int err;
+
+	if (*out || !is_kind(c, root, SIM_API_VERSION, "Cluster"))
+		return 0;
+	err = node_json(c, root, "", &j, 0);
+	if (err)
+		return err;
+	*out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	return *out ? 0 : -ENOMEM;
+}
+
 static int load_objects(const char *name, const char *text, size_t len, bool refs,
-			struct manifest_obj **out, size_t *n, size_t *skipped, struct diag *d)
+			struct manifest_obj **out, size_t *n, size_t *skipped,
+			struct cluster_model **model, char **cluster_json, struct diag *d)
 {
 	struct doc_stream st = {0};
 	struct parse_ctx p = {0};
@@ -650,6 +667,10 @@ static int load_objects(const char *name, const char *text, size_t len, bool ref
 	*n = 0;
 	if (skipped)
 		*skipped = 0;
+	if (model)
+		*model = NULL;
+	if (cluster_json)
+		*cluster_json = NULL;
 	if (d)
 		d->msg[0] = '\0';
 	err = cluster_model_new(name, &m);
@@ -669,6 +690,8 @@ static int load_objects(const char *name, const char *text, size_t len, bool ref
 		if (is_sim_doc(&p.yt, root)) {
 			if (skipped)
 				(*skipped)++;
+			if (cluster_json)
+				err = cluster_doc_json(&p.yt, root, cluster_json);
 			continue;
 		}
 		if (!(refs ? root->type == YAML_MAPPING_NODE &&
@@ -695,11 +718,18 @@ static int load_objects(const char *name, const char *text, size_t len, bool ref
 			yaml_document_delete(&st.docs[j]);
 		free(st.docs);
 	}
-	cluster_model_free(m);
+	if (model && !err)
+		*model = m;
+	else
+		cluster_model_free(m);
 	if (err) {
 		manifests_free(*out, *n);
 		*out = NULL;
 		*n = 0;
+		if (cluster_json) {
+			free(*cluster_json);
+			*cluster_json = NULL;
+		}
 	}
 	return err;
 }
@@ -707,13 +737,20 @@ static int load_objects(const char *name, const char *text, size_t len, bool ref
 int manifests_load(const char *name, const char *text, size_t len, struct manifest_obj **out,
 		   size_t *n, size_t *skipped, struct diag *d)
 {
-	return load_objects(name, text, len, false, out, n, skipped, d);
+	return load_objects(name, text, len, false, out, n, skipped, NULL, NULL, d);
+}
+
+int manifests_load_model(const char *name, const char *text, size_t len,
+			 struct manifest_obj **out, size_t *n, size_t *skipped,
+			 struct cluster_model **model, char **cluster_json, struct diag *d)
+{
+	return load_objects(name, text, len, false, out, n, skipped, model, cluster_json, d);
 }
 
 int manifest_refs_load(const char *name, const char *text, size_t len,
 		       struct manifest_obj **out, size_t *n, size_t *skipped, struct diag *d)
 {
-	return load_objects(name, text, len, true, out, n, skipped, d);
+	return load_objects(name, text, len, true, out, n, skipped, NULL, NULL, d);
 }
 
 void manifests_free(struct manifest_obj *v, size_t n)

@@ -156,6 +156,15 @@ bool manifest_kind_cluster_scoped(const char *kind);
 int manifests_load(const char *name, const char *text, size_t len, struct manifest_obj **out,
 		   size_t *n, size_t *skipped, struct diag *d);
 
+/* manifests_load, plus what `ciliate apply` allocates Service values with: *model (may be
+ * NULL) gets the model the checks parsed the objects into — its services, with the file's
+ * name and lines, in manifest order; free with cluster_model_free — and *cluster_json (may
+ * be NULL) the text's first sim.ciliate.dev/v1 Cluster document as compact JSON, or NULL when
+ * it has none (not checked here: cluster_model_from_docs checks it). */
+int manifests_load_model(const char *name, const char *text, size_t len,
+			 struct manifest_obj **out, size_t *n, size_t *skipped,
+			 struct cluster_model **model, char **cluster_json, struct diag *d);
+
 /* What `ciliate delete -f` needs, as `kubectl delete -f`: each object's kind,
  * metadata.namespace and metadata.name (namespace as in manifests_load; apiVersion, spec and
  * the rest are neither needed nor checked; any kind). v1 List items are expanded,

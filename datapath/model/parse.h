@@ -56,12 +56,11 @@ int services_complete(struct cluster_model *m, struct diag *d);
 /* Removes the derived slices of m (before services_complete runs again). */
 void services_drop_derived(struct cluster_model *m);
 
-/* Deep copies of a service / slice (parts.c puts models together with them). */
-int service_copy(struct m_service *dst, const struct m_service *src);
+/* Deep copies of a service / slice (parts.c puts models together with them; service_copy
+ * and service_clear are in cluster_model.h). */
 int slice_copy(struct m_endpoint_slice *dst, const struct m_endpoint_slice *src);
 
-/* Frees what a service / slice holds (not the struct itself). */
-void service_clear(struct m_service *svc);
+/* Frees what a slice holds (not the struct itself). */
 void slice_clear(struct m_endpoint_slice *sl);
 
 /* The service keys of cilium-config (lb_config.c): defaults (after the Cluster's podCIDR is

@@ -74,19 +74,20 @@ void services_drop_derived(struct cluster_model *m)
 
 /* ---- checks and allocations --------------------------------------------------------------- */
 
-/* Who holds each nodePort (index + 1 into m->services; 0: free). */
+/* Who holds each nodePort (index + 1 into the services; 0: free). */
 struct port_owners {
 	uint32_t owner[NODEPORT_COUNT];
 };
 
-static int reserve_port(const struct cluster_model *m, struct port_owners *po, size_t si,
-			uint16_t port, int line, const char *field, struct diag *d)
+static int reserve_port(const struct m_service *v, struct port_owners *po, size_t si,
+			uint16_t port, int line, const char *field, size_t *bad, struct diag *d)
 {
 	uint32_t *slot = &po->owner[port - SVC_NODEPORT_MIN];
-	const struct m_service *svc = &m->services[si], *o;
+	const struct m_service *svc = &v[si], *o;
 
 	if (*slot && *slot != si + 1) {
-		o = &m->services[*slot - 1];
+		o = &v[*slot - 1];
+		*bad = si;
 		return diag_fail(d, "%s:%d: %s: %u is already taken by service \"%s/%s\"",
 				 svc->file, line, field, port, o->ns, o->name);
 	}
@@ -95,28 +96,29 @@ static int reserve_port(const struct cluster_model *m, struct port_owners *po, s
 }
 
 /* Reserves every given nodePort and healthCheckNodePort. */
-static int reserve_given_ports(const struct cluster_model *m, struct port_owners *po,
-			       struct diag *d)
+static int reserve_given_ports(const struct m_service *v, size_t n, struct port_owners *po,
+			       size_t *bad, struct diag *d)
 {
 	char field[64];
 	size_t i, j;
 	int err;
 
-	for (i = 0; i < m->nservices; i++) {
-		const struct m_service *svc = &m->services[i];
+	for (i = 0; i < n; i++) {
+		const struct m_service *svc = &v[i];
 
 		for (j = 0; j < svc->nports; j++) {
 			if (!svc->ports[j].node_port_given)
 				continue;
 			snprintf(field, sizeof(field), "spec.ports[%zu].nodePort", j);
-			err = reserve_port(m, po, i, svc->ports[j].node_port,
-					   svc->ports[j].node_port_line, field, d);
+			err = reserve_port(v, po, i, svc->ports[j].node_port,
+					   svc->ports[j].node_port_line, field, bad, d);
 			if (err)
 				return err;
 		}
 		if (svc->health_check_given) {
-			err = reserve_port(m, po, i, svc->health_check_node_port,
-					   svc->health_check_line, "spec.healthCheckNodePort", d);
+			err = reserve_port(v, po, i, svc->health_check_node_port,
+					   svc->health_check_line, "spec.healthCheckNodePort", bad,
+					   d);
 			if (err)
 				return err;
 		}
@@ -124,10 +126,10 @@ static int reserve_given_ports(const struct cluster_model *m, struct port_owners
 	return 0;
 }
 
-static int allocate_port(const struct cluster_model *m, struct port_owners *po, size_t si,
-			 uint16_t *out, struct diag *d)
+static int allocate_port(const struct m_service *v, struct port_owners *po, size_t si,
+			 uint16_t *out, size_t *bad, struct diag *d)
 {
-	const struct m_service *svc = &m->services[si];
+	const struct m_service *svc = &v[si];
 	size_t k;
 
 	for (k = 0; k < NODEPORT_COUNT; k++) {
@@ -137,16 +139,22 @@ static int allocate_port(const struct cluster_model *m, struct port_owners *po, 
 		*out = (uint16_t)(SVC_NODEPORT_MIN + k);
 		return 0;
 	}
+	*bad = si;
 	return diag_fail(d, "%s:%d: spec.ports: no nodePort left in %d-%d", svc->file, svc->line,
 			 SVC_NODEPORT_MIN, SVC_NODEPORT_MAX);
 }
 
-static bool needs_node_ports(const struct m_service *svc)
+bool service_needs_node_ports(const struct m_service *svc)
 {
 	return svc->type == SVC_NODE_PORT || svc->type == SVC_LOAD_BALANCER;
 }
 
-static int allocate_node_ports(struct cluster_model *m, struct diag *d)
+bool service_needs_health_check(const struct m_service *svc)
+{
+	return svc->type == SVC_LOAD_BALANCER && svc->etp_local;
+}
+
+static int allocate_node_ports(struct m_service *v, size_t n, size_t *bad, struct diag *d)
 {
 	struct port_owners *po = calloc(1, sizeof(*po));
 	size_t i, j;
@@ -154,19 +162,18 @@ static int allocate_node_ports(struct cluster_model *m, struct diag *d)
 
 	if (!po)
 		return -ENOMEM;
-	err = reserve_given_ports(m, po, d);
-	for (i = 0; !err && i < m->nservices; i++) {
-		struct m_service *svc = &m->services[i];
+	err = reserve_given_ports(v, n, po, bad, d);
+	for (i = 0; !err && i < n; i++) {
+		struct m_service *svc = &v[i];
 
 		for (j = 0; !err && j < svc->nports; j++) {
-			if (!needs_node_ports(svc))
+			if (!service_needs_node_ports(svc))
 				svc->ports[j].node_port = 0;
 			else if (!svc->ports[j].node_port_given)
-				err = allocate_port(m, po, i, &svc->ports[j].node_port, d);
+				err = allocate_port(v, po, i, &svc->ports[j].node_port, bad, d);
 		}
-		if (!err && svc->type == SVC_LOAD_BALANCER && svc->etp_local &&
-		    !svc->health_check_given)
-			err = allocate_port(m, po, i, &svc->health_check_node_port, d);
+		if (!err && service_needs_health_check(svc) && !svc->health_check_given)
+			err = allocate_port(v, po, i, &svc->health_check_node_port, bad, d);
 	}
 	free(po);
 	return err;
@@ -180,10 +187,9 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /* Checks a given clusterIP against the serviceCIDR (host order: base, last). */
-static int check_given_ip(const struct cluster_model *m, const struct m_service *svc,
+static int check_given_ip(const struct m_cluster *cl, const struct m_service *svc,
 			  uint32_t base, uint32_t last, struct diag *d)
 {
-	const struct m_cluster *cl = &m->cluster;
 	char a[IP4_STR_MAX], b[CIDR4_STR_MAX];
 	uint32_t ip = ntohl(svc->cluster_ip);
 
@@ -200,45 +206,46 @@ static int check_given_ip(const struct cluster_model *m, const struct m_service 
 }
 
 /* A given clusterIP of an earlier service equal to svc's (parts come together unchecked). */
-static int check_given_ip_unique(const struct cluster_model *m, size_t si, struct diag *d)
+static int check_given_ip_unique(const struct m_service *v, size_t si, struct diag *d)
 {
-	const struct m_service *svc = &m->services[si];
+	const struct m_service *svc = &v[si];
 	char a[IP4_STR_MAX];
 	size_t i;
 
 	for (i = 0; i < si; i++)
-		if (m->services[i].cluster_ip_given &&
-		    m->services[i].cluster_ip == svc->cluster_ip)
+		if (v[i].cluster_ip_given && v[i].cluster_ip == svc->cluster_ip)
 			return diag_fail(d, "%s:%d: spec.clusterIP: %s is already service "
 					 "\"%s/%s\"'s clusterIP", svc->file, svc->cluster_ip_line,
-					 ip4_format(svc->cluster_ip, a), m->services[i].ns,
-					 m->services[i].name);
+					 ip4_format(svc->cluster_ip, a), v[i].ns, v[i].name);
 	return 0;
 }
 
-static int allocate_cluster_ips(struct cluster_model *m, struct diag *d)
+static int allocate_cluster_ips(struct m_service *v, size_t n, const struct m_cluster *cl,
+				bool check_cidr, size_t *bad, struct diag *d)
 {
-	const struct m_cluster *cl = &m->cluster;
 	uint32_t base = ntohl(cl->service_cidr), last = base | ~ip4_mask(cl->service_cidr_len);
 	uint32_t next = base + 2, *given;
 	char b[CIDR4_STR_MAX];
 	size_t i, ngiven = 0;
 	int err = 0;
 
-	given = calloc(m->nservices + 1, sizeof(*given));
+	given = calloc(n + 1, sizeof(*given));
 	if (!given)
 		return -ENOMEM;
-	for (i = 0; !err && i < m->nservices; i++) {
-		if (!m->services[i].cluster_ip_given)
+	for (i = 0; !err && i < n; i++) {
+		if (!v[i].cluster_ip_given)
 			continue;
-		err = check_given_ip(m, &m->services[i], base, last, d);
+		if (check_cidr)
+			err = check_given_ip(cl, &v[i], base, last, d);
 		if (!err)
-			err = check_given_ip_unique(m, i, d);
-		given[ngiven++] = ntohl(m->services[i].cluster_ip);
+			err = check_given_ip_unique(v, i, d);
+		if (err)
+			*bad = i;
+		given[ngiven++] = ntohl(v[i].cluster_ip);
 	}
 	qsort(given, ngiven, sizeof(*given), cmp_u32);
-	for (i = 0; !err && i < m->nservices; i++) {
-		struct m_service *svc = &m->services[i];
+	for (i = 0; !err && i < n; i++) {
+		struct m_service *svc = &v[i];
 
 		if (svc->cluster_ip_given || svc->headless) {
 			if (svc->headless)
@@ -248,13 +255,26 @@ static int allocate_cluster_ips(struct cluster_model *m, struct diag *d)
 		while (next < last && bsearch(&next, given, ngiven, sizeof(*given), cmp_u32))
 			next++;
 		if (next >= last)
-			err = diag_fail(d, "%s:%d: spec.clusterIP: the serviceCIDR %s has no address "
+			*bad = i, err = diag_fail(d, "%s:%d: spec.clusterIP: the serviceCIDR %s has no address "
 					"left", svc->file, svc->line,
 					cidr4_format(cl->service_cidr, cl->service_cidr_len, b));
 		else
 			svc->cluster_ip = htonl(next++);
 	}
 	free(given);
+	return err;
+}
+
+int services_allocate(struct m_service *v, size_t n, const struct m_cluster *cl,
+		      bool check_cidr, size_t *bad, struct diag *d)
+{
+	size_t culprit = n;
+	int err = allocate_cluster_ips(v, n, cl, check_cidr, &culprit, d);
+
+	if (!err)
+		err = allocate_node_ports(v, n, &culprit, d);
+	if (bad)
+		*bad = culprit;
 	return err;
 }
 
@@ -450,9 +470,7 @@ int services_complete(struct cluster_model *m, struct diag *d)
 	int err;
 
 	services_drop_derived(m);
-	err = allocate_cluster_ips(m, d);
-	if (!err)
-		err = allocate_node_ports(m, d);
+	err = services_allocate(m->services, m->nservices, &m->cluster, true, NULL, d);
 	if (!err)
 		err = derive_slices(m);
 	if (err == -ENOMEM)
