@@ -23,13 +23,14 @@
  * and removes on exit, on error and on SIGINT/SIGTERM/SIGHUP; a child refuses to exec when
  * it finds itself in the bench's own (root) namespace.
  *
- * The datapath's LB maps hold 65,536 entries each: 10,000 x 10 needs 110,000 service slots
- * and 100,000 backends. When a size does not fit, those maps are replaced, for the agent's
- * writes, by maps of the same type, key and value created by the bench with room enough
- * (the link wraps datapath_map_fd, mk/bench-lb-control.mk); the output says so. -F does it
- * at every size (to compare the two).
+ * 10,000 x 10 needs 110,000 service slots and 100,000 backends (the datapath's LB maps held
+ * 65,536 until 9cc685e; 262,144 since). When a size does not fit the datapath's maps, they are
+ * replaced, for the agent's writes, by maps of the same type, key, value and flags created by
+ * the bench with room enough (the link wraps datapath_map_fd, mk/bench-lb-control.mk); the
+ * output says which maps are used. -F replaces them at every size (to compare the two).
  *
- * Usage: bench_lb_control [-s SERVICES] [-b BACKENDS] [-r REPS] [-R IPT_REPS] [-F] [-k]
+ * Usage: bench_lb_control [-s SERVICES] [-b BACKENDS] [-r REPS] [-R IPT_REPS] [-T LIMIT_S]
+ *        [-F] [-k] [-v]
  *        bench_lb_control --smoke     (100 x 10, every result checked, exit 1 on a mismatch)
  * -k: skip iptables/nft (ciliate rows only).
  */
