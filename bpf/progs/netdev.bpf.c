@@ -78,8 +78,11 @@ int from_netdev(struct __sk_buff *skb)
 		ret = nat_rev_icmp_error4(skb, &pl.pkt);
 	else
 		ret = nat_rev4(&pl, &rev_nat_index, &nat_flags);
-	if (ret > 0 && (nat_flags & NAT_F_NODEPORT))
+	if (ret > 0 && (nat_flags & NAT_F_NODEPORT)) {
 		ret = nodeport_rev_frontend(&pl, rev_nat_index);
+		if (ret == 0)
+			ret = 1; /* translated: a reply, not a new packet for the frontends */
+	}
 	if (ret != 0) {
 		pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
 		pl.dst_identity = ipcache_identity(pl.pkt.family, &pl.pkt.daddr);

@@ -21,7 +21,9 @@ static void replay_usage(FILE *f)
 		"       ciliate replay --scenario S [-o text|json]\n"
 		"\n"
 		"The first form replays one capture; the second runs every Replay document in S and\n"
-		"checks its expected verdicts and golden output. Hooks: from-container, to-container.\n"
+		"checks its expected verdicts and golden output. Hooks: from-container,\n"
+		"to-container (with --endpoint), from-netdev, to-netdev, from-overlay, to-overlay;\n"
+		"a comma list (e.g. to-netdev,from-netdev) gives one hook per packet, on the same maps.\n"
 		"--ct prints the conntrack table after the replay.\n"
 		"Verdicts: ok | drop:REASON | redirect | tx | pass.\n");
 }
