@@ -233,23 +233,91 @@ static int backends_add(const struct cluster_model *m, struct backend_list *bl,
 	return 0;
 }
 
+/* The model's EndpointSlices by (namespace, service): a service's slices without a scan of
+ * all of them (10k services each scanning 10k slices was most of a reconcile). */
+struct slice_index {
+	const struct cluster_model *m;
+	size_t *idx; /* slice indexes with a service, by (ns, service, index) */
+	size_t n;
+};
+
+static int slice_cmp(const void *a, const void *b, void *model)
+{
+	const struct cluster_model *m = model;
+	const struct m_endpoint_slice *x = &m->slices[*(const size_t *)a];
+	const struct m_endpoint_slice *y = &m->slices[*(const size_t *)b];
+	int c = strcmp(x->ns, y->ns);
+
+	if (!c)
+		c = strcmp(x->service, y->service);
+	if (!c)
+		c = (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+	return c;
+}
+
+static int slice_index_build(const struct cluster_model *m, struct slice_index *si)
+{
+	size_t i;
+
+	si->m = m;
+	si->n = 0;
+	si->idx = malloc((m->nslices + 1) * sizeof(*si->idx));
+	if (!si->idx)
+		return -ENOMEM;
+	for (i = 0; i < m->nslices; i++)
+		if (m->slices[i].service[0])
+			si->idx[si->n++] = i;
+	qsort_r(si->idx, si->n, sizeof(*si->idx), slice_cmp, (void *)m);
+	return 0;
+}
+
+/* The first position of (ns, service) in si, and how many slices it has there. */
+static size_t slice_index_find(const struct slice_index *si, const char *ns, const char *svc,
+			       size_t *count)
+{
+	size_t lo = 0, hi = si->n, mid, end;
+	int c;
+
+	while (lo < hi) {
+		const struct m_endpoint_slice *sl;
+
+		mid = (lo + hi) / 2;
+		sl = &si->m->slices[si->idx[mid]];
+		c = strcmp(sl->ns, ns);
+		if (!c)
+			c = strcmp(sl->service, svc);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (end = lo; end < si->n; end++) {
+		const struct m_endpoint_slice *sl = &si->m->slices[si->idx[end]];
+
+		if (strcmp(sl->ns, ns) || strcmp(sl->service, svc))
+			break;
+	}
+	*count = end - lo;
+	return lo;
+}
+
 /* The backends of (svc, sp) from the service's slices, sorted by name, one per name (an
  * active duplicate wins over a terminating one). */
-static int collect_backends(const struct cluster_model *m, const struct m_service *svc,
+static int collect_backends(const struct slice_index *si, const struct m_service *svc,
 			    const struct m_service_port *sp, const char *node,
 			    struct backend_list *bl)
 {
-	size_t i, j, n = 0;
+	const struct cluster_model *m = si->m;
+	size_t i, j, n = 0, first, count;
 	int err;
 
 	bl->v = NULL;
 	bl->n = 0;
-	for (i = 0; i < m->nslices; i++) {
-		const struct m_endpoint_slice *sl = &m->slices[i];
+	first = slice_index_find(si, svc->ns, svc->name, &count);
+	for (i = first; i < first + count; i++) {
+		const struct m_endpoint_slice *sl = &m->slices[si->idx[i]];
 		const struct m_slice_port *p;
 
-		if (strcmp(sl->ns, svc->ns) || strcmp(sl->service, svc->name))
-			continue;
 		p = slice_port_for(sl, sp);
 		for (j = 0; p && j < sl->neps; j++) {
 			err = backends_add(m, bl, &sl->eps[j], p, node);
@@ -338,9 +406,10 @@ static int collect_frontend(const struct frontend *fe, void *arg)
 	return names_add(a->t, fe->addr, fe->port, a->proto, a->owner);
 }
 
-static int collect_port_ids(const struct cluster_model *m, size_t si, size_t j,
+static int collect_port_ids(const struct slice_index *slices, size_t si, size_t j,
 			    struct lb_ids *ids)
 {
+	const struct cluster_model *m = slices->m;
 	const struct m_service *svc = &m->services[si];
 	struct collect_arg a = { &ids->frontends, svc->ports[j].proto, 0 };
 	struct backend_list bl = { NULL, 0 };
@@ -350,22 +419,23 @@ static int collect_port_ids(const struct cluster_model *m, size_t si, size_t j,
 	a.owner = (uint32_t)(si << 8 | (j & 0xff)); /* model order; ports beyond 255: ties */
 	err = frontends_each(m, svc, j, NULL, collect_frontend, &a);
 	if (!err)
-		err = collect_backends(m, svc, &svc->ports[j], NULL, &bl);
+		err = collect_backends(slices, svc, &svc->ports[j], NULL, &bl);
 	for (k = 0; !err && k < bl.n; k++)
 		err = names_add(&ids->backends, bl.v[k].addr, bl.v[k].port, bl.v[k].proto, 0);
 	free(bl.v);
 	return err;
 }
 
-static int lb_ids_compute(const struct cluster_model *m, struct lb_ids *ids)
+static int lb_ids_compute(const struct slice_index *slices, struct lb_ids *ids)
 {
+	const struct cluster_model *m = slices->m;
 	size_t i, j;
 	int err = 0;
 
 	memset(ids, 0, sizeof(*ids));
 	for (i = 0; !err && i < m->nservices; i++)
 		for (j = 0; !err && j < m->services[i].nports; j++)
-			err = collect_port_ids(m, i, j, ids);
+			err = collect_port_ids(slices, i, j, ids);
 	if (!err)
 		err = names_assign(&ids->frontends, REVNAT_SPACE);
 	if (!err)
@@ -683,20 +753,24 @@ static void backends_finish(struct node_state *ns)
 int node_services_compute(const struct cluster_model *m, struct node_state *ns)
 {
 	struct port_ctx c = { .m = m, .cfg = cluster_lb_config(m), .ns = ns };
+	struct slice_index slices;
 	struct lb_ids ids;
 	size_t i, j, cap_be = 0;
 	int err;
 
 	if (!c.cfg->kube_proxy_replacement || !m->nservices)
 		return 0;
-	err = lb_ids_compute(m, &ids);
+	err = slice_index_build(m, &slices);
+	if (err)
+		return err;
+	err = lb_ids_compute(&slices, &ids);
 	c.ids = &ids;
 	for (i = 0; !err && i < m->nservices; i++) {
 		c.svc = &m->services[i];
 		for (j = 0; !err && j < c.svc->nports; j++) {
 			c.sp = &c.svc->ports[j];
 			c.owner = (uint32_t)(i << 8 | (j & 0xff));
-			err = collect_backends(m, c.svc, c.sp, ns->node->name, &c.bl);
+			err = collect_backends(&slices, c.svc, c.sp, ns->node->name, &c.bl);
 			if (!err)
 				err = backend_ids_fill(&c);
 			if (!err && !c.svc->headless)
@@ -708,6 +782,7 @@ int node_services_compute(const struct cluster_model *m, struct node_state *ns)
 		}
 	}
 	lb_ids_free(&ids);
+	free(slices.idx);
 	if (!err)
 		backends_finish(ns);
 	return err;
