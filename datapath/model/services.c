@@ -280,14 +280,50 @@ int services_allocate(struct m_service *v, size_t n, const struct m_cluster *cl,
 
 /* ---- derived EndpointSlices --------------------------------------------------------------- */
 
-static bool slice_exists_for(const struct cluster_model *m, const struct m_service *svc)
+/* The services that have EndpointSlices of their own, as "ns/name" strings, sorted: each
+ * service's check is a binary search, not a scan of every slice. */
+struct named_set {
+	char **v;
+	size_t n;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int given_slices_collect(const struct cluster_model *m, struct named_set *set)
 {
 	size_t i;
 
-	for (i = 0; i < m->nslices; i++)
-		if (!strcmp(m->slices[i].ns, svc->ns) && !strcmp(m->slices[i].service, svc->name))
-			return true;
-	return false;
+	set->n = 0;
+	set->v = calloc(m->nslices + 1, sizeof(*set->v));
+	if (!set->v)
+		return -ENOMEM;
+	for (i = 0; i < m->nslices; i++) {
+		if (!m->slices[i].service[0])
+			continue;
+		if (asprintf(&set->v[set->n], "%s/%s", m->slices[i].ns, m->slices[i].service) < 0)
+			return -ENOMEM;
+		set->n++;
+	}
+	qsort(set->v, set->n, sizeof(*set->v), cmp_str);
+	return 0;
+}
+
+static void named_set_free(struct named_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		free(set->v[i]);
+	free(set->v);
+}
+
+static bool slice_exists_for(const struct named_set *given, const struct m_service *svc)
+{
+	char key[2 * MODEL_NAME_MAX + 2], *k = key;
+
+	snprintf(key, sizeof(key), "%s/%s", svc->ns, svc->name);
+	return bsearch(&k, given->v, given->n, sizeof(*given->v), cmp_str) != NULL;
 }
 
 static bool pod_selected(const struct m_service *svc, const struct m_pod *pod)
@@ -450,19 +486,22 @@ static int derive_slices_of(struct cluster_model *m, size_t si)
 
 static int derive_slices(struct cluster_model *m)
 {
+	struct named_set given = { NULL, 0 };
 	size_t i, n = m->nservices;
 	int err;
 
-	for (i = 0; i < n; i++) {
+	/* only the slices given before any is derived: a derived slice names its own service,
+	 * which has been decided already */
+	err = given_slices_collect(m, &given);
+	for (i = 0; !err && i < n; i++) {
 		const struct m_service *svc = &m->services[i];
 
-		if (!svc->selector.n || !svc->nports || slice_exists_for(m, svc))
+		if (!svc->selector.n || !svc->nports || slice_exists_for(&given, svc))
 			continue;
 		err = derive_slices_of(m, i);
-		if (err)
-			return err;
 	}
-	return 0;
+	named_set_free(&given);
+	return err;
 }
 
 int services_complete(struct cluster_model *m, struct diag *d)
