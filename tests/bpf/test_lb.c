@@ -60,23 +60,6 @@ static struct lb_key frontend(uint32_t vip, uint16_t port, uint16_t slot)
 	return k;
 }
 
-static void map_put(struct harness *h, const char *map, const void *k, const void *v)
-{
-	assert_int_equal(bpf_map_update_elem(datapath_map_fd(h->dp, map), k, v, BPF_ANY), 0);
-}
-
-static void put_backend(struct harness *h, uint32_t id, uint32_t ip)
-{
-	struct lb_backend b;
-
-	memset(&b, 0, sizeof(b));
-	b.addr.v4 = ip;
-	b.port = htons(8080);
-	b.proto = IPPROTO_TCP;
-	b.family = CILIATE_AF_INET;
-	map_put(h, MAP_LB_BACKENDS, &id, &b);
-}
-
 /* The service's slot 0 with count slots, and slot i -> backend ids[i-1]. */
 static void put_service(struct harness *h, uint32_t vip, const uint32_t *ids, uint16_t count)
 {
@@ -86,13 +69,13 @@ static void put_service(struct harness *h, uint32_t vip, const uint32_t *ids, ui
 	memset(&s, 0, sizeof(s));
 	s.count = count;
 	s.rev_nat_index = REVNAT;
-	map_put(h, MAP_LB_SERVICES, &k, &s);
+	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
 	for (uint16_t i = 1; i <= count; i++) {
 		k = frontend(vip, 80, i);
 		memset(&s, 0, sizeof(s));
 		s.backend_id = ids[i - 1];
 		s.rev_nat_index = REVNAT;
-		map_put(h, MAP_LB_SERVICES, &k, &s);
+		harness_map_put(h, MAP_LB_SERVICES, &k, &s);
 	}
 }
 
@@ -107,15 +90,15 @@ static int setup(void **state)
 	harness_add_ipcache(h, IP_A, 32, ID_A);
 	harness_add_ipcache(h, IP_R1, 32, ID_R);
 	harness_add_ipcache(h, IP_R2, 32, ID_R);
-	put_backend(h, 1, IP_R1);
-	put_backend(h, 2, IP_R2);
+	harness_lb_backend(h, 1, IP_R1);
+	harness_lb_backend(h, 2, IP_R2);
 	put_service(h, VIP, &one, 1); /* one slot: the choice is R1 */
 	put_service(h, VIP_EMPTY, NULL, 0);
 	memset(&rn, 0, sizeof(rn));
 	rn.addr.v4 = VIP;
 	rn.port = htons(80);
 	rn.family = CILIATE_AF_INET;
-	map_put(h, MAP_LB_REVNAT, &index, &rn);
+	harness_map_put(h, MAP_LB_REVNAT, &index, &rn);
 	*state = h;
 	return 0;
 }
@@ -267,7 +250,7 @@ static void put_frontend(struct harness *h, uint32_t vip, uint16_t rev, const ui
 		s.rev_nat_index = rev;
 		s.flags = flags;
 		s.flags2 = flags2;
-		map_put(h, MAP_LB_SERVICES, &k, &s);
+		harness_map_put(h, MAP_LB_SERVICES, &k, &s);
 	}
 	for (uint16_t i = count + 1; i <= NBE; i++) {
 		k = frontend(vip, 80, i);
@@ -280,7 +263,7 @@ static void put_frontend(struct harness *h, uint32_t vip, uint16_t rev, const ui
 	s.rev_nat_index = rev;
 	s.flags = flags;
 	s.flags2 = flags2;
-	map_put(h, MAP_LB_SERVICES, &k, &s);
+	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
 }
 
 static void put_backend_state(struct harness *h, uint32_t id, uint8_t state)
@@ -293,7 +276,7 @@ static void put_backend_state(struct harness *h, uint32_t id, uint8_t state)
 	b.proto = IPPROTO_TCP;
 	b.family = CILIATE_AF_INET;
 	b.state = state;
-	map_put(h, MAP_LB_BACKENDS, &id, &b);
+	harness_map_put(h, MAP_LB_BACKENDS, &id, &b);
 }
 
 static struct maglev_seed test_seed(void)
@@ -345,7 +328,7 @@ static void put_match(struct harness *h, uint32_t id, uint16_t rev, bool present
 	k.rev_nat_index = rev;
 	k.scope = LB_SCOPE_EXTERNAL;
 	if (present)
-		map_put(h, MAP_LB_AFFINITY_MATCH, &k, &one);
+		harness_map_put(h, MAP_LB_AFFINITY_MATCH, &k, &one);
 	else
 		bpf_map_delete_elem(datapath_map_fd(h->dp, MAP_LB_AFFINITY_MATCH), &k);
 }
@@ -372,7 +355,7 @@ static int setup_select(void **state)
 		rn.addr.v4 = vips[i];
 		rn.port = htons(80);
 		rn.family = CILIATE_AF_INET;
-		map_put(h, MAP_LB_REVNAT, &index, &rn);
+		harness_map_put(h, MAP_LB_REVNAT, &index, &rn);
 	}
 	put_frontend(h, VIP_MG, REV_MG, ids, NBE, 0, LB_SVC_F2_MAGLEV, 0);
 	put_frontend(h, VIP_MG2, REV_MG2, ids, NBE, 0, LB_SVC_F2_MAGLEV, 0);
@@ -526,7 +509,7 @@ static void affinity_set(struct harness *h, uint16_t rev, uint32_t id, uint64_t 
 	memset(&v, 0, sizeof(v));
 	v.backend_id = id;
 	v.last_used_ns = last_used;
-	map_put(h, MAP_LB_AFFINITY, &k, &v);
+	harness_map_put(h, MAP_LB_AFFINITY, &k, &v);
 }
 
 /* Random selection with ClientIP affinity: every new connection of the client goes where

@@ -46,23 +46,6 @@
 #define BE_R 1
 #define BE_A 2
 
-static void map_put(struct harness *h, const char *map, const void *k, const void *v)
-{
-	assert_int_equal(bpf_map_update_elem(datapath_map_fd(h->dp, map), k, v, BPF_ANY), 0);
-}
-
-static void put_backend(struct harness *h, uint32_t id, uint32_t ip)
-{
-	struct lb_backend b;
-
-	memset(&b, 0, sizeof(b));
-	b.addr.v4 = ip;
-	b.port = htons(8080);
-	b.proto = IPPROTO_TCP;
-	b.family = CILIATE_AF_INET;
-	map_put(h, MAP_LB_BACKENDS, &id, &b);
-}
-
 /* An external frontend with one backend slot and its reverse-NAT entry. */
 static void put_frontend(struct harness *h, uint32_t addr, uint16_t port, uint16_t rev,
 			 uint32_t backend, uint8_t flags)
@@ -81,16 +64,16 @@ static void put_frontend(struct harness *h, uint32_t addr, uint16_t port, uint16
 	s.count = 1;
 	s.rev_nat_index = rev;
 	s.flags = LB_SVC_F_ROUTABLE | flags;
-	map_put(h, MAP_LB_SERVICES, &k, &s);
+	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
 	k.backend_slot = 1;
 	s.count = 0;
 	s.backend_id = backend;
-	map_put(h, MAP_LB_SERVICES, &k, &s);
+	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
 	memset(&rn, 0, sizeof(rn));
 	rn.addr.v4 = addr;
 	rn.port = htons(port);
 	rn.family = CILIATE_AF_INET;
-	map_put(h, MAP_LB_REVNAT, &index, &rn);
+	harness_map_put(h, MAP_LB_REVNAT, &index, &rn);
 }
 
 static int setup_range(void **state, uint16_t nat_min, uint16_t nat_max)
@@ -116,8 +99,8 @@ static int setup_range(void **state, uint16_t nat_min, uint16_t nat_max)
 	cfg.native_cidr_len = 16;
 	cfg.flags = NODE_CFG_F_KPR | NODE_CFG_F_MASQUERADE;
 	assert_int_equal(dp_node_config_set(h->dp, &cfg, &d), 0);
-	put_backend(h, BE_R, IP_R);
-	put_backend(h, BE_A, IP_A);
+	harness_lb_backend(h, BE_R, IP_R);
+	harness_lb_backend(h, BE_A, IP_A);
 	put_frontend(h, NODE_IP, 30080, 5, BE_R, LB_SVC_F_NODEPORT);
 	put_frontend(h, NODE_IP, 30090, 6, BE_A, LB_SVC_F_NODEPORT);
 	put_frontend(h, LB_IP, 80, 9, BE_R, LB_SVC_F_LOADBALANCER | LB_SVC_F_SOURCE_RANGE);
@@ -126,7 +109,7 @@ static int setup_range(void **state, uint16_t nat_min, uint16_t nat_max)
 	rk.rev_nat_index = 9;
 	rk.family = CILIATE_AF_INET;
 	rk.addr.v4 = PB_IP4(203, 0, 113, 0);
-	map_put(h, MAP_LB_SRC_RANGES, &rk, &one);
+	harness_map_put(h, MAP_LB_SRC_RANGES, &rk, &one);
 	*state = h;
 	return 0;
 }

@@ -196,3 +196,20 @@ uint64_t harness_metric_packets(struct harness *h, unsigned int reason, unsigned
 		sum += vals[i].packets;
 	return sum;
 }
+
+void harness_map_put(struct harness *h, const char *map, const void *k, const void *v)
+{
+	assert_int_equal(bpf_map_update_elem(datapath_map_fd(h->dp, map), k, v, BPF_ANY), 0);
+}
+
+void harness_lb_backend(struct harness *h, uint32_t id, uint32_t ip)
+{
+	struct lb_backend b;
+
+	memset(&b, 0, sizeof(b));
+	b.addr.v4 = ip;
+	b.port = htons(8080);
+	b.proto = IPPROTO_TCP;
+	b.family = CILIATE_AF_INET;
+	harness_map_put(h, MAP_LB_BACKENDS, &id, &b);
+}

@@ -65,6 +65,12 @@ int harness_run_fd(struct harness *h, int prog_fd, const uint8_t *frame, size_t 
 /* The last event of a type from the last run, or NULL. */
 const struct ciliate_event *harness_event(const struct harness *h, int type);
 
+/* Writes k -> v into the datapath's map `map` (MAP_* name); fails the test on error. */
+void harness_map_put(struct harness *h, const char *map, const void *k, const void *v);
+
+/* A TCP service backend `id` at ip:8080 (ciliate_lb_backends). */
+void harness_lb_backend(struct harness *h, uint32_t id, uint32_t ip);
+
 /* Looks up the connection with this original tuple and scope (wherever its direction-normalised
  * key puts it); returns true if present. */
 bool harness_ct_get(struct harness *h, uint32_t saddr, uint32_t daddr, uint16_t sport,
