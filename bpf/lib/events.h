@@ -134,7 +134,7 @@ __subprog void event_emit(struct pipeline *pl, __u8 type, __u16 reason, __u32 wh
 enum drop_report { DROP_REPORT_UNKNOWN = 0, DROP_REPORT_EMIT, DROP_REPORT_AGGREGATED };
 
 /* One flow at one hook, in one direction: what "the same flow decided again" means. */
-struct drop_agg_flow {
+struct drop_agg_slot {
 	union ciliate_addr saddr;
 	union ciliate_addr daddr;
 	__be16 sport;
@@ -143,10 +143,6 @@ struct drop_agg_flow {
 	__u8 hook;
 	__u8 dir;
 	__u8 pad;
-};
-
-struct drop_agg_slot {
-	struct drop_agg_flow flow;
 	__u64 until; /* coarse clock ns */
 };
 
@@ -158,47 +154,39 @@ struct {
 	__type(value, struct drop_agg_slot);
 } drop_agg SEC(".maps");
 
-static __always_inline void drop_agg_flow_of(const struct pipeline *pl, struct drop_agg_flow *f)
-{
-	__builtin_memset(f, 0, sizeof(*f));
-	f->saddr = pl->pkt.saddr;
-	f->daddr = pl->pkt.daddr;
-	f->sport = pl->pkt.sport;
-	f->dport = pl->pkt.dport;
-	f->proto = pl->pkt.proto;
-	f->hook = pl->hook;
-	f->dir = pl->dir;
-}
+#define DROP_AGG_MIX(h, w) (((h) ^ (__u64)(w)) * 0x9e3779b97f4a7c15ULL)
 
-/* Multiplicative mixing of every word of the flow: the slot index comes from the top bits. */
-static __always_inline __u32 drop_agg_slot_of(const struct drop_agg_flow *f)
+/* Multiplicative mixing of every word of the flow: the slot index comes from the top bits.
+ * Read from the pipeline directly: no copy of the flow on the (nearly full) stack. */
+static __always_inline __u32 drop_agg_slot_of(const struct pipeline *pl)
 {
-	const __u32 *w = (const __u32 *)f;
+	const struct pkt *p = &pl->pkt;
 	__u64 h = 0;
 
 #pragma unroll
-	for (int i = 0; i < (int)(sizeof(*f) / sizeof(__u32)); i++)
-		h = (h ^ w[i]) * 0x9e3779b97f4a7c15ULL;
+	for (int i = 0; i < 4; i++) {
+		h = DROP_AGG_MIX(h, p->saddr.v6[i]);
+		h = DROP_AGG_MIX(h, p->daddr.v6[i]);
+	}
+	h = DROP_AGG_MIX(h, (__u32)p->sport << 16 | p->dport);
+	h = DROP_AGG_MIX(h, (__u32)p->proto << 16 | (__u32)pl->hook << 8 | pl->dir);
 	return (__u32)(h >> 54) & (DROP_AGG_SLOTS - 1);
 }
 
-static __always_inline int drop_agg_same(const struct drop_agg_flow *a,
-					 const struct drop_agg_flow *b)
+static __always_inline int drop_agg_same(const struct drop_agg_slot *s,
+					 const struct pipeline *pl)
 {
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
-	__u32 diff = 0;
+	const struct pkt *p = &pl->pkt;
 
-#pragma unroll
-	for (int i = 0; i < (int)(sizeof(*a) / sizeof(__u32)); i++)
-		diff |= x[i] ^ y[i];
-	return diff == 0;
+	return addr_eq(&s->saddr, &p->saddr) && addr_eq(&s->daddr, &p->daddr) &&
+	       s->sport == p->sport && s->dport == p->dport && s->proto == p->proto &&
+	       s->hook == pl->hook && s->dir == pl->dir;
 }
 
 /* Whether this packet's drop is to be reported (decided once per packet). */
 static __always_inline int drop_reported(struct pipeline *pl)
 {
 	struct drop_agg_slot *s;
-	struct drop_agg_flow f;
 	__u32 slot;
 
 	if (pl->drop_report)
@@ -206,16 +194,21 @@ static __always_inline int drop_reported(struct pipeline *pl)
 	pl->drop_report = DROP_REPORT_EMIT;
 	if (cfg_trace_all || cfg_no_events || cfg_every_drop)
 		return 1;
-	drop_agg_flow_of(pl, &f);
-	slot = drop_agg_slot_of(&f);
+	slot = drop_agg_slot_of(pl);
 	s = bpf_map_lookup_elem(&drop_agg, &slot);
 	if (!s)
 		return 1;
-	if (pl->now < s->until && drop_agg_same(&s->flow, &f)) {
+	if (pl->now < s->until && drop_agg_same(s, pl)) {
 		pl->drop_report = DROP_REPORT_AGGREGATED;
 		return 0;
 	}
-	s->flow = f;
+	s->saddr = pl->pkt.saddr;
+	s->daddr = pl->pkt.daddr;
+	s->sport = pl->pkt.sport;
+	s->dport = pl->pkt.dport;
+	s->proto = pl->pkt.proto;
+	s->hook = pl->hook;
+	s->dir = pl->dir;
 	s->until = pl->now + DROP_AGGREGATION_NS;
 	return 1;
 }
