@@ -677,62 +677,19 @@ static int parse_bounded(const char *s, long min, long max, long *out)
 static int run_tcpdump(const char *netns, const char *iface, const char *file, long count,
 		       long timeout, char **filter, int nfilter)
 {
-	char cnt[24], *args[32 + 64];
+	struct sim_tcpdump t = { .netns = netns, .iface = iface, .file = file, .count = count,
+				 .filter = filter, .nfilter = nfilter };
 	long long deadline = sim_now_ms() + timeout * 1000;
-	bool stopped = false;
-	int a = 0, k, status = 0;
+	char msg[96];
 	pid_t pid;
+	int err;
 
-	snprintf(cnt, sizeof(cnt), "%ld", count);
-	args[a++] = "ip";
-	args[a++] = "netns";
-	args[a++] = "exec";
-	args[a++] = (char *)netns;
-	args[a++] = "tcpdump";
-	args[a++] = "-n";
-	args[a++] = "-i";
-	args[a++] = (char *)iface;
-	args[a++] = "-c";
-	args[a++] = cnt;
-	if (file) {
-		args[a++] = "-U";
-		args[a++] = "-w";
-		args[a++] = (char *)file;
-	} else {
-		args[a++] = "-l";
-	}
-	for (k = 0; k < nfilter && k < 64; k++)
-		args[a++] = filter[k];
-	args[a] = NULL;
+	snprintf(msg, sizeof(msg), "ciliate-sim capture: %ld s timeout reached\n", timeout);
 	signal(SIGINT, SIG_IGN); /* Ctrl-C reaches tcpdump, which stops and reports */
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		signal(SIGINT, SIG_DFL);
-		execvp("ip", args);
-		_exit(127);
-	}
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR)
-			return -errno;
-		if (!stopped && sim_now_ms() > deadline) {
-			fprintf(stderr, "ciliate-sim capture: %ld s timeout reached\n", timeout);
-			kill(pid, SIGINT);
-			stopped = true;
-			deadline = sim_now_ms() + 2000;
-		} else if (stopped && sim_now_ms() > deadline) {
-			kill(pid, SIGKILL);
-		}
-		usleep(50000);
-	}
-	if (stopped)
-		return 0;
-	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -EIO;
+	err = sim_tcpdump_start(&t, &pid, NULL);
+	if (err)
+		return err;
+	return sim_tcpdump_wait(pid, deadline, msg);
 }
 
 struct capture_opts {

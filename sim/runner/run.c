@@ -10,8 +10,9 @@
  * holds only when the intended target answered. Honest reporting with
  * --no-datapath: a step that changes state fails all its checks ("policy changes need the
  * datapath: not applied"), a `deny` expectation fails whatever was observed. Assertions the
- * simulator cannot check yet (replyBypasses, encryptedOn, clientIPSeen: egress-ip) fail with
- * "not implemented".
+ * simulator cannot check yet (encryptedOn, clientIPSeen: egress-ip) fail with "not
+ * implemented". replyBypasses: node/N captures on N's fabric link while the step's probes
+ * run (capture.c) and fails if a reply packet of the probe's flows crossed it.
  *
  * Services (svc/NS/NAME, node/NAME on a NodePort): the probe goes to the frontend; an answer
  * counts only from a backend of that service port, computed from the cluster's objects as
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/names.h"
 
@@ -42,6 +44,7 @@ struct pending {
 	struct sim_spread spread;      /* spread.count set: a spread probe */
 	const struct sim_host *source, *target;
 	char src_ip[IP4_STR_MAX];
+	struct sim_reply_watch *watch; /* replyBypasses: the capture on that node's link (heap) */
 };
 
 json_t *sim_flow_log;
@@ -513,6 +516,58 @@ static void check_spread(const struct pending *p, const struct sim_probe_job *j,
 	}
 }
 
+/* replyBypasses node/N: answered, and no reply packet of the probe's flows (to the source's
+ * address and the attempts' source ports, from the target or frontend or a backend, plain
+ * or inside VXLAN) was captured on N's fabric link. */
+static void check_reply_bypasses(const struct pending *p, const struct sim_probe_job *j,
+				 struct sim_check *chk)
+{
+	struct sim_reply_watch *w = p->watch;
+	const char *node = p->probe->reply_bypasses + 5;
+	uint32_t *srcs = NULL;
+	struct sim_reply_flow f = { .proto = j->proto, .ports = j->sports, .nports = j->nsports };
+	size_t i, len;
+
+	if (j->proto != IPPROTO_TCP && j->proto != IPPROTO_UDP) {
+		reason_add(chk, "replyBypasses: needs a TCP or UDP probe");
+		return;
+	}
+	if (!w || w->error[0]) {
+		reason_add(chk, "replyBypasses: no capture on %s's fabric link: %s", node,
+			   w ? w->error : "out of memory");
+		return;
+	}
+	if (!j->allowed) {
+		reason_add(chk, "replyBypasses: no answer");
+		return;
+	}
+	if (!j->nsports || ip4_parse(p->src_ip, &f.client)) {
+		reason_add(chk, "replyBypasses: the probe reported no source port");
+		return;
+	}
+	srcs = calloc(p->svc.nbackends + 1, sizeof(*srcs));
+	if (!srcs || ip4_parse(j->to, &srcs[0])) {
+		free(srcs);
+		reason_add(chk, "replyBypasses: out of memory");
+		return;
+	}
+	for (i = 0; i < p->svc.nbackends; i++)
+		srcs[i + 1] = p->svc.backends[i].ip;
+	f.srcs = srcs;
+	f.nsrcs = p->svc.nbackends + 1;
+	if (sim_reply_watch_count(w, &f))
+		reason_add(chk, "replyBypasses: %s", w->error);
+	else if (w->seen)
+		reason_add(chk, "replyBypasses node/%s: %ld reply packet(s) of this probe crossed "
+			   "%s's fabric link (%s), e.g. %s", node, w->seen, node, w->iface,
+			   w->example);
+	len = strlen(chk->observed);
+	if (!w->error[0])
+		snprintf(chk->observed + len, sizeof(chk->observed) - len,
+			 " replies on %s=%ld/%ld", w->iface, w->seen, w->total);
+	free(srcs);
+}
+
 static void check_assertions(const struct sim_cluster *c, struct pending *p,
 			     const struct sim_probe_job *j)
 {
@@ -549,7 +604,7 @@ static void check_assertions(const struct sim_cluster *c, struct pending *p,
 	if (pr->spread && p->spread.count)
 		check_spread(p, j, chk);
 	if (pr->reply_bypasses[0])
-		reason_add(chk, "replyBypasses: not implemented");
+		check_reply_bypasses(p, j, chk);
 	if (pr->encrypted_on[0])
 		reason_add(chk, "encryptedOn: not implemented");
 	if (pr->drop_reason[0] && !c->datapath)
@@ -588,6 +643,9 @@ static void describe_expected(struct pending *p, bool expect_allow)
 	len = strlen(e);
 	if (pr->drop_reason[0])
 		snprintf(e + len, size - len, " dropReason=%s", pr->drop_reason);
+	len = strlen(e);
+	if (pr->reply_bypasses[0])
+		snprintf(e + len, size - len, " replyBypasses=%s", pr->reply_bypasses);
 }
 
 static void init_check(struct pending *p, const char *scenario, const struct m_test *t,
@@ -994,9 +1052,49 @@ static void pendings_free(struct pending *ps, size_t n)
 	size_t i;
 
 	for (i = 0; ps && i < n; i++) {
+		if (ps[i].watch)
+			sim_reply_watch_free(ps[i].watch);
+		free(ps[i].watch);
 		free(ps[i].pre);
 		sim_service_target_free(&ps[i].svc);
 	}
+}
+
+/* replyBypasses probes: one capture each on the named node's fabric link, running before
+ * the probes start (a capture that cannot start is the check's failure, reported then). */
+static void start_reply_watches(const struct sim_cluster *c, struct pending *ps, size_t n)
+{
+	char dir[192], file[256];
+	size_t i;
+
+	sim_run_dir(c->tag, dir, sizeof(dir));
+	for (i = 0; i < n && !sim_interrupted; i++) {
+		const struct m_probe *pr = ps[i].probe;
+
+		if (!pr || !pr->reply_bypasses[0] || ps[i].job < 0)
+			continue;
+		ps[i].watch = calloc(1, sizeof(*ps[i].watch));
+		if (!ps[i].watch)
+			continue;
+		snprintf(file, sizeof(file), "%s/reply-%zu.pcap", dir, i);
+		sim_reply_watch_start(c, pr->reply_bypasses + 5, ps[i].src_ip, file,
+				      ps[i].watch);
+	}
+}
+
+/* After the probes: a short grace for late replies, then every capture stops. */
+static void stop_reply_watches(struct pending *ps, size_t n)
+{
+	bool any = false;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		any = any || (ps[i].watch && ps[i].watch->pid > 0);
+	if (any)
+		usleep(200 * 1000);
+	for (i = 0; i < n; i++)
+		if (ps[i].watch)
+			sim_reply_watch_stop(ps[i].watch);
 }
 
 static int run_step(struct sim_cluster *c, const struct scenario *s, const char *scenario,
@@ -1054,7 +1152,9 @@ static int run_step(struct sim_cluster *c, const struct scenario *s, const char 
 		failed = -ENOMEM;
 		goto out;
 	}
+	start_reply_watches(c, ps, n);
 	sim_probe_run(jobs, njobs, SIM_PROBE_PARALLEL);
+	stop_reply_watches(ps, n);
 	if (c->datapath)
 		sim_evidence_collect(c, &ev, sim_flow_log);
 	for (i = 0; i < n; i++) {

@@ -195,4 +195,65 @@ int sim_spread_parse(const char *text, struct sim_spread *sp, char *why, size_t 
 /* Runs the scenario's Replay documents, one check each (replays.c). */
 int sim_run_replays(const struct scenario *s, struct sim_report *r);
 
+/* ---- captures (capture.c) ------------------------------------------------------------- */
+
+#define SIM_TCPDUMP_FILTER_MAX 64
+
+/* tcpdump inside a namespace of the simulator (`ip netns exec NETNS tcpdump ...`). */
+struct sim_tcpdump {
+	const char *netns, *iface;
+	const char *file;    /* -U -w FILE; NULL: text on stdout (-l) */
+	const char *snaplen; /* -s; NULL: tcpdump's default */
+	long count;          /* -c */
+	bool as_root;        /* -Z root: keep the privileges to write FILE */
+	bool immediate;      /* --immediate-mode: every packet is in FILE when it is stopped */
+	char **filter;       /* the filter expression's words */
+	int nfilter;
+};
+
+/* Starts it; with err_fd, tcpdump's stderr is a pipe returned there (stdin, stdout
+ * /dev/null). 0 or -errno. */
+int sim_tcpdump_start(const struct sim_tcpdump *t, pid_t *pid, int *err_fd);
+
+/* Waits for it to exit; at deadline_ms it gets SIGINT (timeout_msg printed, if any), 2 s
+ * later SIGKILL. 0 when it exited successfully or was stopped at the deadline. */
+int sim_tcpdump_wait(pid_t pid, long long deadline_ms, const char *timeout_msg);
+
+/* replyBypasses: a capture on the fabric side of a node's underlay veth while the step's
+ * probes run. */
+struct sim_reply_watch {
+	char node[64];
+	char netns[NETNS_NAME_MAX];
+	char iface[IFNAMSIZ];
+	char file[256];
+	pid_t pid;
+	int err_fd;
+	bool started, stopped;
+	char error[256];   /* why the capture cannot tell ("" none) */
+	long seen, total;  /* reply packets of the flow / packets captured */
+	char example[192]; /* the first reply packet seen */
+};
+
+/* The reply direction of a probe's flows: proto from one of srcs (the target or frontend and
+ * the backends) to client on one of ports (all network order but ports). */
+struct sim_reply_flow {
+	uint8_t proto;
+	uint32_t client;
+	const uint32_t *srcs;
+	size_t nsrcs;
+	const uint16_t *ports;
+	size_t nports;
+};
+
+/* Starts tcpdump (into file) on node's fabric veth end for packets to client_ip and VXLAN;
+ * returns once it listens (at most 3 s). 0, or -errno with w->error set. */
+int sim_reply_watch_start(const struct sim_cluster *c, const char *node, const char *client_ip,
+			  const char *file, struct sim_reply_watch *w);
+/* Stops the capture (SIGINT, at most 2 s, then SIGKILL). */
+int sim_reply_watch_stop(struct sim_reply_watch *w);
+/* Counts the captured reply packets of f (w->seen, w->example). 0 or -EIO (w->error). */
+int sim_reply_watch_count(struct sim_reply_watch *w, const struct sim_reply_flow *f);
+/* Kills a running capture and removes its file; safe on every path, repeatable. */
+void sim_reply_watch_free(struct sim_reply_watch *w);
+
 #endif

@@ -39,7 +39,7 @@ passed=0
 failed=0
 start=$SECONDS
 # tags of every cluster this suite brings up (scenario metadata.name, sanitised)
-TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6 delname recfail unproven"
+TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6 delname recfail unproven repl841e repl748c"
 
 source tests/lib/suite.sh # pass / fail (cwd is the repository root)
 
@@ -373,6 +373,34 @@ rc=$?
 why="exit $rc"
 nothing_failed() { [ $rc -eq 1 ] && grep -q 'nothing to check' "$tmp/nothing.out"; }
 check "a scenario with nothing to check fails" nothing_failed
+
+# ---- 2b. replyBypasses: a capture on the node's fabric link sees the reply or not --------
+# tests/sim/fixtures/reply-bypasses.yaml in both routing modes (tags repl841e, repl748c):
+# NodePort with SNAT through node-1 must fail naming the reply packets; straight to node-2
+# (TCP and UDP) must pass; a pod of node-1 to node-2's NodePort gets its reply through
+# node-1 (in tunnel routing inside VXLAN) and must fail.
+for mode in tunnel native; do
+	out=$tmp/reply-$mode.out
+	"$SIM" run tests/sim/fixtures/reply-bypasses.yaml --routing $mode \
+		--report "$tmp/reply-$mode.json" >"$out" 2>&1
+	rc=$?
+	tag=$(grep -oE 'cluster reply-bypass \(tag [a-z0-9]+\)' "$out" | grep -oE '[a-z0-9]+\)$' | tr -d ')')
+	why="exit $rc; $(grep -E 'FAIL|ok ' "$out" | head -6)"
+	vx='$'; [ $mode = tunnel ] && vx=' \(in VXLAN\)$'
+	reply_checks() {
+		[ $rc -eq 1 ] && [ "$(grep -c '"pass": false' "$tmp/reply-$mode.json")" -eq 2 ] &&
+			grep -qE "FAIL  ext/client-1 -> node/node-1 30081/TCP: .*replyBypasses node/node-1: [1-9][0-9]* reply packet\(s\) of this probe crossed node-1's fabric link \(n0\), e\.g\. TCP 192\.0\.2\.1:30081 > 203\.0\.113\.10:[0-9]+$" "$out" &&
+			grep -qE "ok    ext/client-1 -> node/node-2 30081/TCP: .*replyBypasses=node/node-1, .*replies on n0=0/" "$out" &&
+			grep -qE "ok    ext/client-1 -> node/node-2 30053/UDP: .*replyBypasses=node/node-1, .*replies on n0=0/" "$out" &&
+			grep -qE "FAIL  x/client -> node/node-2 30081/TCP: .*crossed node-1's fabric link \(n0\), e\.g\. TCP [0-9.]+:[0-9]+ > 10\.244\.0\.10:[0-9]+$vx" "$out" &&
+			! grep -q 'not implemented' "$out"
+	}
+	check "replyBypasses ($mode): SNAT NodePort reply through node-1 fails, direct path passes" reply_checks
+	left=$(pgrep -a tcpdump 2>/dev/null | grep -F "/run/ciliate/sim/${tag:-none}/" || true)
+	why="$left"
+	no_capture_left() { [ -n "$tag" ] && [ -z "$left" ] && [ ! -e "$STATE_DIR/$tag" ]; }
+	check "replyBypasses ($mode): no capture or capture file left" no_capture_left
+done
 
 # ---- 2c. tunnel routing: the source identity crosses nodes in the VXLAN VNI -------------
 # x/b (node-2) admits TCP 80 from app=a only (tests/sim/fixtures/overlay-identity.yaml).
