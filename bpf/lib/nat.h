@@ -261,7 +261,8 @@ static __always_inline int nat_rev4(struct pipeline *pl, __u16 *rev_nat_index, _
  * L4 checksum is left as it is (a receiver does not verify it; it may not even be quoted).
  * Returns 1 (translated), 0 (not about a NAT connection) or -reason.
  */
-__subprog int nat_rev_icmp_error4(struct __sk_buff *skb, struct pkt *p)
+static __attribute__((noinline, unused)) int nat_rev_icmp_error4(struct __sk_buff *skb,
+							     struct pkt *p)
 {
 	struct nat_scratch *sc;
 	struct nat_entry *e;

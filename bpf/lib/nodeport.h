@@ -25,6 +25,7 @@
 #include "forward.h"
 #include "lb.h"
 #include "nat.h"
+#include "dsr.h"
 
 #define NODEPORT_PASS 0x7fff /* not a frontend served here: the stack decides */
 
@@ -124,6 +125,14 @@ static __always_inline int nodeport_lb(struct pipeline *pl, const struct node_co
 	ep = endpoint_by_addr(p->family, &p->daddr);
 	if (ep)
 		return nodeport_to_local(pl, ep);
+	/* DSR: the client stays the source, the option names the frontend (dsr.h) */
+	if ((svc->flags2 & LB_SVC_F2_FWD_MODE_DSR) && (cfg->flags & NODE_CFG_F_DSR_OPT)) {
+		ret = dsr_wants_opt(p) ? dsr_set_opt4(pl->skb, p, sc->fk.addr.v4, sc->fk.dport) : 0;
+		if (ret != DSR_NO_ROOM) {
+			pl->dst_identity = ipcache_identity(p->family, &p->daddr);
+			return ret < 0 ? ret : TC_ACT_OK;
+		}
+	}
 	ret = nat_snat4(pl, cfg->node_ip, NAT_F_NODEPORT, svc->rev_nat_index);
 	if (ret < 0)
 		return ret;

@@ -6,8 +6,9 @@
  *
  * from-netdev pipeline: parse -> node config -> reverse NAT of replies (nat.h) -> service
  * frontends (nodeport.h: NodePort, LoadBalancer IPs, externalIPs) -> the stack.
- * to-netdev pipeline: parse -> node config -> masquerade (pods' traffic leaving the cluster
- * gets the node's address, nat.h) -> out.
+ * to-netdev pipeline: parse -> node config -> DSR replies (a pod's answer to a DSR request
+ * leaves from the frontend, dsr.h) -> masquerade (pods' traffic leaving the cluster gets the
+ * node's address, nat.h) -> out. from-netdev also records DSR requests for local pods.
  *
  * Everything else (node traffic, tunnel packets, routed pod traffic, what these programs
  * cannot parse) passes unchanged and without events: these hooks see all of the node's
@@ -89,6 +90,13 @@ int from_netdev(struct __sk_buff *skb)
 		return NETDEV_VERDICT(&pl, ret < 0 ? ret : TC_ACT_OK);
 	}
 
+	/* a DSR request for a pod here: its frontend, for the replies (dsr.h) */
+	if (pl.pkt.l4_off - pl.pkt.l3_off > sizeof(struct iphdr)) {
+		ret = dsr_learn4(&pl);
+		if (ret < 0)
+			return NETDEV_VERDICT(&pl, ret);
+	}
+
 	/* service frontends served on this node */
 	if (!(cfg->flags & NODE_CFG_F_KPR))
 		return TC_ACT_OK;
@@ -127,7 +135,17 @@ int to_netdev(struct __sk_buff *skb)
 	if (!netdev_parse(&pl))
 		return TC_ACT_OK;
 	cfg = node_config();
-	if (!cfg || !cfg->node_ip || !masquerade_wanted(&pl.pkt, cfg))
+	if (!cfg || !cfg->node_ip ||
+	    !addr_in_cidr4(pl.pkt.saddr.v4, cfg->pod_cidr, cfg->pod_cidr_len))
+		return TC_ACT_OK;
+	/* a pod's reply to a DSR request: from the frontend, straight to the client */
+	ret = dsr_reply4(&pl);
+	if (ret != 0) {
+		pl.src_identity = IDENTITY_WORLD;
+		pl.dst_identity = IDENTITY_WORLD;
+		return NETDEV_VERDICT(&pl, ret < 0 ? ret : TC_ACT_OK);
+	}
+	if (!masquerade_wanted(&pl.pkt, cfg))
 		return TC_ACT_OK;
 	pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
 	pl.dst_identity = IDENTITY_WORLD;

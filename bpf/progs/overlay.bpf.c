@@ -37,6 +37,7 @@ const volatile __u8 cfg_no_events = 0;
 const volatile __u8 cfg_every_drop = 0;
 
 #include "lib/admit.h"
+#include "lib/dsr.h"
 
 /* The IP prologue every hook runs, then fragment tracking. */
 static __always_inline int overlay_prologue(struct pipeline *pl)
@@ -104,6 +105,12 @@ int from_overlay(struct __sk_buff *skb)
 	pl.tunnel_endpoint = remote;
 
 	ep = endpoint_by_addr(pl.pkt.family, &pl.pkt.daddr);
+	/* a DSR request for a pod here: its frontend, for the replies (dsr.h) */
+	if (ep && pl.pkt.l4_off - pl.pkt.l3_off > sizeof(struct iphdr)) {
+		ret = dsr_learn4(&pl);
+		if (ret < 0)
+			return DROP(&pl, ret);
+	}
 	if (!ep) {
 		/* the node itself, or no local pod: the stack decides */
 		pl.dst_identity = ipcache_identity(pl.pkt.family, &pl.pkt.daddr);

@@ -215,6 +215,10 @@ static void node_config_of(const struct cluster_model *m, const struct m_node *n
 		c->flags |= NODE_CFG_F_MASQUERADE;
 	if (lb->kube_proxy_replacement)
 		c->flags |= NODE_CFG_F_KPR;
+	/* the IPv4 option dispatch, in native routing only (as Cilium's); elsewhere, and for
+	 * the ipip/geneve dispatches not implemented yet, DSR frontends are served with SNAT */
+	if (lb->dsr_dispatch == DSR_DISPATCH_OPT && m->cluster.routing == ROUTING_NATIVE)
+		c->flags |= NODE_CFG_F_DSR_OPT;
 }
 
 int node_state_compute(const struct cluster_model *m, const char *node, struct node_state *out,

@@ -367,6 +367,90 @@ static void test_not_masqueraded(void **state)
 	assert_out(h, NODE_IP, 41003, IP_C1, 80);
 }
 
+/*
+ * DSR, IPv4 option dispatch. Entry node: the SYN to a DSR NodePort is DNATed to the remote
+ * backend, keeps the client as source, and carries option 0x9A/8 with the frontend (port
+ * and address byte-swapped as Cilium stores them) right after the base header; valid
+ * checksums; the ACK that follows carries none. Backend node: such a request to its pod A
+ * records the frontend, and A's reply leaves to-netdev from the frontend.
+ */
+static void test_dsr_opt(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = frame_tcp4(IP_C1, NODE_IP, 40000, 30070, PB_TCP_SYN, 64);
+	struct frame ack = frame_tcp4(IP_C1, NODE_IP, 40000, 30070, PB_TCP_ACK, 64);
+	struct frame reply = frame_tcp4(IP_A, IP_C1, 8080, 40000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 1 };
+	struct node_config cfg;
+	struct lb_key k;
+	struct lb_service svc;
+	struct diag d = { "" };
+	uint8_t opt[8], buf[256];
+	uint16_t port_be = htons(30070);
+	uint32_t vip = NODE_IP, a;
+	struct pb_ipv4 ip = pb_ipv4_hdr(IP_C1, IP_A);
+	struct pb_tcp tcp = pb_tcp_hdr(40000, 8080, PB_TCP_SYN);
+	struct pb_pkt pk;
+	char why[128];
+	int n;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.node_ip = NODE_IP;
+	cfg.pod_cidr = PB_IP4(10, 244, 0, 0);
+	cfg.pod_cidr_len = 24;
+	cfg.native_cidr = PB_IP4(10, 244, 0, 0);
+	cfg.native_cidr_len = 16;
+	cfg.flags = NODE_CFG_F_KPR | NODE_CFG_F_DSR_OPT;
+	assert_int_equal(dp_node_config_set(h->dp, &cfg, &d), 0);
+	put_frontend(h, NODE_IP, 30070, 8, BE_R, LB_SVC_F_NODEPORT);
+	memset(&k, 0, sizeof(k)); /* its slot 0 and slot 1 as a DSR frontend */
+	k.addr.v4 = NODE_IP;
+	k.dport = htons(30070);
+	k.proto = IPPROTO_TCP;
+	k.family = CILIATE_AF_INET;
+	for (uint16_t slot = 0; slot < 2; slot++) {
+		k.backend_slot = slot;
+		assert_int_equal(bpf_map_lookup_elem(datapath_map_fd(h->dp, MAP_LB_SERVICES), &k,
+						     &svc), 0);
+		svc.flags2 |= LB_SVC_F2_FWD_MODE_DSR;
+		harness_map_put(h, MAP_LB_SERVICES, &k, &svc);
+	}
+
+	/* entry node */
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, syn.buf, syn.len), TC_ACT_OK);
+	assert_int_equal(h->out_len, syn.len + 8);
+	assert_int_equal(h->out[14] & 0x0f, 7);
+	memcpy(&a, h->out + 14 + 12, 4);
+	assert_int_equal(a, IP_C1);
+	memcpy(&a, h->out + 14 + 16, 4);
+	assert_int_equal(a, IP_R);
+	opt[0] = 0x9a;
+	opt[1] = 8;
+	port_be = htons(port_be); /* Cilium's byte order: htons() of the network-order port */
+	memcpy(opt + 2, &port_be, 2);
+	vip = htonl(vip);
+	memcpy(opt + 4, &vip, 4);
+	assert_memory_equal(h->out + 14 + 20, opt, 8);
+	if (replay_checksums_valid(h->out, h->out_len, why, sizeof(why)))
+		fail_msg("DSR SYN checksums: %s", why);
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, ack.buf, ack.len), TC_ACT_OK);
+	assert_int_equal(h->out_len, ack.len); /* no option after the SYN */
+	assert_int_equal(h->out[14] & 0x0f, 5);
+
+	/* backend node: the request for A carries the option; A answers */
+	ip.options = opt;
+	ip.options_len = sizeof(opt);
+	pb_init(&pk, buf, sizeof(buf));
+	pb_eth(&pk, mac, mac, PB_AUTO);
+	pb_ipv4(&pk, &ip);
+	pb_tcp(&pk, &tcp);
+	n = pb_finish(&pk);
+	assert_true(n > 0);
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, buf, (size_t)n), TC_ACT_OK);
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, reply.buf, reply.len), TC_ACT_OK);
+	assert_out(h, NODE_IP, 30070, IP_C1, 40000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +466,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_masquerade_icmp_error_translated_back, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_not_masqueraded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsr_opt, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bpf_nodeport", tests, NULL, NULL);

@@ -456,6 +456,8 @@ struct nat_key {
 #define NAT_F_NODEPORT (1u << 0)   /* NodePort SNAT of a forwarded service connection */
 #define NAT_F_MASQUERADE (1u << 1) /* a pod's connection leaving the cluster */
 #define NAT_F_NEEDS_CT (1u << 2)   /* Cilium's NeedsCT: the connection is also in conntrack */
+#define NAT_F_DSR (1u << 3)        /* backend node: a DSR connection's replies leave from the
+				    * frontend (to_addr/to_port), not translated back */
 
 struct nat_entry {
 	__u64 created_ns;   /* bpf_ktime_get_ns() at creation */
@@ -488,6 +490,7 @@ struct lb_src_range_key {
 /* ---- This node, as the netdev programs need it (one entry, written by the agent) ------- */
 #define NODE_CFG_F_MASQUERADE (1u << 0) /* enable-bpf-masquerade */
 #define NODE_CFG_F_KPR (1u << 1)	/* kube-proxy-replacement: NodePort/LB/externalIPs */
+#define NODE_CFG_F_DSR_OPT (1u << 2)	/* bpf-lb-dsr-dispatch: opt (the dispatch implemented) */
 
 struct node_config {
 	__be32 node_ip;		 /* the address NodePort SNAT and masquerade translate to */
