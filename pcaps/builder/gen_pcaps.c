@@ -1314,12 +1314,111 @@ static void case_svc_masquerade(struct scenario *s)
 	expect_ok(r, &f, "node-1's own connection to the world: unchanged");
 }
 
+/* Cilium's DSR option (dsr.h, REFERENCE.md 1.3) naming the frontend 192.0.2.1:30090: type
+ * 0x9A, length 8, then the port and the address byte-swapped as Cilium stores them
+ * (bpf_htons/bpf_htonl of network-order values on a little-endian host). */
+#define DSR_NODEPORT 30090 /* service replay/web-dsr, TCP; UDP on DSR_NODEPORT + 1 */
+static const uint8_t dsr_opt_tcp[] = { 0x9a, 0x08, DSR_NODEPORT & 0xff, DSR_NODEPORT >> 8,
+				       1, 2, 0, 192 };
+static const uint8_t dsr_opt_udp[] = { 0x9a, 0x08, (DSR_NODEPORT + 1) & 0xff,
+				       (DSR_NODEPORT + 1) >> 8, 1, 2, 0, 192 };
+
+static void case_svc_dsr_opt(struct scenario *s)
+{
+	struct l2 l2 = on_fabric(IP_NODE1, IP_WORLD), fwd = on_fabric(IP_NODE2, IP_NODE1);
+	struct l2 reply = on_fabric(IP_WORLD, IP_NODE2);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f, o;
+
+	s->name = "svc-dsr-opt";
+	s->title = "DSR with the IPv4 option dispatch (bpf-lb-mode dsr, native routing): an "
+		   "external client's SYN to node-1's NodePort 30090, whose only backend is remote "
+		   "on node-2, leaves node-1's from-netdev DNATed to remote:8080 with the client "
+		   "kept as source and Cilium's option 0x9A/8 (the frontend's port and address, "
+		   "byte-swapped as Cilium stores them) right after the base header (IHL 7); the "
+		   "client's ACK is DNATed without the option; a UDP datagram to the UDP NodePort "
+		   "30091 carries the option too. On node-2 the option-carrying SYN for remote "
+		   "passes from-netdev unchanged (the frontend is recorded), and remote's SYN-ACK "
+		   "leaves to-netdev from the frontend 192.0.2.1:30090 straight to the client.";
+	s->config = "{bpf-lb-mode: dsr}";
+	s->policies = "---\n"
+		      "# NodePort service (DSR): its only backend is remote (node-2), TCP 8080 and "
+		      "UDP 9999\n"
+		      "apiVersion: v1\n"
+		      "kind: Service\n"
+		      "metadata: {name: web-dsr, namespace: replay}\n"
+		      "spec:\n"
+		      "  type: NodePort\n"
+		      "  clusterIP: 10.96.0.83\n"
+		      "  selector: {app: remote}\n"
+		      "  ports:\n"
+		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30090, protocol: TCP}\n"
+		      "  - {name: udp, port: 9999, targetPort: 9999, nodePort: 30091, protocol: UDP}\n";
+
+	r = new_replay(s, "svc-dsr-entry", "node-1", "from-netdev", NULL,
+		       "the entry node: an external client's requests to node-1's DSR NodePorts");
+	ip = ip4(IP_WORLD, IP_NODE1, 901);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40010, DSR_NODEPORT, PB_TCP_SYN, 16000, 0, NULL);
+	ip = ip4(IP_WORLD, IP_REMOTE, 901);
+	ip.ttl = 62;
+	ip.options = dsr_opt_tcp;
+	ip.options_len = sizeof(dsr_opt_tcp);
+	o = tcp_frame(&l2, &ip, 40010, 8080, PB_TCP_SYN, 16000, 0, NULL);
+	expect_translated(r, &f, &o,
+			  "SYN from 203.0.113.10 to node-1:30090: DNAT to remote:8080, client "
+			  "kept, option 9a 08 8a 75 01 02 00 c0 (IHL 7)");
+	ip = ip4(IP_WORLD, IP_NODE1, 902);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40010, DSR_NODEPORT, PB_TCP_ACK, 16001, 26001, NULL);
+	ip = ip4(IP_WORLD, IP_REMOTE, 902);
+	ip.ttl = 62;
+	o = tcp_frame(&l2, &ip, 40010, 8080, PB_TCP_ACK, 16001, 26001, NULL);
+	expect_translated(r, &f, &o, "the client's ACK: DNAT to remote:8080, no option");
+	ip = ip4(IP_WORLD, IP_NODE1, 903);
+	ip.ttl = 62;
+	f = udp_frame(&l2, &ip, 40011, DSR_NODEPORT + 1, "query", 5);
+	ip = ip4(IP_WORLD, IP_REMOTE, 903);
+	ip.ttl = 62;
+	ip.options = dsr_opt_udp;
+	ip.options_len = sizeof(dsr_opt_udp);
+	o = udp_frame(&l2, &ip, 40011, 9999, "query", 5);
+	expect_translated(r, &f, &o,
+			  "UDP to node-1:30091: DNAT to remote:9999, client kept, option 9a 08 8b 75 "
+			  "01 02 00 c0");
+
+	/* the backend's node: what node-1 sent (routed: TTL 61), and remote's reply */
+	r = new_replay(s, "svc-dsr-backend", "node-2", "from-netdev,to-netdev", NULL,
+		       "the backend's node: the option-carrying SYN for remote and remote's "
+		       "SYN-ACK");
+	ip = ip4(IP_WORLD, IP_REMOTE, 901);
+	ip.ttl = 61;
+	ip.options = dsr_opt_tcp;
+	ip.options_len = sizeof(dsr_opt_tcp);
+	f = tcp_frame(&fwd, &ip, 40010, 8080, PB_TCP_SYN, 16000, 0, NULL);
+	expect_ok(r, &f,
+		  "from-netdev: SYN for remote:8080 with the option: passes, its frontend "
+		  "recorded");
+	ip = ip4(IP_REMOTE, IP_WORLD, 911);
+	ip.ttl = 63;
+	f = tcp_frame(&reply, &ip, 8080, 40010, PB_TCP_SYN | PB_TCP_ACK, 26000, 16001, NULL);
+	ip = ip4(IP_NODE1, IP_WORLD, 911);
+	ip.ttl = 63;
+	o = tcp_frame(&reply, &ip, DSR_NODEPORT, 40010, PB_TCP_SYN | PB_TCP_ACK, 26000, 16001,
+		      NULL);
+	expect_translated(r, &f, &o,
+			  "to-netdev: remote's SYN-ACK leaves from the frontend 192.0.2.1:30090 "
+			  "to the client");
+}
+
 static void (*const cases[])(struct scenario *s) = {
 	case_tcp_same_node, case_tcp_syn_denied, case_tcp_remote_node, case_udp,
 	case_icmp_echo,	    case_icmp_related,	 case_ipv4_options,    case_fragments,
 	case_ipv4_malformed, case_l4_truncated,	 case_vlan,	       case_arp,
 	case_ipv6,	    case_spoofed,	 case_ttl,	       case_overlay,
 	case_sctp_policy,   case_svc_clusterip,	 case_svc_nodeport,    case_svc_masquerade,
+	case_svc_dsr_opt,
 };
 
 /* ---- output ---- */

@@ -86,7 +86,7 @@ fi
 # Service and NAT goldens (scenarios/replay/svc-*.yaml, docs/SERVICES.md "Replay"): also run
 # by the simulator (Replay documents need no cluster), and the netdev hooks from the CLI.
 svc=(scenarios/replay/svc-clusterip.yaml scenarios/replay/svc-nodeport.yaml
-     scenarios/replay/svc-masquerade.yaml)
+     scenarios/replay/svc-masquerade.yaml scenarios/replay/svc-dsr-opt.yaml)
 check "ciliate-sim run: service/NAT replays" 0 "$build/bin/ciliate-sim" run "${svc[@]}"
 tmp2=$(mktemp -d); trap 'rm -rf "$tmp2" ${tmp:+"$tmp"}' EXIT
 check "replay --hook from-netdev -r/-w/--expect (NodePort SNAT and its reply)" 0 \
@@ -101,6 +101,19 @@ check "replay --hook to-netdev,from-netdev (one hook per packet)" 0 \
 	"$ciliate" replay --scenario scenarios/replay/svc-masquerade.yaml --node node-1 \
 	--hook to-netdev,from-netdev -r pcaps/replay/svc-masquerade-tcp.pcap \
 	--expect pcaps/replay/svc-masquerade-tcp.out.pcap
+check "replay --hook from-netdev -r/--expect (DSR entry node: the option 0x9A on SYN and UDP)" 0 \
+	"$ciliate" replay --scenario scenarios/replay/svc-dsr-opt.yaml --node node-1 \
+	--hook from-netdev -r pcaps/replay/svc-dsr-entry.pcap \
+	--expect pcaps/replay/svc-dsr-entry.out.pcap --expect-verdicts ok,ok,ok
+check "replay --hook from-netdev,to-netdev (DSR backend node: the reply from the frontend)" 0 \
+	"$ciliate" replay --scenario scenarios/replay/svc-dsr-opt.yaml --node node-2 \
+	--hook from-netdev,to-netdev -r pcaps/replay/svc-dsr-backend.pcap \
+	--expect pcaps/replay/svc-dsr-backend.out.pcap --expect-verdicts ok,ok
+# the reply's frontend comes from the option of the request seen by from-netdev
+check "replay DSR reply without the option-carrying request is not translated" 1 \
+	"$ciliate" replay --scenario scenarios/replay/svc-dsr-opt.yaml --node node-2 \
+	--hook to-netdev,to-netdev -r pcaps/replay/svc-dsr-backend.pcap \
+	--expect pcaps/replay/svc-dsr-backend.out.pcap
 # without the request's hook the reply finds no mapping: it passes untranslated (mismatch)
 check "replay reply alone is not translated (state comes from the request)" 1 \
 	"$ciliate" replay --scenario scenarios/replay/svc-masquerade.yaml --node node-1 \
@@ -126,6 +139,8 @@ declare -A want=(
 	[svc-nodeport-local]='203.0.113.10 10.244.0.20 40001 8080|192.0.2.1 203.0.113.10 30081 40001'
 	[svc-masquerade-tcp]='192.0.2.1 203.0.113.10 41600 80|203.0.113.10 10.244.0.10 80 41600'
 	[svc-masquerade-icmp-error]='192.0.2.1 203.0.113.10 40600 9999|203.0.113.10,10.244.0.10 10.244.0.10,203.0.113.10 40600 9999'
+	[svc-dsr-entry]='203.0.113.10 10.244.1.30 40010 8080|203.0.113.10 10.244.1.30 40010 8080|203.0.113.10 10.244.1.30 40011 9999'
+	[svc-dsr-backend]='203.0.113.10 10.244.1.30 40010 8080|192.0.2.1 203.0.113.10 30090 40010'
 	[svc-masquerade-exempt]='10.244.0.10 10.244.1.30 41700 80|10.244.0.10 192.0.2.2 41701 10250|192.0.2.1 203.0.113.10 41702 80'
 )
 if ! command -v tshark >/dev/null; then
@@ -157,6 +172,56 @@ else
 			failed=$((failed + 1)); echo "FAIL tshark: $name.out.pcap: got '$got', want '${want[$name]}'"
 		fi
 	done
+	# DSR (svc-dsr-opt): tshark dissects Cilium's option as an unknown IPv4 option 0x9a of
+	# 8 bytes on exactly the packets that carry it (per packet: 1 with it, 0 without)
+	declare -A dsr_opts=(
+		[svc-dsr-entry.pcap]='0 0 0' [svc-dsr-entry.out.pcap]='1 0 1'
+		[svc-dsr-backend.pcap]='1 0' [svc-dsr-backend.out.pcap]='1 0'
+	)
+	for pc in "${!dsr_opts[@]}"; do
+		got=$("${tsh[@]}" -r pcaps/replay/$pc -V 2>/dev/null | awk '
+			/^Frame [0-9]+:/ { if (n++) printf "%d ", o; o = 0 }
+			/^ +Unknown \(0x9a\) \(8 bytes\)$/ { o++ }
+			END { if (n) printf "%d", o }')
+		if [ "$got" = "${dsr_opts[$pc]}" ]; then
+			passed=$((passed + 1)); echo "ok   tshark: $pc: option 0x9a/8 dissected per packet: $got"
+		else
+			failed=$((failed + 1)); echo "FAIL tshark: $pc: option 0x9a/8 per packet: got '$got', want '${dsr_opts[$pc]}'"
+		fi
+	done
 fi
+
+# The DSR option's bytes, read from the pcaps: per packet IHL, total length and the option
+# bytes right after the base header: 9a 08, the frontend port and address byte-swapped as
+# Cilium stores them (30090 = 0x758a -> 8a 75, 30091 -> 8b 75; 192.0.2.1 -> 01 02 00 c0).
+declare -A dsr_bytes=(
+	[svc-dsr-entry.pcap]='5 40 -|5 40 -|5 33 -'
+	[svc-dsr-entry.out.pcap]='7 48 9a088a75010200c0|5 40 -|7 41 9a088b75010200c0'
+	[svc-dsr-backend.pcap]='7 48 9a088a75010200c0|5 40 -'
+	[svc-dsr-backend.out.pcap]='7 48 9a088a75010200c0|5 40 -'
+)
+for pc in "${!dsr_bytes[@]}"; do
+	got=$(python3 - "pcaps/replay/$pc" <<'PY' 2>&1
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+end = '<' if d[:4] == b'\xd4\xc3\xb2\xa1' else '>'
+off, out = 24, []
+while off + 16 <= len(d):
+    incl = struct.unpack(end + 'I', d[off + 8:off + 12])[0]
+    pkt = d[off + 16:off + 16 + incl]
+    off += 16 + incl
+    ip = pkt[14:]
+    ihl = ip[0] & 15
+    opts = ip[20:ihl * 4].hex() or '-'
+    out.append('%d %d %s' % (ihl, struct.unpack('>H', ip[2:4])[0], opts))
+print('|'.join(out))
+PY
+	)
+	if [ "$got" = "${dsr_bytes[$pc]}" ]; then
+		passed=$((passed + 1)); echo "ok   DSR option bytes: $pc: $got"
+	else
+		failed=$((failed + 1)); echo "FAIL DSR option bytes: $pc: got '$got', want '${dsr_bytes[$pc]}'"
+	fi
+done
 echo "replay: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
