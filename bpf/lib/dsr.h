@@ -88,6 +88,93 @@ static __always_inline int dsr_set_opt4(struct __sk_buff *skb, struct pkt *p, __
 	return 0;
 }
 
+/* Would the option push this packet past the fabric device's MTU? */
+static __always_inline int dsr_too_big(const struct pkt *p, __u16 mtu)
+{
+	return mtu && p->len - p->l3_off + DSR_IPV4_OPT_LEN > mtu;
+}
+
+/*
+ * The MTU outcome (REFERENCE.md 1.7): instead of a request the option would make too big,
+ * the client gets ICMP fragmentation needed with the MTU less the option, quoting its own
+ * packet as it sent it (to the frontend), so that its path-MTU cache fixes the next attempt.
+ * The packet is turned into that ICMP error in place and sent back out of the device.
+ * `p` has been DNATed to the backend already: the quote is given the frontend back first.
+ * Returns the TC verdict (a redirect) or -reason.
+ */
+struct dsr_icmp_reply {
+	struct iphdr ip;
+	__u8 icmp[8];
+	__u8 quote[28]; /* the request's IP header and first 8 bytes of L4 */
+	__u8 macs[12];
+};
+
+/* Its own per-CPU buffer: the netdev programs' stack has no room for it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dsr_icmp_reply);
+} dsr_icmp_scratch SEC(".maps");
+
+static __always_inline __u16 dsr_csum_fold(__s64 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+static __attribute__((noinline, unused)) int dsr_frag_needed(struct __sk_buff *skb,
+							    struct pkt *p, __be32 vip,
+							    __be16 vport, __u16 mtu)
+{
+	const __u32 len = sizeof(struct iphdr) + 8 + 28;
+	struct dsr_icmp_reply *r;
+	__be16 next_mtu = bpf_htons(mtu - DSR_IPV4_OPT_LEN);
+	__u32 zero = 0;
+	__s64 sum;
+	__u16 c;
+
+	r = bpf_map_lookup_elem(&dsr_icmp_scratch, &zero);
+	if (!r)
+		return -REASON_FRAG_NEEDED;
+	if (p->l4_off - p->l3_off != sizeof(struct iphdr))
+		return -REASON_FRAG_NEEDED; /* options: no clean quote, plain drop */
+	if (nat_rewrite4(skb, p, 1, vip, vport) < 0 ||
+	    bpf_skb_load_bytes(skb, p->l3_off, r->quote, sizeof(r->quote)) < 0 ||
+	    bpf_skb_load_bytes(skb, 6, r->macs, 6) < 0 || /* source first: it becomes dest */
+	    bpf_skb_load_bytes(skb, 0, r->macs + 6, 6) < 0)
+		return -REASON_FRAG_NEEDED;
+	if (bpf_skb_change_tail(skb, p->l3_off + len, 0) < 0)
+		return -REASON_ERROR_WRITING_TO_PACKET;
+	__builtin_memset(&r->ip, 0, sizeof(r->ip) + sizeof(r->icmp));
+	r->ip.version = 4;
+	r->ip.ihl = 5;
+	r->ip.tot_len = bpf_htons(len);
+	r->ip.frag_off = bpf_htons(0x4000); /* DF */
+	r->ip.ttl = 64;
+	r->ip.protocol = IPPROTO_ICMP;
+	r->ip.saddr = vip;
+	r->ip.daddr = p->saddr.v4;
+	r->icmp[0] = ICMP_DEST_UNREACH;
+	r->icmp[1] = 4; /* fragmentation needed and DF set */
+	__builtin_memcpy(&r->icmp[6], &next_mtu, 2);
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)r->icmp, sizeof(r->icmp) + sizeof(r->quote), 0);
+	if (sum < 0)
+		return -REASON_ERROR_WHILE_CORRECTING_L4_CHECKSUM;
+	c = dsr_csum_fold(sum);
+	__builtin_memcpy(&r->icmp[2], &c, 2);
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)&r->ip, sizeof(r->ip), 0);
+	if (sum < 0)
+		return -REASON_ERROR_WHILE_CORRECTING_L3_CHECKSUM;
+	r->ip.check = dsr_csum_fold(sum);
+	/* back the way it came: the Ethernet addresses swapped */
+	if (bpf_skb_store_bytes(skb, 0, r->macs, sizeof(r->macs), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, p->l3_off, r, len, 0) < 0)
+		return -REASON_ERROR_WRITING_TO_PACKET;
+	return bpf_redirect(skb->ifindex, 0);
+}
+
 /*
  * Backend node: a packet to a local pod carrying the option. Its frontend is recorded for
  * the replies (a NAT OUT entry keyed by the reply's tuple). Returns 1 (recorded), 0 (no

@@ -127,6 +127,14 @@ static __always_inline int nodeport_lb(struct pipeline *pl, const struct node_co
 		return nodeport_to_local(pl, ep);
 	/* DSR: the client stays the source, the option names the frontend (dsr.h) */
 	if ((svc->flags2 & LB_SVC_F2_FWD_MODE_DSR) && (cfg->flags & NODE_CFG_F_DSR_OPT)) {
+		if (dsr_wants_opt(p) && dsr_too_big(p, cfg->mtu)) {
+			ret = dsr_frag_needed(pl->skb, p, sc->fk.addr.v4, sc->fk.dport, cfg->mtu);
+			if (ret < 0)
+				return ret;
+			/* counted and reported as the drop of the request it replaces */
+			drop_packet(pl, -REASON_FRAG_NEEDED, CILIATE_SRC_FILE, __LINE__);
+			return ret;
+		}
 		ret = dsr_wants_opt(p) ? dsr_set_opt4(pl->skb, p, sc->fk.addr.v4, sc->fk.dport) : 0;
 		if (ret != DSR_NO_ROOM) {
 			pl->dst_identity = ipcache_identity(p->family, &p->daddr);

@@ -19,6 +19,9 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -44,6 +47,23 @@ static uint32_t netdev_find(uint32_t addr, char name[IF_NAMESIZE])
 	}
 	freeifaddrs(ifs);
 	return ifindex;
+}
+
+/* The device's MTU (SIOCGIFMTU), or fallback. */
+static uint16_t netdev_mtu(const char *name, uint16_t fallback)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	uint16_t mtu = fallback;
+
+	if (fd < 0)
+		return fallback;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0 && ifr.ifr_mtu <= 65535)
+		mtu = (uint16_t)ifr.ifr_mtu;
+	close(fd);
+	return mtu;
 }
 
 static int accept_local_set(struct agent *a)
@@ -100,6 +120,8 @@ int agent_netdev_sync(struct agent *a, struct diag *d)
 	}
 	cfg = a->ns.cfg;
 	cfg.fabric_ifindex = a->netdev_ifindex;
+	if (a->netdev_ifindex)
+		cfg.mtu = netdev_mtu(name, cfg.mtu);
 	if (a->netdev_cfg_written && !memcmp(&cfg, &a->netdev_cfg, sizeof(cfg)))
 		return 0;
 	err = dp_node_config_set(a->dp, &cfg, d);

@@ -211,6 +211,7 @@ static void node_config_of(const struct cluster_model *m, const struct m_node *n
 	c->native_cidr = lb->native_routing_cidr;
 	c->native_cidr_len = lb->native_routing_cidr_len;
 	c->lb_mode = (uint8_t)lb->mode;
+	c->mtu = 1500; /* the agent writes its fabric device's */
 	if (lb->bpf_masquerade)
 		c->flags |= NODE_CFG_F_MASQUERADE;
 	if (lb->kube_proxy_replacement)

@@ -451,6 +451,87 @@ static void test_dsr_opt(void **state)
 	assert_out(h, NODE_IP, 30070, IP_C1, 40000);
 }
 
+/*
+ * DSR MTU outcome: a 1500-byte SYN with data (TCP Fast Open style) to a DSR frontend, on a
+ * 1500-byte fabric: no room for the option, so the client gets ICMP fragmentation needed
+ * (MTU 1492) from the frontend, quoting its own packet to the frontend, sent back out of
+ * the device; counted as a FRAG_NEEDED drop.
+ */
+static void test_dsr_frag_needed(void **state)
+{
+	struct harness *h = *state;
+	static const uint8_t mac_c[6] = { 0x02, 0, 0, 0, 0, 0xc1 }, mac_n[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+	struct pb_ipv4 ip = pb_ipv4_hdr(IP_C1, NODE_IP);
+	struct pb_tcp tcp = pb_tcp_hdr(40000, 30070, PB_TCP_SYN);
+	const struct ciliate_event *ev;
+	struct node_config cfg;
+	struct lb_key k;
+	struct lb_service svc;
+	struct diag d = { "" };
+	static uint8_t buf[1600];
+	const uint8_t *icmp, *quote;
+	struct pb_pkt pk;
+	uint32_t a;
+	uint16_t v;
+	char why[128];
+	int n;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.node_ip = NODE_IP;
+	cfg.pod_cidr = PB_IP4(10, 244, 0, 0);
+	cfg.pod_cidr_len = 24;
+	cfg.native_cidr = PB_IP4(10, 244, 0, 0);
+	cfg.native_cidr_len = 16;
+	cfg.flags = NODE_CFG_F_KPR | NODE_CFG_F_DSR_OPT;
+	cfg.mtu = 1500;
+	assert_int_equal(dp_node_config_set(h->dp, &cfg, &d), 0);
+	put_frontend(h, NODE_IP, 30070, 8, BE_R, LB_SVC_F_NODEPORT);
+	memset(&k, 0, sizeof(k));
+	k.addr.v4 = NODE_IP;
+	k.dport = htons(30070);
+	k.proto = IPPROTO_TCP;
+	k.family = CILIATE_AF_INET;
+	for (uint16_t slot = 0; slot < 2; slot++) {
+		k.backend_slot = slot;
+		assert_int_equal(bpf_map_lookup_elem(datapath_map_fd(h->dp, MAP_LB_SERVICES), &k,
+						     &svc), 0);
+		svc.flags2 |= LB_SVC_F2_FWD_MODE_DSR;
+		harness_map_put(h, MAP_LB_SERVICES, &k, &svc);
+	}
+	pb_init(&pk, buf, sizeof(buf));
+	pb_eth(&pk, mac_n, mac_c, PB_AUTO);
+	pb_ipv4(&pk, &ip);
+	pb_tcp(&pk, &tcp);
+	pb_fill(&pk, 'x', 1460);
+	n = pb_finish(&pk);
+	assert_int_equal(n, 14 + 1500);
+
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, buf, (size_t)n), TC_ACT_REDIRECT);
+	ev = harness_event(h, EVENT_DROP);
+	assert_non_null(ev);
+	assert_int_equal(ev->reason, REASON_FRAG_NEEDED);
+	assert_int_equal(h->out_len, 14 + 20 + 8 + 28);
+	assert_memory_equal(h->out, mac_c, 6); /* back to the client's MAC */
+	memcpy(&a, h->out + 14 + 12, 4);
+	assert_int_equal(a, NODE_IP);
+	memcpy(&a, h->out + 14 + 16, 4);
+	assert_int_equal(a, IP_C1);
+	icmp = h->out + 14 + 20;
+	assert_int_equal(icmp[0], 3);
+	assert_int_equal(icmp[1], 4);
+	memcpy(&v, icmp + 6, 2);
+	assert_int_equal(ntohs(v), 1492);
+	quote = icmp + 8;
+	memcpy(&a, quote + 16, 4);
+	assert_int_equal(a, NODE_IP); /* the client's packet as it sent it: to the frontend */
+	memcpy(&v, quote + 20 + 2, 2);
+	assert_int_equal(ntohs(v), 30070);
+	assert_int_equal(pb_csum(quote, 20), 0);
+	assert_int_equal(pb_csum(icmp, 36), 0);
+	if (replay_checksums_valid(h->out, h->out_len, why, sizeof(why)))
+		fail_msg("ICMP frag needed checksums: %s", why);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +548,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_not_masqueraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsr_opt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsr_frag_needed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bpf_nodeport", tests, NULL, NULL);

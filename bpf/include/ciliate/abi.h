@@ -501,6 +501,8 @@ struct node_config {
 	__u8 flags;		 /* NODE_CFG_F_* */
 	__u8 lb_mode;		 /* LB_MODE_* as in the model (0 snat) */
 	__u32 fabric_ifindex;	 /* the device from-netdev / to-netdev are attached to */
+	__u16 mtu;		 /* its MTU: a DSR request growing past it gets ICMP frag needed */
+	__u8 pad[2];
 };
 
 /* ---- Layout checks: BPF and userspace must agree byte for byte ------------------------ */
@@ -531,7 +533,7 @@ CILIATE_ABI_CHECK(lb_affinity_match, 8);
 CILIATE_ABI_CHECK(nat_key, 40);
 CILIATE_ABI_CHECK(nat_entry, 40);
 CILIATE_ABI_CHECK(lb_src_range_key, 24);
-CILIATE_ABI_CHECK(node_config, 20);
+CILIATE_ABI_CHECK(node_config, 24);
 
 _Static_assert(__builtin_offsetof(struct ipcache_key, addr) == 8, "ABI: ipcache_key.addr");
 _Static_assert(__builtin_offsetof(struct policy_key, dport) == 14, "ABI: policy_key.dport");

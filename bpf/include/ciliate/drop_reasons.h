@@ -26,6 +26,7 @@
 	X(133, POLICY_DENIED, "Policy denied")                                         \
 	X(134, INVALID_PACKET_DROPPED, "Invalid packet")                               \
 	X(135, CT_TRUNCATED_OR_INVALID_HEADER, "CT: Truncated or invalid header")      \
+	X(136, FRAG_NEEDED, "Fragmentation needed")                                   \
 	X(137, CT_UNKNOWN_L4_PROTOCOL, "CT: Unknown L4 protocol")                      \
 	X(139, UNSUPPORTED_L3_PROTOCOL, "Unsupported L3 protocol")                     \
 	X(141, ERROR_WRITING_TO_PACKET, "Error writing to packet")                     \
