@@ -367,32 +367,14 @@ static void test_not_masqueraded(void **state)
 	assert_out(h, NODE_IP, 41003, IP_C1, 80);
 }
 
-/*
- * DSR, IPv4 option dispatch. Entry node: the SYN to a DSR NodePort is DNATed to the remote
- * backend, keeps the client as source, and carries option 0x9A/8 with the frontend (port
- * and address byte-swapped as Cilium stores them) right after the base header; valid
- * checksums; the ACK that follows carries none. Backend node: such a request to its pod A
- * records the frontend, and A's reply leaves to-netdev from the frontend.
- */
-static void test_dsr_opt(void **state)
+/* Node config with the option dispatch (mtu: the fabric's, 0 none) and a DSR NodePort
+ * 192.0.2.1:30070 -> R:8080 (rev-NAT 8). */
+static void dsr_frontend(struct harness *h, uint16_t mtu)
 {
-	struct harness *h = *state;
-	struct frame syn = frame_tcp4(IP_C1, NODE_IP, 40000, 30070, PB_TCP_SYN, 64);
-	struct frame ack = frame_tcp4(IP_C1, NODE_IP, 40000, 30070, PB_TCP_ACK, 64);
-	struct frame reply = frame_tcp4(IP_A, IP_C1, 8080, 40000, PB_TCP_SYN | PB_TCP_ACK, 64);
-	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 1 };
 	struct node_config cfg;
-	struct lb_key k;
 	struct lb_service svc;
 	struct diag d = { "" };
-	uint8_t opt[8], buf[256];
-	uint16_t port_be = htons(30070);
-	uint32_t vip = NODE_IP, a;
-	struct pb_ipv4 ip = pb_ipv4_hdr(IP_C1, IP_A);
-	struct pb_tcp tcp = pb_tcp_hdr(40000, 8080, PB_TCP_SYN);
-	struct pb_pkt pk;
-	char why[128];
-	int n;
+	struct lb_key k;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.node_ip = NODE_IP;
@@ -401,6 +383,7 @@ static void test_dsr_opt(void **state)
 	cfg.native_cidr = PB_IP4(10, 244, 0, 0);
 	cfg.native_cidr_len = 16;
 	cfg.flags = NODE_CFG_F_KPR | NODE_CFG_F_DSR_OPT;
+	cfg.mtu = mtu;
 	assert_int_equal(dp_node_config_set(h->dp, &cfg, &d), 0);
 	put_frontend(h, NODE_IP, 30070, 8, BE_R, LB_SVC_F_NODEPORT);
 	memset(&k, 0, sizeof(k)); /* its slot 0 and slot 1 as a DSR frontend */
@@ -415,6 +398,32 @@ static void test_dsr_opt(void **state)
 		svc.flags2 |= LB_SVC_F2_FWD_MODE_DSR;
 		harness_map_put(h, MAP_LB_SERVICES, &k, &svc);
 	}
+}
+
+/*
+ * DSR, IPv4 option dispatch. Entry node: the SYN to a DSR NodePort is DNATed to the remote
+ * backend, keeps the client as source, and carries option 0x9A/8 with the frontend (port
+ * and address byte-swapped as Cilium stores them) right after the base header; valid
+ * checksums; the ACK that follows carries none. Backend node: such a request to its pod A
+ * records the frontend, and A's reply leaves to-netdev from the frontend.
+ */
+static void test_dsr_opt(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = frame_tcp4(IP_C1, NODE_IP, 40000, 30070, PB_TCP_SYN, 64);
+	struct frame ack = frame_tcp4(IP_C1, NODE_IP, 40000, 30070, PB_TCP_ACK, 64);
+	struct frame reply = frame_tcp4(IP_A, IP_C1, 8080, 40000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 1 };
+	uint8_t opt[8], buf[256];
+	uint16_t port_be = htons(30070);
+	uint32_t vip = NODE_IP, a;
+	struct pb_ipv4 ip = pb_ipv4_hdr(IP_C1, IP_A);
+	struct pb_tcp tcp = pb_tcp_hdr(40000, 8080, PB_TCP_SYN);
+	struct pb_pkt pk;
+	char why[128];
+	int n;
+
+	dsr_frontend(h, 0);
 
 	/* entry node */
 	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, syn.buf, syn.len), TC_ACT_OK);
@@ -464,10 +473,6 @@ static void test_dsr_frag_needed(void **state)
 	struct pb_ipv4 ip = pb_ipv4_hdr(IP_C1, NODE_IP);
 	struct pb_tcp tcp = pb_tcp_hdr(40000, 30070, PB_TCP_SYN);
 	const struct ciliate_event *ev;
-	struct node_config cfg;
-	struct lb_key k;
-	struct lb_service svc;
-	struct diag d = { "" };
 	static uint8_t buf[1600];
 	const uint8_t *icmp, *quote;
 	struct pb_pkt pk;
@@ -476,28 +481,7 @@ static void test_dsr_frag_needed(void **state)
 	char why[128];
 	int n;
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.node_ip = NODE_IP;
-	cfg.pod_cidr = PB_IP4(10, 244, 0, 0);
-	cfg.pod_cidr_len = 24;
-	cfg.native_cidr = PB_IP4(10, 244, 0, 0);
-	cfg.native_cidr_len = 16;
-	cfg.flags = NODE_CFG_F_KPR | NODE_CFG_F_DSR_OPT;
-	cfg.mtu = 1500;
-	assert_int_equal(dp_node_config_set(h->dp, &cfg, &d), 0);
-	put_frontend(h, NODE_IP, 30070, 8, BE_R, LB_SVC_F_NODEPORT);
-	memset(&k, 0, sizeof(k));
-	k.addr.v4 = NODE_IP;
-	k.dport = htons(30070);
-	k.proto = IPPROTO_TCP;
-	k.family = CILIATE_AF_INET;
-	for (uint16_t slot = 0; slot < 2; slot++) {
-		k.backend_slot = slot;
-		assert_int_equal(bpf_map_lookup_elem(datapath_map_fd(h->dp, MAP_LB_SERVICES), &k,
-						     &svc), 0);
-		svc.flags2 |= LB_SVC_F2_FWD_MODE_DSR;
-		harness_map_put(h, MAP_LB_SERVICES, &k, &svc);
-	}
+	dsr_frontend(h, 1500);
 	pb_init(&pk, buf, sizeof(buf));
 	pb_eth(&pk, mac_n, mac_c, PB_AUTO);
 	pb_ipv4(&pk, &ip);
