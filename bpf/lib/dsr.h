@@ -45,6 +45,13 @@ static __always_inline int dsr_wants_opt(const struct pkt *p)
 	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 }
 
+static __always_inline __u16 dsr_csum_fold(__s64 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
 #define DSR_NO_ROOM 1 /* dsr_set_opt4: the packet has options already: SNAT it instead */
 
 /*
@@ -79,9 +86,7 @@ static __always_inline int dsr_set_opt4(struct __sk_buff *skb, struct pkt *p, __
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&h, sizeof(h), 0);
 	if (sum < 0)
 		return -REASON_ERROR_WHILE_CORRECTING_L3_CHECKSUM;
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	h.ip.check = (__u16)~sum;
+	h.ip.check = dsr_csum_fold(sum);
 	if (bpf_skb_store_bytes(skb, p->l3_off, &h, sizeof(h), 0) < 0)
 		return -REASON_ERROR_WRITING_TO_PACKET;
 	p->l4_off += DSR_IPV4_OPT_LEN;
@@ -116,13 +121,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dsr_icmp_reply);
 } dsr_icmp_scratch SEC(".maps");
-
-static __always_inline __u16 dsr_csum_fold(__s64 sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)~sum;
-}
 
 static __attribute__((noinline, unused)) int dsr_frag_needed(struct __sk_buff *skb,
 							    struct pkt *p, __be32 vip,
@@ -215,18 +213,12 @@ static __always_inline int dsr_learn4(const struct pipeline *pl)
 static __always_inline int dsr_reply4(struct pipeline *pl)
 {
 	struct pkt *p = &pl->pkt;
-	struct nat_key k = {};
+	struct nat_key k;
 	struct nat_entry *e;
 
 	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
 		return 0;
-	k.saddr = p->saddr;
-	k.daddr = p->daddr;
-	k.sport = p->sport;
-	k.dport = p->dport;
-	k.proto = p->proto;
-	k.family = p->family;
-	k.dir = NAT_DIR_EGRESS;
+	nat_key_of(&k, p, NAT_DIR_EGRESS);
 	e = bpf_map_lookup_elem(&ciliate_nat, &k);
 	if (!e || !(e->flags & NAT_F_DSR))
 		return 0;

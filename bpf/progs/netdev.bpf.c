@@ -91,7 +91,8 @@ int from_netdev(struct __sk_buff *skb)
 	}
 
 	/* a DSR request for a pod here: its frontend, for the replies (dsr.h) */
-	if (pl.pkt.l4_off - pl.pkt.l3_off > sizeof(struct iphdr)) {
+	if ((cfg->flags & NODE_CFG_F_DSR_OPT) &&
+	    pl.pkt.l4_off - pl.pkt.l3_off > sizeof(struct iphdr)) {
 		ret = dsr_learn4(&pl);
 		if (ret < 0)
 			return NETDEV_VERDICT(&pl, ret);
@@ -138,8 +139,9 @@ int to_netdev(struct __sk_buff *skb)
 	if (!cfg || !cfg->node_ip ||
 	    !addr_in_cidr4(pl.pkt.saddr.v4, cfg->pod_cidr, cfg->pod_cidr_len))
 		return TC_ACT_OK;
-	/* a pod's reply to a DSR request: from the frontend, straight to the client */
-	ret = dsr_reply4(&pl);
+	/* a pod's reply to a DSR request: from the frontend, straight to the client (a
+	 * lookup per packet only where DSR is on) */
+	ret = (cfg->flags & NODE_CFG_F_DSR_OPT) ? dsr_reply4(&pl) : 0;
 	if (ret != 0) {
 		pl.src_identity = IDENTITY_WORLD;
 		pl.dst_identity = IDENTITY_WORLD;
