@@ -216,10 +216,16 @@ static void node_config_of(const struct cluster_model *m, const struct m_node *n
 		c->flags |= NODE_CFG_F_MASQUERADE;
 	if (lb->kube_proxy_replacement)
 		c->flags |= NODE_CFG_F_KPR;
-	/* the IPv4 option dispatch, in native routing only (as Cilium's); elsewhere, and for
-	 * the ipip/geneve dispatches not implemented yet, DSR frontends are served with SNAT */
+	/* The IPv4 option dispatch works in native routing only (as Cilium's: in tunnel routing
+	 * DSR frontends are served with SNAT). The ipip and geneve dispatches are built in BPF
+	 * and sent on the fabric device to the backend's node, so they work in both routing
+	 * modes (Cilium refuses geneve dispatch with VXLAN tunnelling; docs/SERVICES.md). */
 	if (lb->dsr_dispatch == DSR_DISPATCH_OPT && m->cluster.routing == ROUTING_NATIVE)
 		c->flags |= NODE_CFG_F_DSR_OPT;
+	else if (lb->dsr_dispatch == DSR_DISPATCH_IPIP)
+		c->flags |= NODE_CFG_F_DSR_IPIP;
+	else if (lb->dsr_dispatch == DSR_DISPATCH_GENEVE)
+		c->flags |= NODE_CFG_F_DSR_GENEVE;
 }
 
 int node_state_compute(const struct cluster_model *m, const char *node, struct node_state *out,

@@ -352,6 +352,10 @@ struct ciliate_event {
 
 #define LB_SCOPE_EXTERNAL 0
 #define LB_SCOPE_INTERNAL 1
+/* bpf-lb-dsr-dispatch ipip, on the backend's node: every node's DSR frontends (NodePorts
+ * with address 0: any node's), with this node's backends only. A decapsulated request names
+ * the entry node's frontend; it is served by a backend here (bpf/lib/dsr_ipip.h). */
+#define LB_SCOPE_DSR_LOCAL 2
 
 struct lb_key {
 	union ciliate_addr addr; /* frontend address */
@@ -490,7 +494,12 @@ struct lb_src_range_key {
 /* ---- This node, as the netdev programs need it (one entry, written by the agent) ------- */
 #define NODE_CFG_F_MASQUERADE (1u << 0) /* enable-bpf-masquerade */
 #define NODE_CFG_F_KPR (1u << 1)	/* kube-proxy-replacement: NodePort/LB/externalIPs */
-#define NODE_CFG_F_DSR_OPT (1u << 2)	/* bpf-lb-dsr-dispatch: opt (the dispatch implemented) */
+#define NODE_CFG_F_DSR_OPT (1u << 2)	/* bpf-lb-dsr-dispatch: opt */
+#define NODE_CFG_F_DSR_IPIP (1u << 3)	/* bpf-lb-dsr-dispatch: ipip */
+#define NODE_CFG_F_DSR_GENEVE (1u << 4) /* bpf-lb-dsr-dispatch: geneve */
+#define NODE_CFG_F_DSR_ANY (NODE_CFG_F_DSR_OPT | NODE_CFG_F_DSR_IPIP | NODE_CFG_F_DSR_GENEVE)
+#define NODE_CFG_F_XDP_ACCEL (1u << 5)	/* bpf-lb-acceleration: native (the XDP NodePort path) */
+#define NODE_CFG_F_PREFILTER (1u << 6)	/* prefilter-deny-cidrs is not empty */
 
 struct node_config {
 	__be32 node_ip;		 /* the address NodePort SNAT and masquerade translate to */
