@@ -1,22 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Direct Server Return, IPv4 option dispatch (`bpf-lb-mode: dsr|hybrid`,
- * `bpf-lb-dsr-dispatch: opt`; docs/SERVICES.md "DSR"). Wire format as Cilium's
- * (REFERENCE.md 1.3): the first option after the 20-byte base header, type 0x9A (copied,
- * class 0, number 26), length 8, then port (2) and address (4).
+ * Direct Server Return (`bpf-lb-mode: dsr|hybrid`; docs/SERVICES.md "DSR"): what the three
+ * dispatches share, and the IPv4 option dispatch (`bpf-lb-dsr-dispatch: opt`). The ipip and
+ * geneve dispatches build and parse their headers in dsr_ipip.h and dsr_geneve.h.
+ *
+ * Option wire format as Cilium's (REFERENCE.md 1.3): the first option after the 20-byte base
+ * header, type 0x9A (copied, class 0, number 26), length 8, then port (2) and address (4).
  *
  * - Entry node (nodeport.h, a remote backend of a DSR frontend): the request is DNATed to the
  *   backend, keeps the client as source, and carries the frontend in the option — on a TCP
  *   SYN, on every UDP datagram — then goes to the backend's node.
  * - Backend node (from-netdev, from-overlay): a packet to a local pod carrying the option
- *   records the frontend in a NAT OUT entry keyed by the reply's tuple (NAT_F_DSR).
+ *   records the frontend in a NAT OUT entry keyed by the reply's tuple (NAT_F_DSR,
+ *   dsr_record4(); every dispatch records the same way).
  * - Backend node, to-netdev: a reply with such an entry leaves with the frontend as source,
- *   straight to the client: it never crosses the entry node.
+ *   straight to the client: it never crosses the entry node (dsr_reply4()).
+ * - A request that the dispatch's header would push past the fabric MTU is answered with
+ *   ICMP fragmentation needed instead (dsr_frag_needed()).
  *
  * Byte order: Cilium converts the already network-ordered address and port with
  * bpf_htonl/bpf_htons before storing them, so on little-endian hosts they travel
  * byte-swapped; ciliate writes and reads them the same way, so mixed clusters agree
- * (DSR_OPT_SWAP below; REFERENCE.md 1.3, "Byte-order quirk").
+ * (REFERENCE.md 1.3, "Byte-order quirk"). The Geneve option carries them in network order.
  */
 #ifndef CILIATE_BPF_DSR_H
 #define CILIATE_BPF_DSR_H
@@ -93,18 +98,20 @@ static __always_inline int dsr_set_opt4(struct __sk_buff *skb, struct pkt *p, __
 	return 0;
 }
 
-/* Would the option push this packet past the fabric device's MTU? */
-static __always_inline int dsr_too_big(const struct pkt *p, __u16 mtu)
+/* Would `overhead` more bytes (the dispatch's header) push this packet past the fabric
+ * device's MTU? */
+static __always_inline int dsr_too_big(const struct pkt *p, __u16 mtu, __u32 overhead)
 {
-	return mtu && p->len - p->l3_off + DSR_IPV4_OPT_LEN > mtu;
+	return mtu && p->len - p->l3_off + overhead > mtu;
 }
 
 /*
- * The MTU outcome (REFERENCE.md 1.7): instead of a request the option would make too big,
- * the client gets ICMP fragmentation needed with the MTU less the option, quoting its own
+ * The MTU outcome (REFERENCE.md 1.7): instead of a request the dispatch's header would make
+ * too big, the client gets ICMP fragmentation needed with the MTU less that header
+ * (`overhead`: 8 for opt, 20 for ipip, the whole encapsulation for geneve), quoting its own
  * packet as it sent it (to the frontend), so that its path-MTU cache fixes the next attempt.
  * The packet is turned into that ICMP error in place and sent back out of the device.
- * `p` has been DNATed to the backend already: the quote is given the frontend back first.
+ * `p` may have been DNATed to the backend already: the quote is given the frontend back first.
  * Returns the TC verdict (a redirect) or -reason.
  */
 struct dsr_icmp_reply {
@@ -124,11 +131,11 @@ struct {
 
 static __attribute__((noinline, unused)) int dsr_frag_needed(struct __sk_buff *skb,
 							    struct pkt *p, __be32 vip,
-							    __be16 vport, __u16 mtu)
+							    __be16 vport, __u32 mtu_left)
 {
 	const __u32 len = sizeof(struct iphdr) + 8 + 28;
 	struct dsr_icmp_reply *r;
-	__be16 next_mtu = bpf_htons(mtu - DSR_IPV4_OPT_LEN);
+	__be16 next_mtu = bpf_htons((__u16)mtu_left);
 	__u32 zero = 0;
 	__s64 sum;
 	__u16 c;
@@ -174,23 +181,18 @@ static __attribute__((noinline, unused)) int dsr_frag_needed(struct __sk_buff *s
 }
 
 /*
- * Backend node: a packet to a local pod carrying the option. Its frontend is recorded for
- * the replies (a NAT OUT entry keyed by the reply's tuple). Returns 1 (recorded), 0 (no
- * option) or -reason.
+ * Backend node: a DSR request `p` (already addressed to the local pod) names its frontend
+ * (vip, vport; network order). The frontend is recorded for the replies: a NAT OUT entry
+ * keyed by the reply's tuple. Returns 1 (recorded) or -reason. A subprogram: its key and
+ * entry stay off the callers' stack.
  */
-static __always_inline int dsr_learn4(const struct pipeline *pl)
+static __attribute__((noinline, unused)) int dsr_record4(const struct pipeline *pl,
+							const struct pkt *p, __be32 vip,
+							__be16 vport)
 {
-	const struct pkt *p = &pl->pkt;
-	struct dsr_opt4 opt;
 	struct nat_key k = {};
 	struct nat_entry e = {};
 
-	if (p->family != CILIATE_AF_INET || p->l4_off - p->l3_off < 28 ||
-	    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP) || (p->flags & PKT_F_NO_L4))
-		return 0;
-	if (bpf_skb_load_bytes(pl->skb, p->l3_off + sizeof(struct iphdr), &opt, sizeof(opt)) < 0 ||
-	    opt.type != DSR_IPV4_OPT_TYPE || opt.len != DSR_IPV4_OPT_LEN)
-		return 0;
 	k.saddr = p->daddr;
 	k.daddr = p->saddr;
 	k.sport = p->dport;
@@ -200,12 +202,30 @@ static __always_inline int dsr_learn4(const struct pipeline *pl)
 	k.dir = NAT_DIR_EGRESS;
 	e.created_ns = pl->now;
 	e.last_used_ns = pl->now;
-	addr_set_v4(&e.to_addr, bpf_ntohl(opt.addr));
-	e.to_port = bpf_ntohs(opt.port);
+	addr_set_v4(&e.to_addr, vip);
+	e.to_port = vport;
 	e.flags = NAT_F_DSR;
 	if (bpf_map_update_elem(&ciliate_nat, &k, &e, BPF_ANY) < 0)
 		return -REASON_NO_MAPPING_FOR_NAT_MASQUERADE;
 	return 1;
+}
+
+/*
+ * Backend node: a packet to a local pod carrying the IPv4 option (dispatch opt) records its
+ * frontend. Returns 1 (recorded), 0 (no option) or -reason.
+ */
+static __always_inline int dsr_learn4(const struct pipeline *pl)
+{
+	const struct pkt *p = &pl->pkt;
+	struct dsr_opt4 opt;
+
+	if (p->family != CILIATE_AF_INET || p->l4_off - p->l3_off < 28 ||
+	    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP) || (p->flags & PKT_F_NO_L4))
+		return 0;
+	if (bpf_skb_load_bytes(pl->skb, p->l3_off + sizeof(struct iphdr), &opt, sizeof(opt)) < 0 ||
+	    opt.type != DSR_IPV4_OPT_TYPE || opt.len != DSR_IPV4_OPT_LEN)
+		return 0;
+	return dsr_record4(pl, p, bpf_ntohl(opt.addr), bpf_ntohs(opt.port));
 }
 
 /* Backend node, to-netdev: a reply of a DSR connection leaves from the frontend. Returns 1

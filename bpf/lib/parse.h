@@ -331,28 +331,30 @@ __subprog int parse_icmp_inner(struct __sk_buff *skb, const struct pkt *p,
 					    struct pkt *inner)
 {
 	__u32 off = p->l4_off + 8;
-	__u8 l4[8];
+	__u8 h[8]; /* the only stack it needs: callers are deep in the 512-byte limit */
 
 	__builtin_memset(inner, 0, sizeof(*inner));
 	inner->family = p->family;
+	/* fields are loaded straight into *inner, not through a copy of the header */
 	if (p->family == CILIATE_AF_INET) {
-		struct iphdr ip;
-
-		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) < 0 || ip.ihl < 5)
+		if (bpf_skb_load_bytes(skb, off, h, 1) < 0 || (h[0] & 0x0f) < 5 ||
+		    bpf_skb_load_bytes(skb, off + __builtin_offsetof(struct iphdr, protocol),
+				       &inner->proto, 1) < 0 ||
+		    bpf_skb_load_bytes(skb, off + __builtin_offsetof(struct iphdr, saddr),
+				       &inner->saddr.v4, 4) < 0 ||
+		    bpf_skb_load_bytes(skb, off + __builtin_offsetof(struct iphdr, daddr),
+				       &inner->daddr.v4, 4) < 0)
 			return -REASON_CT_TRUNCATED_OR_INVALID_HEADER;
-		inner->proto = ip.protocol;
-		addr_set_v4(&inner->saddr, ip.saddr);
-		addr_set_v4(&inner->daddr, ip.daddr);
-		off += ip.ihl * 4;
+		off += (h[0] & 0x0f) * 4;
 	} else {
-		struct ipv6hdr ip6;
-
-		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)) < 0)
+		if (bpf_skb_load_bytes(skb, off + __builtin_offsetof(struct ipv6hdr, nexthdr),
+				       &inner->proto, 1) < 0 ||
+		    bpf_skb_load_bytes(skb, off + __builtin_offsetof(struct ipv6hdr, saddr),
+				       inner->saddr.bytes, 16) < 0 ||
+		    bpf_skb_load_bytes(skb, off + __builtin_offsetof(struct ipv6hdr, daddr),
+				       inner->daddr.bytes, 16) < 0)
 			return -REASON_CT_TRUNCATED_OR_INVALID_HEADER;
-		inner->proto = ip6.nexthdr;
-		__builtin_memcpy(inner->saddr.bytes, &ip6.saddr, 16);
-		__builtin_memcpy(inner->daddr.bytes, &ip6.daddr, 16);
-		off += sizeof(ip6);
+		off += sizeof(struct ipv6hdr);
 	}
 	inner->l3_off = (__u16)(p->l4_off + 8);
 	inner->l4_off = (__u16)off;
@@ -362,7 +364,7 @@ __subprog int parse_icmp_inner(struct __sk_buff *skb, const struct pkt *p,
 	case IPPROTO_SCTP:
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		if (bpf_skb_load_bytes(skb, off, l4, sizeof(l4)) < 0)
+		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)) < 0)
 			return -REASON_CT_TRUNCATED_OR_INVALID_HEADER;
 		break;
 	default:
@@ -371,11 +373,11 @@ __subprog int parse_icmp_inner(struct __sk_buff *skb, const struct pkt *p,
 	if (inner->proto == IPPROTO_ICMP || inner->proto == IPPROTO_ICMPV6) {
 		__be16 id;
 
-		__builtin_memcpy(&id, &l4[4], 2);
-		icmp_ports(inner, l4[0], id);
+		__builtin_memcpy(&id, &h[4], 2);
+		icmp_ports(inner, h[0], id);
 	} else {
-		__builtin_memcpy(&inner->sport, &l4[0], 2);
-		__builtin_memcpy(&inner->dport, &l4[2], 2);
+		__builtin_memcpy(&inner->sport, &h[0], 2);
+		__builtin_memcpy(&inner->dport, &h[2], 2);
 	}
 	return 0;
 }

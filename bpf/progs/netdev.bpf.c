@@ -4,8 +4,10 @@
  *   from-netdev  TC ingress: what arrives from the network
  *   to-netdev    TC egress:  what leaves the node for the network
  *
- * from-netdev pipeline: parse -> node config -> reverse NAT of replies (nat.h) -> service
- * frontends (nodeport.h: NodePort, LoadBalancer IPs, externalIPs) -> the stack.
+ * from-netdev pipeline: parse -> node config -> DSR requests encapsulated by entry nodes
+ * (ipip, geneve: decapsulated, dsr_ipip.h, dsr_geneve.h) -> reverse NAT of replies (nat.h)
+ * -> DSR requests carrying the option (dsr.h) -> service frontends (nodeport.h: NodePort,
+ * LoadBalancer IPs, externalIPs) -> the stack.
  * to-netdev pipeline: parse -> node config -> DSR replies (a pod's answer to a DSR request
  * leaves from the frontend, dsr.h) -> masquerade (pods' traffic leaving the cluster gets the
  * node's address, nat.h) -> out. from-netdev also records DSR requests for local pods.
@@ -57,14 +59,58 @@ static __always_inline int netdev_verdict(struct pipeline *pl, int ret, __u16 li
 
 #define NETDEV_VERDICT(pl, ret) netdev_verdict(pl, ret, __LINE__)
 
+/*
+ * A DSR request an entry node encapsulated for a backend here: IPIP (protocol 4) or Geneve
+ * (UDP 6081) to this node's address, from another node of the cluster (anything else is not
+ * ours: the stack decides). Decapsulated; an IPIP request is then served by one of this
+ * node's backends, a Geneve one (DNATed already) goes on to its pod with its frontend
+ * recorded for the replies. Returns the verdict, -reason, NODEPORT_PASS, or DSR_SERVE_LOCAL
+ * (an IPIP request, decapsulated: for the frontends stage, with this node's backends).
+ */
+#define DSR_SERVE_LOCAL (NODEPORT_PASS - 1)
+
+static __always_inline int dsr_decap_stage(struct pipeline *pl, const struct node_config *cfg)
+{
+	const struct dsr_geneve_opt4 *opt;
+	struct pkt *p = &pl->pkt;
+	int ipip, ret;
+
+	ipip = p->proto == IPPROTO_IPIP && (cfg->flags & NODE_CFG_F_DSR_IPIP);
+	if (!ipip && !(p->proto == IPPROTO_UDP && p->dport == bpf_htons(DSR_GENEVE_PORT) &&
+		       (cfg->flags & NODE_CFG_F_DSR_GENEVE)))
+		return NODEPORT_PASS;
+	if (p->daddr.v4 != cfg->node_ip ||
+	    ipcache_identity(p->family, &p->saddr) != IDENTITY_REMOTE_NODE)
+		return NODEPORT_PASS;
+	pl->tunnel_endpoint = p->saddr.v4;
+	ret = ipip ? dsr_ipip_decap4(pl->skb, p) : dsr_geneve_decap4(pl->skb, p);
+	if (ret < 0)
+		return ret;
+	ret = parse_packet(pl->skb, p); /* what it carried */
+	if (ret < 0)
+		return ret;
+	if (p->family != CILIATE_AF_INET || p->vlan_depth)
+		return -REASON_INVALID_PACKET_DROPPED;
+	if (ipip)
+		return DSR_SERVE_LOCAL;
+	opt = dsr_geneve_found();
+	if (opt && (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP)) {
+		ret = dsr_record4(pl, p, opt->addr, opt->port);
+		if (ret < 0)
+			return ret;
+	}
+	pl->dst_identity = ipcache_identity(p->family, &p->daddr);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int from_netdev(struct __sk_buff *skb)
 {
 	struct pipeline pl = { .skb = skb, .hook = HOOK_FROM_NETDEV, .dir = DIR_INGRESS,
 			       .now = clock_now_ns(), .ct_status = CT_ESTABLISHED };
+	__u8 scope = LB_SCOPE_EXTERNAL, nat_flags = 0;
 	struct node_config *cfg;
 	__u16 rev_nat_index = 0;
-	__u8 nat_flags = 0;
 	int ret;
 
 	if (!netdev_parse(&pl))
@@ -72,6 +118,16 @@ int from_netdev(struct __sk_buff *skb)
 	cfg = node_config();
 	if (!cfg || !cfg->node_ip)
 		return TC_ACT_OK;
+
+	if (cfg->flags & (NODE_CFG_F_DSR_IPIP | NODE_CFG_F_DSR_GENEVE)) {
+		ret = dsr_decap_stage(&pl, cfg);
+		if (ret == DSR_SERVE_LOCAL) {
+			scope = LB_SCOPE_DSR_LOCAL;
+			goto frontends;
+		}
+		if (ret != NODEPORT_PASS)
+			return NETDEV_VERDICT(&pl, ret);
+	}
 
 	/* replies of connections this node translated: NodePort SNAT and masquerade, and
 	 * ICMP errors about them */
@@ -101,11 +157,13 @@ int from_netdev(struct __sk_buff *skb)
 	/* service frontends served on this node */
 	if (!(cfg->flags & NODE_CFG_F_KPR))
 		return TC_ACT_OK;
+frontends:
 	pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
 	pl.peer_resolved = 1;
-	ret = nodeport_lb(&pl, cfg);
-	if (ret == NODEPORT_PASS)
-		return TC_ACT_OK;
+	ret = nodeport_lb(&pl, cfg, scope);
+	if (ret == NODEPORT_PASS) /* an IPIP request for no frontend of ours is dropped */
+		return scope == LB_SCOPE_EXTERNAL ? TC_ACT_OK
+						  : NETDEV_VERDICT(&pl, -REASON_SERVICE_BACKEND_NOT_FOUND);
 	return NETDEV_VERDICT(&pl, ret);
 }
 
@@ -141,7 +199,7 @@ int to_netdev(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	/* a pod's reply to a DSR request: from the frontend, straight to the client (a
 	 * lookup per packet only where DSR is on) */
-	ret = (cfg->flags & NODE_CFG_F_DSR_OPT) ? dsr_reply4(&pl) : 0;
+	ret = (cfg->flags & NODE_CFG_F_DSR_ANY) ? dsr_reply4(&pl) : 0;
 	if (ret != 0) {
 		pl.src_identity = IDENTITY_WORLD;
 		pl.dst_identity = IDENTITY_WORLD;

@@ -367,9 +367,9 @@ static void test_not_masqueraded(void **state)
 	assert_out(h, NODE_IP, 41003, IP_C1, 80);
 }
 
-/* Node config with the option dispatch (mtu: the fabric's, 0 none) and a DSR NodePort
- * 192.0.2.1:30070 -> R:8080 (rev-NAT 8). */
-static void dsr_frontend(struct harness *h, uint16_t mtu)
+/* Node config with a DSR dispatch (NODE_CFG_F_DSR_*; mtu: the fabric's, 0 none) and a DSR
+ * NodePort 192.0.2.1:30070 -> R:8080 (rev-NAT 8); R lives on node 2. */
+static void dsr_frontend_dispatch(struct harness *h, uint16_t mtu, uint8_t dispatch)
 {
 	struct node_config cfg;
 	struct lb_service svc;
@@ -382,8 +382,9 @@ static void dsr_frontend(struct harness *h, uint16_t mtu)
 	cfg.pod_cidr_len = 24;
 	cfg.native_cidr = PB_IP4(10, 244, 0, 0);
 	cfg.native_cidr_len = 16;
-	cfg.flags = NODE_CFG_F_KPR | NODE_CFG_F_DSR_OPT;
+	cfg.flags = NODE_CFG_F_KPR | dispatch;
 	cfg.mtu = mtu;
+	harness_add_ipcache_tunnel(h, IP_R, 32, ID_R, NODE2_IP, IPCACHE_F_ENDPOINT);
 	assert_int_equal(dp_node_config_set(h->dp, &cfg, &d), 0);
 	put_frontend(h, NODE_IP, 30070, 8, BE_R, LB_SVC_F_NODEPORT);
 	memset(&k, 0, sizeof(k)); /* its slot 0 and slot 1 as a DSR frontend */
@@ -398,6 +399,11 @@ static void dsr_frontend(struct harness *h, uint16_t mtu)
 		svc.flags2 |= LB_SVC_F2_FWD_MODE_DSR;
 		harness_map_put(h, MAP_LB_SERVICES, &k, &svc);
 	}
+}
+
+static void dsr_frontend(struct harness *h, uint16_t mtu)
+{
+	dsr_frontend_dispatch(h, mtu, NODE_CFG_F_DSR_OPT);
 }
 
 /*
@@ -516,6 +522,232 @@ static void test_dsr_frag_needed(void **state)
 		fail_msg("ICMP frag needed checksums: %s", why);
 }
 
+/* The backend node's side of the ipip dispatch: node 2's NodePort 30070 (any node's, address
+ * 0) with this node's backend A, rev-NAT 8, in the DSR-local scope. */
+static void dsr_local_nodeport(struct harness *h)
+{
+	struct lb_key k;
+	struct lb_service s;
+
+	memset(&k, 0, sizeof(k));
+	k.dport = htons(30070);
+	k.proto = IPPROTO_TCP;
+	k.family = CILIATE_AF_INET;
+	k.scope = LB_SCOPE_DSR_LOCAL;
+	memset(&s, 0, sizeof(s));
+	s.count = 1;
+	s.rev_nat_index = 8;
+	s.flags = LB_SVC_F_ROUTABLE | LB_SVC_F_NODEPORT;
+	s.flags2 = LB_SVC_F2_FWD_MODE_DSR;
+	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
+	k.backend_slot = 1;
+	s.count = 0;
+	s.backend_id = BE_A;
+	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
+}
+
+static void assert_ipv4_outer(const uint8_t *ip, uint8_t proto, uint32_t src, uint32_t dst,
+			      size_t tot_len)
+{
+	uint32_t a;
+	uint16_t v;
+
+	assert_int_equal(ip[0], 0x45);
+	assert_int_equal(ip[8], 64); /* TTL */
+	assert_int_equal(ip[9], proto);
+	memcpy(&v, ip + 2, 2);
+	assert_int_equal(ntohs(v), tot_len);
+	memcpy(&a, ip + 12, 4);
+	assert_int_equal(a, src);
+	memcpy(&a, ip + 16, 4);
+	assert_int_equal(a, dst);
+	assert_int_equal(pb_csum(ip, 20), 0);
+}
+
+/*
+ * DSR, IPIP dispatch. Entry node: the SYN to a DSR NodePort with a backend on node 2 leaves
+ * (a redirect out of the device) unchanged inside an outer IPv4 header from this node to
+ * node 2, protocol 4, TTL 64, DF copied. Backend node: an IPIP packet from node 2 carrying
+ * a request to node 2's NodePort is decapsulated and served by the local backend A (DNAT,
+ * redirect to its veth); A's reply leaves to-netdev from node 2's frontend. An IPIP packet
+ * from outside the cluster is not decapsulated.
+ */
+static void test_dsr_ipip(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = frame_tcp4(IP_C1, NODE_IP, 40000, 30070, PB_TCP_SYN, 64);
+	struct frame reply = frame_tcp4(IP_A, IP_C1, 8080, 40000, PB_TCP_SYN | PB_TCP_ACK, 64);
+	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 1 };
+	struct pb_ipv4 outer = pb_ipv4_hdr(NODE2_IP, NODE_IP);
+	struct pb_ipv4 inner = pb_ipv4_hdr(IP_C1, NODE2_IP);
+	struct pb_tcp tcp = pb_tcp_hdr(40001, 30070, PB_TCP_SYN);
+	uint8_t buf[256];
+	struct pb_pkt pk;
+	char why[128];
+	int n;
+
+	dsr_frontend_dispatch(h, 1500, NODE_CFG_F_DSR_IPIP);
+
+	/* entry node */
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, syn.buf, syn.len), TC_ACT_REDIRECT);
+	assert_int_equal(h->out_len, syn.len + 20);
+	assert_ipv4_outer(h->out + 14, IPPROTO_IPIP, NODE_IP, NODE2_IP, syn.len - 14 + 20);
+	assert_memory_equal(h->out + 34, syn.buf + 14, syn.len - 14); /* the request unchanged */
+	if (replay_checksums_valid(h->out, h->out_len, why, sizeof(why)))
+		fail_msg("IPIP checksums: %s", why);
+
+	/* backend node */
+	dsr_local_nodeport(h);
+	inner.ttl = 63;
+	pb_init(&pk, buf, sizeof(buf));
+	pb_eth(&pk, mac, mac, PB_AUTO);
+	pb_ipv4(&pk, &outer);
+	pb_ipv4(&pk, &inner);
+	pb_tcp(&pk, &tcp);
+	n = pb_finish(&pk);
+	assert_true(n > 0);
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, buf, (size_t)n), TC_ACT_REDIRECT);
+	assert_int_equal(h->out_len, (size_t)n - 20);
+	assert_out(h, IP_C1, 40001, IP_A, 8080);
+	reply = frame_tcp4(IP_A, IP_C1, 8080, 40001, PB_TCP_SYN | PB_TCP_ACK, 64);
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, reply.buf, reply.len), TC_ACT_OK);
+	assert_out(h, NODE2_IP, 30070, IP_C1, 40001);
+
+	/* the same from a host outside the cluster: not decapsulated */
+	memcpy(buf + 14 + 12, &(uint32_t){ IP_C2 }, 4);
+	pb_ipv4_fix_csum(buf + 14, 20);
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, buf, (size_t)n), TC_ACT_OK);
+	assert_int_equal(h->out_len, (size_t)n);
+}
+
+/* The Geneve header and the DSR option expected for frontend 192.0.2.1:30070. */
+static void expect_geneve(const uint8_t *g, bool with_opt)
+{
+	static const uint8_t hdr_opt[8] = { 0x03, 0x40, 0x65, 0x58, 0, 0, 2, 0 };
+	static const uint8_t hdr[8] = { 0x00, 0x00, 0x65, 0x58, 0, 0, 2, 0 };
+	uint8_t opt[12] = { 0x01, 0x4b, 0x81, 0x02 };
+	uint32_t vip = NODE_IP;
+	uint16_t port = htons(30070);
+
+	assert_memory_equal(g, with_opt ? hdr_opt : hdr, 8);
+	if (!with_opt)
+		return;
+	memcpy(opt + 4, &vip, 4); /* network order, unlike the IPv4 option */
+	memcpy(opt + 8, &port, 2);
+	assert_memory_equal(g + 8, opt, 12);
+}
+
+/*
+ * DSR, Geneve dispatch. Entry node: the SYN to a DSR NodePort with a backend on node 2 is
+ * DNATed to it and leaves in Geneve to node 2 (outer IPv4 DF/TTL 64, UDP to 6081 with
+ * checksum 0, VNI 2) with the option class 0x014B type 0x81 naming the frontend; the ACK
+ * after it without the option. Backend node: such a packet from node 2 to a local pod is
+ * decapsulated and goes on to the stack; the pod's reply leaves from the frontend.
+ */
+static void test_dsr_geneve(void **state)
+{
+	struct harness *h = *state;
+	struct frame syn = frame_tcp4(IP_C1, NODE_IP, 40000, 30070, PB_TCP_SYN, 64);
+	struct frame ack = frame_tcp4(IP_C1, NODE_IP, 40000, 30070, PB_TCP_ACK, 64);
+	struct frame reply = frame_tcp4(IP_A, IP_C1, 8080, 40002, PB_TCP_SYN | PB_TCP_ACK, 64);
+	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 1 };
+	struct pb_ipv4 outer = pb_ipv4_hdr(NODE2_IP, NODE_IP);
+	struct pb_ipv4 inner = pb_ipv4_hdr(IP_C1, IP_A);
+	struct pb_tcp tcp = pb_tcp_hdr(40002, 8080, PB_TCP_SYN);
+	struct pb_udp udp = { .sport = 50000, .dport = 6081, .len = PB_AUTO, .no_csum = true };
+	uint8_t g[20] = { 0x03, 0x40, 0x65, 0x58, 0, 0, 2, 0, 0x01, 0x4b, 0x81, 0x02 };
+	uint32_t frontend = NODE2_IP, a;
+	uint16_t port = htons(30070), v;
+	const uint8_t *o;
+	uint8_t buf[256];
+	struct pb_pkt pk;
+	char why[128];
+	int n;
+
+	dsr_frontend_dispatch(h, 1500, NODE_CFG_F_DSR_GENEVE);
+
+	/* entry node: SYN with the option */
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, syn.buf, syn.len), TC_ACT_REDIRECT);
+	assert_int_equal(h->out_len, syn.len + 62);
+	o = h->out + 14;
+	assert_ipv4_outer(o, IPPROTO_UDP, NODE_IP, NODE2_IP, syn.len - 14 + 62);
+	assert_int_equal(o[6] & 0x40, 0x40); /* DF */
+	memcpy(&v, o + 20 + 2, 2);
+	assert_int_equal(ntohs(v), 6081);
+	memcpy(&v, o + 20, 2);
+	assert_true(ntohs(v) >= 0xc000);
+	memcpy(&v, o + 20 + 4, 2);
+	assert_int_equal(ntohs(v), syn.len - 14 + 62 - 20);
+	memcpy(&v, o + 20 + 6, 2);
+	assert_int_equal(v, 0);
+	expect_geneve(o + 28, true);
+	assert_int_equal(o[48 + 12], 0x08); /* inner Ethernet: IPv4 */
+	assert_int_equal(o[48 + 13], 0x00);
+	memcpy(&a, o + 62 + 12, 4);
+	assert_int_equal(a, IP_C1);
+	memcpy(&a, o + 62 + 16, 4);
+	assert_int_equal(a, IP_R); /* DNATed inside */
+	memcpy(&v, o + 62 + 22, 2);
+	assert_int_equal(ntohs(v), 8080);
+	if (replay_checksums_valid(h->out, h->out_len, why, sizeof(why)))
+		fail_msg("Geneve checksums: %s", why);
+
+	/* the ACK: encapsulated, no option */
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, ack.buf, ack.len), TC_ACT_REDIRECT);
+	assert_int_equal(h->out_len, ack.len + 50);
+	expect_geneve(h->out + 14 + 28, false);
+
+	/* backend node: from node 2, for pod A, naming node 2's frontend */
+	memcpy(g + 12, &frontend, 4);
+	memcpy(g + 16, &port, 2);
+	pb_init(&pk, buf, sizeof(buf));
+	pb_eth(&pk, mac, mac, PB_AUTO);
+	pb_ipv4(&pk, &outer);
+	pb_udp(&pk, &udp);
+	pb_bytes(&pk, g, sizeof(g));
+	pb_eth(&pk, mac, mac, PB_AUTO);
+	pb_ipv4(&pk, &inner);
+	pb_tcp(&pk, &tcp);
+	n = pb_finish(&pk);
+	assert_true(n > 0);
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, buf, (size_t)n), TC_ACT_OK);
+	assert_int_equal(h->out_len, (size_t)n - 62);
+	assert_memory_equal(h->out + 14, buf + 14 + 62, (size_t)n - 14 - 62);
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, reply.buf, reply.len), TC_ACT_OK);
+	assert_out(h, NODE2_IP, 30070, IP_C1, 40002);
+}
+
+/* Geneve MTU outcome: a full-size ACK has no room for the 50-byte encapsulation: ICMP
+ * fragmentation needed with MTU 1450, a FRAG_NEEDED drop. */
+static void test_dsr_geneve_frag_needed(void **state)
+{
+	struct harness *h = *state;
+	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 1 };
+	struct pb_ipv4 ip = pb_ipv4_hdr(IP_C1, NODE_IP);
+	struct pb_tcp tcp = pb_tcp_hdr(40003, 30070, PB_TCP_ACK);
+	const struct ciliate_event *ev;
+	static uint8_t buf[1600];
+	struct pb_pkt pk;
+	uint16_t v;
+	int n;
+
+	dsr_frontend_dispatch(h, 1500, NODE_CFG_F_DSR_GENEVE);
+	pb_init(&pk, buf, sizeof(buf));
+	pb_eth(&pk, mac, mac, PB_AUTO);
+	pb_ipv4(&pk, &ip);
+	pb_tcp(&pk, &tcp);
+	pb_fill(&pk, 'x', 1460);
+	n = pb_finish(&pk);
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, buf, (size_t)n), TC_ACT_REDIRECT);
+	ev = harness_event(h, EVENT_DROP);
+	assert_non_null(ev);
+	assert_int_equal(ev->reason, REASON_FRAG_NEEDED);
+	assert_int_equal(h->out[14 + 20], 3);
+	assert_int_equal(h->out[14 + 21], 4);
+	memcpy(&v, h->out + 14 + 20 + 6, 2);
+	assert_int_equal(ntohs(v), 1450);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,6 +765,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_masqueraded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsr_opt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsr_frag_needed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsr_ipip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsr_geneve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsr_geneve_frag_needed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bpf_nodeport", tests, NULL, NULL);
