@@ -57,16 +57,15 @@ static __always_inline __u64 event_time(struct pipeline *pl)
 	return pl->event_ts;
 }
 
-/* `where` is (source file id << 16 | line) for drops, 0 otherwise (BPF calls take 5 args). */
-__subprog void event_emit(struct pipeline *pl, __u8 type, __u16 reason, __u32 where,
-			  __u8 verdict)
+/* A ring-buffer record for an event, or NULL (events off, or the ring is full: counted). */
+static __always_inline struct ciliate_event *event_reserve(void)
 {
 	struct ciliate_event *ev;
 	__u32 zero = 0;
 	__u64 *lost;
 
 	if (cfg_no_events)
-		return;
+		return NULL;
 	ev = bpf_ringbuf_reserve(&ciliate_events, sizeof(*ev), 0);
 	if (!ev) {
 		/* the ring is full: the consumer is behind. Counted, never hidden (agent
@@ -74,8 +73,16 @@ __subprog void event_emit(struct pipeline *pl, __u8 type, __u16 reason, __u32 wh
 		lost = bpf_map_lookup_elem(&ciliate_events_lost, &zero);
 		if (lost)
 			(*lost)++;
-		return;
 	}
+	return ev;
+}
+
+/* Fills and submits an event; ifindex and pkt_len come from the hook's context (TC: the
+ * skb, XDP: the frame). */
+static __always_inline void event_fill_submit(struct ciliate_event *ev, struct pipeline *pl,
+					      __u8 type, __u16 reason, __u32 where, __u8 verdict,
+					      __u32 ifindex, __u32 pkt_len)
+{
 	ev->ts_ns = event_time(pl);
 	ev->type = type;
 	ev->hook = pl->hook;
@@ -91,13 +98,13 @@ __subprog void event_emit(struct pipeline *pl, __u8 type, __u16 reason, __u32 wh
 	ev->tcp_flags = pl->pkt.tcp_flags;
 	ev->verdict = verdict;
 	ev->pad0 = 0;
-	ev->ifindex = pl->skb->ifindex;
+	ev->ifindex = ifindex;
 	ev->target_ifindex = pl->target_ifindex;
 	ev->ep_id = pl->ep_id;
 	ev->src_identity = pl->src_identity;
 	ev->dst_identity = pl->dst_identity;
 	ev->rule_id = pl->rule_id;
-	ev->pkt_len = pl->skb->len;
+	ev->pkt_len = pkt_len;
 	ev->saddr = pl->pkt.saddr;
 	ev->daddr = pl->pkt.daddr;
 	ev->tunnel_endpoint = pl->tunnel_endpoint;
@@ -113,6 +120,17 @@ __subprog void event_emit(struct pipeline *pl, __u8 type, __u16 reason, __u32 wh
 	}
 	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&ciliate_events, BPF_RB_AVAIL_DATA) >=
 				       EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+/* `where` is (source file id << 16 | line) for drops, 0 otherwise (BPF calls take 5 args). */
+__subprog void event_emit(struct pipeline *pl, __u8 type, __u16 reason, __u32 where,
+			  __u8 verdict)
+{
+	struct ciliate_event *ev = event_reserve();
+
+	if (ev)
+		event_fill_submit(ev, pl, type, reason, where, verdict, pl->skb->ifindex,
+				  pl->skb->len);
 }
 
 /*

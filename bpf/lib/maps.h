@@ -146,6 +146,15 @@ struct {
 	__type(value, __u8);
 } ciliate_lb_src_ranges SEC(".maps");
 
+/* The XDP prefilter's denied source prefixes (prefilter.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PREFILTER_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct prefilter_key);
+	__type(value, __u8);
+} ciliate_prefilter SEC(".maps");
+
 /* This node's addresses and NAT settings (the netdev programs). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -141,12 +141,14 @@ struct {
 } nat_scratch SEC(".maps");
 
 /*
- * Source NAT of the packet to to_addr: the connection's mapping, made on its first packet.
+ * The connection's source NAT mapping to to_addr: the existing one, or one made on its first
+ * packet (both directions' entries). *addr and *port get the packet's new source; the packet
+ * itself is not touched (nat_snat4 rewrites it; the XDP path rewrites it its own way).
  * flags: NAT_F_*; rev_nat_index: NodePort SNAT's frontend (its replies' new source).
  * Returns 0 or -reason.
  */
-static __always_inline int nat_snat4(struct pipeline *pl, __be32 to_addr, __u8 flags,
-				     __u16 rev_nat_index)
+static __always_inline int nat_snat4_map(struct pipeline *pl, __be32 to_addr, __u8 flags,
+					 __u16 rev_nat_index, __be32 *addr, __be16 *port_out)
 {
 	struct pkt *p = &pl->pkt;
 	struct nat_scratch *sc;
@@ -164,7 +166,9 @@ static __always_inline int nat_snat4(struct pipeline *pl, __be32 to_addr, __u8 f
 	e = bpf_map_lookup_elem(&ciliate_nat, &sc->out);
 	if (e) {
 		e->last_used_ns = pl->now;
-		return nat_rewrite4(pl->skb, p, 0, e->to_addr.v4, e->to_port);
+		*addr = e->to_addr.v4;
+		*port_out = e->to_port;
+		return 0;
 	}
 
 	/* the reply tuple: from the peer to (to_addr, port) */
@@ -215,7 +219,27 @@ static __always_inline int nat_snat4(struct pipeline *pl, __be32 to_addr, __u8 f
 		return -REASON_NO_MAPPING_FOR_NAT_MASQUERADE;
 	}
 	pl->ct_status = CT_NEW; /* a new mapping: its trace event is wanted */
-	return nat_rewrite4(pl->skb, p, 0, to_addr, bpf_htons(port));
+	*addr = to_addr;
+	*port_out = bpf_htons(port);
+	return 0;
+}
+
+/*
+ * Source NAT of the packet to to_addr: the connection's mapping, made on its first packet.
+ * flags: NAT_F_*; rev_nat_index: NodePort SNAT's frontend (its replies' new source).
+ * Returns 0 or -reason.
+ */
+static __always_inline int nat_snat4(struct pipeline *pl, __be32 to_addr, __u8 flags,
+				     __u16 rev_nat_index)
+{
+	__be32 addr = 0;
+	__be16 port = 0;
+	int ret;
+
+	ret = nat_snat4_map(pl, to_addr, flags, rev_nat_index, &addr, &port);
+	if (ret < 0)
+		return ret;
+	return nat_rewrite4(pl->skb, &pl->pkt, 0, addr, port);
 }
 
 /*
@@ -223,33 +247,44 @@ static __always_inline int nat_snat4(struct pipeline *pl, __be32 to_addr, __u8 f
  * Returns 1 (translated; *rev_nat_index and *flags say what it belonged to), 0 (not a NAT
  * reply) or -reason.
  */
-static __always_inline int nat_rev4(struct pipeline *pl, __u16 *rev_nat_index, __u8 *flags)
+/* The IN entry a reply of a translated connection matches (refreshed), or NULL. The packet
+ * is not touched. */
+static __always_inline struct nat_entry *nat_rev4_lookup(struct pipeline *pl)
 {
 	struct pkt *p = &pl->pkt;
 	struct nat_scratch *sc;
 	struct nat_entry *e;
 	__u32 zero = 0;
-	int ret;
 
 	if (!nat_proto_ok(p))
-		return 0;
+		return NULL;
 	sc = bpf_map_lookup_elem(&nat_scratch, &zero);
 	if (!sc)
-		return 0;
+		return NULL;
 	nat_key_of(&sc->in, p, NAT_DIR_INGRESS);
 	if (p->proto == IPPROTO_ICMP) {
 		if (p->icmp_type != ICMP_ECHOREPLY)
-			return 0;
+			return NULL;
 		sc->in.sport = 0;
 	}
 	e = bpf_map_lookup_elem(&ciliate_nat, &sc->in);
 	if (!e)
-		return 0;
+		return NULL;
 	e->last_used_ns = pl->now;
 	pl->ct_status = CT_REPLY;
+	return e;
+}
+
+static __always_inline int nat_rev4(struct pipeline *pl, __u16 *rev_nat_index, __u8 *flags)
+{
+	struct nat_entry *e = nat_rev4_lookup(pl);
+	int ret;
+
+	if (!e)
+		return 0;
 	*rev_nat_index = e->rev_nat_index;
 	*flags = e->flags;
-	ret = nat_rewrite4(pl->skb, p, 1, e->to_addr.v4, e->to_port);
+	ret = nat_rewrite4(pl->skb, &pl->pkt, 1, e->to_addr.v4, e->to_port);
 	return ret < 0 ? ret : 1;
 }
 

@@ -212,6 +212,8 @@ struct agent {
 	uint32_t netdev_ifindex;  /* the fabric device from-/to-netdev are attached to (netdev.c) */
 	struct node_config netdev_cfg; /* what ciliate_node_cfg holds */
 	bool netdev_cfg_written;
+	uint32_t xdp_ifindex; /* the fabric device xdp_netdev is attached to (xdp.c), 0: none */
+	bool xdp_synced;      /* xdp.c ran once (a leftover attachment was looked at) */
 	struct kvset cur[AM_COUNT]; /* the maps' contents */
 	struct lb_maglev_table *maglev_cur; /* ciliate_lb_maglev's tables, sorted by key */
 	size_t nmaglev_cur;
@@ -414,6 +416,11 @@ int agent_netdev_sync(struct agent *a, struct diag *d);
 
 /* True when the fabric device changed under the attached programs. */
 bool agent_netdev_changed(struct agent *a);
+
+/* XDP on the fabric device (xdp.c, docs/XDP.md): writes ciliate_prefilter from the model and
+ * attaches xdp_netdev in native mode when bpf-lb-acceleration is native or the prefilter has
+ * entries (detaches it otherwise). Called by agent_netdev_sync with the device it found. */
+int agent_xdp_sync(struct agent *a, uint32_t ifindex, const char *name, struct diag *d);
 
 /* Removes the clsact qdisc (and so the programs) from ifindex; missing is fine. */
 int agent_tc_detach(int ifindex, struct diag *d);

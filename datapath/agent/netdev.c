@@ -6,6 +6,8 @@
  * and NAT settings. Both follow the model and the device: a re-created device gets the
  * programs again, a changed setting is written before the reconcile is published.
  *
+ * XDP on the same device (prefilter, NodePort acceleration) is xdp.c's.
+ *
  * With kube-proxy replacement the node forwards packets whose source is one of its own
  * addresses (NodePort SNAT to the node's address, a local backend's reply from a NodePort
  * frontend), which Linux drops as martians unless accept_local is set: the agent sets
@@ -122,11 +124,17 @@ int agent_netdev_sync(struct agent *a, struct diag *d)
 	cfg.fabric_ifindex = a->netdev_ifindex;
 	if (a->netdev_ifindex)
 		cfg.mtu = netdev_mtu(name, cfg.mtu);
-	if (a->netdev_cfg_written && !memcmp(&cfg, &a->netdev_cfg, sizeof(cfg)))
-		return 0;
-	err = dp_node_config_set(a->dp, &cfg, d);
+	if (!a->netdev_cfg_written || memcmp(&cfg, &a->netdev_cfg, sizeof(cfg))) {
+		err = dp_node_config_set(a->dp, &cfg, d);
+		if (err)
+			return err;
+	}
+	/* XDP after the config it reads (xdp.c) */
+	err = agent_xdp_sync(a, a->netdev_ifindex, name, d);
 	if (err)
 		return err;
+	if (a->netdev_cfg_written && !memcmp(&cfg, &a->netdev_cfg, sizeof(cfg)))
+		return 0;
 	if ((cfg.flags & NODE_CFG_F_KPR) && !(a->netdev_cfg.flags & NODE_CFG_F_KPR))
 		accept_local_set(a);
 	a->netdev_cfg = cfg;

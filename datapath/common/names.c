@@ -146,6 +146,7 @@ static const char *const src_file_names[SRC_MAX] = {
 	[SRC_UNKNOWN] = "unknown",     [SRC_LXC] = "lxc.bpf.c",	    [SRC_PARSE] = "parse.h",
 	[SRC_CONNTRACK] = "conntrack.h", [SRC_POLICY] = "policy.h",	    [SRC_FORWARD] = "forward.h",
 	[SRC_FRAG] = "frag.h",	       [SRC_NETDEV] = "netdev.bpf.c", [SRC_OVERLAY] = "overlay.bpf.c",
+	[SRC_XDP] = "xdp.bpf.c",
 };
 
 const char *src_file_name(unsigned int file)

@@ -19,6 +19,7 @@
 #include "lxc.skel.h"
 #include "overlay.skel.h"
 #include "netdev.skel.h"
+#include "xdp.skel.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -28,6 +29,7 @@ struct datapath {
 	struct lxc *lxc;
 	struct overlay *overlay;
 	struct netdev *netdev;
+	struct xdp *xdp;
 	char pin_dir[PATH_MAX];
 };
 
@@ -142,6 +144,31 @@ static int netdev_load(struct datapath *dp, const struct datapath_opts *opts, st
 	return 0;
 }
 
+/* The fabric device's XDP program (docs/XDP.md): prefilter and NodePort acceleration. */
+static int xdp_load(struct datapath *dp, const struct datapath_opts *opts, struct diag *d)
+{
+	int err;
+
+	dp->xdp = xdp__open();
+	if (!dp->xdp)
+		return diag_fail_errno(d, -errno, "opening xdp BPF object: %s", strerror(errno));
+	dp->xdp->rodata->cfg_enable_ipv6 = opts->enable_ipv6;
+	dp->xdp->rodata->cfg_trace_all = opts->trace_all;
+	dp->xdp->rodata->cfg_no_events = opts->no_events;
+	dp->xdp->rodata->cfg_every_drop = opts->every_drop;
+	if (opts->nat_port_min || opts->nat_port_max) {
+		dp->xdp->rodata->cfg_nat_port_min = opts->nat_port_min;
+		dp->xdp->rodata->cfg_nat_port_max = opts->nat_port_max;
+	}
+	err = share_maps(dp, dp->xdp->obj, "xdp", d);
+	if (err)
+		return err;
+	err = xdp__load(dp->xdp);
+	if (err)
+		return diag_fail_errno(d, err, "loading xdp BPF program: %s", strerror(-err));
+	return 0;
+}
+
 int datapath_open(const struct datapath_opts *opts, struct datapath **out, struct diag *d)
 {
 	struct datapath *dp;
@@ -205,6 +232,8 @@ int datapath_open(const struct datapath_opts *opts, struct datapath **out, struc
 	err = overlay_load(dp, opts, d);
 	if (!err)
 		err = netdev_load(dp, opts, d);
+	if (!err)
+		err = xdp_load(dp, opts, d);
 	if (err)
 		goto out;
 	*out = dp;
@@ -218,6 +247,7 @@ void datapath_close(struct datapath *dp)
 {
 	if (!dp)
 		return;
+	xdp__destroy(dp->xdp);
 	netdev__destroy(dp->netdev);
 	overlay__destroy(dp->overlay);
 	lxc__destroy(dp->lxc);
@@ -239,6 +269,8 @@ int datapath_prog_fd(const struct datapath *dp, int hook)
 		return bpf_program__fd(dp->netdev->progs.from_netdev);
 	case HOOK_TO_NETDEV:
 		return bpf_program__fd(dp->netdev->progs.to_netdev);
+	case HOOK_XDP:
+		return bpf_program__fd(dp->xdp->progs.xdp_netdev);
 	default:
 		return -ENOENT;
 	}

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Loading the datapath: opens the BPF objects (lxc: the pod programs; overlay: the tunnel
- * programs; netdev: the fabric device's programs; the last two share the lxc object's
- * maps) through their libbpf skeletons, writes the load-time configuration, and (for a node) pins every map under /sys/fs/bpf/ciliate/<node>/,
+ * programs; netdev: the fabric device's TC programs; xdp: its XDP program; the last three
+ * share the lxc object's maps) through their libbpf skeletons, writes the load-time configuration, and (for a node) pins every map under /sys/fs/bpf/ciliate/<node>/,
  * reusing maps already pinned there so that a reload keeps endpoints, policy and conntrack.
  */
 #ifndef CILIATE_DATAPATH_H
@@ -38,8 +38,8 @@ int datapath_open(const struct datapath_opts *opts, struct datapath **out, struc
 /* Releases file descriptors; pinned maps stay pinned. NULL is fine. */
 void datapath_close(struct datapath *dp);
 
-/* Program fd for a hook (enum ciliate_hook: the pod hooks and the overlay hooks); -ENOENT if
- * this build has no such hook. */
+/* Program fd for a hook (enum ciliate_hook: the pod, overlay, netdev hooks and xdp); -ENOENT
+ * if this build has no such hook. */
 int datapath_prog_fd(const struct datapath *dp, int hook);
 
 /* Map fd by pinned name (MAP_* in abi.h); -ENOENT if unknown. */

@@ -265,6 +265,11 @@ int dp_apply_node_state(struct datapath *dp, const struct node_state *ns, struct
 	err = dp_node_config_set(dp, &ns->cfg, d);
 	if (!err)
 		err = apply_services(dp, ns, d);
+	for (size_t i = 0; !err && i < ns->nprefilter; i++) {
+		uint8_t one = 1;
+
+		err = map_update(dp, MAP_PREFILTER, &ns->prefilter[i], &one, d);
+	}
 	if (err)
 		return err;
 

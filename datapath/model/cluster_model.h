@@ -62,6 +62,8 @@ enum m_lb_mode { LB_MODE_SNAT = 0, LB_MODE_DSR, LB_MODE_HYBRID, LB_MODE_ANNOTATI
 enum m_lb_algorithm { LB_ALG_RANDOM = 0, LB_ALG_MAGLEV };
 enum m_dsr_dispatch { DSR_DISPATCH_OPT = 0, DSR_DISPATCH_IPIP, DSR_DISPATCH_GENEVE };
 
+#define LB_PREFILTER_CIDRS_MAX 256 /* prefilter-deny-cidrs entries a Cluster may list */
+
 /* The service-related cilium-config keys of the Cluster, validated once when the Cluster
  * document is parsed (lb_config.c; docs/SERVICES.md "Configuration"). */
 struct m_lb_config {
@@ -77,6 +79,11 @@ struct m_lb_config {
 	uint8_t native_routing_cidr_len;
 	bool native_routing_cidr_set;	 /* given (else it follows podCIDR) */
 	bool health_check_nodeport;	 /* enable-health-check-nodeport, default true */
+	bool xdp_acceleration;		 /* bpf-lb-acceleration: native (default disabled) */
+	/* prefilter-deny-cidrs: source prefixes dropped at XDP (docs/XDP.md), network order */
+	uint32_t prefilter_net[LB_PREFILTER_CIDRS_MAX];
+	uint8_t prefilter_len[LB_PREFILTER_CIDRS_MAX];
+	size_t nprefilter;
 };
 enum m_encryption { ENCRYPTION_NONE = 0, ENCRYPTION_WIREGUARD = 1, ENCRYPTION_IPSEC = 2 };
 
@@ -404,6 +411,8 @@ struct node_state {
 	size_t nlb_source_ranges;
 	struct node_config cfg; /* ciliate_node_cfg: the node's address and NAT settings
 				   (fabric_ifindex is the agent's to fill in) */
+	struct prefilter_key *prefilter; /* ciliate_prefilter: prefilter-deny-cidrs */
+	size_t nprefilter;
 };
 
 /* Computes the map entries the named node's datapath must hold. */

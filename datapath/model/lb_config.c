@@ -108,6 +108,43 @@ static int cidr_value(const struct yt_ctx *c, const yaml_node_t *n, const char *
 	return 0;
 }
 
+/* prefilter-deny-cidrs: IPv4 CIDRs separated by commas and/or spaces (a ConfigMap value is
+ * one string). Each must be canonical (no host bits), as Cilium's prefilter wants them. */
+static int prefilter_value(const struct yt_ctx *c, const yaml_node_t *n, const char *path,
+			   struct m_lb_config *lb)
+{
+	const char *v = yt_scalar(n), *s;
+	char one[64];
+	size_t len;
+
+	if (!v)
+		return yt_fail(c, n, path, "bad value (want a string of CIDRs, e.g. "
+					   "\"198.51.100.0/24,203.0.113.7/32\")");
+	lb->nprefilter = 0;
+	for (s = v; *s;) {
+		s += strspn(s, ", \t\n");
+		len = strcspn(s, ", \t\n");
+		if (!len)
+			break;
+		if (len >= sizeof(one))
+			return yt_fail(c, n, path, "entry %zu: \"%.*s...\" is too long for a CIDR",
+				       lb->nprefilter + 1, 32, s);
+		memcpy(one, s, len);
+		one[len] = '\0';
+		if (lb->nprefilter == LB_PREFILTER_CIDRS_MAX)
+			return yt_fail(c, n, path, "more than %d CIDRs", LB_PREFILTER_CIDRS_MAX);
+		if (cidr4_parse(one, true, &lb->prefilter_net[lb->nprefilter],
+				&lb->prefilter_len[lb->nprefilter]))
+			return yt_fail(c, n, path,
+				       "entry %zu: bad CIDR \"%s\" (want A.B.C.D/N with no host "
+				       "bits; IPv6 prefixes are not supported yet)",
+				       lb->nprefilter + 1, one);
+		lb->nprefilter++;
+		s += len;
+	}
+	return 0;
+}
+
 /* One key of spec.config; keys this file does not know are left alone. */
 static int lb_config_key(const struct yt_ctx *c, const char *key, const yaml_node_t *n,
 			 const char *path, struct m_lb_config *lb)
@@ -139,6 +176,17 @@ static int lb_config_key(const struct yt_ctx *c, const char *key, const yaml_nod
 		lb->algorithm = err ? lb->algorithm : (enum m_lb_algorithm)v;
 		return err;
 	}
+	if (!strcmp(key, "bpf-lb-acceleration")) {
+		/* Cilium's best-effort and generic modes are not offered: XDP runs natively on
+		 * the fabric device or not at all (docs/XDP.md) */
+		static const char *const accel[] = { "disabled", "native", NULL };
+
+		err = enum_value(c, n, path, accel, &v);
+		lb->xdp_acceleration = err ? lb->xdp_acceleration : v == 1;
+		return err;
+	}
+	if (!strcmp(key, "prefilter-deny-cidrs"))
+		return prefilter_value(c, n, path, lb);
 	if (!strcmp(key, "bpf-lb-dsr-dispatch")) {
 		err = enum_value(c, n, path, dispatch, &v);
 		lb->dsr_dispatch = err ? lb->dsr_dispatch : (enum m_dsr_dispatch)v;

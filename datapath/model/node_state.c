@@ -226,6 +226,34 @@ static void node_config_of(const struct cluster_model *m, const struct m_node *n
 		c->flags |= NODE_CFG_F_DSR_IPIP;
 	else if (lb->dsr_dispatch == DSR_DISPATCH_GENEVE)
 		c->flags |= NODE_CFG_F_DSR_GENEVE;
+	/* XDP on the fabric device (docs/XDP.md): NodePort acceleration serves the frontends
+	 * of kube-proxy replacement; the prefilter works on its own */
+	if (lb->xdp_acceleration && lb->kube_proxy_replacement)
+		c->flags |= NODE_CFG_F_XDP_ACCEL;
+	if (lb->nprefilter)
+		c->flags |= NODE_CFG_F_PREFILTER;
+}
+
+/* The prefilter's LPM entries (ciliate_prefilter) from prefilter-deny-cidrs. */
+static int build_prefilter(const struct cluster_model *m, struct node_state *ns)
+{
+	const struct m_lb_config *lb = cluster_lb_config(m);
+	size_t i;
+
+	if (!lb->nprefilter)
+		return 0;
+	ns->prefilter = calloc(lb->nprefilter, sizeof(*ns->prefilter));
+	if (!ns->prefilter)
+		return -ENOMEM;
+	for (i = 0; i < lb->nprefilter; i++) {
+		struct prefilter_key *k = &ns->prefilter[i];
+
+		k->prefixlen = PREFILTER_PREFIX_BASE + lb->prefilter_len[i];
+		k->family = CILIATE_AF_INET;
+		k->addr.v4 = lb->prefilter_net[i];
+	}
+	ns->nprefilter = lb->nprefilter;
+	return 0;
 }
 
 int node_state_compute(const struct cluster_model *m, const char *node, struct node_state *out,
@@ -256,6 +284,8 @@ int node_state_compute(const struct cluster_model *m, const char *node, struct n
 	if (!err)
 		err = node_services_compute(m, out);
 	if (!err)
+		err = build_prefilter(m, out);
+	if (!err)
 		node_config_of(m, nd, &out->cfg);
 	cidr_table_free(&cidrs);
 	if (err) {
@@ -279,6 +309,7 @@ void node_state_free(struct node_state *ns)
 		free(ns->rule_names[i]);
 	free(ns->rule_names);
 	node_services_free(ns);
+	free(ns->prefilter);
 	memset(ns, 0, sizeof(*ns));
 }
 

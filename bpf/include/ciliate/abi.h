@@ -278,6 +278,7 @@ enum ciliate_src_file {
 	SRC_FRAG = 6,
 	SRC_NETDEV = 7,
 	SRC_OVERLAY = 8,
+	SRC_XDP = 9,
 	SRC_MAX,
 };
 
@@ -514,6 +515,18 @@ struct node_config {
 	__u8 pad[2];
 };
 
+/* ---- XDP prefilter (docs/XDP.md): source prefixes dropped at XDP, before anything else ----
+ * An LPM trie of (family, address); prefixlen counts from the family byte:
+ * PREFILTER_PREFIX_BASE + the CIDR's length. The value is unused (1). */
+struct prefilter_key {
+	__u32 prefixlen;
+	__u8 family;
+	__u8 pad[3];
+	union ciliate_addr addr;
+};
+#define PREFILTER_PREFIX_BASE 32 /* family, pad */
+#define PREFILTER_MAX 16384
+
 /* ---- Layout checks: BPF and userspace must agree byte for byte ------------------------ */
 #define CILIATE_ABI_CHECK(type, size) \
 	_Static_assert(sizeof(struct type) == (size), "ABI: sizeof(struct " #type ") changed")
@@ -543,6 +556,7 @@ CILIATE_ABI_CHECK(nat_key, 40);
 CILIATE_ABI_CHECK(nat_entry, 40);
 CILIATE_ABI_CHECK(lb_src_range_key, 24);
 CILIATE_ABI_CHECK(node_config, 24);
+CILIATE_ABI_CHECK(prefilter_key, 24);
 
 _Static_assert(__builtin_offsetof(struct ipcache_key, addr) == 8, "ABI: ipcache_key.addr");
 _Static_assert(__builtin_offsetof(struct policy_key, dport) == 14, "ABI: policy_key.dport");
@@ -573,6 +587,7 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define MAP_NAT "ciliate_nat"			/* nat_key -> nat_entry (LRU) */
 #define MAP_LB_SRC_RANGES "ciliate_lb_src_ranges" /* lb_src_range_key -> u8 (LPM) */
 #define MAP_NODE_CFG "ciliate_node_cfg"		/* 0 -> node_config */
+#define MAP_PREFILTER "ciliate_prefilter"	/* prefilter_key -> u8 (LPM) */
 
 /* Map sizes (max_entries). */
 #define ENDPOINTS_MAX 4096

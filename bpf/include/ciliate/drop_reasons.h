@@ -50,7 +50,8 @@
 	X(177, DENIED_BY_LB_SRC_RANGE_CHECK, "Denied by LB src range check")           \
 	X(181, POLICY_DENY, "Policy denied by denylist")                               \
 	X(182, VLAN_FILTERED, "VLAN traffic disallowed by VLAN filter")                \
-	X(196, TTL_EXCEEDED, "TTL exceeded")
+	X(196, TTL_EXCEEDED, "TTL exceeded")                                          \
+	X(220, PREFILTER_DENIED, "Denied by prefilter")
 
 enum ciliate_reason {
 #define CILIATE_REASON_ENUM(code, name, desc) REASON_##name = code,
