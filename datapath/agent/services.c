@@ -66,11 +66,13 @@ static json_t *frontend_json(const struct node_state *ns, const struct node_lb_f
 	lb_addr_format(a, sizeof(a), k->family, &k->addr, ntohs(k->dport), k->proto);
 	if (k->scope == LB_SCOPE_INTERNAL)
 		strcat(a, "/i");
+	else if (k->scope == LB_SCOPE_DSR_LOCAL)
+		strcat(a, "/dsr"); /* the ipip dispatch's backend side (NodePort: any node's) */
 	o = json_pack("{s:i, s:s, s:{s:s, s:i, s:s, s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:o}",
 		      "id", (int)e0->val.rev_nat_index, "frontend", a, "frontendAddress", "ip",
 		      lb_ip_format(ip, sizeof(ip), k->family, &k->addr), "port",
 		      (int)ntohs(k->dport), "protocol", proto_name(k->proto, pb, sizeof(pb)),
-		      "scope", k->scope == LB_SCOPE_INTERNAL ? "internal" : "external", "type",
+		      "scope", lb_scope_name(k->scope), "type",
 		      lb_svc_type(e0->val.flags), "flags",
 		      lb_flags_format(w, sizeof(w), e0->val.flags, e0->val.flags2), "namespace",
 		      fe->svc ? fe->svc->ns : "", "name", fe->svc ? fe->svc->name : "", "portName",

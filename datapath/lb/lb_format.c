@@ -94,12 +94,23 @@ const char *lb_backend_state_name(uint8_t state)
 	}
 }
 
+/* A key's scope as listings name it (bpf/include/ciliate/abi.h LB_SCOPE_*). */
+const char *lb_scope_name(uint8_t scope)
+{
+	return scope == LB_SCOPE_INTERNAL ? "internal"
+	       : scope == LB_SCOPE_DSR_LOCAL ? "dsr-local"
+					     : "external";
+}
+
 const char *lb_key_format(char *buf, size_t size, const struct lb_key *k)
 {
 	char a[LB_TEXT_MAX];
 
 	lb_addr_format(a, sizeof(a), k->family, &k->addr, ntohs(k->dport), k->proto);
-	snprintf(buf, size, "%s%s (%u)", a, k->scope == LB_SCOPE_INTERNAL ? "/i" : "",
+	snprintf(buf, size, "%s%s (%u)", a,
+		 k->scope == LB_SCOPE_INTERNAL	 ? "/i"
+		 : k->scope == LB_SCOPE_DSR_LOCAL ? "/dsr"
+						  : "",
 		 k->backend_slot);
 	return buf;
 }
@@ -275,7 +286,7 @@ static json_t *svc_entry_json(const struct lb_dump *d, const struct lb_dump_svc 
 					 lb_dump_backend(d, s->val.backend_id)),
 			 "address", lb_ip_format(ip, sizeof(ip), key->family, &key->addr), "port",
 			 (int)ntohs(key->dport), "protocol", proto_name(key->proto, pb, sizeof(pb)),
-			 "scope", key->scope == LB_SCOPE_INTERNAL ? "internal" : "external", "slot",
+			 "scope", lb_scope_name(key->scope), "slot",
 			 (int)key->backend_slot, "backendId", (json_int_t)s->val.backend_id, "count",
 			 (int)s->val.count, "revNatIndex", (int)s->val.rev_nat_index, "flags",
 			 lb_flags_format(w, sizeof(w), s->val.flags, s->val.flags2));
@@ -427,7 +438,7 @@ json_t *lb_maglev_list_json(const struct lb_maglev_table *t, size_t n)
 		json_array_append_new(
 			all, json_pack("{s:i, s:s, s:I, s:I, s:I, s:o}", "id",
 				       (int)(t[i].key & 0xffffu), "scope",
-				       (t[i].key >> 16) == LB_SCOPE_INTERNAL ? "internal" : "external",
+				       lb_scope_name((uint8_t)(t[i].key >> 16)),
 				       "size", (json_int_t)m, "seed4",
 				       (json_int_t)t[i].words[LB_MAGLEV_HDR_SEED4], "seed6",
 				       (json_int_t)t[i].words[LB_MAGLEV_HDR_SEED6], "table", entries));

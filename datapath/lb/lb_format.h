@@ -39,6 +39,7 @@ const char *lb_backend_state_name(uint8_t state);
 
 /* A service map key as `bpf lb list` shows it: "10.96.0.10:80/TCP (0)", "/i" after the
  * protocol for the internal scope. */
+const char *lb_scope_name(uint8_t scope);
 const char *lb_key_format(char *buf, size_t size, const struct lb_key *k);
 
 /* The second column of `bpf lb list` for one entry: slot 0 "0.0.0.0:0 (3) (0) [ClusterIP,

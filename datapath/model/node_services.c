@@ -645,6 +645,24 @@ static int add_revnat_and_ranges(struct port_ctx *c, const struct frontend *fe, 
 	return 0;
 }
 
+/*
+ * The IPIP dispatch's backend side (LB_SCOPE_DSR_LOCAL): a request an entry node sent here
+ * still names the entry node's frontend, so this node serves it from an entry with its own
+ * backends only. A NodePort gets one any-node entry (address 0): the request names the entry
+ * node's address. Backends are picked at random (a Maglev table of the local backends would
+ * not agree with the entry node's choice anyway); the CT_SVC entry keeps the connection's.
+ */
+static int add_dsr_local(struct port_ctx *c, const struct frontend *fe, uint16_t rev,
+			 uint8_t flags, uint8_t flags2)
+{
+	struct frontend any = *fe;
+
+	if (fe->kind == FE_NODE_PORT)
+		any.addr = 0;
+	return add_entry(c, &any, rev, LB_SCOPE_DSR_LOCAL, true, flags,
+			 flags2 & ~(LB_SVC_F2_MAGLEV | LB_SVC_F2_TWO_SCOPES));
+}
+
 /* One frontend of this node: one entry, or two when the external and internal traffic
  * policies differ on an external frontend (Cilium's two scopes). */
 static int add_frontend(const struct frontend *fe, void *arg)
@@ -669,6 +687,8 @@ static int add_frontend(const struct frontend *fe, void *arg)
 	err = add_entry(c, fe, rev, LB_SCOPE_EXTERNAL, c->svc->etp_local, flags, flags2);
 	if (!err && (flags2 & LB_SVC_F2_TWO_SCOPES))
 		err = add_entry(c, fe, rev, LB_SCOPE_INTERNAL, c->svc->itp_local, flags, flags2);
+	if (!err && (flags2 & LB_SVC_F2_FWD_MODE_DSR) && c->cfg->dsr_dispatch == DSR_DISPATCH_IPIP)
+		err = add_dsr_local(c, fe, rev, flags, flags2);
 	return err;
 }
 

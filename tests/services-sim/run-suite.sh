@@ -26,7 +26,8 @@ source tests/lib/sim_modes.sh
 tmp=$(mktemp -d /tmp/ciliate-t-svcsim.XXXXXX)
 
 # DSR with the IPv4 option dispatch works in native routing only (as Cilium's; in tunnel
-# routing DSR frontends are served with SNAT), so dsr-*.yaml run in native routing alone
+# routing DSR frontends are served with SNAT), so dsr-*.yaml run in native routing; the
+# ipip and geneve ones run in tunnel routing too (below)
 files=()
 for f in scenarios/services/*.yaml; do
 	case $(basename "$f") in dsr-*) ;; *) files+=("$f") ;; esac
@@ -49,6 +50,18 @@ check "dsr: the report holds the checks (>= 3), none failed" \
 	eval "[ '${total:-0}' -ge 3 ] && [ '${nfail:-1}' -eq 0 ]"
 why="$(grep -c 'replyBypasses' "$tmp/dsr.out") lines"
 check "dsr: replies were checked to bypass the entry node" grep -q 'replies on n0=0/' "$tmp/dsr.out"
+# the ipip and geneve dispatches are built in BPF and work in tunnel routing as well
+encap=(scenarios/services/dsr-ipip.yaml scenarios/services/dsr-geneve.yaml)
+"$SIM" run --routing tunnel "${encap[@]}" --report "$tmp/dsr-tunnel.json" >"$tmp/dsr-tunnel.out" 2>&1
+rc=$?
+grep -E '^[0-9]+ check\(s\)' "$tmp/dsr-tunnel.out" | sed "s/^/  dsr (tunnel): /"
+why="exit $rc; $(sed -n '/^failed checks:/,/^$/p' "$tmp/dsr-tunnel.out" | head -8)"
+check "dsr ipip/geneve in tunnel routing: ciliate-sim run exits 0" [ "$rc" -eq 0 ]
+total=$(jq -r '.checks_total' "$tmp/dsr-tunnel.json" 2>/dev/null)
+nfail=$(jq -r '.failed' "$tmp/dsr-tunnel.json" 2>/dev/null)
+why="report says ${total:-?} checks, ${nfail:-?} failed"
+check "dsr (tunnel): the report holds the checks (>= 6), none failed" \
+	eval "[ '${total:-0}' -ge 6 ] && [ '${nfail:-1}' -eq 0 ]"
 rm -rf "$tmp"
 echo "suite time: $((SECONDS - start)) s"
 echo "$passed passed, $failed failed"
