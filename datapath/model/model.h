@@ -46,6 +46,10 @@ struct m_probe {
 	char reply_bypasses[96];
 	char encrypted_on[32];
 	char drop_reason[64];
+	/* ciliate extensions (docs/SIMULATOR.md): request size, TCP Fast Open, PMTU outcome */
+	unsigned int payload_bytes; /* 0: the short default request */
+	bool tcp_fast_open;         /* the request rides in the SYN */
+	char pmtu[16];              /* "" or "frag-needed" */
 	int line;
 };
 

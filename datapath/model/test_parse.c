@@ -139,13 +139,56 @@ static int from_to_fields(struct parse_ctx *p, const yaml_node_t *item, const ch
 	return err;
 }
 
+/* payloadBytes, tcpFastOpen, pmtu: the ciliate extensions for large requests and the PMTU
+ * outcome (docs/SIMULATOR.md). */
+static int parse_probe_size(struct parse_ctx *p, const yaml_node_t *item, const char *path,
+			    struct m_probe *pr)
+{
+	const struct yt_ctx *c = &p->yt;
+	bool tcp_udp = pr->proto == IPPROTO_TCP || pr->proto == IPPROTO_UDP;
+	char sub[YT_PATH_MAX];
+	unsigned long v;
+	yaml_node_t *n;
+	int err;
+
+	n = yt_map_get(c, item, "payloadBytes");
+	if (n) {
+		yt_path(sub, "%s.payloadBytes", path);
+		err = yt_uint(c, n, sub, 64, 8192, &v);
+		if (err)
+			return err;
+		if (!tcp_udp)
+			return yt_fail(c, n, sub, "needs protocol TCP or UDP");
+		pr->payload_bytes = (unsigned int)v;
+	}
+	n = yt_map_get(c, item, "tcpFastOpen");
+	if (n) {
+		yt_path(sub, "%s.tcpFastOpen", path);
+		err = yt_bool(c, n, sub, &pr->tcp_fast_open);
+		if (err)
+			return err;
+		if (pr->tcp_fast_open && pr->proto != IPPROTO_TCP)
+			return yt_fail(c, n, sub, "needs protocol TCP");
+	}
+	n = yt_map_get(c, item, "pmtu");
+	if (n && !pr->payload_bytes)
+		return yt_fail(c, n, yt_path(sub, "%s.pmtu", path),
+			       "needs payloadBytes (a request large enough to need it)");
+	if (n && !pr->expect_allow)
+		return yt_fail(c, n, yt_path(sub, "%s.pmtu", path),
+			       "needs expect: allow (the exchange must work after the ICMP)");
+	return 0;
+}
+
 static int parse_probe(struct parse_ctx *p, const yaml_node_t *item, const char *path,
 		       struct m_probe *pr)
 {
 	static const char *const fields[] = { "from", "to", "port", "protocol", "expect",
 					      "backendIn", "clientIPSeen", "sameBackend", "spread",
-					      "replyBypasses", "encryptedOn", "dropReason", NULL };
+					      "replyBypasses", "encryptedOn", "dropReason",
+					      "payloadBytes", "tcpFastOpen", "pmtu", NULL };
 	static const char *const expects[] = { "allow", "deny", NULL };
+	static const char *const pmtu[] = { "frag-needed", NULL };
 	static const char *const seen[] = { "preserved", "node", "egress-ip", NULL };
 	static const char *const enc[] = { "fabric", NULL };
 	const struct yt_ctx *c = &p->yt;
@@ -175,9 +218,15 @@ static int parse_probe(struct parse_ctx *p, const yaml_node_t *item, const char 
 	if (!err)
 		err = choice_field(p, item, "encryptedOn", path, enc, "fabric", pr->encrypted_on,
 				   sizeof(pr->encrypted_on));
+	if (!err)
+		err = choice_field(p, item, "pmtu", path, pmtu, "frag-needed", pr->pmtu,
+				   sizeof(pr->pmtu));
 	if (err)
 		return err;
 	pr->expect_allow = !strcmp(expect, "allow");
+	err = parse_probe_size(p, item, path, pr);
+	if (err)
+		return err;
 	n = yt_map_get(c, item, "backendIn");
 	if (n) {
 		err = parse_backend_in(p, n, yt_path(sub, "%s.backendIn", path), pr);

@@ -90,28 +90,37 @@ static int conn_send(struct server *srv, struct conn *c, char *buf, size_t len, 
 
 static int conn_reply_echo(struct server *srv, struct conn *c)
 {
+	long fill = echo_respond_bytes(c->in, c->in_len);
 	json_t *reply;
 	char *text, *line;
 	size_t len;
 
+	if (fill < 0)
+		fill = 0; /* a bad respond= word: the answer alone */
 	reply = echo_reply_json(&c->site->id, &c->peer, NULL, c->in, c->in_len);
 	text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
 	json_decref(reply);
 	if (!text)
 		return -ENOMEM;
 	len = strlen(text);
-	line = realloc(text, len + 2);
+	line = realloc(text, len + 2 + (size_t)fill);
 	if (!line) {
 		free(text);
 		return -ENOMEM;
 	}
 	line[len] = '\n';
-	line[len + 1] = '\0';
+	/* respond=N: N bytes of filler follow the answer line, the last one a newline */
+	if (fill) {
+		memset(line + len + 1, '.', (size_t)fill - 1);
+		line[len + (size_t)fill] = '\n';
+	}
+	line[len + 1 + (size_t)fill] = '\0';
 	if (!srv->quiet)
-		echo_log(&c->site->id, "tcp %s:%u -> %s:%u echo %zu bytes", c->peer.client_ip,
-			 c->peer.client_port, c->peer.server_ip, c->peer.server_port, c->in_len);
+		echo_log(&c->site->id, "tcp %s:%u -> %s:%u echo %zu bytes%s", c->peer.client_ip,
+			 c->peer.client_port, c->peer.server_ip, c->peer.server_port, c->in_len,
+			 fill ? " (+ filler)" : "");
 	c->in_len = 0;
-	return conn_send(srv, c, line, len + 1, false);
+	return conn_send(srv, c, line, len + 1 + (size_t)fill, false);
 }
 
 static int conn_reply_http(struct server *srv, struct conn *c, int status,

@@ -341,3 +341,28 @@ size_t echo_split_words(char *line, char **words)
 	}
 	return n;
 }
+
+long echo_respond_bytes(const char *data, size_t len)
+{
+	static const char word[] = "respond=";
+	const size_t wl = sizeof(word) - 1;
+	unsigned long v = 0;
+	size_t i, k;
+
+	if (len > ECHO_REQUEST_ECHO_MAX)
+		len = ECHO_REQUEST_ECHO_MAX;
+	for (i = 0; i + wl <= len; i++) {
+		if ((i && data[i - 1] != ' ') || memcmp(data + i, word, wl))
+			continue;
+		for (k = i + wl; k < len && data[k] >= '0' && data[k] <= '9'; k++) {
+			v = v * 10 + (unsigned long)(data[k] - '0');
+			if (v > ECHO_RESPOND_MAX)
+				return -EINVAL;
+		}
+		if (k == i + wl || !v || (k < len && data[k] != ' ' && data[k] != '\n' &&
+					  data[k] != '\r'))
+			return -EINVAL;
+		return (long)v;
+	}
+	return 0;
+}

@@ -73,6 +73,16 @@ int echo_http_parse(const char *buf, size_t len, struct echo_http_req *req);
 json_t *echo_reply_json(const struct echo_ident *id, const struct echo_peer *peer,
 			const struct echo_http_req *req, const char *data, size_t data_len);
 
+/* The most filler bytes an echo-mode request may ask for with respond=N (64 MiB). */
+#define ECHO_RESPOND_MAX (64u << 20)
+
+/*
+ * An echo-mode request asks for N bytes of filler after its answer line with the word
+ * "respond=N" among its first ECHO_REQUEST_ECHO_MAX bytes (words separated by spaces).
+ * Returns N, 0 when not asked, -EINVAL when N is not a number in 1..ECHO_RESPOND_MAX.
+ */
+long echo_respond_bytes(const char *data, size_t len);
+
 /*
  * Formats a complete HTTP/1.1 response ("Connection: close", JSON content type) into a new
  * malloc'ed buffer, its length in *len; head_only leaves the body out (HEAD) but keeps its

@@ -9,9 +9,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -38,6 +40,8 @@
 #define REPLY_MAX 65536
 #define REQ_MAX 8192
 #define IP_STRLEN INET6_ADDRSTRLEN
+#define PAYLOAD_MIN 64
+#define RESPONSE_MAX (64u << 20) /* the echo server's limit for respond=N */
 
 struct opts {
 	const char *to;
@@ -62,6 +66,9 @@ struct opts {
 	const char *headers[PROBE_MAX_HEADERS];
 	unsigned int n_headers;
 	bool host_given;
+	unsigned int payload_bytes;  /* 0: the short default request */
+	bool tfo;                    /* TCP Fast Open: the request rides in the SYN */
+	unsigned int response_bytes; /* filler bytes asked of the echo server (respond=N) */
 };
 
 struct attempt {
@@ -76,6 +83,20 @@ struct attempt {
 	int http_status;
 	json_t *reply;
 	char raw[129];
+	/* --payload-bytes: path MTU discovery (docs/SIMULATOR.md, ciliate-probe) */
+	unsigned int sent_bytes;     /* the size of the (last) request sent */
+	unsigned int path_mtu;       /* the socket's path MTU (IP_MTU) at the end */
+	bool pmtu_retried;           /* UDP: sent again, smaller, to fit a reported MTU */
+	bool icmp_seen;              /* an ICMP error reached the socket (UDP, IP_RECVERR) */
+	unsigned int icmp_type, icmp_code, icmp_mtu;
+	char icmp_from[IP_STRLEN];   /* who sent it */
+	char quoted_dst[IP_STRLEN];  /* the destination of the packet it quotes */
+	unsigned int quoted_port;
+	/* --tcp-fastopen */
+	int syn_data;                /* bytes the SYN carried (-1: not asked) */
+	bool syn_data_acked;         /* the SYN-ACK acknowledged them */
+	/* --response-bytes */
+	unsigned long response_bytes; /* filler bytes received after the answer line */
 };
 
 static uint64_t now_ns(void)
@@ -93,6 +114,7 @@ static void usage(FILE *f)
 		"                     [--count N] [--interval-ms MS] [--max-time-ms MS]\n"
 		"                     [--http [--method M] [--path P] [-H 'Name: value']...]\n"
 		"                     [--udp-tries N] [--source IP] [-o json|text]\n"
+		"                     [--payload-bytes N] [--tcp-fastopen] [--response-bytes N]\n"
 		"       ciliate-probe --stream --to IP --port N [--interval-ms MS] [--max-time-ms MS]\n"
 		"Each attempt is a new connection (TCP), socket (UDP) or echo request (ICMP, IPv4,\n"
 		"no --port) bounded by --timeout-ms\n"
@@ -100,8 +122,13 @@ static void usage(FILE *f)
 		"--stream keeps ONE TCP connection and sends a request every --interval-ms (default\n"
 		"20) until SIGUSR1, SIGTERM or --max-time-ms; each must be answered within\n"
 		"--timeout-ms. It prints {\"stream\":\"open\"} after the first answer, then one result.\n"
+		"--payload-bytes N (%d..%d): the request is N bytes (UDP: one datagram, sent with\n"
+		"DF; an ICMP fragmentation-needed is reported and the datagram sent once more,\n"
+		"fitting the reported MTU). --tcp-fastopen: the request rides in the SYN (TFO,\n"
+		"no cookie). --response-bytes N: the echo server sends N filler bytes after its\n"
+		"answer (TCP echo mode), all of which must arrive.\n"
 		"Exit status: 0 every attempt got a reply, 1 some did not, 2 usage error.\n",
-		DEFAULT_TIMEOUT_MS);
+		DEFAULT_TIMEOUT_MS, PAYLOAD_MIN, REQ_MAX);
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned int *out)
@@ -164,7 +191,7 @@ static int bad(const char *fmt, const char *arg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_TO = 256, O_PORT, O_PROTO, O_TIMEOUT, O_COUNT, O_INTERVAL, O_MAXTIME, O_HTTP,
-	       O_METHOD, O_PATH, O_UDPTRIES, O_SOURCE, O_STREAM };
+	       O_METHOD, O_PATH, O_UDPTRIES, O_SOURCE, O_STREAM, O_PAYLOAD, O_TFO, O_RESPONSE };
 	static const struct option opts[] = {
 		{ "to", required_argument, NULL, O_TO },
 		{ "port", required_argument, NULL, O_PORT },
@@ -180,6 +207,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "header", required_argument, NULL, 'H' },
 		{ "udp-tries", required_argument, NULL, O_UDPTRIES },
 		{ "source", required_argument, NULL, O_SOURCE },
+		{ "payload-bytes", required_argument, NULL, O_PAYLOAD },
+		{ "tcp-fastopen", no_argument, NULL, O_TFO },
+		{ "response-bytes", required_argument, NULL, O_RESPONSE },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -259,6 +289,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_ip(optarg, &o->src, &o->src_len))
 				return bad("--source: \"%s\" is not an IP address", optarg);
 			break;
+		case O_PAYLOAD:
+			if (parse_uint(optarg, PAYLOAD_MIN, REQ_MAX, &o->payload_bytes))
+				return bad("--payload-bytes: \"%s\" is not in 64..8192", optarg);
+			break;
+		case O_TFO:
+			o->tfo = true;
+			break;
+		case O_RESPONSE:
+			if (parse_uint(optarg, 1, RESPONSE_MAX, &o->response_bytes))
+				return bad("--response-bytes: \"%s\" is not in 1..67108864", optarg);
+			break;
 		case 'o':
 			if (!strcmp(optarg, "json"))
 				o->json = true;
@@ -286,6 +327,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return bad("%s", "--stream is plain TCP, without --count");
 	if ((o->method || o->path || o->n_headers) && !o->http)
 		return bad("%s", "--method, --path and --header need --http");
+	if ((o->payload_bytes || o->tfo || o->response_bytes) && (o->icmp || o->http || o->stream))
+		return bad("%s", "--payload-bytes, --tcp-fastopen and --response-bytes are for plain "
+			   "TCP/UDP probes (no --http, --stream or ICMP)");
+	if ((o->tfo || o->response_bytes) && o->udp)
+		return bad("%s", "--tcp-fastopen and --response-bytes need --protocol TCP");
 	if (o->src_len && o->src.ss_family != o->dst.ss_family)
 		return bad("%s", "--source and --to must be the same address family");
 	if (o->dst.ss_family == AF_INET)
@@ -348,6 +394,128 @@ static void local_name(int fd, struct attempt *a)
 		a->local_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	}
 	inet_ntop(ss.ss_family, addr, a->local_ip, sizeof(a->local_ip));
+}
+
+/*
+ * A request: head, then (total > the head) '.' filler up to total bytes, the last one a
+ * newline. Returns its length (at most size - 1).
+ */
+static int build_request(char *buf, size_t size, const char *head, unsigned int total)
+{
+	size_t len = (size_t)snprintf(buf, size, "%s", head);
+
+	if (len >= size - 1)
+		len = size - 2;
+	if (total > size - 1)
+		total = (unsigned int)(size - 1);
+	if (total > len + 1) {
+		memset(buf + len, '.', total - len - 1);
+		len = total - 1;
+	}
+	buf[len++] = '\n';
+	buf[len] = '\0';
+	return (int)len;
+}
+
+/* Path MTU discovery as a careful client does it: DF on every datagram, ICMP errors
+ * queued on the socket (IP_RECVERR) so their details can be read. 0 or -errno. */
+static int pmtu_discover(int fd, int family)
+{
+	int on = 1, v4 = IP_PMTUDISC_DO, v6 = IPV6_PMTUDISC_DO;
+
+	if (family == AF_INET)
+		return setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v4, sizeof(v4)) ||
+		       setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on)) ? -errno : 0;
+	return setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v6, sizeof(v6)) ||
+	       setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on)) ? -errno : 0;
+}
+
+/* The connected socket's path MTU (0 when unknown). */
+static unsigned int path_mtu(int fd, int family)
+{
+	socklen_t len = sizeof(int);
+	int mtu = 0;
+
+	if (family == AF_INET ? getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &len) :
+				getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &mtu, &len))
+		return 0;
+	return mtu > 0 ? (unsigned int)mtu : 0;
+}
+
+static void sockaddr_text(const struct sockaddr_storage *ss, char *ip, unsigned int *port)
+{
+	const void *addr = ss->ss_family == AF_INET ?
+		(const void *)&((const struct sockaddr_in *)ss)->sin_addr :
+		(const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+	ip[0] = '\0';
+	if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
+		return;
+	inet_ntop(ss->ss_family, addr, ip, IP_STRLEN);
+	if (port)
+		*port = ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port :
+					     ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/*
+ * Reads one error queued on the socket (IP_RECVERR). An ICMP error is recorded in a (type,
+ * code, MTU, sender, and the destination of the packet it quotes). Returns its errno
+ * (e.g. EMSGSIZE for fragmentation needed), 0 when the queue is empty.
+ */
+static int read_errqueue(int fd, struct attempt *a)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
+				    sizeof(struct sockaddr_in6))];
+		struct cmsghdr align;
+	} ctl;
+	struct sockaddr_storage dst, from;
+	char data[64];
+	struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
+	struct msghdr msg = { .msg_name = &dst, .msg_namelen = sizeof(dst), .msg_iov = &iov,
+			      .msg_iovlen = 1, .msg_control = ctl.buf,
+			      .msg_controllen = sizeof(ctl.buf) };
+	const struct sock_extended_err *ee;
+	struct cmsghdr *cm;
+	socklen_t off_len;
+
+	memset(&dst, 0, sizeof(dst));
+	if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+		return 0;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (!((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR) ||
+		      (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
+			continue;
+		ee = (const struct sock_extended_err *)CMSG_DATA(cm);
+		if (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6) {
+			a->icmp_seen = true;
+			a->icmp_type = ee->ee_type;
+			a->icmp_code = ee->ee_code;
+			a->icmp_mtu = ee->ee_errno == EMSGSIZE ? ee->ee_info : 0;
+			memset(&from, 0, sizeof(from));
+			off_len = cm->cmsg_len - (socklen_t)CMSG_LEN(sizeof(*ee));
+			if (off_len > sizeof(from))
+				off_len = sizeof(from);
+			memcpy(&from, SO_EE_OFFENDER(ee), off_len);
+			sockaddr_text(&from, a->icmp_from, NULL);
+			sockaddr_text(&dst, a->quoted_dst, &a->quoted_port);
+		}
+		return ee->ee_errno ? (int)ee->ee_errno : EIO;
+	}
+	return EIO;
+}
+
+/* Fits the request to the socket's path MTU (and a reported one): its new length, or 0
+ * when it cannot shrink (already fits, or the MTU leaves no room for the head). */
+static unsigned int fit_pmtu(int fd, int family, const struct attempt *a, unsigned int cur)
+{
+	unsigned int mtu = path_mtu(fd, family), hdr = family == AF_INET ? 28 : 48;
+
+	if (a->icmp_mtu && (!mtu || a->icmp_mtu < mtu))
+		mtu = a->icmp_mtu;
+	if (mtu <= hdr + PAYLOAD_MIN || mtu - hdr >= cur)
+		return 0;
+	return mtu - hdr;
 }
 
 static void set_raw(struct attempt *a, const char *buf, size_t len)
@@ -417,21 +585,86 @@ static bool tcp_complete(const struct opts *o, const char *buf, size_t len, bool
 	return eof || memchr(buf, '\n', len);
 }
 
+/*
+ * After the answer line: the --response-bytes filler, counted and dropped (buf is reused).
+ * 0 when all of it came, else -errno / -ECONNRESET (closed early) / 0-timeout as -ETIMEDOUT.
+ */
+static int read_filler(int fd, struct attempt *a, const char *line_end, size_t len, char *buf,
+		       unsigned int want, uint64_t deadline)
+{
+	size_t have = len - (size_t)(line_end - buf);
+	ssize_t n;
+	int r;
+
+	a->response_bytes = have;
+	while (a->response_bytes < want) {
+		r = wait_fd(fd, POLLIN, deadline);
+		if (r <= 0)
+			return r ? r : -ETIMEDOUT;
+		n = recv(fd, buf, REPLY_MAX, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		a->response_bytes += (size_t)n;
+	}
+	return 0;
+}
+
 static void tcp_attempt(const struct opts *o, struct attempt *a, uint64_t deadline, char *buf)
 {
-	char req[REQ_MAX], host[IP_STRLEN + 16];
+	char req[REQ_MAX + 1], host[IP_STRLEN + 16], head[96];
 	size_t len = 0, off = 0;
 	socklen_t sl = sizeof(int);
-	int fd, err = 0, so_err = 0, r, req_len;
+	int fd, err = 0, so_err = 0, r, req_len, one = 1;
 	bool eof = false;
 	ssize_t n;
 
+	a->syn_data = -1;
+	if (o->http) {
+		snprintf(host, sizeof(host), o->dst.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+			 o->to, o->port);
+		req_len = probe_http_request(req, sizeof(req), o->method ? o->method : "GET",
+					     o->path ? o->path : "/", o->host_given ? NULL : host,
+					     o->headers, o->n_headers);
+	} else {
+		snprintf(head, sizeof(head), "ciliate-probe seq=%u", a->seq);
+		if (o->response_bytes)
+			snprintf(head + strlen(head), sizeof(head) - strlen(head), " respond=%u",
+				 o->response_bytes);
+		if (o->payload_bytes)
+			strcat(head, " "); /* the filler stays a word of its own */
+		req_len = build_request(req, sizeof(req), head, o->payload_bytes);
+	}
+	if (req_len < 0) {
+		fail(a, "send", -E2BIG);
+		return;
+	}
+	a->sent_bytes = (unsigned int)req_len;
 	fd = open_socket(o, SOCK_STREAM);
 	if (fd < 0) {
 		fail(a, "connect", fd);
 		return;
 	}
-	if (connect(fd, (const struct sockaddr *)&o->dst, o->dst_len) && errno != EINPROGRESS) {
+	if (o->tfo) {
+		/* TCP Fast Open without a cookie: the SYN carries the first bytes of the
+		 * request (sendto with MSG_FASTOPEN connects and sends at once) */
+		if (setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof(one))) {
+			fail(a, "connect", -errno);
+			goto out;
+		}
+		n = sendto(fd, req, (size_t)req_len, MSG_FASTOPEN | MSG_NOSIGNAL,
+			   (const struct sockaddr *)&o->dst, o->dst_len);
+		if (n < 0 && errno != EINPROGRESS) {
+			fail(a, "connect", -errno);
+			goto out;
+		}
+		a->syn_data = n > 0 ? (int)n : 0;
+		off = n > 0 ? (size_t)n : 0;
+	} else if (connect(fd, (const struct sockaddr *)&o->dst, o->dst_len) &&
+		   errno != EINPROGRESS) {
 		fail(a, "connect", -errno);
 		goto out;
 	}
@@ -443,20 +676,6 @@ static void tcp_attempt(const struct opts *o, struct attempt *a, uint64_t deadli
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_err, &sl) || so_err) {
 		fail(a, "connect", so_err ? -so_err : -errno);
-		goto out;
-	}
-
-	if (o->http) {
-		snprintf(host, sizeof(host), o->dst.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-			 o->to, o->port);
-		req_len = probe_http_request(req, sizeof(req), o->method ? o->method : "GET",
-					     o->path ? o->path : "/", o->host_given ? NULL : host,
-					     o->headers, o->n_headers);
-	} else {
-		req_len = snprintf(req, sizeof(req), "ciliate-probe seq=%u\n", a->seq);
-	}
-	if (req_len < 0) {
-		fail(a, "send", -E2BIG);
 		goto out;
 	}
 	while (off < (size_t)req_len) {
@@ -511,19 +730,40 @@ static void tcp_attempt(const struct opts *o, struct attempt *a, uint64_t deadli
 		goto out;
 	}
 	tcp_finish(o, a, buf, len, true);
+	if (a->allowed && o->response_bytes) {
+		const char *nl = memchr(buf, '\n', len);
+
+		err = read_filler(fd, a, nl ? nl + 1 : buf + len, len, buf, o->response_bytes,
+				  deadline);
+		if (err) {
+			fail(a, "reply", err);
+			a->error = "short_response";
+		}
+	}
 out:
+	if (o->tfo && a->syn_data > 0) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+
+		memset(&ti, 0, sizeof(ti));
+		if (!getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl))
+			a->syn_data_acked = ti.tcpi_options & TCPI_OPT_SYN_DATA;
+	}
+	if (o->payload_bytes)
+		a->path_mtu = path_mtu(fd, o->dst.ss_family);
 	close(fd);
 }
 
 static void udp_attempt(const struct opts *o, struct attempt *a, uint64_t start,
 			uint64_t deadline, char *buf)
 {
-	char req[128], tag[32];
+	char req[REQ_MAX + 1], tag[32], head[64];
 	uint64_t step, window;
-	unsigned int nonce;
+	unsigned int nonce, fit;
 	const char *echoed;
 	json_t *reply;
-	int fd, r, req_len;
+	int fd, r, req_len, eno;
+	bool pmtu = o->payload_bytes > 0, resend = false;
 	ssize_t n;
 
 	fd = open_socket(o, SOCK_DGRAM);
@@ -536,18 +776,33 @@ static void udp_attempt(const struct opts *o, struct attempt *a, uint64_t start,
 		fail(a, "connect", -errno);
 		goto out;
 	}
+	if (pmtu && (r = pmtu_discover(fd, o->dst.ss_family))) {
+		fail(a, "connect", r);
+		goto out;
+	}
 	local_name(fd, a);
 	nonce = (unsigned int)(start ^ (start >> 32) ^ ((uint64_t)getpid() << 16)) ^ a->seq;
 	snprintf(tag, sizeof(tag), "nonce=%08x", nonce);
-	req_len = snprintf(req, sizeof(req), "ciliate-probe seq=%u %s\n", a->seq, tag);
+	snprintf(head, sizeof(head), "ciliate-probe seq=%u %s%s", a->seq, tag, pmtu ? " " : "");
+	req_len = build_request(req, sizeof(req), head, o->payload_bytes);
 	step = (deadline - start) / o->udp_tries;
-	for (a->tries = 0; a->tries < o->udp_tries;) {
+	/* one more datagram than the tries when an ICMP fragmentation-needed (or a path MTU
+	 * the kernel already knew) asked for a smaller one */
+	for (a->tries = 0; a->tries < o->udp_tries || resend;) {
+		resend = false;
 		if (send(fd, req, (size_t)req_len, MSG_NOSIGNAL) < 0) {
+			if (errno == EMSGSIZE && pmtu && !a->pmtu_retried &&
+			    (fit = fit_pmtu(fd, o->dst.ss_family, a, (unsigned int)req_len))) {
+				req_len = build_request(req, sizeof(req), head, fit);
+				a->pmtu_retried = resend = true;
+				continue;
+			}
 			fail(a, "send", -errno);
 			goto out;
 		}
+		a->sent_bytes = (unsigned int)req_len;
 		a->tries++;
-		window = a->tries == o->udp_tries ? deadline : start + step * a->tries;
+		window = a->tries >= o->udp_tries ? deadline : start + step * a->tries;
 		for (;;) {
 			r = wait_fd(fd, POLLIN, window);
 			if (r < 0) {
@@ -556,8 +811,21 @@ static void udp_attempt(const struct opts *o, struct attempt *a, uint64_t start,
 			}
 			if (r == 0)
 				break; /* next try, or timeout after the last */
+			eno = pmtu ? read_errqueue(fd, a) : 0;
+			if (eno == EMSGSIZE && !a->pmtu_retried &&
+			    (fit = fit_pmtu(fd, o->dst.ss_family, a, (unsigned int)req_len))) {
+				/* fragmentation needed: once more, fitting the reported MTU */
+				req_len = build_request(req, sizeof(req), head, fit);
+				a->pmtu_retried = resend = true;
+				break;
+			}
+			if (eno) {
+				fail(a, "reply", -eno);
+				goto out;
+			}
 			n = recv(fd, buf, REPLY_MAX - 1, 0);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			if (n < 0 && (errno == EAGAIN || errno == EINTR ||
+				      (pmtu && errno == EMSGSIZE)))
 				continue;
 			if (n < 0) {
 				fail(a, "reply", -errno);
@@ -577,6 +845,8 @@ static void udp_attempt(const struct opts *o, struct attempt *a, uint64_t start,
 	}
 	fail(a, "reply", -ETIMEDOUT);
 out:
+	if (pmtu)
+		a->path_mtu = path_mtu(fd, o->dst.ss_family);
 	close(fd);
 }
 
@@ -686,6 +956,16 @@ static void print_attempt(const struct opts *o, const struct attempt *a)
 		if (!a->allowed)
 			printf(" %s (%s)", a->error, a->stage);
 		printf(" %.3fms", a->latency_ms);
+		if (o->payload_bytes)
+			printf(" sent=%uB pmtu=%u%s", a->sent_bytes, a->path_mtu,
+			       a->pmtu_retried ? " retried" : "");
+		if (a->icmp_seen)
+			printf(" icmp=%u/%u mtu=%u from=%s quoting=%s:%u", a->icmp_type, a->icmp_code,
+			       a->icmp_mtu, a->icmp_from, a->quoted_dst, a->quoted_port);
+		if (o->tfo)
+			printf(" syn_data=%d%s", a->syn_data, a->syn_data_acked ? " acked" : "");
+		if (o->response_bytes)
+			printf(" response=%luB", a->response_bytes);
 		if (a->http_status)
 			printf(" http=%d", a->http_status);
 		if (a->reply) {
@@ -716,6 +996,24 @@ static void print_attempt(const struct opts *o, const struct attempt *a)
 	}
 	if (o->udp)
 		json_object_set_new(j, "tries", json_integer(a->tries));
+	if (o->payload_bytes) {
+		json_t *pm = json_pack("{s:I,s:b}", "path_mtu", (json_int_t)a->path_mtu, "retried",
+				       a->pmtu_retried);
+
+		json_object_set_new(j, "payload_bytes", json_integer(a->sent_bytes));
+		if (pm && a->icmp_seen)
+			json_object_set_new(pm, "icmp", json_pack("{s:I,s:I,s:I,s:s,s:s,s:I}",
+				"type", (json_int_t)a->icmp_type, "code", (json_int_t)a->icmp_code,
+				"mtu", (json_int_t)a->icmp_mtu, "from", a->icmp_from, "quoted_dst",
+				a->quoted_dst, "quoted_port", (json_int_t)a->quoted_port));
+		json_object_set_new(j, "pmtu", pm);
+	}
+	if (o->tfo) {
+		json_object_set_new(j, "syn_data", json_integer(a->syn_data));
+		json_object_set_new(j, "syn_data_acked", json_boolean(a->syn_data_acked));
+	}
+	if (o->response_bytes)
+		json_object_set_new(j, "response_bytes", json_integer((json_int_t)a->response_bytes));
 	if (a->http_status)
 		json_object_set_new(j, "http_status", json_integer(a->http_status));
 	if (a->reply)

@@ -31,6 +31,8 @@ const char *probe_errno_name(int err)
 		return "aborted";
 	case EADDRNOTAVAIL:
 		return "no_source_address";
+	case EMSGSIZE: /* a datagram over the path MTU (DF), even after fitting it once */
+		return "msgsize";
 	default:
 		return "error";
 	}

@@ -72,9 +72,10 @@ int sim_probe_spawn(const char *netns, char *const argv[], pid_t *pid, int *out_
 
 static int start_job(struct sim_probe_job *j, struct slot *s)
 {
-	char port[8], timeout[24], count[24], max_time[24];
+	char port[8], timeout[24], count[24], max_time[24], payload[16];
 	long long max_ms = (long long)j->count * j->timeout_ms + 1000;
-	int err;
+	char *argv[24];
+	int err, n = 0;
 
 	if (max_ms > 600000)
 		max_ms = 600000;
@@ -82,12 +83,32 @@ static int start_job(struct sim_probe_job *j, struct slot *s)
 	snprintf(timeout, sizeof(timeout), "%d", j->timeout_ms);
 	snprintf(count, sizeof(count), "%d", j->count);
 	snprintf(max_time, sizeof(max_time), "%lld", max_ms);
-	err = sim_probe_spawn(j->netns, (char *const[]){
-		"ciliate-probe", "--to", j->to, "--protocol",
-		j->proto == IPPROTO_UDP ? "UDP" : j->proto == IPPROTO_ICMP ? "ICMP" : "TCP",
-		"--timeout-ms", timeout, "--count", count, "--max-time-ms", max_time, "-o", "json",
-		/* ICMP has no port */
-		j->proto == IPPROTO_ICMP ? NULL : "--port", port, NULL }, &s->pid, &s->fd);
+	snprintf(payload, sizeof(payload), "%u", j->payload_bytes);
+	argv[n++] = "ciliate-probe";
+	argv[n++] = "--to";
+	argv[n++] = j->to;
+	argv[n++] = "--protocol";
+	argv[n++] = j->proto == IPPROTO_UDP ? "UDP" : j->proto == IPPROTO_ICMP ? "ICMP" : "TCP";
+	argv[n++] = "--timeout-ms";
+	argv[n++] = timeout;
+	argv[n++] = "--count";
+	argv[n++] = count;
+	argv[n++] = "--max-time-ms";
+	argv[n++] = max_time;
+	argv[n++] = "-o";
+	argv[n++] = "json";
+	if (j->payload_bytes) {
+		argv[n++] = "--payload-bytes";
+		argv[n++] = payload;
+	}
+	if (j->tcp_fast_open)
+		argv[n++] = "--tcp-fastopen";
+	if (j->proto != IPPROTO_ICMP) { /* ICMP has no port */
+		argv[n++] = "--port";
+		argv[n++] = port;
+	}
+	argv[n] = NULL;
+	err = sim_probe_spawn(j->netns, argv, &s->pid, &s->fd);
 	if (err)
 		return err;
 	s->len = 0;
@@ -114,6 +135,30 @@ static void count_answer(struct sim_probe_job *j, const char *b)
 	}
 }
 
+/* The first attempt's request size, path MTU outcome and TFO result (payload probes). */
+static void parse_pmtu(struct sim_pmtu *m, json_t *o)
+{
+	json_t *pm = json_object_get(o, "pmtu"), *icmp = json_object_get(pm, "icmp");
+
+	m->syn_data = json_is_integer(json_object_get(o, "syn_data")) ?
+		(int)json_integer_value(json_object_get(o, "syn_data")) : -1;
+	m->syn_data_acked = json_is_true(json_object_get(o, "syn_data_acked"));
+	m->sent_bytes = (unsigned int)json_integer_value(json_object_get(o, "payload_bytes"));
+	m->path_mtu = (unsigned int)json_integer_value(json_object_get(pm, "path_mtu"));
+	m->retried = json_is_true(json_object_get(pm, "retried"));
+	m->icmp_seen = json_is_object(icmp);
+	if (!m->icmp_seen)
+		return;
+	m->icmp_type = (unsigned int)json_integer_value(json_object_get(icmp, "type"));
+	m->icmp_code = (unsigned int)json_integer_value(json_object_get(icmp, "code"));
+	m->icmp_mtu = (unsigned int)json_integer_value(json_object_get(icmp, "mtu"));
+	m->quoted_port = (unsigned int)json_integer_value(json_object_get(icmp, "quoted_port"));
+	snprintf(m->icmp_from, sizeof(m->icmp_from), "%s",
+		 json_string_value(json_object_get(icmp, "from")) ?: "");
+	snprintf(m->quoted_dst, sizeof(m->quoted_dst), "%s",
+		 json_string_value(json_object_get(icmp, "quoted_dst")) ?: "");
+}
+
 static void parse_attempt(struct sim_probe_job *j, json_t *o)
 {
 	const char *res = json_string_value(json_object_get(o, "result"));
@@ -123,8 +168,10 @@ static void parse_attempt(struct sim_probe_job *j, json_t *o)
 
 	json_t *lport = json_object_get(o, "local_port");
 
-	if (!j->attempts++)
+	if (!j->attempts++) {
 		j->latency_ms = json_real_value(json_object_get(o, "latency_ms"));
+		parse_pmtu(&j->pmtu, o);
+	}
 	if (json_integer_value(lport) > 0 && j->nsports < SIM_PROBE_PORTS_MAX)
 		j->sports[j->nsports++] = (uint16_t)json_integer_value(lport);
 	if (!res || strcmp(res, "allow")) {

@@ -271,6 +271,25 @@ static json_t *evidence_json(const struct sim_drop *d)
 	return o;
 }
 
+/* A payload probe's first attempt: request size, path MTU, the ICMP error the client got,
+ * and the TFO outcome. */
+static json_t *pmtu_json(const struct sim_pmtu *m)
+{
+	json_t *o = json_pack("{s:I,s:I,s:b}", "sent_bytes", (json_int_t)m->sent_bytes,
+			      "path_mtu", (json_int_t)m->path_mtu, "retried", m->retried);
+
+	if (o && m->icmp_seen)
+		json_object_set_new(o, "icmp", json_pack("{s:I,s:I,s:I,s:s,s:s,s:I}", "type",
+			(json_int_t)m->icmp_type, "code", (json_int_t)m->icmp_code, "mtu",
+			(json_int_t)m->icmp_mtu, "from", m->icmp_from, "quoted_dst", m->quoted_dst,
+			"quoted_port", (json_int_t)m->quoted_port));
+	if (o && m->syn_data >= 0) {
+		json_object_set_new(o, "syn_data", json_integer(m->syn_data));
+		json_object_set_new(o, "syn_data_acked", json_boolean(m->syn_data_acked));
+	}
+	return o;
+}
+
 static json_t *check_json(const struct sim_check *c)
 {
 	char buf[16];
@@ -291,6 +310,8 @@ static json_t *check_json(const struct sim_check *c)
 		json_object_set_new(o, "evidence", json_pack("{s:s}", "fault", c->fault_evidence));
 	if (o && c->deny_expected)
 		json_object_set_new(o, "deny_proven", json_boolean(c->pass && c->has_evidence));
+	if (o && c->has_pmtu)
+		json_object_set_new(o, "pmtu", pmtu_json(&c->pmtu));
 	return o;
 }
 

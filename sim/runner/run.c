@@ -23,8 +23,13 @@
 #include "run.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +50,7 @@ struct pending {
 	const struct sim_host *source, *target;
 	char src_ip[IP4_STR_MAX];
 	struct sim_reply_watch *watch; /* replyBypasses: the capture on that node's link (heap) */
+	unsigned int dsr_overhead;     /* pmtu: what the DSR dispatch adds to a request */
 };
 
 json_t *sim_flow_log;
@@ -202,7 +208,32 @@ static void plan_check(const struct sim_cluster *c, const struct cluster_model *
 	j->proto = p->chk.proto;
 	j->count = count;
 	j->timeout_ms = SIM_PROBE_TIMEOUT_MS;
+	if (p->probe) {
+		j->payload_bytes = p->probe->payload_bytes;
+		j->tcp_fast_open = p->probe->tcp_fast_open;
+	}
 	p->job = (int)(*njobs)++;
+}
+
+/* " sent=1464B icmp=frag-needed(3/4) mtu=1492 from 192.0.2.1 quoting 192.0.2.1:30053
+ * retried pmtu=1492 syn_data=1420(acked)" */
+static void describe_pmtu(const struct sim_pmtu *m, char *o, size_t size)
+{
+	size_t len;
+
+	snprintf(o, size, " sent=%uB", m->sent_bytes);
+	len = strlen(o);
+	if (m->icmp_seen)
+		snprintf(o + len, size - len, " icmp=%s(%u/%u) mtu=%u from %s quoting %s:%u",
+			 m->icmp_type == 3 && m->icmp_code == 4 ? "frag-needed" : "error",
+			 m->icmp_type, m->icmp_code, m->icmp_mtu, m->icmp_from, m->quoted_dst,
+			 m->quoted_port);
+	len = strlen(o);
+	snprintf(o + len, size - len, "%s pmtu=%u", m->retried ? " retried" : "", m->path_mtu);
+	len = strlen(o);
+	if (m->syn_data >= 0)
+		snprintf(o + len, size - len, " syn_data=%d%s", m->syn_data,
+			 m->syn_data_acked ? "(acked)" : "");
 }
 
 static void describe_observed(const struct sim_probe_job *j, struct sim_check *chk)
@@ -228,6 +259,8 @@ static void describe_observed(const struct sim_probe_job *j, struct sim_check *c
 
 		snprintf(o + len, size - len, " backends=%d", j->distinct);
 	}
+	if (j->payload_bytes || j->tcp_fast_open)
+		describe_pmtu(&j->pmtu, o + strlen(o), size - strlen(o));
 }
 
 static bool is_node_ip(const struct sim_cluster *c, const char *ip)
@@ -568,8 +601,129 @@ static void check_reply_bypasses(const struct pending *p, const struct sim_probe
 	free(srcs);
 }
 
+/* The MTU of a node's fabric device (eth0 in its namespace); 0 when it cannot be read. */
+static unsigned int node_fabric_mtu(const struct sim_cluster *c, const char *node)
+{
+	const struct sim_host *h = sim_find_host(c, SIM_NODE, node);
+	struct ifreq ifr;
+	unsigned int mtu = 0;
+	struct diag d;
+	int pfd[2], fd, status;
+	pid_t pid;
+
+	if (!h || pipe2(pfd, O_CLOEXEC))
+		return 0;
+	pid = fork();
+	if (pid == 0) { /* the child enters the node's namespace; the runner stays put */
+		close(pfd[0]);
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "eth0");
+		fd = netns_enter(h->netns, &d) ? -1 : socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && !ioctl(fd, SIOCGIFMTU, &ifr) && ifr.ifr_mtu > 0)
+			mtu = (unsigned int)ifr.ifr_mtu;
+		_exit(write(pfd[1], &mtu, sizeof(mtu)) == sizeof(mtu) ? 0 : 1);
+	}
+	close(pfd[1]);
+	if (pid > 0) {
+		if (read(pfd[0], &mtu, sizeof(mtu)) != sizeof(mtu))
+			mtu = 0;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	close(pfd[0]);
+	return mtu;
+}
+
+/* The datapath's FRAG_NEEDED drop event of the probe's own flow: its source and source
+ * port, to the frontend (the entry node reports the request as the client sent it) or, to
+ * be lenient about where it is reported, a backend. */
+static const struct sim_drop *frag_needed_drop(const struct sim_evidence *ev,
+					       const struct pending *p,
+					       const struct sim_probe_job *j)
+{
+	uint32_t saddr, daddr;
+	size_t i, k, b;
+
+	if (!ev || ip4_parse(p->src_ip, &saddr) || ip4_parse(j->to, &daddr))
+		return NULL;
+	for (i = 0; i < ev->ndrops; i++) {
+		const struct sim_drop *d = &ev->drops[i];
+		bool dst = d->daddr == daddr && d->dport == j->port;
+
+		if (strcmp(d->reason, "FRAG_NEEDED") || d->proto != j->proto || d->saddr != saddr)
+			continue;
+		for (b = 0; !dst && b < p->svc.nbackends; b++)
+			dst = d->daddr == p->svc.backends[b].ip && d->dport == p->svc.backends[b].port;
+		for (k = 0; dst && k < j->nsports; k++)
+			if (d->sport == j->sports[k])
+				return d;
+	}
+	return NULL;
+}
+
+/*
+ * pmtu: frag-needed. The request was too big for the DSR dispatch: the client got ICMP
+ * fragmentation needed quoting the frontend with the entry node's fabric MTU less the
+ * dispatch's overhead (UDP: read from the socket's error queue; TCP: the kernel takes it,
+ * so the path MTU it left is the evidence), the datapath reported the FRAG_NEEDED drop of
+ * this flow, and the exchange then worked.
+ */
+static void check_pmtu(const struct sim_cluster *c, struct pending *p,
+		       const struct sim_probe_job *j, const struct sim_evidence *ev)
+{
+	const struct sim_pmtu *m = &j->pmtu;
+	struct sim_check *chk = &p->chk;
+	const struct sim_drop *d = frag_needed_drop(ev, p, j);
+	unsigned int fabric = 0, want = 0;
+	size_t len;
+
+	if (!c->datapath) {
+		reason_add(chk, "pmtu: needs the datapath (--no-datapath)");
+		return;
+	}
+	if (d) {
+		chk->evidence = *d;
+		chk->has_evidence = true;
+		snprintf(chk->drop_reason, sizeof(chk->drop_reason), "%s", d->reason);
+		len = strlen(chk->observed);
+		snprintf(chk->observed + len, sizeof(chk->observed) - len,
+			 " drop=%s on %s %s %s:%d", d->reason, d->node, d->hook, d->file, d->line);
+		fabric = node_fabric_mtu(c, d->node);
+		want = fabric > p->dsr_overhead ? fabric - p->dsr_overhead : 0;
+		if (!fabric)
+			reason_add(chk, "pmtu: cannot read %s's fabric MTU", d->node);
+	} else {
+		reason_add(chk, "pmtu frag-needed: no FRAG_NEEDED drop event of this flow "
+			   "(%s:%u > %s:%u) on any node", p->src_ip, j->nsports ? j->sports[0] : 0,
+			   j->to, j->port);
+	}
+	if (j->proto == IPPROTO_UDP) {
+		if (!m->icmp_seen || m->icmp_type != 3 || m->icmp_code != 4) {
+			reason_add(chk, "pmtu frag-needed: no ICMP fragmentation needed reached the "
+				   "client%s", m->icmp_seen ? " (another ICMP error)" : "");
+		} else {
+			if (strcmp(m->quoted_dst, j->to) || m->quoted_port != j->port)
+				reason_add(chk, "pmtu frag-needed: the ICMP quotes %s:%u, not the "
+					   "frontend %s:%u", m->quoted_dst, m->quoted_port, j->to,
+					   j->port);
+			if (want && m->icmp_mtu != want)
+				reason_add(chk, "pmtu frag-needed: the ICMP says MTU %u, expected %u "
+					   "(%s's fabric MTU %u less the %u bytes DSR adds)",
+					   m->icmp_mtu, want, d->node, fabric, p->dsr_overhead);
+			if (!m->retried)
+				reason_add(chk, "pmtu frag-needed: the client did not send again, "
+					   "fitting the reported MTU");
+		}
+	} else if (want && m->path_mtu != want) {
+		reason_add(chk, "pmtu frag-needed: the client's path MTU is %u, expected %u after "
+			   "an ICMP fragmentation needed", m->path_mtu, want);
+	}
+	if (!j->allowed)
+		reason_add(chk, "pmtu frag-needed: no working exchange after the ICMP");
+}
+
 static void check_assertions(const struct sim_cluster *c, struct pending *p,
-			     const struct sim_probe_job *j)
+			     const struct sim_probe_job *j, const struct sim_evidence *ev)
 {
 	const struct m_probe *pr = p->probe;
 	struct sim_check *chk = &p->chk;
@@ -605,6 +759,10 @@ static void check_assertions(const struct sim_cluster *c, struct pending *p,
 		check_spread(p, j, chk);
 	if (pr->reply_bypasses[0])
 		check_reply_bypasses(p, j, chk);
+	if (pr->tcp_fast_open && j->pmtu.syn_data <= 0)
+		reason_add(chk, "tcpFastOpen: the SYN carried no data (%d bytes)", j->pmtu.syn_data);
+	if (pr->pmtu[0])
+		check_pmtu(c, p, j, ev);
 	if (pr->encrypted_on[0])
 		reason_add(chk, "encryptedOn: not implemented");
 	if (pr->drop_reason[0] && !c->datapath)
@@ -646,6 +804,15 @@ static void describe_expected(struct pending *p, bool expect_allow)
 	len = strlen(e);
 	if (pr->reply_bypasses[0])
 		snprintf(e + len, size - len, " replyBypasses=%s", pr->reply_bypasses);
+	len = strlen(e);
+	if (pr->payload_bytes)
+		snprintf(e + len, size - len, " payloadBytes=%u", pr->payload_bytes);
+	len = strlen(e);
+	if (pr->tcp_fast_open)
+		snprintf(e + len, size - len, " tcpFastOpen");
+	len = strlen(e);
+	if (pr->pmtu[0])
+		snprintf(e + len, size - len, " pmtu=%s", pr->pmtu);
 }
 
 static void init_check(struct pending *p, const char *scenario, const struct m_test *t,
@@ -768,8 +935,12 @@ static void evaluate(const struct sim_cluster *c, struct pending *p,
 	} else {
 		check_deny(c, p, j, pre, ev, &p->chk);
 	}
+	if (p->probe && (p->probe->payload_bytes || p->probe->tcp_fast_open)) {
+		p->chk.has_pmtu = true;
+		p->chk.pmtu = j->pmtu;
+	}
 	if (p->probe)
-		check_assertions(c, p, j);
+		check_assertions(c, p, j, ev);
 }
 
 static void print_check(const struct sim_check *chk)
@@ -1158,6 +1329,10 @@ static int run_step(struct sim_cluster *c, const struct scenario *s, const char 
 	if (c->datapath)
 		sim_evidence_collect(c, &ev, sim_flow_log);
 	for (i = 0; i < n; i++) {
+		/* what the DSR dispatch adds to a request (REFERENCE.md 1.7): the IPv4 option 8,
+		 * IPIP 20 (the datapath serves ipip and geneve frontends with SNAT so far) */
+		ps[i].dsr_overhead = cluster_lb_config(&s->model)->dsr_dispatch ==
+			DSR_DISPATCH_IPIP ? 20 : 8;
 		evaluate(c, &ps[i], jobs, pf.jobs, &ev);
 		failed += !ps[i].chk.pass;
 		sim_report_add(r, &ps[i].chk);

@@ -23,6 +23,21 @@ struct sim_answer {
 };
 #define SIM_ANSWERS_MAX 64 /* distinct backends counted per probe */
 
+/* What a payload probe's first attempt saw of path MTU discovery (ciliate-probe "pmtu",
+ * "syn_data"). */
+struct sim_pmtu {
+	unsigned int sent_bytes;      /* the last request's size */
+	unsigned int path_mtu;        /* the client's path MTU afterwards */
+	bool retried;                 /* UDP: sent again, fitting a reported MTU */
+	bool icmp_seen;               /* an ICMP error reached the client's socket */
+	unsigned int icmp_type, icmp_code, icmp_mtu;
+	char icmp_from[48];
+	char quoted_dst[48];          /* the destination of the packet the ICMP quotes */
+	unsigned int quoted_port;
+	int syn_data;                 /* TFO: bytes the SYN carried (-1: not TFO) */
+	bool syn_data_acked;
+};
+
 /* One ciliate-probe run inside a source namespace. */
 struct sim_probe_job {
 	char netns[NETNS_NAME_MAX];
@@ -31,6 +46,8 @@ struct sim_probe_job {
 	uint8_t proto;
 	int count;
 	int timeout_ms;
+	unsigned int payload_bytes;   /* --payload-bytes (0: none) */
+	bool tcp_fast_open;           /* --tcp-fastopen */
 	/* results */
 	int attempts;
 	int allowed;
@@ -47,6 +64,7 @@ struct sim_probe_job {
 	char failure[256];            /* the probe itself failed (usage, netns, timeout) */
 	struct sim_answer *answers;   /* every answering backend and its count (heap) */
 	int nanswers;
+	struct sim_pmtu pmtu;         /* payload probes: the first attempt's */
 };
 
 /* Frees what sim_probe_run allocated in the jobs (not the array). */
@@ -71,10 +89,13 @@ struct sim_check {
 	uint16_t port;
 	uint8_t proto;
 	char expected[256];
-	char observed[256];
+	char observed[512];
 	char drop_reason[64];
-	struct sim_drop evidence;  /* the drop event that proves a deny (has_evidence) */
+	struct sim_drop evidence;  /* the drop event that proves a deny, or the FRAG_NEEDED drop
+				    * behind a pmtu assertion (has_evidence) */
 	bool has_evidence;
+	bool has_pmtu;             /* a payload probe: pmtu holds its first attempt's */
+	struct sim_pmtu pmtu;
 	char fault_evidence[96];   /* a deny explained by a fault of the run instead ("" none) */
 	bool deny_expected;
 	long long duration_ms;

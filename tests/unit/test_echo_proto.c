@@ -295,6 +295,31 @@ static void test_split_words(void **state)
 	assert_int_equal(n, 3);
 }
 
+/* respond=N: filler asked after the answer line (the bench's large responses) */
+static void test_respond_bytes(void **state)
+{
+	static const char *const bad[] = { "x respond=", "x respond=0", "x respond=12a",
+					   "x respond=67108865", "x respond=-1" };
+	char big[300];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(echo_respond_bytes("ciliate-probe seq=1\n", 20), 0);
+	assert_int_equal(echo_respond_bytes("ciliate-probe seq=1 respond=1048576\n", 36), 1048576);
+	assert_int_equal(echo_respond_bytes("respond=5 x", 11), 5);
+	assert_int_equal(echo_respond_bytes("x respond=67108864", 18), 67108864);
+	/* a word of its own: "norespond=5" is not one */
+	assert_int_equal(echo_respond_bytes("x norespond=5", 13), 0);
+	/* only the first bytes that the reply echoes are looked at */
+	memset(big, '.', sizeof(big));
+	memcpy(big + 270, " respond=7", 10);
+	assert_int_equal(echo_respond_bytes(big, sizeof(big)), 0);
+	/* cut short by the length given: "respond=1" */
+	assert_int_equal(echo_respond_bytes("x respond=12", 11), 1);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(echo_respond_bytes(bad[i], strlen(bad[i])), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_http_response),
 		cmocka_unit_test(test_addr_format),
 		cmocka_unit_test(test_split_words),
+		cmocka_unit_test(test_respond_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
