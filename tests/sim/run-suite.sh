@@ -402,6 +402,24 @@ for mode in tunnel native; do
 	check "replyBypasses ($mode): no capture or capture file left" no_capture_left
 done
 
+# ---- 2b2. large requests: payloadBytes, tcpFastOpen, pmtu ----------------------------------
+# tests/sim/fixtures/pmtu.yaml (DSR NodePort, backend on node-2, native routing): a request
+# that fits with the option fails "pmtu: frag-needed" (no ICMP, no FRAG_NEEDED drop) though it
+# is answered; TCP 1460-byte requests pass, the TFO one with data in its SYN; a 1472-byte UDP
+# request without the assertion passes on its exchange after the ICMP and the retry.
+out=$tmp/pmtu.out
+"$SIM" run tests/sim/fixtures/pmtu.yaml --report "$tmp/pmtu.json" >"$out" 2>&1
+rc=$?
+why="exit $rc; $(grep -E 'FAIL|ok ' "$out" | head -6)"
+pmtu_checks() {
+	[ $rc -eq 1 ] && [ "$(jq '[.checks[] | select(.pass == false)] | length' "$tmp/pmtu.json")" -eq 1 ] &&
+		grep -qE "FAIL  ext/client-1 -> node/node-1 30053/UDP: .*pmtu=frag-needed, observed allow .*sent=1000B pmtu=1500 .*no FRAG_NEEDED drop event of this flow .*no ICMP fragmentation needed reached the client" "$out" &&
+		grep -qE "ok    ext/client-1 -> node/node-1 30081/TCP: .*payloadBytes=1460 tcpFastOpen, observed allow .*sent=1460B .*syn_data=[1-9][0-9]*" "$out" &&
+		grep -qE "ok    ext/client-1 -> node/node-1 30053/UDP: .*payloadBytes=1472, observed allow .*icmp=frag-needed\(3/4\) mtu=1492 from 192\.0\.2\.1 quoting 192\.0\.2\.1:30053 retried" "$out" &&
+		[ "$(jq '[.checks[] | select(.pmtu.icmp.mtu == 1492 and .pmtu.retried)] | length' "$tmp/pmtu.json")" -eq 1 ]
+}
+check "payload probes: pmtu frag-needed fails without an ICMP and a FRAG_NEEDED drop, TFO and a retried large UDP request pass" pmtu_checks
+
 # ---- 2c. tunnel routing: the source identity crosses nodes in the VXLAN VNI -------------
 # x/b (node-2) admits TCP 80 from app=a only (tests/sim/fixtures/overlay-identity.yaml).
 ovl=tests/sim/fixtures/overlay-identity.yaml
