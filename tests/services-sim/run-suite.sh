@@ -46,10 +46,21 @@ check "dsr: ciliate-sim run exits 0" [ "$rc" -eq 0 ]
 total=$(jq -r '.checks_total' "$tmp/dsr.json" 2>/dev/null)
 nfail=$(jq -r '.failed' "$tmp/dsr.json" 2>/dev/null)
 why="report says ${total:-?} checks, ${nfail:-?} failed"
-check "dsr: the report holds the checks (>= 3), none failed" \
-	eval "[ '${total:-0}' -ge 3 ] && [ '${nfail:-1}' -eq 0 ]"
+check "dsr: the report holds the checks (>= 14), none failed" \
+	eval "[ '${total:-0}' -ge 14 ] && [ '${nfail:-1}' -eq 0 ]"
 why="$(grep -c 'replyBypasses' "$tmp/dsr.out") lines"
 check "dsr: replies were checked to bypass the entry node" grep -q 'replies on n0=0/' "$tmp/dsr.out"
+# dsr-mtu.yaml: the 1472-byte UDP request met the MTU outcome (the client's ICMP and the
+# datapath's FRAG_NEEDED drop of that flow), then was answered (sim/runner/run.c, check_pmtu)
+why=$(jq -r '[.checks[] | select(.scenario | endswith("dsr-mtu.yaml")) | "\(.name): pass=\(.pass) \(.reason)"] | join("; ")' \
+	"$tmp/dsr.json" 2>/dev/null)
+mtu_outcome() {
+	jq -e '[.checks[] | select(.scenario | endswith("dsr-mtu.yaml")) | select(.pass and
+		.pmtu.icmp.type == 3 and .pmtu.icmp.code == 4 and .pmtu.retried and
+		.evidence.drop_reason_desc == "FRAG_NEEDED")] | length == 1' "$tmp/dsr.json" >/dev/null
+}
+check "dsr: a too-large UDP request got ICMP frag-needed and its FRAG_NEEDED drop, then an answer" \
+	mtu_outcome
 # the ipip and geneve dispatches are built in BPF and work in tunnel routing as well
 encap=(scenarios/services/dsr-ipip.yaml scenarios/services/dsr-geneve.yaml)
 "$SIM" run --routing tunnel "${encap[@]}" --report "$tmp/dsr-tunnel.json" >"$tmp/dsr-tunnel.out" 2>&1
