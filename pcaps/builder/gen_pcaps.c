@@ -13,8 +13,10 @@
  * translation the datapath documents (docs/SERVICES.md): the output is the same frame built
  * again with the translated addresses and ports, every checksum computed afresh.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,7 @@
 #include "decode/decode.h"
 #include "pktbuild.h"
 
-#define FRAME_MAX 512
+#define FRAME_MAX 1600 /* a full 1500-byte IP packet (the DSR MTU cases) */
 #define REPLAY_MAX_PKTS 12
 #define SCENARIO_MAX_REPLAYS 3
 #define PATH_MAX_LEN 4096
@@ -1412,13 +1414,291 @@ static void case_svc_dsr_opt(struct scenario *s)
 			  "to the client");
 }
 
+/* ---- DSR: the ipip and geneve dispatches (dsr_ipip.h, dsr_geneve.h, REFERENCE.md 1.5-1.7) */
+
+static const char svc_web_dsr[] =
+	"---\n"
+	"# NodePort service (DSR): its only backend is remote (node-2), TCP 8080 and UDP 9999\n"
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: web-dsr, namespace: replay}\n"
+	"spec:\n"
+	"  type: NodePort\n"
+	"  clusterIP: 10.96.0.83\n"
+	"  selector: {app: remote}\n"
+	"  ports:\n"
+	"  - {name: http, port: 80, targetPort: 8080, nodePort: 30090, protocol: TCP}\n"
+	"  - {name: udp, port: 9999, targetPort: 9999, nodePort: 30091, protocol: UDP}\n";
+
+/* An IPv4 packet (the frame's Ethernet header and all after it) put inside an outer IPv4
+ * header: node-1 -> node-2, protocol 4, id 0, TTL 64, DF as the inner packet's. */
+static struct frame ipip_encap(const struct frame *in, uint32_t from, uint32_t to)
+{
+	struct pb_ipv4 o = ip4(from, to, 0);
+	struct frame f;
+	struct pb_pkt p;
+
+	o.proto = IPPROTO_IPIP;
+	o.frag = (uint16_t)((in->b[14 + 6] & 0x40) ? PB_IP_DF : 0);
+	o.tos = in->b[14 + 1];
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, in->b, in->b + 6, PB_AUTO);
+	pb_ipv4(&p, &o);
+	pb_bytes(&p, in->b + 14, in->len - 14);
+	frame_finish(&f, &p);
+	f.err = f.err ? f.err : in->err;
+	return f;
+}
+
+/* The UDP source port of dsr_geneve_sport(): a hash of the inner flow as the datapath holds
+ * it (network-order fields read as host words), in 49152..65535. */
+static uint16_t geneve_sport(uint32_t saddr, uint32_t daddr, uint16_t sport, uint16_t dport,
+			     uint8_t proto)
+{
+	uint32_t h = saddr ^ daddr ^ ((uint32_t)htons(sport) << 16 | htons(dport)) ^ proto;
+
+	h ^= h >> 16;
+	h *= 0x7feb352d;
+	h ^= h >> 15;
+	return (uint16_t)(0xc000 | (h & 0x3fff));
+}
+
+/*
+ * The Geneve encapsulation of a DNATed frame (node-1 -> node-2: outer IPv4 id 0, DF, TTL 64;
+ * UDP to 6081, checksum 0; Geneve VNI 2 carrying Ethernet; the inner frame keeps its
+ * Ethernet header), with Cilium's DSR option naming frontend:port when `opt`.
+ */
+static struct frame geneve_encap(const struct frame *in, uint32_t frontend, uint16_t port,
+				 bool opt, uint16_t sport, uint8_t proto, uint16_t dport)
+{
+	struct pb_ipv4 o = ip4(IP_NODE1, IP_NODE2, 0);
+	struct pb_udp u = { .dport = 6081, .len = PB_AUTO, .no_csum = true };
+	uint8_t g[20] = { 0x00, 0x00, 0x65, 0x58, 0, 0, 2, 0, 0x01, 0x4b, 0x81, 0x02 };
+	uint32_t inner_src, inner_dst;
+	uint16_t port_be = htons(port);
+	struct frame f;
+	struct pb_pkt p;
+
+	memcpy(&inner_src, in->b + 14 + 12, 4);
+	memcpy(&inner_dst, in->b + 14 + 16, 4);
+	u.sport = geneve_sport(inner_src, inner_dst, sport, dport, proto);
+	if (opt) {
+		g[0] = 3;    /* 12 bytes of options */
+		g[1] = 0x40; /* C: a critical option is present */
+		memcpy(g + 12, &frontend, 4);
+		memcpy(g + 16, &port_be, 2);
+	}
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, in->b, in->b + 6, PB_AUTO);
+	pb_ipv4(&p, &o);
+	pb_udp(&p, &u);
+	pb_bytes(&p, g, opt ? 20 : 8);
+	pb_bytes(&p, in->b, in->len);
+	frame_finish(&f, &p);
+	f.err = f.err ? f.err : in->err;
+	return f;
+}
+
+/* What node-1 sends node-2 arrives with node-1 -> node-2 MACs (the neighbour's). */
+static struct frame on_wire_to_node2(const struct frame *sent)
+{
+	struct frame f = *sent;
+	struct l2 l = on_fabric(IP_NODE2, IP_NODE1);
+
+	memcpy(f.b, l.dst, 6);
+	memcpy(f.b + 6, l.src, 6);
+	return f;
+}
+
+/*
+ * ICMP fragmentation needed from the frontend to the client, in place of a request `in`
+ * (addressed to the frontend) that the dispatch's header would push past the fabric MTU:
+ * MACs swapped, IPv4 id 0/DF/TTL 64, next-hop MTU `mtu`, quoting the request's IP header and
+ * the first 8 bytes after it.
+ */
+static struct frame frag_needed(const struct frame *in, uint16_t mtu)
+{
+	struct pb_ipv4 o;
+	uint32_t src, dst;
+	struct frame f;
+	struct pb_pkt p;
+
+	memcpy(&src, in->b + 14 + 12, 4);
+	memcpy(&dst, in->b + 14 + 16, 4);
+	o = ip4(dst, src, 0);
+	pb_init(&p, f.b, sizeof(f.b));
+	pb_eth(&p, in->b + 6, in->b, PB_AUTO);
+	pb_ipv4(&p, &o);
+	pb_icmp4_error(&p, 3, 4, mtu, in->b + 14, 28);
+	frame_finish(&f, &p);
+	f.err = f.err ? f.err : in->err;
+	return f;
+}
+
+static void case_svc_dsr_ipip(struct scenario *s)
+{
+	struct l2 l2 = on_fabric(IP_NODE1, IP_WORLD);
+	struct l2 reply = on_fabric(IP_WORLD, IP_NODE2);
+	static char big[1461];
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f, o, w;
+
+	s->name = "svc-dsr-ipip";
+	s->title = "DSR with the IPIP dispatch (bpf-lb-mode dsr, bpf-lb-dsr-dispatch ipip): an "
+		   "external client's SYN to node-1's NodePort 30090, whose only backend is remote "
+		   "on node-2, leaves node-1's from-netdev unchanged inside an outer IPv4 header "
+		   "from node-1 to node-2 (protocol 4, TTL 64, DF as the inner packet's; sent out "
+		   "of the device: redirect); so does a UDP datagram to 30091; a SYN with 1460 "
+		   "bytes of data (1500 bytes) has no room for the 20-byte header and is answered "
+		   "with ICMP fragmentation needed (MTU 1480) quoting it, a FRAG_NEEDED drop. On "
+		   "node-2 the IPIP packet is decapsulated and its request served by node-2's own "
+		   "backend of that NodePort: DNAT to remote:8080 and a redirect to its veth; "
+		   "remote's SYN-ACK leaves to-netdev from node-1's frontend 192.0.2.1:30090 "
+		   "straight to the client.";
+	s->config = "{bpf-lb-mode: dsr, bpf-lb-dsr-dispatch: ipip}";
+	s->policies = svc_web_dsr;
+
+	r = new_replay(s, "svc-dsr-ipip-entry", "node-1", "from-netdev", NULL,
+		       "the entry node: an external client's requests to node-1's DSR NodePorts");
+	ip = ip4(IP_WORLD, IP_NODE1, 931);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40030, DSR_NODEPORT, PB_TCP_SYN, 17000, 0, NULL);
+	o = ipip_encap(&f, IP_NODE1, IP_NODE2);
+	add(r, &f, "redirect", &o,
+	    "SYN from 203.0.113.10 to node-1:30090: in IPIP 192.0.2.1 -> 192.0.2.2, unchanged");
+	ip.id = 932;
+	f = udp_frame(&l2, &ip, 40031, DSR_NODEPORT + 1, "query", 5);
+	o = ipip_encap(&f, IP_NODE1, IP_NODE2);
+	add(r, &f, "redirect", &o, "UDP to node-1:30091: in IPIP, unchanged");
+	memset(big, 'x', sizeof(big) - 1);
+	ip.id = 933;
+	f = tcp_frame(&l2, &ip, 40032, DSR_NODEPORT, PB_TCP_SYN, 18000, 0, big);
+	o = frag_needed(&f, 1480);
+	add(r, &f, "redirect", &o,
+	    "a 1500-byte SYN with data: no room for IPIP: ICMP frag needed, MTU 1480, back to "
+	    "the client (FRAG_NEEDED)");
+
+	/* node-2: what node-1 sent, and remote's reply */
+	r = new_replay(s, "svc-dsr-ipip-backend", "node-2", "from-netdev,to-netdev", NULL,
+		       "the backend's node: the IPIP request from node-1 and remote's SYN-ACK");
+	ip = ip4(IP_WORLD, IP_NODE1, 931);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40030, DSR_NODEPORT, PB_TCP_SYN, 17000, 0, NULL);
+	w = on_wire_to_node2(&f);
+	f = ipip_encap(&w, IP_NODE1, IP_NODE2);
+	ip = ip4(IP_WORLD, IP_REMOTE, 931);
+	ip.ttl = 61;
+	o = tcp_frame(&l2, &ip, 40030, 8080, PB_TCP_SYN, 17000, 0, NULL);
+	pb_pod_mac(IP_REMOTE, o.b);
+	pb_gw_mac(IP_REMOTE, o.b + 6);
+	add(r, &f, "redirect", &o,
+	    "from-netdev: decapsulated, served by node-2's backend remote: DNAT to "
+	    "remote:8080, to its veth");
+	ip = ip4(IP_REMOTE, IP_WORLD, 941);
+	ip.ttl = 63;
+	f = tcp_frame(&reply, &ip, 8080, 40030, PB_TCP_SYN | PB_TCP_ACK, 27000, 17001, NULL);
+	ip = ip4(IP_NODE1, IP_WORLD, 941);
+	ip.ttl = 63;
+	o = tcp_frame(&reply, &ip, DSR_NODEPORT, 40030, PB_TCP_SYN | PB_TCP_ACK, 27000, 17001,
+		      NULL);
+	expect_translated(r, &f, &o,
+			  "to-netdev: remote's SYN-ACK leaves from node-1's frontend "
+			  "192.0.2.1:30090 to the client");
+}
+
+static void case_svc_dsr_geneve(struct scenario *s)
+{
+	struct l2 l2 = on_fabric(IP_NODE1, IP_WORLD);
+	struct l2 reply = on_fabric(IP_WORLD, IP_NODE2);
+	static char big[1461];
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f, o, d;
+
+	s->name = "svc-dsr-geneve";
+	s->title = "DSR with the Geneve dispatch (bpf-lb-mode dsr, bpf-lb-dsr-dispatch geneve): "
+		   "an external client's SYN to node-1's NodePort 30090, whose only backend is "
+		   "remote on node-2, is DNATed to remote:8080 (client kept) and leaves node-1's "
+		   "from-netdev in Geneve to node-2 (outer IPv4 DF/TTL 64, UDP 6081 with checksum "
+		   "0, VNI 2, Ethernet inside) with Cilium's DSR option: class 0x014B, type 0x81 "
+		   "(critical, C flag set), length 2, the frontend's address and port in network "
+		   "order; the client's ACK in Geneve without the option; a UDP datagram with it; "
+		   "a 1500-byte SYN with data gets ICMP fragmentation needed (MTU 1438: 1500 - 62) "
+		   "quoting it, a FRAG_NEEDED drop. On node-2 the Geneve packet is decapsulated "
+		   "and passes on to remote (its frontend recorded); remote's SYN-ACK leaves "
+		   "to-netdev from the frontend 192.0.2.1:30090 straight to the client.";
+	s->config = "{bpf-lb-mode: dsr, bpf-lb-dsr-dispatch: geneve}";
+	s->policies = svc_web_dsr;
+
+	r = new_replay(s, "svc-dsr-geneve-entry", "node-1", "from-netdev", NULL,
+		       "the entry node: an external client's requests to node-1's DSR NodePorts");
+	ip = ip4(IP_WORLD, IP_NODE1, 951);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40040, DSR_NODEPORT, PB_TCP_SYN, 19000, 0, NULL);
+	ip = ip4(IP_WORLD, IP_REMOTE, 951);
+	ip.ttl = 62;
+	d = tcp_frame(&l2, &ip, 40040, 8080, PB_TCP_SYN, 19000, 0, NULL);
+	o = geneve_encap(&d, IP_NODE1, DSR_NODEPORT, true, 40040, IPPROTO_TCP, 8080);
+	add(r, &f, "redirect", &o,
+	    "SYN to node-1:30090: DNAT to remote:8080, in Geneve to 192.0.2.2 with the DSR "
+	    "option 014b 81 02 c0000201 758a");
+	ip = ip4(IP_WORLD, IP_NODE1, 952);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40040, DSR_NODEPORT, PB_TCP_ACK, 19001, 29001, NULL);
+	ip = ip4(IP_WORLD, IP_REMOTE, 952);
+	ip.ttl = 62;
+	d = tcp_frame(&l2, &ip, 40040, 8080, PB_TCP_ACK, 19001, 29001, NULL);
+	o = geneve_encap(&d, IP_NODE1, DSR_NODEPORT, false, 40040, IPPROTO_TCP, 8080);
+	add(r, &f, "redirect", &o, "the client's ACK: DNAT, in Geneve without the option");
+	ip = ip4(IP_WORLD, IP_NODE1, 953);
+	ip.ttl = 62;
+	f = udp_frame(&l2, &ip, 40041, DSR_NODEPORT + 1, "query", 5);
+	ip = ip4(IP_WORLD, IP_REMOTE, 953);
+	ip.ttl = 62;
+	d = udp_frame(&l2, &ip, 40041, 9999, "query", 5);
+	o = geneve_encap(&d, IP_NODE1, DSR_NODEPORT + 1, true, 40041, IPPROTO_UDP, 9999);
+	add(r, &f, "redirect", &o, "UDP to node-1:30091: DNAT, in Geneve with the option");
+	memset(big, 'x', sizeof(big) - 1);
+	ip = ip4(IP_WORLD, IP_NODE1, 954);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40042, DSR_NODEPORT, PB_TCP_SYN, 20000, 0, big);
+	o = frag_needed(&f, 1438);
+	add(r, &f, "redirect", &o,
+	    "a 1500-byte SYN with data: no room for Geneve and the option: ICMP frag needed, "
+	    "MTU 1438, quoting the request to the frontend (FRAG_NEEDED)");
+
+	r = new_replay(s, "svc-dsr-geneve-backend", "node-2", "from-netdev,to-netdev", NULL,
+		       "the backend's node: the Geneve request from node-1 and remote's SYN-ACK");
+	ip = ip4(IP_WORLD, IP_REMOTE, 951);
+	ip.ttl = 62;
+	d = tcp_frame(&l2, &ip, 40040, 8080, PB_TCP_SYN, 19000, 0, NULL);
+	f = geneve_encap(&d, IP_NODE1, DSR_NODEPORT, true, 40040, IPPROTO_TCP, 8080);
+	f = on_wire_to_node2(&f);
+	o = d;
+	memcpy(o.b, f.b, 12); /* the outer Ethernet header stays */
+	add(r, &f, "ok", &o,
+	    "from-netdev: decapsulated; the SYN for remote:8080 passes on, its frontend "
+	    "recorded");
+	ip = ip4(IP_REMOTE, IP_WORLD, 961);
+	ip.ttl = 63;
+	f = tcp_frame(&reply, &ip, 8080, 40040, PB_TCP_SYN | PB_TCP_ACK, 29000, 19001, NULL);
+	ip = ip4(IP_NODE1, IP_WORLD, 961);
+	ip.ttl = 63;
+	o = tcp_frame(&reply, &ip, DSR_NODEPORT, 40040, PB_TCP_SYN | PB_TCP_ACK, 29000, 19001,
+		      NULL);
+	expect_translated(r, &f, &o,
+			  "to-netdev: remote's SYN-ACK leaves from the frontend 192.0.2.1:30090 "
+			  "to the client");
+}
+
 static void (*const cases[])(struct scenario *s) = {
 	case_tcp_same_node, case_tcp_syn_denied, case_tcp_remote_node, case_udp,
 	case_icmp_echo,	    case_icmp_related,	 case_ipv4_options,    case_fragments,
 	case_ipv4_malformed, case_l4_truncated,	 case_vlan,	       case_arp,
 	case_ipv6,	    case_spoofed,	 case_ttl,	       case_overlay,
 	case_sctp_policy,   case_svc_clusterip,	 case_svc_nodeport,    case_svc_masquerade,
-	case_svc_dsr_opt,
+	case_svc_dsr_opt,   case_svc_dsr_ipip,	 case_svc_dsr_geneve,
 };
 
 /* ---- output ---- */

@@ -86,7 +86,8 @@ fi
 # Service and NAT goldens (scenarios/replay/svc-*.yaml, docs/SERVICES.md "Replay"): also run
 # by the simulator (Replay documents need no cluster), and the netdev hooks from the CLI.
 svc=(scenarios/replay/svc-clusterip.yaml scenarios/replay/svc-nodeport.yaml
-     scenarios/replay/svc-masquerade.yaml scenarios/replay/svc-dsr-opt.yaml)
+     scenarios/replay/svc-masquerade.yaml scenarios/replay/svc-dsr-opt.yaml
+     scenarios/replay/svc-dsr-ipip.yaml scenarios/replay/svc-dsr-geneve.yaml)
 check "ciliate-sim run: service/NAT replays" 0 "$build/bin/ciliate-sim" run "${svc[@]}"
 tmp2=$(mktemp -d); trap 'rm -rf "$tmp2" ${tmp:+"$tmp"}' EXIT
 check "replay --hook from-netdev -r/-w/--expect (NodePort SNAT and its reply)" 0 \
@@ -109,6 +110,22 @@ check "replay --hook from-netdev,to-netdev (DSR backend node: the reply from the
 	"$ciliate" replay --scenario scenarios/replay/svc-dsr-opt.yaml --node node-2 \
 	--hook from-netdev,to-netdev -r pcaps/replay/svc-dsr-backend.pcap \
 	--expect pcaps/replay/svc-dsr-backend.out.pcap --expect-verdicts ok,ok
+# the ipip and geneve dispatches (dsr_ipip.h, dsr_geneve.h): encapsulation on the entry node
+# (a redirect out of the device), the ICMP fragmentation-needed reply, decapsulation on the
+# backend's node and the reply from the frontend
+for d in ipip geneve; do
+	n=$([ $d = ipip ] && echo 3 || echo 4)
+	check "replay DSR $d entry node: encapsulated, and ICMP frag needed for a 1500-byte SYN" 0 \
+		"$ciliate" replay --scenario scenarios/replay/svc-dsr-$d.yaml --node node-1 \
+		--hook from-netdev -r pcaps/replay/svc-dsr-$d-entry.pcap \
+		--expect pcaps/replay/svc-dsr-$d-entry.out.pcap \
+		--expect-verdicts "$(printf 'redirect%.0s,' $(seq "$n") | sed 's/,$//')"
+	v=$([ $d = ipip ] && echo redirect,ok || echo ok,ok)
+	check "replay DSR $d backend node: decapsulated, the reply from the frontend" 0 \
+		"$ciliate" replay --scenario scenarios/replay/svc-dsr-$d.yaml --node node-2 \
+		--hook from-netdev,to-netdev -r pcaps/replay/svc-dsr-$d-backend.pcap \
+		--expect pcaps/replay/svc-dsr-$d-backend.out.pcap --expect-verdicts $v
+done
 # the reply's frontend comes from the option of the request seen by from-netdev
 check "replay DSR reply without the option-carrying request is not translated" 1 \
 	"$ciliate" replay --scenario scenarios/replay/svc-dsr-opt.yaml --node node-2 \
@@ -187,6 +204,33 @@ else
 			passed=$((passed + 1)); echo "ok   tshark: $pc: option 0x9a/8 dissected per packet: $got"
 		else
 			failed=$((failed + 1)); echo "FAIL tshark: $pc: option 0x9a/8 per packet: got '$got', want '${dsr_opts[$pc]}'"
+		fi
+	done
+	# Geneve and IPIP (svc-dsr-geneve, svc-dsr-ipip): tshark's own dissectors read the
+	# outer/inner addresses and protocols, the Geneve VNI, protocol type, critical flag and
+	# Cilium's DSR option (class 0x014b, type 0x81, 12 bytes with its header, data: the
+	# frontend address and port in network order, 2 bytes of padding), and the ICMP
+	# fragmentation-needed reply with its MTU (1500 - 20 for IPIP, 1500 - 62 for Geneve).
+	declare -A encap=(
+		[svc-dsr-geneve-entry.out]='192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,6 6081 0x000002 0x6558 1 0x014b 0x81 12,12 c0000201758a0000 - - -|192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,6 6081 0x000002 0x6558 0 - - 0 - - - -|192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,17 6081,9999 0x000002 0x6558 1 0x014b 0x81 12,12 c0000201758b0000 - - -|192.0.2.1,203.0.113.10 203.0.113.10,192.0.2.1 1,6 - - - - - - - - 3 4 1438'
+		[svc-dsr-geneve-backend]='192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,6 6081 0x000002 0x6558 1 0x014b 0x81 12,12 c0000201758a0000 - - -|10.244.1.30 203.0.113.10 6 - - - - - - - - - - -'
+		[svc-dsr-geneve-backend.out]='203.0.113.10 10.244.1.30 6 - - - - - - - - - - -|192.0.2.1 203.0.113.10 6 - - - - - - - - - - -'
+		[svc-dsr-ipip-entry.out]='192.0.2.1,203.0.113.10 192.0.2.2,192.0.2.1 4,6 - - - - - - - - - - -|192.0.2.1,203.0.113.10 192.0.2.2,192.0.2.1 4,17 30091 - - - - - - - - - -|192.0.2.1,203.0.113.10 203.0.113.10,192.0.2.1 1,6 - - - - - - - - 3 4 1480'
+		[svc-dsr-ipip-backend]='192.0.2.1,203.0.113.10 192.0.2.2,192.0.2.1 4,6 - - - - - - - - - - -|10.244.1.30 203.0.113.10 6 - - - - - - - - - - -'
+		[svc-dsr-ipip-backend.out]='203.0.113.10 10.244.1.30 6 - - - - - - - - - - -|192.0.2.1 203.0.113.10 6 - - - - - - - - - - -'
+	)
+	bad='ip.checksum.status == 0 || tcp.checksum.status == 0 || udp.checksum.status == 0 || icmp.checksum.status == 0 || _ws.malformed || _ws.expert.severity >= error'
+	for pc in "${!encap[@]}"; do
+		nbad=$("${tsh[@]}" -r pcaps/replay/$pc.pcap -Y "$bad" 2>/dev/null | wc -l)
+		got=$("${tsh[@]}" -r pcaps/replay/$pc.pcap -T fields -e ip.src -e ip.dst -e ip.proto \
+			-e udp.dstport -e geneve.vni -e geneve.proto_type -e geneve.flags.critical \
+			-e geneve.option.class -e geneve.option.type -e geneve.option.length \
+			-e geneve.option.unknown.data -e icmp.type -e icmp.code -e icmp.mtu 2>/dev/null |
+			awk -F'\t' '{ s = ""; for (i = 1; i <= 14; i++) s = s (i > 1 ? " " : "") ($i == "" ? "-" : $i); printf "%s%s", (NR > 1 ? "|" : ""), s }')
+		if [ "$nbad" -eq 0 ] && [ "$got" = "${encap[$pc]}" ]; then
+			passed=$((passed + 1)); echo "ok   tshark: $pc.pcap dissected: $got"
+		else
+			failed=$((failed + 1)); echo "FAIL tshark: $pc.pcap ($nbad bad): got '$got', want '${encap[$pc]}'"
 		fi
 	done
 fi
