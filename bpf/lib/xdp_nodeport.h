@@ -276,9 +276,12 @@ static __always_inline int xdp_nodeport_request(struct xdp_md *ctx, struct pipel
 	be = lb_select(pl, svc, sc);
 	if (!be)
 		return -REASON_SERVICE_BACKEND_NOT_FOUND;
-	/* a local backend: TC delivers it to the pod's veth (policy, conntrack) and finds the
-	 * same backend through the CT_SVC entry just made */
-	if (endpoint_by_addr(p->family, &be->addr))
+	/* a local backend (a pod of this node, or the node itself for hostNetwork ones): TC
+	 * delivers it to the pod's veth (policy, conntrack) and finds the same backend through
+	 * the CT_SVC entry just made. Arithmetic instead of an endpoint lookup: whatever TC does
+	 * with an address of this node's range, it does on its own. */
+	if (addr_in_cidr4(be->addr.v4, cfg->pod_cidr, cfg->pod_cidr_len) ||
+	    be->addr.v4 == cfg->node_ip)
 		return XDP_NODEPORT_PASS;
 	x.daddr = be->addr.v4;
 	x.dport = be->port;
@@ -295,10 +298,7 @@ static __always_inline int xdp_nodeport_request(struct xdp_md *ctx, struct pipel
 	if (ret < 0)
 		return ret;
 	ret = xdp_rewrite4(ctx, p, &x, fib);
-	if (ret < 0)
-		return ret;
-	pl->dst_identity = ipcache_identity(p->family, &p->daddr);
-	return XDP_TX;
+	return ret < 0 ? ret : XDP_TX;
 }
 
 #endif

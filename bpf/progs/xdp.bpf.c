@@ -53,30 +53,37 @@ __subprog void xdp_event_emit(struct pipeline *pl, struct xdp_md *ctx, __u32 typ
 				  (__u32)(ctx->data_end - ctx->data));
 }
 
+/* The identities an event shows, looked up only for packets that emit one (each is an LPM
+ * lookup: the per-packet path does without). */
+static __always_inline void xdp_identities(struct pipeline *pl)
+{
+	pl->src_identity = ipcache_identity(pl->pkt.family, &pl->pkt.saddr);
+	pl->dst_identity = ipcache_identity(pl->pkt.family, &pl->pkt.daddr);
+}
+
 static __always_inline int xdp_drop(struct xdp_md *ctx, struct pipeline *pl, int reason,
 				    __u16 line)
 {
 	if (reason < 0)
 		reason = -reason;
-	if (!pl->src_identity)
-		pl->src_identity = ipcache_identity(pl->pkt.family, &pl->pkt.saddr);
 	metrics_count(pl, (__u32)reason);
-	if (drop_reported(pl))
+	if (drop_reported(pl)) {
+		xdp_identities(pl);
 		xdp_event_emit(pl, ctx, ((__u32)EVENT_DROP << 16) | (__u16)reason,
 			       ((__u32)CILIATE_SRC_FILE << 16) | line, XDP_DROP);
+	}
 	return XDP_DROP;
 }
 
 static __always_inline int xdp_forward(struct xdp_md *ctx, struct pipeline *pl)
 {
-	pl->src_identity = ipcache_identity(pl->pkt.family, &pl->pkt.saddr);
-	if (!pl->dst_identity)
-		pl->dst_identity = ipcache_identity(pl->pkt.family, &pl->pkt.daddr);
 	metrics_count(pl, REASON_FORWARDED);
-	if (trace_wanted(pl))
+	if (trace_wanted(pl)) {
+		xdp_identities(pl);
 		xdp_event_emit(pl, ctx,
 			       ((__u32)EVENT_TRACE << 16) | (__u16)(REASON_CT_NEW + pl->ct_status), 0,
 			       XDP_TX);
+	}
 	return XDP_TX;
 }
 
@@ -110,10 +117,14 @@ int xdp_netdev(struct xdp_md *ctx)
 		    (NODE_CFG_F_XDP_ACCEL | NODE_CFG_F_KPR))
 		return XDP_PASS;
 
-	/* replies of NodePort connections this node SNATed */
-	ret = xdp_nodeport_reply(ctx, &pl, &fib, &handled);
-	if (handled)
-		return ret == XDP_NODEPORT_PASS ? XDP_PASS : XDP_VERDICT(ctx, &pl, ret);
+	/* replies of NodePort connections this node SNATed (their destination port is one
+	 * SNAT allocates: no lookup for requests to NodePorts below that range) */
+	if (bpf_ntohs(pl.pkt.dport) >= cfg_nat_port_min &&
+	    bpf_ntohs(pl.pkt.dport) <= cfg_nat_port_max) {
+		ret = xdp_nodeport_reply(ctx, &pl, &fib, &handled);
+		if (handled)
+			return ret == XDP_NODEPORT_PASS ? XDP_PASS : XDP_VERDICT(ctx, &pl, ret);
+	}
 
 	/* requests to a frontend with a remote backend */
 	ret = xdp_nodeport_request(ctx, &pl, cfg, &fib);

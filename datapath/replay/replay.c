@@ -7,6 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <jansson.h>
@@ -21,6 +25,7 @@
 #include "loader/datapath.h"
 #include "loader/maps.h"
 #include "model/model.h"
+#include "replay/xdp_fabric.h"
 
 /* In BPF_PROG_TEST_RUN the skb's device is the loopback device: ifindex 1. The endpoint a
  * replay is "attached" to is bound to that ifindex in the private lxc map. */
@@ -42,6 +47,11 @@ struct replay_session {
 	struct ring_buffer *rb;
 	struct ciliate_event events[REPLAY_MAX_EVENTS];
 	size_t nevents;
+	/* the xdp hook: the node's fabric in a namespace of its own (xdp_fabric.h), entered
+	 * around each run so that bpf_fib_lookup sees the node's neighbours and routes */
+	int fab_ns;
+	int orig_ns;
+	uint32_t fab_ifindex;
 };
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -99,6 +109,7 @@ int replay_session_open(const struct cluster_model *m, const char *node, const c
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
+	rs->fab_ns = rs->orig_ns = -1;
 	err = replay_hooks_parse(hook, rs->hooks, REPLAY_MAX_HOOKS, &rs->nhooks, bad, sizeof(bad));
 	if (err == -E2BIG) {
 		err = diag_fail(d, "hook list \"%s\": more than %d hooks", hook, REPLAY_MAX_HOOKS);
@@ -134,6 +145,30 @@ int replay_session_open(const struct cluster_model *m, const char *node, const c
 	err = dp_apply_node_state(rs->dp, &rs->ns, d);
 	if (err)
 		goto out;
+	for (i = 0; i < rs->nhooks; i++) {
+		struct xdp_fabric f;
+
+		if (rs->hooks[i] != HOOK_XDP)
+			continue;
+		err = xdp_fabric_of_node(m, node, &f, d);
+		if (!err)
+			err = xdp_fabric_open(&f, &rs->fab_ifindex, &rs->fab_ns, d);
+		if (!err) {
+			rs->orig_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+			if (rs->orig_ns < 0)
+				err = diag_fail_errno(d, -errno, "%s", strerror(errno));
+		}
+		if (err) {
+			diag_prefix(d, "hook xdp: the node's fabric");
+			goto out;
+		}
+		/* the node's configuration names its fabric device as the agent's does */
+		rs->ns.cfg.fabric_ifindex = rs->fab_ifindex;
+		err = dp_node_config_set(rs->dp, &rs->ns.cfg, d);
+		if (err)
+			goto out;
+		break;
+	}
 
 	if (pod_hook) {
 		const struct node_endpoint *ep;
@@ -169,6 +204,10 @@ void replay_session_close(struct replay_session *rs)
 	if (!rs)
 		return;
 	ring_buffer__free(rs->rb);
+	if (rs->fab_ns >= 0)
+		close(rs->fab_ns);
+	if (rs->orig_ns >= 0)
+		close(rs->orig_ns);
 	datapath_close(rs->dp);
 	node_state_free(&rs->ns);
 	free(rs);
@@ -381,6 +420,25 @@ static void note_mismatch(struct replay_summary *sum, size_t n, const char *what
 		snprintf(sum->first_mismatch, sizeof(sum->first_mismatch), "packet %zu: %s", n, what);
 }
 
+/* BPF_PROG_TEST_RUN of the current packet; the xdp hook runs in the fabric's namespace. */
+static int replay_run_in_fabric(struct replay_session *rs, struct bpf_test_run_opts *topts)
+{
+	int ret, saved;
+
+	if (rs->hook != HOOK_XDP || rs->fab_ns < 0)
+		return bpf_prog_test_run_opts(rs->prog_fd, topts);
+	if (setns(rs->fab_ns, CLONE_NEWNET) < 0)
+		return -1;
+	ret = bpf_prog_test_run_opts(rs->prog_fd, topts);
+	saved = errno;
+	if (setns(rs->orig_ns, CLONE_NEWNET) < 0) {
+		perror("replay: returning to the original network namespace");
+		exit(1);
+	}
+	errno = saved;
+	return ret;
+}
+
 int replay_session_run(struct replay_session *rs, const struct replay_run_opts *o,
 		       struct replay_summary *sum, struct diag *d)
 {
@@ -446,7 +504,17 @@ int replay_session_run(struct replay_session *rs, const struct replay_run_opts *
 			rs->hook = rs->hooks[n - 1];
 			rs->prog_fd = rs->prog_fds[n - 1];
 		}
-		if (bpf_prog_test_run_opts(rs->prog_fd, &topts) < 0) {
+		if (rs->hook == HOOK_XDP) {
+			/* the frame arrives on the fabric device (data_end: its length) */
+			static struct xdp_md xctx;
+
+			memset(&xctx, 0, sizeof(xctx));
+			xctx.data_end = h->caplen;
+			xctx.ingress_ifindex = rs->fab_ifindex;
+			topts.ctx_in = &xctx;
+			topts.ctx_size_in = sizeof(xctx);
+		}
+		if (replay_run_in_fabric(rs, &topts) < 0) {
 			/* The kernel refuses frames it could never deliver to this hook (shorter
 			 * than an Ethernet header, larger than a page): documented as a drop. */
 			memset(&po, 0, sizeof(po));

@@ -16,8 +16,8 @@
 
 void xdp_fabric_mac(uint32_t ip, uint8_t mac[6])
 {
-	mac[0] = 0x02;
-	mac[1] = 0x00;
+	mac[0] = 0x0e;
+	mac[1] = 0x5b;
 	memcpy(mac + 2, &ip, 4);
 }
 
@@ -157,4 +157,30 @@ int xdp_fabric_enter(const struct xdp_fabric *f, uint32_t *ifindex, struct diag 
 	if (!*ifindex)
 		return diag_fail_errno(d, -ENODEV, XDP_FABRIC_DEV " did not appear");
 	return 0;
+}
+
+int xdp_fabric_open(const struct xdp_fabric *f, uint32_t *ifindex, int *ns_fd, struct diag *d)
+{
+	int orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), err;
+
+	*ns_fd = -1;
+	if (orig < 0)
+		return diag_fail_errno(d, -errno, "opening this thread's network namespace: %s",
+				       strerror(errno));
+	err = xdp_fabric_enter(f, ifindex, d);
+	if (!err) {
+		*ns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (*ns_fd < 0)
+			err = diag_fail_errno(d, -errno, "opening the fabric namespace: %s",
+					      strerror(errno));
+	}
+	if (setns(orig, CLONE_NEWNET) < 0 && !err)
+		err = diag_fail_errno(d, -errno, "returning to the original namespace: %s",
+				      strerror(errno));
+	close(orig);
+	if (err && *ns_fd >= 0) {
+		close(*ns_fd);
+		*ns_fd = -1;
+	}
+	return err;
 }

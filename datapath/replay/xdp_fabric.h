@@ -8,8 +8,8 @@
  * node's address and MAC, every peer a permanent neighbour on fab0, the routes, forwarding
  * on. Nothing outside the new namespace is touched; it goes away with the process.
  *
- * MACs follow one convention so that goldens are reproducible: 02:00 followed by the host's
- * IPv4 address (xdp_fabric_mac).
+ * MACs follow one convention so that goldens are reproducible: 0e:5b followed by the host's
+ * IPv4 address (xdp_fabric_mac; the replay goldens' fabric MACs, pcaps/builder/gen_pcaps.c).
  */
 #ifndef CILIATE_REPLAY_XDP_FABRIC_H
 #define CILIATE_REPLAY_XDP_FABRIC_H
@@ -41,7 +41,7 @@ struct xdp_fabric {
 	size_t nroutes;
 };
 
-/* The conventional MAC of a host address: 02:00:a:b:c:d. */
+/* The conventional MAC of a host address: 0e:5b:a:b:c:d. */
 void xdp_fabric_mac(uint32_t ip, uint8_t mac[6]);
 
 /* The fabric of a scenario's node: its underlay address; the other nodes and the external
@@ -53,5 +53,10 @@ int xdp_fabric_of_node(const struct cluster_model *m, const char *node, struct x
 
 /* Enters a private network namespace holding f (see above); *ifindex gets fab0's. */
 int xdp_fabric_enter(const struct xdp_fabric *f, uint32_t *ifindex, struct diag *d);
+
+/* The same, but the calling thread returns to its namespace: *ns_fd (close it when done)
+ * names the fabric's, for setns() around each BPF_PROG_TEST_RUN (replay: the process that
+ * replays may go on to build a simulated cluster). */
+int xdp_fabric_open(const struct xdp_fabric *f, uint32_t *ifindex, int *ns_fd, struct diag *d);
 
 #endif

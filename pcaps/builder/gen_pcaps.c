@@ -70,6 +70,7 @@ struct scenario {
 	const char *policies; /* extra YAML documents (each starting with "---"), or NULL */
 	const char *routing;  /* Cluster spec.routing; NULL: native */
 	const char *config;   /* Cluster spec.config (a flow mapping), or NULL */
+	const char *spec_extra; /* more Cluster spec lines ("  key: ...\n"), or NULL */
 	size_t nreplays;
 	struct replay r[SCENARIO_MAX_REPLAYS];
 };
@@ -1692,6 +1693,130 @@ static void case_svc_dsr_geneve(struct scenario *s)
 			  "to the client");
 }
 
+/* ---- XDP (docs/XDP.md): the fabric device's xdp_netdev, replayed on node-1's fabric (the
+ * replay builds it in a namespace of its own: neighbours with these fabric MACs) ---- */
+
+/* A frame node-1 routes out of its fabric: TTL - 1, from node-1's MAC to the next hop's. */
+static struct frame xdp_routed(uint32_t next_hop, struct pb_ipv4 *ip, uint16_t sport,
+			       uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
+{
+	struct l2 l2 = on_fabric(next_hop, IP_NODE1);
+
+	ip->ttl--;
+	return tcp_frame(&l2, ip, sport, dport, flags, seq, ack, NULL);
+}
+
+static void case_svc_xdp_nodeport(struct scenario *s)
+{
+	struct l2 l2 = on_fabric(IP_NODE1, IP_WORLD), back = on_fabric(IP_NODE1, IP_NODE2);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f, o;
+
+	s->name = "svc-xdp-nodeport";
+	s->title = "XDP NodePort acceleration (bpf-lb-acceleration: native) and the prefilter on "
+		   "node-1's fabric device: an external client's SYN to the NodePort 30080, whose "
+		   "only backend is remote on node-2, is DNATed and SNATed at XDP and sent back out "
+		   "of the device (tx) towards node-2 (TTL - 1, node-2's MAC), as the TC path and "
+		   "the stack would; the backend's SYN-ACK is translated back and sent to the client "
+		   "(tx); the client's ACK follows the mapping. A NodePort with a local backend "
+		   "passes to TC untouched; a source in prefilter-deny-cidrs is dropped "
+		   "(PREFILTER_DENIED). A connection started at XDP continues in from-netdev: the "
+		   "same conntrack and NAT state.";
+	s->config = "{bpf-lb-mode: snat, bpf-lb-acceleration: native, "
+		    "prefilter-deny-cidrs: \"198.18.0.0/15, 192.0.2.128/25\"}";
+	s->spec_extra = "  externalHosts:\n"
+			"  - {name: client-1, ip: 203.0.113.10, ports: [80]}\n";
+	s->policies = "---\n"
+		      "# NodePort service: its only backend is remote (node-2), port 8080\n"
+		      "apiVersion: v1\n"
+		      "kind: Service\n"
+		      "metadata: {name: web-nodeport, namespace: replay}\n"
+		      "spec:\n"
+		      "  type: NodePort\n"
+		      "  clusterIP: 10.96.0.81\n"
+		      "  selector: {app: remote}\n"
+		      "  ports:\n"
+		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}\n"
+		      "---\n"
+		      "# NodePort service: its only backend is server (node-1 itself), port 8080\n"
+		      "apiVersion: v1\n"
+		      "kind: Service\n"
+		      "metadata: {name: web-local, namespace: replay}\n"
+		      "spec:\n"
+		      "  type: NodePort\n"
+		      "  clusterIP: 10.96.0.82\n"
+		      "  selector: {app: server}\n"
+		      "  ports:\n"
+		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30081, protocol: TCP}\n";
+	r = new_replay(s, "svc-xdp-nodeport", "node-1", "xdp", NULL,
+		       "node-1's XDP: NodePort to a remote backend and its reply, a local backend, a "
+		       "denied source");
+
+	ip = ip4(IP_WORLD, IP_NODE1, 901);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40000, NODEPORT, PB_TCP_SYN, 13000, 0, NULL);
+	ip = ip4(IP_NODE1, IP_REMOTE, 901);
+	ip.ttl = 62;
+	o = xdp_routed(IP_NODE2, &ip, 40000, 8080, PB_TCP_SYN, 13000, 0);
+	add(r, &f, "tx", &o,
+	    "SYN from 203.0.113.10 to node-1:30080: DNAT to remote:8080, SNAT to "
+	    "192.0.2.1:40000, out of the fabric to node-2");
+	ip = ip4(IP_REMOTE, IP_NODE1, 902);
+	ip.ttl = 63;
+	f = tcp_frame(&back, &ip, 8080, 40000, PB_TCP_SYN | PB_TCP_ACK, 23000, 13001, NULL);
+	ip = ip4(IP_NODE1, IP_WORLD, 902);
+	ip.ttl = 63;
+	o = xdp_routed(IP_WORLD, &ip, NODEPORT, 40000, PB_TCP_SYN | PB_TCP_ACK, 23000, 13001);
+	add(r, &f, "tx", &o,
+	    "remote's SYN-ACK to 192.0.2.1:40000: to the client from node-1:30080, out of the "
+	    "fabric to the client");
+	ip = ip4(IP_WORLD, IP_NODE1, 903);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40000, NODEPORT, PB_TCP_ACK, 13001, 23001, NULL);
+	ip = ip4(IP_NODE1, IP_REMOTE, 903);
+	ip.ttl = 62;
+	o = xdp_routed(IP_NODE2, &ip, 40000, 8080, PB_TCP_ACK, 13001, 23001);
+	add(r, &f, "tx", &o, "the client's ACK: the same backend and mapping");
+	ip = ip4(IP_WORLD, IP_NODE1, 904);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40001, NODEPORT + 1, PB_TCP_SYN, 16000, 0, NULL);
+	add(r, &f, "pass", &f,
+	    "SYN to node-1:30081 (backend server on node-1): passed untouched, from-netdev "
+	    "delivers it");
+	ip = ip4(PB_IP4(198, 18, 5, 5), IP_NODE1, 905);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40002, NODEPORT, PB_TCP_SYN, 17000, 0, NULL);
+	expect_drop(r, &f, "drop:PREFILTER_DENIED", "SYN from 198.18.5.5 (in 198.18.0.0/15)");
+
+	/* the same state in both paths: XDP's connection, its reply and ACK in from-netdev */
+	r = new_replay(s, "svc-xdp-to-tc", "node-1", "xdp,from-netdev,from-netdev", NULL,
+		       "a connection started at XDP continues in from-netdev");
+	ip = ip4(IP_WORLD, IP_NODE1, 911);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40010, NODEPORT, PB_TCP_SYN, 14000, 0, NULL);
+	ip = ip4(IP_NODE1, IP_REMOTE, 911);
+	ip.ttl = 62;
+	o = xdp_routed(IP_NODE2, &ip, 40010, 8080, PB_TCP_SYN, 14000, 0);
+	add(r, &f, "tx", &o, "xdp: the SYN, DNAT + SNAT to 192.0.2.1:40010, out to node-2");
+	ip = ip4(IP_REMOTE, IP_NODE1, 912);
+	ip.ttl = 63;
+	f = tcp_frame(&back, &ip, 8080, 40010, PB_TCP_SYN | PB_TCP_ACK, 24000, 14001, NULL);
+	ip = ip4(IP_NODE1, IP_WORLD, 912);
+	ip.ttl = 63;
+	o = tcp_frame(&back, &ip, NODEPORT, 40010, PB_TCP_SYN | PB_TCP_ACK, 24000, 14001, NULL);
+	expect_translated(r, &f, &o,
+			  "from-netdev: remote's SYN-ACK finds XDP's mapping: to the client, from "
+			  "node-1:30080 (the stack routes it)");
+	ip = ip4(IP_WORLD, IP_NODE1, 913);
+	ip.ttl = 62;
+	f = tcp_frame(&l2, &ip, 40010, NODEPORT, PB_TCP_ACK, 14001, 24001, NULL);
+	ip = ip4(IP_NODE1, IP_REMOTE, 913);
+	ip.ttl = 62;
+	o = tcp_frame(&l2, &ip, 40010, 8080, PB_TCP_ACK, 14001, 24001, NULL);
+	expect_translated(r, &f, &o, "from-netdev: the client's ACK, XDP's backend and mapping");
+}
+
 static void (*const cases[])(struct scenario *s) = {
 	case_tcp_same_node, case_tcp_syn_denied, case_tcp_remote_node, case_udp,
 	case_icmp_echo,	    case_icmp_related,	 case_ipv4_options,    case_fragments,
@@ -1699,6 +1824,7 @@ static void (*const cases[])(struct scenario *s) = {
 	case_ipv6,	    case_spoofed,	 case_ttl,	       case_overlay,
 	case_sctp_policy,   case_svc_clusterip,	 case_svc_nodeport,    case_svc_masquerade,
 	case_svc_dsr_opt,   case_svc_dsr_ipip,	 case_svc_dsr_geneve,
+	case_svc_xdp_nodeport,
 };
 
 /* ---- output ---- */
@@ -1888,6 +2014,7 @@ static int write_scenario(const struct out_ctx *o, const struct scenario *s)
 		"  podCIDR: 10.244.0.0/16\n"
 		"  serviceCIDR: 10.96.0.0/12\n"
 		"  underlayCIDR: 192.0.2.0/24\n"
+		"%s"
 		"%s%s%s"
 		"---\n"
 		"apiVersion: v1\n"
@@ -1896,7 +2023,7 @@ static int write_scenario(const struct out_ctx *o, const struct scenario *s)
 		"  name: " NS "\n"
 		"  labels: {purpose: replay}\n",
 		s->title, s->name, s->routing ? s->routing : "native",
-		s->config ? "  config: " : "", s->config ? s->config : "", s->config ? "\n" : "");
+		s->spec_extra ? s->spec_extra : "", s->config ? "  config: " : "", s->config ? s->config : "", s->config ? "\n" : "");
 	yaml_pods(f);
 	if (s->policies)
 		fputs(s->policies, f);

@@ -87,7 +87,8 @@ fi
 # by the simulator (Replay documents need no cluster), and the netdev hooks from the CLI.
 svc=(scenarios/replay/svc-clusterip.yaml scenarios/replay/svc-nodeport.yaml
      scenarios/replay/svc-masquerade.yaml scenarios/replay/svc-dsr-opt.yaml
-     scenarios/replay/svc-dsr-ipip.yaml scenarios/replay/svc-dsr-geneve.yaml)
+     scenarios/replay/svc-dsr-ipip.yaml scenarios/replay/svc-dsr-geneve.yaml
+     scenarios/replay/svc-xdp-nodeport.yaml)
 check "ciliate-sim run: service/NAT replays" 0 "$build/bin/ciliate-sim" run "${svc[@]}"
 tmp2=$(mktemp -d); trap 'rm -rf "$tmp2" ${tmp:+"$tmp"}' EXIT
 check "replay --hook from-netdev -r/-w/--expect (NodePort SNAT and its reply)" 0 \
@@ -126,6 +127,23 @@ for d in ipip geneve; do
 		--hook from-netdev,to-netdev -r pcaps/replay/svc-dsr-$d-backend.pcap \
 		--expect pcaps/replay/svc-dsr-$d-backend.out.pcap --expect-verdicts $v
 done
+# XDP (docs/XDP.md): the NodePort request and its reply sent back out of the fabric (tx,
+# byte for byte: DNAT + SNAT, TTL - 1, the next hop's MACs from the FIB of the node's fabric
+# the replay builds), a local backend passed untouched, a prefilter-denied source dropped;
+# a connection started at XDP continued in from-netdev
+check "replay --hook xdp -r/--expect (NodePort tx, reply tx, pass, prefilter drop)" 0 \
+	"$ciliate" replay --scenario scenarios/replay/svc-xdp-nodeport.yaml --node node-1 \
+	--hook xdp -r pcaps/replay/svc-xdp-nodeport.pcap -w "$tmp2/xdp.pcap" \
+	--expect pcaps/replay/svc-xdp-nodeport.out.pcap \
+	--expect-verdicts tx,tx,tx,pass,drop:PREFILTER_DENIED
+check "replay --hook xdp,from-netdev,from-netdev (XDP's state continued in TC)" 0 \
+	"$ciliate" replay --scenario scenarios/replay/svc-xdp-nodeport.yaml --node node-1 \
+	--hook xdp,from-netdev,from-netdev -r pcaps/replay/svc-xdp-to-tc.pcap \
+	--expect pcaps/replay/svc-xdp-to-tc.out.pcap --expect-verdicts tx,ok,ok
+check "replay --hook xdp: a wrong expectation fails" 1 \
+	"$ciliate" replay --scenario scenarios/replay/svc-xdp-nodeport.yaml --node node-1 \
+	--hook xdp -r pcaps/replay/svc-xdp-nodeport.pcap \
+	--expect-verdicts tx,tx,tx,tx,drop:PREFILTER_DENIED
 # the reply's frontend comes from the option of the request seen by from-netdev
 check "replay DSR reply without the option-carrying request is not translated" 1 \
 	"$ciliate" replay --scenario scenarios/replay/svc-dsr-opt.yaml --node node-2 \
@@ -159,6 +177,8 @@ declare -A want=(
 	[svc-dsr-entry]='203.0.113.10 10.244.1.30 40010 8080|203.0.113.10 10.244.1.30 40010 8080|203.0.113.10 10.244.1.30 40011 9999'
 	[svc-dsr-backend]='203.0.113.10 10.244.1.30 40010 8080|192.0.2.1 203.0.113.10 30090 40010'
 	[svc-masquerade-exempt]='10.244.0.10 10.244.1.30 41700 80|10.244.0.10 192.0.2.2 41701 10250|192.0.2.1 203.0.113.10 41702 80'
+	[svc-xdp-nodeport]='192.0.2.1 10.244.1.30 40000 8080|192.0.2.1 203.0.113.10 30080 40000|192.0.2.1 10.244.1.30 40000 8080|203.0.113.10 192.0.2.1 40001 30081'
+	[svc-xdp-to-tc]='192.0.2.1 10.244.1.30 40010 8080|192.0.2.1 203.0.113.10 30080 40010|192.0.2.1 10.244.1.30 40010 8080'
 )
 if ! command -v tshark >/dev/null; then
 	if [ "${CI:-}" = true ]; then
