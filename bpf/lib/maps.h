@@ -155,6 +155,16 @@ struct {
 	__type(value, __u8);
 } ciliate_prefilter SEC(".maps");
 
+/* Egress gateway policies: (pod, destination prefix) -> gateway node and egress IP
+ * (egress_gw.h, docs/EGRESS.md). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, EGRESS_GW_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct egress_gw_key);
+	__type(value, struct egress_gw_value);
+} ciliate_egress_gw SEC(".maps");
+
 /* This node's addresses and NAT settings (the netdev programs). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -270,6 +270,10 @@ int dp_apply_node_state(struct datapath *dp, const struct node_state *ns, struct
 
 		err = map_update(dp, MAP_PREFILTER, &ns->prefilter[i], &one, d);
 	}
+	/* egress gateway entries as computed (an interface's egress IP is the agent's to
+	 * resolve: replay has no node to ask, so such entries keep 0) */
+	for (size_t i = 0; !err && i < ns->negress; i++)
+		err = map_update(dp, MAP_EGRESS_GW, &ns->egress[i].key, &ns->egress[i].val, d);
 	if (err)
 		return err;
 

@@ -413,6 +413,23 @@ struct node_state {
 				   (fabric_ifindex is the agent's to fill in) */
 	struct prefilter_key *prefilter; /* ciliate_prefilter: prefilter-deny-cidrs */
 	size_t nprefilter;
+	struct node_egress_entry *egress; /* ciliate_egress_gw (docs/EGRESS.md), sorted by key */
+	size_t negress;
+};
+
+/*
+ * One ciliate_egress_gw entry: (pod, destination prefix) -> gateway node and egress IP. Every
+ * node holds the entries of every selected pod (a pod's node redirects to the gateway, the
+ * gateway SNATs). Where this node is the gateway and the policy gave no egressIP, val.egress_ip
+ * is 0 and `resolve` is set: the agent fills in the first IPv4 address of `iface` (the
+ * policy's egressGateway.interface; "" the default-route device) and leaves 0 when there is
+ * none (the datapath then drops with NO_EGRESS_IP).
+ */
+struct node_egress_entry {
+	struct egress_gw_key key;
+	struct egress_gw_value val;
+	char iface[16];
+	bool resolve;
 };
 
 /* Computes the map entries the named node's datapath must hold. */

@@ -310,6 +310,7 @@ void node_state_free(struct node_state *ns)
 	free(ns->rule_names);
 	node_services_free(ns);
 	free(ns->prefilter);
+	free(ns->egress);
 	memset(ns, 0, sizeof(*ns));
 }
 

@@ -463,6 +463,8 @@ struct nat_key {
 #define NAT_F_NEEDS_CT (1u << 2)   /* Cilium's NeedsCT: the connection is also in conntrack */
 #define NAT_F_DSR (1u << 3)        /* backend node: a DSR connection's replies leave from the
 				    * frontend (to_addr/to_port), not translated back */
+#define NAT_F_EGRESS_GW (1u << 4)  /* gateway node: a pod's connection SNATed to an egress IP
+				    * (docs/EGRESS.md); replies go back to the pod's node */
 
 struct nat_entry {
 	__u64 created_ns;   /* bpf_ktime_get_ns() at creation */
@@ -501,6 +503,7 @@ struct lb_src_range_key {
 #define NODE_CFG_F_DSR_ANY (NODE_CFG_F_DSR_OPT | NODE_CFG_F_DSR_IPIP | NODE_CFG_F_DSR_GENEVE)
 #define NODE_CFG_F_XDP_ACCEL (1u << 5)	/* bpf-lb-acceleration: native (the XDP NodePort path) */
 #define NODE_CFG_F_PREFILTER (1u << 6)	/* prefilter-deny-cidrs is not empty */
+#define NODE_CFG_F_EGRESS_GW (1u << 7)	/* CiliumEgressGatewayPolicies exist (docs/EGRESS.md) */
 
 struct node_config {
 	__be32 node_ip;		 /* the address NodePort SNAT and masquerade translate to */
@@ -526,6 +529,27 @@ struct prefilter_key {
 };
 #define PREFILTER_PREFIX_BASE 32 /* family, pad */
 #define PREFILTER_MAX 16384
+
+/* ---- Egress gateway (CiliumEgressGatewayPolicy; docs/EGRESS.md; REFERENCE.md section 5) ----
+ * An LPM trie as Cilium's cilium_egress_gw_policy_v4: the pod's address is matched exactly,
+ * the destination by prefix, so prefixlen = EGRESS_GW_PREFIX_BASE + the destination CIDR's
+ * length and the longest destination prefix wins (an excludedCIDR inside a destinationCIDR
+ * is longer). The value names the gateway node and the egress IP the gateway SNATs to. */
+struct egress_gw_key {
+	__u32 prefixlen;
+	__be32 saddr; /* the pod */
+	__be32 daddr; /* the destination prefix */
+};
+#define EGRESS_GW_PREFIX_BASE 32 /* saddr */
+#define EGRESS_GW_MAX 16384
+
+struct egress_gw_value {
+	__be32 egress_ip;  /* 0: none (the gateway drops with NO_EGRESS_IP) */
+	__be32 gateway_ip; /* the gateway node's address, or a sentinel below */
+};
+#define EGRESS_GW_NO_GATEWAY 0	  /* no node matches the gateway selector: NO_EGRESS_GATEWAY */
+#define EGRESS_GW_EXCLUDED_CIDR 1 /* an excludedCIDR, in network order (htonl(1)): not via a
+				   * gateway, ordinary masquerading */
 
 /* ---- Layout checks: BPF and userspace must agree byte for byte ------------------------ */
 #define CILIATE_ABI_CHECK(type, size) \
@@ -557,6 +581,8 @@ CILIATE_ABI_CHECK(nat_entry, 40);
 CILIATE_ABI_CHECK(lb_src_range_key, 24);
 CILIATE_ABI_CHECK(node_config, 24);
 CILIATE_ABI_CHECK(prefilter_key, 24);
+CILIATE_ABI_CHECK(egress_gw_key, 12);
+CILIATE_ABI_CHECK(egress_gw_value, 8);
 
 _Static_assert(__builtin_offsetof(struct ipcache_key, addr) == 8, "ABI: ipcache_key.addr");
 _Static_assert(__builtin_offsetof(struct policy_key, dport) == 14, "ABI: policy_key.dport");
@@ -588,6 +614,7 @@ _Static_assert(__builtin_offsetof(struct endpoint_info, addr) == 28, "ABI: endpo
 #define MAP_LB_SRC_RANGES "ciliate_lb_src_ranges" /* lb_src_range_key -> u8 (LPM) */
 #define MAP_NODE_CFG "ciliate_node_cfg"		/* 0 -> node_config */
 #define MAP_PREFILTER "ciliate_prefilter"	/* prefilter_key -> u8 (LPM) */
+#define MAP_EGRESS_GW "ciliate_egress_gw"	/* egress_gw_key -> egress_gw_value (LPM) */
 
 /* Map sizes (max_entries). */
 #define ENDPOINTS_MAX 4096

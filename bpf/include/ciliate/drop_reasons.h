@@ -50,7 +50,9 @@
 	X(177, DENIED_BY_LB_SRC_RANGE_CHECK, "Denied by LB src range check")           \
 	X(181, POLICY_DENY, "Policy denied by denylist")                               \
 	X(182, VLAN_FILTERED, "VLAN traffic disallowed by VLAN filter")                \
+	X(194, NO_EGRESS_GATEWAY, "No egress gateway found")                           \
 	X(196, TTL_EXCEEDED, "TTL exceeded")                                          \
+	X(204, NO_EGRESS_IP, "No Egress IP configured")                                \
 	X(220, PREFILTER_DENIED, "Denied by prefilter")
 
 enum ciliate_reason {
