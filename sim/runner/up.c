@@ -21,6 +21,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 #include "model/ipaddr.h"
 
 #define STEPS 5
@@ -222,6 +233,81 @@ static int up_hosts(struct sim_cluster *c, struct script *sc, struct diag *d)
 		else if (c->hosts[i].kind == SIM_EXT)
 			err = up_ext(c, &c->hosts[i], sc, d);
 	}
+	return err;
+}
+
+/*
+ * bpf-lb-acceleration: native (docs/XDP.md) sends NodePort traffic back out of a node's
+ * fabric veth with XDP_TX, which a veth hands over only when its peer runs XDP (or has GRO):
+ * the bridge side of each node's veth gets a two-instruction program that passes everything,
+ * and the hosts' fabric devices compute their checksums in software (below).
+ */
+static int tx_csum_off(const char *ifname, struct diag *d)
+{
+	struct ethtool_value ev = { .cmd = ETHTOOL_STXCSUM, .data = 0 };
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err = 0;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ev;
+	if (fd < 0 || ioctl(fd, SIOCETHTOOL, &ifr) < 0)
+		err = diag_fail_errno(d, -errno, "tx checksum offload off on %s: %s", ifname,
+				      strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+static int up_xdp_peers(struct sim_cluster *c, const struct scenario *s, struct diag *d)
+{
+	const struct bpf_insn pass[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int self, fd, err = 0;
+	size_t i;
+
+	if (!cluster_lb_config(&s->model)->xdp_acceleration)
+		return 0;
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "sim_peer_pass", "GPL", pass, 2, NULL);
+	if (self < 0 || fd < 0) {
+		err = diag_fail_errno(d, -errno, "XDP pass program for the fabric veths: %s",
+				      strerror(errno));
+		goto out;
+	}
+	err = netns_enter(c->fabric, d);
+	for (i = 0; !err && i < c->nhosts; i++) {
+		const struct sim_host *h = &c->hosts[i];
+
+		if (h->kind != SIM_NODE)
+			continue;
+		err = bpf_xdp_attach((int)if_nametoindex(h->ifname), fd, XDP_FLAGS_DRV_MODE, NULL);
+		if (err)
+			diag_fail_errno(d, err, "XDP on %s's fabric veth %s: %s", h->name, h->ifname,
+					strerror(-err));
+	}
+	/* A veth hands locally made packets on with CHECKSUM_PARTIAL (the L4 checksum left to
+	 * "hardware"); an XDP program sees bytes only, so a frame it sends on (XDP_TX) would
+	 * carry the partial sum. Hosts put full checksums on the fabric instead: what reaches a
+	 * node's XDP is what a real NIC delivers. */
+	for (i = 0; !err && i < c->nhosts; i++) {
+		const struct sim_host *h = &c->hosts[i];
+
+		if (h->kind == SIM_POD)
+			continue;
+		err = netns_enter(h->netns, d);
+		if (!err)
+			err = tx_csum_off("eth0", d);
+	}
+	if (setns(self, CLONE_NEWNET) < 0 && !err)
+		err = diag_fail_errno(d, -errno, "setns back: %s", strerror(errno));
+out:
+	if (fd >= 0)
+		close(fd);
+	if (self >= 0)
+		close(self);
 	return err;
 }
 
@@ -660,6 +746,8 @@ int sim_up(struct sim_cluster *c, const struct scenario *s, struct diag *d)
 	err = up_fabric(c, sc, d);
 	if (!err)
 		err = up_hosts(c, sc, d);
+	if (!err)
+		err = up_xdp_peers(c, s, d);
 	if (!err)
 		err = up_routing(c, sc, d);
 	if (!err)
