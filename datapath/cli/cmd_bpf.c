@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ciliate bpf ...: the datapath's vocabularies and maps. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <jansson.h>
 
 #include "ciliate/abi.h"
 
 #include "cli.h"
 #include "common/names.h"
+#include "loader/datapath.h"
 
 static void print_reason_text(unsigned int code, const char *name, const char *desc, void *arg)
 {
@@ -39,6 +47,127 @@ static int reasons_list(int json)
 	return EXIT_OK;
 }
 
+/* ---- bpf prefilter list (as `cilium-dbg prefilter list`; docs/XDP.md) ------------------- */
+
+#define BPF_PREFILTER_USAGE \
+	"usage: ciliate bpf prefilter list [-o json] [--node NAME | --pin-dir DIR]"
+
+static int prefilter_cmp(const void *a, const void *b)
+{
+	const struct prefilter_key *x = a, *y = b;
+	uint32_t ax = ntohl(x->addr.v4), ay = ntohl(y->addr.v4);
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	if (ax != ay)
+		return ax < ay ? -1 : 1;
+	return x->prefixlen < y->prefixlen ? -1 : x->prefixlen > y->prefixlen;
+}
+
+/* The node's pin directory: DIR, /sys/fs/bpf/ciliate/NODE, or the only node there. */
+static int prefilter_dir(const char *pin_dir, const char *node, char *dir, size_t size)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *dh;
+
+	if (pin_dir || node) {
+		snprintf(dir, size, pin_dir ? "%s" : CILIATE_PIN_ROOT "/%s", pin_dir ? pin_dir : node);
+		return 0;
+	}
+	dh = opendir(CILIATE_PIN_ROOT);
+	while (dh && (de = readdir(dh)) && n < 2) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, size, "%s/%s", CILIATE_PIN_ROOT, de->d_name);
+		n++;
+	}
+	if (dh)
+		closedir(dh);
+	if (n == 1)
+		return 0;
+	fprintf(stderr, "ciliate bpf prefilter list: %s under %s: give --node or --pin-dir\n%s\n",
+		n ? "several nodes" : "no node", CILIATE_PIN_ROOT, BPF_PREFILTER_USAGE);
+	return EXIT_USAGE;
+}
+
+/* The denied prefixes of the node's XDP prefilter (ciliate_prefilter), sorted. */
+static int prefilter_list(int argc, char **argv)
+{
+	const char *node = NULL, *pin_dir = NULL;
+	struct prefilter_key k, next, *v = NULL;
+	char dir[PATH_MAX], path[PATH_MAX + 64], a[INET6_ADDRSTRLEN], pfx[INET6_ADDRSTRLEN + 8];
+	size_t n = 0, cap = 0;
+	bool json = false;
+	int fd, rc;
+	bool more;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			rc = cli_output_format("bpf prefilter list", argv[++i], &json);
+			if (rc)
+				return rc;
+		} else if (!strcmp(argv[i], "--node") && i + 1 < argc) {
+			node = argv[++i];
+		} else if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
+			pin_dir = argv[++i];
+		} else {
+			fprintf(stderr, "ciliate bpf prefilter list: unknown argument \"%s\"\n%s\n",
+				argv[i], BPF_PREFILTER_USAGE);
+			return EXIT_USAGE;
+		}
+	}
+	rc = prefilter_dir(pin_dir, node, dir, sizeof(dir));
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/%s", dir, MAP_PREFILTER);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		fprintf(stderr, "ciliate bpf prefilter list: %s: %s\n", path, strerror(errno));
+		return EXIT_FAILURE_;
+	}
+	for (more = bpf_map_get_next_key(fd, NULL, &next) == 0; more && n < PREFILTER_MAX;
+	     more = bpf_map_get_next_key(fd, &k, &next) == 0) {
+		if (n == cap) {
+			struct prefilter_key *nv = realloc(v, (cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (!nv) {
+				free(v);
+				close(fd);
+				return EXIT_FAILURE_;
+			}
+			v = nv;
+			cap = cap ? cap * 2 : 16;
+		}
+		v[n++] = next;
+		k = next;
+	}
+	close(fd);
+	if (n)
+		qsort(v, n, sizeof(*v), prefilter_cmp);
+	json_t *arr = json ? json_array() : NULL;
+
+	if (!json)
+		printf("%s\n", "PREFIX");
+	for (size_t i = 0; i < n; i++) {
+		int af = v[i].family == CILIATE_AF_INET6 ? AF_INET6 : AF_INET;
+
+		inet_ntop(af, &v[i].addr, a, sizeof(a));
+		snprintf(pfx, sizeof(pfx), "%s/%u", a, v[i].prefixlen - PREFILTER_PREFIX_BASE);
+		if (json)
+			json_array_append_new(arr, json_pack("{s:s}", "prefix", pfx));
+		else
+			printf("%s\n", pfx);
+	}
+	if (json) {
+		json_dumpf(arr, stdout, JSON_INDENT(2));
+		printf("\n");
+		json_decref(arr);
+	}
+	free(v);
+	return EXIT_OK;
+}
+
 int cmd_bpf(int argc, char **argv)
 {
 	int json = argc >= 5 && !strcmp(argv[3], "-o") && !strcmp(argv[4], "json");
@@ -46,6 +175,9 @@ int cmd_bpf(int argc, char **argv)
 	if (argc >= 3 && !strcmp(argv[1], "reasons") && !strcmp(argv[2], "list") &&
 	    (argc == 3 || json))
 		return reasons_list(json);
-	fprintf(stderr, "usage: ciliate bpf reasons list [-o json]\n");
+	if (argc >= 3 && !strcmp(argv[1], "prefilter") && !strcmp(argv[2], "list"))
+		return prefilter_list(argc - 3, argv + 3);
+	fprintf(stderr, "usage: ciliate bpf reasons list [-o json]\n       %s\n",
+		BPF_PREFILTER_USAGE + strlen("usage: "));
 	return EXIT_USAGE;
 }

@@ -13,7 +13,7 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  replay     replay a pcap through the real BPF programs (BPF_PROG_TEST_RUN)\n"
 		"  bpf        inspect datapath maps (bpf reasons list, bpf lb list, bpf lb maglev list,\n"
-		"             bpf nat list, bpf ct list)\n"
+		"             bpf nat list, bpf ct list, bpf prefilter list)\n"
 		"  policy     compiled policy per endpoint (get) and verdict traces (trace)\n"
 		"  apply      write Kubernetes manifests to the store (apply -f FILE)\n"
 		"  delete     delete the manifests' objects from the store (delete -f FILE)\n"
