@@ -12,6 +12,8 @@
  * datagram; the connection's other packets are encapsulated without it.
  *
  * - Entry node (nodeport.h): dsr_geneve_encap4() after the DNAT; sent to the backend's node.
+ * - The egress gateway (egress_gw.h) sends a selected pod's packet to its gateway node in the
+ *   same encapsulation, without the option and with the pod's identity as VNI.
  * - Backend node (from-netdev): a Geneve packet to this node's address from another node of
  *   the cluster is decapsulated (dsr_geneve_decap4()); the frontend of an option-carrying
  *   request is recorded for the replies (dsr.h), and the request goes on to the pod.
@@ -90,14 +92,15 @@ static __always_inline __be16 dsr_geneve_sport(const struct pkt *p)
 }
 
 /*
- * Entry node: puts the Geneve encapsulation in front of the DNATed request `p`, with the
- * frontend `fk` (its address and port) in the option when `with_opt`. Returns 0 or -reason;
- * the caller sends the packet to `remote` (the backend's node).
+ * Puts the Geneve encapsulation to `remote` (a node) in front of `p` with VNI `vni`, and the
+ * DSR option naming the frontend `fk` (its address and port) when fk is not NULL. Returns 0
+ * or -reason; the caller sends the packet on its way.
  */
 static __attribute__((noinline, unused)) int dsr_geneve_encap4(struct __sk_buff *skb,
 							      const struct pkt *p, __be32 remote,
-							      const struct lb_key *fk, __u32 with_opt)
+							      const struct lb_key *fk, __u32 vni)
 {
+	__u32 with_opt = fk != NULL;
 	__u32 hlen = DSR_GENEVE_OVERHEAD + (with_opt ? DSR_GENEVE_OPT_LEN : 0);
 	__u32 inner_len = p->len - p->l3_off + sizeof(struct ethhdr);
 	struct dsr_geneve_encap *e;
@@ -124,9 +127,11 @@ static __attribute__((noinline, unused)) int dsr_geneve_encap4(struct __sk_buff 
 	e->udp.check = 0; /* allowed over IPv4 (RFC 8926 3.3) */
 	__builtin_memset(&e->gnv, 0, sizeof(e->gnv));
 	e->gnv.proto = bpf_htons(DSR_GENEVE_PROTO_ETH);
-	e->gnv.vni[2] = IDENTITY_WORLD; /* the client is outside the cluster */
+	e->gnv.vni[0] = (__u8)(vni >> 16);
+	e->gnv.vni[1] = (__u8)(vni >> 8);
+	e->gnv.vni[2] = (__u8)vni;
 	e->eth.h_proto = bpf_htons(ETH_P_IP);
-	if (with_opt) {
+	if (fk) {
 		e->gnv.ver_optlen = DSR_GENEVE_OPT_LEN / 4;
 		e->gnv.flags = DSR_GENEVE_F_CRITICAL;
 		e->opt.opt_class = bpf_htons(DSR_GENEVE_OPT_CLASS);

@@ -187,7 +187,8 @@ static __always_inline int nodeport_dsr(struct pipeline *pl, const struct node_c
 					DSR_GENEVE_OVERHEAD + (with_opt ? DSR_GENEVE_OPT_LEN : 0));
 		if (ret != 1)
 			return ret;
-		ret = dsr_geneve_encap4(pl->skb, p, remote, fk, with_opt);
+		/* VNI: the world identity, the client is outside the cluster */
+		ret = dsr_geneve_encap4(pl->skb, p, remote, with_opt ? fk : NULL, IDENTITY_WORLD);
 		if (ret < 0)
 			return ret;
 		pl->tunnel_endpoint = remote;

@@ -9,8 +9,9 @@
  * -> DSR requests carrying the option (dsr.h) -> service frontends (nodeport.h: NodePort,
  * LoadBalancer IPs, externalIPs) -> the stack.
  * to-netdev pipeline: parse -> node config -> DSR replies (a pod's answer to a DSR request
- * leaves from the frontend, dsr.h) -> masquerade (pods' traffic leaving the cluster gets the
- * node's address, nat.h) -> out. from-netdev also records DSR requests for local pods.
+ * leaves from the frontend, dsr.h) -> egress gateway (a selected pod's packet goes to its
+ * gateway node, or is SNATed to the egress IP on the gateway, egress_gw.h) -> masquerade
+ * (pods' traffic leaving the cluster gets the node's address, nat.h) -> out. from-netdev also records DSR requests for local pods.
  *
  * Everything else (node traffic, tunnel packets, routed pod traffic, what these programs
  * cannot parse) passes unchanged and without events: these hooks see all of the node's
@@ -40,6 +41,7 @@ const volatile __u16 cfg_nat_port_max = NAT_PORT_MAX;
 
 #include "lib/admit.h"
 #include "lib/nodeport.h"
+#include "lib/egress_gw.h"
 
 /* IPv4 with its L4 header parsed, or nothing for these hooks to act on. */
 static __always_inline int netdev_parse(struct pipeline *pl)
@@ -64,7 +66,9 @@ static __always_inline int netdev_verdict(struct pipeline *pl, int ret, __u16 li
  * (UDP 6081) to this node's address, from another node of the cluster (anything else is not
  * ours: the stack decides). Decapsulated; an IPIP request is then served by one of this
  * node's backends, a Geneve one (DNATed already) goes on to its pod with its frontend
- * recorded for the replies. Returns the verdict, -reason, NODEPORT_PASS, or DSR_SERVE_LOCAL
+ * recorded for the replies. A pod's packet another node sent to this egress gateway comes
+ * in Geneve too (without the option): decapsulated, it goes on to the stack, which forwards
+ * it out of the fabric device, where to-netdev SNATs it (egress_gw.h). Returns the verdict, -reason, NODEPORT_PASS, or DSR_SERVE_LOCAL
  * (an IPIP request, decapsulated: for the frontends stage, with this node's backends).
  */
 #define DSR_SERVE_LOCAL (NODEPORT_PASS - 1)
@@ -77,7 +81,7 @@ static __always_inline int dsr_decap_stage(struct pipeline *pl, const struct nod
 
 	ipip = p->proto == IPPROTO_IPIP && (cfg->flags & NODE_CFG_F_DSR_IPIP);
 	if (!ipip && !(p->proto == IPPROTO_UDP && p->dport == bpf_htons(DSR_GENEVE_PORT) &&
-		       (cfg->flags & NODE_CFG_F_DSR_GENEVE)))
+		       (cfg->flags & (NODE_CFG_F_DSR_GENEVE | NODE_CFG_F_EGRESS_GW))))
 		return NODEPORT_PASS;
 	if (p->daddr.v4 != cfg->node_ip ||
 	    ipcache_identity(p->family, &p->saddr) != IDENTITY_REMOTE_NODE)
@@ -119,7 +123,7 @@ int from_netdev(struct __sk_buff *skb)
 	if (!cfg || !cfg->node_ip)
 		return TC_ACT_OK;
 
-	if (cfg->flags & (NODE_CFG_F_DSR_IPIP | NODE_CFG_F_DSR_GENEVE)) {
+	if (cfg->flags & (NODE_CFG_F_DSR_IPIP | NODE_CFG_F_DSR_GENEVE | NODE_CFG_F_EGRESS_GW)) {
 		ret = dsr_decap_stage(&pl, cfg);
 		if (ret == DSR_SERVE_LOCAL) {
 			scope = LB_SCOPE_DSR_LOCAL;
@@ -167,14 +171,13 @@ frontends:
 	return NETDEV_VERDICT(&pl, ret);
 }
 
-/* A pod's packet leaving the cluster: masqueraded to the node's address. */
-static __always_inline int masquerade_wanted(const struct pkt *p, const struct node_config *cfg)
+/* A pod's packet leaving the cluster: not to the native-routing range (other pods), not to
+ * a node, not an ICMP error about a flow from outside. */
+static __always_inline int leaves_cluster(const struct pkt *p, const struct node_config *cfg)
 {
 	__u32 id;
 
-	if (!(cfg->flags & NODE_CFG_F_MASQUERADE) ||
-	    !addr_in_cidr4(p->saddr.v4, cfg->pod_cidr, cfg->pod_cidr_len) ||
-	    addr_in_cidr4(p->daddr.v4, cfg->native_cidr, cfg->native_cidr_len))
+	if (addr_in_cidr4(p->daddr.v4, cfg->native_cidr, cfg->native_cidr_len))
 		return 0;
 	if (p->flags & PKT_F_ICMP_ERROR) /* a pod's error about a flow from outside */
 		return 0;
@@ -189,27 +192,39 @@ int to_netdev(struct __sk_buff *skb)
 	struct pipeline pl = { .skb = skb, .hook = HOOK_TO_NETDEV, .dir = DIR_EGRESS,
 			       .now = clock_now_ns(), .ct_status = CT_ESTABLISHED };
 	struct node_config *cfg;
-	int ret;
+	int local, ret;
 
 	if (!netdev_parse(&pl))
 		return TC_ACT_OK;
 	cfg = node_config();
-	if (!cfg || !cfg->node_ip ||
-	    !addr_in_cidr4(pl.pkt.saddr.v4, cfg->pod_cidr, cfg->pod_cidr_len))
+	if (!cfg || !cfg->node_ip)
+		return TC_ACT_OK;
+	local = addr_in_cidr4(pl.pkt.saddr.v4, cfg->pod_cidr, cfg->pod_cidr_len);
+	if (!local && !(cfg->flags & NODE_CFG_F_EGRESS_GW))
 		return TC_ACT_OK;
 	/* a pod's reply to a DSR request: from the frontend, straight to the client (a
 	 * lookup per packet only where DSR is on) */
-	ret = (cfg->flags & NODE_CFG_F_DSR_ANY) ? dsr_reply4(&pl) : 0;
+	ret = (local && (cfg->flags & NODE_CFG_F_DSR_ANY)) ? dsr_reply4(&pl) : 0;
 	if (ret != 0) {
 		pl.src_identity = IDENTITY_WORLD;
 		pl.dst_identity = IDENTITY_WORLD;
 		return NETDEV_VERDICT(&pl, ret < 0 ? ret : TC_ACT_OK);
 	}
-	if (!masquerade_wanted(&pl.pkt, cfg))
+	if (!leaves_cluster(&pl.pkt, cfg))
 		return TC_ACT_OK;
 	pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
 	pl.dst_identity = IDENTITY_WORLD;
 	pl.peer_resolved = 1;
+	/* egress gateway policies (egress_gw.h): a pod of this node, or one another node sent
+	 * to this gateway */
+	if (cfg->flags & NODE_CFG_F_EGRESS_GW) {
+		ret = egress_gw_stage(&pl, cfg, local);
+		if (ret != EGRESS_GW_PASS)
+			return NETDEV_VERDICT(&pl, ret);
+	}
+	/* masquerade: a pod's packet leaving the cluster gets the node's address */
+	if (!local || !(cfg->flags & NODE_CFG_F_MASQUERADE))
+		return TC_ACT_OK;
 	ret = nat_snat4(&pl, cfg->node_ip, NAT_F_MASQUERADE, 0);
 	return NETDEV_VERDICT(&pl, ret < 0 ? ret : TC_ACT_OK);
 }
