@@ -630,6 +630,8 @@ int agent_reconcile(struct agent *a, struct diag *d)
 		err = agent_overlay_sync(a, d); /* after the ipcache holds the tunnel endpoints */
 	if (!err)
 		err = agent_netdev_sync(a, d); /* after the service maps are in place */
+	if (!err)
+		err = agent_egress_sync(a, d);
 	if (!err && nattach_err) /* the others' entries are written; these stay out */
 		err = diag_fail_errno(d, -EIO, "%s%s", attach_err,
 				      nattach_err > 1 ? " (and more endpoints, see endpoint list)"

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Egress gateway entries (docs/EGRESS.md): ciliate_egress_gw holds exactly the model's
+ * entries for this node (node_state.egress), after each reconcile, so that a relabelled node
+ * or a deleted policy moves new connections at the next reconcile.
+ *
+ * The one thing the model cannot know: on the gateway node, a policy without egressIP SNATs
+ * to the first IPv4 address of its `interface`, else of the default-route device — this
+ * node's own interfaces. The agent looks them up (getifaddrs, /proc/net/route) at every
+ * sync; none found leaves the egress IP 0, and the datapath drops with NO_EGRESS_IP.
+ */
+#include "agent.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#define EGRESS_STALE_BATCH 64
+
+/* The device of the IPv4 default route (/proc/net/route), or "" when there is none. */
+static void default_route_dev(char dev[IF_NAMESIZE])
+{
+	char line[256], name[IF_NAMESIZE + 1] = "";
+	unsigned long dst, mask;
+	FILE *f = fopen("/proc/net/route", "r");
+
+	dev[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%16s %lx %*x %*x %*d %*d %*d %lx", name, &dst, &mask) == 3 &&
+		    dst == 0 && mask == 0) {
+			name[IF_NAMESIZE - 1] = '\0'; /* a device name fits; make it plain */
+			memcpy(dev, name, IF_NAMESIZE);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/* The first IPv4 address of device `name` (network order), 0 if none. */
+static uint32_t first_ipv4_of(const char *name)
+{
+	struct ifaddrs *all, *i;
+	uint32_t addr = 0;
+
+	if (!*name || getifaddrs(&all))
+		return 0;
+	for (i = all; i; i = i->ifa_next) {
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && !strcmp(i->ifa_name, name)) {
+			addr = ((const struct sockaddr_in *)(const void *)i->ifa_addr)->sin_addr.s_addr;
+			break;
+		}
+	}
+	freeifaddrs(all);
+	return addr;
+}
+
+/* The value an entry is written with: the interface's address filled in where resolved. */
+static struct egress_gw_value egress_value(struct agent *a, const struct node_egress_entry *e)
+{
+	struct egress_gw_value v = e->val;
+	char dev[IF_NAMESIZE];
+
+	if (!e->resolve)
+		return v;
+	if (e->iface[0]) {
+		memcpy(dev, e->iface, sizeof(dev) - 1);
+		dev[sizeof(dev) - 1] = '\0';
+	} else
+		default_route_dev(dev);
+	v.egress_ip = first_ipv4_of(dev);
+	if (!v.egress_ip && !a->egress_warned) {
+		agent_log(a, "warning: egress gateway: this node is a gateway but %s%s%s has no IPv4 "
+			  "address: its traffic is dropped (NO_EGRESS_IP)",
+			  e->iface[0] ? "interface " : "the default-route device",
+			  e->iface[0] ? e->iface : "", dev[0] || e->iface[0] ? "" : " (none)");
+		a->egress_warned = true;
+	}
+	return v;
+}
+
+static bool egress_wanted(const struct agent *a, const struct egress_gw_key *k)
+{
+	for (size_t i = 0; i < a->ns.negress; i++)
+		if (!memcmp(&a->ns.egress[i].key, k, sizeof(*k)))
+			return true;
+	return false;
+}
+
+int agent_egress_sync(struct agent *a, struct diag *d)
+{
+	int fd = datapath_map_fd(a->dp, MAP_EGRESS_GW);
+	struct egress_gw_key k, next, stale[EGRESS_STALE_BATCH];
+	size_t i, n;
+	bool more;
+
+	if (fd < 0)
+		return diag_fail_errno(d, fd, "map " MAP_EGRESS_GW " is not loaded");
+	a->egress_warned = false;
+	/* stale entries out, in batches (deleting while iterating restarts the walk) */
+	do {
+		n = 0;
+		more = false;
+		memset(&k, 0, sizeof(k));
+		for (int err = bpf_map_get_next_key(fd, NULL, &next); !err;
+		     err = bpf_map_get_next_key(fd, &k, &next)) {
+			k = next;
+			if (egress_wanted(a, &k))
+				continue;
+			if (n == EGRESS_STALE_BATCH) {
+				more = true;
+				break;
+			}
+			stale[n++] = k;
+		}
+		for (i = 0; i < n; i++)
+			if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
+				return diag_fail_errno(d, -errno, "deleting an egress gateway entry: %s",
+						       strerror(errno));
+	} while (more);
+	for (i = 0; i < a->ns.negress; i++) {
+		struct egress_gw_value v = egress_value(a, &a->ns.egress[i]);
+
+		if (bpf_map_update_elem(fd, &a->ns.egress[i].key, &v, BPF_ANY))
+			return diag_fail_errno(d, -errno, "writing an egress gateway entry: %s",
+					       strerror(errno));
+	}
+	return 0;
+}
