@@ -52,6 +52,7 @@ int cmd_service(int argc, char **argv);
 /* `ciliate bpf lb list` (reads the node's pinned service maps; argv[0] is "lb") */
 int cmd_bpf_lb(int argc, char **argv);
 int cmd_bpf_nat(int argc, char **argv);
+int cmd_bpf_egress(int argc, char **argv);
 int cmd_bpf_ct(int argc, char **argv);
 
 /* `ciliate monitor ...`: cilium monitor lines, followed live */

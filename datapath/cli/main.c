@@ -13,7 +13,7 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  replay     replay a pcap through the real BPF programs (BPF_PROG_TEST_RUN)\n"
 		"  bpf        inspect datapath maps (bpf reasons list, bpf lb list, bpf lb maglev list,\n"
-		"             bpf nat list, bpf ct list, bpf prefilter list)\n"
+		"             bpf nat list, bpf ct list, bpf prefilter list, bpf egress list)\n"
 		"  policy     compiled policy per endpoint (get) and verdict traces (trace)\n"
 		"  apply      write Kubernetes manifests to the store (apply -f FILE)\n"
 		"  delete     delete the manifests' objects from the store (delete -f FILE)\n"
@@ -70,6 +70,8 @@ int main(int argc, char **argv)
 		return cmd_bpf_lb(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "bpf") && argc > 2 && !strcmp(argv[2], "nat"))
 		return cmd_bpf_nat(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "bpf") && argc > 2 && !strcmp(argv[2], "egress"))
+		return cmd_bpf_egress(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "bpf") && argc > 2 && !strcmp(argv[2], "ct"))
 		return cmd_bpf_ct(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "bpf") && argc > 2 && !strcmp(argv[2], "policy"))

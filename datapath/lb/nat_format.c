@@ -123,6 +123,8 @@ json_t *nat_list_json(const struct nat_dump_entry *v, size_t n, uint64_t now_ns)
 		json_object_set_new(o, "nodeport", json_boolean(e->flags & NAT_F_NODEPORT));
 		json_object_set_new(o, "masquerade", json_boolean(e->flags & NAT_F_MASQUERADE));
 		json_object_set_new(o, "needs_ct", json_boolean(e->flags & NAT_F_NEEDS_CT));
+		json_object_set_new(o, "dsr", json_boolean(e->flags & NAT_F_DSR));
+		json_object_set_new(o, "egress_gateway", json_boolean(e->flags & NAT_F_EGRESS_GW));
 		json_object_set_new(o, "rev_nat_index", json_integer(e->rev_nat_index));
 		json_array_append_new(arr, o);
 	}

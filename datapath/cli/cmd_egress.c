@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `ciliate bpf egress list [-o json] [--node NAME | --pin-dir DIR]`: the node's egress
+ * gateway policy map (ciliate_egress_gw; docs/EGRESS.md), as `cilium-dbg bpf egress list`
+ * shows Cilium's: source IP, destination CIDR, egress IP, gateway IP — the gateway column
+ * naming the sentinels ("0.0.0.0 (no gateway)", "excluded CIDR").
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <jansson.h>
+
+#include "ciliate/abi.h"
+#include "cli.h"
+#include "loader/datapath.h"
+
+#define BPF_EGRESS_USAGE "usage: ciliate bpf egress list [-o json] [--node NAME | --pin-dir DIR]"
+
+struct egress_row {
+	struct egress_gw_key k;
+	struct egress_gw_value v;
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct egress_row *x = a, *y = b;
+	uint32_t xs = ntohl(x->k.saddr), ys = ntohl(y->k.saddr);
+	uint32_t xd = ntohl(x->k.daddr), yd = ntohl(y->k.daddr);
+
+	if (xs != ys)
+		return xs < ys ? -1 : 1;
+	if (xd != yd)
+		return xd < yd ? -1 : 1;
+	return x->k.prefixlen < y->k.prefixlen ? -1 : x->k.prefixlen > y->k.prefixlen;
+}
+
+/* The node's pin directory: DIR, CILIATE_PIN_ROOT/NODE, or the only node there. */
+static int egress_dir(const char *pin_dir, const char *node, char *dir, size_t size)
+{
+	struct dirent *de;
+	size_t n = 0;
+	DIR *dh;
+
+	if (pin_dir || node) {
+		snprintf(dir, size, pin_dir ? "%s" : CILIATE_PIN_ROOT "/%s", pin_dir ? pin_dir : node);
+		return 0;
+	}
+	dh = opendir(CILIATE_PIN_ROOT);
+	while (dh && (de = readdir(dh)) && n < 2) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, size, "%s/%s", CILIATE_PIN_ROOT, de->d_name);
+		n++;
+	}
+	if (dh)
+		closedir(dh);
+	if (n == 1)
+		return 0;
+	fprintf(stderr, "ciliate bpf egress list: %s under %s: give --node or --pin-dir\n%s\n",
+		n ? "several nodes" : "no node", CILIATE_PIN_ROOT, BPF_EGRESS_USAGE);
+	return EXIT_USAGE;
+}
+
+static int egress_read(const char *dir, struct egress_row **rows, size_t *n)
+{
+	char path[PATH_MAX + 64];
+	struct egress_gw_key k, next;
+	size_t cap = 0;
+	int fd;
+	bool more;
+
+	*rows = NULL;
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, MAP_EGRESS_GW);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		fprintf(stderr, "ciliate bpf egress list: %s: %s\n", path, strerror(errno));
+		return EXIT_FAILURE_;
+	}
+	for (more = bpf_map_get_next_key(fd, NULL, &next) == 0; more && *n < EGRESS_GW_MAX;
+	     more = bpf_map_get_next_key(fd, &k, &next) == 0) {
+		k = next;
+		if (*n == cap) {
+			struct egress_row *g = realloc(*rows, (cap = cap ? 2 * cap : 64) * sizeof(**rows));
+
+			if (!g) {
+				close(fd);
+				return EXIT_FAILURE_;
+			}
+			*rows = g;
+		}
+		(*rows)[*n].k = next;
+		if (bpf_map_lookup_elem(fd, &next, &(*rows)[*n].v) == 0)
+			(*n)++; /* else deleted meanwhile */
+	}
+	close(fd);
+	return EXIT_OK;
+}
+
+static const char *gateway_text(uint32_t gw, char *buf, size_t size)
+{
+	if (gw == htonl(EGRESS_GW_EXCLUDED_CIDR))
+		return "excluded CIDR";
+	inet_ntop(AF_INET, &gw, buf, (socklen_t)size);
+	if (gw == EGRESS_GW_NO_GATEWAY)
+		strncat(buf, " (no gateway)", size - strlen(buf) - 1);
+	return buf;
+}
+
+int cmd_bpf_egress(int argc, char **argv)
+{
+	const char *node = NULL, *pin_dir = NULL;
+	char dir[PATH_MAX], src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN + 4];
+	char eip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN + 16];
+	struct egress_row *rows;
+	json_t *arr = NULL;
+	bool json = false;
+	size_t n;
+	int rc;
+
+	if (argc < 2 || strcmp(argv[1], "list")) {
+		fprintf(stderr, "%s\n", BPF_EGRESS_USAGE);
+		return EXIT_USAGE;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			rc = cli_output_format("bpf egress list", argv[++i], &json);
+			if (rc)
+				return rc;
+		} else if (!strcmp(argv[i], "--node") && i + 1 < argc) {
+			node = argv[++i];
+		} else if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
+			pin_dir = argv[++i];
+		} else {
+			fprintf(stderr, "ciliate bpf egress list: unknown argument \"%s\"\n%s\n",
+				argv[i], BPF_EGRESS_USAGE);
+			return EXIT_USAGE;
+		}
+	}
+	rc = egress_dir(pin_dir, node, dir, sizeof(dir));
+	if (!rc)
+		rc = egress_read(dir, &rows, &n);
+	if (rc)
+		return rc;
+	if (n)
+		qsort(rows, n, sizeof(*rows), row_cmp);
+	if (json)
+		arr = json_array();
+	else
+		printf("%-16s %-19s %-16s %s\n", "Source IP", "Destination CIDR", "Egress IP",
+		       "Gateway IP");
+	for (size_t i = 0; i < n; i++) {
+		const struct egress_row *r = &rows[i];
+		size_t l;
+
+		inet_ntop(AF_INET, &r->k.saddr, src, sizeof(src));
+		inet_ntop(AF_INET, &r->k.daddr, dst, sizeof(dst));
+		l = strlen(dst);
+		snprintf(dst + l, sizeof(dst) - l, "/%u", r->k.prefixlen - EGRESS_GW_PREFIX_BASE);
+		inet_ntop(AF_INET, &r->v.egress_ip, eip, sizeof(eip));
+		gateway_text(r->v.gateway_ip, gw, sizeof(gw));
+		if (json)
+			json_array_append_new(
+				arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "source_ip", src,
+					       "destination_cidr", dst, "egress_ip", eip,
+					       "gateway_ip", gw, "excluded",
+					       r->v.gateway_ip == htonl(EGRESS_GW_EXCLUDED_CIDR),
+					       "no_gateway", r->v.gateway_ip == EGRESS_GW_NO_GATEWAY));
+		else
+			printf("%-16s %-19s %-16s %s\n", src, dst, eip, gw);
+	}
+	if (json) {
+		json_dumpf(arr, stdout, JSON_INDENT(2));
+		printf("\n");
+		json_decref(arr);
+	}
+	free(rows);
+	return EXIT_OK;
+}
