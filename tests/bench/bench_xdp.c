@@ -15,6 +15,7 @@
  *   xdp-nodeport     xdp_netdev, the ACK of an established NodePort connection to a remote
  *                    backend: frontend, CT_SVC hit, NAT hit, FIB lookup, rewrite, XDP_TX;
  *                    entered through xdp_restore (below), whose cost it includes
+ *   xdp-nodeport-np  the same with the prefilter off (no LPM lookup: the NodePort path alone)
  *   restore-tx-floor xdp_restore tail-calling xdp_tx_floor: the restore's own cost
  * The targets: prefilter-drop <= 1.3 x xdp-drop-floor, xdp-nodeport <= 2 x xdp-drop-floor.
  * In live mode the kernel recycles frame pages without restoring their bytes, so a frame
@@ -143,6 +144,19 @@ static double once_rows(int fd, const struct frame *flows, size_t n, int xdp)
 	return stats_median(r, ROUNDS);
 }
 
+static void set_flags(uint8_t flags)
+{
+	struct node_config cfg;
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(datapath_map_fd(h->dp, MAP_NODE_CFG), &zero, &cfg) ||
+	    (cfg.flags = flags, bpf_map_update_elem(datapath_map_fd(h->dp, MAP_NODE_CFG), &zero,
+						    &cfg, 0))) {
+		perror("bench_xdp: node config");
+		exit(1);
+	}
+}
+
 static void setup_state(void)
 {
 	struct datapath_opts opts = { .trace_all = false }; /* the shipping default */
@@ -251,9 +265,9 @@ int main(int argc, char **argv)
 	struct xdp_restore *rs;
 	struct bench_floor *tf;
 	struct diag d = { "" };
-	struct row rows[10];
+	struct row rows[12];
 	uint64_t fw0, pf0, fw1, pf1;
-	double drop, tx, pf, np, rtx, tcf, tcnp, xf1, xnp1;
+	double drop, tx, pf, np, npnp, rtx, tcf, tcnp, xf1, xnp1;
 	int json = 0, fd_xdp, fd_tc, fd_drop, fd_tx, fd_empty, fd_restore, err;
 	uint32_t zero = 0;
 	uint32_t fab1;
@@ -342,6 +356,7 @@ int main(int argc, char **argv)
 	 * tenants hits one round of every row rather than whichever row was running */
 	{
 		double r_drop[ROUNDS], r_tx[ROUNDS], r_pf[ROUNDS], r_rtx[ROUNDS], r_np[ROUNDS];
+		double r_npnp[ROUNDS];
 		int pa = bpf_map__fd(rs->maps.next);
 
 		pf0 = pf1 = fw0 = fw1 = 0;
@@ -367,12 +382,16 @@ int main(int argc, char **argv)
 			r_np[r] = live_round(fd_restore, ack, FLOWS, frames);
 			b = harness_metric_packets(h, REASON_FORWARDED, DIR_INGRESS);
 			fw1 += b - a;
+			set_flags(NODE_CFG_F_KPR | NODE_CFG_F_XDP_ACCEL);
+			r_npnp[r] = live_round(fd_restore, ack, FLOWS, frames);
+			set_flags(NODE_CFG_F_KPR | NODE_CFG_F_XDP_ACCEL | NODE_CFG_F_PREFILTER);
 		}
 		drop = stats_median(r_drop, ROUNDS);
 		tx = stats_median(r_tx, ROUNDS);
 		pf = stats_median(r_pf, ROUNDS);
 		rtx = stats_median(r_rtx, ROUNDS);
 		np = stats_median(r_np, ROUNDS);
+		npnp = stats_median(r_npnp, ROUNDS);
 	}
 	tcf = once_rows(fd_empty, ack, FLOWS, 0);
 	tcnp = once_rows(fd_tc, ack, FLOWS, 0);
@@ -389,6 +408,7 @@ int main(int argc, char **argv)
 		rows[n++] = (struct row){ "restore-tx-floor", "live", rtx, drop, 0, -1 };
 		rows[n++] = (struct row){ "xdp-nodeport", "live", np, drop, 2.0,
 					  (double)(fw1 - fw0) / sent };
+		rows[n++] = (struct row){ "xdp-nodeport-np", "live", npnp, drop, 2.0, -1 };
 		rows[n++] = (struct row){ "tc-floor", "test-run x1", tcf, tcf, 0, -1 };
 		rows[n++] = (struct row){ "tc-nodeport", "test-run x1", tcnp, tcf, 0, -1 };
 		rows[n++] = (struct row){ "xdp-floor-1", "test-run x1", xf1, xf1, 0, -1 };
