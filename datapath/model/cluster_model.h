@@ -33,12 +33,18 @@ struct labelset {
 	size_t n;
 };
 
+#define M_NODE_ADDRESSES_MAX 16
+
 struct m_node {
 	char name[64];
-	struct labelset labels;
+	struct labelset labels; /* the Cluster's, or the last applied v1 Node document's */
 	uint32_t ip;          /* network order: assigned from underlayCIDR in node order */
 	uint32_t pod_cidr;    /* network order */
 	uint8_t pod_cidr_len; /* /24 unless pinned */
+	/* `addresses`: extra IPv4 addresses on the node's fabric interface (e.g. an egress
+	 * IP), network order, inside underlayCIDR, each held by no other node or host */
+	uint32_t addresses[M_NODE_ADDRESSES_MAX];
+	size_t naddresses;
 	int line;
 };
 
@@ -233,6 +239,55 @@ struct m_identity {
  * policy compiler (datapath/model/policy.h). */
 struct m_policy;
 
+/* ---- Egress gateway (egress_parse.c, node_egress.c; docs/EGRESS.md) ------------------ */
+
+struct selector; /* a label selector (labels.h) */
+
+/* One entry of spec.selectors[]: a pod is selected when every given selector matches. */
+struct m_egress_selector {
+	struct selector *pods;	     /* podSelector over the pod's identity labels (keys
+					"k8s:"-prefixed, so io.kubernetes.pod.namespace selects the
+					namespace); NULL: not given */
+	struct selector *namespaces; /* namespaceSelector over the namespace's labels; NULL: not
+					given */
+	struct selector *nodes;	     /* nodeSelector over the labels of the pod's node; NULL:
+					not given */
+};
+
+/* spec.egressGateway, or one entry of spec.egressGateways[]. */
+struct m_egress_gateway {
+	struct selector *nodes; /* nodeSelector over the nodes' labels (plus
+				   kubernetes.io/hostname); several matches: the first by name */
+	uint32_t egress_ip;	/* egressIP, network order; 0: not given */
+	char iface[16];		/* interface; "": not given (with no egressIP either: the
+				   default-route device) */
+};
+
+/* A cilium.io/v2 CiliumEgressGatewayPolicy (cluster-scoped). */
+struct m_egress_policy {
+	char name[MODEL_NAME_MAX];
+	struct m_egress_selector *selectors;
+	size_t nselectors;
+	struct m_cidr *dst;	 /* destinationCIDRs (IPv4 ones; IPv6 ones are left out) */
+	size_t ndst;
+	struct m_cidr *excluded; /* excludedCIDRs (IPv4 ones) */
+	size_t nexcluded;
+	struct m_egress_gateway *gateways; /* egressGateway (1) or egressGateways[] */
+	size_t ngateways;
+	bool multi;			   /* given as egressGateways[] */
+	const char *file;
+	int line;
+};
+
+/* A v1 Node document: it replaces the labels of the Cluster node of its name (as `kubectl
+ * label node` would), after every document is parsed. */
+struct m_node_doc {
+	char name[64];
+	struct labelset labels;
+	const char *file;
+	int line;
+};
+
 struct cluster_model {
 	/* what messages call the model: a scenario file's path or, built from documents,
 	 * the model's name followed by every document's name (NUL-separated); the pods'
@@ -252,6 +307,11 @@ struct cluster_model {
 	size_t nslices;
 	struct m_identity *identities; /* in allocation order: 256, 257, ... */
 	size_t nidentities;
+	struct m_egress_policy *egress_policies; /* in manifest order (node_egress.c ranks
+						    them by name) */
+	size_t negress_policies;
+	struct m_node_doc *node_docs; /* v1 Node documents, applied to cluster.nodes */
+	size_t nnode_docs;
 	/* cluster_model_from_parts: the parts the pods' labels and ports and the policies
 	 * belong to (one reference each, released by cluster_model_free) */
 	struct model_part **parts;
@@ -431,6 +491,46 @@ struct node_egress_entry {
 	char iface[16];
 	bool resolve;
 };
+
+/* ---- Egress gateway: per-node entries and lookups (node_egress.c; docs/EGRESS.md) ---- */
+
+/* Computes node's ciliate_egress_gw entries into ns->egress (sorted by pod address, then
+ * destination, then prefix length). Called by node_state_compute. */
+int node_egress_compute(const struct cluster_model *m, const struct m_node *node,
+			struct node_state *ns);
+
+/* Finds an egress gateway policy by name; NULL if absent. */
+const struct m_egress_policy *cluster_find_egress_policy(const struct cluster_model *m,
+							 const char *name);
+
+/* True if pol selects pod (never a hostNetwork pod). */
+bool egress_policy_selects(const struct cluster_model *m, const struct m_egress_policy *pol,
+			   const struct m_pod *pod);
+
+/* The gateway node pol gives pod (NULL: none matches: NO_EGRESS_GATEWAY); *gw (may be NULL)
+ * gets the egressGateway(s) entry it came from (NULL when none). */
+const struct m_node *egress_gateway_of(const struct cluster_model *m,
+				       const struct m_egress_policy *pol, const struct m_pod *pod,
+				       const struct m_egress_gateway **gw);
+
+/* What the egress gateway does with pod's traffic to daddr (network order), as the
+ * datapath's longest-prefix lookup in ciliate_egress_gw would: */
+enum egress_verdict {
+	EGRESS_NONE = 0,   /* no policy's CIDR holds daddr: ordinary routing/masquerading */
+	EGRESS_EXCLUDED,   /* an excludedCIDR: ordinary routing/masquerading */
+	EGRESS_NO_GATEWAY, /* selected, no gateway node: dropped with NO_EGRESS_GATEWAY */
+	EGRESS_VIA_GATEWAY /* via `gateway`, SNATed to egress_ip (0: the gateway resolves
+			      iface, "" its default-route device) */
+};
+struct egress_route {
+	enum egress_verdict verdict;
+	const struct m_egress_policy *policy; /* the policy of the matching entry */
+	const struct m_node *gateway;
+	uint32_t egress_ip;
+	const char *iface;
+};
+int egress_route_of(const struct cluster_model *m, const struct m_pod *pod, uint32_t daddr,
+		    struct egress_route *out);
 
 /* Computes the map entries the named node's datapath must hold. */
 int node_state_compute(const struct cluster_model *m, const char *node, struct node_state *out,

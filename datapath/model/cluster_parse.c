@@ -90,9 +90,96 @@ static int node_addressing(struct parse_ctx *p, struct m_cluster *cl, size_t i,
 	return 0;
 }
 
+/* A node's `addresses` (SPEC section 5): extra IPv4 addresses on its fabric interface, e.g.
+ * an egress IP. Inside underlayCIDR (external hosts reach them on-link), not its network or
+ * broadcast address, no address twice; the other nodes' and external hosts' are checked once
+ * the Cluster is parsed (node_addresses_check). */
+static int parse_node_addresses(struct parse_ctx *p, struct m_cluster *cl, size_t i,
+				const yaml_node_t *item, const char *path)
+{
+	const struct yt_ctx *c = &p->yt;
+	struct m_node *nd = &cl->nodes[i];
+	yaml_node_t *seq = yt_map_get(c, item, "addresses"), *n;
+	char sub[YT_PATH_MAX], ap[YT_PATH_MAX], a[CIDR4_STR_MAX];
+	uint32_t mask = ip4_mask(cl->underlay_cidr_len), ip;
+	yaml_node_item_t *it;
+	size_t j;
+	int err;
+
+	if (!seq)
+		return 0;
+	yt_path(sub, "%s.addresses", path);
+	err = yt_want_seq(c, seq, sub);
+	if (err)
+		return err;
+	for (it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+		n = yt_node(c, *it);
+		yt_path(ap, "%s[%zu]", sub, nd->naddresses);
+		if (nd->naddresses == M_NODE_ADDRESSES_MAX)
+			return yt_fail(c, n, ap, "too many addresses (at most %d)",
+				       M_NODE_ADDRESSES_MAX);
+		if (!yt_scalar(n) || ip4_parse(yt_scalar(n), &ip))
+			return yt_fail(c, n, ap, "bad IPv4 address \"%s\"",
+				       yt_scalar(n) ? yt_scalar(n) : "");
+		if (!cidr4_contains_ip(cl->underlay_cidr, cl->underlay_cidr_len, ip) ||
+		    ip == cl->underlay_cidr || (cl->underlay_cidr_len < 31 && (ip | mask) == ~0u))
+			return yt_fail(c, n, ap, "%s is not a host address of underlayCIDR %s",
+				       yt_scalar(n),
+				       cidr4_format(cl->underlay_cidr, cl->underlay_cidr_len, a));
+		if (ip == nd->ip)
+			return yt_fail(c, n, ap, "%s is the node's own address", yt_scalar(n));
+		for (j = 0; j < nd->naddresses; j++)
+			if (nd->addresses[j] == ip)
+				return yt_fail(c, n, ap, "duplicate address %s", yt_scalar(n));
+		nd->addresses[nd->naddresses++] = ip;
+	}
+	return 0;
+}
+
+/* Once nodes and external hosts are known: no node address (assigned or extra) is another
+ * node's or an external host's. */
+static int node_addresses_check(struct parse_ctx *p, struct m_cluster *cl,
+				const yaml_node_t *spec)
+{
+	const struct yt_ctx *c = &p->yt;
+	yaml_node_t *nodes = yt_map_get(c, spec, "nodes"), *item, *seq;
+	char ap[YT_PATH_MAX], a[IP4_STR_MAX];
+	size_t i, j, k, h;
+
+	for (i = 0; i < cl->nnodes; i++) {
+		const struct m_node *nd = &cl->nodes[i];
+
+		for (k = 0; k < nd->naddresses; k++) {
+			const char *other = NULL, *what = NULL;
+
+			for (j = 0; !other && j < cl->nnodes; j++) {
+				if (j == i)
+					continue;
+				if (cl->nodes[j].ip == nd->addresses[k])
+					other = cl->nodes[j].name, what = "node";
+				for (h = 0; !other && h < cl->nodes[j].naddresses; h++)
+					if (cl->nodes[j].addresses[h] == nd->addresses[k])
+						other = cl->nodes[j].name, what = "node";
+			}
+			for (h = 0; !other && h < cl->next_hosts; h++)
+				if (cl->ext_hosts[h].ip == nd->addresses[k])
+					other = cl->ext_hosts[h].name, what = "external host";
+			if (!other)
+				continue;
+			item = yt_node(c, nodes->data.sequence.items.start[i]);
+			seq = yt_map_get(c, item, "addresses");
+			return yt_fail(c, yt_node(c, seq->data.sequence.items.start[k]),
+				       yt_path(ap, "spec.nodes[%zu].addresses[%zu]", i, k),
+				       "%s is already %s \"%s\"'s address",
+				       ip4_format(nd->addresses[k], a), what, other);
+		}
+	}
+	return 0;
+}
+
 static int parse_nodes(struct parse_ctx *p, struct m_cluster *cl, const yaml_node_t *seq)
 {
-	static const char *const fields[] = { "name", "labels", "podCIDR", NULL };
+	static const char *const fields[] = { "name", "labels", "podCIDR", "addresses", NULL };
 	const struct yt_ctx *c = &p->yt;
 	char path[YT_PATH_MAX], sub[YT_PATH_MAX], a[CIDR4_STR_MAX], b[CIDR4_STR_MAX];
 	yaml_node_item_t *it;
@@ -135,6 +222,8 @@ static int parse_nodes(struct parse_ctx *p, struct m_cluster *cl, const yaml_nod
 				return err;
 		}
 		err = node_addressing(p, cl, i, item, path);
+		if (!err)
+			err = parse_node_addresses(p, cl, i, item, path);
 		if (err)
 			return err;
 		for (j = 0; j < i; j++) {
@@ -328,6 +417,9 @@ int cluster_parse(struct parse_ctx *p, const yaml_node_t *root)
 		if (err)
 			return err;
 	}
+	err = node_addresses_check(p, cl, spec);
+	if (err)
+		return err;
 	n = yt_map_get(c, spec, "config");
 	if (n)
 		err = parse_config(p, cl, n);

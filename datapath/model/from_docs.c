@@ -255,7 +255,9 @@ int cluster_model_from_docs(const char *name, const struct model_doc *docs, size
 			goto out;
 		}
 	}
-	err = namespaces_complete(m, d);
+	err = node_docs_apply(m); /* parsed Node documents name Cluster nodes */
+	if (!err)
+		err = namespaces_complete(m, d);
 	if (!err)
 		err = ipam_assign(m, d);
 	if (!err)
@@ -468,6 +470,25 @@ static int stand_in_node(struct parse_ctx *p, const yaml_node_t *root)
 	return 0;
 }
 
+/* A Node document's node, as stand_in_node does for pods: apply does not know the
+ * Cluster's nodes, the agents check the name. */
+static int stand_in_named_node(struct parse_ctx *p, const char *name)
+{
+	struct m_cluster *cl = &p->m->cluster;
+	struct m_node *v;
+
+	if (strlen(name) >= sizeof(cl->nodes[0].name) || cluster_find_node(p->m, name))
+		return 0; /* too long: the Node parser reports it */
+	v = realloc(cl->nodes, (cl->nnodes + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	cl->nodes = v;
+	memset(&v[cl->nnodes], 0, sizeof(*v));
+	snprintf(v[cl->nnodes].name, sizeof(v[0].name), "%s", name);
+	cl->nnodes++;
+	return 0;
+}
+
 static int str_field(const struct yt_ctx *c, const yaml_node_t *map, const char *key,
 		     const char *path, char **out)
 {
@@ -602,6 +623,11 @@ static int one_object(struct parse_ctx *p, const yaml_node_t *root, const char *
 	/* the model's own checks for the kinds it knows (others are stored as they are) */
 	if (!strcmp(o.kind, "Pod")) {
 		err = stand_in_node(p, root);
+		if (err)
+			goto fail;
+	}
+	if (!strcmp(o.kind, "Node")) {
+		err = stand_in_named_node(p, o.name);
 		if (err)
 			goto fail;
 	}

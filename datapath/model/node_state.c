@@ -232,6 +232,8 @@ static void node_config_of(const struct cluster_model *m, const struct m_node *n
 		c->flags |= NODE_CFG_F_XDP_ACCEL;
 	if (lb->nprefilter)
 		c->flags |= NODE_CFG_F_PREFILTER;
+	if (m->negress_policies)
+		c->flags |= NODE_CFG_F_EGRESS_GW;
 }
 
 /* The prefilter's LPM entries (ciliate_prefilter) from prefilter-deny-cidrs. */
@@ -285,6 +287,8 @@ int node_state_compute(const struct cluster_model *m, const char *node, struct n
 		err = node_services_compute(m, out);
 	if (!err)
 		err = build_prefilter(m, out);
+	if (!err)
+		err = node_egress_compute(m, nd, out);
 	if (!err)
 		node_config_of(m, nd, &out->cfg);
 	cidr_table_free(&cidrs);

@@ -71,6 +71,21 @@ int lb_config_parse(struct parse_ctx *p, struct m_cluster *cl, const yaml_node_t
 /* Parses a networking.k8s.io/v1 NetworkPolicy and appends it to m->policies. */
 int netpol_parse(struct parse_ctx *p, const yaml_node_t *root);
 
+/* Parses a cilium.io/v2 CiliumEgressGatewayPolicy and appends it to m->egress_policies
+ * (egress_parse.c); a name taken by an earlier one is an error. */
+int egress_policy_parse(struct parse_ctx *p, const yaml_node_t *root);
+
+/* Frees what an egress policy holds (not the struct itself). */
+void egress_policy_clear(struct m_egress_policy *pol);
+
+/* Parses a v1 Node document (metadata.name naming a node of p->m's Cluster,
+ * metadata.labels) and appends it to m->node_docs; a second one for a node is an error. */
+int node_doc_parse(struct parse_ctx *p, const yaml_node_t *root);
+
+/* Gives each node named by m->node_docs that document's labels (after every document is
+ * parsed). -ENOENT if one names no node of the Cluster (only parts can get there), -ENOMEM. */
+int node_docs_apply(struct cluster_model *m);
+
 /* Parses a Test document and appends it to s->tests. */
 int test_parse(struct parse_ctx *p, const yaml_node_t *root);
 

@@ -33,6 +33,10 @@ struct model_part {
 	size_t nservices;
 	struct m_endpoint_slice *slices;
 	size_t nslices;
+	struct m_egress_policy *egress_policies;
+	size_t negress_policies;
+	struct m_node_doc *node_docs;
+	size_t nnode_docs;
 };
 
 static void part_free(struct model_part *p)
@@ -50,6 +54,10 @@ static void part_free(struct model_part *p)
 	tmp.nservices = p->nservices;
 	tmp.slices = p->slices;
 	tmp.nslices = p->nslices;
+	tmp.egress_policies = p->egress_policies;
+	tmp.negress_policies = p->negress_policies;
+	tmp.node_docs = p->node_docs;
+	tmp.nnode_docs = p->nnode_docs;
 	cluster_model_free_workloads(&tmp);
 	free(p->name);
 	free(p);
@@ -130,6 +138,10 @@ int model_part_parse(const struct cluster_model *base, const char *name, const c
 	part->nservices = tmp.nservices;
 	part->slices = tmp.slices;
 	part->nslices = tmp.nslices;
+	part->egress_policies = tmp.egress_policies;
+	part->negress_policies = tmp.negress_policies;
+	part->node_docs = tmp.node_docs;
+	part->nnode_docs = tmp.nnode_docs;
 	*out = part;
 	return 0;
 }
@@ -431,6 +443,63 @@ out:
 	return err;
 }
 
+static bool egress_eq(const struct cluster_model *m, uint32_t a, uint32_t b)
+{
+	return !strcmp(m->egress_policies[a].name, m->egress_policies[b].name);
+}
+
+/* Appends the parts' egress gateway policies and Node documents to m (shared with the
+ * parts, as the policies are), failing with -EAGAIN on a duplicate name, then gives the
+ * nodes the Node documents' labels. */
+static int append_egress(struct cluster_model *m, struct model_part *const *parts, size_t n)
+{
+	struct idx_table t = {0};
+	size_t i, j, k, neg = 0, nnd = 0;
+	uint32_t *slot;
+	int err = 0;
+
+	for (i = 0; i < n; i++) {
+		neg += parts[i]->negress_policies;
+		nnd += parts[i]->nnode_docs;
+	}
+	if (m->negress_policies || m->nnode_docs || neg >= UINT32_MAX)
+		return -EAGAIN;
+	m->egress_policies = calloc(neg ? neg : 1, sizeof(*m->egress_policies));
+	m->node_docs = calloc(nnd ? nnd : 1, sizeof(*m->node_docs));
+	if (!m->egress_policies || !m->node_docs || table_init(&t, neg)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; !err && i < n; i++) {
+		for (j = 0; !err && j < parts[i]->negress_policies; j++) {
+			const struct m_egress_policy *pol = &parts[i]->egress_policies[j];
+
+			m->egress_policies[m->negress_policies] = *pol;
+			k = m->negress_policies++;
+			slot = table_slot(&t, hash_str(HASH_INIT, pol->name), egress_eq, m,
+					  (uint32_t)k);
+			if (*slot)
+				err = -EAGAIN;
+			*slot = (uint32_t)k + 1;
+		}
+		for (j = 0; !err && j < parts[i]->nnode_docs; j++) {
+			const struct m_node_doc *nd = &parts[i]->node_docs[j];
+
+			for (k = 0; k < m->nnode_docs; k++) /* a handful: one per node at most */
+				if (!strcmp(m->node_docs[k].name, nd->name))
+					err = -EAGAIN;
+			m->node_docs[m->nnode_docs++] = *nd;
+		}
+	}
+	if (!err)
+		err = node_docs_apply(m);
+	if (err == -ENOENT)
+		err = -EAGAIN;
+out:
+	free(t.slot);
+	return err;
+}
+
 int cluster_model_from_parts(struct cluster_model *m, struct model_part *const *parts,
 			     size_t n, struct diag *d)
 {
@@ -440,6 +509,8 @@ int cluster_model_from_parts(struct cluster_model *m, struct model_part *const *
 	err = append_parts(m, parts, n);
 	if (!err)
 		err = append_services(m, parts, n);
+	if (!err)
+		err = append_egress(m, parts, n);
 	if (err == -ENOMEM)
 		return diag_fail_errno(d, err, "%s: out of memory", m->name ? m->name : "model");
 	if (err)

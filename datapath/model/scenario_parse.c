@@ -31,6 +31,8 @@ enum doc_kind {
 	DOC_CCNP,
 	DOC_SERVICE,
 	DOC_SLICE,
+	DOC_EGRESS,
+	DOC_NODE,
 	DOC_LIST,
 	DOC_IGNORED,
 };
@@ -80,6 +82,8 @@ static int classify(const struct yt_ctx *c, const yaml_node_t *root, const char 
 		{ "networking.k8s.io/v1", "NetworkPolicy", DOC_NETPOL },
 		{ "cilium.io/v2", "CiliumNetworkPolicy", DOC_CNP },
 		{ "cilium.io/v2", "CiliumClusterwideNetworkPolicy", DOC_CCNP },
+		{ "cilium.io/v2", "CiliumEgressGatewayPolicy", DOC_EGRESS },
+		{ "v1", "Node", DOC_NODE },
 	};
 	char sub[YT_PATH_MAX];
 	yaml_node_t *an, *kn;
@@ -121,8 +125,14 @@ static int classify(const struct yt_ctx *c, const yaml_node_t *root, const char 
 		return yt_fail(c, kn, yt_path(sub, "%s%skind", path, *path ? "." : ""),
 			       "unknown %s kind \"%s\" (Cluster, Test or Replay)", SIM_API_VERSION,
 			       k);
-	*kind = DOC_IGNORED; /* ConfigMap, CiliumEgressGatewayPolicy, ... */
+	*kind = DOC_IGNORED; /* ConfigMap, ... */
 	return 0;
+}
+
+/* The egress gateway kinds (egress_parse.c): CiliumEgressGatewayPolicy and v1 Node. */
+static int egress_kinds_parse(struct parse_ctx *p, const yaml_node_t *root, enum doc_kind kind)
+{
+	return kind == DOC_EGRESS ? egress_policy_parse(p, root) : node_doc_parse(p, root);
 }
 
 /* Turns "FILE:LINE: rest" into "FILE:LINE: PREFIX.rest" so nested documents name their
@@ -170,6 +180,10 @@ int manifest_parse(struct parse_ctx *p, const yaml_node_t *root, const char *pat
 		break;
 	case DOC_SLICE:
 		err = endpoint_slice_parse(p, root);
+		break;
+	case DOC_EGRESS:
+	case DOC_NODE:
+		err = egress_kinds_parse(p, root, kind);
 		break;
 	case DOC_CLUSTER:
 	case DOC_TEST:
@@ -310,6 +324,10 @@ static int parse_pass(struct parse_ctx *p, struct doc_set *ds, const enum doc_ki
 		case DOC_SLICE:
 			err = endpoint_slice_parse(p, it->root);
 			break;
+		case DOC_EGRESS:
+		case DOC_NODE:
+			err = egress_kinds_parse(p, it->root, it->kind);
+			break;
 		case DOC_TEST:
 			err = test_parse(p, it->root);
 			break;
@@ -327,7 +345,8 @@ static int build(struct parse_ctx *p, struct doc_set *ds, struct diag *d)
 {
 	static const enum doc_kind cluster[] = { DOC_CLUSTER, 0 };
 	static const enum doc_kind workloads[] = { DOC_NAMESPACE, DOC_POD, DOC_NETPOL, DOC_CNP,
-						       DOC_CCNP, DOC_SERVICE, DOC_SLICE, 0 };
+						       DOC_CCNP, DOC_SERVICE, DOC_SLICE,
+						       DOC_EGRESS, DOC_NODE, 0 };
 	static const enum doc_kind checks[] = { DOC_TEST, DOC_REPLAY, 0 };
 	int err;
 
@@ -336,6 +355,8 @@ static int build(struct parse_ctx *p, struct doc_set *ds, struct diag *d)
 		err = parse_pass(p, ds, cluster);
 	if (!err)
 		err = parse_pass(p, ds, workloads);
+	if (!err)
+		err = node_docs_apply(p->m); /* parsed Node documents name Cluster nodes */
 	if (!err)
 		err = namespaces_complete(p->m, d);
 	if (!err)
@@ -445,6 +466,23 @@ static void strv_free(char **v, size_t n)
 	free(v);
 }
 
+/* Egress gateway policies and Node documents: built from parts, they are the parts'. */
+static void cluster_model_free_egress(struct cluster_model *m)
+{
+	size_t i;
+
+	for (i = 0; !m->parts && i < m->negress_policies; i++)
+		egress_policy_clear(&m->egress_policies[i]);
+	free(m->egress_policies);
+	m->egress_policies = NULL;
+	m->negress_policies = 0;
+	for (i = 0; !m->parts && i < m->nnode_docs; i++)
+		labelset_free(&m->node_docs[i].labels);
+	free(m->node_docs);
+	m->node_docs = NULL;
+	m->nnode_docs = 0;
+}
+
 void cluster_model_free_workloads(struct cluster_model *m)
 {
 	size_t i;
@@ -466,6 +504,7 @@ void cluster_model_free_workloads(struct cluster_model *m)
 	free(m->policies);
 	m->policies = NULL;
 	m->npolicies = 0;
+	cluster_model_free_egress(m);
 	/* services and slices are always the model's own (parts.c copies them) */
 	for (i = 0; i < m->nservices; i++)
 		service_clear(&m->services[i]);

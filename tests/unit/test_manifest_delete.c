@@ -53,7 +53,8 @@ static const struct kind_case {
 	 "spec:\n  endpointSelector: {}\n  ingress: [{fromEntities: [cluster]}]\n"},
 	{"CiliumEgressGatewayPolicy", true,
 	 "apiVersion: cilium.io/v2\nkind: CiliumEgressGatewayPolicy\nmetadata: {name: x}\n"
-	 "spec: {selectors: [{podSelector: {}}], destinationCIDRs: [0.0.0.0/0]}\n"},
+	 "spec: {selectors: [{podSelector: {}}], destinationCIDRs: [0.0.0.0/0],\n"
+	 "  egressGateway: {nodeSelector: {}}}\n"},
 	{"ConfigMap", false,
 	 "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: x}\n"
 	 "data: {bpf-lb-mode: snat}\n"},

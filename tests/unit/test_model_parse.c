@@ -258,7 +258,7 @@ static void test_error_bad_enum(void **state)
 	expect_buf_error("apiVersion: sim.ciliate.dev/v1\nkind: Cluster\nspec:\n"
 			 "  nodes:\n  - {name: n, zone: a}\n",
 			 "inline.yaml:5: spec.nodes[0].zone: unknown field (allowed: name, labels, "
-			 "podCIDR)");
+			 "podCIDR, addresses)");
 }
 
 static void test_error_pod_unknown_node(void **state)
@@ -548,7 +548,8 @@ static void test_lenient_kubernetes(void **state)
 		"apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\n"
 		"metadata: {name: c}\nspec: {}\n---\n"
 		"apiVersion: cilium.io/v2\nkind: CiliumEgressGatewayPolicy\nmetadata: {name: e}\n"
-		"---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: s}\n"
+		"spec: {selectors: [{podSelector: {}}], destinationCIDRs: [0.0.0.0/0],\n"
+		"  egressGateway: {nodeSelector: {}}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: s}\n"
 		"---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n"
 		"  metadata: {name: b}\n  spec: {nodeName: node-1}\n");
 
