@@ -4,7 +4,7 @@
  * (identities, IPAM addresses, per-node map entries). The agent (from the store), replay
  * and the simulator (from a scenario file, see model.h) share it.
  *
- * A new object kind (CiliumEgressGatewayPolicy, ...) goes here, as Service and EndpointSlice
+ * A new object kind goes here, as Service, EndpointSlice and CiliumEgressGatewayPolicy
  * did: its struct and its array in struct cluster_model, its parser in datapath/model/
  * (dispatched by manifest_parse and the scenario parser, parsed into model parts like pods
  * and policies), and the map entries it makes in node_state (node_state.c). Simulator-only documents (Test, Replay) do not: they

@@ -93,7 +93,7 @@ int test_parse(struct parse_ctx *p, const yaml_node_t *root);
 int replay_parse(struct parse_ctx *p, const yaml_node_t *root);
 
 /* Parses one Kubernetes manifest (Namespace, Pod, NetworkPolicy, Cilium(Clusterwide)Network-
- * Policy, Service, EndpointSlice; other kinds ignored) into
+ * Policy, Service, EndpointSlice, CiliumEgressGatewayPolicy, Node; other kinds ignored) into
  * p->m. sim.ciliate.dev kinds and documents without apiVersion/kind are errors. */
 int manifest_parse(struct parse_ctx *p, const yaml_node_t *root, const char *path);
 

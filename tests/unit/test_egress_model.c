@@ -408,6 +408,29 @@ static void test_no_gateway_and_default_device(void **state)
 	scenario_free(s);
 }
 
+/* the other selector forms: a null podSelector (every pod) restricted by a nodeSelector; a
+ * namespaceSelector with matchExpressions ANDed with a k8s:-prefixed podSelector */
+static void test_selector_forms(void **state)
+{
+	struct scenario *s = load(CLUSTER PODS CEGP("forms")
+				  "spec:\n  selectors:\n"
+				  "  - podSelector:\n"
+				  "    nodeSelector: {matchLabels: {kubernetes.io/hostname: node-2}}\n"
+				  "  - namespaceSelector:\n"
+				  "      matchExpressions:\n"
+				  "      - {key: kubernetes.io/metadata.name, operator: In, values: [x]}\n"
+				  "    podSelector: {matchLabels: {\"k8s:app\": db}}\n"
+				  "  destinationCIDRs: [10.0.0.0/8]\n"
+				  "  egressGateway: {nodeSelector: {matchLabels:"
+				  " {kubernetes.io/hostname: node-1}}, egressIP: 192.0.2.1}\n");
+
+	(void)state;
+	assert_entries(&s->model, "node-3",
+		       "10.244.0.11 10.0.0.0/8 gw 192.0.2.1 egress 192.0.2.1\n"
+		       "10.244.2.10 10.0.0.0/8 gw 192.0.2.1 egress 192.0.2.1\n");
+	scenario_free(s);
+}
+
 /* the same (pod, CIDR) from two policies: the first by name wins, whatever the manifest
  * order; other CIDRs of the loser stay */
 static void test_first_policy_by_name(void **state)
@@ -596,6 +619,21 @@ static void test_parts_errors(void **state)
 	assert_int_equal(cluster_model_copy_cluster(base, &m), 0);
 	assert_int_equal(cluster_model_from_parts(m, parts, 2, &d), -EAGAIN);
 	cluster_model_free(m);
+	m = NULL;
+	{
+		struct model_doc three[3] = {
+			md,
+			{ .name = "a", .text = pol, .len = sizeof(pol) - 1 },
+			{ .name = "b", .text = pol, .len = sizeof(pol) - 1 },
+		};
+		size_t bad = 0;
+
+		assert_int_equal(cluster_model_from_docs("store", three, 3, &m, &bad, &d), -EINVAL);
+		assert_null(m);
+		assert_int_equal(bad, 2);
+		assert_string_equal(d.msg, "b:1: metadata.name: duplicate CiliumEgressGatewayPolicy "
+					   "\"p\" (first at a:1)");
+	}
 	model_part_unref(parts[0]);
 	model_part_unref(parts[1]);
 	cluster_model_free(base);
@@ -610,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_entries),
 		cmocka_unit_test(test_route_of),
 		cmocka_unit_test(test_no_gateway_and_default_device),
+		cmocka_unit_test(test_selector_forms),
 		cmocka_unit_test(test_first_policy_by_name),
 		cmocka_unit_test(test_egress_gateways_spread),
 		cmocka_unit_test(test_node_document_moves_gateway),
