@@ -106,16 +106,18 @@ int xdp_netdev(struct xdp_md *ctx)
 	cfg = node_config();
 	if (!cfg || !cfg->node_ip)
 		return XDP_PASS;
-	pl.now = clock_now_ns();
 
 	/* prefilter: denied sources go no further */
-	if ((cfg->flags & NODE_CFG_F_PREFILTER) && prefilter_denied(&pl.pkt))
+	if ((cfg->flags & NODE_CFG_F_PREFILTER) && prefilter_denied(&pl.pkt)) {
+		pl.now = clock_now_ns(); /* drop aggregation */
 		return xdp_drop(ctx, &pl, -REASON_PREFILTER_DENIED, __LINE__);
+	}
 
 	if (parsed != XDP_PARSED_L4 ||
 	    (cfg->flags & (NODE_CFG_F_XDP_ACCEL | NODE_CFG_F_KPR)) !=
 		    (NODE_CFG_F_XDP_ACCEL | NODE_CFG_F_KPR))
 		return XDP_PASS;
+	pl.now = clock_now_ns(); /* only for what the NodePort stages look at */
 
 	/* replies of NodePort connections this node SNATed (their destination port is one
 	 * SNAT allocates: no lookup for requests to NodePorts below that range) */
