@@ -36,7 +36,7 @@ dsr=(scenarios/services/dsr-*.yaml)
 echo "${#files[@]} scenario(s) x 2 routing modes, ${#dsr[@]} DSR scenario(s) in native routing"
 sim_modes_run "$SIM" "$tmp" "${files[@]}"
 for mode in tunnel native; do
-	sim_mode_checks "$mode" "$tmp" 43 # clusterip 17 + affinity 9 + nodeport 12 + nodeport-xdp 6
+	sim_mode_checks "$mode" "$tmp" 46 # clusterip 17 + affinity 9 + nodeport 12 + nodeport-xdp 9
 done
 "$SIM" run "${dsr[@]}" --report "$tmp/dsr.json" >"$tmp/dsr.out" 2>&1
 rc=$?
