@@ -18,7 +18,9 @@
  *   same device is sent here (XDP_TX, Ethernet addresses from the FIB, TTL decremented as the
  *   stack's forwarding would); any other result passes the packet untouched.
  *
- * Passed to TC (before anything is rewritten): local backends, DSR frontends, backends behind
+ * DSR frontends' requests for a remote backend: the dispatch built here (xdp_dsr.h).
+ *
+ * Passed to TC (before anything is rewritten): local backends, backends behind
  * another device (the overlay in tunnel routing), unresolved neighbours, TTL <= 1, ICMP
  * errors, IP options, fragments, VLAN tags, SCTP, IPv6.
  */
@@ -211,6 +213,8 @@ static __always_inline int xdp_rewrite4(struct xdp_md *ctx, struct pkt *p,
 
 #define XDP_NODEPORT_PASS (-1) /* not handled here: the TC path decides */
 
+#include "xdp_dsr.h"
+
 /*
  * A reply of a NodePort connection SNATed by this node (here or in TC): to the client, from
  * the frontend. Returns XDP_TX, XDP_NODEPORT_PASS or -reason. *handled says whether it was a
@@ -270,9 +274,6 @@ static __always_inline int xdp_nodeport_request(struct xdp_md *ctx, struct pipel
 	if ((svc->flags & LB_SVC_F_SOURCE_RANGE) &&
 	    !nodeport_src_range_ok(p, svc->rev_nat_index))
 		return -REASON_DENIED_BY_LB_SRC_RANGE_CHECK;
-	/* DSR requests carry the frontend in an option or a tunnel header: TC builds those */
-	if ((svc->flags2 & LB_SVC_F2_FWD_MODE_DSR) && (cfg->flags & NODE_CFG_F_DSR_ANY))
-		return XDP_NODEPORT_PASS;
 	be = lb_select(pl, svc, sc);
 	if (!be)
 		return -REASON_SERVICE_BACKEND_NOT_FOUND;
@@ -283,6 +284,10 @@ static __always_inline int xdp_nodeport_request(struct xdp_md *ctx, struct pipel
 	if (addr_in_cidr4(be->addr.v4, cfg->pod_cidr, cfg->pod_cidr_len) ||
 	    be->addr.v4 == cfg->node_ip)
 		return XDP_NODEPORT_PASS;
+	pl->rev_nat_index = svc->rev_nat_index;
+	/* DSR: the option, IPIP or Geneve dispatch built here as TC builds it (xdp_dsr.h) */
+	if ((svc->flags2 & LB_SVC_F2_FWD_MODE_DSR) && (cfg->flags & NODE_CFG_F_DSR_ANY))
+		return xdp_dsr_request(ctx, pl, cfg, &sc->fk, be, fib);
 	x.daddr = be->addr.v4;
 	x.dport = be->port;
 	x.saddr = cfg->node_ip;

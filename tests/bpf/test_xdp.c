@@ -392,6 +392,101 @@ static void test_xdp_then_tc_and_back(void **state)
 	assert_bytes(h, &want, "TC-started connection's reply at XDP");
 }
 
+/* Frontend 30080 (-> R on node 2) as a DSR frontend, and the given dispatch on. */
+static void dsr_on(struct harness *h, uint8_t dispatch)
+{
+	struct lb_service svc;
+	struct lb_key k;
+
+	set_flags(h, NODE_CFG_F_KPR | NODE_CFG_F_XDP_ACCEL | dispatch);
+	harness_add_ipcache_tunnel(h, IP_R, 32, ID_R, NODE2_IP, IPCACHE_F_ENDPOINT);
+	memset(&k, 0, sizeof(k));
+	k.addr.v4 = NODE_IP;
+	k.dport = htons(30080);
+	k.proto = IPPROTO_TCP;
+	k.family = CILIATE_AF_INET;
+	for (uint16_t slot = 0; slot < 2; slot++) {
+		k.backend_slot = slot;
+		assert_int_equal(bpf_map_lookup_elem(datapath_map_fd(h->dp, MAP_LB_SERVICES), &k,
+						     &svc), 0);
+		svc.flags2 |= LB_SVC_F2_FWD_MODE_DSR;
+		harness_map_put(h, MAP_LB_SERVICES, &k, &svc);
+	}
+}
+
+/*
+ * DSR at XDP gives what the TC path puts on the wire, for each dispatch: the frame from-netdev
+ * makes (TC output), with the next hop's Ethernet addresses (TC leaves them to the neighbour
+ * subsystem), and for opt the TTL less one (TC leaves the forwarding to the stack); XDP_TX.
+ * A SYN (the option / Geneve option) and the ACK after it (no option). A request the dispatch
+ * would push past the MTU passes to TC (its ICMP).
+ */
+static void dsr_matches_tc(struct harness *h, uint8_t dispatch)
+{
+	struct frame syn = frame_tcp4(IP_C1, NODE_IP, 40100 + dispatch, 30080, PB_TCP_SYN, 64);
+	struct frame ack = frame_tcp4(IP_C1, NODE_IP, 40100 + dispatch, 30080, PB_TCP_ACK, 64);
+	const struct frame *in[2] = { &syn, &ack };
+	static uint8_t big[1600];
+	struct frame want;
+	size_t l3;
+
+	dsr_on(h, dispatch);
+	for (int i = 0; i < 2; i++) {
+		/* TC first (it makes the connection's CT_SVC entry; XDP finds the same backend) */
+		harness_run(h, HOOK_FROM_NETDEV, in[i]->buf, in[i]->len);
+		assert_true(h->retval == TC_ACT_OK || h->retval == TC_ACT_REDIRECT);
+		memcpy(want.buf, h->out, h->out_len);
+		want.len = h->out_len;
+		want = routed(want, NODE_IP, NODE2_IP);
+		if (dispatch == NODE_CFG_F_DSR_OPT) {
+			l3 = 14;
+			want.buf[l3 + 8]--; /* TTL */
+			pb_ipv4_fix_csum(want.buf + l3, want.len - l3);
+		}
+		assert_int_equal(run_xdp(h, in[i]), XDP_TX);
+		assert_bytes(h, &want, i ? "DSR ACK at XDP" : "DSR SYN at XDP");
+	}
+	{
+		struct pb_ipv4 ip = pb_ipv4_hdr(IP_C1, NODE_IP);
+		struct pb_tcp tcp = pb_tcp_hdr(40200 + dispatch, 30080, PB_TCP_SYN);
+		struct xdp_md ctx = { .ingress_ifindex = fab_ifindex };
+		static uint8_t out[1600];
+		struct pb_pkt pk;
+		int n;
+
+		pb_init(&pk, big, sizeof(big));
+		pb_eth(&pk, syn.buf, syn.buf + 6, PB_AUTO);
+		pb_ipv4(&pk, &ip);
+		pb_tcp(&pk, &tcp);
+		pb_fill(&pk, 'x', 1460);
+		n = pb_finish(&pk);
+		assert_int_equal(n, 1514);
+		ctx.data_end = (uint32_t)n;
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = big, .data_size_in = (uint32_t)n,
+			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+		assert_int_equal(bpf_prog_test_run_opts(datapath_prog_fd(h->dp, HOOK_XDP), &o), 0);
+		assert_int_equal(o.retval, XDP_PASS); /* TC answers with ICMP frag needed */
+		assert_int_equal(o.data_size_out, (uint32_t)n);
+		assert_memory_equal(out, big, (size_t)n);
+	}
+}
+
+static void test_dsr_opt_at_xdp(void **state)
+{
+	dsr_matches_tc(*state, NODE_CFG_F_DSR_OPT);
+}
+
+static void test_dsr_ipip_at_xdp(void **state)
+{
+	dsr_matches_tc(*state, NODE_CFG_F_DSR_IPIP);
+}
+
+static void test_dsr_geneve_at_xdp(void **state)
+{
+	dsr_matches_tc(*state, NODE_CFG_F_DSR_GENEVE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +496,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_passes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_source_range_drop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xdp_then_tc_and_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsr_opt_at_xdp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsr_ipip_at_xdp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsr_geneve_at_xdp, setup, teardown),
 	};
 	struct xdp_fabric f = { .ip = NODE_IP, .plen = 24 };
 	struct diag d = { "" };
