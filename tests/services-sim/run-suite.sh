@@ -73,6 +73,26 @@ nfail=$(jq -r '.failed' "$tmp/dsr-tunnel.json" 2>/dev/null)
 why="report says ${total:-?} checks, ${nfail:-?} failed"
 check "dsr (tunnel): the report holds the checks (>= 6), none failed" \
 	eval "[ '${total:-0}' -ge 6 ] && [ '${nfail:-1}' -eq 0 ]"
+# the same DSR scenarios with XDP acceleration on (bpf-lb-acceleration: native): xdp_netdev
+# builds the dispatch at the driver (xdp_dsr.h); the outcomes must be the same
+xdp=()
+for f in scenarios/services/dsr-{opt,ipip,geneve,hybrid}.yaml; do
+	b=$(basename "$f" .yaml)
+	sed -e 's/config: {bpf-lb-mode/config: {bpf-lb-acceleration: native, bpf-lb-mode/' \
+		-e 's/metadata: {name: svc-dsr/metadata: {name: xdp-svc-dsr/' "$f" >"$tmp/$b-xdp.yaml"
+	grep -q 'bpf-lb-acceleration: native' "$tmp/$b-xdp.yaml" && xdp+=("$tmp/$b-xdp.yaml")
+done
+"$SIM" run --routing native "${xdp[@]}" --report "$tmp/dsr-xdp.json" >"$tmp/dsr-xdp.out" 2>&1
+rc=$?
+grep -E '^[0-9]+ check\(s\)' "$tmp/dsr-xdp.out" | sed "s/^/  dsr (xdp): /"
+why="exit $rc; ${#xdp[@]} scenarios; $(sed -n '/^failed checks:/,/^$/p' "$tmp/dsr-xdp.out" | head -8)"
+check "dsr with XDP acceleration: ciliate-sim run exits 0 (4 scenarios)" \
+	eval "[ $rc -eq 0 ] && [ ${#xdp[@]} -eq 4 ]"
+total=$(jq -r '.checks_total' "$tmp/dsr-xdp.json" 2>/dev/null)
+nfail=$(jq -r '.failed' "$tmp/dsr-xdp.json" 2>/dev/null)
+why="report says ${total:-?} checks, ${nfail:-?} failed"
+check "dsr (xdp): the report holds the checks (>= 12), none failed" \
+	eval "[ '${total:-0}' -ge 12 ] && [ '${nfail:-1}' -eq 0 ]"
 rm -rf "$tmp"
 echo "suite time: $((SECONDS - start)) s"
 echo "$passed passed, $failed failed"
