@@ -10,8 +10,9 @@
  * holds only when the intended target answered. Honest reporting with
  * --no-datapath: a step that changes state fails all its checks ("policy changes need the
  * datapath: not applied"), a `deny` expectation fails whatever was observed. Assertions the
- * simulator cannot check yet (encryptedOn, clientIPSeen: egress-ip) fail with "not
- * implemented". replyBypasses: node/N captures on N's fabric link while the step's probes
+ * simulator cannot check yet (encryptedOn) fail with "not implemented". clientIPSeen:
+ * egress-ip compares with the egress IP the model's egress_route_of gives for the pod and
+ * destination, over the store's objects as the step left them. replyBypasses: node/N captures on N's fabric link while the step's probes
  * run (capture.c) and fails if a reply packet of the probe's flows crossed it.
  *
  * Services (svc/NS/NAME, node/NAME on a NodePort): the probe goes to the frontend; an answer
@@ -51,6 +52,7 @@ struct pending {
 	char src_ip[IP4_STR_MAX];
 	struct sim_reply_watch *watch; /* replyBypasses: the capture on that node's link (heap) */
 	unsigned int dsr_overhead;     /* pmtu: what the DSR dispatch adds to a request */
+	const struct cluster_model *model; /* the step's model (egress gateway policies) */
 };
 
 json_t *sim_flow_log;
@@ -722,6 +724,153 @@ static void check_pmtu(const struct sim_cluster *c, struct pending *p,
 		reason_add(chk, "pmtu frag-needed: no working exchange after the ICMP");
 }
 
+/* ---- clientIPSeen with egress gateway policies (docs/EGRESS.md, Simulator) ------------ */
+
+/* The pod behind a probe's source (NULL: not a pod, or a hostNetwork one). */
+static const struct m_pod *source_pod(const struct pending *p)
+{
+	if (!p->source || p->source->kind != SIM_POD || p->source->host_network || !p->model)
+		return NULL;
+	return cluster_find_pod(p->model, p->source->name);
+}
+
+/* The destination address a probe went to (network order); false for none. */
+static bool probe_daddr(const struct sim_probe_job *j, uint32_t *daddr)
+{
+	return !ip4_parse(j->to, daddr);
+}
+
+/*
+ * The egress IP the model promises for pod -> daddr, as the gateway node would SNAT to: the
+ * policy's egressIP; else the first IPv4 address of its `interface` on the gateway node —
+ * in the simulator a node's devices are eth0 (its fabric address first, the entry's
+ * `addresses` after it), vxlan0 and the pod veths (no IPv4 address) and lo; else of the
+ * default-route device, which simulated nodes do not have (they route only the cluster's
+ * ranges), so the datapath drops with NO_EGRESS_IP. Returns 0 with *why set when there is
+ * none.
+ */
+static uint32_t expected_egress_ip(const struct sim_cluster *c, const struct egress_route *r,
+				   char *why, size_t size)
+{
+	const struct sim_host *gw = sim_find_host(c, SIM_NODE, r->gateway->name);
+
+	if (r->egress_ip)
+		return r->egress_ip;
+	if (r->iface && !strcmp(r->iface, "eth0") && gw)
+		return gw->ip;
+	if (r->iface && !strcmp(r->iface, "lo"))
+		return htonl(0x7f000001);
+	if (r->iface && r->iface[0])
+		snprintf(why, size, "policy %s names interface %s, which has no IPv4 address on "
+			 "the simulated node %s (its fabric device is eth0): the gateway drops "
+			 "with NO_EGRESS_IP", r->policy->name, r->iface, r->gateway->name);
+	else
+		snprintf(why, size, "policy %s gives neither egressIP nor interface and the "
+			 "simulated node %s has no default route: the gateway drops with "
+			 "NO_EGRESS_IP", r->policy->name, r->gateway->name);
+	return 0;
+}
+
+/* What an egress gateway policy does with this probe, in words (for failure messages). */
+static void describe_route(const struct egress_route *r, const char *src, const char *dst,
+			   char *buf, size_t size)
+{
+	switch (r->verdict) {
+	case EGRESS_NONE:
+		snprintf(buf, size, "no egress gateway policy selects %s for %s", src, dst);
+		break;
+	case EGRESS_EXCLUDED:
+		snprintf(buf, size, "%s is in an excludedCIDR of policy %s for %s", dst,
+			 r->policy ? r->policy->name : "?", src);
+		break;
+	case EGRESS_NO_GATEWAY:
+		snprintf(buf, size, "policy %s selects %s for %s but no node matches its gateway "
+			 "nodeSelector (NO_EGRESS_GATEWAY)", r->policy ? r->policy->name : "?",
+			 src, dst);
+		break;
+	case EGRESS_VIA_GATEWAY:
+		snprintf(buf, size, "policy %s sends %s to %s through gateway %s",
+			 r->policy ? r->policy->name : "?", src, dst,
+			 r->gateway ? r->gateway->name : "?");
+		break;
+	}
+}
+
+/* clientIPSeen: egress-ip — the address the server saw is the egress IP of the policy that
+ * selects the probing pod for this destination (egress_route_of: the datapath's longest
+ * prefix over every policy's destination and excluded CIDRs). */
+static void check_egress_ip(const struct sim_cluster *c, const struct pending *p,
+			    const struct sim_probe_job *j, struct sim_check *chk)
+{
+	const struct m_pod *pod = source_pod(p);
+	struct egress_route r;
+	char why[1024] = "", want[IP4_STR_MAX], what[1024];
+	uint32_t daddr, ip;
+
+	if (!pod) {
+		reason_add(chk, "clientIPSeen egress-ip: %s is not a pod of the cluster "
+			   "(egress gateway policies select pods)", p->chk.from);
+		return;
+	}
+	if (!probe_daddr(j, &daddr)) {
+		reason_add(chk, "clientIPSeen egress-ip: no destination address");
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	if (egress_route_of(p->model, pod, daddr, &r)) {
+		reason_add(chk, "clientIPSeen egress-ip: the model gives no route for %s -> %s",
+			   p->chk.from, j->to);
+		return;
+	}
+	describe_route(&r, p->chk.from, j->to, what, sizeof(what));
+	if (r.verdict != EGRESS_VIA_GATEWAY) {
+		reason_add(chk, "clientIPSeen egress-ip: %s%s%s", what, j->allowed ?
+			   ", server saw " : "", j->allowed ? j->client_ip : "");
+		return;
+	}
+	ip = expected_egress_ip(c, &r, why, sizeof(why));
+	if (!ip) {
+		reason_add(chk, "clientIPSeen egress-ip: %s", why);
+		return;
+	}
+	ip4_format(ip, want);
+	if (!j->allowed)
+		reason_add(chk, "clientIPSeen egress-ip: no answer (want egress IP %s of policy "
+			   "%s, gateway %s)", want, r.policy->name, r.gateway->name);
+	else if (strcmp(j->client_ip, want))
+		reason_add(chk, "clientIPSeen egress-ip: client seen %s, want egress IP %s of "
+			   "policy %s (gateway %s)", j->client_ip, want, r.policy->name,
+			   r.gateway->name);
+}
+
+/* clientIPSeen: node, where egress gateway policies exist: a pod's connection to an external
+ * host must leave by its own node (ordinary masquerading), not by a gateway. Returns false
+ * when this does not apply (the caller checks for any node's address). */
+static bool check_pod_node_seen(const struct sim_cluster *c, const struct pending *p,
+				const struct sim_probe_job *j, struct sim_check *chk)
+{
+	const struct m_pod *pod = source_pod(p);
+	const struct sim_host *node;
+	struct egress_route r;
+	char want[IP4_STR_MAX], what[1024] = "";
+	uint32_t daddr;
+
+	if (!pod || !p->model->negress_policies || !p->target || p->target->kind != SIM_EXT)
+		return false;
+	node = sim_find_host(c, SIM_NODE, pod->node);
+	if (!node || !probe_daddr(j, &daddr))
+		return false;
+	ip4_format(node->ip, want);
+	if (!strcmp(j->client_ip, want))
+		return true;
+	memset(&r, 0, sizeof(r));
+	if (!egress_route_of(p->model, pod, daddr, &r))
+		describe_route(&r, p->chk.from, j->to, what, sizeof(what));
+	reason_add(chk, "clientIPSeen node: server saw %s, want %s (%s's node %s)%s%s",
+		   j->client_ip, want, p->chk.from, pod->node, what[0] ? ": " : "", what);
+	return true;
+}
+
 static void check_assertions(const struct sim_cluster *c, struct pending *p,
 			     const struct sim_probe_job *j, const struct sim_evidence *ev)
 {
@@ -745,11 +894,11 @@ static void check_assertions(const struct sim_cluster *c, struct pending *p,
 		reason_add(chk, "clientIPSeen preserved: server saw %s, source is %s",
 			   j->client_ip, p->src_ip);
 	else if (!strcmp(pr->client_ip_seen, "node") && j->allowed &&
-		 !is_node_ip(c, j->client_ip))
+		 !check_pod_node_seen(c, p, j, chk) && !is_node_ip(c, j->client_ip))
 		reason_add(chk, "clientIPSeen node: server saw %s, not a node address",
 			   j->client_ip);
 	else if (!strcmp(pr->client_ip_seen, "egress-ip"))
-		reason_add(chk, "clientIPSeen egress-ip: not implemented");
+		check_egress_ip(c, p, j, chk);
 	else if (pr->client_ip_seen[0] && !j->allowed)
 		reason_add(chk, "clientIPSeen: no answer");
 	if (pr->same_backend && (j->allowed != pr->same_backend || j->distinct != 1))
@@ -869,6 +1018,7 @@ static size_t build_checks(const struct sim_cluster *c, const struct cluster_mod
 
 		init_check(p, scenario, t, st, pr->from, pr->to, pr->port, pr->proto);
 		p->probe = pr;
+		p->model = model;
 		snprintf(p->chk.kind, sizeof(p->chk.kind), "probe");
 		snprintf(p->chk.name, sizeof(p->chk.name), "%s -> %s %u/%s", pr->from, pr->to,
 			 pr->port, proto_str(pr->proto));
@@ -890,6 +1040,7 @@ static size_t build_checks(const struct sim_cluster *c, const struct cluster_mod
 				p = &ps[n++];
 				init_check(p, scenario, t, st, m->rows[r], m->cols[k], m->port,
 					   m->proto);
+				p->model = model;
 				snprintf(p->chk.kind, sizeof(p->chk.kind), "matrix");
 				snprintf(p->chk.name, sizeof(p->chk.name),
 					 "matrix[%zu] %s -> %s %u/%s", i, m->rows[r], m->cols[k],
@@ -1197,7 +1348,24 @@ static int plan_preflights(struct pending *ps, size_t n, const struct sim_probe_
 	return err;
 }
 
-/* The model a step's service checks use: the store's objects after the step's changes (with
+/* Egress gateway checks follow the store too: policies and v1 Node labels that steps apply or
+ * delete move the gateway. */
+static bool needs_egress_model(const struct scenario *s)
+{
+	size_t t, k, i;
+
+	if (s->model.negress_policies || s->model.nnode_docs)
+		return true;
+	for (t = 0; t < s->ntests; t++)
+		for (k = 0; k < s->tests[t].nsteps; k++)
+			for (i = 0; i < s->tests[t].steps[k].nprobes; i++)
+				if (!strcmp(s->tests[t].steps[k].probes[i].client_ip_seen,
+					    "egress-ip"))
+					return true;
+	return false;
+}
+
+/* The model a step's service (and egress gateway) checks use: the store's objects after the step's changes (with
  * the datapath), else the scenario's. *owned is freed by the caller. */
 static const struct cluster_model *step_model(const struct sim_cluster *c,
 					      const struct scenario *s,
@@ -1206,11 +1374,12 @@ static const struct cluster_model *step_model(const struct sim_cluster *c,
 	struct diag d = { "" };
 
 	*owned = NULL;
-	if (!c->datapath || !s->model.nservices)
+	if (!c->datapath || (!s->model.nservices && !needs_egress_model(s)))
 		return &s->model;
 	if (sim_store_model(c, owned, &d)) {
-		fprintf(stderr, "ciliate-sim: services: the store's objects do not make a model "
-			"(%s); checking services against the scenario's own\n", d.msg);
+		fprintf(stderr, "ciliate-sim: the store's objects do not make a model (%s); "
+			"checking services and egress gateways against the scenario's own\n",
+			d.msg);
 		cluster_model_free(*owned);
 		*owned = NULL;
 		return &s->model;

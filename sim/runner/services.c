@@ -24,9 +24,11 @@
 #include "agent/agent.h"
 #include "store/store.h"
 
-/* The kinds a service's backends depend on; policies and the rest are left out. */
+/* The kinds a service's backends and an egress gateway policy's gateway depend on; network
+ * policies and the rest are left out. */
 static const char *const backend_kinds[] = { "Namespace/", "Pod/", "Service/",
-					     "EndpointSlice/", NULL };
+					     "EndpointSlice/", "CiliumEgressGatewayPolicy/",
+					     "Node/", NULL };
 
 struct stored_doc {
 	const struct store_kv *kv;

@@ -144,15 +144,24 @@ static const char *const node_sysctls[] = {
 	"net/ipv4/conf/default/rp_filter", "0",
 };
 
-static int up_node(struct sim_cluster *c, struct sim_host *n, struct script *sc,
-		   struct diag *d)
+/* A node's fabric device: its node IP (the primary address, added first, so it stays the
+ * first IPv4 address of eth0, what an egress gateway policy's `interface: eth0` resolves to),
+ * then the node entry's `addresses` (egress IPs) as secondary addresses with the underlay
+ * prefix length: the node answers ARP for them on the fabric and never picks them as a
+ * source address of its own. Only inside the node's own namespace (sc runs there). */
+static int up_node(struct sim_cluster *c, const struct scenario *s, struct sim_host *n,
+		   struct script *sc, struct diag *d)
 {
+	const struct m_node *mn = s ? cluster_find_node(&s->model, n->name) : NULL;
 	char ip[IP4_STR_MAX];
 	size_t i;
 	int err;
 
 	sc_add(sc, "link set lo up\n");
 	sc_add(sc, "addr add %s/%u dev eth0\n", ip4_format(n->ip, ip), c->underlay_len);
+	for (i = 0; mn && i < mn->naddresses; i++)
+		sc_add(sc, "addr add %s/%u dev eth0\n", ip4_format(mn->addresses[i], ip),
+		       c->underlay_len);
 	sc_add(sc, "link set eth0 up\n");
 	/* external hosts outside the underlay subnet: an onlink host route on the fabric */
 	for (i = 0; i < c->nhosts; i++)
@@ -201,7 +210,8 @@ static int up_ext(struct sim_cluster *c, struct sim_host *x, struct script *sc,
 }
 
 /* [2/5] node and external host namespaces on the fabric. */
-static int up_hosts(struct sim_cluster *c, struct script *sc, struct diag *d)
+static int up_hosts(struct sim_cluster *c, const struct scenario *s, struct script *sc,
+		    struct diag *d)
 {
 	size_t i, nn = 0, nx = 0;
 	int err;
@@ -229,7 +239,7 @@ static int up_hosts(struct sim_cluster *c, struct script *sc, struct diag *d)
 	err = sc_run(sc, c->fabric, d);
 	for (i = 0; !err && i < c->nhosts; i++) {
 		if (c->hosts[i].kind == SIM_NODE)
-			err = up_node(c, &c->hosts[i], sc, d);
+			err = up_node(c, s, &c->hosts[i], sc, d);
 		else if (c->hosts[i].kind == SIM_EXT)
 			err = up_ext(c, &c->hosts[i], sc, d);
 	}
@@ -745,7 +755,7 @@ int sim_up(struct sim_cluster *c, const struct scenario *s, struct diag *d)
 	}
 	err = up_fabric(c, sc, d);
 	if (!err)
-		err = up_hosts(c, sc, d);
+		err = up_hosts(c, s, sc, d);
 	if (!err)
 		err = up_xdp_peers(c, s, d);
 	if (!err)
