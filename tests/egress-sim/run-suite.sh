@@ -50,10 +50,15 @@ sim_modes_run "$SIM" "$tmp" "${files[@]}"
 trap cleanup EXIT
 for mode in tunnel native; do
 	rep=$tmp/$mode.json
-	sim_mode_checks "$mode" "$tmp" 22 # gateway 9 + relabel 14
+	sim_mode_checks "$mode" "$tmp" 26 # gateway 13 + relabel 14
 	n=$(jq '[.checks[] | select(.pass and (.expected | test("clientIPSeen=egress-ip")))] | length' "$rep" 2>/dev/null)
 	why="${n:-?} passing clientIPSeen=egress-ip checks"
-	check "$mode: clientIPSeen egress-ip held (>= 9 checks)" [ "${n:-0}" -ge 9 ]
+	check "$mode: clientIPSeen egress-ip held (>= 13 checks)" [ "${n:-0}" -ge 13 ]
+	# egressGateways[]: the pods of egress-multi left by both gateways
+	n=$(jq '[.checks[] | select(.pass and (.name | test("^x/m-")))] | [.[].observed |
+		capture("client=(?<ip>[0-9.]+)").ip] | unique | length' "$rep" 2>/dev/null)
+	why="${n:-?} distinct egress IPs"
+	check "$mode: egressGateways[] spread x/m-* over both gateways" [ "${n:-0}" -eq 2 ]
 	for reason in NO_EGRESS_GATEWAY NO_EGRESS_IP; do
 		n=$(jq --arg r "$reason" '[.checks[] | select(.pass and .deny_proven and
 			.evidence.drop_reason_desc == $r)] | length' "$rep" 2>/dev/null)
@@ -146,7 +151,7 @@ if "$SIM" up "$up_file" >"$tmp/up.out" 2>&1; then
 		row "$b1" 198.51.100.0/24 192.0.2.103 192.0.2.3
 	n=$(jq length "$tmp/egress.json" 2>/dev/null)
 	why="$n rows: $rows"
-	check "egress list: 5 rows (x/a-1 and x/a-2: destination and excluded; x/b-1: destination)" [ "${n:-0}" -eq 5 ]
+	check "egress list: 9 rows (x/a-1, x/a-2: destination and excluded; x/b-1, x/c-1, x/m-1..3: destination)" [ "${n:-0}" -eq 9 ]
 	"$SIM" down "$up_file" >"$tmp/down.out" 2>&1
 	rc=$?
 	why="exit $rc: $(tail -2 "$tmp/down.out")"
