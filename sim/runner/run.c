@@ -834,6 +834,12 @@ static void check_egress_ip(const struct sim_cluster *c, const struct pending *p
 		return;
 	}
 	ip4_format(ip, want);
+	if (j->allowed && !strcmp(j->client_ip, want)) {
+		size_t len = strlen(chk->observed);
+
+		snprintf(chk->observed + len, sizeof(chk->observed) - len, " (egress IP of %s via %s)",
+			 r.policy->name, r.gateway->name);
+	}
 	if (!j->allowed)
 		reason_add(chk, "clientIPSeen egress-ip: no answer (want egress IP %s of policy "
 			   "%s, gateway %s)", want, r.policy->name, r.gateway->name);

@@ -50,7 +50,7 @@ sim_modes_run "$SIM" "$tmp" "${files[@]}"
 trap cleanup EXIT
 for mode in tunnel native; do
 	rep=$tmp/$mode.json
-	sim_mode_checks "$mode" "$tmp" 26 # gateway 13 + relabel 14
+	sim_mode_checks "$mode" "$tmp" 27 # gateway 13 + relabel 15
 	n=$(jq '[.checks[] | select(.pass and (.expected | test("clientIPSeen=egress-ip")))] | length' "$rep" 2>/dev/null)
 	why="${n:-?} passing clientIPSeen=egress-ip checks"
 	check "$mode: clientIPSeen egress-ip held (>= 13 checks)" [ "${n:-0}" -ge 13 ]
