@@ -50,10 +50,10 @@ sim_modes_run "$SIM" "$tmp" "${files[@]}"
 trap cleanup EXIT
 for mode in tunnel native; do
 	rep=$tmp/$mode.json
-	sim_mode_checks "$mode" "$tmp" 27 # gateway 13 + relabel 15
+	sim_mode_checks "$mode" "$tmp" 33 # catch-all 6 + gateway 13 + relabel 15
 	n=$(jq '[.checks[] | select(.pass and (.expected | test("clientIPSeen=egress-ip")))] | length' "$rep" 2>/dev/null)
 	why="${n:-?} passing clientIPSeen=egress-ip checks"
-	check "$mode: clientIPSeen egress-ip held (>= 13 checks)" [ "${n:-0}" -ge 13 ]
+	check "$mode: clientIPSeen egress-ip held (>= 15 checks)" [ "${n:-0}" -ge 15 ]
 	# egressGateways[]: the pods of egress-multi left by both gateways
 	n=$(jq '[.checks[] | select(.pass and (.name | test("^x/m-")))] | [.[].observed |
 		capture("client=(?<ip>[0-9.]+)").ip] | unique | length' "$rep" 2>/dev/null)
