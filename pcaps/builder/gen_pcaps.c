@@ -1469,12 +1469,13 @@ static uint16_t geneve_sport(uint32_t saddr, uint32_t daddr, uint16_t sport, uin
  * UDP to 6081, checksum 0; Geneve VNI 2 carrying Ethernet; the inner frame keeps its
  * Ethernet header), with Cilium's DSR option naming frontend:port when `opt`.
  */
-static struct frame geneve_encap(const struct frame *in, uint32_t frontend, uint16_t port,
-				 bool opt, uint16_t sport, uint8_t proto, uint16_t dport)
+static struct frame geneve_encap_vni(const struct frame *in, uint32_t frontend, uint16_t port,
+				     bool opt, uint16_t sport, uint8_t proto, uint16_t dport,
+				     uint32_t vni)
 {
 	struct pb_ipv4 o = ip4(IP_NODE1, IP_NODE2, 0);
 	struct pb_udp u = { .dport = 6081, .len = PB_AUTO, .no_csum = true };
-	uint8_t g[20] = { 0x00, 0x00, 0x65, 0x58, 0, 0, 2, 0, 0x01, 0x4b, 0x81, 0x02 };
+	uint8_t g[20] = { 0x00, 0x00, 0x65, 0x58, 0, 0, 0, 0, 0x01, 0x4b, 0x81, 0x02 };
 	uint32_t inner_src, inner_dst;
 	uint16_t port_be = htons(port);
 	struct frame f;
@@ -1483,6 +1484,9 @@ static struct frame geneve_encap(const struct frame *in, uint32_t frontend, uint
 	memcpy(&inner_src, in->b + 14 + 12, 4);
 	memcpy(&inner_dst, in->b + 14 + 16, 4);
 	u.sport = geneve_sport(inner_src, inner_dst, sport, dport, proto);
+	g[4] = (uint8_t)(vni >> 16);
+	g[5] = (uint8_t)(vni >> 8);
+	g[6] = (uint8_t)vni;
 	if (opt) {
 		g[0] = 3;    /* 12 bytes of options */
 		g[1] = 0x40; /* C: a critical option is present */
@@ -1498,6 +1502,13 @@ static struct frame geneve_encap(const struct frame *in, uint32_t frontend, uint
 	frame_finish(&f, &p);
 	f.err = f.err ? f.err : in->err;
 	return f;
+}
+
+/* The DSR dispatch's encapsulation: VNI 2, the world identity (the client is outside). */
+static struct frame geneve_encap(const struct frame *in, uint32_t frontend, uint16_t port,
+				 bool opt, uint16_t sport, uint8_t proto, uint16_t dport)
+{
+	return geneve_encap_vni(in, frontend, port, opt, sport, proto, dport, 2);
 }
 
 /* What node-1 sends node-2 arrives with node-1 -> node-2 MACs (the neighbour's). */
@@ -1817,6 +1828,113 @@ static void case_svc_xdp_nodeport(struct scenario *s)
 	expect_translated(r, &f, &o, "from-netdev: the client's ACK, XDP's backend and mapping");
 }
 
+/* ---- egress gateway (egress_gw.h, docs/EGRESS.md) ---- */
+
+#define IP_EGRESS PB_IP4(192, 0, 2, 100)
+#define ID_CLIENT_EGRESS 256 /* client's identity: the first label set the model allocates */
+
+static void case_egress_gateway(struct scenario *s)
+{
+	struct l2 out = on_fabric(IP_WORLD, IP_NODE1), gw_out = on_fabric(IP_WORLD, IP_NODE2);
+	struct l2 gw_in = on_fabric(IP_NODE2, IP_WORLD);
+	struct pb_ipv4 ip;
+	struct replay *r;
+	struct frame f, o, w;
+
+	s->name = "egress-gateway";
+	s->title = "Egress gateway (CiliumEgressGatewayPolicy egress-client: app=client to "
+		   "203.0.113.0/24 except 203.0.113.128/25, gateway the node labelled "
+		   "egress-gw=yes, node-2, egress IP 192.0.2.100; policy egress-server: app=server "
+		   "to 198.51.100.0/24 through a gateway no node matches). On node-1, client's SYN "
+		   "to 203.0.113.10 leaves to-netdev in Geneve to node-2 (UDP 6081, VNI = client's "
+		   "identity, no option; a redirect out of the device); its SYN to the excluded "
+		   "203.0.113.200 is masqueraded to node-1 as usual; server's SYN to 198.51.100.10 "
+		   "is dropped with NO_EGRESS_GATEWAY. On node-2, from-netdev decapsulates the Geneve "
+		   "packet; the stack forwards client's SYN (TTL 62) and to-netdev SNATs it to "
+		   "192.0.2.100 (port kept); the SYN-ACK to 192.0.2.100 gets client back as "
+		   "destination in from-netdev, for the stack to route to node-1.";
+	s->config = "{enable-bpf-masquerade: \"true\"}";
+	s->policies = "---\n"
+		      "apiVersion: v1\n"
+		      "kind: Node\n"
+		      "metadata: {name: node-2, labels: {egress-gw: \"yes\"}}\n"
+		      "---\n"
+		      "apiVersion: cilium.io/v2\n"
+		      "kind: CiliumEgressGatewayPolicy\n"
+		      "metadata: {name: egress-client}\n"
+		      "spec:\n"
+		      "  selectors:\n"
+		      "  - podSelector: {matchLabels: {app: client}}\n"
+		      "  destinationCIDRs: [203.0.113.0/24]\n"
+		      "  excludedCIDRs: [203.0.113.128/25]\n"
+		      "  egressGateway:\n"
+		      "    nodeSelector: {matchLabels: {egress-gw: \"yes\"}}\n"
+		      "    egressIP: 192.0.2.100\n"
+		      "---\n"
+		      "apiVersion: cilium.io/v2\n"
+		      "kind: CiliumEgressGatewayPolicy\n"
+		      "metadata: {name: egress-server}\n"
+		      "spec:\n"
+		      "  selectors:\n"
+		      "  - podSelector: {matchLabels: {app: server}}\n"
+		      "  destinationCIDRs: [198.51.100.0/24]\n"
+		      "  egressGateway:\n"
+		      "    nodeSelector: {matchLabels: {egress-gw: \"nowhere\"}}\n";
+
+	r = new_replay(s, "egress-pod-node", "node-1", "to-netdev", NULL,
+		       "node-1: pods' packets leaving for the world");
+	ip = ip4(IP_CLIENT, IP_WORLD, 1001);
+	ip.ttl = 63;
+	f = tcp_frame(&out, &ip, 42100, 80, PB_TCP_SYN, 30000, 0, NULL);
+	o = geneve_encap_vni(&f, 0, 0, false, 42100, IPPROTO_TCP, 80, ID_CLIENT_EGRESS);
+	add(r, &f, "redirect", &o,
+	    "client -> 203.0.113.10:80: in Geneve to node-2 (VNI 256), unchanged inside");
+	ip = ip4(IP_CLIENT, PB_IP4(203, 0, 113, 200), 1002);
+	ip.ttl = 63;
+	f = tcp_frame(&out, &ip, 42101, 80, PB_TCP_SYN, 30100, 0, NULL);
+	ip = ip4(IP_NODE1, PB_IP4(203, 0, 113, 200), 1002);
+	ip.ttl = 63;
+	o = tcp_frame(&out, &ip, 42101, 80, PB_TCP_SYN, 30100, 0, NULL);
+	expect_translated(r, &f, &o,
+			  "client -> 203.0.113.200 (excluded CIDR): masqueraded to 192.0.2.1");
+	ip = ip4(IP_SERVER, PB_IP4(198, 51, 100, 10), 1003);
+	ip.ttl = 63;
+	f = tcp_frame(&out, &ip, 42102, 80, PB_TCP_SYN, 30200, 0, NULL);
+	expect_drop(r, &f, "drop:NO_EGRESS_GATEWAY",
+		    "server -> 198.51.100.10: its policy's gateway selector matches no node");
+
+	r = new_replay(s, "egress-gateway-decap", "node-2", "from-netdev", NULL,
+		       "node-2, the gateway: the Geneve packet from node-1");
+	ip = ip4(IP_CLIENT, IP_WORLD, 1001);
+	ip.ttl = 63;
+	f = tcp_frame(&out, &ip, 42100, 80, PB_TCP_SYN, 30000, 0, NULL);
+	w = geneve_encap_vni(&f, 0, 0, false, 42100, IPPROTO_TCP, 80, ID_CLIENT_EGRESS);
+	w = on_wire_to_node2(&w);
+	o = f;
+	memcpy(o.b, w.b, 12); /* the outer Ethernet header stays */
+	add(r, &w, "ok", &o, "from-netdev: decapsulated, client's SYN goes on to the stack");
+
+	r = new_replay(s, "egress-gateway-snat", "node-2", "to-netdev,from-netdev", NULL,
+		       "node-2, the gateway: the SNAT to the egress IP and the reply");
+	ip = ip4(IP_CLIENT, IP_WORLD, 1001);
+	ip.ttl = 62;
+	f = tcp_frame(&gw_out, &ip, 42100, 80, PB_TCP_SYN, 30000, 0, NULL);
+	ip = ip4(IP_EGRESS, IP_WORLD, 1001);
+	ip.ttl = 62;
+	o = tcp_frame(&gw_out, &ip, 42100, 80, PB_TCP_SYN, 30000, 0, NULL);
+	expect_translated(r, &f, &o,
+			  "to-netdev: forwarded by node-2's stack, SNAT to the egress IP "
+			  "192.0.2.100:42100");
+	ip = ip4(IP_WORLD, IP_EGRESS, 1011);
+	ip.ttl = 60;
+	f = tcp_frame(&gw_in, &ip, 80, 42100, PB_TCP_SYN | PB_TCP_ACK, 40000, 30001, NULL);
+	ip = ip4(IP_WORLD, IP_CLIENT, 1011);
+	ip.ttl = 60;
+	o = tcp_frame(&gw_in, &ip, 80, 42100, PB_TCP_SYN | PB_TCP_ACK, 40000, 30001, NULL);
+	expect_translated(r, &f, &o,
+			  "from-netdev: the SYN-ACK to 192.0.2.100:42100, to client again");
+}
+
 static void (*const cases[])(struct scenario *s) = {
 	case_tcp_same_node, case_tcp_syn_denied, case_tcp_remote_node, case_udp,
 	case_icmp_echo,	    case_icmp_related,	 case_ipv4_options,    case_fragments,
@@ -1824,7 +1942,7 @@ static void (*const cases[])(struct scenario *s) = {
 	case_ipv6,	    case_spoofed,	 case_ttl,	       case_overlay,
 	case_sctp_policy,   case_svc_clusterip,	 case_svc_nodeport,    case_svc_masquerade,
 	case_svc_dsr_opt,   case_svc_dsr_ipip,	 case_svc_dsr_geneve,
-	case_svc_xdp_nodeport,
+	case_svc_xdp_nodeport, case_egress_gateway,
 };
 
 /* ---- output ---- */

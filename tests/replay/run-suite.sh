@@ -88,7 +88,7 @@ fi
 svc=(scenarios/replay/svc-clusterip.yaml scenarios/replay/svc-nodeport.yaml
      scenarios/replay/svc-masquerade.yaml scenarios/replay/svc-dsr-opt.yaml
      scenarios/replay/svc-dsr-ipip.yaml scenarios/replay/svc-dsr-geneve.yaml
-     scenarios/replay/svc-xdp-nodeport.yaml)
+     scenarios/replay/svc-xdp-nodeport.yaml scenarios/replay/egress-gateway.yaml)
 check "ciliate-sim run: service/NAT replays" 0 "$build/bin/ciliate-sim" run "${svc[@]}"
 tmp2=$(mktemp -d); trap 'rm -rf "$tmp2" ${tmp:+"$tmp"}' EXIT
 check "replay --hook from-netdev -r/-w/--expect (NodePort SNAT and its reply)" 0 \
@@ -144,6 +144,22 @@ check "replay --hook xdp: a wrong expectation fails" 1 \
 	"$ciliate" replay --scenario scenarios/replay/svc-xdp-nodeport.yaml --node node-1 \
 	--hook xdp -r pcaps/replay/svc-xdp-nodeport.pcap \
 	--expect-verdicts tx,tx,tx,tx,drop:PREFILTER_DENIED
+# egress gateway (egress_gw.h): the pod's node sends a selected pod's packet in Geneve to the
+# gateway (VNI = its identity), masquerades the excluded CIDR, drops NO_EGRESS_GATEWAY; the
+# gateway decapsulates, SNATs to the egress IP and translates the reply back
+check "replay egress gateway, pod's node to-netdev: Geneve to the gateway, excluded, no gateway" 0 \
+	"$ciliate" replay --scenario scenarios/replay/egress-gateway.yaml --node node-1 \
+	--hook to-netdev -r pcaps/replay/egress-pod-node.pcap \
+	--expect pcaps/replay/egress-pod-node.out.pcap \
+	--expect-verdicts redirect,ok,drop:NO_EGRESS_GATEWAY
+check "replay egress gateway, gateway from-netdev: decapsulated" 0 \
+	"$ciliate" replay --scenario scenarios/replay/egress-gateway.yaml --node node-2 \
+	--hook from-netdev -r pcaps/replay/egress-gateway-decap.pcap \
+	--expect pcaps/replay/egress-gateway-decap.out.pcap --expect-verdicts ok
+check "replay egress gateway, gateway to-netdev,from-netdev: SNAT to the egress IP and back" 0 \
+	"$ciliate" replay --scenario scenarios/replay/egress-gateway.yaml --node node-2 \
+	--hook to-netdev,from-netdev -r pcaps/replay/egress-gateway-snat.pcap \
+	--expect pcaps/replay/egress-gateway-snat.out.pcap --expect-verdicts ok,ok
 # the reply's frontend comes from the option of the request seen by from-netdev
 check "replay DSR reply without the option-carrying request is not translated" 1 \
 	"$ciliate" replay --scenario scenarios/replay/svc-dsr-opt.yaml --node node-2 \
@@ -232,6 +248,8 @@ else
 	# frontend address and port in network order, 2 bytes of padding), and the ICMP
 	# fragmentation-needed reply with its MTU (1500 - 20 for IPIP, 1500 - 62 for Geneve).
 	declare -A encap=(
+		[egress-pod-node.out]='192.0.2.1,10.244.0.10 192.0.2.2,203.0.113.10 17,6 6081 0x000100 0x6558 0 - - 0 - - - -|192.0.2.1 203.0.113.200 6 - - - - - - - - - - -'
+		[egress-gateway-snat.out]='192.0.2.100 203.0.113.10 6 - - - - - - - - - - -|203.0.113.10 10.244.0.10 6 - - - - - - - - - - -'
 		[svc-dsr-geneve-entry.out]='192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,6 6081 0x000002 0x6558 1 0x014b 0x81 12,12 c0000201758a0000 - - -|192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,6 6081 0x000002 0x6558 0 - - 0 - - - -|192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,17 6081,9999 0x000002 0x6558 1 0x014b 0x81 12,12 c0000201758b0000 - - -|192.0.2.1,203.0.113.10 203.0.113.10,192.0.2.1 1,6 - - - - - - - - 3 4 1438'
 		[svc-dsr-geneve-backend]='192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,6 6081 0x000002 0x6558 1 0x014b 0x81 12,12 c0000201758a0000 - - -|10.244.1.30 203.0.113.10 6 - - - - - - - - - - -'
 		[svc-dsr-geneve-backend.out]='203.0.113.10 10.244.1.30 6 - - - - - - - - - - -|192.0.2.1 203.0.113.10 6 - - - - - - - - - - -'
