@@ -50,10 +50,10 @@ sim_modes_run "$SIM" "$tmp" "${files[@]}"
 trap cleanup EXIT
 for mode in tunnel native; do
 	rep=$tmp/$mode.json
-	sim_mode_checks "$mode" "$tmp" 33 # catch-all 6 + gateway 13 + relabel 15
+	sim_mode_checks "$mode" "$tmp" 40 # apply-later 7 + catch-all 6 + gateway 13 + relabel 15
 	n=$(jq '[.checks[] | select(.pass and (.expected | test("clientIPSeen=egress-ip")))] | length' "$rep" 2>/dev/null)
 	why="${n:-?} passing clientIPSeen=egress-ip checks"
-	check "$mode: clientIPSeen egress-ip held (>= 15 checks)" [ "${n:-0}" -ge 15 ]
+	check "$mode: clientIPSeen egress-ip held (>= 17 checks)" [ "${n:-0}" -ge 17 ]
 	# egressGateways[]: the pods of egress-multi left by both gateways
 	n=$(jq '[.checks[] | select(.pass and (.name | test("^x/m-")))] | [.[].observed |
 		capture("client=(?<ip>[0-9.]+)").ip] | unique | length' "$rep" 2>/dev/null)
@@ -69,8 +69,10 @@ for mode in tunnel native; do
 	slow=$(jq -r '[.checks[] | select(.kind == "apply" and (.scenario | endswith("relabel.yaml"))
 		and (.duration_ms >= 1000 or (.pass | not))) | "\(.step) \(.duration_ms) ms"] | join(", ")' "$rep" 2>/dev/null)
 	napply=$(jq '[.checks[] | select(.kind == "apply" and (.scenario | endswith("relabel.yaml")))] | length' "$rep" 2>/dev/null)
+	slow=${slow}$(jq -r '[.checks[] | select(.kind == "apply" and (.scenario | endswith("apply-later.yaml"))
+		and (.duration_ms >= 1000 or (.pass | not))) | " apply-later \(.step) \(.duration_ms) ms"] | join(",")' "$rep" 2>/dev/null)
 	why="apply checks: ${napply:-?}; slow or failed: ${slow:-?}"
-	check "$mode: Node relabels and the CEGP delete reconciled within 1 s (4 steps)" \
+	check "$mode: Node relabels, CEGP apply and deletes reconciled within 1 s" \
 		eval "[ '${napply:-0}' -eq 4 ] && [ -z '$slow' ]"
 	# the connection right after the relabel left by the new gateway (node-3's fabric address)
 	n=$(jq '[.checks[] | select(.step == "relabel-to-node-3" and .kind == "probe" and .pass
