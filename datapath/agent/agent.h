@@ -419,6 +419,9 @@ int agent_netdev_sync(struct agent *a, struct diag *d);
  * deletes what the model no longer has (egress.c, docs/EGRESS.md). */
 int agent_egress_sync(struct agent *a, struct diag *d);
 
+/* The egress gateway policies and their chosen gateway nodes, for `ciliate status`. */
+json_t *agent_egress_status(const struct agent *a);
+
 /* True when the fabric device changed under the attached programs. */
 bool agent_netdev_changed(struct agent *a);
 

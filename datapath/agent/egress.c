@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <bpf/bpf.h>
+#include <jansson.h>
 
 #define EGRESS_STALE_BATCH 64
 
@@ -133,4 +134,35 @@ int agent_egress_sync(struct agent *a, struct diag *d)
 					       strerror(errno));
 	}
 	return 0;
+}
+
+/* `ciliate status`: every egress gateway policy with the node each of its gateways chooses,
+ * its egress IP or interface, and how many map entries this node holds. */
+json_t *agent_egress_status(const struct agent *a)
+{
+	const struct cluster_model *m = a->model;
+	json_t *pols = json_array();
+	char ip[INET_ADDRSTRLEN];
+	size_t i, j;
+
+	for (i = 0; m && i < m->negress_policies; i++) {
+		const struct m_egress_policy *pol = &m->egress_policies[i];
+		json_t *gws = json_array();
+
+		for (j = 0; j < pol->ngateways; j++) {
+			const struct m_egress_gateway *gw = &pol->gateways[j];
+			const struct m_node *nd = egress_gateway_node(m, gw);
+
+			inet_ntop(AF_INET, &gw->egress_ip, ip, sizeof(ip));
+			json_array_append_new(
+				gws, json_pack("{s:o, s:o, s:s, s:b}", "node",
+					       nd ? json_string(nd->name) : json_null(), "egressIP",
+					       gw->egress_ip ? json_string(ip) : json_null(),
+					       "interface", gw->iface,
+					       "thisNode", nd && !strcmp(nd->name, a->o.node)));
+		}
+		json_array_append_new(pols, json_pack("{s:s, s:o}", "policy", pol->name,
+						      "gateways", gws));
+	}
+	return json_pack("{s:o, s:I}", "policies", pols, "entries", (json_int_t)a->ns.negress);
 }

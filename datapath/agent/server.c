@@ -152,6 +152,7 @@ static json_t *op_status(struct agent *a)
 						"ifindex", (json_int_t)a->overlay_ifindex)
 				    : json_null());
 	json_object_set_new(r, "events", events_json(a));
+	json_object_set_new(r, "egressGateway", agent_egress_status(a));
 	return r;
 }
 

@@ -106,8 +106,10 @@ static int egress_read(const char *dir, struct egress_row **rows, size_t *n)
 
 static const char *gateway_text(uint32_t gw, char *buf, size_t size)
 {
-	if (gw == htonl(EGRESS_GW_EXCLUDED_CIDR))
-		return "excluded CIDR";
+	if (gw == htonl(EGRESS_GW_EXCLUDED_CIDR)) {
+		snprintf(buf, size, "excluded CIDR");
+		return buf;
+	}
 	inet_ntop(AF_INET, &gw, buf, (socklen_t)size);
 	if (gw == EGRESS_GW_NO_GATEWAY)
 		strncat(buf, " (no gateway)", size - strlen(buf) - 1);

@@ -257,6 +257,32 @@ static void print_events(json_t *ev)
 	       json_integer_value(json_object_get(ev, "bufferCapacity")));
 }
 
+/* Egress gateway policies as this agent's model has them: the chosen gateway node each. */
+static void print_egress(json_t *eg)
+{
+	json_t *pol, *gw;
+	size_t i, j;
+
+	if (!eg || !json_array_size(json_object_get(eg, "policies")))
+		return;
+	printf("         egress gateway: %lld map entries\n",
+	       json_integer_value(json_object_get(eg, "entries")));
+	json_array_foreach(json_object_get(eg, "policies"), i, pol)
+		json_array_foreach(json_object_get(pol, "gateways"), j, gw)
+	{
+		const char *node = json_string_value(json_object_get(gw, "node"));
+		const char *eip = json_string_value(json_object_get(gw, "egressIP"));
+		const char *ifc = json_string_value(json_object_get(gw, "interface"));
+
+		printf("           policy %s: gateway %s%s, egress IP %s%s%s\n",
+		       json_string_value(json_object_get(pol, "policy")),
+		       node ? node : "none (NO_EGRESS_GATEWAY)",
+		       json_is_true(json_object_get(gw, "thisNode")) ? " (this node)" : "",
+		       eip ? eip : "of ", eip ? "" : (ifc && *ifc ? "interface " : "the default-route device"),
+		       eip ? "" : (ifc ? ifc : ""));
+	}
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct agent_opts_cli o = {0};
@@ -337,6 +363,7 @@ int cmd_status(int argc, char **argv)
 		       json_integer_value(json_object_get(rec, "errors")),
 		       json_number_value(json_object_get(rec, "lastMs")), json_array_size(bad));
 		print_events(json_object_get(resp, "events"));
+		print_egress(json_object_get(resp, "egressGateway"));
 		json_array_foreach(bad, k, b)
 			printf("         bad object: %s\n",
 			       json_string_value(json_object_get(b, "error")));

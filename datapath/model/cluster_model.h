@@ -503,6 +503,11 @@ int node_egress_compute(const struct cluster_model *m, const struct m_node *node
 const struct m_egress_policy *cluster_find_egress_policy(const struct cluster_model *m,
 							 const char *name);
 
+/* The node one gateway entry chooses: the first by name its nodeSelector matches; NULL if
+ * none (what `ciliate status` shows per policy). */
+const struct m_node *egress_gateway_node(const struct cluster_model *m,
+					 const struct m_egress_gateway *gw);
+
 /* True if pol selects pod (never a hostNetwork pod). */
 bool egress_policy_selects(const struct cluster_model *m, const struct m_egress_policy *pol,
 			   const struct m_pod *pod);

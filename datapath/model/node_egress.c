@@ -66,6 +66,12 @@ static const struct m_node *first_node(const struct cluster_model *m, const stru
 	return best;
 }
 
+const struct m_node *egress_gateway_node(const struct cluster_model *m,
+					 const struct m_egress_gateway *gw)
+{
+	return first_node(m, gw->nodes);
+}
+
 static uint32_t pod_hash(const struct m_pod *pod)
 {
 	uint32_t h = 2166136261u;
