@@ -28,50 +28,6 @@
 
 /* Included by xdp_nodeport.h after its frame helpers (xdp_next_hop, xdp_rewrite4, ...). */
 
-/* DNAT of the frame's destination address and port with both checksums; the TTL untouched
- * (ipip does not DNAT; geneve DNATs the inner packet, which no router decrements). */
-static __always_inline int xdp_dsr_dnat4(struct xdp_md *ctx, struct pkt *p, __be32 daddr,
-					 __be16 dport)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct iphdr *ip = data + XDP_ETH_LEN;
-	__u16 *l4_csum, sum;
-	__be16 *ports;
-
-	if ((void *)(ip + 1) > data_end)
-		return -REASON_ERROR_WRITING_TO_PACKET;
-	if (p->proto == IPPROTO_TCP) {
-		struct tcphdr *th = data + XDP_L4_OFF;
-
-		if ((void *)(th + 1) > data_end)
-			return -REASON_ERROR_WRITING_TO_PACKET;
-		l4_csum = (__u16 *)&th->check;
-		ports = (__be16 *)th;
-	} else {
-		struct udphdr *uh = data + XDP_L4_OFF;
-
-		if ((void *)(uh + 1) > data_end)
-			return -REASON_ERROR_WRITING_TO_PACKET;
-		l4_csum = (__u16 *)&uh->check;
-		ports = (__be16 *)uh;
-	}
-	sum = *l4_csum;
-	if (p->proto == IPPROTO_TCP || sum) {
-		sum = xdp_csum_replace4(sum, ip->daddr, daddr);
-		sum = xdp_csum_replace2(sum, ports[1], dport);
-		if (p->proto == IPPROTO_UDP && !sum)
-			sum = 0xffff;
-		*l4_csum = sum;
-	}
-	ports[1] = dport;
-	ip->check = xdp_csum_replace4(ip->check, ip->daddr, daddr);
-	ip->daddr = daddr;
-	p->daddr.v4 = daddr;
-	p->dport = dport;
-	return 0;
-}
-
 /* The IPv4 option dispatch, after xdp_rewrite4 (DNAT, TTL, next hop's MACs): 8 bytes of
  * room in front, the Ethernet and IPv4 headers moved up into it, the option behind them. */
 static __always_inline int xdp_dsr_set_opt4(struct xdp_md *ctx, __be32 vip, __be16 vport)
@@ -248,7 +204,10 @@ static __always_inline int xdp_dsr_request(struct xdp_md *ctx, struct pipeline *
 		return xdp_dsr_ipip4(ctx, p, cfg->node_ip, remote, fib) ?: XDP_TX;
 	}
 	if (cfg->flags & NODE_CFG_F_DSR_GENEVE) {
-		ret = xdp_dsr_dnat4(ctx, p, be->addr.v4, be->port);
+		/* DNAT only: the inner packet's TTL and MACs stay (no router touches them) */
+		x.saddr = p->saddr.v4;
+		x.daddr = be->addr.v4;
+		ret = xdp_rewrite4(ctx, p, &x, NULL);
 		if (ret < 0)
 			return ret;
 		pl->tunnel_endpoint = remote;

@@ -143,8 +143,8 @@ static __always_inline int xdp_next_hop(struct xdp_md *ctx, const struct pkt *p,
 
 /*
  * Writes the translation into the frame: addresses and ports with the IPv4 and L4
- * checksums, the TTL decremented (its checksum word too), the Ethernet addresses of the next
- * hop. Returns 0 or -reason (the frame is as parsed: only a changed frame fails here).
+ * checksums, and with a next hop (fib) the TTL decremented (its checksum word too) and the
+ * Ethernet addresses of the next hop. Returns 0 or -reason (the frame is as parsed: only a changed frame fails here).
  */
 static __always_inline int xdp_rewrite4(struct xdp_md *ctx, struct pkt *p,
 					const struct xdp_xlate *x, const struct bpf_fib_lookup *fib)
@@ -190,24 +190,26 @@ static __always_inline int xdp_rewrite4(struct xdp_md *ctx, struct pkt *p,
 	ports[1] = x->dport;
 
 	/* IPv4: addresses and TTL (which shares its checksum word with the protocol) */
-	old_ttl_word = bpf_htons(((__u16)ip->ttl << 8) | ip->protocol);
-	new_ttl_word = bpf_htons(((__u16)(ip->ttl - 1) << 8) | ip->protocol);
 	sum = ip->check;
 	sum = xdp_csum_replace4(sum, ip->saddr, x->saddr);
 	sum = xdp_csum_replace4(sum, ip->daddr, x->daddr);
-	sum = xdp_csum_replace2(sum, old_ttl_word, new_ttl_word);
-	ip->check = sum;
 	ip->saddr = x->saddr;
 	ip->daddr = x->daddr;
-	ip->ttl--;
-
-	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
 	p->saddr.v4 = x->saddr;
 	p->daddr.v4 = x->daddr;
 	p->sport = x->sport;
 	p->dport = x->dport;
+	if (!fib) { /* a translation only (the DSR dispatches' inner packet) */
+		ip->check = sum;
+		return 0;
+	}
+	old_ttl_word = bpf_htons(((__u16)ip->ttl << 8) | ip->protocol);
+	new_ttl_word = bpf_htons(((__u16)(ip->ttl - 1) << 8) | ip->protocol);
+	ip->check = xdp_csum_replace2(sum, old_ttl_word, new_ttl_word);
+	ip->ttl--;
 	p->ttl--;
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
 	return 0;
 }
 

@@ -53,6 +53,12 @@ int cmd_service(int argc, char **argv);
 int cmd_bpf_lb(int argc, char **argv);
 int cmd_bpf_nat(int argc, char **argv);
 int cmd_bpf_egress(int argc, char **argv);
+
+/* The pin directory of the node a `ciliate bpf ... list` command reads (pin_dir.c): DIR for
+ * --pin-dir, CILIATE_PIN_ROOT/NAME for --node, else the only node pinned there. 0, or
+ * EXIT_USAGE with the reason and usage printed (naming cmd). */
+int cli_pin_dir(const char *cmd, const char *usage, const char *pin_dir, const char *node,
+		char *dir, size_t size);
 int cmd_bpf_ct(int argc, char **argv);
 
 /* `ciliate monitor ...`: cilium monitor lines, followed live */

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ciliate bpf ...: the datapath's vocabularies and maps. */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -64,33 +63,6 @@ static int prefilter_cmp(const void *a, const void *b)
 	return x->prefixlen < y->prefixlen ? -1 : x->prefixlen > y->prefixlen;
 }
 
-/* The node's pin directory: DIR, /sys/fs/bpf/ciliate/NODE, or the only node there. */
-static int prefilter_dir(const char *pin_dir, const char *node, char *dir, size_t size)
-{
-	struct dirent *de;
-	size_t n = 0;
-	DIR *dh;
-
-	if (pin_dir || node) {
-		snprintf(dir, size, pin_dir ? "%s" : CILIATE_PIN_ROOT "/%s", pin_dir ? pin_dir : node);
-		return 0;
-	}
-	dh = opendir(CILIATE_PIN_ROOT);
-	while (dh && (de = readdir(dh)) && n < 2) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(dir, size, "%s/%s", CILIATE_PIN_ROOT, de->d_name);
-		n++;
-	}
-	if (dh)
-		closedir(dh);
-	if (n == 1)
-		return 0;
-	fprintf(stderr, "ciliate bpf prefilter list: %s under %s: give --node or --pin-dir\n%s\n",
-		n ? "several nodes" : "no node", CILIATE_PIN_ROOT, BPF_PREFILTER_USAGE);
-	return EXIT_USAGE;
-}
-
 /* The denied prefixes of the node's XDP prefilter (ciliate_prefilter), sorted. */
 static int prefilter_list(int argc, char **argv)
 {
@@ -117,7 +89,7 @@ static int prefilter_list(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	rc = prefilter_dir(pin_dir, node, dir, sizeof(dir));
+	rc = cli_pin_dir("bpf prefilter list", BPF_PREFILTER_USAGE, pin_dir, node, dir, sizeof(dir));
 	if (rc)
 		return rc;
 	snprintf(path, sizeof(path), "%s/%s", dir, MAP_PREFILTER);

@@ -6,7 +6,6 @@
  * naming the sentinels ("0.0.0.0 (no gateway)", "excluded CIDR").
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -39,33 +38,6 @@ static int row_cmp(const void *a, const void *b)
 	if (xd != yd)
 		return xd < yd ? -1 : 1;
 	return x->k.prefixlen < y->k.prefixlen ? -1 : x->k.prefixlen > y->k.prefixlen;
-}
-
-/* The node's pin directory: DIR, CILIATE_PIN_ROOT/NODE, or the only node there. */
-static int egress_dir(const char *pin_dir, const char *node, char *dir, size_t size)
-{
-	struct dirent *de;
-	size_t n = 0;
-	DIR *dh;
-
-	if (pin_dir || node) {
-		snprintf(dir, size, pin_dir ? "%s" : CILIATE_PIN_ROOT "/%s", pin_dir ? pin_dir : node);
-		return 0;
-	}
-	dh = opendir(CILIATE_PIN_ROOT);
-	while (dh && (de = readdir(dh)) && n < 2) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(dir, size, "%s/%s", CILIATE_PIN_ROOT, de->d_name);
-		n++;
-	}
-	if (dh)
-		closedir(dh);
-	if (n == 1)
-		return 0;
-	fprintf(stderr, "ciliate bpf egress list: %s under %s: give --node or --pin-dir\n%s\n",
-		n ? "several nodes" : "no node", CILIATE_PIN_ROOT, BPF_EGRESS_USAGE);
-	return EXIT_USAGE;
 }
 
 static int egress_read(const char *dir, struct egress_row **rows, size_t *n)
@@ -146,7 +118,7 @@ int cmd_bpf_egress(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	rc = egress_dir(pin_dir, node, dir, sizeof(dir));
+	rc = cli_pin_dir("bpf egress list", BPF_EGRESS_USAGE, pin_dir, node, dir, sizeof(dir));
 	if (!rc)
 		rc = egress_read(dir, &rows, &n);
 	if (rc)

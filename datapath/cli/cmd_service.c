@@ -10,7 +10,6 @@
  * ciliate bpf nat list / bpf ct list: ciliate_nat and ciliate_ct read from the pins, as
  * `cilium-dbg bpf nat list` / `bpf ct list global`. Text forms: datapath/lb/nat_format.h.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -264,29 +263,7 @@ static int lb_dump_read(const char *dir, struct lb_dump *d)
 /* --pin-dir, --node's, or the only node pinned under CILIATE_PIN_ROOT. */
 static int pin_dir_pick(const struct svc_opts *o, char *dir, size_t size)
 {
-	struct dirent *de;
-	size_t n = 0;
-	DIR *dh;
-
-	if (o->pin_dir || o->node) {
-		snprintf(dir, size, o->pin_dir ? "%s" : CILIATE_PIN_ROOT "/%s",
-			 o->pin_dir ? o->pin_dir : o->node);
-		return 0;
-	}
-	dh = opendir(CILIATE_PIN_ROOT);
-	while (dh && (de = readdir(dh)) && n < 2) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(dir, size, "%s/%s", CILIATE_PIN_ROOT, de->d_name);
-		n++;
-	}
-	if (dh)
-		closedir(dh);
-	if (n == 1)
-		return 0;
-	fprintf(stderr, "ciliate bpf lb list: %s under %s: give --node or --pin-dir\n%s\n",
-		n ? "several nodes" : "no node", CILIATE_PIN_ROOT, BPF_LB_USAGE);
-	return EXIT_USAGE;
+	return cli_pin_dir("bpf lb list", BPF_LB_USAGE, o->pin_dir, o->node, dir, size);
 }
 
 /* ---- bpf lb maglev list ------------------------------------------------------------------ */
