@@ -1142,6 +1142,32 @@ static void case_svc_clusterip(struct scenario *s)
 			  "to-container: remote's SYN-ACK, source back to 10.96.0.80:80");
 }
 
+/* The NodePort services of svc-nodeport and svc-xdp-nodeport: 30080 -> remote (node-2),
+ * 30081 -> server (node-1 itself), both port 8080. */
+static const char svc_nodeports[] =
+	"---\n"
+	"# NodePort service: its only backend is remote (node-2), port 8080\n"
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: web-nodeport, namespace: replay}\n"
+	"spec:\n"
+	"  type: NodePort\n"
+	"  clusterIP: 10.96.0.81\n"
+	"  selector: {app: remote}\n"
+	"  ports:\n"
+	"  - {name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}\n"
+	"---\n"
+	"# NodePort service: its only backend is server (node-1 itself), port 8080\n"
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: web-local, namespace: replay}\n"
+	"spec:\n"
+	"  type: NodePort\n"
+	"  clusterIP: 10.96.0.82\n"
+	"  selector: {app: server}\n"
+	"  ports:\n"
+	"  - {name: http, port: 80, targetPort: 8080, nodePort: 30081, protocol: TCP}\n";
+
 static void case_svc_nodeport(struct scenario *s)
 {
 	struct l2 l2 = on_fabric(IP_NODE1, IP_WORLD), back = on_fabric(IP_NODE1, IP_NODE2);
@@ -1159,28 +1185,7 @@ static void case_svc_nodeport(struct scenario *s)
 		   "node-1 itself: DNAT only and a redirect to server's veth, and server's reply "
 		   "leaves from-container with the NodePort as source.";
 	s->config = "{bpf-lb-mode: snat}";
-	s->policies = "---\n"
-		      "# NodePort service: its only backend is remote (node-2), port 8080\n"
-		      "apiVersion: v1\n"
-		      "kind: Service\n"
-		      "metadata: {name: web-nodeport, namespace: replay}\n"
-		      "spec:\n"
-		      "  type: NodePort\n"
-		      "  clusterIP: 10.96.0.81\n"
-		      "  selector: {app: remote}\n"
-		      "  ports:\n"
-		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}\n"
-		      "---\n"
-		      "# NodePort service: its only backend is server (node-1 itself), port 8080\n"
-		      "apiVersion: v1\n"
-		      "kind: Service\n"
-		      "metadata: {name: web-local, namespace: replay}\n"
-		      "spec:\n"
-		      "  type: NodePort\n"
-		      "  clusterIP: 10.96.0.82\n"
-		      "  selector: {app: server}\n"
-		      "  ports:\n"
-		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30081, protocol: TCP}\n";
+	s->policies = svc_nodeports;
 	r = new_replay(s, "svc-nodeport-snat", "node-1", "from-netdev", NULL,
 		       "an external client's connection to node-1:30080 and the backend's reply");
 
@@ -1738,28 +1743,7 @@ static void case_svc_xdp_nodeport(struct scenario *s)
 		    "prefilter-deny-cidrs: \"198.18.0.0/15, 192.0.2.128/25\"}";
 	s->spec_extra = "  externalHosts:\n"
 			"  - {name: client-1, ip: 203.0.113.10, ports: [80]}\n";
-	s->policies = "---\n"
-		      "# NodePort service: its only backend is remote (node-2), port 8080\n"
-		      "apiVersion: v1\n"
-		      "kind: Service\n"
-		      "metadata: {name: web-nodeport, namespace: replay}\n"
-		      "spec:\n"
-		      "  type: NodePort\n"
-		      "  clusterIP: 10.96.0.81\n"
-		      "  selector: {app: remote}\n"
-		      "  ports:\n"
-		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}\n"
-		      "---\n"
-		      "# NodePort service: its only backend is server (node-1 itself), port 8080\n"
-		      "apiVersion: v1\n"
-		      "kind: Service\n"
-		      "metadata: {name: web-local, namespace: replay}\n"
-		      "spec:\n"
-		      "  type: NodePort\n"
-		      "  clusterIP: 10.96.0.82\n"
-		      "  selector: {app: server}\n"
-		      "  ports:\n"
-		      "  - {name: http, port: 80, targetPort: 8080, nodePort: 30081, protocol: TCP}\n";
+	s->policies = svc_nodeports;
 	r = new_replay(s, "svc-xdp-nodeport", "node-1", "xdp", NULL,
 		       "node-1's XDP: NodePort to a remote backend and its reply, a local backend, a "
 		       "denied source");
