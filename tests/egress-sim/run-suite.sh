@@ -38,6 +38,7 @@ tmp=$(mktemp -d /tmp/ciliate-t-egrsim.XXXXXX)
 up_file=scenarios/egress/gateway.yaml
 cleanup() {
 	"$SIM" down "$up_file" >/dev/null 2>&1
+	"$SIM" down scenarios/egress/relabel.yaml >/dev/null 2>&1
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -160,6 +161,37 @@ if "$SIM" up "$up_file" >"$tmp/up.out" 2>&1; then
 	check "down $up_file" [ "$rc" -eq 0 ]
 else
 	fail "up $up_file" "$(tail -3 "$tmp/up.out")"
+fi
+# interface: eth0 resolved by the gateway's agent; no default route on simulated nodes: 0
+rel=scenarios/egress/relabel.yaml
+if "$SIM" up "$rel" >"$tmp/up-rel.out" 2>&1; then
+	rtag=$("$SIM" status -o json | jq -r --arg f "$(readlink -f "$rel")" \
+		'.[] | select(.scenario == $f) | .tag' | head -1)
+	ra1=$("$SIM" exec -c "$rtag" x/a-1 -- ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
+	rnoip=$("$SIM" exec -c "$rtag" x/noip-1 -- ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
+	for n in node-1 node-2 node-3; do
+		"$CLI" bpf egress list -o json --node "cil-$rtag-$n" >"$tmp/rel-$n.json" 2>/dev/null
+	done
+	ifrow() { # NODE SRC EGRESS GATEWAY
+		jq -e --arg s "$2" --arg e "$3" --arg g "$4" '[.[] | select(.source_ip == $s and
+			.destination_cidr == "203.0.113.0/24" and .egress_ip == $e and
+			(.gateway_ip | startswith($g)))] | length == 1' "$tmp/rel-$1.json" >/dev/null
+	}
+	why="node-2 rows: $(jq -c '.' "$tmp/rel-node-2.json" 2>/dev/null | head -c 400)"
+	check "interface eth0: the gateway node-2 resolved the egress IP to its fabric address 192.0.2.2" \
+		ifrow node-2 "$ra1" 192.0.2.2 192.0.2.2
+	why="node-1 rows: $(jq -c '.' "$tmp/rel-node-1.json" 2>/dev/null | head -c 400)"
+	check "interface eth0: node-1 (not the gateway) redirects with egress IP 0" \
+		ifrow node-1 "$ra1" 0.0.0.0 192.0.2.2
+	why="node-3 rows: $(jq -c '.' "$tmp/rel-node-3.json" 2>/dev/null | head -c 400)"
+	check "no egressIP/interface: gateway node-3 (no default route) holds egress IP 0 (NO_EGRESS_IP)" \
+		ifrow node-3 "$rnoip" 0.0.0.0 192.0.2.3
+	"$SIM" down "$rel" >/dev/null 2>&1
+	rc=$?
+	why="exit $rc"
+	check "down $rel" [ "$rc" -eq 0 ]
+else
+	fail "up $rel" "$(tail -3 "$tmp/up-rel.out")"
 fi
 left=$(ip netns list 2>/dev/null | grep -c '^cil-egr' || true)
 why="$left namespaces left"
