@@ -80,6 +80,31 @@ static __always_inline int nodeport_src_range_ok(const struct pkt *p, __u16 rev_
 	return bpf_map_lookup_elem(&ciliate_lb_src_ranges, &k) != NULL;
 }
 
+/*
+ * The frontend of the packet (scope as nodeport_frontend()), its loadBalancerSourceRanges
+ * and its backend (lb_select: the connection's CT_SVC entry, else a new pick): 0 with
+ * *sc, *svc and *be set, NODEPORT_PASS (not a frontend served here) or -reason. Shared by
+ * the TC path and XDP (xdp_nodeport.h).
+ */
+static __always_inline int nodeport_select(struct pipeline *pl, __u8 scope,
+					   struct lb_scratch **sc, struct lb_service **svc,
+					   struct lb_backend **be)
+{
+	struct pkt *p = &pl->pkt;
+
+	*sc = lb_scratch_get();
+	if (!*sc)
+		return NODEPORT_PASS;
+	*svc = nodeport_frontend(p, &(*sc)->fk, scope);
+	if (!*svc || !((*svc)->flags & LB_SVC_F_ROUTABLE))
+		return NODEPORT_PASS;
+	if (((*svc)->flags & LB_SVC_F_SOURCE_RANGE) &&
+	    !nodeport_src_range_ok(p, (*svc)->rev_nat_index))
+		return -REASON_DENIED_BY_LB_SRC_RANGE_CHECK;
+	*be = lb_select(pl, *svc, *sc);
+	return *be ? 0 : -REASON_SERVICE_BACKEND_NOT_FOUND;
+}
+
 /* A local backend: its ingress policy and conntrack here, then straight to its veth.
  * ct_flags: CT_F_NODEPORT where the backend's replies leave from this node's frontend. */
 static __always_inline int nodeport_to_local(struct pipeline *pl, struct endpoint_info *ep,
@@ -220,18 +245,9 @@ static __always_inline int nodeport_lb(struct pipeline *pl, const struct node_co
 
 	if (!lb_translatable(p))
 		return NODEPORT_PASS;
-	sc = lb_scratch_get();
-	if (!sc)
-		return NODEPORT_PASS;
-	svc = nodeport_frontend(p, &sc->fk, scope);
-	if (!svc || !(svc->flags & LB_SVC_F_ROUTABLE))
-		return NODEPORT_PASS;
-	if ((svc->flags & LB_SVC_F_SOURCE_RANGE) &&
-	    !nodeport_src_range_ok(p, svc->rev_nat_index))
-		return -REASON_DENIED_BY_LB_SRC_RANGE_CHECK;
-	be = lb_select(pl, svc, sc);
-	if (!be)
-		return -REASON_SERVICE_BACKEND_NOT_FOUND;
+	ret = nodeport_select(pl, scope, &sc, &svc, &be);
+	if (ret)
+		return ret;
 	pl->rev_nat_index = svc->rev_nat_index;
 	sc->fk.addr = p->daddr; /* the frontend as the client sent to it (DSR names it) */
 	dsr = (svc->flags2 & LB_SVC_F2_FWD_MODE_DSR) && (cfg->flags & NODE_CFG_F_DSR_ANY) &&

@@ -267,18 +267,9 @@ static __always_inline int xdp_nodeport_request(struct xdp_md *ctx, struct pipel
 	struct xdp_xlate x;
 	int ret;
 
-	sc = lb_scratch_get();
-	if (!sc)
-		return XDP_NODEPORT_PASS;
-	svc = nodeport_frontend(p, &sc->fk, LB_SCOPE_EXTERNAL);
-	if (!svc || !(svc->flags & LB_SVC_F_ROUTABLE))
-		return XDP_NODEPORT_PASS;
-	if ((svc->flags & LB_SVC_F_SOURCE_RANGE) &&
-	    !nodeport_src_range_ok(p, svc->rev_nat_index))
-		return -REASON_DENIED_BY_LB_SRC_RANGE_CHECK;
-	be = lb_select(pl, svc, sc);
-	if (!be)
-		return -REASON_SERVICE_BACKEND_NOT_FOUND;
+	ret = nodeport_select(pl, LB_SCOPE_EXTERNAL, &sc, &svc, &be);
+	if (ret)
+		return ret == NODEPORT_PASS ? XDP_NODEPORT_PASS : ret;
 	/* a local backend (a pod of this node, or the node itself for hostNetwork ones): TC
 	 * delivers it to the pod's veth (policy, conntrack) and finds the same backend through
 	 * the CT_SVC entry just made. Arithmetic instead of an endpoint lookup: whatever TC does
