@@ -46,36 +46,6 @@
 #define BE_R 1
 #define BE_A 2
 
-/* An external frontend with one backend slot and its reverse-NAT entry. */
-static void put_frontend(struct harness *h, uint32_t addr, uint16_t port, uint16_t rev,
-			 uint32_t backend, uint8_t flags)
-{
-	struct lb_key k;
-	struct lb_service s;
-	struct lb_reverse_nat rn;
-	uint32_t index = rev;
-
-	memset(&k, 0, sizeof(k));
-	k.addr.v4 = addr;
-	k.dport = htons(port);
-	k.proto = IPPROTO_TCP;
-	k.family = CILIATE_AF_INET;
-	memset(&s, 0, sizeof(s));
-	s.count = 1;
-	s.rev_nat_index = rev;
-	s.flags = LB_SVC_F_ROUTABLE | flags;
-	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
-	k.backend_slot = 1;
-	s.count = 0;
-	s.backend_id = backend;
-	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
-	memset(&rn, 0, sizeof(rn));
-	rn.addr.v4 = addr;
-	rn.port = htons(port);
-	rn.family = CILIATE_AF_INET;
-	harness_map_put(h, MAP_LB_REVNAT, &index, &rn);
-}
-
 static int setup_range(void **state, uint16_t nat_min, uint16_t nat_max)
 {
 	struct datapath_opts opts = { .trace_all = true, .nat_port_min = nat_min,
@@ -101,9 +71,9 @@ static int setup_range(void **state, uint16_t nat_min, uint16_t nat_max)
 	assert_int_equal(dp_node_config_set(h->dp, &cfg, &d), 0);
 	harness_lb_backend(h, BE_R, IP_R);
 	harness_lb_backend(h, BE_A, IP_A);
-	put_frontend(h, NODE_IP, 30080, 5, BE_R, LB_SVC_F_NODEPORT);
-	put_frontend(h, NODE_IP, 30090, 6, BE_A, LB_SVC_F_NODEPORT);
-	put_frontend(h, LB_IP, 80, 9, BE_R, LB_SVC_F_LOADBALANCER | LB_SVC_F_SOURCE_RANGE);
+	harness_lb_frontend(h, NODE_IP, 30080, 5, BE_R, LB_SVC_F_NODEPORT);
+	harness_lb_frontend(h, NODE_IP, 30090, 6, BE_A, LB_SVC_F_NODEPORT);
+	harness_lb_frontend(h, LB_IP, 80, 9, BE_R, LB_SVC_F_LOADBALANCER | LB_SVC_F_SOURCE_RANGE);
 	memset(&rk, 0, sizeof(rk));
 	rk.prefixlen = LB_SRC_RANGE_PREFIX_BASE + 28;
 	rk.rev_nat_index = 9;
@@ -386,7 +356,7 @@ static void dsr_frontend_dispatch(struct harness *h, uint16_t mtu, uint8_t dispa
 	cfg.mtu = mtu;
 	harness_add_ipcache_tunnel(h, IP_R, 32, ID_R, NODE2_IP, IPCACHE_F_ENDPOINT);
 	assert_int_equal(dp_node_config_set(h->dp, &cfg, &d), 0);
-	put_frontend(h, NODE_IP, 30070, 8, BE_R, LB_SVC_F_NODEPORT);
+	harness_lb_frontend(h, NODE_IP, 30070, 8, BE_R, LB_SVC_F_NODEPORT);
 	memset(&k, 0, sizeof(k)); /* its slot 0 and slot 1 as a DSR frontend */
 	k.addr.v4 = NODE_IP;
 	k.dport = htons(30070);

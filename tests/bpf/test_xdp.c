@@ -59,35 +59,6 @@
 
 static uint32_t fab_ifindex;
 
-static void put_frontend(struct harness *h, uint32_t addr, uint16_t port, uint16_t rev,
-			 uint32_t backend, uint8_t flags)
-{
-	struct lb_key k;
-	struct lb_service s;
-	struct lb_reverse_nat rn;
-	uint32_t index = rev;
-
-	memset(&k, 0, sizeof(k));
-	k.addr.v4 = addr;
-	k.dport = htons(port);
-	k.proto = IPPROTO_TCP;
-	k.family = CILIATE_AF_INET;
-	memset(&s, 0, sizeof(s));
-	s.count = 1;
-	s.rev_nat_index = rev;
-	s.flags = LB_SVC_F_ROUTABLE | flags;
-	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
-	k.backend_slot = 1;
-	s.count = 0;
-	s.backend_id = backend;
-	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
-	memset(&rn, 0, sizeof(rn));
-	rn.addr.v4 = addr;
-	rn.port = htons(port);
-	rn.family = CILIATE_AF_INET;
-	harness_map_put(h, MAP_LB_REVNAT, &index, &rn);
-}
-
 static void set_flags(struct harness *h, uint8_t flags)
 {
 	struct node_config cfg;
@@ -120,9 +91,9 @@ static int setup(void **state)
 	set_flags(h, NODE_CFG_F_KPR | NODE_CFG_F_XDP_ACCEL | NODE_CFG_F_PREFILTER);
 	harness_lb_backend(h, BE_R, IP_R);
 	harness_lb_backend(h, BE_A, IP_A);
-	put_frontend(h, NODE_IP, 30080, 5, BE_R, LB_SVC_F_NODEPORT);
-	put_frontend(h, NODE_IP, 30090, 6, BE_A, LB_SVC_F_NODEPORT);
-	put_frontend(h, LB_IP, 80, 9, BE_R, LB_SVC_F_LOADBALANCER | LB_SVC_F_SOURCE_RANGE);
+	harness_lb_frontend(h, NODE_IP, 30080, 5, BE_R, LB_SVC_F_NODEPORT);
+	harness_lb_frontend(h, NODE_IP, 30090, 6, BE_A, LB_SVC_F_NODEPORT);
+	harness_lb_frontend(h, LB_IP, 80, 9, BE_R, LB_SVC_F_LOADBALANCER | LB_SVC_F_SOURCE_RANGE);
 	memset(&rk, 0, sizeof(rk));
 	rk.prefixlen = LB_SRC_RANGE_PREFIX_BASE + 28;
 	rk.rev_nat_index = 9;

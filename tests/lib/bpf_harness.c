@@ -213,3 +213,33 @@ void harness_lb_backend(struct harness *h, uint32_t id, uint32_t ip)
 	b.family = CILIATE_AF_INET;
 	harness_map_put(h, MAP_LB_BACKENDS, &id, &b);
 }
+
+/* An external frontend with one backend slot and its reverse-NAT entry. */
+void harness_lb_frontend(struct harness *h, uint32_t addr, uint16_t port, uint16_t rev,
+			 uint32_t backend, uint8_t flags)
+{
+	struct lb_key k;
+	struct lb_service s;
+	struct lb_reverse_nat rn;
+	uint32_t index = rev;
+
+	memset(&k, 0, sizeof(k));
+	k.addr.v4 = addr;
+	k.dport = htons(port);
+	k.proto = IPPROTO_TCP;
+	k.family = CILIATE_AF_INET;
+	memset(&s, 0, sizeof(s));
+	s.count = 1;
+	s.rev_nat_index = rev;
+	s.flags = LB_SVC_F_ROUTABLE | flags;
+	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
+	k.backend_slot = 1;
+	s.count = 0;
+	s.backend_id = backend;
+	harness_map_put(h, MAP_LB_SERVICES, &k, &s);
+	memset(&rn, 0, sizeof(rn));
+	rn.addr.v4 = addr;
+	rn.port = htons(port);
+	rn.family = CILIATE_AF_INET;
+	harness_map_put(h, MAP_LB_REVNAT, &index, &rn);
+}

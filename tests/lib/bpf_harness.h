@@ -71,6 +71,11 @@ void harness_map_put(struct harness *h, const char *map, const void *k, const vo
 /* A TCP service backend `id` at ip:8080 (ciliate_lb_backends). */
 void harness_lb_backend(struct harness *h, uint32_t id, uint32_t ip);
 
+/* An external TCP frontend (addr:port, LB_SVC_F_ROUTABLE | flags) with one backend slot
+ * naming `backend`, and its reverse-NAT entry `rev`. */
+void harness_lb_frontend(struct harness *h, uint32_t addr, uint16_t port, uint16_t rev,
+			 uint32_t backend, uint8_t flags);
+
 /* Looks up the connection with this original tuple and scope (wherever its direction-normalised
  * key puts it); returns true if present. */
 bool harness_ct_get(struct harness *h, uint32_t saddr, uint32_t daddr, uint16_t sport,
