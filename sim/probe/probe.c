@@ -793,6 +793,12 @@ static void udp_attempt(const struct opts *o, struct attempt *a, uint64_t start,
 		if (send(fd, req, (size_t)req_len, MSG_NOSIGNAL) < 0) {
 			if (errno == EMSGSIZE && pmtu && !a->pmtu_retried &&
 			    (fit = fit_pmtu(fd, o->dst.ss_family, a, (unsigned int)req_len))) {
+				int k;
+
+				/* too big for this host's own route: the kernel also queued
+				 * that local error (IP_RECVERR); it must not end the resend */
+				for (k = 0; k < 16 && read_errqueue(fd, a); k++)
+					;
 				req_len = build_request(req, sizeof(req), head, fit);
 				a->pmtu_retried = resend = true;
 				continue;
