@@ -51,7 +51,7 @@ sim_modes_run "$SIM" "$tmp" "${files[@]}"
 trap cleanup EXIT
 for mode in tunnel native; do
 	rep=$tmp/$mode.json
-	sim_mode_checks "$mode" "$tmp" 40 # apply-later 7 + catch-all 6 + gateway 13 + relabel 15
+	sim_mode_checks "$mode" "$tmp" 42 # apply-later 9 + catch-all 6 + gateway 13 + relabel 15
 	n=$(jq '[.checks[] | select(.pass and (.expected | test("clientIPSeen=egress-ip")))] | length' "$rep" 2>/dev/null)
 	why="${n:-?} passing clientIPSeen=egress-ip checks"
 	check "$mode: clientIPSeen egress-ip held (>= 17 checks)" [ "${n:-0}" -ge 17 ]
