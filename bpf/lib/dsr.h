@@ -129,9 +129,14 @@ struct {
 	__type(value, struct dsr_icmp_reply);
 } dsr_icmp_scratch SEC(".maps");
 
-static __attribute__((noinline, unused)) int dsr_frag_needed(struct __sk_buff *skb,
-							    struct pkt *p, __be32 vip,
-							    __be16 vport, __u32 mtu_left)
+/*
+ * Turns `p` in place into ICMP fragmentation needed from `src` to p's source, with MTU
+ * `mtu_left`, quoting p's IP header and first 8 bytes of L4 as they are now, the Ethernet
+ * addresses swapped (back the way it came). Returns 0 or -reason. Shared with the egress
+ * gateway (egress_gw.h), whose too-big packets go back to the pod that sent them.
+ */
+static __always_inline int icmp_frag_needed4(struct __sk_buff *skb, const struct pkt *p,
+					     __be32 src, __u32 mtu_left)
 {
 	const __u32 len = sizeof(struct iphdr) + 8 + 28;
 	struct dsr_icmp_reply *r;
@@ -145,8 +150,7 @@ static __attribute__((noinline, unused)) int dsr_frag_needed(struct __sk_buff *s
 		return -REASON_FRAG_NEEDED;
 	if (p->l4_off - p->l3_off != sizeof(struct iphdr))
 		return -REASON_FRAG_NEEDED; /* options: no clean quote, plain drop */
-	if (nat_rewrite4(skb, p, 1, vip, vport) < 0 ||
-	    bpf_skb_load_bytes(skb, p->l3_off, r->quote, sizeof(r->quote)) < 0 ||
+	if (bpf_skb_load_bytes(skb, p->l3_off, r->quote, sizeof(r->quote)) < 0 ||
 	    bpf_skb_load_bytes(skb, 6, r->macs, 6) < 0 || /* source first: it becomes dest */
 	    bpf_skb_load_bytes(skb, 0, r->macs + 6, 6) < 0)
 		return -REASON_FRAG_NEEDED;
@@ -159,7 +163,7 @@ static __attribute__((noinline, unused)) int dsr_frag_needed(struct __sk_buff *s
 	r->ip.frag_off = bpf_htons(0x4000); /* DF */
 	r->ip.ttl = 64;
 	r->ip.protocol = IPPROTO_ICMP;
-	r->ip.saddr = vip;
+	r->ip.saddr = src;
 	r->ip.daddr = p->saddr.v4;
 	r->icmp[0] = ICMP_DEST_UNREACH;
 	r->icmp[1] = 4; /* fragmentation needed and DF set */
@@ -173,11 +177,23 @@ static __attribute__((noinline, unused)) int dsr_frag_needed(struct __sk_buff *s
 	if (sum < 0)
 		return -REASON_ERROR_WHILE_CORRECTING_L3_CHECKSUM;
 	r->ip.check = dsr_csum_fold(sum);
-	/* back the way it came: the Ethernet addresses swapped */
 	if (bpf_skb_store_bytes(skb, 0, r->macs, sizeof(r->macs), 0) < 0 ||
 	    bpf_skb_store_bytes(skb, p->l3_off, r, len, 0) < 0)
 		return -REASON_ERROR_WRITING_TO_PACKET;
-	return bpf_redirect(skb->ifindex, 0);
+	return 0;
+}
+
+static __attribute__((noinline, unused)) int dsr_frag_needed(struct __sk_buff *skb,
+							    struct pkt *p, __be32 vip,
+							    __be16 vport, __u32 mtu_left)
+{
+	int ret;
+
+	/* the quote as the client sent it: to the frontend */
+	if (nat_rewrite4(skb, p, 1, vip, vport) < 0)
+		return -REASON_FRAG_NEEDED;
+	ret = icmp_frag_needed4(skb, p, vip, mtu_left);
+	return ret < 0 ? ret : bpf_redirect(skb->ifindex, 0);
 }
 
 /*

@@ -24,8 +24,36 @@
 #include "maps.h"
 #include "nat.h"
 #include "dsr_geneve.h"
+#include "endpoint.h"
+#include "events.h"
 
 #define EGRESS_GW_PASS 0x7ffe /* not the egress gateway's: masquerading decides */
+
+/*
+ * A pod's packet with no room for the encapsulation to its gateway (a pod MTU that leaves no
+ * 50 bytes, native routing): ICMP fragmentation needed from this node back to the pod, with
+ * the fabric MTU less the encapsulation, delivered to the pod's veth, so that its path-MTU
+ * cache fixes the next attempt (never a silent loss). Returns the verdict or -reason.
+ */
+static __attribute__((noinline, unused)) int egress_gw_frag_needed(struct __sk_buff *skb,
+								  const struct pkt *p,
+								  __be32 node_ip, __u32 mtu_left)
+{
+	struct endpoint_info *ep = endpoint_by_addr(p->family, &p->saddr);
+	__u8 macs[12];
+	int ret;
+
+	if (!ep)
+		return -REASON_FRAG_NEEDED;
+	ret = icmp_frag_needed4(skb, p, node_ip, mtu_left);
+	if (ret < 0)
+		return ret;
+	__builtin_memcpy(macs, ep->mac, 6);
+	__builtin_memcpy(macs + 6, ep->node_mac, 6);
+	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0) < 0)
+		return -REASON_ERROR_WRITING_TO_PACKET;
+	return bpf_redirect(ep->ifindex, 0);
+}
 
 static __always_inline const struct egress_gw_value *egress_gw_lookup(__be32 pod, __be32 dst)
 {
@@ -65,6 +93,15 @@ static __always_inline int egress_gw_stage(struct pipeline *pl, const struct nod
 		return EGRESS_GW_PASS; /* sent here for a gateway this node is no longer */
 	if (gateway == EGRESS_GW_NO_GATEWAY)
 		return -REASON_NO_EGRESS_GATEWAY;
+	if (dsr_too_big(p, cfg->mtu, DSR_GENEVE_OVERHEAD)) {
+		ret = egress_gw_frag_needed(pl->skb, p, cfg->node_ip,
+					    cfg->mtu - DSR_GENEVE_OVERHEAD);
+		if (ret < 0)
+			return ret;
+		/* counted and reported as the drop of the packet it replaces */
+		drop_packet(pl, -REASON_FRAG_NEEDED, CILIATE_SRC_FILE, __LINE__);
+		return ret;
+	}
 	ret = dsr_geneve_encap4(pl->skb, p, gateway, NULL, pl->src_identity);
 	if (ret < 0)
 		return ret;

@@ -68,20 +68,43 @@ static uint16_t netdev_mtu(const char *name, uint16_t fallback)
 	return mtu;
 }
 
-static int accept_local_set(struct agent *a)
+/* Writes "value" to /proc/sys/net/ipv4/conf/<dev>/<key>; logs what it could not set. */
+static int conf_set(struct agent *a, const char *dev, const char *key, const char *value,
+		    const char *why)
 {
-	static const char path[] = "/proc/sys/net/ipv4/conf/all/accept_local";
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	int err = 0;
+	char path[128];
+	int fd, err = 0;
 
-	if (fd < 0 || write(fd, "1", 1) != 1)
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s", dev, key);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, value, strlen(value)) != (ssize_t)strlen(value))
 		err = -errno;
 	if (fd >= 0)
 		close(fd);
 	if (err)
-		agent_log(a, "netdev: cannot set %s (%s): NodePort replies from this node's address "
-			     "may be dropped as martians", path, strerror(-err));
+		agent_log(a, "netdev: cannot set %s (%s): %s", path, strerror(-err), why);
 	return err;
+}
+
+static int accept_local_set(struct agent *a)
+{
+	return conf_set(a, "all", "accept_local", "1",
+			"NodePort replies from this node's address may be dropped as martians");
+}
+
+/*
+ * An egress gateway forwards the replies it translates back to pods out of the fabric
+ * device they came in on; the kernel would answer the external host with an ICMP redirect
+ * naming the pod's address (a pod address leaking out of the cluster). A node routes for
+ * its pods by design, so it sends no redirects (both "all" and the device's own setting
+ * count).
+ */
+static void send_redirects_off(struct agent *a, const char *dev)
+{
+	const char *why = "the node may send ICMP redirects naming pod addresses";
+
+	conf_set(a, "all", "send_redirects", "0", why);
+	conf_set(a, dev, "send_redirects", "0", why);
 }
 
 static uint32_t node_ip(const struct agent *a)
@@ -117,6 +140,7 @@ int agent_netdev_sync(struct agent *a, struct diag *d)
 		a->netdev_ifindex = ifindex;
 		agent_log(a, "netdev: from-netdev and to-netdev attached to %s (ifindex %u)", name,
 			  ifindex);
+		send_redirects_off(a, name);
 	} else if (!ifindex) {
 		a->netdev_ifindex = 0;
 	}

@@ -75,6 +75,7 @@ static int setup(void **state)
 	cfg.native_cidr = PB_IP4(10, 244, 0, 0);
 	cfg.native_cidr_len = 16;
 	cfg.flags = NODE_CFG_F_MASQUERADE | NODE_CFG_F_EGRESS_GW;
+	cfg.mtu = 1500;
 	assert_int_equal(dp_node_config_set(h->dp, &cfg, &d), 0);
 	put_egress(h, IP_A, PB_IP4(203, 0, 113, 0), 24, NODE2_IP, 0);
 	put_egress(h, IP_A, PB_IP4(203, 0, 113, 128), 25, htonl(EGRESS_GW_EXCLUDED_CIDR), 0);
@@ -219,6 +220,46 @@ static void test_gateway_decap_and_snat(void **state)
 	assert_int_equal(h->out_len, (size_t)n);
 }
 
+/*
+ * A pod packet with no room for the 50-byte encapsulation to its remote gateway: ICMP
+ * fragmentation needed from this node to the pod (MTU 1450, its packet quoted), delivered
+ * to the pod's veth with its MACs, counted as a FRAG_NEEDED drop: never a silent loss.
+ */
+static void test_too_big_for_the_tunnel(void **state)
+{
+	struct harness *h = *state;
+	struct pb_ipv4 ip = pb_ipv4_hdr(IP_A, EXT_GW2);
+	struct pb_tcp tcp = pb_tcp_hdr(41010, 80, PB_TCP_ACK);
+	const struct ciliate_event *ev;
+	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 9 };
+	static uint8_t buf[1600];
+	struct pb_pkt pk;
+	uint16_t v;
+	char why[128];
+	int n;
+
+	pb_init(&pk, buf, sizeof(buf));
+	pb_eth(&pk, mac, mac, PB_AUTO);
+	pb_ipv4(&pk, &ip);
+	pb_tcp(&pk, &tcp);
+	pb_fill(&pk, 'x', 1460);
+	n = pb_finish(&pk);
+	assert_int_equal(n, 1514);
+	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, buf, (size_t)n), TC_ACT_REDIRECT);
+	ev = harness_event(h, EVENT_DROP);
+	assert_non_null(ev);
+	assert_int_equal(ev->reason, REASON_FRAG_NEEDED);
+	assert_int_equal(h->out_len, 14 + 20 + 8 + 28);
+	assert_addrs(h, 14, NODE_IP, IP_A);
+	assert_int_equal(h->out[14 + 20], 3);
+	assert_int_equal(h->out[14 + 21], 4);
+	memcpy(&v, h->out + 14 + 20 + 6, 2);
+	assert_int_equal(ntohs(v), 1450);
+	assert_memory_equal(h->out + 14 + 28, buf + 14, 20); /* the pod's own header quoted */
+	if (replay_checksums_valid(h->out, h->out_len, why, sizeof(why)))
+		fail_msg("checksums: %s", why);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -227,6 +268,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_gateway_and_no_egress_ip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_gateway_snat_and_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gateway_decap_and_snat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_big_for_the_tunnel, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("bpf_egress", tests, NULL, NULL);
