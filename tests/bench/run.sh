@@ -24,7 +24,10 @@ done
 # script benches (they drive the built binaries). bench_dsr_bytes.sh (issue 11 item 6: bytes
 # node-1's fabric interface carries per 1 MiB request/response pair, DSR against SNAT; root:
 # two 2-node native clusters from tests/bench/dsr-bytes.yaml, one at a time, removed on exit;
-# a few seconds) runs in this loop; a MISS is reported, not an error.
+# a few seconds) runs in this loop; a MISS is reported, not an error. bench_egress_rate.sh
+# (issue 12 item 6: TCP connections per second from a pod through the egress gateway node-2
+# against masquerading on the pod's own node; root: one 2-node native cluster from
+# tests/bench/egress-rate.yaml, removed on exit; about 5 s) runs in this loop too.
 for s in tests/bench/*.sh; do
 	[ "$(basename "$s")" = run.sh ] && continue
 	echo "=== $(basename "$s" .sh)"
