@@ -37,16 +37,8 @@ case $bytes in ''|*[!0-9]*) echo "bad --bytes" >&2; exit 2 ;; esac
 [ "$bytes" -ge 1 ] && [ "$bytes" -le 67108864 ] || { echo "--bytes: 1..67108864" >&2; exit 2; }
 
 cd "$(dirname "$0")/../.." || exit 1
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: the simulator needs root (network namespaces)"
-	exit 0
-fi
-SIM=$(readlink -f "$build/bin/ciliate-sim")
-PROBE=$(readlink -f "$build/bin/ciliate-probe")
-for b in "$SIM" "$PROBE"; do
-	[ -x "$b" ] || { echo "FAIL: $b is missing (run make first)"; exit 1; }
-done
-command -v jq >/dev/null || { echo "FAIL: jq is needed"; exit 1; }
+source tests/lib/sim_bench.sh
+sim_bench_prepare "$build"
 
 tmp=$(mktemp -d /tmp/ciliate-bench-dsr.XXXXXX)
 files=()

@@ -35,16 +35,8 @@ case $rounds in ''|*[!0-9]*) echo "bad --rounds" >&2; exit 2 ;; esac
 [ "$rounds" -ge 1 ] && [ "$rounds" -le 9 ] || { echo "--rounds: 1..9" >&2; exit 2; }
 
 cd "$(dirname "$0")/../.." || exit 1
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: the simulator needs root (network namespaces)"
-	exit 0
-fi
-SIM=$(readlink -f "$build/bin/ciliate-sim")
-PROBE=$(readlink -f "$build/bin/ciliate-probe")
-for b in "$SIM" "$PROBE"; do
-	[ -x "$b" ] || { echo "FAIL: $b is missing (run make first)"; exit 1; }
-done
-command -v jq >/dev/null || { echo "FAIL: jq is needed"; exit 1; }
+source tests/lib/sim_bench.sh
+sim_bench_prepare "$build"
 
 file=tests/bench/egress-rate.yaml
 tag=benchegr
