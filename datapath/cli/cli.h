@@ -9,9 +9,9 @@
 #include <jansson.h>
 
 /* Exit codes (SPEC section 7). */
-#define EXIT_OK 0
+#define EXIT_OK	      0
 #define EXIT_FAILURE_ 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE    2
 
 /* `ciliate replay ...` */
 int cmd_replay(int argc, char **argv);
@@ -59,6 +59,17 @@ int cmd_bpf_egress(int argc, char **argv);
  * EXIT_USAGE with the reason and usage printed (naming cmd). */
 int cli_pin_dir(const char *cmd, const char *usage, const char *pin_dir, const char *node,
 		char *dir, size_t size);
+
+/* The arguments of a `ciliate bpf ... list` command: [-o json|table] [--node NAME] [--pin-dir
+ * DIR]. 0, or EXIT_USAGE with the reason and usage printed. */
+int cli_pin_args(const char *cmd, const char *usage, int argc, char **argv, bool *json,
+		 const char **node, const char **pin_dir);
+
+/* Reads every (key, value) of the pinned map DIR/name (key and value sizes checked) into
+ * *recs (malloc'd): records of rec_size bytes, the key first and the value at voff. 0, or
+ * -1 with the reason printed (naming cmd). */
+int cli_pin_read(const char *cmd, const char *dir, const char *name, size_t ksz, size_t vsz,
+		 size_t rec_size, size_t voff, void **recs, size_t *n);
 int cmd_bpf_ct(int argc, char **argv);
 
 /* `ciliate monitor ...`: cilium monitor lines, followed live */
@@ -70,8 +81,7 @@ int cmd_monitor(int argc, char **argv);
 /* The agent sockets to ask (cmd_endpoint.c): socket if given, else node's
  * (/run/ciliate/<node>/agent.sock), else every agent socket found under /run/ciliate/.
  * Fills out[0..CLI_SOCKETS_MAX) and returns how many. */
-size_t cli_agent_sockets(const char *node, const char *socket,
-			 char (*out)[CLI_SOCKET_PATH_MAX]);
+size_t cli_agent_sockets(const char *node, const char *socket, char (*out)[CLI_SOCKET_PATH_MAX]);
 
 /* Asks the agent at sock for op (no arguments): its answer when "ok" is true (the caller
  * decrefs), else NULL with the reason in err. */

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ static int reasons_list(int json)
 #define BPF_PREFILTER_USAGE \
 	"usage: ciliate bpf prefilter list [-o json] [--node NAME | --pin-dir DIR]"
 
+/* Rows by key (the key is their first member). */
 static int prefilter_cmp(const void *a, const void *b)
 {
 	const struct prefilter_key *x = a, *y = b;
@@ -63,69 +65,43 @@ static int prefilter_cmp(const void *a, const void *b)
 	return x->prefixlen < y->prefixlen ? -1 : x->prefixlen > y->prefixlen;
 }
 
+struct prefilter_row {
+	struct prefilter_key k;
+	uint8_t v;
+};
+
 /* The denied prefixes of the node's XDP prefilter (ciliate_prefilter), sorted. */
 static int prefilter_list(int argc, char **argv)
 {
-	const char *node = NULL, *pin_dir = NULL;
-	struct prefilter_key k, next, *v = NULL;
-	char dir[PATH_MAX], path[PATH_MAX + 64], a[INET6_ADDRSTRLEN], pfx[INET6_ADDRSTRLEN + 8];
-	size_t n = 0, cap = 0;
-	bool json = false;
-	int fd, rc;
-	bool more;
+	const char *cmd = "bpf prefilter list", *node, *pin_dir;
+	char dir[PATH_MAX], a[INET6_ADDRSTRLEN], pfx[INET6_ADDRSTRLEN + 8];
+	struct prefilter_row *v;
+	json_t *arr = NULL;
+	size_t n;
+	bool json;
+	void *p;
+	int rc;
 
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-			rc = cli_output_format("bpf prefilter list", argv[++i], &json);
-			if (rc)
-				return rc;
-		} else if (!strcmp(argv[i], "--node") && i + 1 < argc) {
-			node = argv[++i];
-		} else if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
-			pin_dir = argv[++i];
-		} else {
-			fprintf(stderr, "ciliate bpf prefilter list: unknown argument \"%s\"\n%s\n",
-				argv[i], BPF_PREFILTER_USAGE);
-			return EXIT_USAGE;
-		}
-	}
-	rc = cli_pin_dir("bpf prefilter list", BPF_PREFILTER_USAGE, pin_dir, node, dir, sizeof(dir));
+	rc = cli_pin_args(cmd, BPF_PREFILTER_USAGE, argc, argv, &json, &node, &pin_dir);
+	if (!rc)
+		rc = cli_pin_dir(cmd, BPF_PREFILTER_USAGE, pin_dir, node, dir, sizeof(dir));
 	if (rc)
 		return rc;
-	snprintf(path, sizeof(path), "%s/%s", dir, MAP_PREFILTER);
-	fd = bpf_obj_get(path);
-	if (fd < 0) {
-		fprintf(stderr, "ciliate bpf prefilter list: %s: %s\n", path, strerror(errno));
+	if (cli_pin_read(cmd, dir, MAP_PREFILTER, sizeof(struct prefilter_key), sizeof(uint8_t),
+			 sizeof(*v), offsetof(struct prefilter_row, v), &p, &n))
 		return EXIT_FAILURE_;
-	}
-	for (more = bpf_map_get_next_key(fd, NULL, &next) == 0; more && n < PREFILTER_MAX;
-	     more = bpf_map_get_next_key(fd, &k, &next) == 0) {
-		if (n == cap) {
-			struct prefilter_key *nv = realloc(v, (cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv) {
-				free(v);
-				close(fd);
-				return EXIT_FAILURE_;
-			}
-			v = nv;
-			cap = cap ? cap * 2 : 16;
-		}
-		v[n++] = next;
-		k = next;
-	}
-	close(fd);
+	v = p;
 	if (n)
 		qsort(v, n, sizeof(*v), prefilter_cmp);
-	json_t *arr = json ? json_array() : NULL;
-
-	if (!json)
+	if (json)
+		arr = json_array();
+	else
 		printf("%s\n", "PREFIX");
 	for (size_t i = 0; i < n; i++) {
-		int af = v[i].family == CILIATE_AF_INET6 ? AF_INET6 : AF_INET;
+		int af = v[i].k.family == CILIATE_AF_INET6 ? AF_INET6 : AF_INET;
 
-		inet_ntop(af, &v[i].addr, a, sizeof(a));
-		snprintf(pfx, sizeof(pfx), "%s/%u", a, v[i].prefixlen - PREFILTER_PREFIX_BASE);
+		inet_ntop(af, &v[i].k.addr, a, sizeof(a));
+		snprintf(pfx, sizeof(pfx), "%s/%u", a, v[i].k.prefixlen - PREFILTER_PREFIX_BASE);
 		if (json)
 			json_array_append_new(arr, json_pack("{s:s}", "prefix", pfx));
 		else

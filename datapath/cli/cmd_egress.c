@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,42 +41,6 @@ static int row_cmp(const void *a, const void *b)
 	return x->k.prefixlen < y->k.prefixlen ? -1 : x->k.prefixlen > y->k.prefixlen;
 }
 
-static int egress_read(const char *dir, struct egress_row **rows, size_t *n)
-{
-	char path[PATH_MAX + 64];
-	struct egress_gw_key k, next;
-	size_t cap = 0;
-	int fd;
-	bool more;
-
-	*rows = NULL;
-	*n = 0;
-	snprintf(path, sizeof(path), "%s/%s", dir, MAP_EGRESS_GW);
-	fd = bpf_obj_get(path);
-	if (fd < 0) {
-		fprintf(stderr, "ciliate bpf egress list: %s: %s\n", path, strerror(errno));
-		return EXIT_FAILURE_;
-	}
-	for (more = bpf_map_get_next_key(fd, NULL, &next) == 0; more && *n < EGRESS_GW_MAX;
-	     more = bpf_map_get_next_key(fd, &k, &next) == 0) {
-		k = next;
-		if (*n == cap) {
-			struct egress_row *g = realloc(*rows, (cap = cap ? 2 * cap : 64) * sizeof(**rows));
-
-			if (!g) {
-				close(fd);
-				return EXIT_FAILURE_;
-			}
-			*rows = g;
-		}
-		(*rows)[*n].k = next;
-		if (bpf_map_lookup_elem(fd, &next, &(*rows)[*n].v) == 0)
-			(*n)++; /* else deleted meanwhile */
-	}
-	close(fd);
-	return EXIT_OK;
-}
-
 static const char *gateway_text(uint32_t gw, char *buf, size_t size)
 {
 	if (gw == htonl(EGRESS_GW_EXCLUDED_CIDR)) {
@@ -90,12 +55,13 @@ static const char *gateway_text(uint32_t gw, char *buf, size_t size)
 
 int cmd_bpf_egress(int argc, char **argv)
 {
-	const char *node = NULL, *pin_dir = NULL;
+	const char *node, *pin_dir;
 	char dir[PATH_MAX], src[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN + 4];
 	char eip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN + 16];
 	struct egress_row *rows;
 	json_t *arr = NULL;
-	bool json = false;
+	void *p;
+	bool json;
 	size_t n;
 	int rc;
 
@@ -103,26 +69,18 @@ int cmd_bpf_egress(int argc, char **argv)
 		fprintf(stderr, "%s\n", BPF_EGRESS_USAGE);
 		return EXIT_USAGE;
 	}
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-			rc = cli_output_format("bpf egress list", argv[++i], &json);
-			if (rc)
-				return rc;
-		} else if (!strcmp(argv[i], "--node") && i + 1 < argc) {
-			node = argv[++i];
-		} else if (!strcmp(argv[i], "--pin-dir") && i + 1 < argc) {
-			pin_dir = argv[++i];
-		} else {
-			fprintf(stderr, "ciliate bpf egress list: unknown argument \"%s\"\n%s\n",
-				argv[i], BPF_EGRESS_USAGE);
-			return EXIT_USAGE;
-		}
-	}
-	rc = cli_pin_dir("bpf egress list", BPF_EGRESS_USAGE, pin_dir, node, dir, sizeof(dir));
-	if (!rc)
-		rc = egress_read(dir, &rows, &n);
+	rc = cli_pin_args("bpf egress list", BPF_EGRESS_USAGE, argc - 2, argv + 2, &json, &node,
+			  &pin_dir);
 	if (rc)
 		return rc;
+	rc = cli_pin_dir("bpf egress list", BPF_EGRESS_USAGE, pin_dir, node, dir, sizeof(dir));
+	if (rc)
+		return rc;
+	if (cli_pin_read("bpf egress list", dir, MAP_EGRESS_GW, sizeof(struct egress_gw_key),
+			 sizeof(struct egress_gw_value), sizeof(*rows),
+			 offsetof(struct egress_row, v), &p, &n))
+		return EXIT_FAILURE_;
+	rows = p;
 	if (n)
 		qsort(rows, n, sizeof(*rows), row_cmp);
 	if (json)
@@ -142,11 +100,12 @@ int cmd_bpf_egress(int argc, char **argv)
 		gateway_text(r->v.gateway_ip, gw, sizeof(gw));
 		if (json)
 			json_array_append_new(
-				arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "source_ip", src,
-					       "destination_cidr", dst, "egress_ip", eip,
-					       "gateway_ip", gw, "excluded",
-					       r->v.gateway_ip == htonl(EGRESS_GW_EXCLUDED_CIDR),
-					       "no_gateway", r->v.gateway_ip == EGRESS_GW_NO_GATEWAY));
+				arr,
+				json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "source_ip", src,
+					  "destination_cidr", dst, "egress_ip", eip, "gateway_ip",
+					  gw, "excluded",
+					  r->v.gateway_ip == htonl(EGRESS_GW_EXCLUDED_CIDR),
+					  "no_gateway", r->v.gateway_ip == EGRESS_GW_NO_GATEWAY));
 		else
 			printf("%-16s %-19s %-16s %s\n", src, dst, eip, gw);
 	}

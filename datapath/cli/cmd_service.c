@@ -117,9 +117,8 @@ static void services_print(json_t *all, json_t *nodes)
 	json_array_foreach(nodes, i, node)
 	{
 		mine = json_array();
-		json_array_foreach(all, k, s)
-			if (json_equal(json_object_get(s, "node"), node))
-				json_array_append(mine, s);
+		json_array_foreach(all, k, s) if (json_equal(json_object_get(s, "node"), node))
+			json_array_append(mine, s);
 		printf("%sNode: %s\n", i ? "\n" : "", json_string_value(node) ?: "?");
 		lb_print_service_list(stdout, mine);
 		json_decref(mine);
@@ -143,8 +142,9 @@ int cmd_service(int argc, char **argv)
 		return rc;
 	n = cli_agent_sockets(o.node, o.socket, socks);
 	if (!n) {
-		fprintf(stderr, "ciliate service list: no agent socket under %s (give --node or "
-				"--socket)\n",
+		fprintf(stderr,
+			"ciliate service list: no agent socket under %s (give --node or "
+			"--socket)\n",
 			AGENT_RUN_ROOT);
 		return EXIT_FAILURE_;
 	}
@@ -166,71 +166,6 @@ int cmd_service(int argc, char **argv)
 /* ---- bpf lb list ------------------------------------------------------------------------- */
 
 #define BPF_LB_USAGE "usage: ciliate bpf lb list [-o json] [--node NAME | --pin-dir DIR]"
-#define DUMP_MAX     (1u << 20) /* entries read from one map at most */
-
-/* Opens DIR/name and checks its key and value sizes. Returns the fd or -1 (said why). */
-static int pin_open(const char *dir, const char *name, size_t ksz, size_t vsz)
-{
-	struct bpf_map_info info = {0};
-	uint32_t len = sizeof(info);
-	char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = bpf_obj_get(path);
-	if (fd < 0) {
-		fprintf(stderr, "ciliate bpf lb list: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.key_size != ksz ||
-	    info.value_size != vsz) {
-		fprintf(stderr,
-			"ciliate bpf lb list: %s: key/value sizes %u/%u, want %zu/%zu (another "
-			"ABI?)\n",
-			path, info.key_size, info.value_size, ksz, vsz);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Reads every (key, value) of the map at DIR/name into *recs: records of rec_size bytes,
- * the key first and the value at voff, as struct lb_dump's arrays lay them out. */
-static int pin_read(const char *dir, const char *name, size_t ksz, size_t vsz, size_t rec_size,
-		    size_t voff, void **recs, size_t *n)
-{
-	uint8_t key[64], next[64];
-	size_t cap = 0;
-	void *prev = NULL;
-	int fd = pin_open(dir, name, ksz, vsz);
-
-	*recs = NULL;
-	*n = 0;
-	if (fd < 0)
-		return -1;
-	while (*n < DUMP_MAX && bpf_map_get_next_key(fd, prev, next) == 0) {
-		uint8_t *r;
-
-		memcpy(key, next, ksz);
-		prev = key;
-		if (*n == cap) {
-			void *g = realloc(*recs, (cap = cap ? 2 * cap : 64) * rec_size);
-
-			if (!g) {
-				close(fd);
-				return -1;
-			}
-			*recs = g;
-		}
-		r = (uint8_t *)*recs + *n * rec_size;
-		memset(r, 0, rec_size);
-		memcpy(r, key, ksz);
-		if (bpf_map_lookup_elem(fd, key, r + voff) == 0)
-			(*n)++; /* else deleted meanwhile */
-	}
-	close(fd);
-	return 0;
-}
 
 static int lb_dump_read(const char *dir, struct lb_dump *d)
 {
@@ -238,19 +173,20 @@ static int lb_dump_read(const char *dir, struct lb_dump *d)
 	int err;
 
 	memset(d, 0, sizeof(*d));
-	err = pin_read(dir, MAP_LB_SERVICES, sizeof(struct lb_key), sizeof(struct lb_service),
-		       sizeof(*d->svc), offsetof(struct lb_dump_svc, val), &p, &d->nsvc);
+	err = cli_pin_read("bpf lb list", dir, MAP_LB_SERVICES, sizeof(struct lb_key),
+			   sizeof(struct lb_service), sizeof(*d->svc),
+			   offsetof(struct lb_dump_svc, val), &p, &d->nsvc);
 	d->svc = p;
 	if (!err) {
-		err = pin_read(dir, MAP_LB_BACKENDS, sizeof(uint32_t), sizeof(struct lb_backend),
-			       sizeof(*d->backends), offsetof(struct lb_dump_backend, val), &p,
-			       &d->nbackends);
+		err = cli_pin_read("bpf lb list", dir, MAP_LB_BACKENDS, sizeof(uint32_t),
+				   sizeof(struct lb_backend), sizeof(*d->backends),
+				   offsetof(struct lb_dump_backend, val), &p, &d->nbackends);
 		d->backends = p;
 	}
 	if (!err) {
-		err = pin_read(dir, MAP_LB_REVNAT, sizeof(uint32_t), sizeof(struct lb_reverse_nat),
-			       sizeof(*d->revnat), offsetof(struct lb_dump_revnat, val), &p,
-			       &d->nrevnat);
+		err = cli_pin_read("bpf lb list", dir, MAP_LB_REVNAT, sizeof(uint32_t),
+				   sizeof(struct lb_reverse_nat), sizeof(*d->revnat),
+				   offsetof(struct lb_dump_revnat, val), &p, &d->nrevnat);
 		d->revnat = p;
 	}
 	if (err)
@@ -351,7 +287,7 @@ int cmd_bpf_lb(int argc, char **argv)
 /* ---- bpf nat list / bpf ct list ---------------------------------------------------------- */
 
 #define BPF_NAT_USAGE "usage: ciliate bpf nat list [-o json] [--node NAME | --pin-dir DIR]"
-#define BPF_CT_USAGE                                                                       \
+#define BPF_CT_USAGE \
 	"usage: ciliate bpf ct list [global] [-d] [-o json] [--node NAME | --pin-dir DIR]"
 
 /* The datapath's clock: bpf_ktime_get_ns() is CLOCK_MONOTONIC. */
@@ -389,8 +325,9 @@ int cmd_bpf_nat(int argc, char **argv)
 		rc = pin_dir_pick(&o, dir, sizeof(dir));
 	if (rc)
 		return rc;
-	if (pin_read(dir, MAP_NAT, sizeof(struct nat_key), sizeof(struct nat_entry), sizeof(*v),
-		     offsetof(struct nat_dump_entry, val), &p, &n))
+	if (cli_pin_read("bpf nat list", dir, MAP_NAT, sizeof(struct nat_key),
+			 sizeof(struct nat_entry), sizeof(*v), offsetof(struct nat_dump_entry, val),
+			 &p, &n))
 		return EXIT_FAILURE_;
 	v = p;
 	nat_dump_sort(v, n);
@@ -430,8 +367,8 @@ int cmd_bpf_ct(int argc, char **argv)
 		rc = pin_dir_pick(&o, dir, sizeof(dir));
 	if (rc)
 		return rc;
-	if (pin_read(dir, MAP_CT, sizeof(struct ct_key), sizeof(struct ct_entry), sizeof(*v),
-		     offsetof(struct ct_dump_entry, val), &p, &n))
+	if (cli_pin_read("bpf ct list", dir, MAP_CT, sizeof(struct ct_key), sizeof(struct ct_entry),
+			 sizeof(*v), offsetof(struct ct_dump_entry, val), &p, &n))
 		return EXIT_FAILURE_;
 	v = p;
 	ct_dump_sort(v, n);
