@@ -24,6 +24,7 @@
 #include "maps.h"
 #include "nat.h"
 #include "dsr_geneve.h"
+#include "nodeport.h"
 #include "endpoint.h"
 #include "events.h"
 
@@ -64,6 +65,33 @@ static __always_inline const struct egress_gw_value *egress_gw_lookup(__be32 pod
 	};
 
 	return bpf_map_lookup_elem(&ciliate_egress_gw, &k);
+}
+
+/*
+ * The gateway: a reply translated back to a pod (nat_rev4, NAT_F_EGRESS_GW). A pod of
+ * another node gets it in Geneve to that node (VNI world: it comes from outside), whose
+ * from-netdev decapsulates it: back through the tunnel, in native routing too (not the
+ * native route, out of the device it came in on). Returns the verdict (a redirect), 1 (a
+ * pod of this node: the stack delivers it) or -reason. A subprogram: from-netdev's stack is
+ * nearly full.
+ */
+static __attribute__((noinline, unused)) int egress_gw_reply(struct pipeline *pl)
+{
+	struct pkt *p = &pl->pkt;
+	__be32 node;
+	int ret;
+
+	if (endpoint_by_addr(p->family, &p->daddr))
+		return 1;
+	node = nodeport_backend_node(&p->daddr);
+	if (!node)
+		return 1; /* not a pod the ipcache knows: the stack decides */
+	ret = dsr_geneve_encap4(pl->skb, p, node, NULL, IDENTITY_WORLD);
+	if (ret < 0)
+		return ret;
+	pl->tunnel_endpoint = node;
+	pl->target_ifindex = pl->skb->ifindex;
+	return bpf_redirect_neigh(pl->skb->ifindex, NULL, 0, 0);
 }
 
 /*

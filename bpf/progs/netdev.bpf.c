@@ -147,7 +147,10 @@ int from_netdev(struct __sk_buff *skb)
 	if (ret != 0) {
 		pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
 		pl.dst_identity = ipcache_identity(pl.pkt.family, &pl.pkt.daddr);
-		return NETDEV_VERDICT(&pl, ret < 0 ? ret : TC_ACT_OK);
+		/* an egress gateway's reply for a pod of another node: back through the tunnel */
+		if (ret > 0 && (nat_flags & NAT_F_EGRESS_GW))
+			ret = egress_gw_reply(&pl);
+		return NETDEV_VERDICT(&pl, ret < 0 ? ret : ret > 1 ? ret : TC_ACT_OK);
 	}
 
 	/* a DSR request for a pod here: its frontend, for the replies (dsr.h) */

@@ -1474,11 +1474,11 @@ static uint16_t geneve_sport(uint32_t saddr, uint32_t daddr, uint16_t sport, uin
  * UDP to 6081, checksum 0; Geneve VNI 2 carrying Ethernet; the inner frame keeps its
  * Ethernet header), with Cilium's DSR option naming frontend:port when `opt`.
  */
-static struct frame geneve_encap_vni(const struct frame *in, uint32_t frontend, uint16_t port,
-				     bool opt, uint16_t sport, uint8_t proto, uint16_t dport,
-				     uint32_t vni)
+static struct frame geneve_encap_vni(const struct frame *in, uint32_t from, uint32_t to,
+				     uint32_t frontend, uint16_t port, bool opt, uint16_t sport,
+				     uint8_t proto, uint16_t dport, uint32_t vni)
 {
-	struct pb_ipv4 o = ip4(IP_NODE1, IP_NODE2, 0);
+	struct pb_ipv4 o = ip4(from, to, 0);
 	struct pb_udp u = { .dport = 6081, .len = PB_AUTO, .no_csum = true };
 	uint8_t g[20] = { 0x00, 0x00, 0x65, 0x58, 0, 0, 0, 0, 0x01, 0x4b, 0x81, 0x02 };
 	uint32_t inner_src, inner_dst;
@@ -1513,7 +1513,8 @@ static struct frame geneve_encap_vni(const struct frame *in, uint32_t frontend, 
 static struct frame geneve_encap(const struct frame *in, uint32_t frontend, uint16_t port,
 				 bool opt, uint16_t sport, uint8_t proto, uint16_t dport)
 {
-	return geneve_encap_vni(in, frontend, port, opt, sport, proto, dport, 2);
+	return geneve_encap_vni(in, IP_NODE1, IP_NODE2, frontend, port, opt, sport, proto, dport,
+				2);
 }
 
 /* What node-1 sends node-2 arrives with node-1 -> node-2 MACs (the neighbour's). */
@@ -1836,7 +1837,8 @@ static void case_egress_gateway(struct scenario *s)
 		   "is dropped with NO_EGRESS_GATEWAY. On node-2, from-netdev decapsulates the Geneve "
 		   "packet; the stack forwards client's SYN (TTL 62) and to-netdev SNATs it to "
 		   "192.0.2.100 (port kept); the SYN-ACK to 192.0.2.100 gets client back as "
-		   "destination in from-netdev, for the stack to route to node-1.";
+		   "destination in from-netdev and goes back through the tunnel to node-1 "
+		   "(Geneve from node-2, VNI 2, the world identity).";
 	s->config = "{enable-bpf-masquerade: \"true\"}";
 	s->policies = "---\n"
 		      "apiVersion: v1\n"
@@ -1870,7 +1872,8 @@ static void case_egress_gateway(struct scenario *s)
 	ip = ip4(IP_CLIENT, IP_WORLD, 1001);
 	ip.ttl = 63;
 	f = tcp_frame(&out, &ip, 42100, 80, PB_TCP_SYN, 30000, 0, NULL);
-	o = geneve_encap_vni(&f, 0, 0, false, 42100, IPPROTO_TCP, 80, ID_CLIENT_EGRESS);
+	o = geneve_encap_vni(&f, IP_NODE1, IP_NODE2, 0, 0, false, 42100, IPPROTO_TCP, 80,
+			     ID_CLIENT_EGRESS);
 	add(r, &f, "redirect", &o,
 	    "client -> 203.0.113.10:80: in Geneve to node-2 (VNI 256), unchanged inside");
 	ip = ip4(IP_CLIENT, PB_IP4(203, 0, 113, 200), 1002);
@@ -1892,7 +1895,8 @@ static void case_egress_gateway(struct scenario *s)
 	ip = ip4(IP_CLIENT, IP_WORLD, 1001);
 	ip.ttl = 63;
 	f = tcp_frame(&out, &ip, 42100, 80, PB_TCP_SYN, 30000, 0, NULL);
-	w = geneve_encap_vni(&f, 0, 0, false, 42100, IPPROTO_TCP, 80, ID_CLIENT_EGRESS);
+	w = geneve_encap_vni(&f, IP_NODE1, IP_NODE2, 0, 0, false, 42100, IPPROTO_TCP, 80,
+			     ID_CLIENT_EGRESS);
 	w = on_wire_to_node2(&w);
 	o = f;
 	memcpy(o.b, w.b, 12); /* the outer Ethernet header stays */
@@ -1915,8 +1919,10 @@ static void case_egress_gateway(struct scenario *s)
 	ip = ip4(IP_WORLD, IP_CLIENT, 1011);
 	ip.ttl = 60;
 	o = tcp_frame(&gw_in, &ip, 80, 42100, PB_TCP_SYN | PB_TCP_ACK, 40000, 30001, NULL);
-	expect_translated(r, &f, &o,
-			  "from-netdev: the SYN-ACK to 192.0.2.100:42100, to client again");
+	w = geneve_encap_vni(&o, IP_NODE2, IP_NODE1, 0, 0, false, 80, IPPROTO_TCP, 42100, 2);
+	add(r, &f, "redirect", &w,
+	    "from-netdev: the SYN-ACK to 192.0.2.100:42100, to client again, back through the "
+	    "tunnel to node-1 (Geneve, VNI 2)");
 }
 
 static void (*const cases[])(struct scenario *s) = {

@@ -8,8 +8,9 @@
  * - an excludedCIDR inside it (a longer prefix) is masqueraded to the node as usual;
  * - no gateway: NO_EGRESS_GATEWAY; this node the gateway without an egress IP: NO_EGRESS_IP;
  * - this node the gateway: SNAT to the egress IP, and the reply translated back to the pod;
- * - the gateway side: a Geneve packet from the pod's node is decapsulated (from-netdev), and
- *   the remote pod's packet leaving to-netdev is SNATed to the egress IP.
+ * - the gateway side: a Geneve packet from the pod's node is decapsulated (from-netdev), the
+ *   remote pod's packet leaving to-netdev is SNATed to the egress IP, and the reply goes
+ *   back to the pod's node in Geneve.
  *
  * Cast: node 192.0.2.1 (pods 10.244.0.0/24), node 2 192.0.2.2; pod A 10.244.0.21 (identity
  * 300), remote pod R 10.244.1.30 (identity 400); external hosts 203.0.113.10 (gateway node
@@ -180,7 +181,8 @@ static void test_local_gateway_snat_and_reply(void **state)
 /*
  * The gateway side: node 2 sends R's packet in Geneve; from-netdev decapsulates it for the
  * stack, and when the stack forwards it out of the device, to-netdev SNATs it to the egress
- * IP (R is not a pod of this node). Geneve from outside the cluster is not decapsulated.
+ * IP (R is not a pod of this node); the reply, translated back, returns to node 2 in Geneve.
+ * Geneve from outside the cluster is not decapsulated.
  */
 static void test_gateway_decap_and_snat(void **state)
 {
@@ -191,7 +193,9 @@ static void test_gateway_decap_and_snat(void **state)
 	struct pb_tcp tcp = pb_tcp_hdr(42000, 53, PB_TCP_SYN);
 	struct pb_udp udp = { .sport = 50000, .dport = 6081, .len = PB_AUTO, .no_csum = true };
 	static const uint8_t gnv[8] = { 0, 0, 0x65, 0x58, 0, 0x01, 0x90, 0 }; /* VNI 400 */
-	struct frame fwd = frame_tcp4(IP_R, EXT_HERE, 42000, 53, PB_TCP_SYN, 63);
+	struct frame fwd = frame_tcp4(IP_R, EXT_HERE, 42000, 53, PB_TCP_SYN, 63), reply;
+	static const uint8_t gnv_world[8] = { 0, 0, 0x65, 0x58, 0, 0, 2, 0 };
+	uint16_t port;
 	uint8_t buf[256];
 	struct pb_pkt pk;
 	int n;
@@ -212,6 +216,17 @@ static void test_gateway_decap_and_snat(void **state)
 
 	assert_int_equal(harness_run(h, HOOK_TO_NETDEV, fwd.buf, fwd.len), TC_ACT_OK);
 	assert_addrs(h, 14, EGRESS_IP, EXT_HERE);
+	memcpy(&port, h->out + 14 + 20, 2);
+
+	/* the reply: translated back to R, and back through the tunnel to R's node (VNI 2) */
+	reply = frame_tcp4(EXT_HERE, EGRESS_IP, 53, ntohs(port), PB_TCP_SYN | PB_TCP_ACK, 60);
+	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, reply.buf, reply.len), TC_ACT_REDIRECT);
+	assert_int_equal(h->out_len, reply.len + 50);
+	assert_addrs(h, 14, NODE_IP, NODE2_IP);
+	assert_memory_equal(h->out + 14 + 28, gnv_world, sizeof(gnv_world));
+	assert_addrs(h, 14 + 50, EXT_HERE, IP_R);
+	memcpy(&port, h->out + 14 + 50 + 22, 2);
+	assert_int_equal(ntohs(port), 42000);
 
 	/* the same Geneve packet from a host outside the cluster */
 	memcpy(buf + 14 + 12, &(uint32_t){ EXT_GW2 }, 4);

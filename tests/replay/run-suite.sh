@@ -156,10 +156,10 @@ check "replay egress gateway, gateway from-netdev: decapsulated" 0 \
 	"$ciliate" replay --scenario scenarios/replay/egress-gateway.yaml --node node-2 \
 	--hook from-netdev -r pcaps/replay/egress-gateway-decap.pcap \
 	--expect pcaps/replay/egress-gateway-decap.out.pcap --expect-verdicts ok
-check "replay egress gateway, gateway to-netdev,from-netdev: SNAT to the egress IP and back" 0 \
+check "replay egress gateway, gateway to-netdev,from-netdev: SNAT to the egress IP, the reply back through the tunnel" 0 \
 	"$ciliate" replay --scenario scenarios/replay/egress-gateway.yaml --node node-2 \
 	--hook to-netdev,from-netdev -r pcaps/replay/egress-gateway-snat.pcap \
-	--expect pcaps/replay/egress-gateway-snat.out.pcap --expect-verdicts ok,ok
+	--expect pcaps/replay/egress-gateway-snat.out.pcap --expect-verdicts ok,redirect
 # the reply's frontend comes from the option of the request seen by from-netdev
 check "replay DSR reply without the option-carrying request is not translated" 1 \
 	"$ciliate" replay --scenario scenarios/replay/svc-dsr-opt.yaml --node node-2 \
@@ -249,7 +249,7 @@ else
 	# fragmentation-needed reply with its MTU (1500 - 20 for IPIP, 1500 - 62 for Geneve).
 	declare -A encap=(
 		[egress-pod-node.out]='192.0.2.1,10.244.0.10 192.0.2.2,203.0.113.10 17,6 6081 0x000100 0x6558 0 - - 0 - - - -|192.0.2.1 203.0.113.200 6 - - - - - - - - - - -'
-		[egress-gateway-snat.out]='192.0.2.100 203.0.113.10 6 - - - - - - - - - - -|203.0.113.10 10.244.0.10 6 - - - - - - - - - - -'
+		[egress-gateway-snat.out]='192.0.2.100 203.0.113.10 6 - - - - - - - - - - -|192.0.2.2,203.0.113.10 192.0.2.1,10.244.0.10 17,6 6081 0x000002 0x6558 0 - - 0 - - - -'
 		[svc-dsr-geneve-entry.out]='192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,6 6081 0x000002 0x6558 1 0x014b 0x81 12,12 c0000201758a0000 - - -|192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,6 6081 0x000002 0x6558 0 - - 0 - - - -|192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,17 6081,9999 0x000002 0x6558 1 0x014b 0x81 12,12 c0000201758b0000 - - -|192.0.2.1,203.0.113.10 203.0.113.10,192.0.2.1 1,6 - - - - - - - - 3 4 1438'
 		[svc-dsr-geneve-backend]='192.0.2.1,203.0.113.10 192.0.2.2,10.244.1.30 17,6 6081 0x000002 0x6558 1 0x014b 0x81 12,12 c0000201758a0000 - - -|10.244.1.30 203.0.113.10 6 - - - - - - - - - - -'
 		[svc-dsr-geneve-backend.out]='203.0.113.10 10.244.1.30 6 - - - - - - - - - - -|192.0.2.1 203.0.113.10 6 - - - - - - - - - - -'
