@@ -57,6 +57,41 @@ static __always_inline __u16 dsr_csum_fold(__s64 sum)
 	return (__u16)~sum;
 }
 
+/* The checksum of an IPv4 header of `len` bytes (its check field zero). */
+static __always_inline __u16 dsr_ip_csum(const void *hdr, __u32 len)
+{
+	const __u16 *w = hdr;
+	__u32 sum = 0;
+	__u32 i;
+
+#pragma unroll
+	for (i = 0; i < len / 2; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* The base header and the option after it, as they go on the wire. */
+struct dsr_opt_hdr4 {
+	struct iphdr ip;
+	struct dsr_opt4 opt;
+};
+
+/* The request's base header `h->ip` grown by the option naming (vip, vport): IHL, total
+ * length, the option, the checksum over both. Shared by TC (dsr_set_opt4) and XDP. */
+static __always_inline void dsr_opt_header4(struct dsr_opt_hdr4 *h, __be32 vip, __be16 vport)
+{
+	h->ip.ihl += DSR_IPV4_OPT_LEN / 4;
+	h->ip.tot_len = bpf_htons(bpf_ntohs(h->ip.tot_len) + DSR_IPV4_OPT_LEN);
+	h->ip.check = 0;
+	h->opt.type = DSR_IPV4_OPT_TYPE;
+	h->opt.len = DSR_IPV4_OPT_LEN;
+	h->opt.port = bpf_htons(vport);
+	h->opt.addr = bpf_htonl(vip);
+	h->ip.check = dsr_ip_csum(h, sizeof(*h));
+}
+
 #define DSR_NO_ROOM 1 /* dsr_set_opt4: the packet has options already: SNAT it instead */
 
 /*
@@ -69,11 +104,7 @@ static __always_inline __u16 dsr_csum_fold(__s64 sum)
 static __always_inline int dsr_set_opt4(struct __sk_buff *skb, struct pkt *p, __be32 vip,
 					__be16 vport)
 {
-	struct {
-		struct iphdr ip;
-		struct dsr_opt4 opt;
-	} h;
-	__s64 sum;
+	struct dsr_opt_hdr4 h;
 
 	if (p->l4_off - p->l3_off != sizeof(struct iphdr))
 		return DSR_NO_ROOM;
@@ -81,17 +112,7 @@ static __always_inline int dsr_set_opt4(struct __sk_buff *skb, struct pkt *p, __
 		return -REASON_CT_TRUNCATED_OR_INVALID_HEADER;
 	if (bpf_skb_adjust_room(skb, DSR_IPV4_OPT_LEN, BPF_ADJ_ROOM_NET, 0) < 0)
 		return -REASON_ERROR_WRITING_TO_PACKET;
-	h.ip.ihl += DSR_IPV4_OPT_LEN / 4;
-	h.ip.tot_len = bpf_htons(bpf_ntohs(h.ip.tot_len) + DSR_IPV4_OPT_LEN);
-	h.ip.check = 0;
-	h.opt.type = DSR_IPV4_OPT_TYPE;
-	h.opt.len = DSR_IPV4_OPT_LEN;
-	h.opt.port = bpf_htons(vport);
-	h.opt.addr = bpf_htonl(vip);
-	sum = bpf_csum_diff(NULL, 0, (__be32 *)&h, sizeof(h), 0);
-	if (sum < 0)
-		return -REASON_ERROR_WHILE_CORRECTING_L3_CHECKSUM;
-	h.ip.check = dsr_csum_fold(sum);
+	dsr_opt_header4(&h, vip, vport);
 	if (bpf_skb_store_bytes(skb, p->l3_off, &h, sizeof(h), 0) < 0)
 		return -REASON_ERROR_WRITING_TO_PACKET;
 	p->l4_off += DSR_IPV4_OPT_LEN;

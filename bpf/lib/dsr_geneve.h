@@ -92,6 +92,43 @@ static __always_inline __be16 dsr_geneve_sport(const struct pkt *p)
 }
 
 /*
+ * The encapsulation's headers in *e, as they go on the wire: outer IPv4 (local -> remote,
+ * DF, TTL 64), UDP to 6081 (checksum 0, allowed over IPv4: RFC 8926 3.3), Geneve with `vni`
+ * carrying Ethernet, and the DSR option naming fk when fk is not NULL. inner_len: the inner
+ * frame, its Ethernet header included. Returns the bytes to put in front of that frame
+ * (without the inner Ethernet header: e->eth is the caller's). Shared by TC and XDP.
+ */
+static __always_inline __u32 dsr_geneve_fill(struct dsr_geneve_encap *e, const struct pkt *p,
+					     __be32 local, __be32 remote,
+					     const struct lb_key *fk, __u32 vni, __u32 inner_len)
+{
+	__u32 outer = DSR_GENEVE_BASE + (fk ? DSR_GENEVE_OPT_LEN : 0);
+
+	dsr_outer_ip4(&e->ip, IPPROTO_UDP, 0, outer + inner_len, bpf_htons(DSR_IP_DF), local,
+		      remote);
+	e->udp.source = dsr_geneve_sport(p);
+	e->udp.dest = bpf_htons(DSR_GENEVE_PORT);
+	e->udp.len = bpf_htons(outer + inner_len - sizeof(struct iphdr));
+	e->udp.check = 0;
+	__builtin_memset(&e->gnv, 0, sizeof(e->gnv));
+	e->gnv.proto = bpf_htons(DSR_GENEVE_PROTO_ETH);
+	e->gnv.vni[0] = (__u8)(vni >> 16);
+	e->gnv.vni[1] = (__u8)(vni >> 8);
+	e->gnv.vni[2] = (__u8)vni;
+	if (fk) {
+		e->gnv.ver_optlen = DSR_GENEVE_OPT_LEN / 4;
+		e->gnv.flags = DSR_GENEVE_F_CRITICAL;
+		e->opt.opt_class = bpf_htons(DSR_GENEVE_OPT_CLASS);
+		e->opt.type = DSR_GENEVE_OPT_TYPE;
+		e->opt.length = DSR_GENEVE_OPT_WORDS;
+		e->opt.addr = fk->addr.v4;
+		e->opt.port = fk->dport;
+		e->opt.pad = 0;
+	}
+	return outer;
+}
+
+/*
  * Puts the Geneve encapsulation to `remote` (a node) in front of `p` with VNI `vni`, and the
  * DSR option naming the frontend `fk` (its address and port) when fk is not NULL. Returns 0
  * or -reason; the caller sends the packet on its way.
@@ -100,8 +137,7 @@ static __attribute__((noinline, unused)) int dsr_geneve_encap4(struct __sk_buff 
 							      const struct pkt *p, __be32 remote,
 							      const struct lb_key *fk, __u32 vni)
 {
-	__u32 with_opt = fk != NULL;
-	__u32 hlen = DSR_GENEVE_OVERHEAD + (with_opt ? DSR_GENEVE_OPT_LEN : 0);
+	__u32 hlen = DSR_GENEVE_OVERHEAD + (fk ? DSR_GENEVE_OPT_LEN : 0);
 	__u32 inner_len = p->len - p->l3_off + sizeof(struct ethhdr);
 	struct dsr_geneve_encap *e;
 	struct node_config *cfg;
@@ -119,27 +155,9 @@ static __attribute__((noinline, unused)) int dsr_geneve_encap4(struct __sk_buff 
 					BPF_F_ADJ_ROOM_ENCAP_L2_ETH |
 					BPF_F_ADJ_ROOM_ENCAP_L2(sizeof(struct ethhdr))) < 0)
 		return -REASON_ERROR_WRITING_TO_PACKET;
-	dsr_outer_ip4(&e->ip, IPPROTO_UDP, 0, inner_len + hlen - sizeof(struct ethhdr),
-		      bpf_htons(DSR_IP_DF), cfg->node_ip, remote);
-	e->udp.source = dsr_geneve_sport(p);
-	e->udp.dest = bpf_htons(DSR_GENEVE_PORT);
-	e->udp.len = bpf_htons(inner_len + hlen - sizeof(struct ethhdr) - sizeof(struct iphdr));
-	e->udp.check = 0; /* allowed over IPv4 (RFC 8926 3.3) */
-	__builtin_memset(&e->gnv, 0, sizeof(e->gnv));
-	e->gnv.proto = bpf_htons(DSR_GENEVE_PROTO_ETH);
-	e->gnv.vni[0] = (__u8)(vni >> 16);
-	e->gnv.vni[1] = (__u8)(vni >> 8);
-	e->gnv.vni[2] = (__u8)vni;
+	dsr_geneve_fill(e, p, cfg->node_ip, remote, fk, vni, inner_len);
 	e->eth.h_proto = bpf_htons(ETH_P_IP);
 	if (fk) {
-		e->gnv.ver_optlen = DSR_GENEVE_OPT_LEN / 4;
-		e->gnv.flags = DSR_GENEVE_F_CRITICAL;
-		e->opt.opt_class = bpf_htons(DSR_GENEVE_OPT_CLASS);
-		e->opt.type = DSR_GENEVE_OPT_TYPE;
-		e->opt.length = DSR_GENEVE_OPT_WORDS;
-		e->opt.addr = fk->addr.v4;
-		e->opt.port = fk->dport;
-		e->opt.pad = 0;
 		if (bpf_skb_store_bytes(skb, sizeof(struct ethhdr), e, DSR_GENEVE_ENCAP_LEN, 0) < 0)
 			return -REASON_ERROR_WRITING_TO_PACKET;
 		return 0;

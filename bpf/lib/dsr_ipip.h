@@ -30,10 +30,6 @@
 static __always_inline void dsr_outer_ip4(struct iphdr *o, __u8 proto, __u8 tos, __u16 tot_len,
 					  __be16 frag_off, __be32 saddr, __be32 daddr)
 {
-	__u32 sum = 0;
-	__u16 *w = (__u16 *)o;
-	int i;
-
 	__builtin_memset(o, 0, sizeof(*o));
 	o->version = 4;
 	o->ihl = 5;
@@ -44,12 +40,7 @@ static __always_inline void dsr_outer_ip4(struct iphdr *o, __u8 proto, __u8 tos,
 	o->protocol = proto;
 	o->saddr = saddr;
 	o->daddr = daddr;
-#pragma unroll
-	for (i = 0; i < (int)(sizeof(*o) / 2); i++)
-		sum += w[i];
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	o->check = (__u16)~sum;
+	o->check = dsr_ip_csum(o, sizeof(*o));
 }
 
 /*

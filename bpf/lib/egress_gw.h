@@ -14,8 +14,8 @@
  * - This node is the gateway (the pod's own node, or the packet came decapsulated from the
  *   pod's node): SNAT to the egress IP through the shared NAT engine (NAT_F_EGRESS_GW); no
  *   egress IP -> NO_EGRESS_IP. The replies are translated back by from-netdev's reverse NAT
- *   and routed to the pod: to its veth here, or to its node (the overlay in tunnel routing,
- *   the native route otherwise).
+ *   and go to the pod: to its veth here (the stack), or back through the tunnel to its node
+ *   (egress_gw_reply()).
  */
 #ifndef CILIATE_BPF_EGRESS_GW_H
 #define CILIATE_BPF_EGRESS_GW_H

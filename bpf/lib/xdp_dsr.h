@@ -32,44 +32,23 @@
  * room in front, the Ethernet and IPv4 headers moved up into it, the option behind them. */
 static __always_inline int xdp_dsr_set_opt4(struct xdp_md *ctx, __be32 vip, __be16 vport)
 {
-	struct {
-		struct ethhdr eth;
-		struct iphdr ip;
-	} __attribute__((packed)) h;
-	struct dsr_opt4 opt = {
-		.type = DSR_IPV4_OPT_TYPE,
-		.len = DSR_IPV4_OPT_LEN,
-		.port = bpf_htons(vport), /* Cilium's byte order (dsr.h) */
-		.addr = bpf_htonl(vip),
-	};
+	const __u32 hdrs = XDP_ETH_LEN + sizeof(struct iphdr);
 	void *data, *data_end;
-	__u32 sum = 0;
-	__u16 *w;
-	int i;
+	__u8 *b;
+	__u32 i;
 
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	if (data + sizeof(h) > data_end)
-		return -REASON_ERROR_WRITING_TO_PACKET;
-	__builtin_memcpy(&h, data, sizeof(h));
 	if (bpf_xdp_adjust_head(ctx, -(int)DSR_IPV4_OPT_LEN))
 		return -REASON_ERROR_WRITING_TO_PACKET;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	if (data + sizeof(h) + sizeof(opt) > data_end)
+	if (data + XDP_ETH_LEN + sizeof(struct dsr_opt_hdr4) > data_end)
 		return -REASON_ERROR_WRITING_TO_PACKET;
-	h.ip.ihl += DSR_IPV4_OPT_LEN / 4;
-	h.ip.tot_len = bpf_htons(bpf_ntohs(h.ip.tot_len) + DSR_IPV4_OPT_LEN);
-	h.ip.check = 0;
-	__builtin_memcpy(data, &h, sizeof(h));
-	__builtin_memcpy(data + sizeof(h), &opt, sizeof(opt));
-	w = data + XDP_ETH_LEN;
+	/* the Ethernet and IPv4 headers up into the room, front first (no stack copy) */
+	b = data;
 #pragma unroll
-	for (i = 0; i < (int)((sizeof(struct iphdr) + DSR_IPV4_OPT_LEN) / 2); i++)
-		sum += w[i];
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	((struct iphdr *)w)->check = (__u16)~sum;
+	for (i = 0; i < hdrs; i++)
+		b[i] = b[i + DSR_IPV4_OPT_LEN];
+	dsr_opt_header4(data + XDP_ETH_LEN, vip, vport);
 	return 0;
 }
 
@@ -110,8 +89,8 @@ static __always_inline int xdp_dsr_ipip4(struct xdp_md *ctx, const struct pkt *p
 	return 0;
 }
 
-/* The Geneve dispatch on the DNATed request: the headers built in the per-CPU buffer as TC
- * builds them (dsr_geneve_encap4), copied in front; the request's Ethernet header stays
+/* The Geneve dispatch on the DNATed request: the headers built in the per-CPU buffer by the
+ * TC path's dsr_geneve_fill(), copied in front; the request's Ethernet header stays
  * where it is and becomes the inner one. */
 static __always_inline int xdp_dsr_geneve4(struct xdp_md *ctx, const struct pkt *p,
 					   __be32 local, __be32 remote, const struct lb_key *fk,
@@ -124,26 +103,8 @@ static __always_inline int xdp_dsr_geneve4(struct xdp_md *ctx, const struct pkt 
 
 	if (!e)
 		return -REASON_ERROR_WRITING_TO_PACKET;
-	dsr_outer_ip4(&e->ip, IPPROTO_UDP, 0,
-		      inner_len + DSR_GENEVE_BASE + (with_opt ? DSR_GENEVE_OPT_LEN : 0),
-		      bpf_htons(DSR_IP_DF), local, remote);
-	e->udp.source = dsr_geneve_sport(p);
-	e->udp.dest = bpf_htons(DSR_GENEVE_PORT);
-	e->udp.len = bpf_htons(inner_len + DSR_GENEVE_BASE - sizeof(struct iphdr) +
-			       (with_opt ? DSR_GENEVE_OPT_LEN : 0));
-	e->udp.check = 0;
-	__builtin_memset(&e->gnv, 0, sizeof(e->gnv));
-	e->gnv.proto = bpf_htons(DSR_GENEVE_PROTO_ETH);
-	e->gnv.vni[2] = IDENTITY_WORLD;
+	dsr_geneve_fill(e, p, local, remote, with_opt ? fk : NULL, IDENTITY_WORLD, inner_len);
 	if (with_opt) {
-		e->gnv.ver_optlen = DSR_GENEVE_OPT_LEN / 4;
-		e->gnv.flags = DSR_GENEVE_F_CRITICAL;
-		e->opt.opt_class = bpf_htons(DSR_GENEVE_OPT_CLASS);
-		e->opt.type = DSR_GENEVE_OPT_TYPE;
-		e->opt.length = DSR_GENEVE_OPT_WORDS;
-		e->opt.addr = fk->addr.v4;
-		e->opt.port = fk->dport;
-		e->opt.pad = 0;
 		if (bpf_xdp_adjust_head(ctx, -(int)(DSR_GENEVE_BASE + DSR_GENEVE_OPT_LEN +
 						    sizeof(struct ethhdr))))
 			return -REASON_ERROR_WRITING_TO_PACKET;
@@ -181,7 +142,8 @@ static __always_inline int xdp_dsr_request(struct xdp_md *ctx, struct pipeline *
 	__be32 remote;
 	int ret;
 
-	remote = nodeport_backend_node(&be->addr);
+	/* the backend's node: the IPIP and Geneve dispatches' outer destination */
+	remote = (cfg->flags & NODE_CFG_F_DSR_OPT) ? 0 : nodeport_backend_node(&be->addr);
 	if (cfg->flags & NODE_CFG_F_DSR_IPIP)
 		overhead = DSR_IPIP_OVERHEAD;
 	else if (cfg->flags & NODE_CFG_F_DSR_GENEVE)

@@ -213,7 +213,10 @@ int to_netdev(struct __sk_buff *skb)
 		pl.dst_identity = IDENTITY_WORLD;
 		return NETDEV_VERDICT(&pl, ret < 0 ? ret : TC_ACT_OK);
 	}
-	if (!leaves_cluster(&pl.pkt, cfg))
+	/* only where there is something to do for a packet leaving the cluster (the check
+	 * costs an ipcache lookup per packet) */
+	if (!(cfg->flags & (NODE_CFG_F_EGRESS_GW | NODE_CFG_F_MASQUERADE)) ||
+	    !leaves_cluster(&pl.pkt, cfg))
 		return TC_ACT_OK;
 	pl.src_identity = ipcache_identity(pl.pkt.family, &pl.pkt.saddr);
 	pl.dst_identity = IDENTITY_WORLD;
