@@ -213,7 +213,10 @@ struct agent {
 	struct node_config netdev_cfg; /* what ciliate_node_cfg holds */
 	bool netdev_cfg_written;
 	uint32_t xdp_ifindex; /* the fabric device xdp_netdev is attached to (xdp.c), 0: none */
-	bool egress_warned;   /* egress.c: a gateway without an egress IP was logged this sync */
+	/* egress.c: the ciliate_egress_gw entries written last (sorted by key bytes) */
+	struct egress_rec *egress_written;
+	size_t negress_written;
+	bool egress_synced; /* written at least once since the start (stale ones deleted) */
 	bool xdp_synced;      /* xdp.c ran once (a leftover attachment was looked at) */
 	struct kvset cur[AM_COUNT]; /* the maps' contents */
 	struct lb_maglev_table *maglev_cur; /* ciliate_lb_maglev's tables, sorted by key */
@@ -414,6 +417,12 @@ bool agent_overlay_changed(const struct agent *a);
  * to-netdev to it when it appears or changes, and writes ciliate_node_cfg when the node's
  * settings change (netdev.c). Fails (d) when the attachment or the write fails. */
 int agent_netdev_sync(struct agent *a, struct diag *d);
+
+/* A ciliate_egress_gw entry as written: key and value. */
+struct egress_rec {
+	struct egress_gw_key key;
+	struct egress_gw_value val;
+};
 
 /* Writes ciliate_egress_gw from the model (an interface's egress IP looked up here) and
  * deletes what the model no longer has (egress.c, docs/EGRESS.md). */

@@ -7,7 +7,9 @@
  * The one thing the model cannot know: on the gateway node, a policy without egressIP SNATs
  * to the first IPv4 address of its `interface`, else of the default-route device — this
  * node's own interfaces. The agent looks them up (getifaddrs, /proc/net/route) at every
- * sync; none found leaves the egress IP 0, and the datapath drops with NO_EGRESS_IP.
+ * sync, once per interface; none found leaves the egress IP 0, and the datapath drops with
+ * NO_EGRESS_IP. A sync whose entries and addresses are those written last time writes
+ * nothing.
  */
 #include "agent.h"
 
@@ -63,57 +65,103 @@ static uint32_t first_ipv4_of(const char *name)
 	return addr;
 }
 
-/* The value an entry is written with: the interface's address filled in where resolved. */
-static struct egress_gw_value egress_value(struct agent *a, const struct node_egress_entry *e)
+/* One interface's (or, for "", the default-route device's) first IPv4 address, looked up
+ * once per sync however many entries name it. */
+struct iface_addr {
+	char name[IF_NAMESIZE];
+	uint32_t addr;
+};
+
+#define IFACE_CACHE 8 /* distinct interfaces a sync looks up (more: looked up again) */
+
+static uint32_t iface_addr(struct iface_addr *cache, size_t *n, const char *iface)
 {
-	struct egress_gw_value v = e->val;
 	char dev[IF_NAMESIZE];
+	size_t i;
 
-	if (!e->resolve)
-		return v;
-	if (e->iface[0]) {
-		memcpy(dev, e->iface, sizeof(dev) - 1);
+	for (i = 0; i < *n; i++)
+		if (!strncmp(cache[i].name, iface, IF_NAMESIZE))
+			return cache[i].addr;
+	if (iface[0]) {
+		memcpy(dev, iface, sizeof(dev) - 1);
 		dev[sizeof(dev) - 1] = '\0';
-	} else
+	} else {
 		default_route_dev(dev);
-	v.egress_ip = first_ipv4_of(dev);
-	if (!v.egress_ip && !a->egress_warned) {
-		agent_log(a, "warning: egress gateway: this node is a gateway but %s%s%s has no IPv4 "
-			  "address: its traffic is dropped (NO_EGRESS_IP)",
-			  e->iface[0] ? "interface " : "the default-route device",
-			  e->iface[0] ? e->iface : "", dev[0] || e->iface[0] ? "" : " (none)");
-		a->egress_warned = true;
 	}
-	return v;
+	if (*n == IFACE_CACHE)
+		return first_ipv4_of(dev);
+	snprintf(cache[*n].name, sizeof(cache[*n].name), "%s", iface);
+	cache[*n].addr = first_ipv4_of(dev);
+	return cache[(*n)++].addr;
 }
 
-static bool egress_wanted(const struct agent *a, const struct egress_gw_key *k)
+static int rec_cmp(const void *x, const void *y)
 {
-	for (size_t i = 0; i < a->ns.negress; i++)
-		if (!memcmp(&a->ns.egress[i].key, k, sizeof(*k)))
-			return true;
-	return false;
+	return memcmp(x, y, sizeof(struct egress_gw_key));
 }
 
+/* The entries as they are to be written (an interface's address filled in where this node
+ * resolves it), sorted by key bytes for lookups. */
+static struct egress_rec *egress_wanted_recs(struct agent *a)
+{
+	struct egress_rec *r = calloc(a->ns.negress ? a->ns.negress : 1, sizeof(*r));
+	struct iface_addr cache[IFACE_CACHE];
+	size_t i, ncache = 0;
+	bool warned = false;
+
+	for (i = 0; r && i < a->ns.negress; i++) {
+		const struct node_egress_entry *e = &a->ns.egress[i];
+
+		r[i].key = e->key;
+		r[i].val = e->val;
+		if (!e->resolve)
+			continue;
+		r[i].val.egress_ip = iface_addr(cache, &ncache, e->iface);
+		if (!r[i].val.egress_ip && !warned) {
+			agent_log(a, "warning: egress gateway: this node is a gateway but %s%s has no "
+				  "IPv4 address: its traffic is dropped (NO_EGRESS_IP)",
+				  e->iface[0] ? "interface " : "the default-route device",
+				  e->iface);
+			warned = true;
+		}
+	}
+	if (r && a->ns.negress)
+		qsort(r, a->ns.negress, sizeof(*r), rec_cmp);
+	return r;
+}
+
+/*
+ * Writes what changed since the last sync: nothing when the entries (with their resolved
+ * addresses) are those written last time. The first sync after a start also deletes what
+ * a previous agent left in the pinned map that the model no longer has.
+ */
 int agent_egress_sync(struct agent *a, struct diag *d)
 {
 	int fd = datapath_map_fd(a->dp, MAP_EGRESS_GW);
 	struct egress_gw_key k, next, stale[EGRESS_STALE_BATCH];
+	struct egress_rec *want;
 	size_t i, n;
 	bool more;
 
 	if (fd < 0)
 		return diag_fail_errno(d, fd, "map " MAP_EGRESS_GW " is not loaded");
-	a->egress_warned = false;
+	want = egress_wanted_recs(a);
+	if (!want)
+		return diag_fail_errno(d, -ENOMEM, "egress gateway entries: out of memory");
+	if (a->egress_synced && a->negress_written == a->ns.negress &&
+	    !memcmp(a->egress_written, want, a->ns.negress * sizeof(*want))) {
+		free(want);
+		return 0;
+	}
 	/* stale entries out, in batches (deleting while iterating restarts the walk) */
 	do {
 		n = 0;
 		more = false;
-		memset(&k, 0, sizeof(k));
 		for (int err = bpf_map_get_next_key(fd, NULL, &next); !err;
 		     err = bpf_map_get_next_key(fd, &k, &next)) {
 			k = next;
-			if (egress_wanted(a, &k))
+			if (a->ns.negress &&
+			    bsearch(&k, want, a->ns.negress, sizeof(*want), rec_cmp))
 				continue;
 			if (n == EGRESS_STALE_BATCH) {
 				more = true;
@@ -123,17 +171,20 @@ int agent_egress_sync(struct agent *a, struct diag *d)
 		}
 		for (i = 0; i < n; i++)
 			if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
-				return diag_fail_errno(d, -errno, "deleting an egress gateway entry: %s",
-						       strerror(errno));
+				goto fail_errno;
 	} while (more);
-	for (i = 0; i < a->ns.negress; i++) {
-		struct egress_gw_value v = egress_value(a, &a->ns.egress[i]);
-
-		if (bpf_map_update_elem(fd, &a->ns.egress[i].key, &v, BPF_ANY))
-			return diag_fail_errno(d, -errno, "writing an egress gateway entry: %s",
-					       strerror(errno));
-	}
+	for (i = 0; i < a->ns.negress; i++)
+		if (bpf_map_update_elem(fd, &want[i].key, &want[i].val, BPF_ANY))
+			goto fail_errno;
+	free(a->egress_written);
+	a->egress_written = want;
+	a->negress_written = a->ns.negress;
+	a->egress_synced = true;
 	return 0;
+fail_errno:
+	free(want);
+	a->egress_synced = false; /* the next sync writes everything again */
+	return diag_fail_errno(d, -errno, "writing the egress gateway map: %s", strerror(errno));
 }
 
 /* `ciliate status`: every egress gateway policy with the node each of its gateways chooses,

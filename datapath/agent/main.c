@@ -513,6 +513,7 @@ static void stop(struct agent *a)
 	if (a->have_ns)
 		node_state_free(&a->ns);
 	cluster_model_free(a->model);
+	free(a->egress_written);
 	agent_objects_free(a);
 	agent_model_cache_free(a);
 	for (m = 0; m < AM_COUNT; m++)
