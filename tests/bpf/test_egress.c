@@ -104,15 +104,6 @@ static void assert_addrs(const struct harness *h, size_t l3, uint32_t src, uint3
 	assert_int_equal(a, dst);
 }
 
-static void assert_drop(struct harness *h, unsigned int reason)
-{
-	const struct ciliate_event *ev = harness_event(h, EVENT_DROP);
-
-	assert_int_equal(h->retval, TC_ACT_SHOT);
-	assert_non_null(ev);
-	assert_int_equal(ev->reason, reason);
-}
-
 /* To a gateway on node 2: Geneve to 192.0.2.2, VNI 300, no option, the packet unchanged. */
 static void test_redirect_to_gateway(void **state)
 {
@@ -152,9 +143,9 @@ static void test_no_gateway_and_no_egress_ip(void **state)
 	struct frame g = frame_tcp4(IP_A, EXT_NO_IP, 41003, 80, PB_TCP_SYN, 64);
 
 	harness_run(h, HOOK_TO_NETDEV, f.buf, f.len);
-	assert_drop(h, REASON_NO_EGRESS_GATEWAY);
+	harness_assert_drop(h, REASON_NO_EGRESS_GATEWAY);
 	harness_run(h, HOOK_TO_NETDEV, g.buf, g.len);
-	assert_drop(h, REASON_NO_EGRESS_IP);
+	harness_assert_drop(h, REASON_NO_EGRESS_IP);
 }
 
 /* This node is the gateway: SNAT to the egress IP; the reply goes back to the pod. */

@@ -76,17 +76,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void assert_drop(struct harness *h, unsigned int reason)
-{
-	const struct ciliate_event *ev = harness_event(h, EVENT_DROP);
-
-	assert_int_equal(h->retval, TC_ACT_SHOT);
-	assert_non_null(ev);
-	assert_int_equal(ev->reason, reason);
-	assert_true(ev->src_line > 0);
-	assert_true(ev->src_file > SRC_UNKNOWN && ev->src_file < SRC_MAX);
-}
-
 static void test_same_node_allowed_handshake(void **state)
 {
 	struct harness *h = *state;
@@ -139,12 +128,12 @@ static void test_same_node_denied_by_receiver(void **state)
 	struct ct_entry ct;
 
 	harness_run(h, HOOK_FROM_CONTAINER, syn.buf, syn.len);
-	assert_drop(h, REASON_POLICY_DENIED);
+	harness_assert_drop(h, REASON_POLICY_DENIED);
 	assert_int_equal(harness_metric_packets(h, REASON_POLICY_DENIED, DIR_EGRESS), before + 1);
 	/* nothing tracked for a denied connection, so a retransmission is denied too */
 	assert_false(harness_ct_get(h, IP_A, IP_B, 41001, 80, IPPROTO_TCP, CT_OUT, &ct));
 	harness_run(h, HOOK_FROM_CONTAINER, syn.buf, syn.len);
-	assert_drop(h, REASON_POLICY_DENIED);
+	harness_assert_drop(h, REASON_POLICY_DENIED);
 }
 
 static void test_reply_passes_ingress_isolation(void **state)
@@ -173,7 +162,7 @@ static void test_reply_passes_ingress_isolation(void **state)
 	assert_true(ev->flags & EVENT_F_IS_REPLY);
 
 	harness_run(h, HOOK_TO_CONTAINER, other.buf, other.len);
-	assert_drop(h, REASON_POLICY_DENIED);
+	harness_assert_drop(h, REASON_POLICY_DENIED);
 	ev = harness_event(h, EVENT_DROP);
 	assert_int_equal(ev->src_identity, ID_R);
 }
@@ -209,7 +198,7 @@ static void test_icmp_error_related(void **state)
 	pb_icmp4_error(&p, PB_ICMP_DEST_UNREACH, 3, 0, unrel.buf + 14, unrel.len - 14);
 	n = pb_finish(&p);
 	harness_run(h, HOOK_TO_CONTAINER, err_buf, (size_t)n);
-	assert_drop(h, REASON_POLICY_DENIED);
+	harness_assert_drop(h, REASON_POLICY_DENIED);
 }
 
 static void test_deny_precedence_and_port_ranges(void **state)
@@ -225,15 +214,15 @@ static void test_deny_precedence_and_port_ranges(void **state)
 	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len), TC_ACT_REDIRECT);
 	f = frame_tcp4(IP_A, IP_B, 43001, 8084, PB_TCP_SYN, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
-	assert_drop(h, REASON_POLICY_DENIED);
+	harness_assert_drop(h, REASON_POLICY_DENIED);
 	f = frame_tcp4(IP_A, IP_B, 43002, 8081, PB_TCP_SYN, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
-	assert_drop(h, REASON_POLICY_DENY);
+	harness_assert_drop(h, REASON_POLICY_DENY);
 	assert_true(harness_event(h, EVENT_DROP)->flags & EVENT_F_POLICY_DENY_RULE);
 	/* UDP on an allowed TCP port is not allowed */
 	f = frame_udp4(IP_A, IP_B, 43003, 8080);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
-	assert_drop(h, REASON_POLICY_DENIED);
+	harness_assert_drop(h, REASON_POLICY_DENIED);
 }
 
 static void test_egress_policy(void **state)
@@ -248,10 +237,10 @@ static void test_egress_policy(void **state)
 	assert_int_equal(harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len), TC_ACT_OK);
 	f = frame_tcp4(IP_A, IP_R, 6000, 9999, PB_TCP_SYN, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
-	assert_drop(h, REASON_POLICY_DENIED);
+	harness_assert_drop(h, REASON_POLICY_DENIED);
 	f = frame_udp4(IP_A, IP_W, 6000, 9999); /* world: not allowed */
 	harness_run(h, HOOK_FROM_CONTAINER, f.buf, f.len);
-	assert_drop(h, REASON_POLICY_DENIED);
+	harness_assert_drop(h, REASON_POLICY_DENIED);
 	assert_int_equal(harness_event(h, EVENT_DROP)->dst_identity, IDENTITY_WORLD);
 }
 
@@ -300,7 +289,7 @@ static void test_fragments(void **state)
 	frag[14 + 5] ^= 0x55;
 	pb_ipv4_fix_csum(frag + 14, (size_t)n - 14);
 	harness_run(h, HOOK_FROM_CONTAINER, frag, (size_t)n);
-	assert_drop(h, REASON_FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND);
+	harness_assert_drop(h, REASON_FIRST_LOGICAL_DATAGRAM_FRAGMENT_NOT_FOUND);
 }
 
 static void test_malformed_and_filtered(void **state)
@@ -318,29 +307,29 @@ static void test_malformed_and_filtered(void **state)
 	g.len = 14 + 20 + 10;
 	pb_ipv4_fix_csum(g.buf + 14, 20);
 	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
-	assert_drop(h, REASON_CT_TRUNCATED_OR_INVALID_HEADER);
+	harness_assert_drop(h, REASON_CT_TRUNCATED_OR_INVALID_HEADER);
 
 	/* IHL 4 */
 	g = f;
 	g.buf[14] = 0x44;
 	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
-	assert_drop(h, REASON_INVALID_PACKET_DROPPED);
+	harness_assert_drop(h, REASON_INVALID_PACKET_DROPPED);
 
 	/* total length beyond the frame */
 	g = f;
 	g.buf[14 + 2] = 0x05;
 	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
-	assert_drop(h, REASON_INVALID_PACKET_DROPPED);
+	harness_assert_drop(h, REASON_INVALID_PACKET_DROPPED);
 
 	/* spoofed source */
 	g = frame_tcp4(IP_R, IP_B, 45001, 5432, PB_TCP_SYN, 64);
 	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
-	assert_drop(h, REASON_INVALID_SOURCE_IP);
+	harness_assert_drop(h, REASON_INVALID_SOURCE_IP);
 
 	/* TTL 1 to a same-node pod */
 	g = frame_tcp4(IP_A, IP_B, 45002, 5432, PB_TCP_SYN, 1);
 	harness_run(h, HOOK_FROM_CONTAINER, g.buf, g.len);
-	assert_drop(h, REASON_TTL_EXCEEDED);
+	harness_assert_drop(h, REASON_TTL_EXCEEDED);
 
 	/* VLAN-tagged from a pod */
 	pb_init(&p, buf, sizeof(buf));
@@ -349,7 +338,7 @@ static void test_malformed_and_filtered(void **state)
 	pb_bytes(&p, f.buf + 14, f.len - 14);
 	n = pb_finish(&p);
 	harness_run(h, HOOK_FROM_CONTAINER, buf, (size_t)n);
-	assert_drop(h, REASON_VLAN_FILTERED);
+	harness_assert_drop(h, REASON_VLAN_FILTERED);
 
 	/* ARP passes untouched */
 	{
@@ -376,7 +365,7 @@ static void test_malformed_and_filtered(void **state)
 		pb_udp(&p, &udp);
 		n = pb_finish(&p);
 		harness_run(h, HOOK_FROM_CONTAINER, buf, (size_t)n);
-		assert_drop(h, REASON_UNSUPPORTED_L3_PROTOCOL);
+		harness_assert_drop(h, REASON_UNSUPPORTED_L3_PROTOCOL);
 	}
 }
 
@@ -638,7 +627,7 @@ static void test_lxc_slot_collision_and_resync(void **state)
 	assert_int_equal(harness_event(h, EVENT_TRACE)->ep_id, 1);
 	assert_int_equal(harness_event(h, EVENT_TRACE)->src_identity, ID_A);
 	harness_run(h, HOOK_FROM_CONTAINER, spoof.buf, spoof.len); /* B's address is not ours */
-	assert_drop(h, REASON_INVALID_SOURCE_IP);
+	harness_assert_drop(h, REASON_INVALID_SOURCE_IP);
 
 	/* the slot's holder goes: the colliding endpoint inherits the slot */
 	assert_int_equal(dp_lxc_delete(h->dp, 1 + LXC_SLOTS, &d), 0);

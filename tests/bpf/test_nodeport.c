@@ -128,15 +128,6 @@ static uint16_t out_sport(const struct harness *h)
 	return ntohs(p);
 }
 
-static void assert_drop(struct harness *h, unsigned int reason)
-{
-	const struct ciliate_event *ev = harness_event(h, EVENT_DROP);
-
-	assert_int_equal(h->retval, TC_ACT_SHOT);
-	assert_non_null(ev);
-	assert_int_equal(ev->reason, reason);
-}
-
 static void test_nodeport_remote_backend_snat_and_reply(void **state)
 {
 	struct harness *h = *state;
@@ -199,7 +190,7 @@ static void test_nat_exhaustion(void **state)
 		struct frame f = frame_tcp4(IP_C3, NODE_IP, 1000, 30080, PB_TCP_SYN, 64);
 
 		harness_run(h, HOOK_FROM_NETDEV, f.buf, f.len);
-		assert_drop(h, REASON_NO_MAPPING_FOR_NAT_MASQUERADE);
+		harness_assert_drop(h, REASON_NO_MAPPING_FOR_NAT_MASQUERADE);
 	}
 }
 
@@ -235,7 +226,7 @@ static void test_lb_source_ranges(void **state)
 	assert_int_equal(harness_run(h, HOOK_FROM_NETDEV, in.buf, in.len), TC_ACT_OK);
 	assert_out(h, NODE_IP, 40000, IP_R, 8080);
 	harness_run(h, HOOK_FROM_NETDEV, out.buf, out.len);
-	assert_drop(h, REASON_DENIED_BY_LB_SRC_RANGE_CHECK);
+	harness_assert_drop(h, REASON_DENIED_BY_LB_SRC_RANGE_CHECK);
 }
 
 static void test_masquerade_tcp_and_reply(void **state)

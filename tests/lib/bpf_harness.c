@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <linux/pkt_cls.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -242,4 +243,16 @@ void harness_lb_frontend(struct harness *h, uint32_t addr, uint16_t port, uint16
 	rn.port = htons(port);
 	rn.family = CILIATE_AF_INET;
 	harness_map_put(h, MAP_LB_REVNAT, &index, &rn);
+}
+
+/* The verdict was a drop, and its drop event says why and where (file and line). */
+void harness_assert_drop(const struct harness *h, unsigned int reason)
+{
+	const struct ciliate_event *ev = harness_event(h, EVENT_DROP);
+
+	assert_int_equal(h->retval, TC_ACT_SHOT);
+	assert_non_null(ev);
+	assert_int_equal(ev->reason, reason);
+	assert_true(ev->src_line > 0);
+	assert_true(ev->src_file > SRC_UNKNOWN && ev->src_file < SRC_MAX);
 }

@@ -65,6 +65,9 @@ int harness_run_fd(struct harness *h, int prog_fd, const uint8_t *frame, size_t 
 /* The last event of a type from the last run, or NULL. */
 const struct ciliate_event *harness_event(const struct harness *h, int type);
 
+/* Asserts a TC drop whose drop event carries `reason` and its source file and line. */
+void harness_assert_drop(const struct harness *h, unsigned int reason);
+
 /* Writes k -> v into the datapath's map `map` (MAP_* name); fails the test on error. */
 void harness_map_put(struct harness *h, const char *map, const void *k, const void *v);
 
