@@ -10,14 +10,14 @@ BPFTOOL   ?= bpftool
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -DPCAP_DONT_INCLUDE_PCAP_BPF_H \
              -Ibpf/include -I$(BUILD)/skel -Idatapath -Ipcaps/builder -Itests/lib
-LDLIBS    := -lbpf -lelf -lz -lpcap -lyaml -ljansson -lm
+LDLIBS    := -lbpf -lelf -lz -lpcap -lyaml -ljansson -lm -lmnl
 TEST_LIBS := -lcmocka
 
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -I$(ARCH_INC) -Ibpf/include -Ibpf
 
 # ---- sources by component (each folder is one concern; see docs/ARCHITECTURE.md) ----------
 LIB_DIRS  := datapath/common datapath/model datapath/loader datapath/decode datapath/replay \
-             datapath/store datapath/flow datapath/lb \
+             datapath/store datapath/flow datapath/lb datapath/encrypt \
              pcaps/builder
 LIB_SRCS  := $(filter-out pcaps/builder/gen_%.c,$(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

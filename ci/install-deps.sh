@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libpcap-dev
-      libcmocka-dev libyaml-dev libjansson-dev iproute2 tcpdump)
+      libcmocka-dev libyaml-dev libjansson-dev iproute2 tcpdump libmnl-dev)
 # socat: raw requests to an agent's socket (tests/cni: endpoint-add batching); jq: reading
 # reports and flow logs in the suites (tests/sim evidence, tests/identity)
 PKGS+=(socat jq)
@@ -19,6 +19,9 @@ PKGS+=(chromium fonts-dejavu-core)
 # tshark: an independent decoder checks the service/NAT replay goldens' addresses, ports and
 # checksums (tests/replay/run-suite.sh)
 PKGS+=(tshark)
+# WireGuard: wireguard-go runs each simulated node's device (this kernel has no wireguard
+# module), wg reads it back in the tests; libssl-dev: X25519 keys in the agent (docs/ENCRYPTION.md)
+PKGS+=(wireguard-go wireguard-tools libssl-dev)
 if [ "${1:-}" = "--kernels" ]; then
 	shift
 	PKGS+=(qemu-system-x86 busybox-static cpio zstd kmod)
