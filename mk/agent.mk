@@ -19,7 +19,7 @@ all: agent
 
 $(BUILD)/bin/ciliate-agent: $(AGENT_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcrypto
 
 $(BUILD)/bin/ciliate-cni: $(CNI_OBJS) $(AGENT_CLIENT_OBJ) $(LIB)
 	@mkdir -p $(@D)

@@ -11,4 +11,4 @@ BENCH_LBC_AGENT_OBJS := $(filter-out $(BUILD)/obj/datapath/agent/main.o, \
 $(BUILD)/bench/bench_lb_control: $(BUILD)/obj/tests/bench/bench_lb_control.o \
 		$(BENCH_LBC_AGENT_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Wl,--wrap=datapath_map_fd -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -Wl,--wrap=datapath_map_fd -o $@ $^ $(LDLIBS) -lcrypto

@@ -64,6 +64,14 @@ static __always_inline void addr_set_v4(union ciliate_addr *a, __be32 v4)
 	a->v6[3] = 0;
 }
 
+/* An IPv4 address (network order) inside net/len. */
+static __always_inline int addr_in_cidr4(__be32 addr, __be32 net, __u8 len)
+{
+	__u32 mask = len >= 32 ? ~0u : len ? ~0u << (32 - len) : 0;
+
+	return ((bpf_ntohl(addr) ^ bpf_ntohl(net)) & mask) == 0;
+}
+
 static __always_inline int addr_eq(const union ciliate_addr *a, const union ciliate_addr *b)
 {
 	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] && a->v6[2] == b->v6[2] &&

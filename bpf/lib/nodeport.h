@@ -38,13 +38,6 @@ static __always_inline struct node_config *node_config(void)
 	return bpf_map_lookup_elem(&ciliate_node_cfg, &zero);
 }
 
-static __always_inline int addr_in_cidr4(__be32 addr, __be32 net, __u8 len)
-{
-	__u32 mask = len >= 32 ? ~0u : len ? ~0u << (32 - len) : 0;
-
-	return ((bpf_ntohl(addr) ^ bpf_ntohl(net)) & mask) == 0;
-}
-
 /*
  * The frontend's entry for clients outside the cluster (scope LB_SCOPE_EXTERNAL), or, for a
  * request an entry node sent here by IPIP (LB_SCOPE_DSR_LOCAL), its entry with this node's

@@ -51,11 +51,14 @@ static __always_inline __u32 overlay_src_identity(const struct pkt *p)
 	return v->identity > OVERLAY_VNI_MAX ? IDENTITY_WORLD : v->identity;
 }
 
-/* The node a destination is tunnelled to (network order), or 0 when the ipcache has none. */
-static __always_inline __be32 overlay_tunnel_endpoint(const struct pkt *p, __u32 *dst_identity)
+/* The node a destination is tunnelled to (network order), or 0 when the ipcache has none;
+ * *entry gets the destination's ipcache entry (NULL: none). */
+static __always_inline __be32 overlay_tunnel_endpoint(const struct pkt *p, __u32 *dst_identity,
+						      struct ipcache_value **entry)
 {
 	struct ipcache_value *v = ipcache_lookup(p->family, &p->daddr);
 
+	*entry = v;
 	*dst_identity = v ? v->identity : IDENTITY_WORLD;
 	return v ? v->tunnel_endpoint : 0;
 }

@@ -8,7 +8,8 @@
  * (ipip, geneve: decapsulated, dsr_ipip.h, dsr_geneve.h) -> reverse NAT of replies (nat.h)
  * -> DSR requests carrying the option (dsr.h) -> service frontends (nodeport.h: NodePort,
  * LoadBalancer IPs, externalIPs) -> the stack.
- * to-netdev pipeline: parse -> node config -> DSR replies (a pod's answer to a DSR request
+ * to-netdev pipeline: parse -> node config -> encryption (pod traffic to other nodes into
+ * the WireGuard device; strict mode drops what would leave in plaintext, encrypt.h) -> DSR replies (a pod's answer to a DSR request
  * leaves from the frontend, dsr.h) -> egress gateway (a selected pod's packet goes to its
  * gateway node, or is SNATed to the egress IP on the gateway, egress_gw.h) -> masquerade
  * (pods' traffic leaving the cluster gets the node's address, nat.h) -> out. from-netdev also records DSR requests for local pods.
@@ -42,6 +43,7 @@ const volatile __u16 cfg_nat_port_max = NAT_PORT_MAX;
 #include "lib/admit.h"
 #include "lib/nodeport.h"
 #include "lib/egress_gw.h"
+#include "lib/encrypt.h"
 
 /* IPv4 with its L4 header parsed, or nothing for these hooks to act on. */
 static __always_inline int netdev_parse(struct pipeline *pl)
@@ -203,6 +205,13 @@ int to_netdev(struct __sk_buff *skb)
 	if (!cfg || !cfg->node_ip)
 		return TC_ACT_OK;
 	local = addr_in_cidr4(pl.pkt.saddr.v4, cfg->pod_cidr, cfg->pod_cidr_len);
+	/* pod traffic to another node: into the WireGuard device, or dropped in strict mode
+	 * when it would leave in plaintext (encrypt.h) */
+	if (cfg->encrypt) {
+		ret = encrypt_to_netdev(&pl, cfg, local);
+		if (ret != ENCRYPT_PASS)
+			return NETDEV_VERDICT(&pl, ret);
+	}
 	if (!local && !(cfg->flags & NODE_CFG_F_EGRESS_GW))
 		return TC_ACT_OK;
 	/* a pod's reply to a DSR request: from the frontend, straight to the client (a

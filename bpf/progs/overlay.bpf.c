@@ -27,6 +27,7 @@
 #include "lib/policy.h"
 #include "lib/forward.h"
 #include "lib/overlay.h"
+#include "lib/encrypt.h"
 
 #undef CILIATE_SRC_FILE
 #define CILIATE_SRC_FILE SRC_OVERLAY
@@ -54,6 +55,7 @@ int to_overlay(struct __sk_buff *skb)
 {
 	struct pipeline pl = { .skb = skb, .hook = HOOK_TO_OVERLAY, .dir = DIR_EGRESS,
 			       .now = clock_now_ns() };
+	struct ipcache_value *dst;
 	__be32 remote;
 	int ret;
 
@@ -66,9 +68,13 @@ int to_overlay(struct __sk_buff *skb)
 		return forward_packet(&pl, TC_ACT_OK, REASON_NON_IP_PASSED);
 
 	pl.src_identity = overlay_src_identity(&pl.pkt);
-	remote = overlay_tunnel_endpoint(&pl.pkt, &pl.dst_identity);
+	remote = overlay_tunnel_endpoint(&pl.pkt, &pl.dst_identity, &dst);
 	if (!remote)
 		return DROP(&pl, -REASON_NO_TUNNEL_OR_ENCAPSULATION_ENDPOINT);
+	/* strict mode: no pod packet to a node without a WireGuard peer (encrypt.h) */
+	ret = encrypt_overlay_strict(&pl.pkt, dst);
+	if (ret < 0)
+		return DROP(&pl, ret);
 	pl.tunnel_endpoint = remote;
 	ret = overlay_set_key(skb, remote, pl.src_identity);
 	if (ret < 0)

@@ -244,6 +244,7 @@ struct agent {
 	size_t ct_gc_deleted;
 	int64_t started_ms;
 
+	struct agent_wg *wg;	       /* WireGuard (wireguard.c; NULL until the first sync) */
 	struct agent_monitor *monitor; /* the event pipeline (monitor.c) */
 	struct agent_metrics *metrics; /* the Prometheus listener (metrics.c; NULL: none) */
 	struct agent_healthcheck *healthcheck; /* health-check NodePorts (healthcheck.c) */
@@ -393,6 +394,26 @@ bool agent_veths_changed(struct agent *a);
 
 /* Adds lastErrorRevision and lastFailure to the status op's "reconcile" object. */
 void agent_reconcile_status(const struct agent *a, json_t *reconcile);
+
+/* ---- wireguard.c: transparent encryption (docs/ENCRYPTION.md) ---- */
+
+/* Device, key, published key, peers and the ipcache's encrypt_key marks from the model and
+ * the store; run by every reconcile before the maps are written. */
+int agent_wireguard_sync(struct agent *a, struct diag *d);
+
+/* The encryption fields of the node config (device ifindex, strict mode). */
+void agent_wireguard_node_cfg(struct agent *a, struct node_config *cfg);
+
+/* True when the device went away (wireguard-go exited): a reconcile restarts it. */
+bool agent_wireguard_changed(struct agent *a);
+
+/* The encrypt-status op's answer: mode, interface, key, peers read back from the device. */
+json_t *agent_wireguard_status(struct agent *a);
+
+void agent_wireguard_free(struct agent *a);
+
+/* Sets a link up with the given MTU (0: leave it). */
+int agent_link_up(struct agent *a, const char *name, unsigned int mtu, struct diag *d);
 
 /* ---- attach.c ---- */
 

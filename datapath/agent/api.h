@@ -41,6 +41,7 @@
 #define AGENT_OP_IDENTITY_LIST "identity-list"
 #define AGENT_OP_SERVICE_LIST  "service-list"
 #define AGENT_OP_OBSERVE       "observe" /* flows: docs/OBSERVABILITY.md */
+#define AGENT_OP_ENCRYPT_STATUS "encrypt-status" /* docs/ENCRYPTION.md */
 
 /* Error codes carried in "code". */
 #define AGENT_E_INVALID	  "invalid"

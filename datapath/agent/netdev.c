@@ -146,6 +146,7 @@ int agent_netdev_sync(struct agent *a, struct diag *d)
 	}
 	cfg = a->ns.cfg;
 	cfg.fabric_ifindex = a->netdev_ifindex;
+	agent_wireguard_node_cfg(a, &cfg);
 	if (a->netdev_ifindex)
 		cfg.mtu = netdev_mtu(name, cfg.mtu);
 	if (!a->netdev_cfg_written || memcmp(&cfg, &a->netdev_cfg, sizeof(cfg))) {

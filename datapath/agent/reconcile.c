@@ -619,7 +619,10 @@ int agent_reconcile(struct agent *a, struct diag *d)
 			err = diag_fail(d, "endpoint id %u out of range", a->ns.eps[i].info.ep_id);
 			goto fail;
 		}
-	err = want_endpoints(a, &w, attach_err, sizeof(attach_err), &nattach_err, d);
+	/* the WireGuard device and its peers before the ipcache marks that use them */
+	err = agent_wireguard_sync(a, d);
+	if (!err)
+		err = want_endpoints(a, &w, attach_err, sizeof(attach_err), &nattach_err, d);
 	if (!err)
 		err = want_rest(a, &w, d);
 	if (!err)
@@ -716,5 +719,5 @@ bool agent_veths_changed(struct agent *a)
 		if (agent_ifindex(a, ep->ifname) != ep->ifindex)
 			return true;
 	}
-	return agent_overlay_changed(a) || agent_netdev_changed(a);
+	return agent_overlay_changed(a) || agent_netdev_changed(a) || agent_wireguard_changed(a);
 }

@@ -367,6 +367,16 @@ static json_t *op_service_list(struct agent *a)
 			 (json_int_t)a->model_rev, "services", agent_services_json(a));
 }
 
+static json_t *op_encrypt_status(struct agent *a)
+{
+	json_t *r = agent_wireguard_status(a);
+
+	json_object_set_new(r, "ok", json_true());
+	json_object_set_new(r, "node", json_string(a->o.node));
+	json_object_set_new(r, "modelRevision", json_integer((json_int_t)a->model_rev));
+	return r;
+}
+
 static json_t *dispatch(struct agent *a, struct agent_client *c, const char *line, size_t len)
 {
 	json_error_t je;
@@ -396,11 +406,13 @@ static json_t *dispatch(struct agent *a, struct agent_client *c, const char *lin
 		resp = op_service_list(a);
 	else if (!strcmp(op, AGENT_OP_OBSERVE))
 		resp = agent_op_observe(a, c, req);
+	else if (!strcmp(op, AGENT_OP_ENCRYPT_STATUS))
+		resp = op_encrypt_status(a);
 	else
 		resp = fail_resp(AGENT_E_INVALID,
 				 "unknown op \"%s\" (status, ipam-allocate, ipam-release, "
 				 "endpoint-add, endpoint-del, endpoint-list, identity-list, service-list, "
-				 "observe)",
+				 "observe, encrypt-status)",
 				 op);
 	json_decref(req);
 	return resp;

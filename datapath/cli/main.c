@@ -21,6 +21,7 @@ static void usage(FILE *f)
 		"  endpoint   endpoint list (asks the node agents)\n"
 		"  identity   identity list: security identities (store, or --node's agent)\n"
 		"  service    service list: the node's service frontends and backends (its agent)\n"
+		"  encrypt    encrypt status: WireGuard device, key, peers, handshakes, strict mode\n"
 		"  status     store and agent health\n"
 		"  observe    Hubble-style flows of every node (filters, --last, -f, -o, --html)\n"
 		"  monitor    follow datapath events as cilium monitor lines\n"
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
 		return cmd_identity(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "service"))
 		return cmd_service(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "encrypt"))
+		return cmd_encrypt(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "observe"))

@@ -187,6 +187,59 @@ static void remove_run_dir(const char *tag)
 	rmdir(dir);
 }
 
+/*
+ * Stops what the simulator's agents started: the wireguard-go of each node (encryption:
+ * wireguard), whose pid the agent records in <state dir>/wireguard/wireguard-go.pid. A pid is
+ * signalled only while it still is a wireguard-go (the file may be stale).
+ */
+static void stop_agent_children(const char *prefix)
+{
+	struct sim_proc procs[64], *refs[64];
+	char path[PATH_MAX + 256], exe[PATH_MAX], link[64];
+	struct dirent *e;
+	size_t n = 0;
+	DIR *dh;
+
+	dh = opendir("/run/ciliate");
+	if (!dh)
+		return;
+	while ((e = readdir(dh)) && n < 64) {
+		const char *base;
+		ssize_t len;
+		FILE *f;
+		int pid = 0;
+
+		if (strncmp(e->d_name, prefix, strlen(prefix)))
+			continue;
+		snprintf(path, sizeof(path), "/run/ciliate/%s/wireguard/wireguard-go.pid",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+		if (pid <= 1)
+			continue;
+		snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+		len = readlink(link, exe, sizeof(exe) - 1);
+		if (len <= 0)
+			continue;
+		exe[len] = '\0';
+		base = strrchr(exe, '/');
+		if (strcmp(base ? base + 1 : exe, "wireguard-go"))
+			continue;
+		procs[n].pid = pid;
+		if (proc_start_time(pid, &procs[n].start))
+			continue;
+		refs[n] = &procs[n];
+		n++;
+	}
+	closedir(dh);
+	if (n)
+		sim_stop_procs(refs, n);
+}
+
 /* Removes the agents' pins (/sys/fs/bpf/ciliate/cil-<tag>-*) and state dirs
  * (/run/ciliate/cil-<tag>-*) by the cluster's prefix: also those of a lost state file. */
 static void remove_agent_dirs(const char *prefix)
@@ -265,6 +318,7 @@ int sim_down_tag(const char *tag, bool quiet, struct diag *d)
 	if (!netns_list(prefix, &found, &nfound))
 		for (i = 0; i < nfound; i++)
 			add_name(&names, &nnames, found[i]);
+	stop_agent_children(prefix);
 	e = stop_strays(names, nnames, quiet, &dd);
 	if (e) {
 		fprintf(stderr, "ciliate-sim: %s\n", dd.msg);

@@ -257,6 +257,12 @@ int sim_plan(const struct scenario *s, struct sim_cluster *c, struct diag *d)
 	c->tunnel = sim_routing_override ? sim_routing_override == SIM_ROUTING_TUNNEL
 					 : s->model.cluster.routing == ROUTING_TUNNEL;
 	c->mtu = c->tunnel ? SIM_TUNNEL_MTU : SIM_MTU;
+	/* WireGuard wraps a pod packet in 60 more bytes (IPv4 outer); pods get the MTU Cilium
+	 * gives them, 80 less (docs/ENCRYPTION.md) */
+	if (s->model.cluster.encryption == ENCRYPTION_WIREGUARD ||
+	    (cluster_config(&s->model, "enable-wireguard") &&
+	     !strcmp(cluster_config(&s->model, "enable-wireguard"), "true")))
+		c->mtu -= SIM_WIREGUARD_OVERHEAD;
 	c->underlay = s->model.cluster.underlay_cidr;
 	c->underlay_len = s->model.cluster.underlay_cidr_len;
 	c->hosts = calloc(s->model.cluster.nnodes + s->model.cluster.next_hosts + s->model.npods + 1,

@@ -36,6 +36,7 @@
 #define SIM_VXLAN_ROUTE_VNI 1
 #define SIM_VXLAN_PORT 8472
 #define SIM_MTU 1500
+#define SIM_WIREGUARD_OVERHEAD 80 /* pods' MTU with encryption: wireguard (Cilium's figure) */
 #define SIM_TUNNEL_MTU 1450  /* VXLAN over IPv4 costs 50 bytes */
 #define SIM_ECHO_READY_MS 3000
 #define SIM_STORE_KEEP_REVISIONS 1000 /* history the cluster's store keeps when it compacts */

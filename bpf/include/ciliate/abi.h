@@ -117,7 +117,8 @@ struct ipcache_value {
 	__u32 identity;
 	__be32 tunnel_endpoint; /* node IP hosting the prefix (0: not tunnelled) */
 	__u8 flags;             /* IPCACHE_F_* */
-	__u8 encrypt_key;
+	__u8 encrypt_key;       /* != 0: traffic to it is encrypted (WireGuard: its node is a
+				 * configured peer, 1; IPsec: the key id) */
 	__u16 pad;
 };
 
@@ -505,6 +506,10 @@ struct lb_src_range_key {
 #define NODE_CFG_F_PREFILTER (1u << 6)	/* prefilter-deny-cidrs is not empty */
 #define NODE_CFG_F_EGRESS_GW (1u << 7)	/* CiliumEgressGatewayPolicies exist (docs/EGRESS.md) */
 
+/* node_config.encrypt (docs/ENCRYPTION.md) */
+#define NODE_ENC_F_WIREGUARD (1u << 0) /* pod traffic to nodes with a known peer goes into wg */
+#define NODE_ENC_F_STRICT (1u << 1)    /* enable-encryption-strict-mode: never in plaintext */
+
 struct node_config {
 	__be32 node_ip;		 /* the address NodePort SNAT and masquerade translate to */
 	__be32 pod_cidr;	 /* this node's pod range */
@@ -515,7 +520,10 @@ struct node_config {
 	__u8 lb_mode;		 /* LB_MODE_* as in the model (0 snat) */
 	__u32 fabric_ifindex;	 /* the device from-netdev / to-netdev are attached to */
 	__u16 mtu;		 /* its MTU: a DSR request growing past it gets ICMP frag needed */
-	__u8 pad[2];
+	__u8 encrypt;		 /* NODE_ENC_F_* */
+	__u8 strict_cidr_len;	 /* encryption-strict-mode-cidr */
+	__be32 strict_cidr;
+	__u32 wg_ifindex;	 /* the WireGuard device pod traffic is redirected into (0: none) */
 };
 
 /* ---- XDP prefilter (docs/XDP.md): source prefixes dropped at XDP, before anything else ----
@@ -579,7 +587,7 @@ CILIATE_ABI_CHECK(lb_affinity_match, 8);
 CILIATE_ABI_CHECK(nat_key, 40);
 CILIATE_ABI_CHECK(nat_entry, 40);
 CILIATE_ABI_CHECK(lb_src_range_key, 24);
-CILIATE_ABI_CHECK(node_config, 24);
+CILIATE_ABI_CHECK(node_config, 32);
 CILIATE_ABI_CHECK(prefilter_key, 24);
 CILIATE_ABI_CHECK(egress_gw_key, 12);
 CILIATE_ABI_CHECK(egress_gw_value, 8);

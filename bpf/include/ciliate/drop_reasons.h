@@ -51,6 +51,7 @@
 	X(181, POLICY_DENY, "Policy denied by denylist")                               \
 	X(182, VLAN_FILTERED, "VLAN traffic disallowed by VLAN filter")                \
 	X(194, NO_EGRESS_GATEWAY, "No egress gateway found")                           \
+	X(195, UNENCRYPTED_TRAFFIC, "Traffic is unencrypted")                          \
 	X(196, TTL_EXCEEDED, "TTL exceeded")                                          \
 	X(204, NO_EGRESS_IP, "No Egress IP configured")                                \
 	X(220, PREFILTER_DENIED, "Denied by prefilter")
