@@ -224,6 +224,11 @@ static int parse_probe(struct parse_ctx *p, const yaml_node_t *item, const char 
 	if (err)
 		return err;
 	pr->expect_allow = !strcmp(expect, "allow");
+	n = yt_map_get(c, item, "encryptedOn");
+	if (n && !pr->expect_allow)
+		return yt_fail(c, n, yt_path(sub, "%s.encryptedOn", path),
+			       "needs expect: allow (a denied probe puts nothing on the fabric to "
+			       "check)");
 	err = parse_probe_size(p, item, path, pr);
 	if (err)
 		return err;
@@ -353,7 +358,8 @@ static int parse_fault(struct parse_ctx *p, const yaml_node_t *item, const char 
 		       struct m_fault *f)
 {
 	static const char *const fields[] = { "action", "node", NULL };
-	static const char *const actions[] = { "restart-agent", "link-down", "link-up", NULL };
+	static const char *const actions[] = { "restart-agent", "link-down", "link-up",
+					       "rekey-agent", "withdraw-key", NULL };
 	const struct yt_ctx *c = &p->yt;
 	char sub[YT_PATH_MAX], action[16] = "";
 	int err;
@@ -366,7 +372,8 @@ static int parse_fault(struct parse_ctx *p, const yaml_node_t *item, const char 
 		err = yt_require(c, item, path, "node");
 	if (!err)
 		err = choice_field(p, item, "action", path, actions,
-				   "restart-agent | link-down | link-up", action, sizeof(action));
+				   "restart-agent | link-down | link-up | rekey-agent | withdraw-key",
+				   action, sizeof(action));
 	if (!err)
 		err = yt_str(c, yt_map_get(c, item, "node"), yt_path(sub, "%s.node", path), f->node,
 			     sizeof(f->node));
@@ -377,6 +384,8 @@ static int parse_fault(struct parse_ctx *p, const yaml_node_t *item, const char 
 			       "\"%s\" is not a node of the Cluster", f->node);
 	f->action = !strcmp(action, "restart-agent") ? FAULT_RESTART_AGENT :
 		    !strcmp(action, "link-down")     ? FAULT_LINK_DOWN :
+		    !strcmp(action, "rekey-agent")   ? FAULT_REKEY_AGENT :
+		    !strcmp(action, "withdraw-key")  ? FAULT_WITHDRAW_KEY :
 						       FAULT_LINK_UP;
 	return 0;
 }

@@ -397,6 +397,51 @@ static void local_name(int fd, struct attempt *a)
 }
 
 /*
+ * The head of a plain (echo-mode) request: "ciliate-probe from=IP:PORT/PROTO seq=N". It names
+ * the attempt's own source address and port, so the request is unique among every probe
+ * running at the same time: the runner looks for exactly these bytes on the fabric
+ * (encryptedOn, docs/SIMULATOR.md). The echo server ignores words it does not know.
+ */
+static void request_head(char *head, size_t size, const struct attempt *a, const char *proto)
+{
+	if (a->local_port)
+		snprintf(head, size, "ciliate-probe from=%s%s%s:%u/%s seq=%u",
+			 strchr(a->local_ip, ':') ? "[" : "", a->local_ip,
+			 strchr(a->local_ip, ':') ? "]" : "", a->local_port, proto, a->seq);
+	else
+		snprintf(head, size, "ciliate-probe seq=%u", a->seq);
+}
+
+/*
+ * TCP Fast Open sends the request with the SYN, so its source must be known before: the
+ * socket is bound to the address the route to --to picks (a connected UDP socket tells it;
+ * --source binds it already) and an ephemeral port. 0 or -errno.
+ */
+static int bind_source(const struct opts *o, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int u, err = 0;
+
+	if (o->src_len)
+		return 0; /* open_socket bound it */
+	u = socket(o->dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (u < 0)
+		return -errno;
+	if (connect(u, (const struct sockaddr *)&o->dst, o->dst_len) ||
+	    getsockname(u, (struct sockaddr *)&ss, &len))
+		err = -errno;
+	close(u);
+	if (err)
+		return err;
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	return bind(fd, (const struct sockaddr *)&ss, len) ? -errno : 0;
+}
+
+/*
  * A request: head, then (total > the head) '.' filler up to total bytes, the last one a
  * newline. Returns its length (at most size - 1).
  */
@@ -615,10 +660,10 @@ static int read_filler(int fd, struct attempt *a, const char *line_end, size_t l
 
 static void tcp_attempt(const struct opts *o, struct attempt *a, uint64_t deadline, char *buf)
 {
-	char req[REQ_MAX + 1], host[IP_STRLEN + 16], head[96];
+	char req[REQ_MAX + 1], host[IP_STRLEN + 16], head[192];
 	size_t len = 0, off = 0;
 	socklen_t sl = sizeof(int);
-	int fd, err = 0, so_err = 0, r, req_len, one = 1;
+	int fd, err = 0, so_err = 0, r, req_len = -1, one = 1;
 	bool eof = false;
 	ssize_t n;
 
@@ -629,8 +674,30 @@ static void tcp_attempt(const struct opts *o, struct attempt *a, uint64_t deadli
 		req_len = probe_http_request(req, sizeof(req), o->method ? o->method : "GET",
 					     o->path ? o->path : "/", o->host_given ? NULL : host,
 					     o->headers, o->n_headers);
-	} else {
-		snprintf(head, sizeof(head), "ciliate-probe seq=%u", a->seq);
+	}
+	fd = open_socket(o, SOCK_STREAM);
+	if (fd < 0) {
+		fail(a, "connect", fd);
+		return;
+	}
+	if (o->tfo && !o->http) {
+		/* the request names its source (below) and rides in the SYN: bind first */
+		r = bind_source(o, fd);
+		if (r) {
+			fail(a, "connect", r);
+			goto out;
+		}
+		local_name(fd, a);
+	} else if (!o->http) {
+		if (connect(fd, (const struct sockaddr *)&o->dst, o->dst_len) &&
+		    errno != EINPROGRESS) {
+			fail(a, "connect", -errno);
+			goto out;
+		}
+		local_name(fd, a); /* bound by connect(): known even if the handshake never ends */
+	}
+	if (!o->http) {
+		request_head(head, sizeof(head), a, "TCP");
 		if (o->response_bytes)
 			snprintf(head + strlen(head), sizeof(head) - strlen(head), " respond=%u",
 				 o->response_bytes);
@@ -640,14 +707,9 @@ static void tcp_attempt(const struct opts *o, struct attempt *a, uint64_t deadli
 	}
 	if (req_len < 0) {
 		fail(a, "send", -E2BIG);
-		return;
+		goto out;
 	}
 	a->sent_bytes = (unsigned int)req_len;
-	fd = open_socket(o, SOCK_STREAM);
-	if (fd < 0) {
-		fail(a, "connect", fd);
-		return;
-	}
 	if (o->tfo) {
 		/* TCP Fast Open without a cookie: the SYN carries the first bytes of the
 		 * request (sendto with MSG_FASTOPEN connects and sends at once) */
@@ -663,12 +725,14 @@ static void tcp_attempt(const struct opts *o, struct attempt *a, uint64_t deadli
 		}
 		a->syn_data = n > 0 ? (int)n : 0;
 		off = n > 0 ? (size_t)n : 0;
-	} else if (connect(fd, (const struct sockaddr *)&o->dst, o->dst_len) &&
-		   errno != EINPROGRESS) {
-		fail(a, "connect", -errno);
-		goto out;
+	} else if (o->http) {
+		if (connect(fd, (const struct sockaddr *)&o->dst, o->dst_len) &&
+		    errno != EINPROGRESS) {
+			fail(a, "connect", -errno);
+			goto out;
+		}
+		local_name(fd, a); /* bound by connect(): known even if the handshake never ends */
 	}
-	local_name(fd, a); /* bound by connect(): known even if the handshake never ends */
 	r = wait_fd(fd, POLLOUT, deadline);
 	if (r <= 0) {
 		fail(a, "connect", r);
@@ -757,7 +821,7 @@ out:
 static void udp_attempt(const struct opts *o, struct attempt *a, uint64_t start,
 			uint64_t deadline, char *buf)
 {
-	char req[REQ_MAX + 1], tag[32], head[64];
+	char req[REQ_MAX + 1], tag[32], head[160];
 	uint64_t step, window;
 	unsigned int nonce, fit;
 	const char *echoed;
@@ -783,7 +847,8 @@ static void udp_attempt(const struct opts *o, struct attempt *a, uint64_t start,
 	local_name(fd, a);
 	nonce = (unsigned int)(start ^ (start >> 32) ^ ((uint64_t)getpid() << 16)) ^ a->seq;
 	snprintf(tag, sizeof(tag), "nonce=%08x", nonce);
-	snprintf(head, sizeof(head), "ciliate-probe seq=%u %s%s", a->seq, tag, pmtu ? " " : "");
+	request_head(head, sizeof(head), a, "UDP");
+	snprintf(head + strlen(head), sizeof(head) - strlen(head), " %s%s", tag, pmtu ? " " : "");
 	req_len = build_request(req, sizeof(req), head, o->payload_bytes);
 	step = (deadline - start) / o->udp_tries;
 	/* one more datagram than the tries when an ICMP fragmentation-needed (or a path MTU

@@ -5,7 +5,10 @@
  * check (SPEC section 5: "DSR: the reply never crossed that node's fabric interface"): a
  * capture on the fabric side of the node's underlay veth for as long as the step's probes
  * run, read back with libpcap and filtered for reply packets of the probe's flows, plain or
- * inside VXLAN (UDP 8472).
+ * inside VXLAN (UDP 8472); and the encryptedOn check (SPEC section 5: "no plaintext pod
+ * traffic captured on the underlay"): every packet on a node's fabric link during the step,
+ * searched for a probe's request bytes and for an IPv4 header of its pod addresses at any
+ * offset.
  */
 #include "run.h"
 
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +31,8 @@
 #define REPLY_READY_MS 3000      /* tcpdump must be listening by then */
 #define VXLAN_PORT 8472
 #define LINKTYPE_ETHERNET 1      /* DLT_EN10MB (pcap/bpf.h is not included here) */
+#define FABRIC_SNAPLEN "4096"    /* headers and the start of every payload, inner ones too */
+#define FABRIC_COUNT 20000       /* packets kept per node and step, at most */
 
 int sim_tcpdump_start(const struct sim_tcpdump *t, pid_t *pid, int *err_fd)
 {
@@ -163,13 +169,13 @@ static int wait_listening(struct sim_reply_watch *w)
 	}
 }
 
-int sim_reply_watch_start(const struct sim_cluster *c, const char *node, const char *client_ip,
-			  const char *file, struct sim_reply_watch *w)
+/* tcpdump on node's fabric veth end into file (filter: NULL for every packet). */
+static int watch_start(const struct sim_cluster *c, const char *node, const char *file,
+		       char *filter, const char *snaplen, long count, struct sim_reply_watch *w)
 {
 	const struct sim_host *h = sim_find_host(c, SIM_NODE, node);
-	char filter[96];
 	struct sim_tcpdump t = { 0 };
-	char *fv[1];
+	char *fv[1] = { filter };
 
 	memset(w, 0, sizeof(*w));
 	w->pid = -1;
@@ -182,19 +188,15 @@ int sim_reply_watch_start(const struct sim_cluster *c, const char *node, const c
 	snprintf(w->netns, sizeof(w->netns), "%s", c->fabric);
 	snprintf(w->iface, sizeof(w->iface), "%s", h->ifname);
 	snprintf(w->file, sizeof(w->file), "%s", file);
-	/* anything to the client, and all VXLAN (the inner header is filtered afterwards) */
-	snprintf(filter, sizeof(filter), "ip and (dst host %s or udp port %d)", client_ip,
-		 VXLAN_PORT);
-	fv[0] = filter;
 	t.netns = w->netns;
 	t.iface = w->iface;
 	t.file = w->file;
-	t.snaplen = REPLY_SNAPLEN;
-	t.count = REPLY_COUNT;
+	t.snaplen = snaplen;
+	t.count = count;
 	t.as_root = true;
 	t.immediate = true;
 	t.filter = fv;
-	t.nfilter = 1;
+	t.nfilter = filter ? 1 : 0;
 	unlink(file);
 	if (sim_tcpdump_start(&t, &w->pid, &w->err_fd)) {
 		snprintf(w->error, sizeof(w->error), "cannot start tcpdump: %s", strerror(errno));
@@ -207,6 +209,23 @@ int sim_reply_watch_start(const struct sim_cluster *c, const char *node, const c
 		return -EIO;
 	}
 	return 0;
+}
+
+int sim_reply_watch_start(const struct sim_cluster *c, const char *node, const char *client_ip,
+			  const char *file, struct sim_reply_watch *w)
+{
+	char filter[96];
+
+	/* anything to the client, and all VXLAN (the inner header is filtered afterwards) */
+	snprintf(filter, sizeof(filter), "ip and (dst host %s or udp port %d)", client_ip,
+		 VXLAN_PORT);
+	return watch_start(c, node, file, filter, REPLY_SNAPLEN, REPLY_COUNT, w);
+}
+
+int sim_fabric_watch_start(const struct sim_cluster *c, const char *node, const char *file,
+			   struct sim_reply_watch *w)
+{
+	return watch_start(c, node, file, NULL, FABRIC_SNAPLEN, FABRIC_COUNT, w);
 }
 
 int sim_reply_watch_stop(struct sim_reply_watch *w)
@@ -239,7 +258,7 @@ void sim_reply_watch_free(struct sim_reply_watch *w)
 	if (w->err_fd >= 0)
 		close(w->err_fd);
 	w->err_fd = -1;
-	if (w->started && w->file[0])
+	if (w->started && w->file[0] && !w->kept)
 		unlink(w->file);
 	w->started = false;
 }
@@ -349,5 +368,131 @@ int sim_reply_watch_count(struct sim_reply_watch *w, const struct sim_reply_flow
 			 "before the probes ended: cannot tell", w->iface, REPLY_COUNT);
 		return -EIO;
 	}
+	return 0;
+}
+
+/* ---- encryptedOn: fabric ------------------------------------------------------------- */
+
+/* An IPv4 header of proto at p (at least 20 bytes) from a to one of bs, or back. */
+static bool header_pair(const u_char *p, uint8_t proto, uint32_t a, const uint32_t *bs,
+			size_t nb)
+{
+	uint32_t s, d;
+	size_t k;
+
+	if ((p[0] & 0xf0) != 0x40 || (p[0] & 0x0f) < 5 || get16(p + 2) < 20 || p[9] != proto)
+		return false;
+	memcpy(&s, p + 12, 4);
+	memcpy(&d, p + 16, 4);
+	if (s != a && d != a)
+		return false;
+	for (k = 0; k < nb; k++)
+		if ((s == a && d == bs[k]) || (d == a && s == bs[k]))
+			return true;
+	return false;
+}
+
+/* The probe's request in one frame: true with where into what. */
+static bool frame_payload(const struct sim_plain_flow *f, const u_char *p, size_t len,
+			  char *what, size_t size)
+{
+	size_t k;
+
+	for (k = 0; k < f->ntokens; k++) {
+		size_t tl = strlen(f->tokens[k]);
+		const u_char *at = tl ? memmem(p, len, f->tokens[k], tl) : NULL;
+
+		if (at) {
+			snprintf(what, size, "the probe's request in plaintext (\"%s\" at byte %zu)",
+				 f->tokens[k], (size_t)(at - p));
+			return true;
+		}
+	}
+	return false;
+}
+
+/* An IPv4 header of the flow at any offset of one frame: true with where into what. */
+static bool frame_header(const struct sim_plain_flow *f, const u_char *p, size_t len,
+			 char *what, size_t size)
+{
+	char a[IP4_STR_MAX], b[IP4_STR_MAX];
+	uint32_t s, d;
+	size_t off;
+
+	for (off = 0; off + 20 <= len; off++) {
+		if (!header_pair(p + off, f->proto, f->src, f->dsts, f->ndsts))
+			continue;
+		memcpy(&s, p + off + 12, 4);
+		memcpy(&d, p + off + 16, 4);
+		snprintf(what, size, "a plaintext IPv4 header %s > %s at byte %zu%s",
+			 ip4_format(s, a), ip4_format(d, b), off,
+			 off == 14 ? " (the packet's own)" : " (inside an encapsulation)");
+		return true;
+	}
+	return false;
+}
+
+int sim_fabric_watch_scan(struct sim_reply_watch *w, const struct sim_plain_flow *f,
+			  struct sim_plain_hit *h)
+{
+	char errbuf[PCAP_ERRBUF_SIZE], what[sizeof(h->payload_what)];
+	struct pcap_pkthdr *hdr;
+	const u_char *data;
+	pcap_t *pc;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	if (!w->stopped) {
+		if (!w->error[0])
+			snprintf(w->error, sizeof(w->error), "the capture on %s did not run",
+				 w->iface);
+		return -EIO;
+	}
+	pc = pcap_open_offline(w->file, errbuf);
+	if (!pc) {
+		snprintf(w->error, sizeof(w->error), "reading the capture: %.200s", errbuf);
+		return -EIO;
+	}
+	while ((rc = pcap_next_ex(pc, &hdr, &data)) == 1) {
+		bool payload, header;
+
+		h->total++;
+		payload = frame_payload(f, data, hdr->caplen, what, sizeof(what));
+		if (payload && !h->payload_packets++) {
+			h->payload_first = h->total;
+			snprintf(h->payload_what, sizeof(h->payload_what), "%s", what);
+		}
+		header = !payload && frame_header(f, data, hdr->caplen, what, sizeof(what));
+		if ((payload || header) && !h->packets++) {
+			h->first = h->total;
+			snprintf(h->what, sizeof(h->what), "%s", what);
+		}
+	}
+	pcap_close(pc);
+	w->total = h->total;
+	if (!h->packets && h->total >= FABRIC_COUNT) { /* tcpdump stopped at its bound */
+		snprintf(w->error, sizeof(w->error), "the capture on %s filled up (%d packets) "
+			 "before the probes ended: cannot tell", w->iface, FABRIC_COUNT);
+		return -EIO;
+	}
+	return 0;
+}
+
+int sim_fabric_watch_keep(struct sim_reply_watch *w, const char *name)
+{
+	char path[sizeof(w->file)];
+
+	if (w->kept)
+		return 0;
+	if (mkdir("/run/ciliate", 0755) && errno != EEXIST)
+		return -errno;
+	if (mkdir(SIM_FABRIC_KEEP_DIR, 0755) && errno != EEXIST)
+		return -errno;
+	if ((size_t)snprintf(path, sizeof(path), SIM_FABRIC_KEEP_DIR "/%s", name) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (rename(w->file, path))
+		return -errno;
+	snprintf(w->file, sizeof(w->file), "%s", path);
+	w->kept = true;
 	return 0;
 }

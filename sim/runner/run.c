@@ -9,8 +9,10 @@
  * after a preflight showed the target's server answering inside its own namespace; an allow
  * holds only when the intended target answered. Honest reporting with
  * --no-datapath: a step that changes state fails all its checks ("policy changes need the
- * datapath: not applied"), a `deny` expectation fails whatever was observed. Assertions the
- * simulator cannot check yet (encryptedOn) fail with "not implemented". clientIPSeen:
+ * datapath: not applied"), a `deny` expectation fails whatever was observed. encryptedOn:
+ * fabric captures every packet on the fabric links of the probe's nodes (every node for a
+ * service or an external host) while the step's probes run and fails if any carries the
+ * probe's request or an IPv4 header of its addresses in plaintext (capture.c). clientIPSeen:
  * egress-ip compares with the egress IP the model's egress_route_of gives for the pod and
  * destination, over the store's objects as the step left them. replyBypasses: node/N captures on N's fabric link while the step's probes
  * run (capture.c) and fails if a reply packet of the probe's flows crossed it.
@@ -40,6 +42,15 @@
 
 volatile int sim_interrupted;
 
+/* encryptedOn: fabric — the step's captures, one per node some probe needs (indexed like
+ * the cluster's hosts; only nodes' entries are used). */
+struct fabric_watches {
+	struct sim_reply_watch *w; /* c->nhosts entries */
+	bool *want;
+	size_t n;
+	unsigned int step;         /* the run's n-th step with captures (file names) */
+};
+
 struct pending {
 	struct sim_check chk;
 	int job;                     /* index into the step's jobs; -1: not run */
@@ -51,6 +62,7 @@ struct pending {
 	const struct sim_host *source, *target;
 	char src_ip[IP4_STR_MAX];
 	struct sim_reply_watch *watch; /* replyBypasses: the capture on that node's link (heap) */
+	struct fabric_watches *fabric; /* encryptedOn: the step's captures (NULL: none) */
 	unsigned int dsr_overhead;     /* pmtu: what the DSR dispatch adds to a request */
 	const struct cluster_model *model; /* the step's model (egress gateway policies) */
 };
@@ -603,6 +615,117 @@ static void check_reply_bypasses(const struct pending *p, const struct sim_probe
 	free(srcs);
 }
 
+/* The nodes whose fabric links an encryptedOn probe's traffic may cross: its source's and
+ * its target's node; every node for a service (the backend is picked on the way), an
+ * external host at either end, or anything else not on a known node. */
+static bool fabric_node_wanted(const struct sim_cluster *c, const struct pending *p,
+			       const struct sim_host *node)
+{
+	const struct sim_host *a = node_of_host(c, p->source), *b = node_of_host(c, p->target);
+
+	if (p->svc.svc || !a || !b)
+		return true;
+	return node == a || node == b;
+}
+
+/* What is this probe's plaintext: each attempt's request head (the probe names its source
+ * address, port and protocol in it), and IPv4 headers between its source and its target
+ * (the frontend) or any backend. */
+static int plain_flow(const struct pending *p, const struct sim_probe_job *j,
+		      struct sim_plain_flow *f, uint32_t **dsts)
+{
+	size_t i;
+
+	memset(f, 0, sizeof(*f));
+	*dsts = calloc(p->svc.nbackends + 1, sizeof(**dsts));
+	if (!*dsts || ip4_parse(p->src_ip, &f->src) || ip4_parse(j->to, &(*dsts)[0]))
+		return -EINVAL;
+	for (i = 0; i < p->svc.nbackends; i++)
+		(*dsts)[i + 1] = p->svc.backends[i].ip;
+	f->proto = j->proto;
+	f->dsts = *dsts;
+	f->ndsts = p->svc.nbackends + 1;
+	for (i = 0; j->proto != IPPROTO_ICMP && i < j->nsports && i < SIM_PLAIN_TOKENS_MAX; i++)
+		snprintf(f->tokens[f->ntokens++], SIM_PLAIN_TOKEN_MAX,
+			 "ciliate-probe from=%s:%u/%s seq=", p->src_ip, j->sports[i],
+			 proto_str(j->proto));
+	return 0;
+}
+
+/*
+ * encryptedOn: fabric. The probe was answered and none of the packets captured on the
+ * fabric links of its nodes during the step carries its plaintext (plain_flow). A capture
+ * that shows a leak is kept (moved out of the run directory) and named.
+ */
+static void check_encrypted_on(const struct sim_cluster *c, struct pending *p,
+			       const struct sim_probe_job *j)
+{
+	struct fabric_watches *fw = p->fabric;
+	struct sim_check *chk = &p->chk;
+	struct sim_plain_flow f;
+	struct sim_plain_hit h;
+	char nodes[256] = "", name[192];
+	uint32_t *dsts = NULL;
+	long total = 0, leaks = 0;
+	size_t i, len;
+	int err;
+
+	if (!j->allowed) {
+		reason_add(chk, "encryptedOn: no answer");
+		return;
+	}
+	if (!fw || plain_flow(p, j, &f, &dsts)) {
+		free(dsts);
+		reason_add(chk, "encryptedOn: %s", fw ? "no source or destination address" :
+			   "no capture of the fabric (out of memory)");
+		return;
+	}
+	for (i = 0; i < fw->n; i++) {
+		struct sim_reply_watch *w = &fw->w[i];
+
+		if (!fw->want[i] || !fabric_node_wanted(c, p, &c->hosts[i]))
+			continue;
+		len = strlen(nodes);
+		snprintf(nodes + len, sizeof(nodes) - len, "%s%s", len ? "/" : "", w->node);
+		if (w->error[0] || sim_fabric_watch_scan(w, &f, &h)) {
+			reason_add(chk, "encryptedOn: no capture of %s's fabric link: %s", w->node,
+				   w->error);
+			continue;
+		}
+		total += h.total;
+		if (!h.packets)
+			continue;
+		leaks += h.packets;
+		snprintf(name, sizeof(name), "%s-%d-step%u-%s.pcap", c->tag, (int)getpid(),
+			 fw->step, w->node);
+		err = sim_fabric_watch_keep(w, name);
+		if (leaks > h.packets) { /* another node's was described already */
+			reason_add(chk, "also %ld packet(s) in plaintext on %s's fabric link (%s), "
+				   "the first packet %ld: capture %s", h.packets, w->node, w->iface,
+				   h.first, w->file);
+			continue;
+		}
+		reason_add(chk, "encryptedOn fabric: packet %ld on %s's fabric link (%s) carries %s",
+			   h.first, w->node, w->iface, h.what);
+		len = strlen(chk->reason);
+		if (h.payload_packets && h.payload_first != h.first)
+			snprintf(chk->reason + len, sizeof(chk->reason) - len, ", packet %ld %s",
+				 h.payload_first, h.payload_what);
+		len = strlen(chk->reason);
+		snprintf(chk->reason + len, sizeof(chk->reason) - len,
+			 " (%ld packet(s) in plaintext): capture %s%s%s%s", h.packets, w->file,
+			 err ? " (could not keep it: " : "", err ? strerror(-err) : "",
+			 err ? "; removed with the run directory)" : "");
+	}
+	free(dsts);
+	len = strlen(chk->observed);
+	snprintf(chk->observed + len, sizeof(chk->observed) - len,
+		 " fabric: %ld packet(s) on %s during the step, %ld of this probe's in plaintext",
+		 total, nodes[0] ? nodes : "no node", leaks);
+	if (leaks && p->model && p->model->cluster.encryption == ENCRYPTION_NONE)
+		reason_add(chk, "the cluster has encryption: none");
+}
+
 /* The MTU of a node's fabric device (eth0 in its namespace); 0 when it cannot be read. */
 static unsigned int node_fabric_mtu(const struct sim_cluster *c, const char *node)
 {
@@ -918,8 +1041,10 @@ static void check_assertions(const struct sim_cluster *c, struct pending *p,
 		reason_add(chk, "tcpFastOpen: the SYN carried no data (%d bytes)", j->pmtu.syn_data);
 	if (pr->pmtu[0])
 		check_pmtu(c, p, j, ev);
-	if (pr->encrypted_on[0])
-		reason_add(chk, "encryptedOn: not implemented");
+	if (pr->encrypted_on[0] && !pr->expect_allow)
+		reason_add(chk, "encryptedOn: needs expect: allow");
+	else if (pr->encrypted_on[0])
+		check_encrypted_on(c, p, j);
 	if (pr->drop_reason[0] && !c->datapath)
 		reason_add(chk, "dropReason: needs the datapath (--no-datapath)");
 	else if (pr->drop_reason[0] && strcmp(pr->drop_reason, chk->drop_reason))
@@ -968,6 +1093,9 @@ static void describe_expected(struct pending *p, bool expect_allow)
 	len = strlen(e);
 	if (pr->pmtu[0])
 		snprintf(e + len, size - len, " pmtu=%s", pr->pmtu);
+	len = strlen(e);
+	if (pr->encrypted_on[0])
+		snprintf(e + len, size - len, " encryptedOn=%s", pr->encrypted_on);
 }
 
 static void init_check(struct pending *p, const char *scenario, const struct m_test *t,
@@ -1428,19 +1556,83 @@ static void start_reply_watches(const struct sim_cluster *c, struct pending *ps,
 	}
 }
 
+/* encryptedOn probes: one capture per node any of them needs, shared by them all, running
+ * before the probes start (a capture that cannot start fails those checks, reported then). */
+static void start_fabric_watches(const struct sim_cluster *c, struct pending *ps, size_t n,
+				 struct fabric_watches *fw)
+{
+	static unsigned int steps;
+	char dir[192], file[256];
+	bool any = false;
+	size_t i, k;
+
+	memset(fw, 0, sizeof(*fw));
+	for (i = 0; i < n; i++)
+		any = any || (ps[i].probe && ps[i].probe->encrypted_on[0] && ps[i].job >= 0);
+	if (!any)
+		return;
+	fw->w = calloc(c->nhosts, sizeof(*fw->w));
+	fw->want = calloc(c->nhosts, sizeof(*fw->want));
+	if (!fw->w || !fw->want) {
+		free(fw->w);
+		free(fw->want);
+		memset(fw, 0, sizeof(*fw));
+		return; /* the checks fail: no capture */
+	}
+	fw->n = c->nhosts;
+	fw->step = ++steps;
+	for (k = 0; k < fw->n; k++) { /* nothing to kill or close until started */
+		fw->w[k].pid = -1;
+		fw->w[k].err_fd = -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (!ps[i].probe || !ps[i].probe->encrypted_on[0] || ps[i].job < 0)
+			continue;
+		ps[i].fabric = fw;
+		for (k = 0; k < c->nhosts; k++)
+			if (c->hosts[k].kind == SIM_NODE && fabric_node_wanted(c, &ps[i], &c->hosts[k]))
+				fw->want[k] = true;
+	}
+	sim_run_dir(c->tag, dir, sizeof(dir));
+	for (k = 0; k < fw->n && !sim_interrupted; k++) {
+		if (!fw->want[k])
+			continue;
+		snprintf(file, sizeof(file), "%.150s/fabric-%u-%.64s.pcap", dir, fw->step,
+			 c->hosts[k].name);
+		sim_fabric_watch_start(c, c->hosts[k].name, file, &fw->w[k]);
+	}
+}
+
+static void free_fabric_watches(struct fabric_watches *fw)
+{
+	size_t k;
+
+	for (k = 0; k < fw->n; k++)
+		if (fw->want[k])
+			sim_reply_watch_free(&fw->w[k]);
+	free(fw->w);
+	free(fw->want);
+	memset(fw, 0, sizeof(*fw));
+}
+
 /* After the probes: a short grace for late replies, then every capture stops. */
-static void stop_reply_watches(struct pending *ps, size_t n)
+static void stop_reply_watches(struct pending *ps, size_t n, struct fabric_watches *fw)
 {
 	bool any = false;
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		any = any || (ps[i].watch && ps[i].watch->pid > 0);
+	for (i = 0; i < fw->n; i++)
+		any = any || (fw->want[i] && fw->w[i].pid > 0);
 	if (any)
 		usleep(200 * 1000);
 	for (i = 0; i < n; i++)
 		if (ps[i].watch)
 			sim_reply_watch_stop(ps[i].watch);
+	for (i = 0; i < fw->n; i++)
+		if (fw->want[i])
+			sim_reply_watch_stop(&fw->w[i]);
 }
 
 static int run_step(struct sim_cluster *c, const struct scenario *s, const char *scenario,
@@ -1450,6 +1642,7 @@ static int run_step(struct sim_cluster *c, const struct scenario *s, const char 
 	struct sim_probe_job *jobs;
 	struct sim_stream *streams = NULL;
 	struct preflights pf = { 0 };
+	struct fabric_watches fw = { 0 };
 	struct cluster_model *owned = NULL;
 	const struct cluster_model *model;
 	struct sim_evidence ev;
@@ -1499,8 +1692,9 @@ static int run_step(struct sim_cluster *c, const struct scenario *s, const char 
 		goto out;
 	}
 	start_reply_watches(c, ps, n);
+	start_fabric_watches(c, ps, n, &fw);
 	sim_probe_run(jobs, njobs, SIM_PROBE_PARALLEL);
-	stop_reply_watches(ps, n);
+	stop_reply_watches(ps, n, &fw);
 	if (c->datapath)
 		sim_evidence_collect(c, &ev, sim_flow_log);
 	for (i = 0; i < n; i++) {
@@ -1523,6 +1717,7 @@ out:
 	sim_evidence_free(&ev);
 	free(streams);
 	pendings_free(ps, n);
+	free_fabric_watches(&fw);
 	free(ps);
 	sim_probe_jobs_free(jobs, njobs);
 	free(jobs);

@@ -253,6 +253,7 @@ struct sim_reply_watch {
 	char error[256];   /* why the capture cannot tell ("" none) */
 	long seen, total;  /* reply packets of the flow / packets captured */
 	char example[192]; /* the first reply packet seen */
+	bool kept;         /* encryptedOn: moved out of the run directory, never removed */
 };
 
 /* The reply direction of a probe's flows: proto from one of srcs (the target or frontend and
@@ -274,7 +275,52 @@ int sim_reply_watch_start(const struct sim_cluster *c, const char *node, const c
 int sim_reply_watch_stop(struct sim_reply_watch *w);
 /* Counts the captured reply packets of f (w->seen, w->example). 0 or -EIO (w->error). */
 int sim_reply_watch_count(struct sim_reply_watch *w, const struct sim_reply_flow *f);
-/* Kills a running capture and removes its file; safe on every path, repeatable. */
+/* Kills a running capture and removes its file (unless kept); safe on every path,
+ * repeatable. */
 void sim_reply_watch_free(struct sim_reply_watch *w);
+
+/* encryptedOn: fabric. One capture of every packet on a node's fabric link (the fabric side
+ * of its underlay veth) while the step's probes run, shared by the step's encryptedOn probes;
+ * each probe then looks for its own plaintext in it. */
+#define SIM_FABRIC_KEEP_DIR "/run/ciliate/sim-captures" /* captures that proved a leak */
+#define SIM_PLAIN_TOKENS_MAX SIM_PROBE_PORTS_MAX
+#define SIM_PLAIN_TOKEN_MAX 96
+
+/* What is a probe's plaintext on the fabric: its request (each attempt's own head,
+ * "ciliate-probe from=IP:PORT/PROTO seq=", which the echo answer repeats) anywhere in a
+ * packet's bytes, or an IPv4 header of proto from src to one of dsts or back, at any offset
+ * (the outer header or one inside VXLAN, Geneve, IPIP...). */
+struct sim_plain_flow {
+	uint8_t proto;            /* the header's protocol (the probe's) */
+	uint32_t src;             /* network order */
+	const uint32_t *dsts;     /* the target or frontend and the backends (network order) */
+	size_t ndsts;
+	char tokens[SIM_PLAIN_TOKENS_MAX][SIM_PLAIN_TOKEN_MAX];
+	size_t ntokens;
+};
+
+/* What a scan found. Packet numbers are 1-based, as tshark's frame.number. */
+struct sim_plain_hit {
+	long total;     /* packets captured */
+	long packets;   /* packets carrying plaintext of the flow (request or header) */
+	long first;     /* the first of them */
+	char what[256]; /* what it carries and where */
+	long payload_packets; /* packets carrying the request itself */
+	long payload_first;
+	char payload_what[192];
+};
+
+/* Starts tcpdump (into file, every packet) on node's fabric veth end; returns once it listens
+ * (at most 3 s). 0, or -errno with w->error set. Stop it with sim_reply_watch_stop, free it
+ * with sim_reply_watch_free. */
+int sim_fabric_watch_start(const struct sim_cluster *c, const char *node, const char *file,
+			   struct sim_reply_watch *w);
+/* Reads the stopped capture back and looks for f's plaintext. 0 (h filled; a full capture
+ * without a hit is an error: it cannot tell) or -EIO (w->error). */
+int sim_fabric_watch_scan(struct sim_reply_watch *w, const struct sim_plain_flow *f,
+			  struct sim_plain_hit *h);
+/* Moves the capture to SIM_FABRIC_KEEP_DIR/NAME (it outlives the run directory) and keeps it;
+ * w->file is its new path. Repeatable. 0 or -errno. */
+int sim_fabric_watch_keep(struct sim_reply_watch *w, const char *name);
 
 #endif

@@ -39,7 +39,7 @@ passed=0
 failed=0
 start=$SECONDS
 # tags of every cluster this suite brings up (scenario metadata.name, sanitised)
-TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6 delname recfail unproven repl841e repl748c"
+TAGS="faulbf7a faul4bd6 samenode xnative xtunnel ovlid podhost hostpod nodenode podext wrong stcrasha stcrashb stlost stkill exam71af defa55b7 egreabb4 udponly faulf5c6 delname recfail unproven repl841e repl748c encp0e9d encpc5b2"
 
 source tests/lib/suite.sh # pass / fail (cwd is the repository root)
 
@@ -401,6 +401,57 @@ for mode in tunnel native; do
 	no_capture_left() { [ -n "$tag" ] && [ -z "$left" ] && [ ! -e "$STATE_DIR/$tag" ]; }
 	check "replyBypasses ($mode): no capture or capture file left" no_capture_left
 done
+
+# ---- 2b1. encryptedOn: fabric on a cluster without encryption ---------------------------
+# tests/sim/fixtures/encrypted-on-plain.yaml in both routing modes (tags encp0e9d tunnel,
+# encpc5b2 native): x/a (node-1) -> x/b (node-2) over TCP and UDP crosses the fabric in
+# plaintext and must FAIL, naming the packet, the node and the kept capture (in tunnel routing
+# the pod header is inside VXLAN); x/a -> x/c on the same node must pass, also in the step
+# whose captures hold the others' plaintext. The capture kept must hold that packet.
+last_packet() { # FILE N: packet N of FILE as tcpdump -A prints it
+	tcpdump -nr "$1" -c "$2" -A 2>/dev/null |
+		awk '/^[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\./ { buf = "" } { buf = buf $0 "\n" } END { printf "%s", buf }'
+}
+for mode in tunnel native; do
+	out=$tmp/enc-$mode.out
+	"$SIM" run tests/sim/fixtures/encrypted-on-plain.yaml --routing $mode \
+		--report "$tmp/enc-$mode.json" >"$out" 2>&1
+	rc=$?
+	tag=$(grep -oE 'cluster enc-plain \(tag [a-z0-9]+\)' "$out" | grep -oE '[a-z0-9]+\)$' | tr -d ')')
+	kept=$(grep -oE '/run/ciliate/sim-captures/[a-z0-9]+-[0-9]+-step[0-9]+-node-[0-9]+\.pcap' "$out" | sort -u)
+	why="exit $rc; $(grep -E 'FAIL|ok ' "$out" | head -6)"
+	where='\(the packet.s own\)'; [ $mode = tunnel ] && where='\(inside an encapsulation\)'
+	cap="capture /run/ciliate/sim-captures/$tag-[0-9]+-step1-node-1\.pcap"
+	enc_checks() {
+		[ $rc -eq 1 ] && [ -n "$tag" ] &&
+			[ "$(jq '[.checks[] | select(.pass == false)] | length' "$tmp/enc-$mode.json")" -eq 2 ] &&
+			grep -qE "FAIL  x/a -> x/b 80/TCP: expected allow encryptedOn=fabric, .*encryptedOn fabric: packet [0-9]+ on node-1's fabric link \(n0\) carries a plaintext IPv4 header 10\.244\.0\.10 > 10\.244\.1\.10 at byte [0-9]+ $where, packet [0-9]+ the probe's request in plaintext .*: $cap; also [0-9]+ packet\(s\) in plaintext on node-2's fabric link \(n1\), .*; the cluster has encryption: none$" "$out" &&
+			grep -qE "FAIL  x/a -> x/b 53/UDP: expected allow encryptedOn=fabric, .*encryptedOn fabric: packet [0-9]+ on node-1's fabric link \(n0\) carries the probe's request in plaintext \(\"ciliate-probe from=10\.244\.0\.10:[0-9]+/UDP seq=\" at byte [0-9]+\) .*: $cap" "$out" &&
+			[ "$(grep -cE "ok    x/a -> x/c 80/TCP: expected allow encryptedOn=fabric, observed allow .* fabric: [0-9]+ packet\(s\) on node-1 during the step, 0 of this probe's in plaintext" "$out")" -eq 2 ] &&
+			! grep -q 'not implemented' "$out"
+	}
+	check "encryptedOn ($mode): plaintext cross-node TCP and UDP fail naming packet and capture, same-node passes" enc_checks
+	# the packet the UDP check names is in the kept capture, with the request in it
+	n=$(grep -oE "53/UDP: .*encryptedOn fabric: packet [0-9]+ on node-1" "$out" | grep -oE 'packet [0-9]+' | grep -oE '[0-9]+$')
+	f=$(grep -oE "53/UDP: .*" "$out" | grep -oE '/run/ciliate/sim-captures/[^ ;]+node-1\.pcap' | head -1)
+	why="packet ${n:-?} of ${f:-no file}: $(last_packet "${f:-/dev/null}" "${n:-1}" | head -3)"
+	kept_capture() { [ -n "$n" ] && [ -s "$f" ] && last_packet "$f" "$n" | grep -q 'ciliate-probe from=10\.244\.0\.10:[0-9]*/UDP seq='; }
+	check "encryptedOn ($mode): the kept capture holds the packet named, with the plaintext request" kept_capture
+	[ -n "$kept" ] && rm -f $kept
+	left=$(pgrep -a tcpdump 2>/dev/null | grep -F "/run/ciliate/sim/${tag:-none}/" || true)
+	why="$left"
+	no_capture_left() { [ -n "$tag" ] && [ -z "$left" ] && [ ! -e "$STATE_DIR/$tag" ]; }
+	check "encryptedOn ($mode): no capture running, run directory removed" no_capture_left
+done
+rmdir /run/ciliate/sim-captures 2>/dev/null # only if empty: others' kept captures stay
+# encryptedOn with expect: deny is refused when the scenario is read, naming file, line, field
+sed 's/to: x\/c, port: 80, protocol: TCP, expect: allow, encryptedOn: fabric}$/to: x\/c, port: 80, protocol: TCP, expect: deny, encryptedOn: fabric}/' \
+	tests/sim/fixtures/encrypted-on-plain.yaml >"$tmp/enc-deny.yaml"
+"$SIM" run "$tmp/enc-deny.yaml" >"$tmp/enc-deny.out" 2>&1
+rc=$?
+why="exit $rc; $(grep -E 'load' "$tmp/enc-deny.out" | head -3)"
+enc_deny() { [ $rc -eq 1 ] && grep -qE "enc-deny\.yaml:62: spec\.steps\[0\]\.probes\[2\]\.encryptedOn: needs expect: allow" "$tmp/enc-deny.out" && ! grep -q 'up in' "$tmp/enc-deny.out"; }
+check "encryptedOn with expect: deny is refused at load (file:line: field)" enc_deny
 
 # ---- 2b2. large requests: payloadBytes, tcpFastOpen, pmtu ----------------------------------
 # tests/sim/fixtures/pmtu.yaml (DSR NodePort, backend on node-2, native routing): a request
