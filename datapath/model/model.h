@@ -70,7 +70,13 @@ struct m_delete_ref {
 };
 
 /* Simulator faults of a step (docs/SIMULATOR.md), done after its state change. */
-enum m_fault_action { FAULT_RESTART_AGENT = 1, FAULT_LINK_DOWN, FAULT_LINK_UP };
+enum m_fault_action {
+	FAULT_RESTART_AGENT = 1,
+	FAULT_LINK_DOWN,
+	FAULT_LINK_UP,
+	FAULT_REKEY_AGENT,  /* the agent restarts with a new WireGuard key */
+	FAULT_WITHDRAW_KEY, /* the agent stops and the node's WireGuard key is withdrawn */
+};
 
 struct m_fault {
 	enum m_fault_action action;

@@ -358,7 +358,8 @@ static int parse_fault(struct parse_ctx *p, const yaml_node_t *item, const char 
 		       struct m_fault *f)
 {
 	static const char *const fields[] = { "action", "node", NULL };
-	static const char *const actions[] = { "restart-agent", "link-down", "link-up", NULL };
+	static const char *const actions[] = { "restart-agent", "link-down", "link-up",
+					       "rekey-agent", "withdraw-key", NULL };
 	const struct yt_ctx *c = &p->yt;
 	char sub[YT_PATH_MAX], action[16] = "";
 	int err;
@@ -371,7 +372,8 @@ static int parse_fault(struct parse_ctx *p, const yaml_node_t *item, const char 
 		err = yt_require(c, item, path, "node");
 	if (!err)
 		err = choice_field(p, item, "action", path, actions,
-				   "restart-agent | link-down | link-up", action, sizeof(action));
+				   "restart-agent | link-down | link-up | rekey-agent | withdraw-key",
+				   action, sizeof(action));
 	if (!err)
 		err = yt_str(c, yt_map_get(c, item, "node"), yt_path(sub, "%s.node", path), f->node,
 			     sizeof(f->node));
@@ -382,6 +384,8 @@ static int parse_fault(struct parse_ctx *p, const yaml_node_t *item, const char 
 			       "\"%s\" is not a node of the Cluster", f->node);
 	f->action = !strcmp(action, "restart-agent") ? FAULT_RESTART_AGENT :
 		    !strcmp(action, "link-down")     ? FAULT_LINK_DOWN :
+		    !strcmp(action, "rekey-agent")   ? FAULT_REKEY_AGENT :
+		    !strcmp(action, "withdraw-key")  ? FAULT_WITHDRAW_KEY :
 						       FAULT_LINK_UP;
 	return 0;
 }

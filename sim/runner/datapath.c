@@ -245,7 +245,7 @@ static int wait_reconciled(const struct sim_cluster *c, int64_t rev, struct diag
 		json_int_t mrev = -1;
 		json_t *st;
 
-		if (n->kind != SIM_NODE)
+		if (n->kind != SIM_NODE || n->agent_stopped)
 			continue;
 		for (;;) {
 			st = agent_status(n, 500);

@@ -8,6 +8,13 @@
  *                       unplugged node)
  *   link-up NODE        and comes back; done once the nodes answer each other's ICMP
  *                       echo over the underlay again
+ *   rekey-agent NODE    restart-agent after deleting the node's WireGuard private key
+ *                       (<state dir>/wireguard/private.key): the agent makes a new one, sets
+ *                       it on the running device and publishes it (docs/ENCRYPTION.md)
+ *   withdraw-key NODE   SIGKILL the node's agent (not started again: restart-agent does) and
+ *                       delete its published WireGuard key from the store, as when a node's
+ *                       agent is gone; the other nodes drop the peer, and in strict mode pod
+ *                       traffic to that node is dropped (UNENCRYPTED_TRAFFIC)
  * A stream is one ciliate-probe --stream: a TCP connection opened before the step's
  * changes and faults, exchanging a request every 20 ms until the step's probes are done.
  */
@@ -25,6 +32,9 @@
 
 #include <jansson.h>
 #include <netinet/in.h>
+#include <limits.h>
+
+#include "store/store.h"
 
 #define STREAM_OPEN_MS 3000    /* the first answer must come within this */
 #define STREAM_MAX_MS 300000   /* a stream never outlives this, whatever happens */
@@ -42,6 +52,7 @@ static int restart_agent(struct sim_cluster *c, struct sim_host *node, struct di
 		kill(node->agent.pid, SIGKILL);
 		waitpid(node->agent.pid, NULL, 0);
 	}
+	node->agent_stopped = false;
 	err = sim_attach_datapath(c, node, &attached, d);
 	if (!err)
 		err = sim_state_save(c, d);
@@ -50,6 +61,54 @@ static int restart_agent(struct sim_cluster *c, struct sim_host *node, struct di
 	if (!err)
 		err = sim_datapath_settle(c, d);
 	return err;
+}
+
+/* The node's WireGuard state in its agent's state dir (the agent's --instance is the node's
+ * netns name, sim/runner/datapath.c). */
+static void wg_key_path(const struct sim_host *node, char *buf, size_t size)
+{
+	snprintf(buf, size, "/run/ciliate/%s/wireguard/private.key", node->netns);
+}
+
+static int rekey_agent(struct sim_cluster *c, struct sim_host *node, struct diag *d)
+{
+	char path[PATH_MAX];
+
+	wg_key_path(node, path, sizeof(path));
+	if (unlink(path) && errno != ENOENT)
+		return diag_fail_errno(d, -errno, "rekey-agent %s: %s: %s", node->name, path,
+				       strerror(errno));
+	return restart_agent(c, node, d);
+}
+
+static int withdraw_key(struct sim_cluster *c, struct sim_host *node, struct diag *d)
+{
+	char store[PATH_MAX], key[400];
+	struct store *s;
+	int err;
+
+	if (!c->datapath || !node->agent.pid)
+		return diag_fail(d, "withdraw-key %s: no agent runs there (--no-datapath?)",
+				 node->name);
+	if (proc_alive(node->agent.pid, node->agent.start)) {
+		kill(node->agent.pid, SIGKILL);
+		waitpid(node->agent.pid, NULL, 0);
+	}
+	node->agent_stopped = true;
+	sim_store_dir(c->tag, store, sizeof(store));
+	err = store_open(store, &s, d);
+	if (err)
+		return err;
+	snprintf(key, sizeof(key), "/ciliate/encryption/wireguard/%s", node->name);
+	err = store_delete(s, key, STORE_ANY_REV, NULL, d);
+	store_close(s);
+	if (err == -ENOENT)
+		return diag_fail(d, "withdraw-key %s: the node published no WireGuard key (is "
+				 "encryption: wireguard on?)", node->name);
+	if (err)
+		return err;
+	/* the other agents have dropped the peer once they reconciled the deletion */
+	return sim_datapath_settle(c, d);
 }
 
 #define LINK_UP_WAIT_MS 5000
@@ -110,6 +169,10 @@ int sim_fault_do(struct sim_cluster *c, const struct m_fault *f, struct diag *d)
 	switch (f->action) {
 	case FAULT_RESTART_AGENT:
 		return restart_agent(c, node, d);
+	case FAULT_REKEY_AGENT:
+		return rekey_agent(c, node, d);
+	case FAULT_WITHDRAW_KEY:
+		return withdraw_key(c, node, d);
 	case FAULT_LINK_DOWN: {
 		int err = SYS(d, "ip", "-n", c->fabric, "link", "set", node->ifname, "down");
 
@@ -131,6 +194,8 @@ const char *sim_fault_name(const struct m_fault *f)
 {
 	return f->action == FAULT_RESTART_AGENT ? "restart-agent" :
 	       f->action == FAULT_LINK_DOWN     ? "link-down" :
+	       f->action == FAULT_REKEY_AGENT   ? "rekey-agent" :
+	       f->action == FAULT_WITHDRAW_KEY  ? "withdraw-key" :
 						  "link-up";
 }
 

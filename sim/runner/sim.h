@@ -73,6 +73,8 @@ struct sim_host {
 	struct sim_proc echo;        /* its ciliate-echo, if it has ports */
 	struct sim_proc agent;       /* nodes: the datapath agent, once one is attached */
 	bool link_down;              /* nodes: unplugged by a link-down fault of this run */
+	bool agent_stopped;          /* nodes: a withdraw-key fault stopped the agent (until a
+				      * restart-agent): nobody waits for it to reconcile */
 };
 
 /* A cluster as planned from a scenario or loaded from a state file. */
