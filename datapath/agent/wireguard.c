@@ -41,6 +41,7 @@
 #include "model/ipaddr.h"
 
 #define WG_STORE_PREFIX "/ciliate/encryption/wireguard/"
+#define WG_PRIME_KEEPALIVE_S 25 /* only for the moment of priming (prime_handshakes) */
 
 struct wg_want {
 	char node[64];
@@ -64,6 +65,7 @@ struct agent_wg {
 	uint32_t ifindex;    /* ciliate_wg0 (0: none) */
 	char published[600]; /* the store value written last */
 	struct wg_want *peers; /* configured on the device, sorted by node */
+	bool peers_tunnel;     /* ... with the node addresses as allowed IPs (tunnel routing) */
 	size_t npeers;
 	char error[1024]; /* the last sync's failure ("": none) */
 	uint64_t syncs, peer_changes;
@@ -284,7 +286,7 @@ static bool same_peer(const struct wg_want *x, const struct wg_want *y)
 }
 
 /* Appends the UAPI lines of peer p to buf. */
-static void peer_lines(char *buf, size_t size, const struct wg_want *p, bool tunnel)
+static void peer_lines(char *buf, size_t size, const struct wg_want *p, bool tunnel, bool prime)
 {
 	char hex[2 * WG_KEY_LEN + 1], ip[INET_ADDRSTRLEN], cidr[CIDR4_STR_MAX];
 	size_t len = strlen(buf);
@@ -294,26 +296,71 @@ static void peer_lines(char *buf, size_t size, const struct wg_want *p, bool tun
 	snprintf(buf + len, size - len,
 		 "public_key=%s\nendpoint=%s:%d\nreplace_allowed_ips=true\nallowed_ip=%s\n", hex, ip,
 		 WG_PORT, cidr4_format(p->pod_cidr, p->pod_cidr_len, cidr));
+	/* a keepalive turned on is sent at once: see prime_handshakes() */
+	if (prime) {
+		len = strlen(buf);
+		snprintf(buf + len, size - len, "persistent_keepalive_interval=%d\n",
+			 WG_PRIME_KEEPALIVE_S);
+	}
 	if (tunnel) {
 		len = strlen(buf);
 		snprintf(buf + len, size - len, "allowed_ip=%s/32\n", ip);
 	}
 }
 
-/* Brings the device's private key and peers in line with want (one UAPI set). */
+/*
+ * Re-keying without a stall. WireGuard retries a handshake only 5 s (REKEY_TIMEOUT) after the
+ * last one it started, and two handshakes that cross (each side answers the other's, and the
+ * answer to its own is then dropped) also wait those 5 s. When a node re-keys:
+ *   - the re-keyed node starts a handshake with every peer at once, before it publishes the
+ *     new key: the peers reject it (they know the old key), and it starts no other for 5 s;
+ *   - each peer, once it learns the new key, starts one at once, which the re-keyed node
+ *     accepts: exactly one handshake per pair, none crossing.
+ * "At once" is a keepalive interval given in the set that installs the key (turning it on
+ * sends a keepalive, which needs a handshake); this second set turns it off again
+ * (persistent keepalives stay Cilium's default: off). New peers (a node joining, the first
+ * start) are not primed: a handshake starts with the first packet, from either side.
+ */
+static void prime_handshakes(struct agent *a, struct agent_wg *w, const struct wg_want *want,
+			     size_t n, const bool *added)
+{
+	char hex[2 * WG_KEY_LEN + 1], *body;
+	size_t i, size = 64 + n * 160;
+	struct diag d = { 0 };
+
+	body = calloc(1, size);
+	if (!body)
+		return;
+	for (i = 0; i < n; i++) {
+		if (!added[i])
+			continue;
+		wg_key_to_hex(want[i].pub, hex);
+		snprintf(body + strlen(body), size - strlen(body),
+			 "public_key=%s\nupdate_only=true\npersistent_keepalive_interval=0\n", hex);
+	}
+	if (body[0] && wg_uapi_set(w->sock, body, &d))
+		agent_log(a, "wireguard: %s", d.msg);
+	free(body);
+}
+
+/* Brings the device's private key and peers in line with want (one UAPI set). rekeyed: this
+ * node's key replaces one it had published (prime_handshakes). */
 static int configure(struct agent *a, struct agent_wg *w, struct wg_want *want, size_t n,
-		     struct diag *d)
+		     bool rekeyed, struct diag *d)
 {
 	/* the overlay device exists where the node routes through the tunnel (attach.c) */
 	bool tunnel = a->model->cluster.routing == ROUTING_TUNNEL &&
 		      agent_ifindex(a, CILIATE_OVERLAY_DEV) != 0;
 	size_t i, size = 256 + (n + w->npeers) * 400;
 	char hex[2 * WG_KEY_LEN + 1], *body = calloc(1, size);
-	bool changed = false;
+	bool changed = false, *added = calloc(n + 1, sizeof(bool)); /* primed */
 	int err;
 
-	if (!body)
+	if (!body || !added) {
+		free(body);
+		free(added);
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
+	}
 	if (!w->key_set) {
 		wg_key_to_hex(w->priv, hex);
 		snprintf(body, size, "private_key=%s\nlisten_port=%d\nreplace_peers=true\n", hex,
@@ -321,6 +368,8 @@ static int configure(struct agent *a, struct agent_wg *w, struct wg_want *want, 
 		w->npeers = 0; /* every peer again */
 		changed = true;
 	}
+	if (tunnel != w->peers_tunnel) /* the overlay came or went: every peer's allowed IPs */
+		w->npeers = 0;
 	for (i = 0; i < w->npeers; i++) {
 		const struct wg_want *p = find_peer(want, n, w->peers[i].node);
 
@@ -336,11 +385,16 @@ static int configure(struct agent *a, struct agent_wg *w, struct wg_want *want, 
 
 		if (p && same_peer(p, &want[i]))
 			continue;
-		peer_lines(body, size, &want[i], tunnel);
+		/* a re-key, of this node or of the peer */
+		added[i] = (rekeyed && !w->key_set) || (p && memcmp(p->pub, want[i].pub, WG_KEY_LEN));
+		peer_lines(body, size, &want[i], tunnel, added[i]);
 		changed = true;
 	}
 	err = changed ? wg_uapi_set(w->sock, body, d) : 0;
 	free(body);
+	if (!err && changed)
+		prime_handshakes(a, w, want, n, added);
+	free(added);
 	if (err)
 		return err;
 	if (changed) {
@@ -348,6 +402,7 @@ static int configure(struct agent *a, struct agent_wg *w, struct wg_want *want, 
 		agent_log(a, "wireguard: %s configured: %zu peer(s)", WG_IFNAME, n);
 	}
 	w->key_set = true;
+	w->peers_tunnel = tunnel;
 	free(w->peers);
 	w->peers = n ? malloc(n * sizeof(*want)) : NULL;
 	if (n && !w->peers) {
@@ -359,6 +414,27 @@ static int configure(struct agent *a, struct agent_wg *w, struct wg_want *want, 
 		memcpy(w->peers, want, n * sizeof(*want));
 	w->npeers = n;
 	return 0;
+}
+
+/* This node published a key other than its current one (it re-keys). */
+static bool published_other_key(struct agent *a, const struct agent_wg *w)
+{
+	char key[STORE_KEY_MAX + 1];
+	const struct agent_obj *o;
+	uint8_t pub[WG_KEY_LEN];
+	const char *b64;
+	bool other = false;
+	json_t *j;
+
+	snprintf(key, sizeof(key), "%s%s", WG_STORE_PREFIX, a->o.node);
+	o = agent_obj_find(a, key);
+	if (!o)
+		return false;
+	j = json_loadb(o->value, o->len, 0, NULL);
+	b64 = json_string_value(json_object_get(j, "publicKey"));
+	other = b64 && !wg_key_from_b64(b64, pub) && memcmp(pub, w->pub, WG_KEY_LEN);
+	json_decref(j);
+	return other;
 }
 
 /* Publishes this node's public key (only when it differs from what was written last). */
@@ -475,7 +551,7 @@ int agent_wireguard_sync(struct agent *a, struct diag *d)
 	if (!err)
 		err = wanted_peers(a, &want, &n) ? diag_fail_errno(d, -ENOMEM, "out of memory") : 0;
 	if (!err)
-		err = configure(a, w, want, n, d);
+		err = configure(a, w, want, n, published_other_key(a, w), d);
 	free(want);
 	if (!err)
 		err = publish(a, w, d);
