@@ -84,6 +84,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/bpf/%.o $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
 
+# the kernel-matrix "ipsec" suite's wire test (docs/IPSEC.md)
+all: $(BUILD)/tests/test_ipsec_wire
+$(BUILD)/tests/test_ipsec_wire: $(BUILD)/obj/tests/ipsec/test_ipsec_wire.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
