@@ -38,6 +38,7 @@ struct agent_opts {
 	bool trace_all;
 	size_t flow_buffer_size; /* --flow-buffer-size: flows kept per node (default 4095) */
 	const char *prometheus_addr; /* --prometheus-serve-addr: [HOST]:PORT, "" or "off": none */
+	int routing; /* --routing: 0 the Cluster's, else ROUTING_TUNNEL + 1 or ROUTING_NATIVE + 1 */
 };
 
 /* A store object as the agent last saw it (list + watch), keyed by store key. */

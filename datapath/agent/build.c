@@ -809,6 +809,8 @@ int agent_model_build(struct agent *a, struct diag *d)
 			o->good_len = o->len;
 		}
 	}
+	if (a->o.routing) /* --routing: the node's plumbing, whatever the Cluster says */
+		m->cluster.routing = (enum m_routing)(a->o.routing - 1);
 	cluster_model_free(a->model);
 	a->model = m;
 	a->built_rev = a->rev;

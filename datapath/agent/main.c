@@ -73,7 +73,7 @@ static void usage(FILE *f)
 		"                     [--state-dir DIR] [--scenario-cluster FILE]\n"
 		"                     [--ct-gc-interval SECONDS] [--identity-gc-grace SECONDS]\n"
 		"                     [--trace-all] [--prometheus-serve-addr [HOST]:PORT]\n"
-		"                     [--flow-buffer-size N]\n"
+		"                     [--flow-buffer-size N] [--routing tunnel|native]\n"
 		"\n"
 		"Runs inside the node's network namespace (enter it with nsenter --net=..., not\n"
 		"'ip netns exec', which hides /sys/fs/bpf). The store defaults to $CILIATE_STORE,\n"
@@ -86,7 +86,8 @@ static void usage(FILE *f)
 		"identities no pod has used for that long are released from the store.\n"
 		"--flow-buffer-size: flows kept for 'ciliate observe' (default 4095, as Hubble).\n"
 		"--prometheus-serve-addr (default :9962, inside the node's network namespace;\n"
-		"\"\" or off: none): Prometheus metrics at http://ADDR/metrics.\n",
+		"\"\" or off: none): Prometheus metrics at http://ADDR/metrics.\n"
+		"--routing replaces the Cluster's routing (the simulator's --routing).\n",
 		STORE_DEFAULT_URI, AGENT_RUN_ROOT);
 }
 
@@ -122,6 +123,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{"trace-all", no_argument, NULL, 't'},
 		{"flow-buffer-size", required_argument, NULL, 'F'},
 		{"prometheus-serve-addr", required_argument, NULL, 'P'},
+		{"routing", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -164,6 +166,16 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			break;
 		case 't':
 			o->trace_all = true;
+			break;
+		case 'R':
+			if (!strcmp(optarg, "tunnel"))
+				o->routing = ROUTING_TUNNEL + 1;
+			else if (!strcmp(optarg, "native"))
+				o->routing = ROUTING_NATIVE + 1;
+			else {
+				fprintf(stderr, "ciliate-agent: --routing: tunnel or native\n");
+				return 2;
+			}
 			break;
 		case 'F':
 			v = strtol(optarg, &end, 10);

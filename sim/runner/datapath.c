@@ -134,10 +134,11 @@ int sim_attach_datapath(struct sim_cluster *c, struct sim_host *node, bool *atta
 	/* recorded before it exists, so down removes it whatever happens next */
 	if (add_pin(c, pin))
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
+	/* --routing: the plumbing the simulator made (its --routing may replace the file's) */
 	pid = netns_spawn(node->netns,
 			  (char *const[]){ bin, "--node", node->name, "--instance", node->netns,
 					   "--store", store, "--scenario-cluster", c->scenario,
-					   NULL },
+					   "--routing", c->tunnel ? "tunnel" : "native", NULL },
 			  log, d);
 	if (pid < 0)
 		return (int)pid;
