@@ -27,7 +27,10 @@ done
 # a few seconds) runs in this loop; a MISS is reported, not an error. bench_egress_rate.sh
 # (issue 12 item 6: TCP connections per second from a pod through the egress gateway node-2
 # against masquerading on the pod's own node; root: one 2-node native cluster from
-# tests/bench/egress-rate.yaml, removed on exit; about 5 s) runs in this loop too.
+# tests/bench/egress-rate.yaml, removed on exit; about 5 s) runs in this loop too, and so does
+# bench_encryption.sh (issue 13 item 7: pod-to-pod connection rate and bulk throughput with
+# WireGuard (wireguard-go) against plaintext; root: two 2-node clusters from
+# tests/bench/encryption.yaml side by side, removed on exit; about 10 s).
 for s in tests/bench/*.sh; do
 	[ "$(basename "$s")" = run.sh ] && continue
 	echo "=== $(basename "$s" .sh)"
