@@ -820,7 +820,7 @@ static int want_build(const struct ipsec_sync_spec *w, struct sa_list *sas, stru
 {
 	const struct ipsec_key *keys[2] = { w->current, w->previous };
 	uint8_t mode = w->mode == IPSEC_MODE_TRANSPORT ? XFRM_MODE_TRANSPORT : XFRM_MODE_TUNNEL;
-	size_t i, k;
+	size_t i, j, k;
 	int err;
 
 	memset(sas, 0, sizeof(*sas));
@@ -862,6 +862,14 @@ static int want_build(const struct ipsec_sync_spec *w, struct sa_list *sas, stru
 
 			if (p->node_ip.s_addr == w->local_ip.s_addr)
 				return diag_fail(d, "IPsec sync: peer %zu has the local node address", i);
+			for (j = 0; j < i; j++) {
+				if (w->peers[j].node_ip.s_addr == p->node_ip.s_addr)
+					return diag_fail(d, "IPsec sync: peers %zu and %zu have the same node address",
+							 j, i);
+				if (w->mode == IPSEC_MODE_TUNNEL && w->peers[j].pod_prefix == p->pod_prefix &&
+				    ((w->peers[j].pod_cidr.s_addr ^ p->pod_cidr.s_addr) & prefix_mask(p->pod_prefix)) == 0)
+					return diag_fail(d, "IPsec sync: peers %zu and %zu have the same pod CIDR", j, i);
+			}
 			if (w->mode == IPSEC_MODE_TUNNEL && p->pod_prefix > 32)
 				return diag_fail(d, "IPsec sync: peer %zu pod CIDR prefix /%u", i, p->pod_prefix);
 			s = sa_push(sas);
