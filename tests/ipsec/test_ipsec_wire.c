@@ -958,6 +958,9 @@ int main(void)
 	check(sync_node(1, IPSEC_MODE_TRANSPORT, 5, 0, 0, &r) == 0 && r.sa_added == 2 && r.sa_removed == 2 &&
 	      r.pol_removed == 3 && r.pol_added == 2, "(c) node-1 to transport mode, key 5 (cbc(aes)+hmac(sha256))");
 	check(sync_node(2, IPSEC_MODE_TRANSPORT, 5, 0, 0, &r) == 0, "(c) node-2 to transport mode, key 5");
+	check(sync_node(2, IPSEC_MODE_TRANSPORT, 5, 0, 0, &r) == 0 &&
+	      r.sa_added + r.sa_replaced + r.sa_removed + r.pol_added + r.pol_replaced + r.pol_removed == 0,
+	      "(c) node-2 sync again: nothing changes (auth+enc SAs read back equal)");
 	n = udp_exchange(ns1, "192.0.2.1", ns2, "192.0.2.2", 5100, 10);
 	check(n == 20, "(c) node-to-node UDP in transport mode: %d/20 intact", n);
 	if (tcp_pair(ns1, "192.0.2.1", ns2, "192.0.2.2", 7100, &cl, &sv) == 0) {
