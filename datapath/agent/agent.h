@@ -246,6 +246,7 @@ struct agent {
 	int64_t started_ms;
 
 	struct agent_wg *wg;	       /* WireGuard (wireguard.c; NULL until the first sync) */
+	struct agent_ipsec *ipsec;     /* IPsec (ipsec.c; NULL until the first sync) */
 	struct agent_monitor *monitor; /* the event pipeline (monitor.c) */
 	struct agent_metrics *metrics; /* the Prometheus listener (metrics.c; NULL: none) */
 	struct agent_healthcheck *healthcheck; /* health-check NodePorts (healthcheck.c) */
@@ -412,6 +413,22 @@ bool agent_wireguard_changed(struct agent *a);
 json_t *agent_wireguard_status(struct agent *a);
 
 void agent_wireguard_free(struct agent *a);
+
+/* ---- ipsec.c: IPsec through kernel XFRM (docs/IPSEC.md) ---- */
+
+/* Key file, rotation, announced key id and the XFRM states and policies; run by every
+ * reconcile. Fails (with the reason) where the kernel cannot do ESP. */
+int agent_ipsec_sync(struct agent *a, struct diag *d);
+
+/* True when the key file changed or a previous key's grace period ended. */
+bool agent_ipsec_changed(struct agent *a);
+
+bool agent_ipsec_enabled(const struct agent *a);
+
+/* The encrypt-status op's answer for IPsec: keys, SAs, sequence numbers, errors. */
+json_t *agent_ipsec_status(struct agent *a);
+
+void agent_ipsec_free(struct agent *a);
 
 /* Sets a link up with the given MTU (0: leave it). */
 int agent_link_up(struct agent *a, const char *name, unsigned int mtu, struct diag *d);

@@ -527,6 +527,7 @@ static void stop(struct agent *a)
 	cluster_model_free(a->model);
 	free(a->egress_written);
 	agent_wireguard_free(a); /* wireguard-go keeps running, as the maps stay pinned */
+	agent_ipsec_free(a);	 /* the XFRM states stay, as the maps do */
 	agent_objects_free(a);
 	agent_model_cache_free(a);
 	for (m = 0; m < AM_COUNT; m++)

@@ -622,6 +622,8 @@ int agent_reconcile(struct agent *a, struct diag *d)
 	/* the WireGuard device and its peers before the ipcache marks that use them */
 	err = agent_wireguard_sync(a, d);
 	if (!err)
+		err = agent_ipsec_sync(a, d);
+	if (!err)
 		err = want_endpoints(a, &w, attach_err, sizeof(attach_err), &nattach_err, d);
 	if (!err)
 		err = want_rest(a, &w, d);
@@ -719,5 +721,6 @@ bool agent_veths_changed(struct agent *a)
 		if (agent_ifindex(a, ep->ifname) != ep->ifindex)
 			return true;
 	}
-	return agent_overlay_changed(a) || agent_netdev_changed(a) || agent_wireguard_changed(a);
+	return agent_overlay_changed(a) || agent_netdev_changed(a) || agent_wireguard_changed(a) ||
+	       agent_ipsec_changed(a);
 }

@@ -369,7 +369,7 @@ static json_t *op_service_list(struct agent *a)
 
 static json_t *op_encrypt_status(struct agent *a)
 {
-	json_t *r = agent_wireguard_status(a);
+	json_t *r = agent_ipsec_enabled(a) ? agent_ipsec_status(a) : agent_wireguard_status(a);
 
 	json_object_set_new(r, "ok", json_true());
 	json_object_set_new(r, "node", json_string(a->o.node));

@@ -58,12 +58,53 @@ static void print_handshake(long long sec)
 	printf("\t\tLatest handshake: %s (%lld s ago)\n", at, (long long)time(NULL) - sec);
 }
 
+/* Cilium's `cilium-dbg encrypt status` lines for IPsec, then ours. */
+static void print_ipsec(json_t *r)
+{
+	json_t *sa, *v;
+	size_t i;
+
+	printf("Encryption: IPsec\n");
+	printf("Key file: %s\n", str(r, "keyFile"));
+	v = json_object_get(r, "currentKeyId");
+	if (json_is_integer(v))
+		printf("Current key id (SPI): %lld\n", (long long)json_integer_value(v));
+	v = json_object_get(r, "previousKeyId");
+	if (json_is_integer(v))
+		printf("Previous key id (SPI): %lld (removed in %lld ms)\n",
+		       (long long)json_integer_value(v), num(r, "previousKeyRemovedInMs"));
+	if (json_object_get(r, "keysInUse")) {
+		printf("Keys in use: %lld\n", num(r, "keysInUse"));
+		printf("Max Seq. Number: 0x%llx/0x%llx\n", (unsigned long long)num(r, "maxSeq"),
+		       (unsigned long long)json_integer_value(json_object_get(r, "maxSeqLimit")));
+		v = json_object_get(r, "errors");
+		if (json_is_integer(v))
+			printf("Errors: %lld\n", (long long)json_integer_value(v));
+		json_array_foreach(json_object_get(r, "sas"), i, sa)
+			printf("\tSA spi=0x%08llx %-3s %s -> %s %s seq=0x%llx/0x%llx bytes=%lld\n",
+			       (unsigned long long)num(sa, "spi"), str(sa, "direction"),
+			       str(sa, "src"), str(sa, "dst"), str(sa, "algorithm"),
+			       (unsigned long long)num(sa, "oseq"), (unsigned long long)num(sa, "seq"),
+			       num(sa, "bytes"));
+	}
+	if (*str(r, "xfrmError"))
+		printf("XFRM: %s\n", str(r, "xfrmError"));
+	if (*str(r, "keyFileError"))
+		printf("Key file error: %s\n", str(r, "keyFileError"));
+	if (*str(r, "error"))
+		printf("Error: %s\n", str(r, "error"));
+}
+
 static void print_status(json_t *r)
 {
 	json_t *peers = json_object_get(r, "peers"), *p, *ip;
 	json_t *strict = json_object_get(r, "strictMode");
 	size_t i, j;
 
+	if (!strcmp(str(r, "mode"), "ipsec")) {
+		print_ipsec(r);
+		return;
+	}
 	if (strcmp(str(r, "mode"), "wireguard")) {
 		printf("Encryption: Disabled\n");
 		return;
