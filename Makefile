@@ -90,6 +90,13 @@ $(BUILD)/tests/test_ipsec_wire: $(BUILD)/obj/tests/ipsec/test_ipsec_wire.o $(LIB
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# the kernel-matrix "wireguard-kernel" and "encryption-bench" suites (docs/ENCRYPTION-KERNEL.md)
+WG_GUEST_BINS := $(BUILD)/tests/test_wg_kernel $(BUILD)/tests/test_encryption_bench
+all: $(WG_GUEST_BINS)
+$(WG_GUEST_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/wireguard/%.o $(BUILD)/obj/tests/wireguard/wg_guest.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcrypto -lpthread
+
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)
