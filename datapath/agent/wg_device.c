@@ -259,6 +259,91 @@ int wg_uapi_set(const char *sock, const char *body, struct diag *d)
 	return 0;
 }
 
+int wg_uapi_set_config(const char *sock, const struct wg_nl_config *c, struct diag *d)
+{
+	char hex[2 * WG_KEY_LEN + 1], ip[INET_ADDRSTRLEN];
+	size_t i, j, size = 128, len = 0;
+	char *body;
+	int err;
+
+	for (i = 0; i < c->n_peers; i++)
+		size += 256 + c->peers[i].n_allowed_ips * 48;
+	body = calloc(1, size);
+	if (!body)
+		return diag_fail_errno(d, -ENOMEM, "out of memory");
+#define ADD(...) (len += (size_t)snprintf(body + len, size - len, __VA_ARGS__))
+	if (c->has_private_key) {
+		wg_key_to_hex(c->private_key, hex);
+		ADD("private_key=%s\n", hex);
+	}
+	if (c->listen_port >= 0)
+		ADD("listen_port=%d\n", c->listen_port);
+	if (c->replace_peers)
+		ADD("replace_peers=true\n");
+	for (i = 0; i < c->n_peers; i++) {
+		const struct wg_nl_peer *p = &c->peers[i];
+
+		wg_key_to_hex(p->public_key, hex);
+		ADD("public_key=%s\n", hex);
+		if (p->remove) {
+			ADD("remove=true\n");
+			continue;
+		}
+		if (p->update_only)
+			ADD("update_only=true\n");
+		if (p->has_endpoint)
+			ADD("endpoint=%s:%u\n", inet_ntop(AF_INET, &p->endpoint, ip, sizeof(ip)),
+			    p->endpoint_port);
+		if (p->keepalive >= 0)
+			ADD("persistent_keepalive_interval=%d\n", p->keepalive);
+		if (p->replace_allowed_ips)
+			ADD("replace_allowed_ips=true\n");
+		for (j = 0; j < p->n_allowed_ips; j++)
+			ADD("allowed_ip=%s/%u\n",
+			    inet_ntop(AF_INET, &p->allowed_ips[j].ip, ip, sizeof(ip)),
+			    p->allowed_ips[j].prefix);
+	}
+#undef ADD
+	err = wg_uapi_set(sock, body, d);
+	free(body);
+	return err;
+}
+
+int wg_dev_state_from_nl(const struct wg_nl_state *nl, struct wg_dev_state *st)
+{
+	size_t i, j;
+
+	memset(st, 0, sizeof(*st));
+	st->listen_port = nl->listen_port;
+	/* the kernel never gives the private key back: has_private_key and the public key say
+	 * which one it holds (the caller compares public keys) */
+	st->has_private_key = false;
+	st->peers = nl->n_peers ? calloc(nl->n_peers, sizeof(*st->peers)) : NULL;
+	if (nl->n_peers && !st->peers)
+		return -ENOMEM;
+	for (i = 0; i < nl->n_peers; i++) {
+		const struct wg_nl_peer_state *p = &nl->peers[i];
+		struct wg_peer_conf *q = &st->peers[i];
+
+		memcpy(q->pub, p->public_key, WG_KEY_LEN);
+		if (p->endpoint_family == AF_INET) {
+			q->endpoint_ip = p->endpoint.s_addr;
+			q->endpoint_port = p->endpoint_port;
+		}
+		for (j = 0; j < p->n_allowed_ips && q->nallowed < WG_ALLOWED_MAX; j++) {
+			if (p->allowed_ips[j].family != AF_INET)
+				continue;
+			q->allowed[q->nallowed] = p->allowed_ips[j].ip.s_addr;
+			q->allowed_len[q->nallowed++] = p->allowed_ips[j].prefix;
+		}
+		q->handshake_sec = p->last_handshake_sec;
+		q->rx_bytes = p->rx_bytes;
+		q->tx_bytes = p->tx_bytes;
+	}
+	st->npeers = nl->n_peers;
+	return 0;
+}
+
 void wg_dev_state_free(struct wg_dev_state *s)
 {
 	free(s->peers);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "common/diag.h"
+#include "encrypt/wg_netlink.h"
 
 #define WG_KEY_LEN 32
 #define WG_KEY_B64_LEN 44 /* base64 of 32 bytes, '=' padded */
@@ -72,6 +73,13 @@ void wg_sock_path(const char *dir, char *buf, size_t size);
 /* Sends one "set=1" request (body: key=value lines, without the "set=1" line or the blank
  * line ending it); 0 when the device answered errno=0. */
 int wg_uapi_set(const char *sock, const char *body, struct diag *d);
+
+/* Sends c as one "set=1" request: the same structured configuration the kernel's netlink
+ * interface takes (encrypt/wg_netlink.h), so one caller drives both implementations. */
+int wg_uapi_set_config(const char *sock, const struct wg_nl_config *c, struct diag *d);
+
+/* A kernel device's state (wg_nl_get) in the agent's terms. */
+int wg_dev_state_from_nl(const struct wg_nl_state *nl, struct wg_dev_state *st);
 
 /* Reads the device back ("get=1"). */
 int wg_uapi_get(const char *sock, struct wg_dev_state *st, struct diag *d);

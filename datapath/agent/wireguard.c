@@ -6,9 +6,10 @@
  *           use, kept across restarts: delete it to re-key); its public key is published at
  *           /ciliate/encryption/wireguard/<node> as {"node","publicKey","endpoint"}, like
  *           Cilium's network.cilium.io/wg-pub-key annotation on the CiliumNode
- *   device  ciliate_wg0, UDP 51871: wireguard-go started by the agent in the node's network
- *           namespace (this kernel has no WireGuard; wg_device.c), adopted by the next agent
- *           after a restart (it keeps running, as the pinned maps do)
+ *   device  ciliate_wg0, UDP 51871: the kernel's WireGuard where it has the module (made
+ *           and configured over netlink, encrypt/wg_netlink.c), else wireguard-go started by
+ *           the agent in the node's network namespace (wg_device.c: its UAPI socket); either
+ *           is adopted by the next agent after a restart (it stays, as the pinned maps do)
  *   peers   one per other node of the cluster that published a key: endpoint = its address,
  *           allowed IPs = its pod CIDR (and in tunnel routing its address, which the VXLAN
  *           packets come from); added and removed one by one, so that a node joining or
@@ -61,6 +62,7 @@ struct agent_wg {
 	uint8_t priv[WG_KEY_LEN], pub[WG_KEY_LEN];
 	bool have_key;
 	bool key_set;	     /* the device holds priv */
+	bool kernel;	     /* the kernel's WireGuard (netlink); else wireguard-go (UAPI) */
 	pid_t pid;	     /* wireguard-go (0: not started by this agent) */
 	uint32_t ifindex;    /* ciliate_wg0 (0: none) */
 	char published[600]; /* the store value written last */
@@ -127,15 +129,47 @@ static bool pid_alive(pid_t pid)
 	return kill(pid, 0) == 0;
 }
 
-/* The device answers on its socket (it may be a previous agent's wireguard-go). */
+/* One configuration change, to whichever implementation runs the device. */
+static int dev_set(const struct agent_wg *w, const struct wg_nl_config *c, struct diag *d)
+{
+	return w->kernel ? wg_nl_set(WG_IFNAME, c, d) : wg_uapi_set_config(w->sock, c, d);
+}
+
+/* The device read back; *key_set tells whether it holds w->priv. */
+static int dev_get(const struct agent_wg *w, struct wg_dev_state *st, bool *key_set,
+		   struct diag *d)
+{
+	struct wg_nl_state nl;
+	int err;
+
+	if (!w->kernel) {
+		err = wg_uapi_get(w->sock, st, d);
+		if (!err && key_set)
+			*key_set = st->has_private_key &&
+				   !memcmp(st->private_key, w->priv, WG_KEY_LEN);
+		return err;
+	}
+	err = wg_nl_get(WG_IFNAME, &nl, d);
+	if (err)
+		return err;
+	if (key_set) /* the kernel gives back the public key only */
+		*key_set = nl.has_private_key && nl.has_public_key &&
+			   !memcmp(nl.public_key, w->pub, WG_KEY_LEN);
+	err = wg_dev_state_from_nl(&nl, st) ? diag_fail_errno(d, -ENOMEM, "out of memory") : 0;
+	wg_nl_state_free(&nl);
+	return err;
+}
+
+/* The device answers (it may be a previous agent's wireguard-go, or a kernel device). */
 static bool device_answers(struct agent_wg *w)
 {
 	struct wg_dev_state st;
 	struct diag quiet = { 0 };
+	bool key_set = false;
 
-	if (wg_uapi_get(w->sock, &st, &quiet))
+	if (dev_get(w, &st, &key_set, &quiet))
 		return false;
-	w->key_set = st.has_private_key && !memcmp(st.private_key, w->priv, WG_KEY_LEN);
+	w->key_set = key_set;
 	wg_dev_state_free(&st);
 	return true;
 }
@@ -183,21 +217,47 @@ static void sysctl_set(struct agent *a, const char *path, const char *v)
 		close(fd);
 }
 
-/* The device exists and answers: adopt a running wireguard-go or start one. */
+/*
+ * The device exists and answers: the kernel's device, or wireguard-go. An existing one is
+ * adopted (a previous agent's); otherwise a kernel device is made where the kernel has
+ * WireGuard, and wireguard-go started where it has not.
+ */
 static int ensure_device(struct agent *a, struct agent_wg *w, struct diag *d)
 {
+	struct diag kd = { 0 };
 	pid_t pid;
+	int err;
 
-	if (w->pid && pid_alive(w->pid) && device_answers(w))
+	if (w->kernel && device_answers(w))
 		goto up;
-	if (!w->pid && device_answers(w)) {
-		w->pid = read_pidfile(w);
-		agent_log(a, "wireguard: adopted the running %s (wireguard-go pid %d)", WG_IFNAME,
-			  (int)w->pid);
+	if (!w->kernel && w->pid && pid_alive(w->pid) && device_answers(w))
 		goto up;
+	if (!w->pid && !w->kernel) {
+		if (device_answers(w)) {
+			w->pid = read_pidfile(w);
+			agent_log(a, "wireguard: adopted the running %s (wireguard-go pid %d)",
+				  WG_IFNAME, (int)w->pid);
+			goto up;
+		}
+		w->kernel = true;
+		if (device_answers(w)) {
+			agent_log(a, "wireguard: adopted the kernel's %s", WG_IFNAME);
+			goto up;
+		}
+		w->kernel = false;
 	}
 	w->key_set = false;
 	w->npeers = 0;
+	err = wg_nl_link_add(WG_IFNAME, WG_MTU, &kd);
+	if (!err) {
+		w->kernel = true;
+		w->pid = 0;
+		agent_log(a, "wireguard: made the kernel's %s", WG_IFNAME);
+		goto up;
+	}
+	w->kernel = false;
+	if (err != -EOPNOTSUPP)
+		agent_log(a, "wireguard: kernel device: %s; starting wireguard-go", kd.msg);
 	pid = wg_go_spawn(w->dir, d);
 	if (pid < 0)
 		return (int)pid;
@@ -285,27 +345,28 @@ static bool same_peer(const struct wg_want *x, const struct wg_want *y)
 	       x->pod_cidr == y->pod_cidr && x->pod_cidr_len == y->pod_cidr_len;
 }
 
-/* Appends the UAPI lines of peer p to buf. */
-static void peer_lines(char *buf, size_t size, const struct wg_want *p, bool tunnel, bool prime)
+/* A peer's entry for the device: endpoint, allowed IPs (its pod CIDR; in tunnel routing also
+ * its address, which the VXLAN packets come from). allowed holds 2. */
+static void peer_entry(struct wg_nl_peer *e, struct wg_nl_allowed_ip *allowed,
+		       const struct wg_want *p, bool tunnel, bool prime)
 {
-	char hex[2 * WG_KEY_LEN + 1], ip[INET_ADDRSTRLEN], cidr[CIDR4_STR_MAX];
-	size_t len = strlen(buf);
-
-	wg_key_to_hex(p->pub, hex);
-	ip4_format(p->ip, ip);
-	snprintf(buf + len, size - len,
-		 "public_key=%s\nendpoint=%s:%d\nreplace_allowed_ips=true\nallowed_ip=%s\n", hex, ip,
-		 WG_PORT, cidr4_format(p->pod_cidr, p->pod_cidr_len, cidr));
+	memset(e, 0, sizeof(*e));
+	memset(allowed, 0, 2 * sizeof(*allowed));
+	memcpy(e->public_key, p->pub, WG_KEY_LEN);
+	e->has_endpoint = true;
+	e->endpoint.s_addr = p->ip;
+	e->endpoint_port = WG_PORT;
 	/* a keepalive turned on is sent at once: see prime_handshakes() */
-	if (prime) {
-		len = strlen(buf);
-		snprintf(buf + len, size - len, "persistent_keepalive_interval=%d\n",
-			 WG_PRIME_KEEPALIVE_S);
-	}
-	if (tunnel) {
-		len = strlen(buf);
-		snprintf(buf + len, size - len, "allowed_ip=%s/32\n", ip);
-	}
+	e->keepalive = prime ? WG_PRIME_KEEPALIVE_S : -1;
+	e->replace_allowed_ips = true;
+	allowed[0].family = AF_INET;
+	allowed[0].ip.s_addr = p->pod_cidr;
+	allowed[0].prefix = p->pod_cidr_len;
+	allowed[1].family = AF_INET;
+	allowed[1].ip.s_addr = p->ip;
+	allowed[1].prefix = 32;
+	e->allowed_ips = allowed;
+	e->n_allowed_ips = tunnel ? 2 : 1;
 }
 
 /*
@@ -324,23 +385,25 @@ static void peer_lines(char *buf, size_t size, const struct wg_want *p, bool tun
 static void prime_handshakes(struct agent *a, struct agent_wg *w, const struct wg_want *want,
 			     size_t n, const bool *added)
 {
-	char hex[2 * WG_KEY_LEN + 1], *body;
-	size_t i, size = 64 + n * 160;
+	struct wg_nl_config c = { .listen_port = -1 };
+	struct wg_nl_peer *e = calloc(n + 1, sizeof(*e));
 	struct diag d = { 0 };
+	size_t i;
 
-	body = calloc(1, size);
-	if (!body)
+	if (!e)
 		return;
 	for (i = 0; i < n; i++) {
 		if (!added[i])
 			continue;
-		wg_key_to_hex(want[i].pub, hex);
-		snprintf(body + strlen(body), size - strlen(body),
-			 "public_key=%s\nupdate_only=true\npersistent_keepalive_interval=0\n", hex);
+		memcpy(e[c.n_peers].public_key, want[i].pub, WG_KEY_LEN);
+		e[c.n_peers].update_only = true;
+		e[c.n_peers].keepalive = 0;
+		c.n_peers++;
 	}
-	if (body[0] && wg_uapi_set(w->sock, body, &d))
+	c.peers = e;
+	if (c.n_peers && dev_set(w, &c, &d))
 		agent_log(a, "wireguard: %s", d.msg);
-	free(body);
+	free(e);
 }
 
 /* Brings the device's private key and peers in line with want (one UAPI set). rekeyed: this
@@ -351,20 +414,25 @@ static int configure(struct agent *a, struct agent_wg *w, struct wg_want *want, 
 	/* the overlay device exists where the node routes through the tunnel (attach.c) */
 	bool tunnel = a->model->cluster.routing == ROUTING_TUNNEL &&
 		      agent_ifindex(a, CILIATE_OVERLAY_DEV) != 0;
-	size_t i, size = 256 + (n + w->npeers) * 400;
-	char hex[2 * WG_KEY_LEN + 1], *body = calloc(1, size);
+	struct wg_nl_config c = { .listen_port = -1 };
+	struct wg_nl_peer *e = calloc(n + w->npeers + 1, sizeof(*e));
+	struct wg_nl_allowed_ip *allowed = calloc(2 * (n + 1), sizeof(*allowed));
 	bool changed = false, *added = calloc(n + 1, sizeof(bool)); /* primed */
+	size_t i;
 	int err;
 
-	if (!body || !added) {
-		free(body);
+	if (!e || !allowed || !added) {
+		free(e);
+		free(allowed);
 		free(added);
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
 	}
+	c.peers = e;
 	if (!w->key_set) {
-		wg_key_to_hex(w->priv, hex);
-		snprintf(body, size, "private_key=%s\nlisten_port=%d\nreplace_peers=true\n", hex,
-			 WG_PORT);
+		c.has_private_key = true;
+		memcpy(c.private_key, w->priv, WG_KEY_LEN);
+		c.listen_port = WG_PORT;
+		c.replace_peers = true;
 		w->npeers = 0; /* every peer again */
 		changed = true;
 	}
@@ -375,9 +443,8 @@ static int configure(struct agent *a, struct agent_wg *w, struct wg_want *want, 
 
 		if (p && same_peer(p, &w->peers[i]))
 			continue;
-		wg_key_to_hex(w->peers[i].pub, hex);
-		snprintf(body + strlen(body), size - strlen(body), "public_key=%s\nremove=true\n",
-			 hex);
+		memcpy(e[c.n_peers].public_key, w->peers[i].pub, WG_KEY_LEN);
+		e[c.n_peers++].remove = true;
 		changed = true;
 	}
 	for (i = 0; i < n; i++) {
@@ -387,11 +454,12 @@ static int configure(struct agent *a, struct agent_wg *w, struct wg_want *want, 
 			continue;
 		/* a re-key, of this node or of the peer */
 		added[i] = (rekeyed && !w->key_set) || (p && memcmp(p->pub, want[i].pub, WG_KEY_LEN));
-		peer_lines(body, size, &want[i], tunnel, added[i]);
+		peer_entry(&e[c.n_peers++], &allowed[2 * i], &want[i], tunnel, added[i]);
 		changed = true;
 	}
-	err = changed ? wg_uapi_set(w->sock, body, d) : 0;
-	free(body);
+	err = changed ? dev_set(w, &c, d) : 0;
+	free(e);
+	free(allowed);
 	if (!err && changed)
 		prime_handshakes(a, w, want, n, added);
 	free(added);
@@ -488,7 +556,10 @@ static void disable(struct agent *a, struct agent_wg *w)
 	struct diag d = { 0 };
 	pid_t pid = w->pid ? w->pid : read_pidfile(w);
 
-	if (pid > 0 && device_answers(w)) {
+	if (w->kernel) {
+		if (!wg_nl_link_del(WG_IFNAME, &d))
+			agent_log(a, "wireguard: encryption off: removed the kernel's %s", WG_IFNAME);
+	} else if (pid > 0 && device_answers(w)) {
 		kill(pid, SIGTERM);
 		agent_log(a, "wireguard: encryption off: stopped wireguard-go (pid %d)", (int)pid);
 	}
@@ -498,6 +569,7 @@ static void disable(struct agent *a, struct agent_wg *w)
 	}
 	w->published[0] = '\0';
 	w->pid = 0;
+	w->kernel = false;
 	w->ifindex = 0;
 	w->key_set = false;
 	w->npeers = 0;
@@ -608,11 +680,12 @@ json_t *agent_wireguard_status(struct agent *a)
 	wg_key_to_b64(w->pub, b64);
 	r = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:s, s:{s:b, s:s}, s:I}", "mode", "wireguard",
 		      "interface", WG_IFNAME, "publicKey", b64, "listenPort", WG_PORT,
-		      "implementation", "wireguard-go", "pid", (json_int_t)w->pid, "error",
+		      "implementation", w->kernel ? "kernel" : "wireguard-go", "pid",
+		      (json_int_t)(w->kernel ? 0 : w->pid), "error",
 		      w->error, "strictMode", "enabled", w->strict, "cidr",
 		      w->strict ? cidr4_format(w->strict_cidr, w->strict_cidr_len, cidr) : "",
 		      "peerChanges", (json_int_t)w->peer_changes);
-	if (wg_uapi_get(w->sock, &st, &d)) {
+	if (dev_get(w, &st, NULL, &d)) {
 		json_object_set_new(r, "deviceError", json_string(d.msg));
 	} else {
 		for (i = 0; i < st.npeers; i++) {
@@ -655,7 +728,11 @@ bool agent_wireguard_changed(struct agent *a)
 {
 	struct agent_wg *w = a->wg;
 
-	return w && w->enabled && w->pid && !pid_alive(w->pid);
+	if (!w || !w->enabled)
+		return false;
+	if (w->kernel) /* someone deleted the device */
+		return !if_nametoindex(WG_IFNAME);
+	return w->pid && !pid_alive(w->pid);
 }
 
 int agent_link_up(struct agent *a, const char *name, unsigned int mtu, struct diag *d)
