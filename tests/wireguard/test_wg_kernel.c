@@ -174,7 +174,7 @@ static void ip_s(uint32_t a, char *out)
 
 /* ---- state --------------------------------------------------------------------------------- */
 
-static uint8_t priv1[32], pub1[32], priv2[32], pub2[32], priv1b[32], pub1b[32];
+static uint8_t priv1[32], pub1[32], priv2[32], pub2[32], priv1b[32], pub1b[32], priv1c[32], pub1c[32];
 
 static int get_state(int n, struct wg_nl_state *st)
 {
@@ -255,6 +255,8 @@ static void check_state_b(int n, const uint8_t *my_pub, const uint8_t *peer_pub,
 /* ---- re-key during the stream -------------------------------------------------------------- */
 
 struct rekey {
+	const uint8_t *old_pub, *new_priv, *new_pub;
+	int ordered; /* the agent's order (docs/ENCRYPTION.md): no crossing handshakes */
 	int done;
 	int ok1, ok2;
 	double t;
@@ -262,6 +264,28 @@ struct rekey {
 	char msg[1200];
 };
 
+static void peer_counters(int n, const uint8_t *key, long long *hs, unsigned long long *tx,
+			  unsigned long long *rx);
+
+/* node-1's peer entry for node-2 with only a keepalive interval (1: a keepalive goes out now) */
+static int node1_keepalive(int secs, struct diag *d)
+{
+	struct wg_nl_peer p = { .keepalive = secs, .update_only = true };
+	struct wg_nl_config c = { .listen_port = -1, .peers = &p, .n_peers = 1 };
+
+	memcpy(p.public_key, pub2, 32);
+	ns_enter(P.ns[1]);
+	return wg_nl_set(WG_IFNAME, &c, d);
+}
+
+/*
+ * naive: node-1 sets its new key, node-2 replaces the peer right after. Both may start a
+ *   handshake at once; crossing handshakes are dropped and retried after REKEY_TIMEOUT (5 s).
+ * ordered: node-1 sets the key together with a keepalive (its handshake starts now), node-2
+ *   rejects it (unknown key) -- we wait for it to have gone out; then node-2 replaces the peer
+ *   with a keepalive, and node-1 (which starts none for 5 s) accepts node-2's handshake.
+ *   Keepalives are switched off again right after.
+ */
 static void rekey_hook(uint64_t received, void *ctx)
 {
 	struct rekey *rk = ctx;
@@ -273,34 +297,111 @@ static void rekey_hook(uint64_t received, void *ctx)
 		  .allowed_ips = &aip, .n_allowed_ips = 1 },
 	};
 	struct wg_nl_config c2 = { .listen_port = -1, .peers = peers, .n_peers = 2 };
+	struct wg_nl_peer n1peer = { .keepalive = 1, .update_only = true };
 	struct diag d = { { 0 } };
+	double t_sent = 0;
+	long long hs0 = 0;
+	unsigned long long tx0 = 0, rx0 = 0;
 
 	if (rk->done || received < STREAM_BYTES / 4)
 		return;
 	rk->done = 1;
-	memcpy(c1.private_key, priv1b, 32);
-	memcpy(peers[0].public_key, pub1, 32);
-	memcpy(peers[1].public_key, pub1b, 32);
+	memcpy(c1.private_key, rk->new_priv, 32);
+	memcpy(peers[0].public_key, rk->old_pub, 32);
+	memcpy(peers[1].public_key, rk->new_pub, 32);
 	inet_pton(AF_INET, "192.0.2.1", &peers[1].endpoint);
 	inet_pton(AF_INET, "10.244.0.0", &aip.ip);
+	if (rk->ordered) {
+		memcpy(n1peer.public_key, pub2, 32);
+		c1.peers = &n1peer;
+		c1.n_peers = 1;
+		peers[1].keepalive = 1;
+	}
+	if (rk->ordered) /* before the set: the keepalive's initiation leaves during it */
+		peer_counters(1, pub2, &hs0, &tx0, &rx0);
 	rk->t = now_s();
 	rk->wall = time(NULL);
 	ns_enter(P.ns[1]);
 	rk->ok1 = wg_nl_set(WG_IFNAME, &c1, &d) == 0;
 	if (!rk->ok1)
 		snprintf(rk->msg, sizeof(rk->msg), "node-1: %s", d.msg);
+	if (rk->ordered && rk->ok1) {
+		long long hs;
+		unsigned long long tx = 0, rx;
+		int i;
+
+		/* node-1's handshake initiation (148 bytes) has gone out; give node-2 time to drop it */
+		for (i = 0; i < 100; i++) {
+			peer_counters(1, pub2, &hs, &tx, &rx);
+			if (tx >= tx0 + 148)
+				break;
+			usleep(20000);
+		}
+		t_sent = now_s() - rk->t;
+		usleep(300000);
+		rk->ok1 = node1_keepalive(0, &d) == 0;
+		if (!rk->ok1)
+			snprintf(rk->msg, sizeof(rk->msg), "node-1 keepalive off: %s", d.msg);
+	}
 	ns_enter(P.ns[2]);
 	rk->ok2 = wg_nl_set(WG_IFNAME, &c2, &d) == 0;
 	if (!rk->ok2)
 		snprintf(rk->msg, sizeof(rk->msg), "node-2: %s", d.msg);
-	printf("# re-key at %llu bytes: node-1 new private key, node-2 peer replaced (%.3f s)\n",
-	       (unsigned long long)received, now_s() - rk->t);
+	if (rk->ordered && rk->ok2) {
+		struct wg_nl_peer off = { .keepalive = 0, .update_only = true };
+		struct wg_nl_config c3 = { .listen_port = -1, .peers = &off, .n_peers = 1 };
+
+		memcpy(off.public_key, rk->new_pub, 32);
+		rk->ok2 = wg_nl_set(WG_IFNAME, &c3, &d) == 0;
+		if (!rk->ok2)
+			snprintf(rk->msg, sizeof(rk->msg), "node-2 keepalive off: %s", d.msg);
+	}
+	printf("# re-key (%s) at %llu bytes: node-1 new private key%s, node-2 peer replaced (%.3f s)\n",
+	       rk->ordered ? "ordered" : "naive", (unsigned long long)received,
+	       rk->ordered ? " + keepalive" : "", now_s() - rk->t);
+	if (rk->ordered)
+		printf("#   node-1's initiation out after %.3f s\n", t_sent);
+}
+
+/* peer counters of node n for key (0 when absent) */
+static void peer_counters(int n, const uint8_t *key, long long *hs, unsigned long long *tx, unsigned long long *rx)
+{
+	struct wg_nl_state st;
+	const struct wg_nl_peer_state *p;
+
+	*hs = -1;
+	*tx = *rx = 0;
+	if (get_state(n, &st))
+		return;
+	p = wg_nl_state_peer(&st, key);
+	if (p) {
+		*hs = (long long)p->last_handshake_sec;
+		*tx = (unsigned long long)p->tx_bytes;
+		*rx = (unsigned long long)p->rx_bytes;
+	}
+	wg_nl_state_free(&st);
 }
 
 static void idle_drain(void *ctx)
 {
-	(void)ctx;
+	struct rekey *rk = ctx;
+	static double last;
+	double t = now_s();
+
 	drain();
+	/* after the re-key, once a second for 30 s: the handshake and the counters of both
+	 * sides and the WireGuard packets on the wire, to see where a pause comes from */
+	if (rk && rk->done && t - rk->t < 30 && t - last >= 1.0) {
+		long long h1, h2;
+		unsigned long long tx1, rx1, tx2, rx2;
+
+		last = t;
+		peer_counters(1, pub2, &h1, &tx1, &rx1);
+		peer_counters(2, rk->new_pub, &h2, &tx2, &rx2);
+		printf("# t+%.1f s: node-1 peer: handshake %lld tx %llu rx %llu | node-2 peer (new key): "
+		       "handshake %lld tx %llu rx %llu | wire since start of stream: %u from node-1, %u from node-2\n",
+		       t - rk->t, h1, tx1, rx1, h2, tx2, rx2, cap.wg[cap.phase][0], cap.wg[cap.phase][1]);
+	}
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -340,7 +441,8 @@ int main(void)
 	check(e == 0 && wg_nl_link_del(WG_IFNAME, &d) == 0, "wg_nl_link_del, twice (%s)", e ? d.msg : "ok");
 	close(ns0);
 
-	if (x25519_new(priv1, pub1) || x25519_new(priv2, pub2) || x25519_new(priv1b, pub1b)) {
+	if (x25519_new(priv1, pub1) || x25519_new(priv2, pub2) || x25519_new(priv1b, pub1b) ||
+	    x25519_new(priv1c, pub1c)) {
 		check(0, "X25519 keys from OpenSSL");
 		goto done;
 	}
@@ -417,8 +519,9 @@ int main(void)
 	check_state_b(2, pub2, pub1, "10.244.0.0");
 
 	/* (c) re-key under a live stream */
+	set_phase(2);
 	if (tcp_pair(P.ns[1], "10.244.0.10", P.ns[2], "10.244.1.10", 7001, &cl, &sv) == 0) {
-		struct rekey rk = { 0 };
+		struct rekey rk = { .old_pub = pub1, .new_priv = priv1b, .new_pub = pub1b };
 		int one = 1;
 
 		setsockopt(cl, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -452,6 +555,42 @@ int main(void)
 	} else {
 		check(0, "(c) TCP connection 10.244.0.10 -> 10.244.1.10:7001");
 	}
+	/* (c2) the same again in the agent's order: node-1 to a third key, no crossing handshakes */
+	if (tcp_pair(P.ns[1], "10.244.0.10", P.ns[2], "10.244.1.10", 7002, &cl, &sv) == 0) {
+		struct rekey rk = { .old_pub = pub1b, .new_priv = priv1c, .new_pub = pub1c, .ordered = 1 };
+		int one = 1;
+
+		setsockopt(cl, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		stream_run(cl, sv, STREAM_BYTES, MARKER, rekey_hook, idle_drain, &rk, 180, &sr);
+		printf("# (c2) stream: %llu sent, %llu received in %.2f s; longest pause %.2f s\n",
+		       (unsigned long long)sr.sent, (unsigned long long)sr.received, sr.secs, sr.max_gap);
+		check(rk.done && rk.ok1 && rk.ok2, "(c2) ordered re-key applied during the stream (%s)",
+		      rk.msg[0] ? rk.msg : "ok");
+		check(sr.received == STREAM_BYTES && sr.first_bad == UINT64_MAX,
+		      "(c2) every byte of the second 2 MB stream arrived in order (%llu/%u%s)",
+		      (unsigned long long)sr.received, STREAM_BYTES, sr.first_bad != UINT64_MAX ? ", a byte differs" : "");
+		check(sr.max_gap < 4.5,
+		      "(c2) the stream paused %.2f s, less than REKEY_TIMEOUT (5 s): no handshake was retried", sr.max_gap);
+		close(cl);
+		close(sv);
+		if (get_state(2, &st) == 0) {
+			const struct wg_nl_peer_state *p = wg_nl_state_peer(&st, pub1c);
+
+			print_state(2, &st);
+			check(st.n_peers == 1 && p && p->last_handshake_sec >= rk.wall - 1 && p->keepalive == 0,
+			      "(c2) node-2: only node-1's third key, handshake at %lld (re-key at %lld), keepalive %u",
+			      p ? (long long)p->last_handshake_sec : 0LL, (long long)rk.wall, p ? p->keepalive : 0);
+			wg_nl_state_free(&st);
+		}
+		if (get_state(1, &st) == 0) {
+			check(memcmp(st.public_key, pub1c, 32) == 0 && st.n_peers == 1 && st.peers[0].keepalive == 0,
+			      "(c2) node-1: third public key, its peer's keepalive back to 0 (%u)",
+			      st.n_peers ? st.peers[0].keepalive : 0);
+			wg_nl_state_free(&st);
+		}
+	} else {
+		check(0, "(c2) TCP connection 10.244.0.10 -> 10.244.1.10:7002");
+	}
 	set_phase(3);
 	check(cap.other[2] == 0 && cap.leak_marker == 0 && cap.leak_pair == 0,
 	      "(c) during the re-key too: only WireGuard on the wire (%u other), no marker (%u), no pod pair (%u)",
@@ -477,7 +616,7 @@ int main(void)
 		check(cap.wg[4][0] == 0, "(d) node-1 sends nothing on UDP 51871 (%u packets; node-2 still sent %u)",
 		      cap.wg[4][0], cap.wg[4][1]);
 		check(cap.other[4] == 0, "(d) and nothing in plaintext (%u other IPv4)", cap.other[4]);
-		e = wg_node_setup(&P, 1, priv1b, pub2, &d);
+		e = wg_node_setup(&P, 1, priv1c, pub2, &d);
 		n = e ? 0 : udp_exchange(P.ns[1], "10.244.0.10", P.ns[2], "10.244.1.10", 5200, 5, MARKER, 5000);
 		check(e == 0 && n == 10, "(d) peer added back: traffic flows again (%d/10) (%s)", n, e ? d.msg : "ok");
 	}
