@@ -10,7 +10,7 @@ BPFTOOL   ?= bpftool
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE -DPCAP_DONT_INCLUDE_PCAP_BPF_H \
              -Ibpf/include -I$(BUILD)/skel -Idatapath -Ipcaps/builder -Itests/lib
-LDLIBS    := -lbpf -lelf -lz -lpcap -lyaml -ljansson -lm -lmnl
+LDLIBS    := -lbpf -lelf -lz -lpcap -lyaml -ljansson -lm -lmnl -lcurl
 TEST_LIBS := -lcmocka
 
 BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -I$(ARCH_INC) -Ibpf/include -Ibpf

@@ -22,6 +22,9 @@ PKGS+=(tshark)
 # WireGuard: wireguard-go runs each simulated node's device (this kernel has no wireguard
 # module), wg reads it back in the tests; libssl-dev: X25519 keys in the agent (docs/ENCRYPTION.md)
 PKGS+=(wireguard-go wireguard-tools libssl-dev)
+# libcurl and etcd: the store's etcd v3 backend (JSON gateway over libcurl) and a real etcd
+# on loopback for tests/store-etcd (docs/STORE.md)
+PKGS+=(libcurl4-openssl-dev etcd-server etcd-client)
 if [ "${1:-}" = "--kernels" ]; then
 	shift
 	PKGS+=(qemu-system-x86 busybox-static cpio zstd kmod)

@@ -125,10 +125,7 @@ int store_open(const char *uri, struct store **out, struct diag *d)
 		uri = STORE_DEFAULT_URI;
 	scheme_end = strstr(uri, "://");
 	if (scheme_end && (!strncmp(uri, "etcd", 4) || !strncmp(uri, "http", 4)))
-		return diag_fail_errno(d, -ENOTSUP,
-				       "store %s: the etcd v3 backend is not available in this build yet; "
-				       "use the embedded store (file:///var/lib/ciliate/store or a directory path)",
-				       uri);
+		return store_etcd_open(uri, out, d); /* store_etcd.c */
 	if (scheme_end && strncmp(uri, "file://", 7))
 		return diag_fail(d, "store %s: unknown scheme (want file:///dir, a directory path or etcd://host:port)",
 				 uri);

@@ -14,7 +14,7 @@
  * - leases: a key put with a lease is deleted (with a DELETE event) when the lease expires.
  *
  * Backends: "file:///path" or a plain path (embedded, multi-process safe, store_file.c) and
- * "etcd://host:port" (not built yet: -ENOTSUP).
+ * "etcd://host:port[,host:port...]" (etcd v3 through its JSON gateway, store_etcd.c).
  *
  * All functions return 0 or a negative errno and fill the diag on error. Common codes:
  * -ENOENT (no such key / lease), -ECANCELED (a compare failed: nothing was written),

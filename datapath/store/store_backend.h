@@ -42,6 +42,9 @@ struct store_watch {
 /* Opens the embedded file backend on directory dir with "k=v&k=v" options (may be NULL). */
 int store_file_open(const char *dir, const char *opts, struct store **out, struct diag *d);
 
+/* Opens the etcd v3 backend: "etcd://host:port[,host:port...][?ca=&cert=&key=]" (store_etcd.c). */
+int store_etcd_open(const char *uri, struct store **out, struct diag *d);
+
 /* Copies key/value into a freshly allocated kv (value gets a trailing NUL). */
 int store_kv_fill(struct store_kv *kv, const char *key, const void *value, size_t len);
 
