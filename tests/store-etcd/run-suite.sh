@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# The store's etcd v3 backend against a real etcd (Debian's etcd-server), all inside one
+# network namespace this suite creates (cil-t-etcdPID), removed on any exit:
+#   - etcd on that namespace's 127.0.0.1 (tests/lib/etcd.sh: free ports, scratch data dir,
+#     stopped by pid), plus a second one serving https (--auto-tls);
+#   - build/tests/test_store with CILIATE_TEST_ETCD: every store case on etcd (CRUD, CAS, txn,
+#     watch from a revision, pollable fd, 4 writer processes + a watcher, leases expiring,
+#     compaction -> -ESTALE) and the etcd-only ones (a dead first endpoint, a watch whose
+#     endpoint dies mid-stream, error mapping, TLS with ?ca=);
+#   - one ciliate-agent --store etcd://... in the namespace: it registers its node in etcd,
+#     `ciliate status` reports the etcd store and the agent, `ciliate apply -f` / `delete -f`
+#     write to etcd and the agent's cache follows (its storeRevision reaches the store's);
+#     the agent survives an etcd compaction and keeps following.
+# Usage: run-suite.sh BUILD_DIR. Exit 0 pass, 77 skip (reason printed), 1 fail.
+set -uo pipefail
+
+build=${1:-build}
+cd "$(dirname "$0")/../.." || exit 1
+for b in bin/ciliate bin/ciliate-agent tests/test_store; do
+	if [ ! -x "$build/$b" ]; then
+		echo "FAIL: $build/$b is missing (run make first)"
+		exit 1
+	fi
+done
+build=$(cd "$build" && pwd)
+CLI=$build/bin/ciliate
+AGENT=$build/bin/ciliate-agent
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: network namespaces and BPF need root"
+	exit 77
+fi
+for t in etcd etcdctl ip nsenter python3 curl jq; do
+	if ! command -v $t >/dev/null; then
+		echo "SKIP: $t is not installed (make deps installs etcd-server, etcd-client, curl, jq)"
+		exit 77
+	fi
+done
+
+. tests/lib/suite.sh
+. tests/lib/etcd.sh
+passed=0
+failed=0
+why=""
+tag="cil-t-etcd$$"
+NS=$tag
+NODE=$tag
+PIN=/sys/fs/bpf/ciliate/$NODE
+tmp=""
+agent_pid=""
+etcd1="" etcd2=""
+
+teardown() {
+	local p i
+	if [ -n "$agent_pid" ]; then
+		kill -TERM "$agent_pid" 2>/dev/null
+		for i in $(seq 50); do
+			kill -0 "$agent_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$agent_pid" 2>/dev/null
+		agent_pid=""
+	fi
+	[ -n "$tmp" ] && etcd_stop "$etcd1" "$tmp" e1 && etcd_stop "$etcd2" "$tmp" e2
+	etcd1="" etcd2=""
+	# safety net: anything still inside our namespace was started by this suite
+	for p in $(ip netns pids "$NS" 2>/dev/null); do
+		kill -KILL "$p" 2>/dev/null
+	done
+	ip netns del "$NS" 2>/dev/null
+	if [ -d "$PIN" ]; then
+		rm -f "$PIN"/* 2>/dev/null
+		rmdir "$PIN" 2>/dev/null
+		rmdir /sys/fs/bpf/ciliate 2>/dev/null
+	fi
+	rm -rf "/run/ciliate/$NODE"
+	rmdir /run/ciliate 2>/dev/null
+	[ -n "$tmp" ] && rm -rf "$tmp"
+	tmp=""
+}
+finish() {
+	if [ "$failed" -ne 0 ] && [ -n "$tmp" ]; then
+		for f in agent.log e1.log; do
+			[ -f "$tmp/$f" ] && { echo "--- $f (last 30 lines)"; tail -30 "$tmp/$f"; }
+		done
+	fi
+	teardown
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && exit 0
+	exit 1
+}
+trap finish EXIT
+trap 'exit 130' INT TERM HUP
+sys() {
+	"$@" || { echo "FAIL - setup: $*"; failed=$((failed + 1)); exit 1; }
+}
+in_ns() { nsenter --net="/run/netns/$NS" "$@"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# ---- set-up: the namespace and two etcds --------------------------------------------------
+if ! ip netns add "$NS" 2>/dev/null; then
+	echo "SKIP: cannot create network namespaces here"
+	trap - EXIT
+	exit 77
+fi
+sys ip -n "$NS" link set lo up
+tmp=$(mktemp -d /tmp/ciliate-t-store-etcd.XXXXXX)
+t0=$(now_ms)
+sys etcd_start e1 "$tmp" "$NS"
+etcd1=$ETCD_PID EP=$ETCD_EP
+sys etcd_start e2 "$tmp" "$NS" --tls
+etcd2=$ETCD_PID EP_TLS=$ETCD_EP CA=$ETCD_CA
+echo "etcd up in $(($(now_ms) - t0)) ms: $EP (pid $etcd1), https $EP_TLS (pid $etcd2), netns $NS"
+STORE="etcd://$EP"
+ctl() { in_ns env ETCDCTL_API=3 etcdctl --endpoints "$EP" --command-timeout=5s "$@"; }
+
+# ---- the store tests on etcd --------------------------------------------------------------
+t0=$(now_ms)
+in_ns env CILIATE_TEST_ETCD="$EP" CILIATE_TEST_ETCD_TLS="$EP_TLS" CILIATE_TEST_ETCD_CA="$CA" \
+	timeout 200 "$build/tests/test_store" >"$tmp/test_store.log" 2>&1
+rc=$?
+grep -E "^\[  (PASSED|FAILED)|etcd\)|endpoints dead|MiB value|without the CA" "$tmp/test_store.log" | sed 's/^/    /'
+why="rc=$rc: $(grep -E "FAILED|Error|error" "$tmp/test_store.log" | head -5)"
+check "test_store against etcd ($(($(now_ms) - t0)) ms)" test "$rc" -eq 0
+why="$(grep -c "(etcd only" "$tmp/test_store.log") etcd-only cases did not run"
+check "the etcd-only cases ran" test "$(grep -c "(etcd only" "$tmp/test_store.log")" -eq 0
+why="the TLS case did not run: $(grep -A2 test_etcd_tls "$tmp/test_store.log" | head -3)"
+check "TLS case ran (https with ?ca=, refused without)" grep -q "without the CA" "$tmp/test_store.log"
+
+# ---- the agent and the CLI on etcd --------------------------------------------------------
+# the node's own address (the default Cluster's first node is 192.0.2.1) on a stand-in
+# fabric device, as tests/cni does
+sys ip -n "$NS" link add fabric0 type veth peer name fabric1
+sys ip -n "$NS" addr add 192.0.2.1/24 dev fabric0
+sys ip -n "$NS" link set fabric0 up
+sys ip -n "$NS" link set fabric1 up
+sys ip -n "$NS" route add default dev fabric0
+
+status_json() { in_ns timeout 20 "$CLI" status --node "$NODE" --store "$STORE" -o json 2>/dev/null; }
+t0=$(now_ms)
+in_ns "$AGENT" --node "$NODE" --store "$STORE" --prometheus-serve-addr off 2>>"$tmp/agent.log" &
+agent_pid=$!
+up=0
+for i in $(seq 150); do
+	if status_json >/dev/null; then
+		up=1
+		break
+	fi
+	kill -0 "$agent_pid" 2>/dev/null || break
+	sleep 0.1
+done
+why="$(tail -3 "$tmp/agent.log")"
+check "ciliate-agent --store $STORE is up ($(($(now_ms) - t0)) ms)" test "$up" -eq 1
+[ "$up" -eq 1 ] || exit 1
+
+why="$(ctl get --prefix /ciliate/nodes/ 2>&1 | head -4)"
+check "the agent registered its node in etcd (/ciliate/nodes/$NODE)" \
+	bash -c "ETCDCTL_API=3 nsenter --net=/run/netns/$NS etcdctl --endpoints $EP get --keys-only /ciliate/nodes/$NODE | grep -q $NODE"
+
+st=$(status_json)
+why="status: ${st:0:400}"
+check "ciliate status names the etcd store and the agent" \
+	bash -c 'jq -e --arg u "$1" ".store.uri == \$u and (.store.revision > 0) and .agents[0].ok == true" <<<"$2" >/dev/null' _ "$STORE" "$st"
+txt=$(in_ns timeout 20 "$CLI" status --node "$NODE" --store "$STORE" 2>&1)
+why="${txt:0:300}"
+check "ciliate status (text) shows the etcd store's revision" grep -q "Store:   $STORE, revision" <<<"$txt"
+
+cat >"$tmp/objs.yaml" <<EOF
+apiVersion: v1
+kind: Namespace
+metadata: {name: etcdt}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: etcdt, labels: {app: web}}
+spec:
+  nodeName: $NODE
+  containers: [{name: c, ports: [{containerPort: 80, protocol: TCP}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: etcdt}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, protocol: TCP}]
+EOF
+
+# waits (5 s at most) until the agent's storeRevision reaches the store's revision
+agent_caught_up() {
+	local s i
+	for i in $(seq 50); do
+		s=$(status_json)
+		if jq -e '.agents[0].storeRevision == .store.revision' <<<"$s" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	why="status: $(jq -c '{store: .store.revision, agent: .agents[0].storeRevision}' <<<"$s" 2>&1)"
+	return 1
+}
+
+out=$(in_ns timeout 20 "$CLI" apply -f "$tmp/objs.yaml" --store "$STORE" 2>&1)
+why="$out"
+check "ciliate apply -f writes to etcd" test $? -eq 0
+why="$(ctl get --prefix --keys-only /ciliate/objects/ 2>&1 | grep -v '^$' | head)"
+check "the objects are in etcd (Pod, Service, Namespace keys)" \
+	bash -c '[ "$(grep -c "etcdt" <<<"$1")" -ge 3 ]' _ "$(ctl get --prefix --keys-only /ciliate/objects/ 2>&1)"
+t0=$(now_ms)
+check "the agent's cache follows the apply through the etcd watch" agent_caught_up
+echo "    (caught up in $(($(now_ms) - t0)) ms)"
+st=$(status_json)
+why="objects: $(jq -c .store.objects <<<"$st")"
+check "ciliate status counts the applied objects from etcd" \
+	bash -c 'jq -e ".store.objects | tostring | test(\"Pod\") and test(\"Service\")" <<<"$1" >/dev/null' _ "$st"
+
+# a compaction at the current revision: the agent's watch is in sync, so it keeps going
+rev=$(jq -r .store.revision <<<"$st")
+out=$(ctl compaction "$rev" 2>&1)
+why="$out"
+check "etcdctl compaction $rev" test $? -eq 0
+
+out=$(in_ns timeout 20 "$CLI" delete -f "$tmp/objs.yaml" --store "$STORE" 2>&1)
+why="$out"
+check "ciliate delete -f deletes from etcd" test $? -eq 0
+why="$(ctl get --prefix --keys-only /ciliate/objects/ 2>&1 | grep etcdt)"
+check "the objects are gone from etcd" bash -c '! grep -q etcdt <<<"$1"' _ "$(ctl get --prefix --keys-only /ciliate/objects/ 2>&1)"
+check "the agent follows the delete (after the compaction)" agent_caught_up
+why="$(grep -iE "error|fail" "$tmp/agent.log" | grep -i store | head -3)"
+check "the agent logged no store errors" bash -c '! grep -i "store" "$1" | grep -qiE "error|fail|unreachable"' _ "$tmp/agent.log"
