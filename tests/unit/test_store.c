@@ -934,6 +934,44 @@ static void test_etcd_endpoints(void **state)
 	assert_non_null(strstr(d.msg, uri));
 }
 
+/* socat relaying listen -> target in its own process group (its per-connection children too). */
+static pid_t relay_start(const char *listen, const char *target)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		execlp("socat", "socat", listen, target, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	return pid;
+}
+
+/* Waits (5 s at most) until something accepts connections at a. */
+static void relay_wait(const struct sockaddr_in *a)
+{
+	int64_t end;
+	int fd, err = -1;
+
+	for (end = mono_ms() + 5000; mono_ms() < end && err; usleep(20000)) {
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		err = connect(fd, (const struct sockaddr *)a, sizeof(*a));
+		close(fd);
+	}
+	assert_int_equal(err, 0);
+}
+
+/* Ends the relay started by relay_start: its process group (the relay and its connections). */
+static void relay_stop(pid_t pid)
+{
+	int status;
+
+	kill(-pid, SIGTERM);
+	waitpid(pid, &status, 0);
+}
+
 /* The endpoint a watch streams from dies: the watch goes on from the next endpoint, losing and
  * repeating nothing. The first endpoint is a socat relay to the same etcd. */
 static void test_etcd_watch_failover(void **state)
@@ -944,7 +982,7 @@ static void test_etcd_watch_failover(void **state)
 	struct store_watch *w;
 	struct store *s2;
 	char uri[256], listen[64], target[128];
-	int port = free_port(), i, fd, status;
+	int port = free_port(), i;
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int64_t end;
 	pid_t pid;
@@ -956,27 +994,15 @@ static void test_etcd_watch_failover(void **state)
 	}
 	snprintf(listen, sizeof(listen), "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port);
 	snprintf(target, sizeof(target), "TCP:%s", g_etcd);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execlp("socat", "socat", listen, target, (char *)NULL);
-		_exit(127);
-	}
+	pid = relay_start(listen, target);
 	a.sin_port = htons((uint16_t)port);
-	for (end = mono_ms() + 5000; mono_ms() < end; usleep(20000)) { /* until socat listens */
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		i = connect(fd, (struct sockaddr *)&a, sizeof(a));
-		close(fd);
-		if (!i)
-			break;
-	}
+	relay_wait(&a);
 	snprintf(uri, sizeof(uri), "etcd://127.0.0.1:%d,%s", port, g_etcd);
 	assert_int_equal(store_open(uri, &s2, &d), 0);
 	assert_int_equal(store_watch_open(s2, "/fo/", R(0), &w, &d), 0);
 	put_str(f->s, "/fo/1", "v");
 	assert_int_equal(watch_collect(w, evs, 1, 3000), 1);
-	kill(pid, SIGTERM); /* the relay and its connections go away */
-	waitpid(pid, &status, 0);
+	relay_stop(pid); /* the relay and its connections go away */
 	put_str(f->s, "/fo/2", "v");
 	put_str(f->s, "/fo/3", "v");
 	assert_int_equal(watch_collect(w, evs + 1, 2, 5000), 2);
@@ -987,6 +1013,35 @@ static void test_etcd_watch_failover(void **state)
 	assert_int_equal(put_str(s2, "/fo/4", "v"), R(4));
 	store_watch_close(w);
 	store_close(s2);
+
+	/* The only endpoint goes away, history is compacted meanwhile, the endpoint comes back:
+	 * the watch's reconnect finds its next revision compacted -> -ESTALE (list again). */
+	pid = relay_start(listen, target);
+	relay_wait(&a);
+	snprintf(uri, sizeof(uri), "etcd://127.0.0.1:%d", port);
+	assert_int_equal(store_open(uri, &s2, &d), 0);
+	assert_int_equal(store_watch_open(s2, "/fo/", R(4), &w, &d), 0);
+	relay_stop(pid);
+	put_str(f->s, "/fo/5", "v");
+	put_str(f->s, "/fo/6", "v");
+	assert_int_equal(store_compact(f->s, R(6), &d), 0);
+	pid = relay_start(listen, target);
+	{
+		struct store_event *more;
+		size_t n = 0;
+		int err = 0;
+
+		for (end = mono_ms() + 8000; mono_ms() < end && !err && !n;)
+			err = store_watch_next(w, 200, &more, &n, &d);
+		assert_int_equal(n, 0);
+		assert_int_equal(err, -ESTALE);
+		print_message("reconnect after compaction: %s\n", d.msg);
+		assert_non_null(strstr(d.msg, "compacted"));
+		assert_int_equal(store_watch_next(w, 0, &more, &n, &d), -ESTALE); /* stays stale */
+	}
+	store_watch_close(w);
+	store_close(s2);
+	relay_stop(pid);
 }
 
 /* etcd error mapping: unknown lease ids, a too-large request, keys outside our model. */
