@@ -23,8 +23,8 @@ PKGS+=(tshark)
 # module), wg reads it back in the tests; libssl-dev: X25519 keys in the agent (docs/ENCRYPTION.md)
 PKGS+=(wireguard-go wireguard-tools libssl-dev)
 # libcurl and etcd: the store's etcd v3 backend (JSON gateway over libcurl) and a real etcd
-# on loopback for tests/store-etcd (docs/STORE.md)
-PKGS+=(libcurl4-openssl-dev etcd-server etcd-client)
+# on loopback for tests/store-etcd, openssl for its test CA (docs/STORE.md)
+PKGS+=(libcurl4-openssl-dev etcd-server etcd-client openssl)
 if [ "${1:-}" = "--kernels" ]; then
 	shift
 	PKGS+=(qemu-system-x86 busybox-static cpio zstd kmod)

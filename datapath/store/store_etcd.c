@@ -473,13 +473,31 @@ static int etcd_errno(int code, const char *msg)
 		return -EFBIG;
 	if (code == 5 || strstr(msg, "not found"))
 		return -ENOENT;
-	if (code == 16 || code == 7 || strstr(msg, "permission denied") || strstr(msg, "auth"))
+	if (code == 16 || code == 7 || strstr(msg, "permission denied") || strstr(msg, "auth") ||
+	    strstr(msg, "user name"))
 		return -EACCES;
 	if (code == 14 || code == 4 || strstr(msg, "no leader") || strstr(msg, "timed out"))
 		return -EHOSTUNREACH;
 	if (code == 3)
 		return -EINVAL;
 	return -EIO;
+}
+
+/* A failure of the TLS handshake or of a certificate (ours or the server's). */
+static bool is_tls_error(CURLcode rc, const char *msg)
+{
+	switch (rc) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_CRL_BADFILE:
+		return true;
+	default:
+		return strstr(msg, "SSL") || strstr(msg, "certificate");
+	}
 }
 
 static bool retryable(int err)
@@ -505,7 +523,7 @@ static int etcd_call(struct etcd_store *s, const char *path, json_t *req, json_t
 	char *body = json_dumps(req, JSON_COMPACT);
 	char url[512], errs[768] = "", cerr[CURL_ERROR_SIZE];
 	struct buf b = { 0 };
-	size_t i, k, elen = 0;
+	size_t i, k, elen = 0, ntls = 0;
 	int err = -EHOSTUNREACH;
 
 	*resp = NULL;
@@ -530,8 +548,11 @@ static int etcd_call(struct etcd_store *s, const char *path, json_t *req, json_t
 		rc = curl_easy_perform(s->curl);
 		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (rc != CURLE_OK) {
+			bool tls = is_tls_error(rc, cerr);
+
+			ntls += tls;
 			elen += (size_t)snprintf(errs + elen, elen < sizeof(errs) ? sizeof(errs) - elen : 0,
-						 "%s%s: %s", elen ? "; " : "", ep,
+						 "%s%s: %s%s", elen ? "; " : "", ep, tls ? "TLS: " : "",
 						 cerr[0] ? cerr : curl_easy_strerror(rc));
 			if (elen >= sizeof(errs))
 				elen = sizeof(errs) - 1;
@@ -580,7 +601,12 @@ static int etcd_call(struct etcd_store *s, const char *path, json_t *req, json_t
 		err = 0;
 		goto out;
 	}
-	err = diag_fail_errno(d, -EHOSTUNREACH, "store %s: %s: no etcd endpoint answered (%s)", s->c.uri, what, errs);
+	if (ntls == s->c.neps) /* every endpoint refused our TLS: a configuration problem */
+		err = diag_fail_errno(d, -EACCES, "store %s: %s: TLS failed with every etcd endpoint (%s); check "
+				      "ca=, cert=, key= ($CILIATE_STORE_CA/CERT/KEY)", s->c.uri, what, errs);
+	else
+		err = diag_fail_errno(d, -EHOSTUNREACH, "store %s: %s: no etcd endpoint answered (%s)", s->c.uri,
+				      what, errs);
 out:
 	free(body);
 	free(b.p);

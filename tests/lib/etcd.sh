@@ -1,16 +1,18 @@
 # Starting and stopping a scratch etcd (Debian's etcd-server) for the test suites. Source it.
 #
-#   etcd_start NAME DIR [NETNS] [--tls]
+#   etcd_start NAME DIR [NETNS] [--tls|--mtls]
 #       starts `etcd` with its data in DIR/NAME.data (DIR must exist), log DIR/NAME.log,
 #       listening on 127.0.0.1 (inside network namespace NETNS when given and not "") on two
 #       free ports; --tls serves clients over https with etcd's --auto-tls certificate
-#       (self-signed for 127.0.0.1). Short raft timers (heartbeat 10 ms, election 100 ms) make
+#       (self-signed for 127.0.0.1); --mtls makes a CA with openssl (DIR/NAME.pki: ca.pem,
+#       server.pem, client.pem + client-key.pem) and requires client certificates from it. Short raft timers (heartbeat 10 ms, election 100 ms) make
 #       the minimum lease TTL 1 s and the leader appear at once; no fsync (scratch data).
 #       Waits (at most 15 s) until the JSON gateway answers. Sets ETCD_PID (the etcd process
-#       itself), ETCD_EP (127.0.0.1:PORT), ETCD_CA (--tls: the certificate to trust).
+#       itself), ETCD_EP (127.0.0.1:PORT), ETCD_CA (--tls/--mtls: the certificate to trust),
+#       ETCD_PKI (--mtls: the directory with client.pem and client-key.pem).
 #       Returns 1 (with the log's tail on stderr) when it does not come up.
 #   etcd_stop PID DIR NAME
-#       SIGTERM, then SIGKILL after 5 s, that pid only; removes DIR/NAME.data.
+#       SIGTERM, then SIGKILL after 5 s, that pid only; removes DIR/NAME.data and .pki.
 #
 # Ports: picked by binding port 0 in the target namespace (python3), so parallel suites and
 # an etcd on the standard ports never collide.
@@ -35,12 +37,40 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))
 '
 }
 
+# DIR: a CA, a server certificate for 127.0.0.1 and a client certificate, all from openssl
+etcd_make_pki() {
+	local d=$1
+	mkdir -p "$d" || return 1
+	(
+		cd "$d" || exit 1
+		openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ciliate-test-ca \
+			-keyout ca-key.pem -out ca.pem
+		openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server-key.pem -out server.csr
+		printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >server.ext
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+			-extfile server.ext -out server.pem
+		openssl req -newkey rsa:2048 -nodes -subj /CN=ciliate -keyout client-key.pem -out client.csr
+		printf 'extendedKeyUsage=clientAuth\n' >client.ext
+		openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+			-extfile client.ext -out client.pem
+	) >"$d/openssl.log" 2>&1
+}
+
 etcd_start() {
 	local name=$1 dir=$2 ns=${3:-} tls=${4:-} ports cport pport scheme=http i
-	ETCD_PID="" ETCD_EP="" ETCD_CA=""
+	local -a tlsargs=()
+	ETCD_PID="" ETCD_EP="" ETCD_CA="" ETCD_PKI=""
 	ports=$(etcd_free_ports "$ns") || return 1
 	read -r cport pport <<<"$ports"
-	[ "$tls" = --tls ] && scheme=https
+	case "$tls" in
+	--tls) scheme=https tlsargs=(--auto-tls) ;;
+	--mtls)
+		scheme=https ETCD_PKI="$dir/$name.pki"
+		etcd_make_pki "$ETCD_PKI" || { echo "openssl failed: $(tail -3 "$ETCD_PKI/openssl.log")" >&2; return 1; }
+		tlsargs=(--cert-file "$ETCD_PKI/server.pem" --key-file "$ETCD_PKI/server-key.pem"
+			--client-cert-auth --trusted-ca-file "$ETCD_PKI/ca.pem")
+		;;
+	esac
 	rm -rf "$dir/$name.data"
 	etcd_in_ns "$ns" etcd --name "$name" --data-dir "$dir/$name.data" \
 		--listen-client-urls "$scheme://127.0.0.1:$cport" \
@@ -49,15 +79,17 @@ etcd_start() {
 		--initial-advertise-peer-urls "http://127.0.0.1:$pport" \
 		--initial-cluster "$name=http://127.0.0.1:$pport" \
 		--heartbeat-interval 10 --election-timeout 100 --unsafe-no-fsync \
-		${tls:+--auto-tls} >"$dir/$name.log" 2>&1 &
+		"${tlsargs[@]}" >"$dir/$name.log" 2>&1 &
 	ETCD_PID=$!
 	ETCD_EP="127.0.0.1:$cport"
 	[ "$tls" = --tls ] && ETCD_CA="$dir/$name.data/fixtures/client/cert.pem"
+	[ "$tls" = --mtls ] && ETCD_CA="$ETCD_PKI/ca.pem"
 	for i in $(seq 150); do
 		if ! kill -0 "$ETCD_PID" 2>/dev/null; then
 			break
 		fi
 		if etcd_in_ns "$ns" curl -s --max-time 1 ${ETCD_CA:+--cacert "$ETCD_CA"} \
+			${ETCD_PKI:+--cert "$ETCD_PKI/client.pem" --key "$ETCD_PKI/client-key.pem"} \
 			"$scheme://$ETCD_EP/v3/kv/range" -d '{"key":"AA=="}' 2>/dev/null | grep -q '"revision"'; then
 			return 0
 		fi
@@ -78,5 +110,5 @@ etcd_stop() {
 	done
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
-	rm -rf "${dir:?}/$name.data"
+	rm -rf "${dir:?}/$name.data" "${dir:?}/$name.pki"
 }

@@ -6,7 +6,9 @@
 #   - build/tests/test_store with CILIATE_TEST_ETCD: every store case on etcd (CRUD, CAS, txn,
 #     watch from a revision, pollable fd, 4 writer processes + a watcher, leases expiring,
 #     compaction -> -ESTALE) and the etcd-only ones (a dead first endpoint, a watch whose
-#     endpoint dies mid-stream, error mapping, TLS with ?ca=);
+#     endpoint dies mid-stream, one that comes back after a compaction, error mapping, TLS
+#     with ?ca= against an --auto-tls etcd, client certificates against an etcd with
+#     --client-cert-auth and an openssl-made CA);
 #   - one ciliate-agent --store etcd://... in the namespace: it registers its node in etcd,
 #     `ciliate status` reports the etcd store and the agent, `ciliate apply -f` / `delete -f`
 #     write to etcd and the agent's cache follows (its storeRevision reaches the store's);
@@ -47,7 +49,7 @@ NODE=$tag
 PIN=/sys/fs/bpf/ciliate/$NODE
 tmp=""
 agent_pid=""
-etcd1="" etcd2=""
+etcd1="" etcd2="" etcd3=""
 
 teardown() {
 	local p i
@@ -60,8 +62,12 @@ teardown() {
 		kill -KILL "$agent_pid" 2>/dev/null
 		agent_pid=""
 	fi
-	[ -n "$tmp" ] && etcd_stop "$etcd1" "$tmp" e1 && etcd_stop "$etcd2" "$tmp" e2
-	etcd1="" etcd2=""
+	if [ -n "$tmp" ]; then
+		etcd_stop "$etcd1" "$tmp" e1
+		etcd_stop "$etcd2" "$tmp" e2
+		etcd_stop "$etcd3" "$tmp" e3
+	fi
+	etcd1="" etcd2="" etcd3=""
 	# safety net: anything still inside our namespace was started by this suite
 	for p in $(ip netns pids "$NS" 2>/dev/null); do
 		kill -KILL "$p" 2>/dev/null
@@ -109,22 +115,29 @@ sys etcd_start e1 "$tmp" "$NS"
 etcd1=$ETCD_PID EP=$ETCD_EP
 sys etcd_start e2 "$tmp" "$NS" --tls
 etcd2=$ETCD_PID EP_TLS=$ETCD_EP CA=$ETCD_CA
-echo "etcd up in $(($(now_ms) - t0)) ms: $EP (pid $etcd1), https $EP_TLS (pid $etcd2), netns $NS"
+sys etcd_start e3 "$tmp" "$NS" --mtls
+etcd3=$ETCD_PID EP_MTLS=$ETCD_EP PKI=$ETCD_PKI
+echo "etcd up in $(($(now_ms) - t0)) ms: $EP (pid $etcd1), https $EP_TLS (pid $etcd2), https with client certificates $EP_MTLS (pid $etcd3), netns $NS"
 STORE="etcd://$EP"
 ctl() { in_ns env ETCDCTL_API=3 etcdctl --endpoints "$EP" --command-timeout=5s "$@"; }
 
 # ---- the store tests on etcd --------------------------------------------------------------
 t0=$(now_ms)
 in_ns env CILIATE_TEST_ETCD="$EP" CILIATE_TEST_ETCD_TLS="$EP_TLS" CILIATE_TEST_ETCD_CA="$CA" \
+	CILIATE_TEST_ETCD_MTLS="$EP_MTLS" CILIATE_TEST_ETCD_PKI="$PKI" \
 	timeout 200 "$build/tests/test_store" >"$tmp/test_store.log" 2>&1
 rc=$?
-grep -E "^\[  (PASSED|FAILED)|etcd\)|endpoints dead|MiB value|without the CA" "$tmp/test_store.log" | sed 's/^/    /'
+grep -E "^\[  (PASSED|FAILED)|etcd\)|endpoints dead|MiB value|without the CA|client certificate:|after compaction" \
+	"$tmp/test_store.log" | sed 's/^/    /'
 why="rc=$rc: $(grep -E "FAILED|Error|error" "$tmp/test_store.log" | head -5)"
 check "test_store against etcd ($(($(now_ms) - t0)) ms)" test "$rc" -eq 0
 why="$(grep -c "(etcd only" "$tmp/test_store.log") etcd-only cases did not run"
 check "the etcd-only cases ran" test "$(grep -c "(etcd only" "$tmp/test_store.log")" -eq 0
 why="the TLS case did not run: $(grep -A2 test_etcd_tls "$tmp/test_store.log" | head -3)"
 check "TLS case ran (https with ?ca=, refused without)" grep -q "without the CA" "$tmp/test_store.log"
+why="the client-certificate case did not run"
+check "client certificates (cert=, key=, and \$CILIATE_STORE_CA/CERT/KEY) ran" \
+	grep -q "no client certificate:" "$tmp/test_store.log"
 
 # ---- the agent and the CLI on etcd --------------------------------------------------------
 # the node's own address (the default Cluster's first node is 192.0.2.1) on a stand-in

@@ -1084,8 +1084,9 @@ static void test_etcd_tls(void **state)
 	}
 	/* without the CA the server's certificate is not trusted */
 	snprintf(uri, sizeof(uri), "etcd+https://%s", tls);
-	assert_int_equal(store_open(uri, &s, &d), -EHOSTUNREACH);
+	assert_int_equal(store_open(uri, &s, &d), -EACCES);
 	print_message("https without the CA: %s\n", d.msg);
+	assert_non_null(strstr(d.msg, "TLS"));
 	snprintf(uri, sizeof(uri), "etcd://%s?ca=%s", tls, ca);
 	assert_int_equal(store_open(uri, &s, &d), 0);
 	assert_int_equal(store_revision(s, &rev, &d), 0);
@@ -1099,6 +1100,40 @@ static void test_etcd_tls(void **state)
 	store_kv_free(&ev.kv);
 	store_watch_close(w);
 	store_close(s);
+
+	/* Client certificates: CILIATE_TEST_ETCD_MTLS=HOST:PORT requires one signed by the CA in
+	 * CILIATE_TEST_ETCD_PKI (ca.pem, client.pem, client-key.pem). */
+	tls = getenv("CILIATE_TEST_ETCD_MTLS");
+	ca = getenv("CILIATE_TEST_ETCD_PKI");
+	if (!tls || !ca) {
+		print_message("(CILIATE_TEST_ETCD_MTLS and CILIATE_TEST_ETCD_PKI not set: client certificates not tested)\n");
+		return;
+	}
+	snprintf(uri, sizeof(uri), "etcd://%s?ca=%s/ca.pem", tls, ca);
+	assert_int_equal(store_open(uri, &s, &d), -EACCES);
+	print_message("no client certificate: %s\n", d.msg);
+	assert_non_null(strstr(d.msg, tls));
+	snprintf(uri, sizeof(uri), "etcd://%s?ca=%s/ca.pem&cert=%s/client.pem&key=%s/client-key.pem", tls, ca, ca, ca);
+	assert_int_equal(store_open(uri, &s, &d), 0);
+	assert_int_equal(store_put(s, "/mtls/a", "1", 1, 0, STORE_ANY_REV, NULL, &d), 0);
+	assert_int_equal(store_get(s, "/mtls/a", &kv, &d), 0);
+	store_kv_free(&kv);
+	store_close(s);
+	/* the same through the environment (what --store-ca/--store-cert/--store-key would set) */
+	snprintf(uri, sizeof(uri), "%s/ca.pem", ca);
+	setenv("CILIATE_STORE_CA", uri, 1);
+	snprintf(uri, sizeof(uri), "%s/client.pem", ca);
+	setenv("CILIATE_STORE_CERT", uri, 1);
+	snprintf(uri, sizeof(uri), "%s/client-key.pem", ca);
+	setenv("CILIATE_STORE_KEY", uri, 1);
+	snprintf(uri, sizeof(uri), "etcd://%s", tls);
+	assert_int_equal(store_open(uri, &s, &d), 0);
+	assert_int_equal(store_get(s, "/mtls/a", &kv, &d), 0);
+	store_kv_free(&kv);
+	store_close(s);
+	unsetenv("CILIATE_STORE_CA");
+	unsetenv("CILIATE_STORE_CERT");
+	unsetenv("CILIATE_STORE_KEY");
 }
 
 int main(void)
