@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ciliate: CLI for users and operators (SPEC section 7). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -28,11 +29,50 @@ static void usage(FILE *f)
 		"  version    print the version\n"
 		"\n"
 		"Run 'ciliate COMMAND --help' for a command's options. Exit codes: 0 ok, 1 failure,\n"
-		"2 usage error.\n");
+		"2 usage error.\n"
+		"Every command that opens the store also takes --store-ca FILE, --store-cert FILE and\n"
+		"--store-key FILE for an etcd store over TLS (docs/STORE.md).\n");
+}
+
+/* Takes --store-ca/--store-cert/--store-key (" FILE" or "=FILE") out of argv into the
+ * environment, where the etcd store backend reads them; returns the new argc or -1. */
+static int store_tls_opts(int argc, char **argv)
+{
+	static const char *const opt[] = { "--store-ca", "--store-cert", "--store-key" };
+	static const char *const env[] = { "CILIATE_STORE_CA", "CILIATE_STORE_CERT", "CILIATE_STORE_KEY" };
+	int i, j, k, out = 1;
+	size_t len;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < argc)
+				argv[out++] = argv[i++];
+			break;
+		}
+		for (k = 0; k < 3; k++) {
+			len = strlen(opt[k]);
+			if (strncmp(argv[i], opt[k], len) || (argv[i][len] && argv[i][len] != '='))
+				continue;
+			if (!argv[i][len] && i + 1 >= argc) {
+				fprintf(stderr, "ciliate: %s needs a FILE\n", opt[k]);
+				return -1;
+			}
+			setenv(env[k], argv[i][len] ? argv[i] + len + 1 : argv[++i], 1);
+			break;
+		}
+		if (k == 3)
+			argv[out++] = argv[i];
+	}
+	for (j = out; j < argc; j++)
+		argv[j] = NULL;
+	return out;
 }
 
 int main(int argc, char **argv)
 {
+	argc = store_tls_opts(argc, argv);
+	if (argc < 0)
+		return EXIT_USAGE;
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

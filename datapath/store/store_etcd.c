@@ -483,9 +483,15 @@ static int etcd_errno(int code, const char *msg)
 	return -EIO;
 }
 
-/* A failure of the TLS handshake or of a certificate (ours or the server's). */
-static bool is_tls_error(CURLcode rc, const char *msg)
+/* A failure of the TLS handshake or of a certificate (ours or the server's). With TLS 1.3 a
+ * server that refuses our (missing) client certificate says so after the handshake, so the
+ * client may only see the connection dropped: over https, a connection that was accepted and
+ * then failed counts as TLS too. */
+static bool is_tls_error(const char *ep, CURLcode rc, const char *msg)
 {
+	if (!strncmp(ep, "https:", 6) && (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+					  rc == CURLE_GOT_NOTHING || strstr(msg, "getpeername")))
+		return true;
 	switch (rc) {
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
@@ -548,7 +554,7 @@ static int etcd_call(struct etcd_store *s, const char *path, json_t *req, json_t
 		rc = curl_easy_perform(s->curl);
 		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (rc != CURLE_OK) {
-			bool tls = is_tls_error(rc, cerr);
+			bool tls = is_tls_error(ep, rc, cerr);
 
 			ntls += tls;
 			elen += (size_t)snprintf(errs + elen, elen < sizeof(errs) ? sizeof(errs) - elen : 0,

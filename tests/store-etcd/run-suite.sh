@@ -139,6 +139,22 @@ why="the client-certificate case did not run"
 check "client certificates (cert=, key=, and \$CILIATE_STORE_CA/CERT/KEY) ran" \
 	grep -q "no client certificate:" "$tmp/test_store.log"
 
+# ---- the CLI's --store-ca/--store-cert/--store-key (client certificates) -----------------
+MSTORE="etcd://$EP_MTLS"
+tlsopts=(--store-ca "$PKI/ca.pem" --store-cert "$PKI/client.pem" --store-key "$PKI/client-key.pem")
+printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: mtls}\n' >"$tmp/ns.yaml"
+out=$(in_ns timeout 20 "$CLI" apply -f "$tmp/ns.yaml" --store "$MSTORE" "${tlsopts[@]}" 2>&1)
+why="$out"
+check "ciliate apply --store-ca/--store-cert/--store-key writes over TLS with a client certificate" test $? -eq 0
+out=$(in_ns timeout 20 "$CLI" status --node "$NODE-none" --store "$MSTORE" "${tlsopts[@]}" -o json 2>/dev/null)
+why="${out:0:300}"
+check "ciliate status --store-ca=... reads it back" \
+	bash -c 'jq -e ".store.revision > 0 and (.store.objects | tostring | test(\"Namespace\"))" <<<"$1" >/dev/null' _ "$out"
+out=$(in_ns timeout 20 "$CLI" status --node "$NODE-none" --store "$MSTORE" --store-ca "$PKI/ca.pem" -o json 2>/dev/null)
+why="${out:0:300}"
+check "without the client certificate: a TLS error naming the endpoint" \
+	bash -c 'jq -e ".store.error | test(\"TLS\") and test(\"$2\")" <<<"$1" >/dev/null' _ "$out" "$EP_MTLS"
+
 # ---- the agent and the CLI on etcd --------------------------------------------------------
 # the node's own address (the default Cluster's first node is 192.0.2.1) on a stand-in
 # fabric device, as tests/cni does

@@ -1091,7 +1091,7 @@ static void test_etcd_tls(void **state)
 	assert_int_equal(store_open(uri, &s, &d), 0);
 	assert_int_equal(store_revision(s, &rev, &d), 0);
 	assert_int_equal(store_watch_open(s, "/tls/", rev, &w, &d), 0);
-	assert_int_equal(store_put(s, "/tls/a", "1", 1, 0, 0, NULL, &d), 0);
+	assert_int_equal(store_put(s, "/tls/a", "1", 1, 0, STORE_ANY_REV, NULL, &d), 0);
 	assert_int_equal(store_get(s, "/tls/a", &kv, &d), 0);
 	assert_string_equal(kv.value, "1");
 	store_kv_free(&kv);
