@@ -72,7 +72,8 @@ etcd_start() {
 		;;
 	esac
 	rm -rf "$dir/$name.data"
-	etcd_in_ns "$ns" etcd --name "$name" --data-dir "$dir/$name.data" \
+	# a simple command in the background, so $! is etcd itself (nsenter execs it)
+	${ns:+nsenter --net="/run/netns/$ns"} etcd --name "$name" --data-dir "$dir/$name.data" \
 		--listen-client-urls "$scheme://127.0.0.1:$cport" \
 		--advertise-client-urls "$scheme://127.0.0.1:$cport" \
 		--listen-peer-urls "http://127.0.0.1:$pport" \
@@ -106,6 +107,8 @@ etcd_stop() {
 	kill -TERM "$pid" 2>/dev/null
 	for i in $(seq 50); do
 		kill -0 "$pid" 2>/dev/null || break
+		# exited, not yet reaped (a zombie child of this shell)
+		[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && break
 		sleep 0.1
 	done
 	kill -KILL "$pid" 2>/dev/null
