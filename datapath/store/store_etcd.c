@@ -614,6 +614,10 @@ static int etcd_call(struct etcd_store *s, const char *path, json_t *req, json_t
 		err = diag_fail_errno(d, -EHOSTUNREACH, "store %s: %s: no etcd endpoint answered (%s)", s->c.uri,
 				      what, errs);
 out:
+	/* the handle must not keep pointers to this frame's buffers */
+	curl_easy_setopt(s->curl, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, NULL);
 	free(body);
 	free(b.p);
 	return err;
@@ -1085,6 +1089,8 @@ static void w_stream(struct etcd_watch *w, CURL *h)
 		if (m->msg == CURLMSG_DONE)
 			rc = m->data.result;
 	curl_multi_remove_handle(w->multi, h);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 	free(body);
 	pthread_mutex_lock(&w->mu);
 	if (w->state == W_CONNECTING || w->state == W_RUNNING) {
