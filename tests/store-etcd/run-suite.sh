@@ -9,10 +9,13 @@
 #     endpoint dies mid-stream, one that comes back after a compaction, error mapping, TLS
 #     with ?ca= against an --auto-tls etcd, client certificates against an etcd with
 #     --client-cert-auth and an openssl-made CA);
-#   - one ciliate-agent --store etcd://... in the namespace: it registers its node in etcd,
-#     `ciliate status` reports the etcd store and the agent, `ciliate apply -f` / `delete -f`
-#     write to etcd and the agent's cache follows (its storeRevision reaches the store's);
-#     the agent survives an etcd compaction and keeps following.
+#   - the CLI's --store-ca/--store-cert/--store-key against the client-certificate etcd;
+#   - two ciliate-agents on etcd, the second in a second namespace (cil-t-etcdPID-b, a veth
+#     between the two: the nodes' addresses 192.0.2.1/.2) through a relay, its first
+#     endpoint dead: both register in etcd and get different pod CIDRs, `ciliate status`
+#     reports the etcd store and the agents, `ciliate apply -f` / `delete -f` write to etcd
+#     and both agents' caches follow (storeRevision reaches the store's), also across an
+#     etcd compaction.
 # Usage: run-suite.sh BUILD_DIR. Exit 0 pass, 77 skip (reason printed), 1 fail.
 set -uo pipefail
 
@@ -45,47 +48,59 @@ failed=0
 why=""
 tag="cil-t-etcd$$"
 NS=$tag
+NS2=$tag-b
 NODE=$tag
-PIN=/sys/fs/bpf/ciliate/$NODE
+NODE2=$tag-b
 tmp=""
-agent_pid=""
+agent_pid="" agent2_pid="" relay_pid=""
 etcd1="" etcd2="" etcd3=""
 
 teardown() {
-	local p i
-	if [ -n "$agent_pid" ]; then
-		kill -TERM "$agent_pid" 2>/dev/null
-		for i in $(seq 50); do
-			kill -0 "$agent_pid" 2>/dev/null || break
-			sleep 0.1
+	local p i alive ns n
+	for p in $agent_pid $agent2_pid $relay_pid; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for i in $(seq 50); do
+		alive=0
+		for p in $agent_pid $agent2_pid $relay_pid; do
+			kill -0 "$p" 2>/dev/null && alive=1
 		done
-		kill -KILL "$agent_pid" 2>/dev/null
-		agent_pid=""
-	fi
+		[ $alive -eq 0 ] && break
+		sleep 0.1
+	done
+	for p in $agent_pid $agent2_pid $relay_pid; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	agent_pid="" agent2_pid="" relay_pid=""
 	if [ -n "$tmp" ]; then
 		etcd_stop "$etcd1" "$tmp" e1
 		etcd_stop "$etcd2" "$tmp" e2
 		etcd_stop "$etcd3" "$tmp" e3
 	fi
 	etcd1="" etcd2="" etcd3=""
-	# safety net: anything still inside our namespace was started by this suite
-	for p in $(ip netns pids "$NS" 2>/dev/null); do
-		kill -KILL "$p" 2>/dev/null
+	# safety net: anything still inside our namespaces was started by this suite
+	for ns in "$NS" "$NS2"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$p" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
 	done
-	ip netns del "$NS" 2>/dev/null
-	if [ -d "$PIN" ]; then
-		rm -f "$PIN"/* 2>/dev/null
-		rmdir "$PIN" 2>/dev/null
-		rmdir /sys/fs/bpf/ciliate 2>/dev/null
-	fi
-	rm -rf "/run/ciliate/$NODE"
+	# the nodes' pinned maps and state dirs
+	for n in "$NODE" "$NODE2"; do
+		if [ -d "/sys/fs/bpf/ciliate/$n" ]; then
+			rm -f "/sys/fs/bpf/ciliate/$n"/* 2>/dev/null
+			rmdir "/sys/fs/bpf/ciliate/$n" 2>/dev/null
+		fi
+		rm -rf "/run/ciliate/$n"
+	done
+	rmdir /sys/fs/bpf/ciliate 2>/dev/null
 	rmdir /run/ciliate 2>/dev/null
 	[ -n "$tmp" ] && rm -rf "$tmp"
 	tmp=""
 }
 finish() {
 	if [ "$failed" -ne 0 ] && [ -n "$tmp" ]; then
-		for f in agent.log e1.log; do
+		for f in agent.log agent2.log e1.log; do
 			[ -f "$tmp/$f" ] && { echo "--- $f (last 30 lines)"; tail -30 "$tmp/$f"; }
 		done
 	fi
@@ -155,14 +170,23 @@ why="${out:0:300}"
 check "without the client certificate: a TLS error naming the endpoint" \
 	bash -c 'jq -e ".store.error | test(\"TLS\") and test(\"$2\")" <<<"$1" >/dev/null' _ "$out" "$EP_MTLS"
 
-# ---- the agent and the CLI on etcd --------------------------------------------------------
-# the node's own address (the default Cluster's first node is 192.0.2.1) on a stand-in
-# fabric device, as tests/cni does
-sys ip -n "$NS" link add fabric0 type veth peer name fabric1
+# ---- two agents and the CLI on etcd --------------------------------------------------------
+# two nodes: the default Cluster gives the first registered node 192.0.2.1 and the second
+# 192.0.2.2 (registration order), here the two ends of a veth between the namespaces. The
+# second node reaches etcd through a relay on 192.0.2.1 (etcd itself stays on loopback),
+# given after a dead first endpoint.
+sys ip netns add "$NS2"
+sys ip -n "$NS2" link set lo up
+sys ip -n "$NS" link add fabric0 type veth peer name fabric0 netns "$NS2"
 sys ip -n "$NS" addr add 192.0.2.1/24 dev fabric0
+sys ip -n "$NS2" addr add 192.0.2.2/24 dev fabric0
 sys ip -n "$NS" link set fabric0 up
-sys ip -n "$NS" link set fabric1 up
+sys ip -n "$NS2" link set fabric0 up
 sys ip -n "$NS" route add default dev fabric0
+sys ip -n "$NS2" route add default dev fabric0
+in_ns socat "TCP-LISTEN:${EP##*:},bind=192.0.2.1,reuseaddr,fork" "TCP:$EP" 2>/dev/null &
+relay_pid=$!
+STORE2="etcd://127.0.0.1:1,192.0.2.1:${EP##*:}"
 
 status_json() { in_ns timeout 20 "$CLI" status --node "$NODE" --store "$STORE" -o json 2>/dev/null; }
 t0=$(now_ms)
@@ -180,6 +204,33 @@ done
 why="$(tail -3 "$tmp/agent.log")"
 check "ciliate-agent --store $STORE is up ($(($(now_ms) - t0)) ms)" test "$up" -eq 1
 [ "$up" -eq 1 ] || exit 1
+
+# the second node, once the first has registered (registration order decides the addresses)
+t0=$(now_ms)
+nsenter --net="/run/netns/$NS2" "$AGENT" --node "$NODE2" --store "$STORE2" --prometheus-serve-addr off \
+	2>>"$tmp/agent2.log" &
+agent2_pid=$!
+status2_json() {
+	nsenter --net="/run/netns/$NS2" timeout 20 "$CLI" status --node "$NODE2" --store "$STORE2" -o json 2>/dev/null
+}
+up=0
+for i in $(seq 150); do
+	if status2_json >/dev/null; then
+		up=1
+		break
+	fi
+	kill -0 "$agent2_pid" 2>/dev/null || break
+	sleep 0.1
+done
+why="$(tail -3 "$tmp/agent2.log")"
+check "a second agent in another namespace, --store $STORE2 (first endpoint dead), is up ($(($(now_ms) - t0)) ms)" \
+	test "$up" -eq 1
+[ "$up" -eq 1 ] || exit 1
+cidr1=$(status_json | jq -r '.agents[0].podCIDR')
+cidr2=$(status2_json | jq -r '.agents[0].podCIDR')
+why="pod CIDRs: $cidr1, $cidr2"
+check "the two agents took different pod CIDRs through etcd (10.244.0.0/24, 10.244.1.0/24)" \
+	test "$cidr1 $cidr2" = "10.244.0.0/24 10.244.1.0/24"
 
 why="$(ctl get --prefix /ciliate/nodes/ 2>&1 | head -4)"
 check "the agent registered its node in etcd (/ciliate/nodes/$NODE)" \
@@ -213,17 +264,20 @@ spec:
   ports: [{port: 80, protocol: TCP}]
 EOF
 
-# waits (5 s at most) until the agent's storeRevision reaches the store's revision
+# waits (5 s at most) until both agents' storeRevision reach the store's revision
 agent_caught_up() {
-	local s i
+	local s s2 i
 	for i in $(seq 50); do
 		s=$(status_json)
-		if jq -e '.agents[0].storeRevision == .store.revision' <<<"$s" >/dev/null 2>&1; then
+		s2=$(status2_json)
+		if jq -e '.agents[0].storeRevision == .store.revision' <<<"$s" >/dev/null 2>&1 &&
+			jq -e --argjson r "$(jq .store.revision <<<"$s")" '.agents[0].storeRevision >= $r' \
+				<<<"$s2" >/dev/null 2>&1; then
 			return 0
 		fi
 		sleep 0.1
 	done
-	why="status: $(jq -c '{store: .store.revision, agent: .agents[0].storeRevision}' <<<"$s" 2>&1)"
+	why="store $(jq -c .store.revision <<<"$s" 2>&1), agents $(jq -c .agents[0].storeRevision <<<"$s" 2>&1) $(jq -c .agents[0].storeRevision <<<"$s2" 2>&1)"
 	return 1
 }
 
@@ -234,7 +288,7 @@ why="$(ctl get --prefix --keys-only /ciliate/objects/ 2>&1 | grep -v '^$' | head
 check "the objects are in etcd (Pod, Service, Namespace keys)" \
 	bash -c '[ "$(grep -c "etcdt" <<<"$1")" -ge 3 ]' _ "$(ctl get --prefix --keys-only /ciliate/objects/ 2>&1)"
 t0=$(now_ms)
-check "the agent's cache follows the apply through the etcd watch" agent_caught_up
+check "both agents' caches follow the apply through their etcd watches" agent_caught_up
 echo "    (caught up in $(($(now_ms) - t0)) ms)"
 st=$(status_json)
 why="objects: $(jq -c .store.objects <<<"$st")"
@@ -252,6 +306,7 @@ why="$out"
 check "ciliate delete -f deletes from etcd" test $? -eq 0
 why="$(ctl get --prefix --keys-only /ciliate/objects/ 2>&1 | grep etcdt)"
 check "the objects are gone from etcd" bash -c '! grep -q etcdt <<<"$1"' _ "$(ctl get --prefix --keys-only /ciliate/objects/ 2>&1)"
-check "the agent follows the delete (after the compaction)" agent_caught_up
-why="$(grep -iE "error|fail" "$tmp/agent.log" | grep -i store | head -3)"
-check "the agent logged no store errors" bash -c '! grep -i "store" "$1" | grep -qiE "error|fail|unreachable"' _ "$tmp/agent.log"
+check "both agents follow the delete (after the compaction)" agent_caught_up
+why="$(cat "$tmp/agent.log" "$tmp/agent2.log" | grep -i store | grep -iE "error|fail|unreachable" | head -3)"
+check "the agents logged no store errors" \
+	bash -c '! cat "$1" "$2" | grep -i "store" | grep -qiE "error|fail|unreachable"' _ "$tmp/agent.log" "$tmp/agent2.log"
