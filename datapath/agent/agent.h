@@ -406,6 +406,9 @@ int agent_wireguard_sync(struct agent *a, struct diag *d);
 /* The encryption fields of the node config (device ifindex, strict mode). */
 void agent_wireguard_node_cfg(struct agent *a, struct node_config *cfg);
 
+/* The 1 s tick: starts the first handshake with new peers ahead of traffic (wireguard.c). */
+void agent_wireguard_tick(struct agent *a);
+
 /* True when the device went away (wireguard-go exited): a reconcile restarts it. */
 bool agent_wireguard_changed(struct agent *a);
 

@@ -436,6 +436,7 @@ static void on_tick(struct agent *a, int64_t *last_gc)
 		;
 	if (agent_veths_changed(a))
 		agent_reconcile(a, &d);
+	agent_wireguard_tick(a);
 	agent_identities_gc(a, agent_now_ms());
 	if (agent_now_ms() - *last_gc >= (int64_t)a->o.ct_gc_interval_s * 1000) {
 		*last_gc = agent_now_ms();

@@ -43,6 +43,7 @@
 
 #define WG_STORE_PREFIX "/ciliate/encryption/wireguard/"
 #define WG_PRIME_KEEPALIVE_S 25 /* only for the moment of priming (prime_handshakes) */
+#define WG_REKEY_SETTLE_MS 150	/* a peer's new key is installed this much after it is seen */
 
 struct wg_want {
 	char node[64];
@@ -50,6 +51,9 @@ struct wg_want {
 	uint32_t ip; /* network order */
 	uint32_t pod_cidr;
 	uint8_t pod_cidr_len;
+	/* configured peers only (not compared by same_peer): for the first handshake */
+	int64_t added_ms; /* when this key of the peer was configured (CLOCK_MONOTONIC) */
+	bool primed;	  /* a handshake was started for it (prime_handshakes) */
 };
 
 struct agent_wg {
@@ -415,9 +419,12 @@ static int configure(struct agent *a, struct agent_wg *w, struct wg_want *want, 
 	bool tunnel = a->model->cluster.routing == ROUTING_TUNNEL &&
 		      agent_ifindex(a, CILIATE_OVERLAY_DEV) != 0;
 	struct wg_nl_config c = { .listen_port = -1 };
+	struct wg_want *prev;
+	size_t nprev;
 	struct wg_nl_peer *e = calloc(n + w->npeers + 1, sizeof(*e));
 	struct wg_nl_allowed_ip *allowed = calloc(2 * (n + 1), sizeof(*allowed));
-	bool changed = false, *added = calloc(n + 1, sizeof(bool)); /* primed */
+	bool changed = false, peer_rekeyed = false;
+	bool *added = calloc(n + 1, sizeof(bool)); /* primed */
 	size_t i;
 	int err;
 
@@ -454,32 +461,53 @@ static int configure(struct agent *a, struct agent_wg *w, struct wg_want *want, 
 			continue;
 		/* a re-key, of this node or of the peer */
 		added[i] = (rekeyed && !w->key_set) || (p && memcmp(p->pub, want[i].pub, WG_KEY_LEN));
+		peer_rekeyed = peer_rekeyed || (p && memcmp(p->pub, want[i].pub, WG_KEY_LEN));
 		peer_entry(&e[c.n_peers++], &allowed[2 * i], &want[i], tunnel, added[i]);
 		changed = true;
 	}
+	/* a peer re-keyed: the handshake it started before publishing the key (to be rejected,
+	 * prime_handshakes) may still wait in the device's socket; installing the new key first
+	 * would accept it, and it would cross ours */
+	if (peer_rekeyed)
+		usleep(WG_REKEY_SETTLE_MS * 1000);
 	err = changed ? dev_set(w, &c, d) : 0;
 	free(e);
 	free(allowed);
 	if (!err && changed)
 		prime_handshakes(a, w, want, n, added);
-	free(added);
-	if (err)
+	if (err) {
+		free(added);
 		return err;
+	}
 	if (changed) {
 		w->peer_changes++;
 		agent_log(a, "wireguard: %s configured: %zu peer(s)", WG_IFNAME, n);
 	}
 	w->key_set = true;
 	w->peers_tunnel = tunnel;
-	free(w->peers);
+	prev = w->peers;
+	nprev = w->npeers;
 	w->peers = n ? malloc(n * sizeof(*want)) : NULL;
 	if (n && !w->peers) {
-		w->npeers = 0;
+		w->peers = prev;
 		w->key_set = false;
+		free(added);
 		return diag_fail_errno(d, -ENOMEM, "out of memory");
 	}
-	if (n)
-		memcpy(w->peers, want, n * sizeof(*want));
+	for (i = 0; i < n; i++) {
+		const struct wg_want *old = find_peer(prev, nprev, want[i].node);
+
+		w->peers[i] = want[i];
+		if (old && !added[i] && !memcmp(old->pub, want[i].pub, WG_KEY_LEN)) {
+			w->peers[i].added_ms = old->added_ms; /* the same peer, still */
+			w->peers[i].primed = old->primed;
+		} else {
+			w->peers[i].added_ms = agent_now_ms();
+			w->peers[i].primed = added[i];
+		}
+	}
+	free(prev);
+	free(added);
 	w->npeers = n;
 	return 0;
 }
@@ -759,4 +787,80 @@ int agent_link_up(struct agent *a, const char *name, unsigned int mtu, struct di
 	if (ioctl(a->ifreq_fd, SIOCSIFFLAGS, &ifr) < 0)
 		return diag_fail_errno(d, -errno, "%s: set up: %s", name, strerror(errno));
 	return 0;
+}
+
+/*
+ * First handshakes. WireGuard starts a handshake with a new peer on its first packet; when
+ * both nodes send their first packets at the same moment (pods talking both ways right
+ * after a node came up), the two handshakes cross and both wait 5 s (see prime_handshakes).
+ * So a handshake with every new peer is started ahead of any traffic, from one side first:
+ * the node with the lower address 1 s after configuring the peer (by then the peer knows
+ * its key: publication and reconcile take milliseconds), the other 2 s after, and only if
+ * no handshake has happened by then (the first one was rejected: the peer did not know the
+ * key yet). One start each, never at the same moment, so never crossing.
+ */
+#define WG_FIRST_HANDSHAKE_LOW_MS 1000
+#define WG_FIRST_HANDSHAKE_HIGH_MS 2000
+
+void agent_wireguard_tick(struct agent *a)
+{
+	struct agent_wg *w = a->wg;
+	const struct m_node *me;
+	struct wg_nl_config c = { .listen_port = -1 };
+	struct wg_dev_state st;
+	struct wg_nl_peer *e;
+	struct diag d = { 0 };
+	bool *due, any = false;
+	int64_t now = agent_now_ms();
+	size_t i, j;
+
+	if (!w || !w->enabled || !w->key_set || !w->npeers || !a->model)
+		return;
+	me = cluster_find_node(a->model, a->o.node);
+	if (!me)
+		return;
+	due = calloc(w->npeers, sizeof(*due));
+	if (!due)
+		return;
+	for (i = 0; i < w->npeers; i++) {
+		const struct wg_want *p = &w->peers[i];
+		int64_t wait = ntohl(me->ip) < ntohl(p->ip) ? WG_FIRST_HANDSHAKE_LOW_MS
+							    : WG_FIRST_HANDSHAKE_HIGH_MS;
+
+		due[i] = !p->primed && now - p->added_ms >= wait;
+		any = any || due[i];
+	}
+	if (!any || dev_get(w, &st, NULL, &d)) {
+		free(due);
+		return;
+	}
+	e = calloc(w->npeers, sizeof(*e));
+	for (i = 0; e && i < w->npeers; i++) {
+		if (!due[i])
+			continue;
+		w->peers[i].primed = true; /* one start; WireGuard retries on its own after */
+		for (j = 0; j < st.npeers; j++)
+			if (!memcmp(st.peers[j].pub, w->peers[i].pub, WG_KEY_LEN))
+				break;
+		if (j < st.npeers && st.peers[j].handshake_sec)
+			continue; /* traffic did it already */
+		memcpy(e[c.n_peers].public_key, w->peers[i].pub, WG_KEY_LEN);
+		e[c.n_peers].update_only = true;
+		e[c.n_peers].keepalive = WG_PRIME_KEEPALIVE_S;
+		c.n_peers++;
+	}
+	wg_dev_state_free(&st);
+	if (e && c.n_peers) {
+		c.peers = e;
+		if (dev_set(w, &c, &d)) {
+			agent_log(a, "wireguard: first handshakes: %s", d.msg);
+		} else {
+			for (j = 0; j < c.n_peers; j++)
+				e[j].keepalive = 0; /* off again: the keepalive went out */
+			if (dev_set(w, &c, &d))
+				agent_log(a, "wireguard: first handshakes: %s", d.msg);
+		}
+	}
+	free(e);
+	free(due);
 }

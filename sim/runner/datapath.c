@@ -171,6 +171,73 @@ static json_t *agent_status(const struct sim_host *node, int timeout_ms)
 	return resp;
 }
 
+/* The agent's encrypt-status answer (NULL: no answer). */
+static json_t *agent_encrypt_status(const struct sim_host *node, int timeout_ms)
+{
+	char sock[PATH_MAX], err[256];
+	json_t *req, *resp = NULL;
+
+	sim_agent_sock(node, sock, sizeof(sock));
+	req = json_pack("{s:s}", "op", AGENT_OP_ENCRYPT_STATUS);
+	if (!req)
+		return NULL;
+	if (agent_call(sock, req, timeout_ms, &resp, err, sizeof(err)))
+		resp = NULL;
+	json_decref(req);
+	if (resp && !json_is_true(json_object_get(resp, "ok"))) {
+		json_decref(resp);
+		resp = NULL;
+	}
+	return resp;
+}
+
+/* A node whose WireGuard peers have not all had a handshake yet ("" when all have, or when
+ * it does not run WireGuard): the first one it names, in why. */
+static bool wg_pending(const struct sim_host *n, char *why, size_t size)
+{
+	json_t *st = agent_encrypt_status(n, 500), *p;
+	bool pending = false;
+	size_t i;
+
+	if (!st) {
+		snprintf(why, size, "%.64s: no encrypt-status answer", n->name);
+		return true;
+	}
+	if (!strcmp(json_string_value(json_object_get(st, "mode")) ?: "", "wireguard"))
+		json_array_foreach(json_object_get(st, "peers"), i, p)
+			if (!json_integer_value(json_object_get(p, "lastHandshakeTime"))) {
+				snprintf(why, size, "%.64s has had no handshake with %.64s", n->name,
+					 json_string_value(json_object_get(p, "node")) ?: "a peer");
+				pending = true;
+				break;
+			}
+	json_decref(st);
+	return pending;
+}
+
+int sim_encryption_ready(const struct sim_cluster *c, struct diag *d)
+{
+	long long deadline = sim_now_ms() + SIM_WG_READY_MS;
+	char why[256] = "";
+	size_t i;
+
+	if (!c->datapath)
+		return 0;
+	for (i = 0; i < c->nhosts; i++) {
+		const struct sim_host *n = &c->hosts[i];
+
+		if (n->kind != SIM_NODE || n->agent_stopped)
+			continue;
+		while (wg_pending(n, why, sizeof(why))) {
+			if (sim_now_ms() > deadline)
+				return diag_fail_errno(d, -ETIMEDOUT, "WireGuard not ready within %d ms: "
+						       "%s", SIM_WG_READY_MS, why);
+			usleep(50000);
+		}
+	}
+	return 0;
+}
+
 int sim_datapath_wait(struct sim_cluster *c, struct diag *d)
 {
 	long long deadline = sim_now_ms() + SIM_AGENT_READY_MS;

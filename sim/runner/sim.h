@@ -37,6 +37,7 @@
 #define SIM_VXLAN_PORT 8472
 #define SIM_MTU 1500
 #define SIM_WIREGUARD_OVERHEAD 80 /* pods' MTU with encryption: wireguard (Cilium's figure) */
+#define SIM_WG_READY_MS 8000      /* bring-up: every WireGuard peer has had a handshake */
 #define SIM_TUNNEL_MTU 1450  /* VXLAN over IPv4 costs 50 bytes */
 #define SIM_ECHO_READY_MS 3000
 #define SIM_STORE_KEEP_REVISIONS 1000 /* history the cluster's store keeps when it compacts */
@@ -186,6 +187,11 @@ void sim_agent_sock(const struct sim_host *node, char *buf, size_t size);
 /* Creates the store and writes the scenario's Kubernetes documents to it (no-op without a
  * datapath). */
 int sim_datapath_prepare(struct sim_cluster *c, struct diag *d);
+
+/* With encryption: wireguard, waits (bounded, SIM_WG_READY_MS) until every node has had a
+ * handshake with each of its peers (the agents start them ahead of traffic): the cluster is
+ * "up" once pods can talk encrypted at once. A no-op for other clusters. */
+int sim_encryption_ready(const struct sim_cluster *c, struct diag *d);
 
 /* Waits (bounded) until every started agent answers on its socket. */
 int sim_datapath_wait(struct sim_cluster *c, struct diag *d);

@@ -769,6 +769,8 @@ int sim_up(struct sim_cluster *c, const struct scenario *s, struct diag *d)
 	/* "up" means converged: every agent knows every pod before the first probe */
 	if (!err)
 		err = sim_datapath_settle(c, d);
+	if (!err)
+		err = sim_encryption_ready(c, d);
 	if (err)
 		goto out;
 	c->up_ms = sim_now_ms() - start;

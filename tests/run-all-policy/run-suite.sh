@@ -58,7 +58,9 @@ while IFS= read -r line; do
 	read -r suite reason <<<"$line"
 	[ -z "$suite" ] && continue
 	[ -n "$reason" ] || bad="$bad $suite(no reason)"
-	[ -f "tests/$suite/run-suite.sh" ] || [ -f "tests/unit/$suite.c" ] || [ -f "tests/bpf/$suite.c" ] ||
+	# a suite folder, or a test binary's source (tests/unit, tests/bpf, or a kernel-matrix
+	# test's folder such as tests/ipsec, tests/wireguard: build/tests/test_* all run)
+	[ -f "tests/$suite/run-suite.sh" ] || compgen -G "tests/*/$suite.c" >/dev/null ||
 		bad="$bad $suite(no such suite)"
 done <tests/allowed-skips.txt
 why="$bad"
