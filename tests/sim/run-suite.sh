@@ -658,7 +658,8 @@ spec:
     - {from: t/p1-1, to: t/p2-1, port: 80, protocol: TCP, expect: allow, sameBackend: 300}" >>"$tmp/kill.yaml"
 "$SIM" run "$tmp/kill.yaml" >"$tmp/killrun.out" 2>&1 &
 simpid=$!
-for i in $(seq 300); do
+# (bounded at 10 s: a loaded machine may take seconds to bring the cluster up)
+for i in $(seq 1000); do
 	grep -q '"phase": "up"' "$STATE_DIR/stkill.json" 2>/dev/null && break
 	sleep 0.01
 done
