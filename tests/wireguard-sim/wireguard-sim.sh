@@ -169,6 +169,12 @@ for mode in $MODES; do
 	grep -E '^ *(ok|FAIL|SKIP) ' "$tmp/$mode.out" | sed "s/^/  $mode: /" | cut -c1-220
 	why="exit $rc; $(sed -n '/^failed checks:/,/^$/p' "$tmp/$mode.out" | head -n 8)"
 	check "$mode: ciliate-sim run $SCEN: every check held ($run_ms ms)" [ "$rc" -eq 0 ]
+	if [ "$rc" -ne 0 ]; then # the cluster is kept: show where the agents spent their time
+		for node in node-1 node-2; do
+			echo "  --- $mode: agent-$node.log, last 40 lines"
+			agent_log "$node" | tail -n 40 | sed 's/^/  /' | cut -c1-220
+		done
+	fi
 	n=$(jq '[.checks[] | select(.pass and (.expected | test("encryptedOn=fabric")))] | length' \
 		"$tmp/$mode.json" 2>/dev/null)
 	why="${n:-?} passing encryptedOn checks"
