@@ -150,13 +150,14 @@ int sim_attach_datapath(struct sim_cluster *c, struct sim_host *node, bool *atta
 }
 
 /* Status of one agent; NULL if it does not answer. */
-static json_t *agent_status(const struct sim_host *node, int timeout_ms)
+/* The agent's answer to op (no arguments), when it says "ok" (NULL: no such answer). */
+static json_t *agent_ask(const struct sim_host *node, const char *op, int timeout_ms)
 {
 	char sock[PATH_MAX], err[256];
 	json_t *req, *resp = NULL;
 
 	sim_agent_sock(node, sock, sizeof(sock));
-	req = json_pack("{s:s}", "op", AGENT_OP_STATUS);
+	req = json_pack("{s:s}", "op", op);
 	if (!req)
 		return NULL;
 	if (agent_call(sock, req, timeout_ms, &resp, err, sizeof(err))) {
@@ -171,31 +172,11 @@ static json_t *agent_status(const struct sim_host *node, int timeout_ms)
 	return resp;
 }
 
-/* The agent's encrypt-status answer (NULL: no answer). */
-static json_t *agent_encrypt_status(const struct sim_host *node, int timeout_ms)
-{
-	char sock[PATH_MAX], err[256];
-	json_t *req, *resp = NULL;
-
-	sim_agent_sock(node, sock, sizeof(sock));
-	req = json_pack("{s:s}", "op", AGENT_OP_ENCRYPT_STATUS);
-	if (!req)
-		return NULL;
-	if (agent_call(sock, req, timeout_ms, &resp, err, sizeof(err)))
-		resp = NULL;
-	json_decref(req);
-	if (resp && !json_is_true(json_object_get(resp, "ok"))) {
-		json_decref(resp);
-		resp = NULL;
-	}
-	return resp;
-}
-
 /* A node whose WireGuard peers have not all had a handshake yet ("" when all have, or when
  * it does not run WireGuard): the first one it names, in why. */
 static bool wg_pending(const struct sim_host *n, char *why, size_t size)
 {
-	json_t *st = agent_encrypt_status(n, 500), *p;
+	json_t *st = agent_ask(n, AGENT_OP_ENCRYPT_STATUS, 500), *p;
 	bool pending = false;
 	size_t i;
 
@@ -252,7 +233,7 @@ int sim_datapath_wait(struct sim_cluster *c, struct diag *d)
 		if (n->kind != SIM_NODE || !n->agent.pid)
 			continue;
 		for (;;) {
-			st = agent_status(n, 500);
+			st = agent_ask(n, AGENT_OP_STATUS, 500);
 			if (st) {
 				json_decref(st);
 				break;
@@ -316,7 +297,7 @@ static int wait_reconciled(const struct sim_cluster *c, int64_t rev, struct diag
 		if (n->kind != SIM_NODE || n->agent_stopped)
 			continue;
 		for (;;) {
-			st = agent_status(n, 500);
+			st = agent_ask(n, AGENT_OP_STATUS, 500);
 			if (st) {
 				json_t *rec = json_object_get(st, "reconcile");
 				const char *lerr =

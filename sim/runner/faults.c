@@ -40,6 +40,15 @@
 #define STREAM_MAX_MS 300000   /* a stream never outlives this, whatever happens */
 #define STREAM_STOP_MS 3000    /* time to report after SIGUSR1 */
 
+/* SIGKILL of the node's agent, by its pid, if it still runs. */
+static void kill_agent(struct sim_host *node)
+{
+	if (proc_alive(node->agent.pid, node->agent.start)) {
+		kill(node->agent.pid, SIGKILL);
+		waitpid(node->agent.pid, NULL, 0);
+	}
+}
+
 static int restart_agent(struct sim_cluster *c, struct sim_host *node, struct diag *d)
 {
 	bool attached;
@@ -48,10 +57,7 @@ static int restart_agent(struct sim_cluster *c, struct sim_host *node, struct di
 	if (!c->datapath || !node->agent.pid)
 		return diag_fail(d, "restart-agent %s: no agent runs there (--no-datapath?)",
 				 node->name);
-	if (proc_alive(node->agent.pid, node->agent.start)) {
-		kill(node->agent.pid, SIGKILL);
-		waitpid(node->agent.pid, NULL, 0);
-	}
+	kill_agent(node);
 	node->agent_stopped = false;
 	err = sim_attach_datapath(c, node, &attached, d);
 	if (!err)
@@ -90,10 +96,7 @@ static int withdraw_key(struct sim_cluster *c, struct sim_host *node, struct dia
 	if (!c->datapath || !node->agent.pid)
 		return diag_fail(d, "withdraw-key %s: no agent runs there (--no-datapath?)",
 				 node->name);
-	if (proc_alive(node->agent.pid, node->agent.start)) {
-		kill(node->agent.pid, SIGKILL);
-		waitpid(node->agent.pid, NULL, 0);
-	}
+	kill_agent(node);
 	node->agent_stopped = true;
 	sim_store_dir(c->tag, store, sizeof(store));
 	err = store_open(store, &s, d);
