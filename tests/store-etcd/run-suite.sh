@@ -9,6 +9,8 @@
 #     endpoint dies mid-stream, one that comes back after a compaction, error mapping, TLS
 #     with ?ca= against an --auto-tls etcd, client certificates against an etcd with
 #     --client-cert-auth and an openssl-made CA);
+#   - build/tests/test_identity_alloc and test_ipam_store with CILIATE_TEST_ETCD: the identity
+#     allocation and IPAM cases on etcd (they run on the embedded store in tests/run-all.sh);
 #   - the CLI's --store-ca/--store-cert/--store-key against the client-certificate etcd;
 #   - two ciliate-agents on etcd, the second in a second namespace (cil-t-etcdPID-b, a veth
 #     between the two: the nodes' addresses 192.0.2.1/.2) through a relay, its first
@@ -21,7 +23,7 @@ set -uo pipefail
 
 build=${1:-build}
 cd "$(dirname "$0")/../.." || exit 1
-for b in bin/ciliate bin/ciliate-agent tests/test_store; do
+for b in bin/ciliate bin/ciliate-agent tests/test_store tests/test_identity_alloc tests/test_ipam_store; do
 	if [ ! -x "$build/$b" ]; then
 		echo "FAIL: $build/$b is missing (run make first)"
 		exit 1
@@ -153,6 +155,28 @@ check "TLS case ran (https with ?ca=, refused without)" grep -q "without the CA"
 why="the client-certificate case did not run"
 check "client certificates (cert=, key=, and \$CILIATE_STORE_CA/CERT/KEY) ran" \
 	grep -q "no client certificate:" "$tmp/test_store.log"
+
+# ---- the other store unit tests on etcd ----------------------------------------------------
+# test_identity_alloc (identity allocation by CAS, two handles and two processes, release, two
+# agents' caches) and test_ipam_store (create-only IPAM keys, stale caches) open etcd://$EP
+# instead of a temporary directory when CILIATE_TEST_ETCD is set, deleting every key under
+# /ciliate/ before each case; what the last case wrote stays, which shows they used etcd.
+for t in test_identity_alloc test_ipam_store; do
+	t0=$(now_ms)
+	in_ns env CILIATE_TEST_ETCD="$EP" timeout 120 "$build/tests/$t" >"$tmp/$t.log" 2>&1
+	rc=$?
+	why="rc=$rc: $(grep -E "FAILED|Error|error|fail" "$tmp/$t.log" | head -5)"
+	check "$t against etcd: $(grep -oE '[0-9]+ test\(s\) run' "$tmp/$t.log") ($(($(now_ms) - t0)) ms)" \
+		bash -c '[ "$1" -eq 0 ] && grep -q "^\[  PASSED  \]" "$2" && ! grep -q "^\[  FAILED  \]" "$2"' _ "$rc" "$tmp/$t.log"
+	case $t in
+	test_identity_alloc) k=/ciliate/identities/id/ ;;
+	test_ipam_store) k=/ciliate/ipam/node-1 ;;
+	esac
+	why="no key under $k in etcd: $(ctl get --prefix --keys-only /ciliate/ 2>&1 | head -3)"
+	check "$t wrote its records to etcd ($k...)" \
+		bash -c '[ -n "$(grep -v "^$" <<<"$1")" ]' _ "$(ctl get --prefix --keys-only "$k" 2>&1)"
+done
+ctl del --prefix /ciliate/ >/dev/null 2>&1
 
 # ---- the CLI's --store-ca/--store-cert/--store-key (client certificates) -----------------
 MSTORE="etcd://$EP_MTLS"

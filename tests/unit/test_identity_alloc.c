@@ -9,6 +9,8 @@
  * writing; release (GC) by compare-and-swap; and through two agents: a relabelled pod
  * moves to a new identity on both, and the unused one is released after the grace period.
  * Run from the repository root (it reads a scenario).
+ * With CILIATE_TEST_ETCD=HOST:PORT (a scratch etcd; tests/store-etcd/run-suite.sh starts one)
+ * every case runs against etcd instead, every key under /ciliate/ deleted before each test.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -24,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "store_scratch.h"
 #include "tmpdir.h"
 
 #include "agent/agent.h"
@@ -50,9 +53,8 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	strcpy(f->dir, "/tmp/ciliate-identity-test-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (scratch_store_make(f->dir, f->uri, sizeof(f->uri), "fsync=0", "/ciliate/"))
 		return -1;
-	snprintf(f->uri, sizeof(f->uri), "file://%s?fsync=0", f->dir);
 	if (store_open(f->uri, &f->s1, &d) || store_open(f->uri, &f->s2, &d)) {
 		fprintf(stderr, "store_open: %s\n", d.msg);
 		return -1;
@@ -340,13 +342,25 @@ static struct agent *new_agent(struct store *st, const char *node)
 	return a;
 }
 
-/* Catches up with the store and builds the model. */
+/* Catches up with the store (its cache reaches the store's revision: on etcd the watch
+ * events arrive a moment after the write; at most 5 s) and builds the model. */
 static void rebuild(struct agent *a)
 {
 	struct diag d = {{0}};
 	bool changed;
+	int64_t rev = revision(a->st);
+	int i;
 
-	if (agent_objects_poll(a, 0, &changed, &d) || agent_model_build(a, &d))
+	for (i = 0; i < 50; i++) {
+		if (agent_objects_poll(a, i ? 100 : 0, &changed, &d))
+			fail_msg("%s: %s", a->o.node, d.msg);
+		if (a->rev >= rev)
+			break;
+	}
+	if (a->rev < rev)
+		fail_msg("%s: the cache is at revision %lld, the store at %lld after 5 s", a->o.node,
+			 (long long)a->rev, (long long)rev);
+	if (agent_model_build(a, &d))
 		fail_msg("%s: %s", a->o.node, d.msg);
 }
 

@@ -4,6 +4,8 @@
  * created only when absent, so an agent with a stale cache cannot hand out a taken address;
  * idempotent allocation and release; and records of the earlier format (allocations inside
  * the node's range record) moved to keys on first use.
+ * With CILIATE_TEST_ETCD=HOST:PORT (a scratch etcd; tests/store-etcd/run-suite.sh starts one)
+ * every case runs against etcd instead, every key under /ciliate/ deleted before each test.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -19,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "store_scratch.h"
 #include "tmpdir.h"
 
 #include "agent/agent.h"
@@ -67,9 +70,8 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	strcpy(f->dir, "/tmp/ciliate-ipam-test-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (scratch_store_make(f->dir, f->uri, sizeof(f->uri), "fsync=0", "/ciliate/"))
 		return -1;
-	snprintf(f->uri, sizeof(f->uri), "file://%s?fsync=0", f->dir);
 	f->a = new_agent(f->uri);
 	f->b = new_agent(f->uri);
 	*state = f;
