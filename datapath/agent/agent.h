@@ -26,6 +26,16 @@
 #define AGENT_PREFIX	  "/ciliate/"
 #define AGENT_OBJ_PREFIX  "/ciliate/objects/"
 #define AGENT_NODE_PREFIX "/ciliate/nodes/"
+/* pod CIDR claims of registered nodes: /ciliate/podcidrs/<a.b.c.d>-<len> = {"node": N} */
+#define AGENT_PODCIDR_PREFIX "/ciliate/podcidrs/"
+/* written by agents and the operator for each other, never part of a model (the agent does
+ * not cache or reconcile on them): heartbeats (with a lease), enforcement status */
+#define AGENT_HEARTBEAT_PREFIX	 "/ciliate/health/agents/"
+#define AGENT_NODE_STATUS_PREFIX "/ciliate/status/nodes/"
+#define AGENT_STATUS_PREFIX	 "/ciliate/status/"
+#define AGENT_HEALTH_PREFIX	 "/ciliate/health/"
+/* the operator's election key: while it exists, the operator collects identities */
+#define AGENT_OPERATOR_LEADER_KEY "/ciliate/operator/leader"
 
 struct agent_opts {
 	const char *node;
@@ -250,6 +260,8 @@ struct agent {
 	struct agent_monitor *monitor; /* the event pipeline (monitor.c) */
 	struct agent_metrics *metrics; /* the Prometheus listener (metrics.c; NULL: none) */
 	struct agent_healthcheck *healthcheck; /* health-check NodePorts (healthcheck.c) */
+	struct agent_store_health *store_health; /* reachability, heartbeat (store_health.c) */
+	bool resync_pending; /* a re-list after the store came back failed: retried on the tick */
 
 	/* event loop */
 	int epfd, listen_fd, timer_fd, signal_fd;
@@ -268,6 +280,20 @@ void agent_log(const struct agent *a, const char *fmt, ...) __attribute__((forma
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t agent_now_ms(void);
+
+/* ---- store_health.c: the store as a dependency that fails ---- */
+
+/* Starts the thread that probes the store, keeps the heartbeat and writes the status. */
+int agent_store_health_start(struct agent *a, struct diag *d);
+void agent_store_health_stop(struct agent *a);
+/* Readable when the store answers again after it did not (-1: not started). */
+int agent_store_health_fd(const struct agent *a);
+/* Consumes that event: true if the store came back. */
+bool agent_store_health_recovered(struct agent *a);
+/* {"uri","backend","reachable","unreachableSince","lastOk","probes",...} for status. */
+json_t *agent_store_health_json(const struct agent *a);
+/* After a successful reconcile: the enforcement status, written by the thread if changed. */
+void agent_store_status_publish(struct agent *a);
 
 /* ---- objects.c: the store cache ---- */
 

@@ -208,6 +208,9 @@ void agent_identities_gc(struct agent *a, int64_t now_ms)
 	/* only against a model that reflects everything the cache holds */
 	if (!a->st || !a->model || a->built_rev != a->rev || grace_ms <= 0)
 		return;
+	/* an elected ciliate-operator collects them, from every node's status */
+	if (agent_obj_find(a, AGENT_OPERATOR_LEADER_KEY))
+		return;
 	for (i = 0; i < a->nobjs; i++) {
 		struct agent_obj *o = a->objs[i];
 

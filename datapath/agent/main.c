@@ -74,6 +74,7 @@ static void usage(FILE *f)
 		"                     [--ct-gc-interval SECONDS] [--identity-gc-grace SECONDS]\n"
 		"                     [--trace-all] [--prometheus-serve-addr [HOST]:PORT]\n"
 		"                     [--flow-buffer-size N] [--routing tunnel|native]\n"
+		"                     [--store-ca FILE] [--store-cert FILE] [--store-key FILE]\n"
 		"\n"
 		"Runs inside the node's network namespace (enter it with nsenter --net=..., not\n"
 		"'ip netns exec', which hides /sys/fs/bpf). The store defaults to $CILIATE_STORE,\n"
@@ -87,7 +88,12 @@ static void usage(FILE *f)
 		"--flow-buffer-size: flows kept for 'ciliate observe' (default 4095, as Hubble).\n"
 		"--prometheus-serve-addr (default :9962, inside the node's network namespace;\n"
 		"\"\" or off: none): Prometheus metrics at http://ADDR/metrics.\n"
-		"--routing replaces the Cluster's routing (the simulator's --routing).\n",
+		"--routing replaces the Cluster's routing (the simulator's --routing).\n"
+		"--store-ca/--store-cert/--store-key: TLS to etcd (as $CILIATE_STORE_CA/CERT/KEY).\n"
+		"While the store is unreachable the agent keeps forwarding and enforcing with the\n"
+		"maps in force; `ciliate status` says so; when it answers again the agent lists it\n"
+		"again within a second. Identities are collected by ciliate-operator while one is\n"
+		"elected (/ciliate/operator/leader), else by the agents after --identity-gc-grace.\n",
 		STORE_DEFAULT_URI, AGENT_RUN_ROOT);
 }
 
@@ -124,6 +130,9 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{"flow-buffer-size", required_argument, NULL, 'F'},
 		{"prometheus-serve-addr", required_argument, NULL, 'P'},
 		{"routing", required_argument, NULL, 'R'},
+		{"store-ca", required_argument, NULL, 'A'},
+		{"store-cert", required_argument, NULL, 'C'},
+		{"store-key", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -198,6 +207,15 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			o->prometheus_addr = optarg;
 			break;
 		}
+		case 'A': /* the etcd backend reads these (docs/STORE.md), as the CLI's flags */
+			setenv("CILIATE_STORE_CA", optarg, 1);
+			break;
+		case 'C':
+			setenv("CILIATE_STORE_CERT", optarg, 1);
+			break;
+		case 'K':
+			setenv("CILIATE_STORE_KEY", optarg, 1);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -350,7 +368,13 @@ static int start(struct agent *a, struct diag *d)
 		  a->cur[AM_ENDPOINTS].n, a->cur[AM_LB_SERVICES].n, a->cur[AM_LB_BACKENDS].n,
 		  a->o.store_uri, (long long)a->rev);
 	agent_reconcile(a, d); /* failures are logged; the previous state stays in force */
-	err = agent_server_open(a, d);
+	err = agent_store_health_start(a, d); /* its own thread and store handle */
+	if (!err)
+		err = epoll_add(a->epfd, agent_store_health_fd(a));
+	if (!err)
+		agent_store_status_publish(a);
+	if (!err)
+		err = agent_server_open(a, d);
 	if (!err)
 		err = agent_metrics_open(a, d); /* Prometheus /metrics (metrics.c) */
 	return err;
@@ -380,6 +404,32 @@ static void on_store(struct agent *a)
 		free(old);
 	}
 	a->dirty = true; /* reconciled by the loop, coalesced */
+}
+
+/* The store answers again after it did not (store_health.c): a watch stream cut by a
+ * partition may stay silent long after, so list everything again with a fresh watch. */
+static void store_resync(struct agent *a)
+{
+	struct diag d = {{0}};
+	int64_t old = a->rev;
+
+	if (agent_objects_sync(a, &d)) {
+		agent_log(a, "store: listing again failed (retried each second): %s", d.msg);
+		a->resync_pending = true;
+		return;
+	}
+	a->resync_pending = false;
+	agent_log(a, "store reachable again: listed it at revision %lld (was %lld)", (long long)a->rev,
+		  (long long)old);
+	if (!a->o.cluster_file && agent_cluster_load(a, &d))
+		agent_log(a, "node registry: %s", d.msg);
+	a->dirty = true;
+}
+
+static void on_store_health(struct agent *a)
+{
+	if (agent_store_health_recovered(a))
+		store_resync(a);
 }
 
 static int64_t coalesce_interval_ms(const struct agent *a)
@@ -436,6 +486,8 @@ static void on_tick(struct agent *a, int64_t *last_gc)
 		;
 	if (agent_veths_changed(a))
 		agent_reconcile(a, &d);
+	if (a->resync_pending)
+		store_resync(a);
 	agent_wireguard_tick(a);
 	agent_identities_gc(a, agent_now_ms());
 	if (agent_now_ms() - *last_gc >= (int64_t)a->o.ct_gc_interval_s * 1000) {
@@ -487,6 +539,8 @@ static int run(struct agent *a)
 					;
 			else if (a->w && fd == store_watch_fd(a->w))
 				on_store(a);
+			else if (fd == agent_store_health_fd(a))
+				on_store_health(a);
 			else if (fd == a->listen_fd)
 				agent_server_accept(a);
 			else if (fd == agent_monitor_fd(a))
@@ -520,6 +574,7 @@ static void stop(struct agent *a)
 	agent_monitor_stop(a);
 	agent_metrics_close(a);
 	agent_healthcheck_close(a);
+	agent_store_health_stop(a);
 	store_watch_close(a->w);
 	store_close(a->st);
 	datapath_close(a->dp); /* pins stay; TC filters keep the programs alive */

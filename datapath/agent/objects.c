@@ -211,10 +211,27 @@ static void key_came_or_went(struct agent *a, const char *key)
 /* A key's place is found by binary search and only pointers move: with 10,000s of keys,
  * inserting by comparing and shifting whole objects cost more than the rest of a pod's
  * bring-up. */
+/* Keys agents and the operator write for each other (heartbeats, status): never cached, and
+ * a change to them wakes no reconcile, or every agent's status write would wake them all. */
+static bool key_not_cached(const char *key)
+{
+	return !strncmp(key, AGENT_STATUS_PREFIX, strlen(AGENT_STATUS_PREFIX)) ||
+	       !strncmp(key, AGENT_HEALTH_PREFIX, strlen(AGENT_HEALTH_PREFIX));
+}
+
+/* The operator's keys are cached (identity GC defers to a leader) but change no model. */
+static bool key_no_model(const char *key)
+{
+	return key_not_cached(key) || !strncmp(key, "/ciliate/operator/", 18);
+}
+
 int agent_objects_put(struct agent *a, const struct store_kv *kv)
 {
 	size_t i = agent_objs_lower_bound(a, kv->key);
 	struct agent_obj *o, **v;
+
+	if (key_not_cached(kv->key))
+		return 0;
 
 	if (i < a->nobjs && !strcmp(a->objs[i]->key, kv->key)) {
 		if (is_pod_key(kv->key))
@@ -314,7 +331,9 @@ int agent_objects_sync(struct agent *a, struct diag *d)
 int agent_objects_poll(struct agent *a, int timeout_ms, bool *changed, struct diag *d)
 {
 	struct store_event *evs = NULL;
+	bool model_changed;
 	size_t n = 0, i;
+	int64_t before;
 	int err;
 
 	*changed = false;
@@ -329,6 +348,8 @@ int agent_objects_poll(struct agent *a, int timeout_ms, bool *changed, struct di
 			return err;
 		if (!n)
 			return 0;
+		before = a->rev;
+		model_changed = false;
 		for (i = 0; i < n; i++) {
 			if (evs[i].type == STORE_EVENT_PUT)
 				err = agent_objects_put(a, &evs[i].kv);
@@ -338,9 +359,23 @@ int agent_objects_poll(struct agent *a, int timeout_ms, bool *changed, struct di
 				break;
 			if (evs[i].revision > a->rev)
 				a->rev = evs[i].revision;
+			if (!key_no_model(evs[i].kv.key))
+				*changed = model_changed = true;
 		}
 		store_events_free(evs, n);
-		*changed = true;
+		/* heartbeats and status only: a model built at the old revision is the one of the
+		 * new, and so are the maps written from it */
+		if (!model_changed && !err) {
+			if (a->built_rev == before)
+				a->built_rev = a->rev;
+			if (a->model_rev == before)
+				a->model_rev = a->rev;
+			if (a->last_error[0] && a->last_error_rev == before) { /* and so is its failure */
+				if (a->last_failure_rev == before)
+					a->last_failure_rev = a->rev;
+				a->last_error_rev = a->rev;
+			}
+		}
 		if (err)
 			return diag_fail_errno(d, err, "store cache: out of memory");
 	}
@@ -419,8 +454,16 @@ static int registry_cluster(struct agent *a, struct diag *d)
 		if (!strncmp(a->objs[i]->key, AGENT_NODE_PREFIX, plen) && a->objs[i]->key[plen])
 			v[n++] = a->objs[i];
 	qsort(v, n, sizeof(*v), agent_obj_cmp_order);
-	for (i = 0; i < n; i++)
-		json_array_append_new(nodes, json_pack("{s:s}", "name", v[i]->key + plen));
+	for (i = 0; i < n; i++) {
+		json_t *rec = json_loadb(v[i]->value, v[i]->len, 0, NULL);
+		const char *cidr = json_string_value(json_object_get(rec, "podCIDR"));
+
+		/* the range it claimed at registration (older records: by registration order) */
+		json_array_append_new(nodes, cidr ? json_pack("{s:s, s:s}", "name", v[i]->key + plen,
+							      "podCIDR", cidr)
+						  : json_pack("{s:s}", "name", v[i]->key + plen));
+		json_decref(rec);
+	}
 	free(v);
 	doc = json_pack("{s:s, s:s, s:{s:s}, s:{s:o}}", "apiVersion", "sim.ciliate.dev/v1", "kind",
 			"Cluster", "metadata", "name", "ciliate", "spec", "nodes", nodes);
@@ -486,22 +529,96 @@ int agent_cluster_load(struct agent *a, struct diag *d)
 	return 0;
 }
 
+#define REGISTRY_BASE	 0x0af40000u /* 10.244.0.0/16: one /24 per node (SPEC section 5) */
+#define REGISTRY_SLOTS	 256
+#define REGISTRY_RETRIES 16
+
+/* The lowest /24 of 10.244.0.0/16 no node claims into *slot (-1: none left). */
+static int free_pod_cidr(struct store *st, int *slot, struct diag *d)
+{
+	bool used[REGISTRY_SLOTS] = { false };
+	size_t plen = strlen(AGENT_PODCIDR_PREFIX), i;
+	struct store_list l;
+	unsigned int a, b, c, x, len;
+	int err = store_list(st, AGENT_PODCIDR_PREFIX, &l, d);
+
+	if (err)
+		return err;
+	for (i = 0; i < l.n; i++)
+		if (sscanf(l.items[i].key + plen, "%u.%u.%u.%u-%u", &a, &b, &c, &x, &len) == 5 &&
+		    a == 10 && b == 244 && c < REGISTRY_SLOTS && len == 24)
+			used[c] = true;
+	store_list_free(&l);
+	for (*slot = 0; *slot < REGISTRY_SLOTS && used[*slot]; (*slot)++)
+		;
+	if (*slot == REGISTRY_SLOTS)
+		*slot = -1;
+	return 0;
+}
+
+/*
+ * Registers the node under /ciliate/nodes/<node> with the lowest free /24 of 10.244.0.0/16,
+ * claimed at /ciliate/podcidrs/10.244.K.0-24 in the same txn, so two nodes registering at
+ * once never share a range, and a departed node's range can be given back (by ciliate-operator,
+ * which deletes both keys) without moving any other node's.
+ */
 int agent_node_register(struct agent *a, struct diag *d)
 {
-	char key[STORE_KEY_MAX + 1];
-	json_t *j;
-	char *v;
-	int err;
+	char key[STORE_KEY_MAX + 1], claim[STORE_KEY_MAX + 1], cidr[32], *v = NULL, *cv = NULL;
+	struct store_kv kv;
+	int err, slot, tries;
 
 	snprintf(key, sizeof(key), "%s%s", AGENT_NODE_PREFIX, a->o.node);
-	j = json_pack("{s:s}", "name", a->o.node);
-	v = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (!v)
-		return diag_fail_errno(d, -ENOMEM, "out of memory");
-	err = store_put(a->st, key, v, strlen(v), 0, 0, NULL, d);
-	free(v);
-	if (err == -ECANCELED)
-		return 0; /* registered before: keep its place in the node order */
-	return err;
+	err = store_get(a->st, key, &kv, d);
+	if (!err) { /* registered before: keep its range (and its place in the node order) */
+		store_kv_free(&kv);
+		return 0;
+	}
+	if (err != -ENOENT)
+		return err;
+	for (tries = 0; tries < REGISTRY_RETRIES; tries++) {
+		struct store_cmp cmps[2];
+		struct store_op ops[2];
+		json_t *j;
+
+		err = free_pod_cidr(a->st, &slot, d);
+		if (err)
+			return err;
+		if (slot < 0)
+			return diag_fail_errno(d, -ENOSPC, "node registry: every /24 of 10.244.0.0/16 is "
+					       "claimed under %s", AGENT_PODCIDR_PREFIX);
+		snprintf(cidr, sizeof(cidr), "10.244.%d.0/24", slot);
+		snprintf(claim, sizeof(claim), "%s10.244.%d.0-24", AGENT_PODCIDR_PREFIX, slot);
+		j = json_pack("{s:s, s:s}", "name", a->o.node, "podCIDR", cidr);
+		v = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+		j = json_pack("{s:s}", "node", a->o.node);
+		cv = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+		if (!v || !cv) {
+			free(v);
+			free(cv);
+			return diag_fail_errno(d, -ENOMEM, "out of memory");
+		}
+		cmps[0] = (struct store_cmp){ .key = key, .mod_revision = 0 };
+		cmps[1] = (struct store_cmp){ .key = claim, .mod_revision = 0 };
+		ops[0] = (struct store_op){ .type = STORE_OP_PUT, .key = key, .value = v, .value_len = strlen(v) };
+		ops[1] = (struct store_op){ .type = STORE_OP_PUT, .key = claim, .value = cv,
+					    .value_len = strlen(cv) };
+		err = store_txn(a->st, cmps, 2, ops, 2, NULL, d);
+		free(v);
+		free(cv);
+		if (!err) {
+			agent_log(a, "registered node %s with pod CIDR %s", a->o.node, cidr);
+			return 0;
+		}
+		if (err != -ECANCELED)
+			return err;
+		if (store_get(a->st, key, &kv, d) == 0) { /* another instance registered it */
+			store_kv_free(&kv);
+			return 0;
+		}
+	}
+	return diag_fail_errno(d, -EAGAIN, "node registry: %d tries to claim a pod CIDR lost a race",
+			       REGISTRY_RETRIES);
 }

@@ -655,6 +655,7 @@ int agent_reconcile(struct agent *a, struct diag *d)
 	a->last_error_rev = 0;
 	a->retry_ms = 0;
 	a->retry_at_ms = 0;
+	agent_store_status_publish(a); /* what is enforced now, for the operator */
 	if (a->last_upserts || a->last_deletes)
 		agent_log(a,
 			  "reconciled store revision %lld: %zu entries written, %zu deleted "

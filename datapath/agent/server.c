@@ -153,6 +153,7 @@ static json_t *op_status(struct agent *a)
 				    : json_null());
 	json_object_set_new(r, "events", events_json(a));
 	json_object_set_new(r, "egressGateway", agent_egress_status(a));
+	json_object_set_new(r, "storeHealth", agent_store_health_json(a));
 	return r;
 }
 

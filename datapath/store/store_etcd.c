@@ -19,7 +19,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define ETCD_EPS_MAX         16
@@ -37,6 +39,9 @@ struct etcd_conf {
 	char *eps[ETCD_EPS_MAX]; /* "http://h:p" or "https://h:p" */
 	size_t neps;
 	char *ca, *cert, *key;
+	char *netns;             /* connect from this network namespace (a path), or NULL */
+	int netns_fd;            /* open netns, -1: none */
+	long timeout_ms;         /* bound of one unary call per endpoint */
 };
 
 struct etcd_store {
@@ -292,7 +297,11 @@ static void conf_free(struct etcd_conf *c)
 	free(c->ca);
 	free(c->cert);
 	free(c->key);
+	free(c->netns);
+	if (c->netns_fd >= 0)
+		close(c->netns_fd);
 	memset(c, 0, sizeof(*c));
+	c->netns_fd = -1;
 }
 
 static int hexval(char c)
@@ -346,6 +355,8 @@ static int conf_parse(const char *uri, struct etcd_conf *c, struct diag *d)
 	char *host;
 
 	memset(c, 0, sizeof(*c));
+	c->netns_fd = -1;
+	c->timeout_ms = ETCD_REQUEST_MS;
 	if (!strncmp(uri, "etcd://", 7))
 		rest = uri + 7;
 	else if (!strncmp(uri, "etcd+http://", 12))
@@ -364,15 +375,15 @@ static int conf_parse(const char *uri, struct etcd_conf *c, struct diag *d)
 		return -ENOMEM;
 	/* options */
 	for (p = q ? q + 1 : NULL; p && *p; p = amp ? amp + 1 : NULL) {
-		char **slot = NULL;
+		char **slot = NULL, *tmo = NULL;
 
 		amp = strchr(p, '&');
 		e = amp ? amp : p + strlen(p);
 		eq = memchr(p, '=', (size_t)(e - p));
 		if (!eq) {
 			conf_free(c);
-			return diag_fail(d, "store %s: option \"%.*s\" has no value (want ca=, cert=, key=)", uri,
-					 (int)(e - p), p);
+			return diag_fail(d, "store %s: option \"%.*s\" has no value (want ca=, cert=, key=, "
+					 "netns=, timeout=)", uri, (int)(e - p), p);
 		}
 		if (eq - p == 2 && !strncmp(p, "ca", 2))
 			slot = &c->ca;
@@ -380,16 +391,47 @@ static int conf_parse(const char *uri, struct etcd_conf *c, struct diag *d)
 			slot = &c->cert;
 		else if (eq - p == 3 && !strncmp(p, "key", 3))
 			slot = &c->key;
+		else if (eq - p == 5 && !strncmp(p, "netns", 5))
+			slot = &c->netns;
+		else if (eq - p == 7 && !strncmp(p, "timeout", 7))
+			slot = &tmo;
 		if (!slot) {
 			conf_free(c);
-			return diag_fail(d, "store %s: unknown option \"%.*s\" (known: ca, cert, key)", uri,
-					 (int)(eq - p), p);
+			return diag_fail(d, "store %s: unknown option \"%.*s\" (known: ca, cert, key, netns, timeout)",
+					 uri, (int)(eq - p), p);
 		}
 		free(*slot);
 		*slot = pct_dup(eq + 1, (size_t)(e - eq - 1));
 		if (!*slot) {
 			conf_free(c);
 			return -ENOMEM;
+		}
+		if (tmo) { /* timeout=SECONDS (fractions allowed): one unary call per endpoint */
+			char *end;
+			double v = strtod(tmo, &end);
+
+			if (end == tmo || *end || !(v > 0) || v > 3600) {
+				conf_free(c);
+				diag_fail(d, "store %s: timeout=%s is not a number of seconds in (0, 3600]", uri, tmo);
+				free(tmo);
+				return -EINVAL;
+			}
+			c->timeout_ms = (long)(v * 1000);
+			if (c->timeout_ms < 1)
+				c->timeout_ms = 1;
+			free(tmo);
+		}
+	}
+	if (!c->netns)
+		c->netns = env_dup("CILIATE_STORE_NETNS");
+	if (c->netns) {
+		c->netns_fd = open(c->netns, O_RDONLY | O_CLOEXEC);
+		if (c->netns_fd < 0) {
+			int e2 = -errno;
+
+			diag_fail_errno(d, e2, "store %s: netns=%s: %s", uri, c->netns, strerror(-e2));
+			conf_free(c);
+			return e2;
 		}
 	}
 	if (!c->ca)
@@ -445,8 +487,43 @@ static int conf_parse(const char *uri, struct etcd_conf *c, struct diag *d)
 	return 0;
 }
 
+/*
+ * netns=PATH: every connection is made from that network namespace, whatever namespace the
+ * calling thread is in (the simulator's agents live in their nodes' namespaces while the
+ * etcd they share listens on the simulator's loopback). setns(CLONE_NEWNET) is per thread,
+ * so the thread enters PATH for the socket() call only and returns.
+ */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	const struct etcd_conf *c = arg;
+	int self, fd, saved;
+
+	(void)purpose;
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return CURL_SOCKET_BAD;
+	if (setns(c->netns_fd, CLONE_NEWNET) < 0) {
+		close(self);
+		return CURL_SOCKET_BAD;
+	}
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	saved = errno;
+	if (setns(self, CLONE_NEWNET) < 0) { /* cannot go back: never use this thread's sockets */
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	close(self);
+	errno = saved;
+	return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
 static void curl_setup(CURL *h, const struct etcd_conf *c)
 {
+	if (c->netns_fd >= 0) {
+		curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+		curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, (void *)c);
+	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, json_hdr);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)ETCD_CONNECT_MS);
@@ -1363,7 +1440,7 @@ int store_etcd_open(const char *uri, struct store **out, struct diag *d)
 		return diag_fail_errno(d, -ENOMEM, "store %s: curl_easy_init failed", uri);
 	}
 	curl_setup(s->curl, &s->c);
-	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, (long)ETCD_REQUEST_MS);
+	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, s->c.timeout_ms);
 	/* one round trip now, so an unreachable or misconfigured etcd is reported at open */
 	err = etcd_revision(&s->base, &rev, d);
 	if (err) {

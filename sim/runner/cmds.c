@@ -96,6 +96,9 @@ static int check_existing(struct sim_cluster *c, bool *running, struct diag *d)
 		*running = true;
 		c->datapath = old.datapath;
 		c->keep = true;
+		/* the store it was brought up with, whatever this command's --store says */
+		memcpy(c->store_uri, old.store_uri, sizeof(c->store_uri));
+		c->operator_proc = old.operator_proc;
 		/* keep the recorded processes: the runner does not touch them */
 		free(c->hosts);
 		c->hosts = old.hosts;
@@ -120,6 +123,8 @@ static int load_and_plan(const char *file, struct scenario **s, struct sim_clust
 	if (err)
 		return err;
 	err = sim_plan(*s, c, d);
+	if (!err)
+		err = sim_store_configure(c, d);
 	if (err) {
 		scenario_free(*s);
 		*s = NULL;
@@ -149,6 +154,14 @@ static int strip_global_opts(int argc, char **argv)
 		v = NULL;
 		if (!strcmp(argv[i], "--no-datapath")) {
 			sim_no_datapath = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--store") || !strncmp(argv[i], "--store=", 8)) {
+			sim_store_override = argv[i][7] == '=' ? argv[i] + 8 : i + 1 < argc ? argv[++i] : "";
+			if (!*sim_store_override) {
+				fprintf(stderr, "ciliate-sim: --store: want etcd://HOST:PORT[,HOST:PORT...]\n");
+				return -1;
+			}
 			continue;
 		}
 		if (!strcmp(argv[i], "--routing"))
@@ -184,7 +197,7 @@ int cmd_up(int argc, char **argv)
 	if (argc < 0)
 		return SIM_EXIT_USAGE;
 	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: ciliate-sim up FILE [--no-datapath] [--routing tunnel|native]\n");
+		fprintf(stderr, "usage: ciliate-sim up FILE [--no-datapath] [--routing tunnel|native] [--store etcd://HOST:PORT[,...]]\n");
 		return SIM_EXIT_USAGE;
 	}
 	if (need_root("up"))
@@ -368,7 +381,7 @@ out:
 	scenario_free(s);
 }
 
-#define RUN_USAGE "usage: ciliate-sim run FILE... [--report FILE.json] [--flows FILE.jsonl] [--html FILE.html] [--no-datapath] [--routing tunnel|native]\n"
+#define RUN_USAGE "usage: ciliate-sim run FILE... [--report FILE.json] [--flows FILE.jsonl] [--html FILE.html] [--no-datapath] [--routing tunnel|native] [--store etcd://HOST:PORT[,...]]\n"
 
 /* --flows (JSON lines, as `ciliate observe -o json`) and --html (the flow page) of the run. */
 static int write_flow_log(const char *flows, const char *html)

@@ -47,17 +47,6 @@ void sim_store_dir(const char *tag, char *buf, size_t size)
 	snprintf(buf, size, "%s/store", dir);
 }
 
-/* The store as the agents and the CLI open it: a simulated cluster needs no long history
- * (watchers are all local and keep up), and a short one keeps compactions — done under the
- * write lock — cheap when thousands of pods each rewrite their node's IPAM record. */
-static void store_uri(const char *tag, char *buf, size_t size)
-{
-	char dir[256];
-
-	sim_store_dir(tag, dir, sizeof(dir));
-	snprintf(buf, size, "file://%s?keep_revisions=%d", dir, SIM_STORE_KEEP_REVISIONS);
-}
-
 void sim_agent_sock(const struct sim_host *node, char *buf, size_t size)
 {
 	agent_sock_path(node->netns, buf, size);
@@ -77,7 +66,7 @@ static int run_cli(const struct sim_cluster *c, const char *verb, const char *fi
 	char bin[PATH_MAX], store[PATH_MAX];
 
 	cli_bin(bin, sizeof(bin));
-	store_uri(c->tag, store, sizeof(store));
+	sim_store_uri(c, store, sizeof(store));
 	if (extra)
 		return SYS(d, bin, (char *)verb, "-f", (char *)file, "--store", store,
 			   (char *)extra);
@@ -94,6 +83,12 @@ int sim_datapath_prepare(struct sim_cluster *c, struct diag *d)
 	sim_store_dir(c->tag, store, sizeof(store));
 	if (mkdir(store, 0755) < 0 && errno != EEXIST)
 		return diag_fail_errno(d, -errno, "mkdir %s: %s", store, strerror(errno));
+	if (c->store_uri[0]) { /* --store etcd://: its /ciliate/ keys become this cluster's */
+		int err = sim_store_claim(c, d);
+
+		if (err)
+			return err;
+	}
 	/* the Kubernetes documents (sim.ciliate.dev ones are skipped by the CLI) */
 	return run_cli(c, "apply", c->scenario, NULL, d);
 }
@@ -127,7 +122,7 @@ int sim_attach_datapath(struct sim_cluster *c, struct sim_host *node, bool *atta
 	if (sim_no_datapath)
 		return 0;
 	snprintf(bin, sizeof(bin), "%s/ciliate-agent", sim_bin_dir());
-	store_uri(c->tag, store, sizeof(store));
+	sim_store_uri(c, store, sizeof(store));
 	sim_run_dir(c->tag, dir, sizeof(dir));
 	snprintf(log, sizeof(log), "%s/agent-%s.log", dir, node->name);
 	snprintf(pin, sizeof(pin), "%s/%s", SIM_BPFFS_DIR, node->netns);
@@ -271,7 +266,7 @@ int sim_store_revision(const struct sim_cluster *c, int64_t *rev, struct diag *d
 	struct store *s;
 	int err;
 
-	sim_store_dir(c->tag, store, sizeof(store));
+	sim_store_uri(c, store, sizeof(store));
 	err = store_open(store, &s, d);
 	if (err)
 		return err;

@@ -303,11 +303,13 @@ int sim_down_tag(const char *tag, bool quiet, struct diag *d)
 	if (have_state) {
 		snprintf(c.phase, sizeof(c.phase), "deleting");
 		sim_state_save(&c, NULL);
-		procs = calloc(2 * c.nhosts + 1, sizeof(*procs));
+		procs = calloc(2 * c.nhosts + 2, sizeof(*procs));
 		for (i = 0; procs && i < c.nhosts; i++) {
 			procs[nprocs++] = &c.hosts[i].echo;
 			procs[nprocs++] = &c.hosts[i].agent;
 		}
+		if (procs)
+			procs[nprocs++] = &c.operator_proc;
 		if (procs)
 			sim_stop_procs(procs, nprocs);
 		add_name(&names, &nnames, c.fabric);
@@ -340,6 +342,8 @@ int sim_down_tag(const char *tag, bool quiet, struct diag *d)
 	}
 	for (i = 0; have_state && i < c.npins; i++)
 		remove_pin(c.pins[i]);
+	if (have_state)
+		sim_store_release(&c, quiet); /* etcd: the cluster's keys */
 	remove_agent_dirs(prefix);
 	remove_run_dir(tag);
 	sim_state_path(tag, path, sizeof(path));

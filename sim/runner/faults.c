@@ -98,7 +98,7 @@ static int withdraw_key(struct sim_cluster *c, struct sim_host *node, struct dia
 				 node->name);
 	kill_agent(node);
 	node->agent_stopped = true;
-	sim_store_dir(c->tag, store, sizeof(store));
+	sim_store_uri(c, store, sizeof(store));
 	err = store_open(store, &s, d);
 	if (err)
 		return err;

@@ -140,7 +140,7 @@ int sim_store_model(const struct sim_cluster *c, struct cluster_model **out, str
 	int err;
 
 	*out = NULL;
-	sim_store_dir(c->tag, dir, sizeof(dir));
+	sim_store_uri(c, dir, sizeof(dir));
 	err = store_open(dir, &st, d);
 	if (err)
 		return err;

@@ -97,6 +97,8 @@ struct sim_cluster {
 	bool datapath;               /* every node has a datapath attached */
 	bool keep;                   /* brought up by `up`: stays until `down` */
 	long long up_ms;             /* bring-up duration */
+	char store_uri[PATH_MAX];    /* --store etcd://...?netns=... ("": the embedded store) */
+	struct sim_proc operator_proc; /* the cluster's ciliate-operator */
 };
 
 /* ---- plan.c --------------------------------------------------------------------------- */
@@ -177,6 +179,29 @@ extern bool sim_no_datapath;
 /* --routing: replaces every scenario's Cluster routing */
 enum sim_routing { SIM_ROUTING_SCENARIO = 0, SIM_ROUTING_TUNNEL, SIM_ROUTING_NATIVE };
 extern enum sim_routing sim_routing_override;
+
+/* ---- store.c -------------------------------------------------------------------------- */
+
+/* --store URI of up/run ("" or NULL: each cluster's own embedded store). */
+extern const char *sim_store_override;
+
+/* True for an etcd store URI. */
+bool sim_store_is_etcd(const char *uri);
+
+/* Sets c->store_uri from --store (adding netns= for where the simulator runs). */
+int sim_store_configure(struct sim_cluster *c, struct diag *d);
+
+/* The store URI the cluster's agents, CLI calls and the simulator use. */
+void sim_store_uri(const struct sim_cluster *c, char *buf, size_t size);
+
+/* etcd: refuses a store another live cluster owns, removes leftovers, records the owner. */
+int sim_store_claim(struct sim_cluster *c, struct diag *d);
+
+/* etcd: deletes the cluster's keys (down). */
+void sim_store_release(const struct sim_cluster *c, bool quiet);
+
+/* Starts the cluster's ciliate-operator where the simulator runs. */
+int sim_operator_start(struct sim_cluster *c, struct diag *d);
 
 /* The per-cluster store directory /run/ciliate/sim/<tag>/store. */
 void sim_store_dir(const char *tag, char *buf, size_t size);

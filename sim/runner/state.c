@@ -82,6 +82,9 @@ static json_t *state_json(const struct sim_cluster *c, bool live)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "keep", json_boolean(c->keep));
+	json_object_set_new(o, "store", json_string(c->store_uri[0] ? c->store_uri : "embedded"));
+	if (c->operator_proc.pid)
+		json_object_set_new(o, "operator", proc_json(&c->operator_proc, live));
 	json_object_set_new(o, "owner", proc_json(&c->owner, false));
 	hosts = json_array();
 	for (i = 0; i < c->nhosts; i++)
@@ -214,6 +217,10 @@ int sim_state_load(const char *tag, struct sim_cluster *c, struct diag *d)
 	c->keep = json_is_true(json_object_get(o, "keep"));
 	c->up_ms = json_integer_value(json_object_get(o, "up_ms"));
 	get_proc(o, "owner", &c->owner);
+	get_proc(o, "operator", &c->operator_proc);
+	v = json_object_get(o, "store");
+	if (json_is_string(v) && strcmp(json_string_value(v), "embedded"))
+		snprintf(c->store_uri, sizeof(c->store_uri), "%s", json_string_value(v));
 	hosts = json_object_get(o, "hosts");
 	c->hosts = calloc(json_array_size(hosts) + 1, sizeof(*c->hosts));
 	pins = json_object_get(o, "pins");

@@ -638,12 +638,17 @@ static int up_datapath(struct sim_cluster *c, struct diag *d)
 		return 0;
 	}
 	err = sim_datapath_prepare(c, d);
+	if (!err && c->store_uri[0])
+		progress("store: etcd (%s)", c->store_uri);
 	for (i = 0; !err && i < c->nhosts; i++) {
 		if (c->hosts[i].kind != SIM_NODE)
 			continue;
 		err = sim_attach_datapath(c, &c->hosts[i], &attached, d);
 		all_attached &= attached;
 	}
+	/* one per cluster, as in Cilium: identity GC, departed nodes, policy status */
+	if (!err && sim_operator_start(c, d)) /* TEMP until the operator lands */
+		fprintf(stderr, "ciliate-sim: no operator: %s\n", d->msg);
 	/* record the agents (and their pins) before waiting for them */
 	e = sim_state_save(c, err ? NULL : d);
 	if (!err)
