@@ -15,6 +15,8 @@ cd "$(dirname "$0")/../.."
 # bench_svc_first_packet (first packet of a new connection to a ClusterIP through veth, 10/1k/10k
 # services: ciliate against kube-proxy-style iptables, an nft verdict map and no rules; root:
 # namespaces fpb<row>-PID-*, removed on exit and at its -t time limit; 3-4 minutes) too.
+# bench_store (store ops/s: put, get, cas, list1000, watch, watch-burst, lease) runs here on
+# a temporary embedded store with fsync=0 only (about 1 s); bench_store.sh below compares.
 for b in "$build"/bench/*; do
 	[ -x "$b" ] || continue
 	echo "=== $(basename "$b")"
@@ -31,6 +33,9 @@ done
 # bench_encryption.sh (issue 13 item 7: pod-to-pod connection rate and bulk throughput with
 # WireGuard (wireguard-go) against plaintext; root: two 2-node clusters from
 # tests/bench/encryption.yaml side by side, removed on exit; about 10 s).
+# bench_store.sh (issue 14 item 6: store operations per second, the embedded store with
+# fsync=1 and fsync=0 against one etcd member (--unsafe-no-fsync) in a network namespace
+# cil-t-bstorePID, removed on exit; etcd skipped without root or etcd; about 25 s) too.
 for s in tests/bench/*.sh; do
 	[ "$(basename "$s")" = run.sh ] && continue
 	echo "=== $(basename "$s" .sh)"
