@@ -5,10 +5,12 @@
  * socket found under /run/ciliate/ is asked.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -283,11 +285,147 @@ static void print_egress(json_t *eg)
 	}
 }
 
+/* A duration as "2m10s", "3s", "1h2m", "3d4h". */
+static void fmt_dur(long long s, char *out, size_t size)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		snprintf(out, size, "%llds", s);
+	else if (s < 3600)
+		snprintf(out, size, "%lldm%llds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(out, size, "%lldh%lldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, size, "%lldd%lldh", s / 86400, s % 86400 / 3600);
+}
+
+/* The operator (docs/OPERATOR.md): its leader key and the status its leader writes each
+ * pass, as one object: leader (null: none elected), since, leaseTTL, healthy, lastPass
+ * (unix seconds of the leader's last pass, null before its first), lastPassAgo, interval,
+ * the chores' totals and lastError. NULL when the store cannot be read. */
+static json_t *operator_summary(const char *uri)
+{
+	struct diag d = {{0}};
+	struct store_kv lk = {0}, sk = {0};
+	json_t *leader = NULL, *st = NULL, *out;
+	const char *id, *sid;
+	struct store *s;
+	int e1, e2;
+
+	if (store_open(uri, &s, &d))
+		return NULL;
+	e1 = store_get(s, "/ciliate/operator/leader", &lk, &d);
+	e2 = store_get(s, "/ciliate/operator/status", &sk, &d);
+	store_close(s);
+	if ((e1 && e1 != -ENOENT) || (e2 && e2 != -ENOENT)) {
+		store_kv_free(&lk);
+		store_kv_free(&sk);
+		return NULL;
+	}
+	if (!e1)
+		leader = json_loadb(lk.value, lk.value_len, 0, NULL);
+	if (!e2)
+		st = json_loadb(sk.value, sk.value_len, 0, NULL);
+	store_kv_free(&lk);
+	store_kv_free(&sk);
+	id = json_string_value(json_object_get(leader, "id"));
+	sid = json_string_value(json_object_get(st, "leader"));
+	out = json_object();
+	json_object_set_new(out, "leader", id ? json_string(id) : json_null());
+	if (id) {
+		json_object_set(out, "since", json_object_get(leader, "since"));
+		json_object_set(out, "leaseTTL", json_object_get(leader, "leaseTTL"));
+	}
+	if (st && (!id || (sid && !strcmp(sid, id)))) {
+		long long upd = json_integer_value(json_object_get(st, "updated"));
+
+		if (!id)
+			json_object_set(out, "lastLeader", json_object_get(st, "leader"));
+		json_object_set(out, "healthy", json_object_get(st, "healthy"));
+		json_object_set_new(out, "lastPass", json_integer(upd));
+		json_object_set_new(out, "lastPassAgo", json_integer((long long)time(NULL) - upd));
+		json_object_set(out, "interval", json_object_get(st, "interval"));
+		json_object_set(out, "identitiesCollected",
+				json_object_get(st, "identitiesCollected"));
+		json_object_set(out, "nodesReleased", json_object_get(st, "nodesReleased"));
+		json_object_set(out, "policies", json_object_get(st, "policies"));
+		json_object_set(out, "lastError", json_object_get(st, "lastError"));
+	} else {
+		json_object_set_new(out, "healthy", json_null());
+		json_object_set_new(out, "lastPass", json_null());
+	}
+	json_decref(leader);
+	json_decref(st);
+	return out;
+}
+
+/* "Operator: leader ID (since 2m10s), healthy, last pass 3s ago" or "no leader elected". */
+static void print_operator(json_t *op)
+{
+	const char *id = json_string_value(json_object_get(op, "leader"));
+	json_t *last = json_object_get(op, "lastPass");
+	char since[32], ago[32];
+
+	fmt_dur(json_integer_value(json_object_get(op, "lastPassAgo")), ago, sizeof(ago));
+	if (!id) {
+		printf("Operator: no leader elected");
+		if (json_is_integer(last))
+			printf(" (last leader %s, last pass %s ago)",
+			       json_string_value(json_object_get(op, "lastLeader")) ?: "?", ago);
+		printf("\n");
+		return;
+	}
+	fmt_dur((long long)time(NULL) - json_integer_value(json_object_get(op, "since")), since,
+		sizeof(since));
+	printf("Operator: leader %s (since %s), ", id, since);
+	if (!json_is_integer(last)) {
+		printf("no pass yet\n");
+		return;
+	}
+	if (json_is_true(json_object_get(op, "healthy")))
+		printf("healthy");
+	else
+		printf("UNHEALTHY: %s", json_string_value(json_object_get(op, "lastError")) ?: "?");
+	printf(", last pass %s ago", ago);
+	if (json_integer_value(json_object_get(op, "lastPassAgo")) >
+	    3 * json_integer_value(json_object_get(op, "interval")) + 5)
+		printf(" (late: passes run every %llds)",
+		       json_integer_value(json_object_get(op, "interval")));
+	printf(", %lld identities collected, %lld nodes released, %lld policies\n",
+	       json_integer_value(json_object_get(op, "identitiesCollected")),
+	       json_integer_value(json_object_get(op, "nodesReleased")),
+	       json_integer_value(json_object_get(op, "policies")));
+}
+
+/* The agent's own view of its store: "Store: etcd (URI) reachable" or UNREACHABLE. */
+static void print_agent_store(json_t *s)
+{
+	json_t *since = json_object_get(s, "unreachableSince");
+	char dur[32];
+
+	if (!json_is_object(s))
+		return;
+	printf("         Store: %s (%s) ",
+	       json_string_value(json_object_get(s, "backend")) ?: "?",
+	       json_string_value(json_object_get(s, "uri")) ?: "?");
+	if (json_is_true(json_object_get(s, "reachable"))) {
+		printf("reachable\n");
+		return;
+	}
+	printf("UNREACHABLE");
+	if (json_is_integer(since)) {
+		fmt_dur((long long)time(NULL) - json_integer_value(since), dur, sizeof(dur));
+		printf(" for %s", dur);
+	}
+	printf(": %s\n", json_string_value(json_object_get(s, "lastError")) ?: "?");
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct agent_opts_cli o = {0};
 	static char socks[SOCKETS_MAX][300];
-	json_t *agents = json_array(), *store, *resp, *out, *v;
+	json_t *agents = json_array(), *store, *resp, *out, *v, *op = NULL;
 	const char *key;
 	char err[1100];
 	size_t n, i;
@@ -302,6 +440,8 @@ int cmd_status(int argc, char **argv)
 	if (!store) {
 		store = json_pack("{s:s, s:s}", "uri", cli_store_uri(o.store), "error", err);
 		rc = EXIT_FAILURE_;
+	} else {
+		op = operator_summary(cli_store_uri(o.store));
 	}
 	n = sockets(&o, socks);
 	for (i = 0; i < n; i++) {
@@ -317,6 +457,8 @@ int cmd_status(int argc, char **argv)
 	if ((o.node || o.socket) && !n)
 		rc = EXIT_FAILURE_;
 	out = json_pack("{s:o, s:o}", "store", store, "agents", agents);
+	if (op)
+		json_object_set_new(out, "operator", op);
 	if (o.json) {
 		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("\n");
@@ -334,6 +476,8 @@ int cmd_status(int argc, char **argv)
 			printf(" %s %lld", key, json_integer_value(v));
 		printf("%s\n", json_object_size(json_object_get(store, "objects")) ? "" : " none");
 	}
+	if (op)
+		print_operator(op);
 	if (!n)
 		printf("Agents:  none running (no socket under %s)\n", AGENT_RUN_ROOT);
 	json_array_foreach(agents, i, resp)
@@ -362,6 +506,7 @@ int cmd_status(int argc, char **argv)
 		       json_integer_value(json_object_get(rec, "runs")),
 		       json_integer_value(json_object_get(rec, "errors")),
 		       json_number_value(json_object_get(rec, "lastMs")), json_array_size(bad));
+		print_agent_store(json_object_get(resp, "store"));
 		print_events(json_object_get(resp, "events"));
 		print_egress(json_object_get(resp, "egressGateway"));
 		json_array_foreach(bad, k, b)
