@@ -32,6 +32,8 @@
 #include "identity_alloc.h"
 
 #define STORE_PROBE_MS	   1000
+#define STORE_REPROBE_MS   250 /* while it does not answer: notice its return at once */
+#define STORE_PROBE_TIMEOUT "1" /* seconds per call of this thread (etcd's timeout=) */
 #define HEARTBEAT_TTL_S	   10
 #define HEARTBEAT_KEEP_MS  2000
 
@@ -172,7 +174,7 @@ static void *health_thread(void *arg)
 			}
 		}
 		note_result(h, err, &d);
-		if (stopping(h, STORE_PROBE_MS))
+		if (stopping(h, err ? STORE_REPROBE_MS : STORE_PROBE_MS))
 			break;
 	}
 	return NULL;
@@ -198,7 +200,18 @@ int agent_store_health_start(struct agent *a, struct diag *d)
 	h->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (h->efd < 0)
 		return diag_fail_errno(d, -errno, "eventfd: %s", strerror(errno));
-	err = store_open(a->o.store_uri, &h->st, d);
+	/* a short bound per call: a partition that drops packets must not hide the return */
+	if (!strncmp(a->o.store_uri, "etcd", 4) || !strncmp(a->o.store_uri, "http", 4)) {
+		char *uri;
+
+		if (asprintf(&uri, "%s%stimeout=" STORE_PROBE_TIMEOUT, a->o.store_uri,
+			     strchr(a->o.store_uri, '?') ? "&" : "?") < 0)
+			return diag_fail_errno(d, -ENOMEM, "out of memory");
+		err = store_open(uri, &h->st, d);
+		free(uri);
+	} else {
+		err = store_open(a->o.store_uri, &h->st, d);
+	}
 	if (err)
 		return err;
 	err = pthread_create(&h->thread, NULL, health_thread, h);
