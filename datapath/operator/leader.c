@@ -40,6 +40,8 @@ static void note_leader(struct op *op, const struct store_kv *kv)
 	char id[160];
 
 	leader_id(kv, id, sizeof(id));
+	if (kv->mod_revision > op->seen_rev)
+		op->seen_rev = kv->mod_revision;
 	if (strcmp(id, op->seen_leader)) {
 		snprintf(op->seen_leader, sizeof(op->seen_leader), "%s", id);
 		if (strcmp(id, op->o.id))
@@ -51,6 +53,8 @@ static void become_leader(struct op *op, int64_t rev, int64_t since)
 {
 	op->leader = true;
 	op->leader_rev = rev;
+	if (rev > op->seen_rev)
+		op->seen_rev = rev;
 	op->since = since;
 	op->next_pass_ms = op_now_ms();
 	op->campaign_error[0] = '\0';
@@ -105,13 +109,13 @@ void op_campaign(struct op *op)
 	int err, tries;
 
 	op->next_campaign_ms = now + period_ms(op);
-	if (op->leader)
-		return;
-	if (!op->w && watch_open(op, &kv, &d)) {
+	if (!op->w && watch_open(op, &kv, &d)) { /* also a leader's, after a watch error */
 		campaign_failed(op, d.msg);
 		return;
 	}
 	store_kv_free(&kv);
+	if (op->leader)
+		return;
 	for (tries = 0; tries < 2; tries++) {
 		if (!op->lease) {
 			int64_t sent = op_now_ms();
@@ -226,6 +230,8 @@ void op_watch_events(struct op *op)
 
 		if (strcmp(e->kv.key, OP_LEADER_KEY))
 			continue;
+		if (e->revision <= op->seen_rev)
+			continue; /* older than the key we know (a late DELETE of the last one) */
 		if (e->type == STORE_EVENT_DELETE) {
 			if (op->leader)
 				op_step_down(op, "the leader key was deleted");
@@ -239,7 +245,7 @@ void op_watch_events(struct op *op)
 			note_leader(op, &e->kv);
 			campaign = false;
 		} else if (op->leader) {
-			op->leader_rev = e->kv.mod_revision;
+			op->leader_rev = op->seen_rev = e->kv.mod_revision;
 		} else {
 			note_leader(op, &e->kv);
 			campaign = false;

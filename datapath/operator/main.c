@@ -269,12 +269,12 @@ int main(int argc, char **argv)
 		now = op_now_ms();
 		if (now >= op.next_keepalive_ms)
 			op_keepalive(&op);
-		if (!op.leader && now >= op.next_campaign_ms)
-			op_campaign(&op);
+		if ((!op.leader || !op.w) && now >= op.next_campaign_ms)
+			op_campaign(&op); /* a standby's retry; a leader's watch reopened */
 		due = op.next_keepalive_ms;
-		if (!op.leader)
+		if (!op.leader || !op.w)
 			due = min64(due, op.next_campaign_ms);
-		else
+		if (op.leader)
 			due = min64(due, op.next_pass_ms);
 		timeout = due - op_now_ms();
 		timeout = timeout < 0 ? 0 : timeout > 1000 ? 1000 : timeout;

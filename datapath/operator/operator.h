@@ -66,6 +66,7 @@ struct op {
 	int64_t leader_rev;    /* mod_revision of our leader key */
 	int64_t since;	       /* unix seconds: leader since */
 	int64_t next_campaign_ms, next_keepalive_ms, next_pass_ms;
+	int64_t seen_rev;      /* mod_revision of the newest leader key seen (older events: stale) */
 	char seen_leader[160]; /* the leader last logged by this standby ("" none) */
 	char campaign_error[1024]; /* the last campaign error logged (logged once each) */
 	/* the leader's clocks and totals (reset when it becomes leader) */
