@@ -506,7 +506,7 @@ int cmd_status(int argc, char **argv)
 		       json_integer_value(json_object_get(rec, "runs")),
 		       json_integer_value(json_object_get(rec, "errors")),
 		       json_number_value(json_object_get(rec, "lastMs")), json_array_size(bad));
-		print_agent_store(json_object_get(resp, "store"));
+		print_agent_store(json_object_get(resp, "storeHealth")); /* store_health.c */
 		print_events(json_object_get(resp, "events"));
 		print_egress(json_object_get(resp, "egressGateway"));
 		json_array_foreach(bad, k, b)
