@@ -225,6 +225,7 @@ void sim_store_release(const struct sim_cluster *c, bool quiet)
 int sim_operator_start(struct sim_cluster *c, struct diag *d)
 {
 	char bin[PATH_MAX], store[PATH_MAX], log[PATH_MAX], dir[128], id[64];
+	const char *grace;
 	pid_t pid;
 
 	snprintf(bin, sizeof(bin), "%s/ciliate-operator", sim_bin_dir());
@@ -235,7 +236,13 @@ int sim_operator_start(struct sim_cluster *c, struct diag *d)
 	snprintf(log, sizeof(log), "%s/operator.log", dir);
 	snprintf(id, sizeof(id), "%s-operator-%d", c->tag, (int)getpid());
 	/* where the simulator runs: it is no node's, and reaches the store like the CLI */
-	pid = netns_spawn(NULL, (char *const[]){ bin, "--store", store, "--id", id, NULL }, log, d);
+	/* the agents' grace ($CILIATE_IDENTITY_GC_GRACE) is the operator's: it collects for them */
+	grace = getenv("CILIATE_IDENTITY_GC_GRACE");
+	if (grace && *grace)
+		pid = netns_spawn(NULL, (char *const[]){ bin, "--store", store, "--id", id,
+							 "--identity-gc-grace", (char *)grace, NULL }, log, d);
+	else
+		pid = netns_spawn(NULL, (char *const[]){ bin, "--store", store, "--id", id, NULL }, log, d);
 	if (pid < 0)
 		return (int)pid;
 	c->operator_proc.pid = pid;

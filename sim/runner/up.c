@@ -647,8 +647,8 @@ static int up_datapath(struct sim_cluster *c, struct diag *d)
 		all_attached &= attached;
 	}
 	/* one per cluster, as in Cilium: identity GC, departed nodes, policy status */
-	if (!err && sim_operator_start(c, d)) /* TEMP until the operator lands */
-		fprintf(stderr, "ciliate-sim: no operator: %s\n", d->msg);
+	if (!err)
+		err = sim_operator_start(c, d);
 	/* record the agents (and their pins) before waiting for them */
 	e = sim_state_save(c, err ? NULL : d);
 	if (!err)
