@@ -29,6 +29,9 @@
 #define SIM_STORE_OWNER_KEY "/ciliate/sim/owner"
 #define SIM_STORE_PREFIX    "/ciliate/"
 #define WIPE_BATCH          100 /* deletes per txn (etcd's default --max-txn-ops is 128) */
+/* one operator pass per second: a simulated cluster's scenarios expect its chores (identity
+ * GC after a short $CILIATE_IDENTITY_GC_GRACE) in seconds; a pass is one list of /ciliate/ */
+#define SIM_OPERATOR_INTERVAL "1"
 
 const char *sim_store_override;
 
@@ -239,10 +242,12 @@ int sim_operator_start(struct sim_cluster *c, struct diag *d)
 	/* the agents' grace ($CILIATE_IDENTITY_GC_GRACE) is the operator's: it collects for them */
 	grace = getenv("CILIATE_IDENTITY_GC_GRACE");
 	if (grace && *grace)
-		pid = netns_spawn(NULL, (char *const[]){ bin, "--store", store, "--id", id,
-							 "--identity-gc-grace", (char *)grace, NULL }, log, d);
+		pid = netns_spawn(NULL, (char *const[]){ bin, "--store", store, "--id", id, "--interval",
+							 SIM_OPERATOR_INTERVAL, "--identity-gc-grace",
+							 (char *)grace, NULL }, log, d);
 	else
-		pid = netns_spawn(NULL, (char *const[]){ bin, "--store", store, "--id", id, NULL }, log, d);
+		pid = netns_spawn(NULL, (char *const[]){ bin, "--store", store, "--id", id, "--interval",
+							 SIM_OPERATOR_INTERVAL, NULL }, log, d);
 	if (pid < 0)
 		return (int)pid;
 	c->operator_proc.pid = pid;
