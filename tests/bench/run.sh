@@ -36,6 +36,10 @@ done
 # bench_store.sh (issue 14 item 6: store operations per second, the embedded store with
 # fsync=1 and fsync=0 against one etcd member (--unsafe-no-fsync) in a network namespace
 # cil-t-bstorePID, removed on exit; etcd skipped without root or etcd; about 25 s) too.
+# bench_store_sim.sh (issue 14 item 6: the simulator with --store etcd:// against its embedded
+# store: policy apply -> enforced on 3 nodes, 1000 pods up/down; root and etcd, else SKIP;
+# etcd and the simulator in netns cil-t-bsimPID, clusters bsp-*/bsu-*-PID, all removed on
+# exit; about 2 minutes) too.
 for s in tests/bench/*.sh; do
 	[ "$(basename "$s")" = run.sh ] && continue
 	echo "=== $(basename "$s" .sh)"
