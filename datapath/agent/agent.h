@@ -49,6 +49,8 @@ struct agent_opts {
 	size_t flow_buffer_size; /* --flow-buffer-size: flows kept per node (default 4095) */
 	const char *prometheus_addr; /* --prometheus-serve-addr: [HOST]:PORT, "" or "off": none */
 	int routing; /* --routing: 0 the Cluster's, else ROUTING_TUNNEL + 1 or ROUTING_NATIVE + 1 */
+	int health_port;       /* --health-port (health.c; 0: HEALTH_PORT_DEFAULT) */
+	int health_interval_s; /* --health-interval, $CILIATE_HEALTH_INTERVAL (0: default) */
 };
 
 /* A store object as the agent last saw it (list + watch), keyed by store key. */
@@ -150,6 +152,10 @@ struct agent_client {
 	bool follow;
 	uint64_t follow_seq;
 	struct flow_filter *filter;
+	/* op "health-status" with probe: answered once round health_want has ended (health.c) */
+	bool health_wait;
+	uint64_t health_want;
+	int64_t health_since_ms;
 };
 
 /* What the event pipeline has seen (status, metrics). */
@@ -261,6 +267,7 @@ struct agent {
 	struct agent_metrics *metrics; /* the Prometheus listener (metrics.c; NULL: none) */
 	struct agent_healthcheck *healthcheck; /* health-check NodePorts (healthcheck.c) */
 	struct agent_store_health *store_health; /* reachability, heartbeat (store_health.c) */
+	struct agent_health *health; /* node-to-node health (health.c; NULL: not started) */
 	bool resync_pending; /* a re-list after the store came back failed: retried on the tick */
 
 	/* event loop */
@@ -550,6 +557,9 @@ bool agent_client_send(struct agent *a, struct agent_client *c, json_t *resp);
 
 /* Creates the API socket (replacing a stale one) and registers it in the loop. */
 int agent_server_open(struct agent *a, struct diag *d);
+
+/* Answers c's further request lines after a deferred answer was sent (health.c). */
+void agent_server_resume(struct agent *a, struct agent_client *c);
 
 /* Accepts a connection on the listening socket. */
 void agent_server_accept(struct agent *a);

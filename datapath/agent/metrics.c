@@ -8,6 +8,7 @@
  * moment. One request per connection: the connection is closed after the answer.
  */
 #include "agent.h"
+#include "health.h"
 #include "httpd.h"
 
 #include <arpa/inet.h>
@@ -415,10 +416,15 @@ static void render_model(const struct agent *a, struct mbuf *b)
 int agent_metrics_render(const struct agent *a, char **out, size_t *len)
 {
 	struct mbuf b = {0};
+	char *health;
 
 	render_datapath(a, &b);
 	render_lost(a, &b);
 	render_model(a, &b);
+	health = agent_health_metrics_text(a); /* cilium_unreachable_nodes... (health.c) */
+	if (health)
+		mb_printf(&b, "%s", health);
+	free(health);
 	render_process(&b);
 	if (b.oom) {
 		free(b.p);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/api.h"
+#include "agent/health.h"
 #include "flow/filter.h"
 #include "model/ipaddr.h"
 
@@ -154,6 +155,7 @@ static json_t *op_status(struct agent *a)
 	json_object_set_new(r, "events", events_json(a));
 	json_object_set_new(r, "egressGateway", agent_egress_status(a));
 	json_object_set_new(r, "storeHealth", agent_store_health_json(a));
+	json_object_set_new(r, "clusterHealth", agent_health_summary_json(a)); /* health.c */
 	return r;
 }
 
@@ -409,11 +411,13 @@ static json_t *dispatch(struct agent *a, struct agent_client *c, const char *lin
 		resp = agent_op_observe(a, c, req);
 	else if (!strcmp(op, AGENT_OP_ENCRYPT_STATUS))
 		resp = op_encrypt_status(a);
+	else if (!strcmp(op, AGENT_OP_HEALTH_STATUS))
+		resp = agent_op_health_status(a, c, req);
 	else
 		resp = fail_resp(AGENT_E_INVALID,
 				 "unknown op \"%s\" (status, ipam-allocate, ipam-release, "
 				 "endpoint-add, endpoint-del, endpoint-list, identity-list, service-list, "
-				 "observe, encrypt-status)",
+				 "observe, encrypt-status, health-status)",
 				 op);
 	json_decref(req);
 	return resp;
@@ -589,19 +593,24 @@ static void serve_lines(struct agent *a, struct agent_client *c)
 	json_t *resp;
 	char *nl;
 
-	while (!c->pending[0] && (nl = memchr(c->buf, '\n', c->len))) {
+	while (!c->pending[0] && !c->health_wait && (nl = memchr(c->buf, '\n', c->len))) {
 		size_t llen = (size_t)(nl - c->buf);
 
 		resp = dispatch(a, c, c->buf, llen);
 		memmove(c->buf, nl + 1, c->len - llen - 1);
 		c->len -= llen + 1;
-		if (!resp && c->pending[0])
+		if (!resp && (c->pending[0] || c->health_wait))
 			return;
 		if (!answer(a, c, resp ? resp : fail_resp(AGENT_E_INTERNAL, "out of memory")))
 			return;
 	}
-	if (c->eof && !c->pending[0])
+	if (c->eof && !c->pending[0] && !c->health_wait)
 		client_close(a, c);
+}
+
+void agent_server_resume(struct agent *a, struct agent_client *c)
+{
+	serve_lines(a, c);
 }
 
 void agent_server_finish(struct agent *a)

@@ -49,6 +49,9 @@ int cmd_observe(int argc, char **argv);
 /* `ciliate encrypt status` (asks the nodes' agents; datapath/cli/cmd_encrypt.c) */
 int cmd_encrypt(int argc, char **argv);
 
+/* `ciliate health status` (asks the nodes' agents; datapath/cli/cmd_health.c) */
+int cmd_health(int argc, char **argv);
+
 /* `ciliate service list` (asks the node's agent; datapath/cli/cmd_service.c) */
 int cmd_service(int argc, char **argv);
 

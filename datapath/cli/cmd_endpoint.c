@@ -421,6 +421,29 @@ static void print_agent_store(json_t *s)
 	printf(": %s\n", json_string_value(json_object_get(s, "lastError")) ?: "?");
 }
 
+/* "Cluster health: N/M reachable" (nodes, itself included, whose ICMP and HTTP probes both
+ * succeeded in the agent's last round; docs/HEALTH.md), and which are not. */
+static void print_cluster_health(json_t *h)
+{
+	json_t *un = json_object_get(h, "unreachable"), *v;
+	size_t i;
+
+	if (!json_is_object(h))
+		return;
+	printf("         Cluster health: %lld/%lld reachable",
+	       json_integer_value(json_object_get(h, "reachable")),
+	       json_integer_value(json_object_get(h, "total")));
+	if (!json_is_string(json_object_get(h, "probeTime")))
+		printf(" (no probe round yet)");
+	else if (json_array_size(un)) {
+		printf(" (unreachable:");
+		json_array_foreach(un, i, v)
+			printf(" %s", json_string_value(v));
+		printf(")");
+	}
+	printf("\n");
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct agent_opts_cli o = {0};
@@ -507,6 +530,7 @@ int cmd_status(int argc, char **argv)
 		       json_integer_value(json_object_get(rec, "errors")),
 		       json_number_value(json_object_get(rec, "lastMs")), json_array_size(bad));
 		print_agent_store(json_object_get(resp, "storeHealth")); /* store_health.c */
+		print_cluster_health(json_object_get(resp, "clusterHealth")); /* health.c */
 		print_events(json_object_get(resp, "events"));
 		print_egress(json_object_get(resp, "egressGateway"));
 		json_array_foreach(bad, k, b)

@@ -24,6 +24,7 @@ static void usage(FILE *f)
 		"  service    service list: the node's service frontends and backends (its agent)\n"
 		"  encrypt    encrypt status: WireGuard device, key, peers, handshakes, strict mode\n"
 		"  status     store and agent health\n"
+		"  health     health status: node-to-node ICMP and HTTP reachability (--probe)\n"
 		"  observe    Hubble-style flows of every node (filters, --last, -f, -o, --html)\n"
 		"  monitor    follow datapath events as cilium monitor lines\n"
 		"  version    print the version\n"
@@ -101,6 +102,8 @@ int main(int argc, char **argv)
 		return cmd_service(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "encrypt"))
 		return cmd_encrypt(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "health"))
+		return cmd_health(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "observe"))
