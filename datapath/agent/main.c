@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent/api.h"
+#include "agent/health.h"
 #include "loader/conntrack.h"
 
 #define TICK_MS 1000
@@ -75,6 +76,7 @@ static void usage(FILE *f)
 		"                     [--trace-all] [--prometheus-serve-addr [HOST]:PORT]\n"
 		"                     [--flow-buffer-size N] [--routing tunnel|native]\n"
 		"                     [--store-ca FILE] [--store-cert FILE] [--store-key FILE]\n"
+		"                     [--health-port PORT] [--health-interval SECONDS]\n"
 		"\n"
 		"Runs inside the node's network namespace (enter it with nsenter --net=..., not\n"
 		"'ip netns exec', which hides /sys/fs/bpf). The store defaults to $CILIATE_STORE,\n"
@@ -89,6 +91,9 @@ static void usage(FILE *f)
 		"--prometheus-serve-addr (default :9962, inside the node's network namespace;\n"
 		"\"\" or off: none): Prometheus metrics at http://ADDR/metrics.\n"
 		"--routing replaces the Cluster's routing (the simulator's --routing).\n"
+		"--health-port (default 4240, Cilium's cluster-health-port): GET /hello answers\n"
+		"there; every node is probed by ICMP and HTTP every --health-interval seconds\n"
+		"(default $CILIATE_HEALTH_INTERVAL, then 60): `ciliate health status`.\n"
 		"--store-ca/--store-cert/--store-key: TLS to etcd (as $CILIATE_STORE_CA/CERT/KEY).\n"
 		"While the store is unreachable the agent keeps forwarding and enforcing with the\n"
 		"maps in force; `ciliate status` says so; when it answers again the agent lists it\n"
@@ -133,10 +138,13 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		{"store-ca", required_argument, NULL, 'A'},
 		{"store-cert", required_argument, NULL, 'C'},
 		{"store-key", required_argument, NULL, 'K'},
+		{"health-port", required_argument, NULL, 'H'},
+		{"health-interval", required_argument, NULL, 'I'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	const char *grace = getenv("CILIATE_IDENTITY_GC_GRACE");
+	const char *hint = getenv("CILIATE_HEALTH_INTERVAL");
 	char *end;
 	long v;
 	int c;
@@ -216,6 +224,17 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		case 'K':
 			setenv("CILIATE_STORE_KEY", optarg, 1);
 			break;
+		case 'H':
+			v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 65535) {
+				fprintf(stderr, "ciliate-agent: --health-port: want 1..65535\n");
+				return 2;
+			}
+			o->health_port = (int)v;
+			break;
+		case 'I':
+			hint = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -235,6 +254,15 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			return 2;
 		}
 		o->identity_gc_grace_s = (int)v;
+	}
+	if (hint && *hint) {
+		v = strtol(hint, &end, 10);
+		if (*end || v < 1 || v > 86400) {
+			fprintf(stderr, "ciliate-agent: --health-interval (or $CILIATE_HEALTH_INTERVAL):"
+					" want 1..86400 seconds, got \"%s\"\n", hint);
+			return 2;
+		}
+		o->health_interval_s = (int)v;
 	}
 	if (optind < argc || !o->node) {
 		fprintf(stderr, "ciliate-agent: %s\n",
@@ -313,6 +341,19 @@ static int setup_loop(struct agent *a, struct diag *d)
 	return 0;
 }
 
+/* Logs each line of text. */
+static void log_lines(struct agent *a, const char *text)
+{
+	const char *nl;
+
+	for (; text && *text; text = nl + 1) {
+		nl = strchr(text, '\n');
+		if (!nl)
+			nl = text + strlen(text) - 1;
+		agent_log(a, "%.*s", (int)(nl - text + (*nl != '\n')), text);
+	}
+}
+
 static int start(struct agent *a, struct diag *d)
 {
 	const char *inst = a->o.instance ? a->o.instance : a->o.node;
@@ -351,6 +392,8 @@ static int start(struct agent *a, struct diag *d)
 	if (err)
 		return err;
 	err = datapath_open(&dopts, &a->dp, d);
+	if (!err)
+		log_lines(a, datapath_upgrade_notes(a->dp)); /* pinned maps of an earlier agent */
 	if (!err) /* before the first reconcile: its flows are enriched from the start */
 		err = agent_monitor_start(a, d);
 	if (!err)
@@ -377,6 +420,8 @@ static int start(struct agent *a, struct diag *d)
 		err = agent_server_open(a, d);
 	if (!err)
 		err = agent_metrics_open(a, d); /* Prometheus /metrics (metrics.c) */
+	if (!err)
+		err = agent_health_start(a, d); /* /hello and the node probes (health.c) */
 	return err;
 }
 
@@ -490,6 +535,7 @@ static void on_tick(struct agent *a, int64_t *last_gc)
 		store_resync(a);
 	agent_wireguard_tick(a);
 	agent_identities_gc(a, agent_now_ms());
+	agent_health_tick(a);
 	if (agent_now_ms() - *last_gc >= (int64_t)a->o.ct_gc_interval_s * 1000) {
 		*last_gc = agent_now_ms();
 		if (ct_gc(datapath_map_fd(a->dp, MAP_CT), ct_clock_now_ns(), &deleted, &d))
@@ -549,6 +595,8 @@ static int run(struct agent *a)
 				; /* a scrape (metrics.c) */
 			else if (agent_healthcheck_handle(a, fd))
 				; /* a health check (healthcheck.c) */
+			else if (agent_health_handle(a, fd))
+				; /* /hello, or a probe round ended (health.c) */
 			else
 				agent_server_client(a, fd);
 		}
@@ -570,6 +618,7 @@ static void stop(struct agent *a)
 {
 	int m;
 
+	agent_health_stop(a); /* before the clients: it answers some */
 	agent_server_close(a);
 	agent_monitor_stop(a);
 	agent_metrics_close(a);

@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 
 #include "ciliate/abi.h"
+#include "pin_layout.h"
 #include "lxc.skel.h"
 #include "overlay.skel.h"
 #include "netdev.skel.h"
@@ -31,6 +32,7 @@ struct datapath {
 	struct netdev *netdev;
 	struct xdp *xdp;
 	char pin_dir[PATH_MAX];
+	struct pin_upgrade *upgrade; /* what was found pinned, and what became of it */
 };
 
 int bpffs_ensure_mounted(struct diag *d)
@@ -221,6 +223,12 @@ int datapath_open(const struct datapath_opts *opts, struct datapath **out, struc
 		}
 	}
 
+	/* an earlier agent's pins: reused, migrated or replaced, never misread (pin_layout.h) */
+	if (opts->node) {
+		err = pin_layout_check(dp->lxc->obj, dp->pin_dir, &dp->upgrade, d);
+		if (err)
+			goto out;
+	}
 	err = lxc__load(dp->lxc);
 	if (err) {
 		diag_fail_errno(d, err,
@@ -234,6 +242,8 @@ int datapath_open(const struct datapath_opts *opts, struct datapath **out, struc
 		err = netdev_load(dp, opts, d);
 	if (!err)
 		err = xdp_load(dp, opts, d);
+	if (!err && dp->upgrade)
+		err = pin_layout_finish(dp->upgrade, dp->lxc->obj, dp->pin_dir, d);
 	if (err)
 		goto out;
 	*out = dp;
@@ -251,6 +261,7 @@ void datapath_close(struct datapath *dp)
 	netdev__destroy(dp->netdev);
 	overlay__destroy(dp->overlay);
 	lxc__destroy(dp->lxc);
+	pin_layout_free(dp->upgrade);
 	free(dp);
 }
 
@@ -281,6 +292,11 @@ int datapath_map_fd(const struct datapath *dp, const char *name)
 	struct bpf_map *map = bpf_object__find_map_by_name(dp->lxc->obj, name);
 
 	return map ? bpf_map__fd(map) : -ENOENT;
+}
+
+const char *datapath_upgrade_notes(const struct datapath *dp)
+{
+	return pin_layout_notes(dp->upgrade);
 }
 
 const char *datapath_pin_dir(const struct datapath *dp)

@@ -35,6 +35,10 @@ struct datapath; /* opaque */
 /* Opens, configures and loads the datapath. */
 int datapath_open(const struct datapath_opts *opts, struct datapath **out, struct diag *d);
 
+/* What datapath_open found pinned and did with it (reused, migrated, replaced: one line
+ * each, see pin_layout.h); "" for private maps or a first start. */
+const char *datapath_upgrade_notes(const struct datapath *dp);
+
 /* Releases file descriptors; pinned maps stay pinned. NULL is fine. */
 void datapath_close(struct datapath *dp);
 
