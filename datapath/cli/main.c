@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cluster_opt.h"
+#include "connectivity.h"
 
 static void usage(FILE *f)
 {
@@ -25,6 +27,7 @@ static void usage(FILE *f)
 		"  encrypt    encrypt status: WireGuard device, key, peers, handshakes, strict mode\n"
 		"  status     store and agent health\n"
 		"  health     health status: node-to-node ICMP and HTTP reachability (--probe)\n"
+		"  connectivity test  Cilium's post-install suite on its own workloads (self-cleaning)\n"
 		"  observe    Hubble-style flows of every node (filters, --last, -f, -o, --html)\n"
 		"  monitor    follow datapath events as cilium monitor lines\n"
 		"  version    print the version\n"
@@ -32,7 +35,8 @@ static void usage(FILE *f)
 		"Run 'ciliate COMMAND --help' for a command's options. Exit codes: 0 ok, 1 failure,\n"
 		"2 usage error.\n"
 		"Every command that opens the store also takes --store-ca FILE, --store-cert FILE and\n"
-		"--store-key FILE for an etcd store over TLS (docs/STORE.md).\n");
+		"--store-key FILE for an etcd store over TLS (docs/STORE.md), and --cluster TAG (a cluster\n"
+		"of `ciliate-sim up`) in place of --store; its --node NAME names that cluster's node.\n");
 }
 
 /* Takes --store-ca/--store-cert/--store-key (" FILE" or "=FILE") out of argv into the
@@ -74,6 +78,9 @@ int main(int argc, char **argv)
 	argc = store_tls_opts(argc, argv);
 	if (argc < 0)
 		return EXIT_USAGE;
+	argc = cli_cluster_opt(argc, &argv); /* --cluster TAG: a simulated cluster */
+	if (argc < 0)
+		return EXIT_USAGE;
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -104,6 +111,8 @@ int main(int argc, char **argv)
 		return cmd_encrypt(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "health"))
 		return cmd_health(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "connectivity"))
+		return cmd_connectivity(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "observe"))
