@@ -25,6 +25,10 @@ PKGS+=(wireguard-go wireguard-tools libssl-dev)
 # libcurl and etcd: the store's etcd v3 backend (JSON gateway over libcurl) and a real etcd
 # on loopback for tests/store-etcd, openssl for its test CA (docs/STORE.md)
 PKGS+=(libcurl4-openssl-dev etcd-server etcd-client openssl)
+# podman (CNI network backend; runc: Debian's crun refuses cgroup v1/v2 hybrid hosts), the
+# reference CNI plugins (tuning, bandwidth, portmap) and busybox-static (the containers' root
+# file system): real CNI clients of ciliate-cni in tests/podman and tests/cni-chain (docs/INSTALL.md)
+PKGS+=(podman runc containernetworking-plugins busybox-static)
 if [ "${1:-}" = "--kernels" ]; then
 	shift
 	PKGS+=(qemu-system-x86 busybox-static cpio zstd kmod)
