@@ -677,14 +677,86 @@ static int fail_out(struct cni_ctx *c)
 	return 1;
 }
 
-int main(void)
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"NAME\n"
+		"    ciliate-cni - the ciliate CNI 1.1 plugin (docs/CNI.md)\n"
+		"\n"
+		"SYNOPSIS\n"
+		"    CNI_COMMAND=ADD|DEL|CHECK|STATUS|GC|VERSION CNI_CONTAINERID=ID \\\n"
+		"    CNI_NETNS=PATH CNI_IFNAME=NAME CNI_PATH=DIRS [CNI_ARGS=K=V;...] \\\n"
+		"        ciliate-cni < NETWORK-CONFIG.json\n"
+		"    ciliate-cni --help\n"
+		"\n"
+		"DESCRIPTION\n"
+		"    Run by a container runtime (libcni, podman, containerd, kubelet) in the node's\n"
+		"    network namespace. ADD asks the node's ciliate-agent for an address, creates\n"
+		"    the pod's veth pair (host side lxc..., container side CNI_IFNAME with IP/32,\n"
+		"    routes via 169.254.1.1), hands the endpoint to the agent (programs attached)\n"
+		"    and prints the result; DEL undoes it (idempotent); CHECK verifies it; STATUS\n"
+		"    asks the agent; GC removes endpoints not in cni.dev/valid-attachments;\n"
+		"    VERSION prints the supported versions. Results and errors go to stdout as\n"
+		"    JSON; a diagnostic line goes to stderr on failure.\n"
+		"\n"
+		"NETWORK CONFIGURATION (stdin)\n"
+		"    cniVersion    0.3.0, 0.3.1, 0.4.0, 1.0.0 or 1.1.0\n"
+		"    name, type    required (type: ciliate-cni)\n"
+		"    agentSocket   the agent's API socket, /run/ciliate/NODE/agent.sock\n"
+		"                  (default $CILIATE_AGENT_SOCKET; neither: error 7)\n"
+		"    mtu           MTU of both veth ends (68..65535; optional)\n"
+		"    ipam          not supported (the agent allocates); {} is accepted\n"
+		"    prevResult    accepted (CHECK compares it with the agent's record)\n"
+		"    Example: {\"cniVersion\":\"1.0.0\",\"name\":\"ciliate\",\"type\":\"ciliate-cni\",\n"
+		"              \"agentSocket\":\"/run/ciliate/node-1/agent.sock\"}\n"
+		"\n"
+		"ENVIRONMENT\n"
+		"    CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_PATH  as the CNI spec\n"
+		"    CNI_ARGS   K8S_POD_NAMESPACE, K8S_POD_NAME (the pod is NS/NAME; without them\n"
+		"               default/CNI_CONTAINERID, without a namespace default/NAME), IP\n"
+		"               (request an address), K8S_POD_UID, K8S_POD_INFRA_CONTAINER_ID;\n"
+		"               other keys need IgnoreUnknown=1\n"
+		"    CILIATE_AGENT_SOCKET  the agent socket when the configuration has none\n"
+		"\n"
+		"EXIT STATUS\n"
+		"    0 success; 1 with a CNI error object on stdout: code 1 version, 2 ipam,\n"
+		"    3 no netns, 4 environment, 5 I/O, 6 not JSON, 7 invalid configuration,\n"
+		"    11 agent unreachable (retry), 50 STATUS: agent not available, 100 interface\n"
+		"    exists, 101 agent refused, 102 no address, 103 CHECK differs, 104 interface\n"
+		"    setup failed. --help: 0; an unknown argument: 2.\n"
+		"\n"
+		"FILES\n"
+		"    /etc/cni/net.d/05-ciliate.conflist  the network list `make install` writes\n"
+		"\n"
+		"SEE ALSO\n"
+		"    ciliate-agent --help, docs/CNI.md, docs/INSTALL.md\n");
+}
+
+int main(int argc, char **argv)
 {
 	struct cni_ctx c = {0};
 	size_t len = 0;
 	char *in;
 	int rc;
 
+	/* Runtimes run plugins without arguments (the CNI protocol is environment + stdin). */
+	if (argc > 1) {
+		if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		fprintf(stderr, "ciliate-cni: unexpected argument \"%s\"\n\n", argv[1]);
+		usage(stderr);
+		return 2;
+	}
 	c.command = getenv("CNI_COMMAND");
+	if ((!c.command || !*c.command) && isatty(STDIN_FILENO)) {
+		/* a person at a terminal, not a runtime: say how, rather than wait for stdin */
+		fprintf(stderr, "ciliate-cni: a CNI plugin, run by a container runtime with "
+				"CNI_COMMAND set and the network configuration on stdin; "
+				"ciliate-cni --help\n");
+		return 2;
+	}
 	c.container_id = getenv("CNI_CONTAINERID");
 	c.netns = getenv("CNI_NETNS");
 	c.ifname = getenv("CNI_IFNAME");
