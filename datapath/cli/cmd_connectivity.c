@@ -218,7 +218,7 @@ static int run_test(int argc, char **argv)
 	struct opts o;
 	char err[1024];
 	size_t n, i, k, selected = 0, failed;
-	long long t0;
+	long long t0, t1;
 	int rc;
 	bool interrupted = false, setup_failed = false;
 
@@ -268,6 +268,7 @@ static int run_test(int argc, char **argv)
 		fprintf(stderr, "ciliate connectivity test: %s\n", err);
 		setup_failed = true;
 	}
+	c.deploy_s = (double)(ct_now_ms() - t0) / 1000.0;
 	if (!setup_failed) {
 		fprintf(stderr, "🏃 [%s] Running %zu tests on cluster %s (%zu node(s))%s ...\n", c.ns,
 			selected, c.env.tag, c.single_node ? (size_t)1 : c.env.nnodes,
@@ -288,9 +289,12 @@ static int run_test(int argc, char **argv)
 			tests[i].selected = false;
 	}
 	interrupted = stop_flag;
+	c.tests_s = (double)(ct_now_ms() - t0) / 1000.0 - c.deploy_s;
 	if (interrupted)
 		fprintf(stderr, "⚠️  [%s] Interrupted: cleaning up...\n", c.ns);
+	t1 = ct_now_ms();
 	rc = ct_cleanup(&c, false);
+	c.cleanup_s = (double)(ct_now_ms() - t1) / 1000.0;
 	if (setup_failed) {
 		json_decref(c.expected_drops);
 		return interrupted ? EXIT_INTERRUPTED : EXIT_FAILURE_;

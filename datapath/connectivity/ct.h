@@ -96,6 +96,7 @@ struct ct_ctx {
 	uint64_t since[CT_NODES_MAX]; /* each agent's last flow seq before the tests */
 	volatile sig_atomic_t *stop;  /* set by SIGINT/SIGTERM */
 	json_t *expected_drops;	      /* tuples the deny actions were proven by */
+	double deploy_s, tests_s, cleanup_s; /* measured durations */
 };
 
 enum ct_expect { CT_ALLOW, CT_DENY };

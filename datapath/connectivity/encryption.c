@@ -37,6 +37,21 @@ static bool has_listening(const char *log)
 	return strstr(buf, "listening on") != NULL;
 }
 
+static void log_tail(const char *log, char *out, size_t size)
+{
+	FILE *f = fopen(log, "r");
+	size_t r = 0;
+
+	if (f) {
+		r = fread(out, 1, size - 1, f);
+		fclose(f);
+	}
+	out[r] = '\0';
+	for (char *p = out; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+}
+
 static bool ipv4_header_at(const u_char *p, size_t left, uint32_t s, uint32_t d)
 {
 	uint32_t ps, pd;
@@ -92,7 +107,7 @@ int ct_encryption_check(struct ct_ctx *c, struct ct_action *a, size_t n)
 	const struct ct_pod *cl = &c->pods[CT_CLIENT], *cl2 = &c->pods[CT_CLIENT2];
 	const struct ct_pod *echo = &c->pods[CT_ECHO_OTHER];
 	const struct ct_node *node = &c->env.nodes[cl->node];
-	char pcap_path[700], log[700], err[512];
+	char pcap_path[700], log[700], err[512], tail[400];
 	struct diag d = { { 0 } };
 	long long deadline;
 	size_t i, m = 0;
@@ -120,7 +135,7 @@ int ct_encryption_check(struct ct_ctx *c, struct ct_action *a, size_t n)
 	snprintf(log, sizeof(log), "%s/tcpdump.log", c->run_dir);
 	unlink(log);
 	pid = netns_spawn(node->netns[0] ? node->netns : NULL,
-			  (char *const[]){ "/usr/bin/tcpdump", "-i", "eth0", "-n", "-U", "-s", "4096",
+			  (char *const[]){ "/usr/bin/tcpdump", "--immediate-mode", "-Z", "root", "-i", "eth0", "-n", "-U", "-s", "4096",
 					   "-c", CAPTURE_MAX, "-w", pcap_path, NULL },
 			  log, &d);
 	if (pid < 0) {
@@ -141,14 +156,19 @@ int ct_encryption_check(struct ct_ctx *c, struct ct_action *a, size_t n)
 		}
 		usleep(20000);
 	}
+	log_tail(log, tail, sizeof(tail));
 	for (i = 0; i < m; i++) {
 		long total = 0, first;
 
 		if (!a[i].pass)
 			continue;
 		first = plaintext(pcap_path, &a[i], &total, err, sizeof(err));
-		a[i].pass = first == 0;
-		if (first < 0)
+		a[i].pass = first == 0 && total > 0;
+		if (first == 0 && !total)
+			snprintf(a[i].reason, sizeof(a[i].reason), "cannot tell: nothing was "
+				 "captured on %s's eth0 during the probe (tcpdump: %.300s)", node->name,
+				 tail);
+		else if (first < 0)
 			snprintf(a[i].reason, sizeof(a[i].reason), "cannot tell: %s", err);
 		else if (first > 0)
 			snprintf(a[i].reason, sizeof(a[i].reason),

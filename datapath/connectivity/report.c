@@ -77,10 +77,11 @@ static json_t *json_report(const struct ct_ctx *c, struct ct_test *t, size_t n, 
 		skipped += t[i].skipped;
 		ran += !t[i].skipped;
 	}
-	root = json_pack("{s:s,s:s,s:f,s:i,s:i,s:i,s:b,s:o}", "namespace", c->ns, "cluster",
-			 c->env.tag, "seconds", total_s, "passed", (int)(ran - failed), "failed",
-			 (int)failed, "skipped", (int)skipped, "interrupted", interrupted, "tests",
-			 tests);
+	root = json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:i,s:i,s:i,s:b,s:o}", "namespace", c->ns,
+			 "cluster", c->env.tag, "seconds", total_s, "deploy_seconds", c->deploy_s,
+			 "tests_seconds", c->tests_s, "cleanup_seconds", c->cleanup_s, "passed",
+			 (int)(ran - failed), "failed", (int)failed, "skipped", (int)skipped,
+			 "interrupted", interrupted, "tests", tests);
 	return root;
 }
 
@@ -123,6 +124,13 @@ size_t ct_report_summary(const struct ct_ctx *c, struct ct_test *t, size_t n, bo
 			 t[i].nactions - (t[i].nfailed > t[i].nactions ? t[i].nactions : t[i].nfailed),
 			 t[i].nactions);
 		printf("  %-28s %-6s %-9s %.2fs\n", t[i].name, result_of(&t[i]), acts, t[i].seconds);
+	}
+	printf("  (deploy %.1fs, tests %.1fs, cleanup %.1fs)\n", c->deploy_s, c->tests_s,
+	       c->cleanup_s);
+	if (interrupted && !failed) {
+		printf("⚠️  [%s] Interrupted after %zu tests (%zu actions): the remaining tests did "
+		       "not run; everything the suite made was removed.\n", c->ns, ran, actions);
+		return 1;
 	}
 	if (interrupted)
 		printf("⚠️  [%s] Interrupted: the remaining tests did not run; everything the suite "
