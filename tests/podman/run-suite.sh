@@ -8,7 +8,9 @@
 # wget to its echo server, whose answer names the client address); the agent lists the
 # endpoint (default/<container name>: podman passes K8S_POD_NAME only) and the store its
 # allocation; `podman rm -f` runs CNI DEL: endpoint, address, host veth and podman's netns
-# gone; a second container gets an address again.
+# gone; a second container gets an address again. A second network chains portmap after
+# ciliate-cni: `podman run -p 8080:80` hands portmap its port mappings (runtimeConfig), and
+# node-2 reaches the container's busybox httpd at node-1's address:8080 until `podman rm`.
 # Everything podman keeps is under a temporary directory (containers.conf, storage.conf with
 # the vfs driver, root, runroot, tmp_dir, file locks, events log) except libcni's result
 # cache in /var/lib/cni/results, whose files for our containers are removed on exit.
@@ -30,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: the simulator and podman's CNI backend need root"
 	exit 77
 fi
-for t in podman runc conmon nsenter jq ip; do
+for t in podman runc conmon nsenter jq ip curl iptables; do
 	if ! command -v $t >/dev/null; then
 		echo "SKIP: $t is not installed (bash ci/install-deps.sh)"
 		exit 77
@@ -155,12 +157,23 @@ check "node-1's agent socket $SOCK" [ -S "$SOCK" ]
 # ---- podman's private configuration ------------------------------------------------------------
 mkdir -p "$tmp/cni-bin" "$tmp/cni-conf" "$tmp/root" "$tmp/runroot" "$tmp/tmp" "$tmp/rootfs"
 ln -s "$build/bin/ciliate-cni" "$tmp/cni-bin/ciliate-cni"
+ln -s /usr/lib/cni/portmap "$tmp/cni-bin/portmap" # Debian's containernetworking-plugins
 cat >"$tmp/cni-conf/ciliate.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "ciliate",
   "plugins": [
     {"type": "ciliate-cni", "agentSocket": "$SOCK"}
+  ]
+}
+EOF
+cat >"$tmp/cni-conf/ciliate-pm.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "ciliate-pm",
+  "plugins": [
+    {"type": "ciliate-cni", "agentSocket": "$SOCK"},
+    {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
   ]
 }
 EOF
@@ -190,15 +203,17 @@ EOF
 mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/etc" "$tmp/rootfs/proc" "$tmp/rootfs/sys" \
 	"$tmp/rootfs/dev" "$tmp/rootfs/tmp"
 cp "$BUSYBOX" "$tmp/rootfs/bin/busybox"
-for a in sh ip nc wget cat sleep echo; do ln -s busybox "$tmp/rootfs/bin/$a"; done
+for a in sh ip nc wget cat sleep echo httpd; do ln -s busybox "$tmp/rootfs/bin/$a"; done
+mkdir -p "$tmp/rootfs/www"
+echo "ciliate podman portmap $$" >"$tmp/rootfs/www/index.html"
 # limits at the caller's own: podman's defaults for root (1048576 files, 4194304 processes)
 # fail without CAP_SYS_RESOURCE (docs/INSTALL.md)
 LIMITS=(--ulimit "nofile=1024:1024" --ulimit "nproc=1024:1024")
 
 out=$(pd network ls --format '{{.Name}} {{.Driver}}' 2>&1)
 why="$out"
-check "podman (CNI backend) sees the network ciliate (driver ciliate-cni)" \
-	grep -qx "ciliate ciliate-cni" <<<"$out"
+check "podman (CNI backend) sees the networks ciliate and ciliate-pm (driver ciliate-cni)" \
+	eval 'grep -qx "ciliate ciliate-cni" <<<"$out" && grep -qx "ciliate-pm ciliate-cni" <<<"$out"'
 
 # ---- a container: address, routes, reach shop/web ----------------------------------------------
 out=$(pd run -d --name c1 --network ciliate "${LIMITS[@]}" --rootfs "$tmp/rootfs" \
@@ -285,3 +300,33 @@ check "after run --rm: no container endpoint left on node-1" \
 left=$(pd ps -a -q 2>&1)
 why="$left"
 check "podman ps -a: no container left" [ -z "$left" ]
+
+# ---- podman run -p: portmap after ciliate-cni, given the mappings by podman ----------------------
+out=$(pd run -d --name web2 --network ciliate-pm -p 8080:80 "${LIMITS[@]}" --rootfs "$tmp/rootfs" \
+	/bin/httpd -f -p 80 -h /www 2>&1)
+rc=$?
+cid2=$(tail -1 <<<"$out")
+why="rc $rc: $out"
+check "podman run -d --network ciliate-pm -p 8080:80 (busybox httpd)" [ $rc -eq 0 ]
+[ $rc -eq 0 ] && cids+=("$cid2")
+nat=$(nsenter --net="/run/netns/$NODE_NS" iptables -t nat -S 2>/dev/null)
+nat_has() { grep -qF -- "$1" <<<"$nat"; }
+why="$nat"
+check "portmap's DNAT of 8080 in node-1, named by the container id" \
+	eval 'nat_has "$cid2" && nat_has "--dport 8080 -j DNAT"'
+page=""
+for i in $(seq 20); do # httpd starts with the container; give it a moment
+	page=$(timeout 5 nsenter --net="/run/netns/cil-$TAG-node-2" \
+		curl -s -m 2 http://192.0.2.1:8080/index.html 2>&1) && [ -n "$page" ] && break
+	sleep 0.2
+done
+why="$page"
+check "node-2 -> node-1's 192.0.2.1:8080: the container's httpd answers" \
+	[ "$page" = "ciliate podman portmap $$" ]
+out=$(pd rm -f -t 0 web2 2>&1)
+rc=$?
+nat=$(nsenter --net="/run/netns/$NODE_NS" iptables -t nat -S 2>/dev/null)
+eps=$("$CLI" endpoint list --node "$INSTANCE" -o json 2>&1)
+why="rc $rc: $out; nat: $nat; endpoints: $eps"
+check "podman rm -f web2: portmap's rules and the endpoint are gone" \
+	eval '[ $rc -eq 0 ] && ! nat_has "$cid2" && ! nat_has "--dport 8080 -j DNAT" && jqe "length == 0" <<<"$eps"'
