@@ -2294,13 +2294,25 @@ out:
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ciliate-pktgen pcaps [-o ROOT]\n"
+	fprintf(f, "NAME\n"
+		   "    ciliate-pktgen - writes the golden replay cases (a development tool)\n"
 		   "\n"
-		   "Writes the golden replay cases under ROOT (default: the current directory):\n"
-		   "  ROOT/pcaps/replay/*.pcap, ROOT/scenarios/replay/*.yaml, ROOT/pcaps/README.md\n"
+		   "SYNOPSIS\n"
+		   "    ciliate-pktgen pcaps [-o ROOT]\n"
+		   "    ciliate-pktgen --help\n"
 		   "\n"
-		   "  -o, --root ROOT   project root to write into\n"
-		   "  -h, --help        this help\n");
+		   "DESCRIPTION\n"
+		   "    Builds every golden replay case with the project's packet builder and\n"
+		   "    writes them under ROOT (default: the current directory):\n"
+		   "    ROOT/pcaps/replay/*.pcap, ROOT/scenarios/replay/*.yaml and\n"
+		   "    ROOT/pcaps/README.md. `make pcaps` runs it; the outputs are committed.\n"
+		   "\n"
+		   "OPTIONS\n"
+		   "    -o, --root ROOT   project root to write into\n"
+		   "    -h, --help        this help\n"
+		   "\n"
+		   "EXIT STATUS\n"
+		   "    0 written, 1 a case could not be built or written, 2 usage error.\n");
 }
 
 int main(int argc, char **argv)
