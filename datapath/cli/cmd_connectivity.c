@@ -270,9 +270,9 @@ static int run_test(int argc, char **argv)
 	}
 	c.deploy_s = (double)(ct_now_ms() - t0) / 1000.0;
 	if (!setup_failed) {
-		fprintf(stderr, "🏃 [%s] Running %zu tests on cluster %s (%zu node(s))%s ...\n", c.ns,
-			selected, c.env.tag, c.single_node ? (size_t)1 : c.env.nnodes,
-			c.world ? "" : "");
+		fprintf(stderr, "🏃 [%s] Running %zu tests on cluster %s (%zu node(s)), external "
+			"target %s ...\n", c.ns, selected, c.env.tag,
+			c.single_node ? (size_t)1 : c.env.nnodes, c.world_ip[0] ? c.world_ip : "none");
 		for (i = 0, k = 0; i < n; i++) {
 			if (!tests[i].selected)
 				continue;

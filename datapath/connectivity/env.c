@@ -183,6 +183,10 @@ static int load_host(struct ct_env *env, const char *node, const char *store, ch
 	st = ct_agent(n, AGENT_OP_STATUS, NULL, 5000, err, errsize);
 	if (!st)
 		return -1;
+	/* the model's node name (pods are placed by it), not the instance's directory */
+	if (json_string_value(json_object_get(st, "node")))
+		snprintf(n->name, sizeof(n->name), "%s",
+			 json_string_value(json_object_get(st, "node")));
 	json_decref(st);
 	return 0;
 }

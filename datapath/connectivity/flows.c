@@ -170,6 +170,7 @@ void ct_prove_denials(struct ct_ctx *c, struct ct_action *a, size_t n)
 	long long deadline = ct_now_ms() + 2000;
 	size_t i, k, pending;
 	struct drops ds;
+	char flow[128];
 
 	for (;;) {
 		pending = 0;
@@ -204,11 +205,14 @@ void ct_prove_denials(struct ct_ctx *c, struct ct_action *a, size_t n)
 		if (a[i].expect != CT_DENY || !a[i].pass || strstr(a[i].observed, "drop="))
 			continue;
 		a[i].pass = false;
+		if (a[i].port)
+			snprintf(flow, sizeof(flow), "TCP %s:%u -> %s:%d", a[i].src_ip,
+				 a[i].nsports ? a[i].sports[0] : 0, a[i].to, a[i].port);
+		else
+			snprintf(flow, sizeof(flow), "ICMP %s -> %s", a[i].src_ip, a[i].to);
 		snprintf(a[i].reason, sizeof(a[i].reason),
-			 "%s, but no POLICY_DENIED drop event of this flow (%s %s%s%s -> %s:%d) in "
-			 "any agent's flows%s%s: a silent timeout proves no policy drop",
-			 a[i].observed, a[i].port ? "TCP" : "ICMP", a[i].src_ip,
-			 a[i].nsports ? ":" : "", a[i].nsports ? "port" : "", a[i].to, a[i].port,
+			 "%s, but no POLICY_DENIED drop event of this flow (%s) in any agent's "
+			 "flows%s%s: a silent timeout proves no policy drop", a[i].observed, flow,
 			 ds.error[0] ? "; " : "", ds.error);
 	}
 }

@@ -201,6 +201,55 @@ static int read_service(const struct ct_ctx *c, struct ct_svc *s, char *err, siz
 	return rc;
 }
 
+/* A real host: the node is this network namespace, where the runtime runs the installed
+ * plugin (the same configuration and CNI variables as sim/kubelet.c gives it). */
+static int host_cni(const struct kubelet_pod *kp, const char *command, struct diag *d)
+{
+	char bin[4200], conf[600], e_cmd[32], e_id[64], e_netns[NETNS_NAME_MAX + 32];
+	char e_args[KUBELET_ID_MAX + 96], e_path[4120], e_syspath[4200], h[9], ns[64], ip[16];
+	const char *slash = strchr(kp->id, '/'), *path = getenv("PATH");
+
+	if (!slash)
+		return diag_fail(d, "pod %s: no namespace", kp->id);
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - kp->id), kp->id);
+	inet_ntop(AF_INET, &kp->ip, ip, sizeof(ip));
+	kubelet_hash8(kp->id, h);
+	snprintf(bin, sizeof(bin), "%s/ciliate-cni", kp->cni_dir);
+	snprintf(conf, sizeof(conf),
+		 "{\"cniVersion\":\"1.1.0\",\"name\":\"ciliate\",\"type\":\"ciliate-cni\","
+		 "\"agentSocket\":\"%s\"}", kp->agent_sock);
+	snprintf(e_cmd, sizeof(e_cmd), "CNI_COMMAND=%s", command);
+	snprintf(e_id, sizeof(e_id), "CNI_CONTAINERID=sim-%s", h);
+	snprintf(e_netns, sizeof(e_netns), "CNI_NETNS=" NETNS_RUN_DIR "/%s", kp->netns);
+	snprintf(e_args, sizeof(e_args), "CNI_ARGS=K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s;IP=%s", ns,
+		 slash + 1, ip);
+	snprintf(e_path, sizeof(e_path), "CNI_PATH=%s", kp->cni_dir);
+	snprintf(e_syspath, sizeof(e_syspath), "PATH=%s",
+		 path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	return sys_runv_in(NULL,
+			   (char *const[]){ e_cmd, e_id, e_netns, "CNI_IFNAME=eth0", e_args, e_path,
+					    e_syspath, NULL },
+			   conf, (char *const[]){ bin, NULL }, d);
+}
+
+static int host_add_pod(const struct kubelet_pod *kp, struct diag *d)
+{
+	int err = netns_add_here(kp->netns, d);
+
+	if (!err)
+		err = host_cni(kp, "ADD", d);
+	if (!err)
+		err = netns_link_up(kp->netns, "lo", d);
+	if (err) {
+		char *names[1] = { (char *)kp->netns };
+
+		diag_prefix(d, "pod %s (ciliate-cni)", kp->id);
+		host_cni(kp, "DEL", NULL);
+		netns_del_many(names, 1, NULL);
+	}
+	return err;
+}
+
 static int plumb_pod(struct ct_ctx *c, struct ct_pod *p, char *err, size_t errsize)
 {
 	const struct ct_node *n = &c->env.nodes[p->node];
@@ -224,14 +273,9 @@ static int plumb_pod(struct ct_ctx *c, struct ct_pod *p, char *err, size_t errsi
 		snprintf(err, errsize, "agent of %s gave %s no address", n->name, id);
 		return -1;
 	}
-	if (!n->netns[0]) {
-		snprintf(err, errsize, "plumbing pods on a real host is not supported yet: run "
-			 "against a simulated cluster (--cluster TAG)");
-		return -1;
-	}
 	kubelet_of(c, n, p->name, ip, &kp);
 	snprintf(p->netns, sizeof(p->netns), "%s", kp.netns);
-	if (kubelet_add_pod(&kp, &d)) {
+	if (n->netns[0] ? kubelet_add_pod(&kp, &d) : host_add_pod(&kp, &d)) {
 		snprintf(err, errsize, "%s", d.msg);
 		return -1;
 	}
@@ -289,6 +333,7 @@ static int start_echo(struct ct_ctx *c, char *err, size_t errsize)
 int ct_deploy(struct ct_ctx *c, char *err, size_t errsize)
 {
 	char manifest[8192];
+	long long t0, t1, t2, t3;
 	size_t i;
 
 	if (mkdir(CT_RUN_DIR, 0755) && errno != EEXIST) {
@@ -318,8 +363,10 @@ int ct_deploy(struct ct_ctx *c, char *err, size_t errsize)
 		snprintf(err, errsize, "workload manifest too long");
 		return -1;
 	}
+	t0 = ct_now_ms();
 	if (ct_store_apply(c, "workloads", manifest, false, err, errsize))
 		return -1;
+	t1 = ct_now_ms();
 	for (i = 0; i < CT_PODS_MAX; i++) {
 		if (c->stop && *c->stop) {
 			snprintf(err, errsize, "interrupted");
@@ -328,8 +375,16 @@ int ct_deploy(struct ct_ctx *c, char *err, size_t errsize)
 		if (c->pods[i].name && plumb_pod(c, &c->pods[i], err, errsize))
 			return -1;
 	}
-	if (start_echo(c, err, errsize) || ct_settle(c, err, errsize))
+	t2 = ct_now_ms();
+	if (start_echo(c, err, errsize))
 		return -1;
+	t3 = ct_now_ms();
+	if (ct_settle(c, err, errsize))
+		return -1;
+	fprintf(stderr, "⌛ [%s] Objects stored and in force %.2fs, pods plumbed by ciliate-cni "
+		"%.2fs, echo servers listening %.2fs, agents reconciled %.2fs\n", c->env.tag,
+		(t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (t3 - t2) / 1000.0,
+		(ct_now_ms() - t3) / 1000.0);
 	for (i = 0; i < 2; i++)
 		if (c->svcs[i].name && read_service(c, &c->svcs[i], err, errsize))
 			return -1;
@@ -433,10 +488,10 @@ static int release_endpoints(struct ct_ctx *c)
 			struct kubelet_pod kp;
 			struct diag d = { { 0 } };
 
-			if (strncmp(pod, prefix, strlen(prefix)) || !n->netns[0])
+			if (strncmp(pod, prefix, strlen(prefix)))
 				continue;
 			kubelet_of(c, n, pod + strlen(prefix), 0, &kp);
-			if (kubelet_cni_del(&kp, &d)) {
+			if (n->netns[0] ? kubelet_cni_del(&kp, &d) : host_cni(&kp, "DEL", &d)) {
 				fprintf(stderr, "ciliate connectivity test: cleanup: CNI DEL of %s on "
 					"%s: %s\n", pod, n->name, d.msg);
 				rc = -1;
@@ -464,7 +519,7 @@ static int delete_objects(struct ct_ctx *c)
 	struct store_list l = { 0 };
 	struct diag d = { { 0 } };
 	char *refs = NULL, err[800], srcpfx[300];
-	size_t i, len = 0, nrefs = 0;
+	size_t i, nrefs = 0;
 	struct store *st;
 	int rc = 0;
 
@@ -508,7 +563,6 @@ static int delete_objects(struct ct_ctx *c)
 		free(refs);
 		refs = doc;
 		nrefs++;
-		len++;
 	}
 	store_list_free(&l);
 	if (nrefs && ct_store_apply(c, "cleanup", refs, true, err, sizeof(err))) {
@@ -516,7 +570,6 @@ static int delete_objects(struct ct_ctx *c)
 		rc = -1;
 	}
 	free(refs);
-	(void)len;
 	return rc;
 }
 

@@ -184,7 +184,28 @@ check "pod-to-pod-encryption fails on plaintext (forced on an unencrypted cluste
 	eval "[ $rc -eq 1 ] && grep -q \"captured on node-1's eth0 carries this flow in plaintext\" '$tmp/enc.out'"
 nothing_left "encryption check"
 
-# 8. --cluster TAG on other commands; usage errors
+# 8. the real-host path (no --cluster): the local agent, ciliate-cni in the host's own
+# namespace. Here node-1's namespace plays the host (its agent runs there), so the plugin's
+# interfaces go into that namespace, never the root one; from the root namespace, where no
+# agent runs, the suite refuses.
+store="file:///run/ciliate/sim/$tag/store?keep_revisions=1000"
+nsenter --net="/run/netns/cil-$tag-node-1" "$CLI" connectivity test --node "cil-$tag-node-1" \
+	--store "$store" -o json >"$tmp/host.json" 2>"$tmp/host.err"
+rc=$?
+why="exit $rc; $(jq -c '[.tests[] | [.name, .result]]' "$tmp/host.json" 2>/dev/null); $(grep '❌' "$tmp/host.err" | head -3)"
+check "real-host path (node-1's namespace as the host): passes, policy tests included" \
+	eval "[ $rc -eq 0 ] && [ \"\$(jq '[.tests[] | select(.result == \"pass\")] | length' '$tmp/host.json')\" -ge 5 ]"
+lxc=$(ip -n "cil-$tag-node-1" -o link | grep -c ' lxc')
+why="$lxc lxc device(s) left in node-1"
+check "real-host path: the plugin's host-side veths are gone again" [ "$lxc" -eq 0 ]
+nothing_left "real-host path"
+"$CLI" connectivity test --store "$store" >"$tmp/refuse.out" 2>&1
+rc=$?
+why="exit $rc: $(tail -1 "$tmp/refuse.out")"
+check "real-host path refuses an agent of another network namespace (exit 1)" \
+	eval "[ $rc -eq 1 ] && grep -q 'in this network namespace' '$tmp/refuse.out'"
+
+# 9. --cluster TAG on other commands; usage errors
 why=$("$CLI" endpoint list --cluster "$tag" --node node-1 -o json 2>&1 | head -2)
 check "ciliate endpoint list --cluster TAG --node node-1 asks cil-TAG-node-1's agent" \
 	eval "'$CLI' endpoint list --cluster '$tag' --node node-1 -o json >/dev/null"
