@@ -140,22 +140,25 @@ static int heartbeat_start(struct agent_store_health *h, int64_t *lease, struct 
 static void *health_thread(void *arg)
 {
 	struct agent_store_health *h = arg;
-	int64_t lease = 0, last_keep = 0, now, rev;
+	int64_t lease = 0, last_keep = 0, now;
 	struct diag d;
 	char *text;
 	int err;
 
 	while (!stopping(h, 0)) {
 		memset(&d, 0, sizeof(d));
-		err = store_revision(h->st, &rev, &d);
+		/* reachability is the ping alone: writes below need etcd's leader, which a
+		 * member's death makes wait for an election, and that is latency, not an outage */
+		err = store_ping(h->st, &d);
 		now = agent_now_ms();
 		if (!err && (!lease || now - last_keep >= HEARTBEAT_KEEP_MS)) {
-			if (lease)
-				err = store_lease_keepalive(h->st, lease, &d);
-			if (!lease || err == -ENOENT) /* expired while we were cut off: again */
-				err = heartbeat_start(h, &lease, &d);
-			if (!err)
-				last_keep = now;
+			struct diag hd = { { 0 } };
+			int herr = lease ? store_lease_keepalive(h->st, lease, &hd) : -ENOENT;
+
+			if (herr == -ENOENT) /* expired while we were cut off (or the first): again */
+				herr = heartbeat_start(h, &lease, &hd);
+			if (!herr)
+				last_keep = now; /* else retried on the next round */
 		}
 		if (!err) {
 			pthread_mutex_lock(&h->mu);
@@ -163,10 +166,12 @@ static void *health_thread(void *arg)
 			h->status_text = NULL;
 			pthread_mutex_unlock(&h->mu);
 			if (text) {
-				err = store_put(h->st, h->status_key, text, strlen(text), 0, STORE_ANY_REV,
-						NULL, &d);
+				struct diag sd = { { 0 } };
+				int serr = store_put(h->st, h->status_key, text, strlen(text), 0,
+						     STORE_ANY_REV, NULL, &sd);
+
 				pthread_mutex_lock(&h->mu);
-				if (err && !h->status_text) /* retried on the next round */
+				if (serr && !h->status_text) /* retried on the next round */
 					h->status_text = text;
 				else
 					free(text);

@@ -32,7 +32,6 @@
 #define CLUSTER_KEY	     "/ciliate/cluster"
 #define SVC_VERSION_KEY	     "/ciliate/services/version"
 #define SVC_OBJ_PREFIX	     "/ciliate/objects/Service/"
-#define TXN_OBJS	     (STORE_TXN_OPS_MAX - 2) /* room for those two keys */
 
 struct store_opts {
 	const char *files[FILES_MAX];
@@ -585,8 +584,12 @@ static int do_apply(struct store *st, struct objset *set, bool dry_run)
 		fprintf(stderr, "out of memory\n");
 		return EXIT_FAILURE_;
 	}
-	for (start = 0; start < set->n || (!set->n && !start); start += TXN_OBJS) {
-		size_t end = start + TXN_OBJS < set->n ? start + TXN_OBJS : set->n;
+	/* txns of at most the store's limit (etcd: --max-txn-ops), two keys kept for the
+	 * allocation version and the Cluster document */
+	size_t batch = store_txn_max(st) - 2;
+
+	for (start = 0; start < set->n || (!set->n && !start); start += batch) {
+		size_t end = start + batch < set->n ? start + batch : set->n;
 
 		for (tries = 0; tries < CAS_TRIES; tries++) {
 			struct alloc_try t;
@@ -666,9 +669,10 @@ static int do_delete(struct store *st, struct objset *set, bool ignore_missing, 
 		fprintf(stderr, "out of memory\n");
 		return EXIT_FAILURE_;
 	}
-	for (start = 0; start < set->n; start += STORE_TXN_OPS_MAX) {
-		size_t end =
-			start + STORE_TXN_OPS_MAX < set->n ? start + STORE_TXN_OPS_MAX : set->n;
+	size_t batch = store_txn_max(st); /* etcd: its --max-txn-ops */
+
+	for (start = 0; start < set->n; start += batch) {
+		size_t end = start + batch < set->n ? start + batch : set->n;
 
 		for (tries = 0; tries < CAS_TRIES; tries++) {
 			nops = 0;

@@ -154,6 +154,20 @@ void store_close(struct store *s)
 		s->ops->close(s);
 }
 
+int store_ping(struct store *s, struct diag *d)
+{
+	int64_t rev;
+
+	return s->ops->ping ? s->ops->ping(s, d) : s->ops->revision(s, &rev, d);
+}
+
+size_t store_txn_max(const struct store *s)
+{
+	size_t n = s->ops->txn_max ? s->ops->txn_max(s) : STORE_TXN_OPS_MAX;
+
+	return n > STORE_TXN_OPS_MAX ? STORE_TXN_OPS_MAX : n < 4 ? 4 : n;
+}
+
 int store_revision(struct store *s, int64_t *rev, struct diag *d)
 {
 	return s->ops->revision(s, rev, d);

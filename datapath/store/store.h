@@ -114,6 +114,15 @@ int store_delete(struct store *s, const char *key, int64_t if_mod_rev, int64_t *
 int store_txn(struct store *s, const struct store_cmp *cmps, size_t ncmps, const struct store_op *ops,
 	      size_t nops, int64_t *rev, struct diag *d);
 
+/* 0 when the store answers (etcd: any member, without needing its leader: for health checks;
+ * the embedded one: its state is readable). */
+int store_ping(struct store *s, struct diag *d);
+
+/* The most compares, and the most ops, one txn may carry on this store: STORE_TXN_OPS_MAX for
+ * the embedded one, etcd's --max-txn-ops (128 by default; max-txn-ops= in the URI when the
+ * server was started with more). Callers writing many keys split their txns by it. */
+size_t store_txn_max(const struct store *s);
+
 /* Discards history up to and including revision: later watches need after_rev >= revision. */
 int store_compact(struct store *s, int64_t revision, struct diag *d);
 

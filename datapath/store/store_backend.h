@@ -19,6 +19,8 @@ struct store_backend_ops {
 	int (*txn)(struct store *s, const struct store_cmp *cmps, size_t ncmps, const struct store_op *ops,
 		   size_t nops, int64_t *rev, size_t *changed, struct diag *d);
 	int (*compact)(struct store *s, int64_t revision, struct diag *d);
+	size_t (*txn_max)(const struct store *s); /* NULL: STORE_TXN_OPS_MAX */
+	int (*ping)(struct store *s, struct diag *d); /* NULL: revision */
 	int (*lease_grant)(struct store *s, int64_t ttl_seconds, int64_t *lease, struct diag *d);
 	int (*lease_keepalive)(struct store *s, int64_t lease, struct diag *d);
 	int (*lease_revoke)(struct store *s, int64_t lease, struct diag *d);

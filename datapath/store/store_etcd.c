@@ -33,6 +33,7 @@
 #define ETCD_RETRY_MAX_MS    2000
 #define ETCD_FAIL_CMP_RANGES 64   /* compares named on -ECANCELED (etcd's --max-txn-ops is 128) */
 #define ETCD_BODY_MAX        (64u << 20)
+#define ETCD_MAX_TXN_OPS     128  /* etcd's default --max-txn-ops */
 
 struct etcd_conf {
 	char *uri;               /* as given, for messages (without the query) */
@@ -42,6 +43,7 @@ struct etcd_conf {
 	char *netns;             /* connect from this network namespace (a path), or NULL */
 	int netns_fd;            /* open netns, -1: none */
 	long timeout_ms;         /* bound of one unary call per endpoint */
+	size_t max_txn_ops;      /* the server's --max-txn-ops (max-txn-ops=, default 128) */
 };
 
 struct etcd_store {
@@ -357,6 +359,7 @@ static int conf_parse(const char *uri, struct etcd_conf *c, struct diag *d)
 	memset(c, 0, sizeof(*c));
 	c->netns_fd = -1;
 	c->timeout_ms = ETCD_REQUEST_MS;
+	c->max_txn_ops = ETCD_MAX_TXN_OPS;
 	if (!strncmp(uri, "etcd://", 7))
 		rest = uri + 7;
 	else if (!strncmp(uri, "etcd+http://", 12))
@@ -375,7 +378,7 @@ static int conf_parse(const char *uri, struct etcd_conf *c, struct diag *d)
 		return -ENOMEM;
 	/* options */
 	for (p = q ? q + 1 : NULL; p && *p; p = amp ? amp + 1 : NULL) {
-		char **slot = NULL, *tmo = NULL;
+		char **slot = NULL, *tmo = NULL, *mto = NULL;
 
 		amp = strchr(p, '&');
 		e = amp ? amp : p + strlen(p);
@@ -395,9 +398,12 @@ static int conf_parse(const char *uri, struct etcd_conf *c, struct diag *d)
 			slot = &c->netns;
 		else if (eq - p == 7 && !strncmp(p, "timeout", 7))
 			slot = &tmo;
+		else if (eq - p == 11 && !strncmp(p, "max-txn-ops", 11))
+			slot = &mto;
 		if (!slot) {
 			conf_free(c);
-			return diag_fail(d, "store %s: unknown option \"%.*s\" (known: ca, cert, key, netns, timeout)",
+			return diag_fail(d, "store %s: unknown option \"%.*s\" (known: ca, cert, key, netns, timeout, "
+					 "max-txn-ops)",
 					 uri, (int)(eq - p), p);
 		}
 		free(*slot);
@@ -405,6 +411,20 @@ static int conf_parse(const char *uri, struct etcd_conf *c, struct diag *d)
 		if (!*slot) {
 			conf_free(c);
 			return -ENOMEM;
+		}
+		if (mto) { /* max-txn-ops=N: the server's --max-txn-ops */
+			char *end;
+			unsigned long v = strtoul(mto, &end, 10);
+
+			if (end == mto || *end || v < 4 || v > STORE_TXN_OPS_MAX) {
+				conf_free(c);
+				diag_fail(d, "store %s: max-txn-ops=%s is not a number in [4, %d]", uri, mto,
+					  STORE_TXN_OPS_MAX);
+				free(mto);
+				return -EINVAL;
+			}
+			c->max_txn_ops = v;
+			free(mto);
 		}
 		if (tmo) { /* timeout=SECONDS (fractions allowed): one unary call per endpoint */
 			char *end;
@@ -728,6 +748,24 @@ static int range(struct etcd_store *s, const char *key, bool prefix, json_t **re
 		json_object_set_new(req, "range_end", j_range_end(key, &elen));
 	err = etcd_call(s, "kv/range", req, resp, what, d);
 	json_decref(req);
+	return err;
+}
+
+/* Whether a member answers: a serializable range on "\0", served by whichever member the call
+ * reaches without a round through the raft leader, so a leader election (a member killed)
+ * does not look like an outage. */
+static int etcd_ping(struct store *base, struct diag *d)
+{
+	struct etcd_store *s = (struct etcd_store *)base;
+	json_t *req = json_pack("{s:o, s:b, s:b}", "key", j_b64("", 1), "serializable", 1, "count_only", 1);
+	json_t *resp = NULL;
+	int err;
+
+	if (!req)
+		return -ENOMEM;
+	err = etcd_call(s, "kv/range", req, &resp, "ping", d);
+	json_decref(req);
+	json_decref(resp);
 	return err;
 }
 
@@ -1401,8 +1439,15 @@ static void etcd_watch_close(struct store_watch *base)
 	w_free((struct etcd_watch *)base);
 }
 
+static size_t etcd_txn_max(const struct store *base)
+{
+	return ((const struct etcd_store *)base)->c.max_txn_ops;
+}
+
 static const struct store_backend_ops etcd_ops = {
 	.name = "etcd",
+	.txn_max = etcd_txn_max,
+	.ping = etcd_ping,
 	.close = etcd_close,
 	.revision = etcd_revision,
 	.get = etcd_get,

@@ -166,6 +166,16 @@ etcd1=$ETCD_PID EP=$ETCD_EP EP2=$ETCD_EP2
 echo "etcd $EP (agents) and $EP2 (this suite's writes) in $NS, pid $etcd1"
 ctl() { in_ns env ETCDCTL_API=3 etcdctl --endpoints "${CTL_EP:-$EP2}" --command-timeout=5s "$@"; }
 
+# ---- 0. a manifest larger than one etcd txn (its default --max-txn-ops is 128) ------------------
+for i in $(seq 300); do printf -- '---\napiVersion: v1\nkind: Namespace\nmetadata: {name: bulk-%d}\n' "$i"; done >"$tmp/bulk.yaml"
+out=$(in_ns "$CLI" apply -f "$tmp/bulk.yaml" --store "etcd://$EP2" 2>&1)
+why="$(tail -3 <<<"$out")"
+check "apply of 300 objects to a default etcd (txns split at its 128-op limit)" \
+	test "$(ctl get --prefix /ciliate/objects/Namespace/ --keys-only | grep -c bulk-)" -eq 300
+out=$(in_ns "$CLI" delete -f "$tmp/bulk.yaml" --store "etcd://$EP2" 2>&1)
+why="$(tail -3 <<<"$out")"
+check "... and delete of them" test "$(ctl get --prefix /ciliate/objects/Namespace/ --keys-only | grep -c bulk-)" -eq 0
+
 # ---- 1. connectivity, netpol and cnp on etcd --------------------------------------------------
 rep=$tmp/subset.json
 t0=$(now_ms)
@@ -241,6 +251,7 @@ check "after: a -> b answered" probe x/a x/b
 why="$(grep -h "store" /run/ciliate/sim/"$tag"/agent-*.log | tail -4)"
 check "the agents logged the store's return and a fresh list" \
 	test "$(grep -l 'store reachable again' /run/ciliate/sim/"$tag"/agent-*.log | wc -l)" -eq 2
+why="$(agent_status node-2 | jq -c .storeHealth)"
 check "status: reachable again" test "$(agent_status node-2 | jq -r .storeHealth.reachable)" = true
 
 # ---- 4. the operator leader killed ----------------------------------------------------------------
