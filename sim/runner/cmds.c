@@ -607,6 +607,9 @@ static void status_text(const struct sim_cluster *c)
 	       c->name, c->tag, c->phase, c->tunnel ? "tunnel" : "native",
 	       c->datapath ? "attached" : "not attached", count_kind(c, SIM_NODE),
 	       count_kind(c, SIM_POD), count_kind(c, SIM_EXT), alive, servers, c->scenario);
+	printf("  store %s, operator %s\n", c->store_uri[0] ? c->store_uri : "embedded (run directory)",
+	       !c->operator_proc.pid ? "none"
+	       : proc_alive(c->operator_proc.pid, c->operator_proc.start) ? "running" : "GONE");
 	printf("  %-5s %-32s %-15s %-10s %-24s %s\n", "KIND", "NAME", "IP", "NODE", "NETNS",
 	       "ECHO");
 	for (i = 0; i < c->nhosts; i++) {
