@@ -257,6 +257,8 @@ size_t ct_unexpected_drops(struct ct_ctx *c, struct ct_action *a, size_t max, si
 	for (i = 0; i < ds.n; i++) {
 		const struct drop *d = &ds.v[i];
 
+		if (d->verdict_only) /* a denying verdict comes with its drop event */
+			continue;
 		(*checked)++;
 		if (expected(c, d))
 			continue;
@@ -277,10 +279,8 @@ size_t ct_unexpected_drops(struct ct_ctx *c, struct ct_action *a, size_t max, si
 			snprintf(a[n].dst + strlen(a[n].dst), sizeof(a[n].dst) - strlen(a[n].dst),
 				 ":%d", d->dport);
 		snprintf(a[n].observed, sizeof(a[n].observed), "%s", d->reason);
-		snprintf(a[n].reason, sizeof(a[n].reason),
-			 "unexpected drop %s on %s %s %s:%d: %s -> %s %s%s", d->reason, d->node,
-			 d->hook, d->file, d->line, a[n].src, a[n].dst, d->summary,
-			 d->verdict_only ? " (policy verdict)" : "");
+		snprintf(a[n].reason, sizeof(a[n].reason), "unexpected drop %s on %s %s %s:%d: %s",
+			 d->reason, d->node, d->hook, d->file, d->line, d->summary);
 		n++;
 	}
 	free(ds.v);
