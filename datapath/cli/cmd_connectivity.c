@@ -5,12 +5,17 @@
  * options, Ctrl-C, and the order of things — leftovers of a killed run removed, workloads
  * deployed, the selected tests run, everything removed, the summary and JUnit file written.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "connectivity.h"
@@ -210,6 +215,42 @@ static int pick_world(struct ct_ctx *c, const char *ip)
 	return 0;
 }
 
+/* One run per cluster and namespace at a time: a second one would take the first one's
+ * workloads for leftovers. Returns the held lock's fd, or -1 (reason printed). */
+static int lock_run(const struct ct_ctx *c)
+{
+	char path[600];
+	int fd;
+
+	if (mkdir(CT_RUN_DIR, 0755) && errno != EEXIST) {
+		fprintf(stderr, "ciliate connectivity test: %s: %s\n", CT_RUN_DIR, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/.lock-%s-%s", CT_RUN_DIR, c->env.tag, c->ns);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "ciliate connectivity test: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		fprintf(stderr, "ciliate connectivity test: another run against cluster %s, "
+			"namespace %s, is in progress (%s is locked)\n", c->env.tag, c->ns, path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void unlock_run(const struct ct_ctx *c, int fd)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/.lock-%s-%s", CT_RUN_DIR, c->env.tag, c->ns);
+	unlink(path);
+	close(fd);
+	rmdir(CT_RUN_DIR); /* only when no other run's files are there */
+}
+
 static int run_test(int argc, char **argv)
 {
 	static struct ct_ctx c;
@@ -219,7 +260,7 @@ static int run_test(int argc, char **argv)
 	char err[1024];
 	size_t n, i, k, selected = 0, failed;
 	long long t0, t1;
-	int rc;
+	int rc, lock_fd;
 	bool interrupted = false, setup_failed = false;
 
 	rc = parse(argc, argv, &o);
@@ -243,6 +284,9 @@ static int run_test(int argc, char **argv)
 	rc = pick_world(&c, o.external);
 	if (rc)
 		return rc;
+	lock_fd = lock_run(&c);
+	if (lock_fd < 0)
+		return EXIT_FAILURE_;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -253,11 +297,14 @@ static int run_test(int argc, char **argv)
 	if (ct_cleanup(&c, true)) {
 		fprintf(stderr, "ciliate connectivity test: could not remove an earlier run's "
 			"leftovers (above)\n");
-		return EXIT_FAILURE_;
+		rc = EXIT_FAILURE_;
+		goto out;
 	}
 	c.stop = &stop_flag;
-	if (o.cleanup_only)
-		return EXIT_OK;
+	if (o.cleanup_only) {
+		rc = EXIT_OK;
+		goto out;
+	}
 	for (i = 0; i < n; i++)
 		selected += tests[i].selected;
 	t0 = ct_now_ms();
@@ -296,8 +343,8 @@ static int run_test(int argc, char **argv)
 	rc = ct_cleanup(&c, false);
 	c.cleanup_s = (double)(ct_now_ms() - t1) / 1000.0;
 	if (setup_failed) {
-		json_decref(c.expected_drops);
-		return interrupted ? EXIT_INTERRUPTED : EXIT_FAILURE_;
+		rc = interrupted ? EXIT_INTERRUPTED : EXIT_FAILURE_;
+		goto out;
 	}
 	failed = ct_report_summary(&c, tests, n, o.json, (double)(ct_now_ms() - t0) / 1000.0,
 				   interrupted);
@@ -306,10 +353,11 @@ static int run_test(int argc, char **argv)
 		fprintf(stderr, "ciliate connectivity test: %s\n", err);
 		rc = -1;
 	}
+	rc = interrupted ? EXIT_INTERRUPTED : failed || rc ? EXIT_FAILURE_ : EXIT_OK;
+out:
 	json_decref(c.expected_drops);
-	if (interrupted)
-		return EXIT_INTERRUPTED;
-	return failed || rc ? EXIT_FAILURE_ : EXIT_OK;
+	unlock_run(&c, lock_fd);
+	return rc;
 }
 
 int cmd_connectivity(int argc, char **argv)

@@ -123,13 +123,19 @@ check "--single-node passes without other-node actions" eval "[ $rc -eq 0 ] && [
 check "--single-node: no echo-other-node pod deployed" eval "! grep -q 'echo-other-node pods' '$tmp/single.err'"
 nothing_left "--single-node"
 
-# 4. SIGINT in the middle (once all-ingress-deny has begun: its policy is in the store)
+# 4. SIGINT in the middle (once all-ingress-deny has begun: its policy is in the store);
+# meanwhile a second run against the same cluster and namespace is refused
 "$CLI" connectivity test --cluster "$tag" >"$tmp/int.out" 2>"$tmp/int.err" &
 pid=$!
 for _ in $(seq 1 300); do
 	grep -q 'Test \[all-ingress-deny\]' "$tmp/int.err" 2>/dev/null && break
 	sleep 0.1
 done
+"$CLI" connectivity test --cluster "$tag" >"$tmp/second.out" 2>&1
+rc=$?
+why="exit $rc: $(tail -1 "$tmp/second.out")"
+check "a second run while one is in progress is refused (exit 1)" \
+	eval "[ $rc -eq 1 ] && grep -q 'is in progress' '$tmp/second.out'"
 kill -INT "$pid"
 wait "$pid"
 rc=$?
