@@ -9,8 +9,10 @@
 #     endpoint dies mid-stream, one that comes back after a compaction, error mapping, TLS
 #     with ?ca= against an --auto-tls etcd, client certificates against an etcd with
 #     --client-cert-auth and an openssl-made CA);
-#   - build/tests/test_identity_alloc and test_ipam_store with CILIATE_TEST_ETCD: the identity
-#     allocation and IPAM cases on etcd (they run on the embedded store in tests/run-all.sh);
+#   - build/tests/test_identity_alloc, test_ipam_store, test_manifest_delete and
+#     test_service_alloc with CILIATE_TEST_ETCD: the identity allocation, IPAM, `ciliate apply`
+#     / `delete -f` (every kind, deleted by name) and Service allocation (kept, rejected,
+#     8 concurrent applies) cases on etcd (they run on the embedded store in tests/run-all.sh);
 #   - the CLI's --store-ca/--store-cert/--store-key against the client-certificate etcd;
 #   - two ciliate-agents on etcd, the second in a second namespace (cil-t-etcdPID-b, a veth
 #     between the two: the nodes' addresses 192.0.2.1/.2) through a relay, its first
@@ -23,7 +25,8 @@ set -uo pipefail
 
 build=${1:-build}
 cd "$(dirname "$0")/../.." || exit 1
-for b in bin/ciliate bin/ciliate-agent tests/test_store tests/test_identity_alloc tests/test_ipam_store; do
+for b in bin/ciliate bin/ciliate-agent tests/test_store tests/test_identity_alloc tests/test_ipam_store \
+	tests/test_manifest_delete tests/test_service_alloc; do
 	if [ ! -x "$build/$b" ]; then
 		echo "FAIL: $build/$b is missing (run make first)"
 		exit 1
@@ -158,11 +161,17 @@ check "client certificates (cert=, key=, and \$CILIATE_STORE_CA/CERT/KEY) ran" \
 
 # ---- the other store unit tests on etcd ----------------------------------------------------
 # test_identity_alloc (identity allocation by CAS, two handles and two processes, release, two
-# agents' caches) and test_ipam_store (create-only IPAM keys, stale caches) open etcd://$EP
-# instead of a temporary directory when CILIATE_TEST_ETCD is set, deleting every key under
-# /ciliate/ before each case; what the last case wrote stays, which shows they used etcd.
-for t in test_identity_alloc test_ipam_store; do
+# agents' caches), test_ipam_store (create-only IPAM keys, stale caches), test_manifest_delete
+# (`ciliate apply -f` of every kind, `delete -f` by name) and test_service_alloc (`ciliate
+# apply` keeping Service allocations, 8 concurrent applies) open etcd://$EP instead of a
+# temporary directory when CILIATE_TEST_ETCD is set (the last two pass it to the CLI's
+# --store), deleting every key under /ciliate/ before each case; what the last case wrote
+# stays, which shows they used etcd (test_manifest_delete deletes what it applied: etcd's
+# history at an earlier revision holds it).
+store_rev() { ctl endpoint status -w json 2>/dev/null | jq -r '.[0].Status.header.revision // empty'; }
+for t in test_identity_alloc test_ipam_store test_manifest_delete test_service_alloc; do
 	t0=$(now_ms)
+	rev0=$(store_rev)
 	in_ns env CILIATE_TEST_ETCD="$EP" timeout 120 "$build/tests/$t" >"$tmp/$t.log" 2>&1
 	rc=$?
 	why="rc=$rc: $(grep -E "FAILED|Error|error|fail" "$tmp/$t.log" | head -5)"
@@ -171,6 +180,27 @@ for t in test_identity_alloc test_ipam_store; do
 	case $t in
 	test_identity_alloc) k=/ciliate/identities/id/ ;;
 	test_ipam_store) k=/ciliate/ipam/node-1 ;;
+	test_manifest_delete)
+		# its 10 objects (9 kinds + ConfigMap default/d) were in etcd before the one delete
+		# txn, and are gone now: the newest earlier revision that holds them
+		rev1=$(store_rev) held="" at=""
+		for ((r = rev1 - 1; r > ${rev0:-0} && r >= rev1 - 20; r--)); do
+			held=$(ctl get --prefix --keys-only --rev="$r" /ciliate/objects/ 2>&1 | grep -v '^$')
+			if [ "$(grep -c . <<<"$held")" -ge 10 ]; then
+				at=$r
+				break
+			fi
+		done
+		why="revisions $rev0..$rev1, at ${at:-none}: $(head -3 <<<"$held")"
+		check "$t applied its objects to etcd (all 10 at revision ${at:-?}, e.g. ConfigMap/default/d)" \
+			bash -c '[ -n "$1" ] && grep -q "^/ciliate/objects/ConfigMap/default/d$" <<<"$2" &&
+				grep -q "^/ciliate/objects/CiliumClusterwideNetworkPolicy/" <<<"$2"' _ "$at" "$held"
+		why="$(ctl get --prefix --keys-only /ciliate/objects/ 2>&1 | head -3)"
+		check "$t deleted them from etcd (none left at revision $rev1)" \
+			bash -c '[ -z "$(grep -v "^$" <<<"$1")" ]' _ "$(ctl get --prefix --keys-only /ciliate/objects/ 2>&1)"
+		continue
+		;;
+	test_service_alloc) k=/ciliate/objects/Service/x/s ;; # the 8 concurrent applies' Services
 	esac
 	why="no key under $k in etcd: $(ctl get --prefix --keys-only /ciliate/ 2>&1 | head -3)"
 	check "$t wrote its records to etcd ($k...)" \

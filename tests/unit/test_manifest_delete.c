@@ -5,6 +5,9 @@
  * exactly that, for every kind the project knows, with the namespace rules of `apply`
  * (cluster-scoped kinds: none, a given one ignored; namespaced kinds: "default" when unset);
  * and the CLI deletes, by such references, what `ciliate apply -f` stored from full manifests.
+ * The CLI case uses a scratch store (tests/lib/store_scratch.h): a temporary directory, or,
+ * with CILIATE_TEST_ETCD=HOST:PORT (tests/store-etcd/run-suite.sh), that etcd, every key under
+ * /ciliate/ deleted first.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +23,7 @@
 
 #include "model/model.h"
 #include "store/store.h"
+#include "store_scratch.h"
 #include "tmpdir.h"
 
 static char cli[4096]; /* BUILD/bin/ciliate, next to BUILD/tests/<this test> */
@@ -265,7 +269,7 @@ static void write_text(const char *path, const char *text)
 /* the CLI: apply full manifests of every kind, delete them by kind/namespace/name only */
 static void test_cli_apply_then_delete_by_name(void **state)
 {
-	char dir[] = "/tmp/ciliate-t-delete-XXXXXX", path[256], args[1024], out[16384];
+	char dir[] = "/tmp/ciliate-t-delete-XXXXXX", uri[256], path[256], args[1024], out[16384];
 	char full[8192] = "", refs_yaml[4096] = "", label[256];
 	struct store_list l;
 	struct store *s;
@@ -275,7 +279,9 @@ static void test_cli_apply_then_delete_by_name(void **state)
 	(void)state;
 	if (access(cli, X_OK))
 		fail_msg("%s is missing (make first)", cli);
-	assert_non_null(mkdtemp(dir));
+	/* the embedded store in dir itself, or etcd with /ciliate/ emptied */
+	if (scratch_store_make(dir, uri, sizeof(uri), "fsync=0", "/ciliate/"))
+		fail_msg("no scratch store");
 	for (i = 0; i < NKINDS; i++) {
 		strcat(full, "---\n");
 		strcat(full, kinds[i].full);
@@ -288,12 +294,18 @@ static void test_cli_apply_then_delete_by_name(void **state)
 	strcat(full, "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata: {}\n");
 	snprintf(path, sizeof(path), "%s/full.yaml", dir);
 	write_text(path, full);
-	snprintf(args, sizeof(args), "apply -f %s --store file://%s/store", path, dir);
+	snprintf(args, sizeof(args), "apply -f %s --store '%s'", path, uri);
 	if (run_cli(args, out, sizeof(out)))
 		fail_msg("apply: %s", out);
+	/* every object is in the store before it is deleted */
+	assert_int_equal(store_open(uri, &s, &d), 0);
+	assert_int_equal(store_list(s, "/ciliate/objects/", &l, &d), 0);
+	assert_int_equal(l.n, NKINDS + 1);
+	store_list_free(&l);
+	store_close(s);
 	snprintf(path, sizeof(path), "%s/refs.yaml", dir);
 	write_text(path, refs_yaml);
-	snprintf(args, sizeof(args), "delete -f %s --store file://%s/store", path, dir);
+	snprintf(args, sizeof(args), "delete -f %s --store '%s'", path, uri);
 	if (run_cli(args, out, sizeof(out)))
 		fail_msg("delete: %s", out);
 	for (i = 0; i < NKINDS; i++) {
@@ -303,22 +315,17 @@ static void test_cli_apply_then_delete_by_name(void **state)
 			fail_msg("no \"%s\" in: %s", label, out);
 	}
 	assert_non_null(strstr(out, "ConfigMap/default/d deleted\n"));
-	snprintf(path, sizeof(path), "file://%s/store", dir);
-	assert_int_equal(store_open(path, &s, &d), 0);
+	assert_int_equal(store_open(uri, &s, &d), 0);
 	assert_int_equal(store_list(s, "/ciliate/objects/", &l, &d), 0);
 	assert_int_equal(l.n, 0);
 	store_list_free(&l);
 	store_close(s);
 	/* deleting again: not found, named by file:line, unless --ignore-not-found */
-	snprintf(path, sizeof(path), "%s/refs.yaml", dir);
-	snprintf(args, sizeof(args), "delete -f %s --store file://%s/store", path, dir);
+	snprintf(args, sizeof(args), "delete -f %s --store '%s'", path, uri);
 	assert_int_equal(run_cli(args, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "refs.yaml:2: Namespace/x not found"));
-	snprintf(args, sizeof(args), "delete -f %s --store file://%s/store --ignore-not-found",
-		 path, dir);
+	snprintf(args, sizeof(args), "delete -f %s --store '%s' --ignore-not-found", path, uri);
 	assert_int_equal(run_cli(args, out, sizeof(out)), 0);
-	snprintf(path, sizeof(path), "%s/store", dir);
-	test_rm_dir(path);
 	test_rm_dir(dir);
 }
 

@@ -6,6 +6,9 @@
  * the object (service_json_fill), and the CLI end to end: values written at creation, kept
  * across deletes of other services and re-applies without them, a taken nodePort rejected
  * with file, document and field, ClusterIP -> NodePort, and concurrent applies.
+ * The CLI cases use a scratch store (tests/lib/store_scratch.h): a temporary directory, or,
+ * with CILIATE_TEST_ETCD=HOST:PORT (tests/store-etcd/run-suite.sh), that etcd, every key under
+ * /ciliate/ deleted first.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +27,7 @@
 
 #include "model/model.h"
 #include "store/store.h"
+#include "store_scratch.h"
 #include "tmpdir.h"
 
 static char cli[4096]; /* BUILD/bin/ciliate, next to BUILD/tests/<this test> */
@@ -207,16 +211,15 @@ struct svc_vals {
 	bool present;
 };
 
-static struct svc_vals stored(const char *dir, const char *ns_name)
+static struct svc_vals stored(const char *uri, const char *ns_name)
 {
 	struct svc_vals r = {0};
-	char uri[512], key[512];
+	char key[512];
 	struct store_kv kv;
 	struct store *s;
 	struct diag d;
 	json_t *j, *spec;
 
-	snprintf(uri, sizeof(uri), "file://%s/store", dir);
 	snprintf(key, sizeof(key), "/ciliate/objects/Service/%s", ns_name);
 	assert_int_equal(store_open(uri, &s, &d), 0);
 	if (!store_get(s, key, &kv, &d)) {
@@ -234,15 +237,16 @@ static struct svc_vals stored(const char *dir, const char *ns_name)
 	return r;
 }
 
-static int cli_file(const char *dir, const char *verb, const char *name, const char *yaml,
-		    char *out, size_t size)
+/* ciliate VERB -f DIR/NAME --store URI, NAME written from yaml first when given */
+static int cli_file(const char *dir, const char *uri, const char *verb, const char *name,
+		    const char *yaml, char *out, size_t size)
 {
 	char path[512], args[1024];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (yaml)
 		write_text(path, yaml);
-	snprintf(args, sizeof(args), "%s -f %s --store file://%s/store", verb, path, dir);
+	snprintf(args, sizeof(args), "%s -f %s --store '%s'", verb, path, uri);
 	return run_cli(args, out, size);
 }
 
@@ -252,69 +256,69 @@ static int cli_file(const char *dir, const char *verb, const char *name, const c
 
 static void test_cli_allocations_kept(void **state)
 {
-	char dir[] = "/tmp/ciliate-t-svcalloc-XXXXXX", out[8192], path[512];
+	char dir[] = "/tmp/ciliate-t-svcalloc-XXXXXX", uri[256], out[8192], path[512];
 	struct svc_vals a, b, b2;
 
 	(void)state;
 	if (access(cli, X_OK))
 		fail_msg("%s is missing (make first)", cli);
-	assert_non_null(mkdtemp(dir));
+	/* the embedded store in dir itself, or etcd with /ciliate/ emptied */
+	if (scratch_store_make(dir, uri, sizeof(uri), "fsync=0", "/ciliate/"))
+		fail_msg("no scratch store");
 	/* the scenario's Cluster is stored: its serviceCIDR is the one allocated from */
-	if (cli_file(dir, "apply", "cluster.yaml", CLUSTER, out, sizeof(out)))
+	if (cli_file(dir, uri, "apply", "cluster.yaml", CLUSTER, out, sizeof(out)))
 		fail_msg("apply cluster: %s", out);
-	if (cli_file(dir, "apply", "ab.yaml", SVC("a", "NodePort", "") "---\n"
+	if (cli_file(dir, uri, "apply", "ab.yaml", SVC("a", "NodePort", "") "---\n"
 		     SVC("b", "NodePort", ""), out, sizeof(out)))
 		fail_msg("apply a, b: %s", out);
-	a = stored(dir, "x/a");
-	b = stored(dir, "x/b");
+	a = stored(uri, "x/a");
+	b = stored(uri, "x/b");
 	assert_string_equal(a.cluster_ip, "10.20.0.2");
 	assert_int_equal(a.node_port, 30000);
 	assert_string_equal(b.cluster_ip, "10.20.0.3");
 	assert_int_equal(b.node_port, 30001);
 	/* delete a: b keeps its values; re-applying b's manifest without them changes nothing */
-	if (cli_file(dir, "delete", "a.yaml", SVC("a", "NodePort", ""), out, sizeof(out)))
+	if (cli_file(dir, uri, "delete", "a.yaml", SVC("a", "NodePort", ""), out, sizeof(out)))
 		fail_msg("delete a: %s", out);
-	assert_false(stored(dir, "x/a").present);
-	if (cli_file(dir, "apply", "b.yaml", SVC("b", "NodePort", ""), out, sizeof(out)))
+	assert_false(stored(uri, "x/a").present);
+	if (cli_file(dir, uri, "apply", "b.yaml", SVC("b", "NodePort", ""), out, sizeof(out)))
 		fail_msg("re-apply b: %s", out);
 	assert_non_null(strstr(out, "Service/x/b unchanged"));
-	b2 = stored(dir, "x/b");
+	b2 = stored(uri, "x/b");
 	assert_string_equal(b2.cluster_ip, "10.20.0.3");
 	assert_int_equal(b2.node_port, 30001);
 	/* a new service takes the freed numbers, never b's */
-	if (cli_file(dir, "apply", "d.yaml", SVC("d", "NodePort", ""), out, sizeof(out)))
+	if (cli_file(dir, uri, "apply", "d.yaml", SVC("d", "NodePort", ""), out, sizeof(out)))
 		fail_msg("apply d: %s", out);
-	assert_string_equal(stored(dir, "x/d").cluster_ip, "10.20.0.2");
-	assert_int_equal(stored(dir, "x/d").node_port, 30000);
+	assert_string_equal(stored(uri, "x/d").cluster_ip, "10.20.0.2");
+	assert_int_equal(stored(uri, "x/d").node_port, 30000);
 	/* c with b's nodePort: rejected, naming file, line, field and the document */
-	assert_int_equal(cli_file(dir, "apply", "c.yaml", SVC("c", "NodePort", ", nodePort: 30001"),
-				  out, sizeof(out)),
+	assert_int_equal(cli_file(dir, uri, "apply", "c.yaml",
+				  SVC("c", "NodePort", ", nodePort: 30001"), out, sizeof(out)),
 			 1);
 	snprintf(path, sizeof(path), "%s/c.yaml:4: spec.ports[0].nodePort: 30001 is already "
 		 "taken by service \"x/b\" (Service/x/c of %s/c.yaml:1)", dir, dir);
 	if (!strstr(out, path))
 		fail_msg("want \"%s\" in: %s", path, out);
-	assert_false(stored(dir, "x/c").present);
+	assert_false(stored(uri, "x/c").present);
 	/* e: ClusterIP, then NodePort: the clusterIP stays, a nodePort is allocated */
-	if (cli_file(dir, "apply", "e.yaml", SVC("e", "ClusterIP", ""), out, sizeof(out)))
+	if (cli_file(dir, uri, "apply", "e.yaml", SVC("e", "ClusterIP", ""), out, sizeof(out)))
 		fail_msg("apply e: %s", out);
-	assert_string_equal(stored(dir, "x/e").cluster_ip, "10.20.0.4");
-	assert_int_equal(stored(dir, "x/e").node_port, 0);
-	if (cli_file(dir, "apply", "e.yaml", SVC("e", "NodePort", ""), out, sizeof(out)))
+	assert_string_equal(stored(uri, "x/e").cluster_ip, "10.20.0.4");
+	assert_int_equal(stored(uri, "x/e").node_port, 0);
+	if (cli_file(dir, uri, "apply", "e.yaml", SVC("e", "NodePort", ""), out, sizeof(out)))
 		fail_msg("apply e as NodePort: %s", out);
 	assert_non_null(strstr(out, "Service/x/e configured"));
-	assert_string_equal(stored(dir, "x/e").cluster_ip, "10.20.0.4");
-	assert_int_equal(stored(dir, "x/e").node_port, 30002);
+	assert_string_equal(stored(uri, "x/e").cluster_ip, "10.20.0.4");
+	assert_int_equal(stored(uri, "x/e").node_port, 30002);
 	/* a given clusterIP outside the stored Cluster's serviceCIDR is refused at apply */
-	assert_int_equal(cli_file(dir, "apply", "f.yaml",
+	assert_int_equal(cli_file(dir, uri, "apply", "f.yaml",
 				  "apiVersion: v1\nkind: Service\nmetadata: {name: f, namespace: x}\n"
 				  "spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}\n",
 				  out, sizeof(out)),
 			 1);
 	assert_non_null(strstr(out, "f.yaml:4: spec.clusterIP: 10.96.0.10 is outside the "
 				    "serviceCIDR 10.20.0.0/24"));
-	snprintf(path, sizeof(path), "%s/store", dir);
-	test_rm_dir(path);
 	test_rm_dir(dir);
 }
 
@@ -322,13 +326,14 @@ static void test_cli_allocations_kept(void **state)
 static void test_cli_concurrent_applies(void **state)
 {
 	enum { N = 8 };
-	char dir[] = "/tmp/ciliate-t-svcalloc-XXXXXX", path[512], args[1024], name[8];
+	char dir[] = "/tmp/ciliate-t-svcalloc-XXXXXX", uri[256], path[512], args[1024], name[8];
 	long seen[N];
 	pid_t pids[N];
 	int i, k, st;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	if (scratch_store_make(dir, uri, sizeof(uri), "fsync=0", "/ciliate/"))
+		fail_msg("no scratch store");
 	for (i = 0; i < N; i++) {
 		snprintf(path, sizeof(path), "%s/s%d.yaml", dir, i);
 		snprintf(args, sizeof(args),
@@ -341,10 +346,9 @@ static void test_cli_concurrent_applies(void **state)
 		assert_true(pids[i] >= 0);
 		if (!pids[i]) {
 			snprintf(path, sizeof(path), "%s/s%d.yaml", dir, i);
-			snprintf(args, sizeof(args), "file://%s/store", dir);
 			if (!freopen("/dev/null", "w", stdout))
 				_exit(126);
-			execl(cli, cli, "apply", "-f", path, "--store", args, (char *)NULL);
+			execl(cli, cli, "apply", "-f", path, "--store", uri, (char *)NULL);
 			_exit(127);
 		}
 	}
@@ -354,13 +358,11 @@ static void test_cli_concurrent_applies(void **state)
 	}
 	for (i = 0; i < N; i++) {
 		snprintf(name, sizeof(name), "x/s%d", i);
-		seen[i] = stored(dir, name).node_port;
+		seen[i] = stored(uri, name).node_port;
 		assert_in_range(seen[i], 30000, 30000 + N - 1);
 		for (k = 0; k < i; k++)
 			assert_int_not_equal(seen[i], seen[k]);
 	}
-	snprintf(path, sizeof(path), "%s/store", dir);
-	test_rm_dir(path);
 	test_rm_dir(dir);
 }
 
