@@ -27,20 +27,24 @@ int cli_sim_load(const char *tag, struct cli_sim_cluster *c, char *err, size_t e
 		if (!((*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9')))
 			break;
 	if (!*tag || *t || strlen(tag) >= sizeof(c->tag)) {
-		snprintf(err, errsize, "--cluster: \"%.64s\" is not a cluster tag (lowercase letters "
-			 "and digits, as `ciliate-sim status` prints it)", tag);
+		snprintf(err, errsize,
+			 "--cluster: \"%.64s\" is not a cluster tag (lowercase letters "
+			 "and digits, as `ciliate-sim status` prints it)",
+			 tag);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/%s.json", CLI_SIM_STATE_DIR, tag);
 	root = json_load_file(path, 0, &je);
 	if (!root) {
-		snprintf(err, errsize, "--cluster %s: no simulated cluster with that tag (%s: %s); "
-			 "`ciliate-sim status` lists them", tag, path, je.text);
+		snprintf(err, errsize,
+			 "--cluster %s: no simulated cluster with that tag (%s: %s); "
+			 "`ciliate-sim status` lists them",
+			 tag, path, je.text);
 		return -1;
 	}
 	if (strcmp(jstr(root, "phase"), "up")) {
-		snprintf(err, errsize, "--cluster %s: the cluster is not up (phase \"%s\" in %s)", tag,
-			 jstr(root, "phase"), path);
+		snprintf(err, errsize, "--cluster %s: the cluster is not up (phase \"%s\" in %s)",
+			 tag, jstr(root, "phase"), path);
 		json_decref(root);
 		return -1;
 	}
@@ -61,7 +65,8 @@ int cli_sim_load(const char *tag, struct cli_sim_cluster *c, char *err, size_t e
 		json_decref(root);
 		return -1;
 	}
-	json_array_foreach(hosts, i, h) {
+	json_array_foreach(hosts, i, h)
+	{
 		struct cli_sim_host *x = &c->hosts[c->nhosts];
 
 		if (!strcmp(jstr(h, "kind"), "node"))
@@ -73,9 +78,9 @@ int cli_sim_load(const char *tag, struct cli_sim_cluster *c, char *err, size_t e
 		snprintf(x->name, sizeof(x->name), "%s", jstr(h, "name"));
 		snprintf(x->netns, sizeof(x->netns), "%s", jstr(h, "netns"));
 		snprintf(x->ip, sizeof(x->ip), "%s", jstr(h, "ip"));
-		json_array_foreach(json_object_get(h, "ports"), k, p)
-			if (x->nports < sizeof(x->ports) / sizeof(x->ports[0]))
-				x->ports[x->nports++] = (int)json_integer_value(p);
+		json_array_foreach(json_object_get(h, "ports"), k,
+				   p) if (x->nports < sizeof(x->ports) / sizeof(x->ports[0]))
+			x->ports[x->nports++] = (int)json_integer_value(p);
 		c->nhosts++;
 	}
 	json_decref(root);
@@ -133,7 +138,7 @@ int cli_cluster_opt(int argc, char ***argvp)
 			tag = v;
 		else if (missing) {
 			fprintf(stderr, "ciliate: --cluster needs a TAG (`ciliate-sim status` "
-				"prints it)\n");
+					"prints it)\n");
 			return -1;
 		}
 	}

@@ -20,8 +20,8 @@ struct cli_sim_host {
 	enum cli_sim_kind kind;
 	char name[CLI_SIM_NAME_MAX];
 	char netns[CLI_SIM_NAME_MAX]; /* its network namespace (/run/netns/NAME) */
-	char ip[16];                  /* dotted quad */
-	int ports[16];                /* an external host's served ports */
+	char ip[16];		      /* dotted quad */
+	int ports[16];		      /* an external host's served ports */
 	size_t nports;
 };
 

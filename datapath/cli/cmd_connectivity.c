@@ -36,8 +36,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ciliate connectivity test [--cluster TAG | --store URI [--node NAME]]\n"
-		"                                 [--test REGEX]... [--junit-file FILE] [--single-node]\n"
-		"                                 [--external-target IP] [--namespace NAME] [-o json]\n"
+		"                                 [--test REGEX]... [--junit-file FILE] "
+		"[--single-node]\n"
+		"                                 [--external-target IP] [--namespace NAME] [-o "
+		"json]\n"
 		"       ciliate connectivity test --cleanup [--cluster TAG] [--namespace NAME]\n"
 		"\n"
 		"Deploys client, client2, echo-same-node and echo-other-node pods with their\n"
@@ -47,9 +49,11 @@ static void usage(FILE *f)
 		"  echo-ingress, pod-to-pod-encryption, no-unexpected-packet-drops\n"
 		"  --cluster TAG        a simulated cluster left up by `ciliate-sim up` (the tag\n"
 		"                       `ciliate-sim status` prints)\n"
-		"  --store URI          a real host: its agent (--node, or the only one running in\n"
+		"  --store URI          a real host: its agent (--node, or the only one running "
+		"in\n"
 		"                       this network namespace) and the store it uses\n"
-		"  --test REGEX         run only the tests matching (repeatable; '!REGEX' excludes)\n"
+		"  --test REGEX         run only the tests matching (repeatable; '!REGEX' "
+		"excludes)\n"
 		"  --junit-file FILE    write JUnit XML\n"
 		"  --single-node        no other-node workloads or actions\n"
 		"  --external-target IP pod-to-world's target: an external host of the cluster\n"
@@ -70,18 +74,18 @@ struct opts {
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "cluster", required_argument, NULL, 'c' },
-		{ "store", required_argument, NULL, 's' },
-		{ "node", required_argument, NULL, 'N' },
-		{ "test", required_argument, NULL, 't' },
-		{ "junit-file", required_argument, NULL, 'j' },
-		{ "single-node", no_argument, NULL, '1' },
-		{ "external-target", required_argument, NULL, 'e' },
-		{ "namespace", required_argument, NULL, 'n' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "cleanup", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
+		{"cluster", required_argument, NULL, 'c'},
+		{"store", required_argument, NULL, 's'},
+		{"node", required_argument, NULL, 'N'},
+		{"test", required_argument, NULL, 't'},
+		{"junit-file", required_argument, NULL, 'j'},
+		{"single-node", no_argument, NULL, '1'},
+		{"external-target", required_argument, NULL, 'e'},
+		{"namespace", required_argument, NULL, 'n'},
+		{"output", required_argument, NULL, 'o'},
+		{"cleanup", no_argument, NULL, 'C'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
 	};
 	const char *p;
 	int ch;
@@ -91,14 +95,30 @@ static int parse(int argc, char **argv, struct opts *o)
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'c': o->cluster = optarg; break;
-		case 's': o->store = optarg; break;
-		case 'N': o->node = optarg; break;
-		case 'j': o->junit = optarg; break;
-		case '1': o->single_node = true; break;
-		case 'e': o->external = optarg; break;
-		case 'n': o->ns = optarg; break;
-		case 'C': o->cleanup_only = true; break;
+		case 'c':
+			o->cluster = optarg;
+			break;
+		case 's':
+			o->store = optarg;
+			break;
+		case 'N':
+			o->node = optarg;
+			break;
+		case 'j':
+			o->junit = optarg;
+			break;
+		case '1':
+			o->single_node = true;
+			break;
+		case 'e':
+			o->external = optarg;
+			break;
+		case 'n':
+			o->ns = optarg;
+			break;
+		case 'C':
+			o->cleanup_only = true;
+			break;
 		case 't':
 			if (o->ntests == TESTS_FILTER_MAX) {
 				fprintf(stderr, "ciliate connectivity test: at most %d --test\n",
@@ -114,8 +134,12 @@ static int parse(int argc, char **argv, struct opts *o)
 			}
 			o->json = !strcmp(optarg, "json");
 			break;
-		case 'h': usage(stdout); exit(EXIT_OK);
-		default: usage(stderr); return EXIT_USAGE;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_OK);
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -125,15 +149,17 @@ static int parse(int argc, char **argv, struct opts *o)
 	}
 	if (o->cluster && (o->store || o->node)) {
 		fprintf(stderr, "ciliate connectivity test: give --cluster or --store/--node, not "
-			"both\n");
+				"both\n");
 		return EXIT_USAGE;
 	}
 	for (p = o->ns; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
 			break;
 	if (!*o->ns || *p || strlen(o->ns) > 40 || o->ns[0] == '-') {
-		fprintf(stderr, "ciliate connectivity test: --namespace \"%s\": lowercase letters, "
-			"digits and '-', at most 40\n", o->ns);
+		fprintf(stderr,
+			"ciliate connectivity test: --namespace \"%s\": lowercase letters, "
+			"digits and '-', at most 40\n",
+			o->ns);
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -152,8 +178,10 @@ static int select_tests(const struct opts *o, struct ct_test *t, size_t n)
 
 		positive |= o->tests[k][0] != '!';
 		if (regcomp(&re[k], pat, REG_EXTENDED | REG_NOSUB)) {
-			fprintf(stderr, "ciliate connectivity test: --test \"%s\": not a regular "
-				"expression\n", o->tests[k]);
+			fprintf(stderr,
+				"ciliate connectivity test: --test \"%s\": not a regular "
+				"expression\n",
+				o->tests[k]);
 			while (k--)
 				regfree(&re[k]);
 			return EXIT_USAGE;
@@ -196,8 +224,10 @@ static int pick_world(struct ct_ctx *c, const char *ip)
 		if (i == c->env.nexts) {
 			if (!ip)
 				return 0;
-			fprintf(stderr, "ciliate connectivity test: --external-target %s is not an "
-				"external host of cluster %s (its hosts:", ip, c->env.tag);
+			fprintf(stderr,
+				"ciliate connectivity test: --external-target %s is not an "
+				"external host of cluster %s (its hosts:",
+				ip, c->env.tag);
 			for (i = 0; i < c->env.nexts; i++)
 				fprintf(stderr, " %s", c->env.exts[i].ip);
 			fprintf(stderr, ")\n");
@@ -233,8 +263,10 @@ static int lock_run(const struct ct_ctx *c)
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		fprintf(stderr, "ciliate connectivity test: another run against cluster %s, "
-			"namespace %s, is in progress (%s is locked)\n", c->env.tag, c->ns, path);
+		fprintf(stderr,
+			"ciliate connectivity test: another run against cluster %s, "
+			"namespace %s, is in progress (%s is locked)\n",
+			c->env.tag, c->ns, path);
 		close(fd);
 		return -1;
 	}
@@ -254,7 +286,7 @@ static void unlock_run(const struct ct_ctx *c, int fd)
 static int run_test(int argc, char **argv)
 {
 	static struct ct_ctx c;
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	struct ct_test *tests;
 	struct opts o;
 	char err[1024];
@@ -296,7 +328,7 @@ static int run_test(int argc, char **argv)
 	/* whatever a killed earlier run left (processes, endpoints, namespaces, objects) */
 	if (ct_cleanup(&c, true)) {
 		fprintf(stderr, "ciliate connectivity test: could not remove an earlier run's "
-			"leftovers (above)\n");
+				"leftovers (above)\n");
 		rc = EXIT_FAILURE_;
 		goto out;
 	}
@@ -317,9 +349,11 @@ static int run_test(int argc, char **argv)
 	}
 	c.deploy_s = (double)(ct_now_ms() - t0) / 1000.0;
 	if (!setup_failed) {
-		fprintf(stderr, "🏃 [%s] Running %zu tests on cluster %s (%zu node(s)), external "
-			"target %s ...\n", c.ns, selected, c.env.tag,
-			c.single_node ? (size_t)1 : c.env.nnodes, c.world_ip[0] ? c.world_ip : "none");
+		fprintf(stderr,
+			"🏃 [%s] Running %zu tests on cluster %s (%zu node(s)), external "
+			"target %s ...\n",
+			c.ns, selected, c.env.tag, c.single_node ? (size_t)1 : c.env.nnodes,
+			c.world_ip[0] ? c.world_ip : "none");
 		for (i = 0, k = 0; i < n; i++) {
 			if (!tests[i].selected)
 				continue;

@@ -22,13 +22,13 @@
 int ct_encryption_check(struct ct_ctx *c, struct ct_action *a, size_t n);
 
 static struct ct_test TESTS[] = {
-	{ .name = "no-policies" },
-	{ .name = "no-policies-from-outside" },
-	{ .name = "all-ingress-deny" },
-	{ .name = "client-ingress" },
-	{ .name = "echo-ingress" },
-	{ .name = "pod-to-pod-encryption" },
-	{ .name = "no-unexpected-packet-drops" },
+	{.name = "no-policies"},
+	{.name = "no-policies-from-outside"},
+	{.name = "all-ingress-deny"},
+	{.name = "client-ingress"},
+	{.name = "echo-ingress"},
+	{.name = "pod-to-pod-encryption"},
+	{.name = "no-unexpected-packet-drops"},
 };
 
 size_t ct_tests(struct ct_test **out)
@@ -83,8 +83,8 @@ static const struct ct_pod *pod(const struct ct_ctx *c, enum ct_pod_id id)
 }
 
 /* A pod as an action's source. */
-static struct ct_action *from_pod(struct builder *b, enum ct_pod_id src, const char *to,
-				  int port, enum ct_expect expect)
+static struct ct_action *from_pod(struct builder *b, enum ct_pod_id src, const char *to, int port,
+				  enum ct_expect expect)
 {
 	const struct ct_pod *p = pod(b->c, src);
 	char name[200];
@@ -96,8 +96,7 @@ static struct ct_action *from_pod(struct builder *b, enum ct_pod_id src, const c
 }
 
 /* src to the echo (or client) pod dst: its own address, answered by it. */
-static void to_pod(struct builder *b, enum ct_pod_id src, enum ct_pod_id dst,
-		   enum ct_expect expect)
+static void to_pod(struct builder *b, enum ct_pod_id src, enum ct_pod_id dst, enum ct_expect expect)
 {
 	const struct ct_pod *d = pod(b->c, dst);
 	struct ct_action *a;
@@ -172,8 +171,12 @@ static void build_no_policies(struct builder *b)
 	for (i = 0; i < nodes_in_scope(c); i++) {
 		struct ct_action *a;
 
-		if (!c->env.nodes[i].ip[0])
+		if (!c->env.nodes[i].ip[0]) {
+			skip_scenario(b,
+				      "pod-to-host: the node's address is unknown (a real host's "
+				      "agent does not report it)");
 			continue;
+		}
 		a = from_pod(b, CT_CLIENT, c->env.nodes[i].ip, 0, CT_ALLOW);
 		if (a)
 			snprintf(a->dst, sizeof(a->dst), "node %s (%s)", c->env.nodes[i].name,
@@ -190,7 +193,8 @@ static void build_no_policies(struct builder *b)
 
 			if (!d)
 				continue;
-			snprintf(name, sizeof(name), "node %s (%s)", n->name, n->ip[0] ? n->ip : "-");
+			snprintf(name, sizeof(name), "node %s (%s)", n->name,
+				 n->ip[0] ? n->ip : "-");
 			a = add(b, n->netns, name, n->ip, d->ip, CT_ECHO_PORT, CT_ALLOW);
 			if (!a)
 				continue;
@@ -202,7 +206,7 @@ static void build_no_policies(struct builder *b)
 	scenario(b, "pod-to-world");
 	if (!c->world_ip[0]) {
 		skip_scenario(b, "pod-to-world: no --external-target (and no external host in "
-			      "the cluster)");
+				 "the cluster)");
 		return;
 	}
 	for (src = CT_CLIENT; src <= CT_CLIENT2; src++) {
@@ -235,7 +239,8 @@ static void build_from_outside(struct builder *b)
 
 			if (!be || !c->env.nodes[i].ip[0])
 				continue;
-			a = add(b, x->netns, name, x->ip, c->env.nodes[i].ip, s->node_port, CT_ALLOW);
+			a = add(b, x->netns, name, x->ip, c->env.nodes[i].ip, s->node_port,
+				CT_ALLOW);
 			if (!a)
 				continue;
 			snprintf(a->dst, sizeof(a->dst), "NodePort %s/%s on %s (%s:%d)", c->ns,
@@ -323,8 +328,8 @@ static const char *precondition(struct ct_ctx *c, struct ct_test *t, char *why, 
 		for (i = 0; i < c->env.nnodes; i++) {
 			json_t *r = ct_agent(&c->env.nodes[i], AGENT_OP_ENCRYPT_STATUS, NULL, 5000,
 					     err, sizeof(err));
-			const char *m = r ? json_string_value(json_object_get(r, "mode")) ?: "?"
-					  : "?";
+			const char *m =
+				r ? json_string_value(json_object_get(r, "mode")) ?: "?" : "?";
 
 			on |= r && strcmp(m, "disabled") && strcmp(m, "?");
 			snprintf(modes + strlen(modes), sizeof(modes) - strlen(modes), "%s%s: %s",
@@ -336,7 +341,8 @@ static const char *precondition(struct ct_ctx *c, struct ct_test *t, char *why, 
 		if (!on && !(getenv("CILIATE_CT_ENCRYPTION_CHECK") &&
 			     !strcmp(getenv("CILIATE_CT_ENCRYPTION_CHECK"), "force")))
 			return snprintf(why, size, "encryption is not enabled (encrypt status: %s)",
-					modes), why;
+					modes),
+			       why;
 	}
 	return NULL;
 }
@@ -348,10 +354,11 @@ static void run_drops(struct ct_ctx *c, struct ct_test *t)
 
 	n = ct_unexpected_drops(c, t->actions, CT_ACTIONS_MAX, &checked, &ignored, err,
 				sizeof(err));
-	snprintf(t->notes, sizeof(t->notes), "%zu drop event(s) in the agents' flows since the "
+	snprintf(t->notes, sizeof(t->notes),
+		 "%zu drop event(s) in the agents' flows since the "
 		 "tests began: %zu expected by the deny tests, %zu IPv6 (UNSUPPORTED_L3_PROTOCOL: "
-		 "the pod hooks are IPv4-only) ignored", checked,
-		 checked - ignored - n, ignored);
+		 "the pod hooks are IPv4-only) ignored",
+		 checked, checked - ignored - n, ignored);
 	t->nactions = n;
 	if (!n || err[0]) {
 		struct ct_action *a = &t->actions[t->nactions++];
@@ -368,7 +375,7 @@ static void run_drops(struct ct_ctx *c, struct ct_test *t)
 
 void ct_run_test(struct ct_ctx *c, struct ct_test *t)
 {
-	struct builder b = { .c = c, .t = t };
+	struct builder b = {.c = c, .t = t};
 	long long t0 = ct_now_ms();
 	const char *policy = policy_of(t->name);
 	char manifest[2048], file[128], why[512];

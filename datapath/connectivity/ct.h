@@ -23,22 +23,22 @@
 
 #include <jansson.h>
 
-#define CT_RUN_DIR	  "/run/ciliate/connectivity" /* per run: <tag>-<namespace>/ */
-#define CT_NETNS_PREFIX	  "cil-ct-"                   /* cil-ct-<tag>-<namespace>-<pod> */
-#define CT_DEFAULT_NS	  "cilium-test"
-#define CT_ECHO_PORT	  8080
-#define CT_NODES_MAX	  16
-#define CT_EXTS_MAX	  16
-#define CT_PODS_MAX	  4
-#define CT_ACTIONS_MAX	  64
-#define CT_PROBE_TIMEOUT_MS 1000 /* per attempt, as the simulator's probes */
-#define CT_SETTLE_MS	  10000  /* agents reaching the store's revision */
+#define CT_RUN_DIR	    "/run/ciliate/connectivity" /* per run: <tag>-<namespace>/ */
+#define CT_NETNS_PREFIX	    "cil-ct-"			/* cil-ct-<tag>-<namespace>-<pod> */
+#define CT_DEFAULT_NS	    "cilium-test"
+#define CT_ECHO_PORT	    8080
+#define CT_NODES_MAX	    16
+#define CT_EXTS_MAX	    16
+#define CT_PODS_MAX	    4
+#define CT_ACTIONS_MAX	    64
+#define CT_PROBE_TIMEOUT_MS 1000  /* per attempt, as the simulator's probes */
+#define CT_SETTLE_MS	    10000 /* agents reaching the store's revision */
 
 struct ct_node {
 	char name[128];
 	char netns[128]; /* "" on a real host: this process's namespace */
 	char ip[16];
-	char sock[300];	 /* the agent's API socket */
+	char sock[300]; /* the agent's API socket */
 };
 
 struct ct_ext {
@@ -68,7 +68,7 @@ struct ct_pod {
 	const char *labels; /* YAML flow mapping */
 	bool echo;
 	bool deployed;
-	size_t node;	 /* index into env.nodes */
+	size_t node; /* index into env.nodes */
 	char netns[128];
 	char ip[16];
 };
@@ -93,26 +93,26 @@ struct ct_ctx {
 	struct ct_svc svcs[2];
 	pid_t echo_pid;
 	unsigned long long echo_start;
-	uint64_t since[CT_NODES_MAX]; /* each agent's last flow seq before the tests */
-	volatile sig_atomic_t *stop;  /* set by SIGINT/SIGTERM */
-	json_t *expected_drops;	      /* tuples the deny actions were proven by */
+	uint64_t since[CT_NODES_MAX];	     /* each agent's last flow seq before the tests */
+	volatile sig_atomic_t *stop;	     /* set by SIGINT/SIGTERM */
+	json_t *expected_drops;		     /* tuples the deny actions were proven by */
 	double deploy_s, tests_s, cleanup_s; /* measured durations */
 };
 
 enum ct_expect { CT_ALLOW, CT_DENY };
 
 struct ct_action {
-	char name[96];	/* "pod-to-pod/curl-0" */
-	char src[200];	/* "cilium-test/client (10.244.0.10)" */
-	char dst[200];	/* "cilium-test/echo-same-node (10.244.0.11:8080)" */
+	char name[96]; /* "pod-to-pod/curl-0" */
+	char src[200]; /* "cilium-test/client (10.244.0.10)" */
+	char dst[200]; /* "cilium-test/echo-same-node (10.244.0.11:8080)" */
 	char netns[128];
 	char src_ip[16];
 	char to[16];
-	int port;	/* 0: ICMP */
+	int port; /* 0: ICMP */
 	bool http;
 	enum ct_expect expect;
-	char want[200];	       /* allow: the answer must name this ("ns/pod", ext name) */
-	char alt_dst[16];      /* deny to a service: the drop may name the backend instead */
+	char want[200];	  /* allow: the answer must name this ("ns/pod", ext name) */
+	char alt_dst[16]; /* deny to a service: the drop may name the backend instead */
 	int alt_port;
 	/* outcome */
 	bool pass;
@@ -127,8 +127,8 @@ struct ct_action {
 
 /* Fills env from the simulated cluster tag (or, tag NULL, this host's agent: node given,
  * or the only one under /run/ciliate in this network namespace). 0, or -1 with err set. */
-int ct_env_load(struct ct_env *env, const char *tag, const char *node, const char *store,
-		char *err, size_t errsize);
+int ct_env_load(struct ct_env *env, const char *tag, const char *node, const char *store, char *err,
+		size_t errsize);
 
 /* Asks an agent for op with request fields (req may be NULL: none; it is consumed): the
  * answer when "ok", else NULL with err set. */
@@ -155,8 +155,8 @@ int ct_cleanup(struct ct_ctx *c, bool quiet);
 
 /* Writes manifest text to the run dir as NAME.yaml and applies it (delete: deletes its
  * objects) with the CLI's own code; then waits for the agents. 0, or -1 with err set. */
-int ct_store_apply(struct ct_ctx *c, const char *name, const char *manifest, bool delete,
-		   char *err, size_t errsize);
+int ct_store_apply(struct ct_ctx *c, const char *name, const char *manifest, bool delete, char *err,
+		   size_t errsize);
 
 /* ---- probe.c ---- */
 

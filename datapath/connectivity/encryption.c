@@ -108,7 +108,7 @@ int ct_encryption_check(struct ct_ctx *c, struct ct_action *a, size_t n)
 	const struct ct_pod *echo = &c->pods[CT_ECHO_OTHER];
 	const struct ct_node *node = &c->env.nodes[cl->node];
 	char pcap_path[700], log[700], err[512], tail[400];
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 	long long deadline;
 	size_t i, m = 0;
 	pid_t pid;
@@ -135,8 +135,9 @@ int ct_encryption_check(struct ct_ctx *c, struct ct_action *a, size_t n)
 	snprintf(log, sizeof(log), "%s/tcpdump.log", c->run_dir);
 	unlink(log);
 	pid = netns_spawn(node->netns[0] ? node->netns : NULL,
-			  (char *const[]){ "/usr/bin/tcpdump", "--immediate-mode", "-Z", "root", "-i", "eth0", "-n", "-U", "-s", "4096",
-					   "-c", CAPTURE_MAX, "-w", pcap_path, NULL },
+			  (char *const[]){"/usr/bin/tcpdump", "--immediate-mode", "-Z", "root",
+					  "-i", "eth0", "-n", "-U", "-s", "4096", "-c", CAPTURE_MAX,
+					  "-w", pcap_path, NULL},
 			  log, &d);
 	if (pid < 0) {
 		for (i = 0; i < m; i++)
@@ -165,20 +166,22 @@ int ct_encryption_check(struct ct_ctx *c, struct ct_action *a, size_t n)
 		first = plaintext(pcap_path, &a[i], &total, err, sizeof(err));
 		a[i].pass = first == 0 && total > 0;
 		if (first == 0 && !total)
-			snprintf(a[i].reason, sizeof(a[i].reason), "cannot tell: nothing was "
-				 "captured on %s's eth0 during the probe (tcpdump: %.300s)", node->name,
-				 tail);
+			snprintf(a[i].reason, sizeof(a[i].reason),
+				 "cannot tell: nothing was "
+				 "captured on %s's eth0 during the probe (tcpdump: %.300s)",
+				 node->name, tail);
 		else if (first < 0)
 			snprintf(a[i].reason, sizeof(a[i].reason), "cannot tell: %s", err);
 		else if (first > 0)
 			snprintf(a[i].reason, sizeof(a[i].reason),
 				 "packet %ld of %ld captured on %s's eth0 carries this flow in "
-				 "plaintext", first, total, node->name);
+				 "plaintext",
+				 first, total, node->name);
 		else
 			snprintf(a[i].observed + strlen(a[i].observed),
 				 sizeof(a[i].observed) - strlen(a[i].observed),
-				 "; %ld packet(s) on %s's eth0, none of this flow in plaintext", total,
-				 node->name);
+				 "; %ld packet(s) on %s's eth0, none of this flow in plaintext",
+				 total, node->name);
 	}
 	unlink(pcap_path);
 	return (int)m;

@@ -109,7 +109,7 @@ static int load_sim(struct ct_env *env, const char *tag, char *err, size_t errsi
  * (a simulated node's agent does not: this host's CNI must never plumb for it here). */
 static bool agent_in_my_netns(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct stat mine, theirs;
@@ -157,8 +157,10 @@ static int load_host(struct ct_env *env, const char *node, const char *store, ch
 			if (access(sock, F_OK) || !agent_in_my_netns(sock))
 				continue;
 			if (env->nnodes) {
-				snprintf(err, errsize, "more than one agent runs in this network "
-					 "namespace (%s, %s): give --node NAME", n->name, de->d_name);
+				snprintf(err, errsize,
+					 "more than one agent runs in this network "
+					 "namespace (%s, %s): give --node NAME",
+					 n->name, de->d_name);
 				closedir(dh);
 				return -1;
 			}
@@ -169,15 +171,18 @@ static int load_host(struct ct_env *env, const char *node, const char *store, ch
 		if (dh)
 			closedir(dh);
 		if (!env->nnodes) {
-			snprintf(err, errsize, "no agent of this host (none of %s/*/%s runs in this "
+			snprintf(err, errsize,
+				 "no agent of this host (none of %s/*/%s runs in this "
 				 "network namespace); for a simulated cluster give --cluster TAG",
 				 AGENT_RUN_ROOT, AGENT_SOCK_NAME);
 			return -1;
 		}
 	}
 	if (!agent_in_my_netns(n->sock)) {
-		snprintf(err, errsize, "the agent at %s does not run in this network namespace "
-			 "(a simulated node's?): give --cluster TAG", n->sock);
+		snprintf(err, errsize,
+			 "the agent at %s does not run in this network namespace "
+			 "(a simulated node's?): give --cluster TAG",
+			 n->sock);
 		return -1;
 	}
 	st = ct_agent(n, AGENT_OP_STATUS, NULL, 5000, err, errsize);
@@ -191,8 +196,8 @@ static int load_host(struct ct_env *env, const char *node, const char *store, ch
 	return 0;
 }
 
-int ct_env_load(struct ct_env *env, const char *tag, const char *node, const char *store,
-		char *err, size_t errsize)
+int ct_env_load(struct ct_env *env, const char *tag, const char *node, const char *store, char *err,
+		size_t errsize)
 {
 	memset(env, 0, sizeof(*env));
 	bin_dir(env->bin_dir, sizeof(env->bin_dir));
@@ -203,7 +208,7 @@ int ct_settle(const struct ct_ctx *c, char *err, size_t errsize)
 {
 	long long deadline = ct_now_ms() + CT_SETTLE_MS;
 	struct store *st;
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 	int64_t rev = 0;
 	size_t i;
 
@@ -227,7 +232,8 @@ int ct_settle(const struct ct_ctx *c, char *err, size_t errsize)
 
 			if (s) {
 				json_t *rec = json_object_get(s, "reconcile");
-				const char *lerr = json_string_value(json_object_get(rec, "lastError"));
+				const char *lerr =
+					json_string_value(json_object_get(rec, "lastError"));
 
 				mrev = json_integer_value(json_object_get(s, "modelRevision"));
 				if (mrev >= rev) {
@@ -235,18 +241,22 @@ int ct_settle(const struct ct_ctx *c, char *err, size_t errsize)
 					break;
 				}
 				if (lerr && *lerr &&
-				    json_integer_value(json_object_get(rec, "lastErrorRevision")) >= rev) {
-					snprintf(err, errsize, "agent of %s failed to reconcile store "
-						 "revision %lld: %.400s", n->name, (long long)rev, lerr);
+				    json_integer_value(json_object_get(rec, "lastErrorRevision")) >=
+					    rev) {
+					snprintf(err, errsize,
+						 "agent of %s failed to reconcile store "
+						 "revision %lld: %.400s",
+						 n->name, (long long)rev, lerr);
 					json_decref(s);
 					return -1;
 				}
 				json_decref(s);
 			}
 			if (ct_now_ms() > deadline || (c->stop && *c->stop)) {
-				snprintf(err, errsize, "agent of %s has not reconciled store revision "
-					 "%lld within %d ms (model at %lld)", n->name, (long long)rev,
-					 CT_SETTLE_MS, (long long)mrev);
+				snprintf(err, errsize,
+					 "agent of %s has not reconciled store revision "
+					 "%lld within %d ms (model at %lld)",
+					 n->name, (long long)rev, CT_SETTLE_MS, (long long)mrev);
 				return -1;
 			}
 			usleep(10000);

@@ -69,8 +69,8 @@ static void drop_of(json_t *w, struct drop *d)
 	snprintf(d->saddr, sizeof(d->saddr), "%s", jstr(ip, "source"));
 	snprintf(d->daddr, sizeof(d->daddr), "%s", jstr(ip, "destination"));
 	d->ipv6 = !strcmp(jstr(ip, "ipVersion"), "IPv6") || strchr(d->saddr, ':');
-	d->verdict_only = json_integer_value(json_object_get(json_object_get(f, "event_type"),
-							     "type")) != 1;
+	d->verdict_only =
+		json_integer_value(json_object_get(json_object_get(f, "event_type"), "type")) != 1;
 	if ((x = json_object_get(l4, "TCP")))
 		d->proto = IPPROTO_TCP;
 	else if ((x = json_object_get(l4, "UDP")))
@@ -102,7 +102,8 @@ static void collect(const struct ct_ctx *c, struct drops *out)
 			snprintf(out->error, sizeof(out->error), "%s", err);
 			continue;
 		}
-		json_array_foreach(json_object_get(r, "flows"), k, w) {
+		json_array_foreach(json_object_get(r, "flows"), k, w)
+		{
 			struct drop *nv;
 
 			if (!json_object_get(w, "flow"))
@@ -160,9 +161,9 @@ static void remember(struct ct_ctx *c, const struct ct_action *a)
 			      json_pack("{s:s,s:s,s:i,s:s,s:i,s:o,s:i}", "action", a->name, "src",
 					a->src_ip, "proto", proto_of(a), "dst", a->to, "port",
 					a->port, "sports", ports, "alt_port", a->alt_port));
-	json_object_set_new(json_array_get(c->expected_drops,
-					   json_array_size(c->expected_drops) - 1),
-			    "alt_dst", json_string(a->alt_dst));
+	json_object_set_new(
+		json_array_get(c->expected_drops, json_array_size(c->expected_drops) - 1),
+		"alt_dst", json_string(a->alt_dst));
 }
 
 void ct_prove_denials(struct ct_ctx *c, struct ct_action *a, size_t n)
@@ -181,7 +182,8 @@ void ct_prove_denials(struct ct_ctx *c, struct ct_action *a, size_t n)
 			if (a[i].expect != CT_DENY || !a[i].pass || strstr(a[i].observed, "drop="))
 				continue;
 			for (k = 0; k < ds.n; k++) {
-				if (!matches(&ds.v[k], &a[i]) || strcmp(ds.v[k].reason, "POLICY_DENIED"))
+				if (!matches(&ds.v[k], &a[i]) ||
+				    strcmp(ds.v[k].reason, "POLICY_DENIED"))
 					continue;
 				if (!best || (best->verdict_only && !ds.v[k].verdict_only))
 					best = &ds.v[k];
@@ -212,8 +214,8 @@ void ct_prove_denials(struct ct_ctx *c, struct ct_action *a, size_t n)
 			snprintf(flow, sizeof(flow), "ICMP %s -> %s", a[i].src_ip, a[i].to);
 		snprintf(a[i].reason, sizeof(a[i].reason),
 			 "%s, but no POLICY_DENIED drop event of this flow (%s) in any agent's "
-			 "flows%s%s: a silent timeout proves no policy drop", a[i].observed, flow,
-			 ds.error[0] ? "; " : "", ds.error);
+			 "flows%s%s: a silent timeout proves no policy drop",
+			 a[i].observed, flow, ds.error[0] ? "; " : "", ds.error);
 	}
 }
 
@@ -222,17 +224,17 @@ static bool expected(const struct ct_ctx *c, const struct drop *d)
 	json_t *e, *p;
 	size_t i, k;
 
-	json_array_foreach(c->expected_drops, i, e) {
-		struct ct_action a = { 0 };
+	json_array_foreach(c->expected_drops, i, e)
+	{
+		struct ct_action a = {0};
 
 		snprintf(a.src_ip, sizeof(a.src_ip), "%s", jstr(e, "src"));
 		snprintf(a.to, sizeof(a.to), "%s", jstr(e, "dst"));
 		snprintf(a.alt_dst, sizeof(a.alt_dst), "%s", jstr(e, "alt_dst"));
 		a.port = (int)json_integer_value(json_object_get(e, "port"));
 		a.alt_port = (int)json_integer_value(json_object_get(e, "alt_port"));
-		json_array_foreach(json_object_get(e, "sports"), k, p)
-			if (a.nsports < 8)
-				a.sports[a.nsports++] = (uint16_t)json_integer_value(p);
+		json_array_foreach(json_object_get(e, "sports"), k, p) if (a.nsports < 8)
+			a.sports[a.nsports++] = (uint16_t)json_integer_value(p);
 		if (matches(d, &a))
 			return true;
 	}
@@ -251,7 +253,8 @@ size_t ct_unexpected_drops(struct ct_ctx *c, struct ct_action *a, size_t max, si
 	if (ds.error[0])
 		snprintf(err, errsize, "%s", ds.error);
 	else if (ds.overwritten)
-		snprintf(err, errsize, "%llu flow(s) were overwritten in the agents' flow buffers "
+		snprintf(err, errsize,
+			 "%llu flow(s) were overwritten in the agents' flow buffers "
 			 "before they were read: drops may be missing",
 			 (unsigned long long)ds.overwritten);
 	for (i = 0; i < ds.n; i++) {

@@ -10,13 +10,24 @@ static void xml_escaped(FILE *f, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&apos;", f); break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&apos;", f);
+			break;
 		default:
-			/* control characters other than tab and newline are not allowed in XML 1.0 */
+			/* control characters other than tab and newline are not allowed in XML 1.0
+			 */
 			if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n')
 				fputc('?', f);
 			else
@@ -43,26 +54,35 @@ int ct_junit_write(const char *path, const struct ct_test *t, size_t n, double t
 		failures += !t[i].skipped && t[i].nfailed;
 	}
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	fprintf(f, "<testsuites tests=\"%zu\" failures=\"%zu\" skipped=\"%zu\" errors=\"0\" "
-		"time=\"%.3f\">\n", tests, failures, skipped, total_s);
+	fprintf(f,
+		"<testsuites tests=\"%zu\" failures=\"%zu\" skipped=\"%zu\" errors=\"0\" "
+		"time=\"%.3f\">\n",
+		tests, failures, skipped, total_s);
 	fprintf(f, "  <testsuite name=\"connectivity test\" package=\"");
 	xml_escaped(f, ns);
-	fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" skipped=\"%zu\" errors=\"0\" "
-		"time=\"%.3f\">\n", tests, failures, skipped, total_s);
+	fprintf(f,
+		"\" tests=\"%zu\" failures=\"%zu\" skipped=\"%zu\" errors=\"0\" "
+		"time=\"%.3f\">\n",
+		tests, failures, skipped, total_s);
 	for (i = 0; i < n; i++) {
 		if (!t[i].selected)
 			continue;
 		fprintf(f, "    <testcase name=\"");
 		xml_escaped(f, t[i].name);
 		fprintf(f, "\" classname=\"connectivity test\" status=\"%s\" time=\"%.3f\">\n",
-			t[i].skipped ? "skipped" : t[i].nfailed ? "failed" : "passed", t[i].seconds);
+			t[i].skipped   ? "skipped"
+			: t[i].nfailed ? "failed"
+				       : "passed",
+			t[i].seconds);
 		if (t[i].skipped) {
 			fprintf(f, "      <skipped message=\"");
 			xml_escaped(f, t[i].skip_reason);
 			fprintf(f, "\"/>\n");
 		} else if (t[i].nfailed) {
-			fprintf(f, "      <failure message=\"%zu of %zu action(s) failed\" "
-				"type=\"failure\">", t[i].nfailed, t[i].nactions);
+			fprintf(f,
+				"      <failure message=\"%zu of %zu action(s) failed\" "
+				"type=\"failure\">",
+				t[i].nfailed, t[i].nactions);
 			if (t[i].error[0]) {
 				xml_escaped(f, t[i].error);
 				fputc('\n', f);

@@ -103,13 +103,14 @@ static void judge(struct ct_action *a, const char *out, int status)
 	json_t *reply = json_object_get(r, "reply");
 	char who[300];
 
-	a->ms = json_real_value(json_object_get(r, "latency_ms"));
+	a->ms = json_number_value(json_object_get(r, "latency_ms"));
 	if (json_object_get(r, "local_port") && a->nsports < 8)
 		a->sports[a->nsports++] =
 			(uint16_t)json_integer_value(json_object_get(r, "local_port"));
 	if (!r) {
 		a->pass = false;
-		snprintf(a->reason, sizeof(a->reason), "ciliate-probe gave no result (exit status %d)",
+		snprintf(a->reason, sizeof(a->reason),
+			 "ciliate-probe gave no result (exit status %d)",
 			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 		snprintf(a->observed, sizeof(a->observed), "no result");
 		return;
@@ -132,10 +133,13 @@ static void judge(struct ct_action *a, const char *out, int status)
 			a->pass = true;
 	} else {
 		if (!strcmp(result, "allow"))
-			snprintf(a->reason, sizeof(a->reason), "expected a policy drop, got an "
-				 "answer from %s", *who ? who : a->to);
+			snprintf(a->reason, sizeof(a->reason),
+				 "expected a policy drop, got an "
+				 "answer from %s",
+				 *who ? who : a->to);
 		else if (strcmp(error, "timeout"))
-			snprintf(a->reason, sizeof(a->reason), "%s: the packet was not dropped "
+			snprintf(a->reason, sizeof(a->reason),
+				 "%s: the packet was not dropped "
 				 "silently by the datapath (a refusal is no policy drop)",
 				 a->observed);
 		else

@@ -57,12 +57,12 @@ static json_t *json_report(const struct ct_ctx *c, struct ct_test *t, size_t n, 
 		for (k = 0; k < t[i].nactions; k++) {
 			const struct ct_action *a = &t[i].actions[k];
 
-			json_array_append_new(acts, json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:s}", "name",
-							      a->name, "from", a->src, "to", a->dst,
-							      "expect",
-							      a->expect == CT_DENY ? "deny" : "allow",
-							      "pass", a->pass, "observed", a->observed,
-							      "reason", a->reason));
+			json_array_append_new(
+				acts,
+				json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:s}", "name", a->name, "from",
+					  a->src, "to", a->dst, "expect",
+					  a->expect == CT_DENY ? "deny" : "allow", "pass", a->pass,
+					  "observed", a->observed, "reason", a->reason));
 		}
 		o = json_pack("{s:s,s:s,s:f,s:o}", "name", t[i].name, "result", result_of(&t[i]),
 			      "seconds", t[i].seconds, "actions", acts);
@@ -121,27 +121,35 @@ size_t ct_report_summary(const struct ct_ctx *c, struct ct_test *t, size_t n, bo
 			continue;
 		}
 		snprintf(acts, sizeof(acts), "%zu/%zu",
-			 t[i].nactions - (t[i].nfailed > t[i].nactions ? t[i].nactions : t[i].nfailed),
+			 t[i].nactions -
+				 (t[i].nfailed > t[i].nactions ? t[i].nactions : t[i].nfailed),
 			 t[i].nactions);
-		printf("  %-28s %-6s %-9s %.2fs\n", t[i].name, result_of(&t[i]), acts, t[i].seconds);
+		printf("  %-28s %-6s %-9s %.2fs\n", t[i].name, result_of(&t[i]), acts,
+		       t[i].seconds);
 	}
 	printf("  (deploy %.1fs, tests %.1fs, cleanup %.1fs)\n", c->deploy_s, c->tests_s,
 	       c->cleanup_s);
 	if (interrupted && !failed) {
-		printf("⚠️  [%s] Interrupted after %zu tests (%zu actions): the remaining tests did "
-		       "not run; everything the suite made was removed.\n", c->ns, ran, actions);
+		printf("⚠️  [%s] Interrupted after %zu tests (%zu actions): the remaining tests "
+		       "did "
+		       "not run; everything the suite made was removed.\n",
+		       c->ns, ran, actions);
 		return 1;
 	}
 	if (interrupted)
-		printf("⚠️  [%s] Interrupted: the remaining tests did not run; everything the suite "
-		       "made was removed.\n", c->ns);
+		printf("⚠️  [%s] Interrupted: the remaining tests did not run; everything the "
+		       "suite "
+		       "made was removed.\n",
+		       c->ns);
 	if (!failed && !interrupted) {
 		printf("✅ [%s] All %zu tests (%zu actions) successful, %zu tests skipped, %zu "
-		       "scenarios skipped.\n", c->ns, ran, actions, skipped, sc_skipped);
+		       "scenarios skipped.\n",
+		       c->ns, ran, actions, skipped, sc_skipped);
 		return 0;
 	}
 	printf("❌ [%s] %zu/%zu tests failed (%zu/%zu actions), %zu tests skipped, %zu scenarios "
-	       "skipped:\n", c->ns, failed, ran, afailed, actions, skipped, sc_skipped);
+	       "skipped:\n",
+	       c->ns, failed, ran, afailed, actions, skipped, sc_skipped);
 	for (i = 0; i < n; i++) {
 		if (!t[i].selected || t[i].skipped || !t[i].nfailed)
 			continue;

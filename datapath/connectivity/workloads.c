@@ -33,10 +33,10 @@ static const struct {
 	const char *labels;
 	bool echo;
 } POD_DEFS[CT_PODS_MAX] = {
-	[CT_CLIENT] = { "client", "{kind: client, name: client}", false },
-	[CT_CLIENT2] = { "client2", "{kind: client, name: client2, other: client}", false },
-	[CT_ECHO_SAME] = { "echo-same-node", "{kind: echo, name: echo-same-node}", true },
-	[CT_ECHO_OTHER] = { "echo-other-node", "{kind: echo, name: echo-other-node}", true },
+	[CT_CLIENT] = {"client", "{kind: client, name: client}", false},
+	[CT_CLIENT2] = {"client2", "{kind: client, name: client2, other: client}", false},
+	[CT_ECHO_SAME] = {"echo-same-node", "{kind: echo, name: echo-same-node}", true},
+	[CT_ECHO_OTHER] = {"echo-other-node", "{kind: echo, name: echo-other-node}", true},
 };
 
 static int write_file(const char *path, const char *text, char *err, size_t errsize)
@@ -71,8 +71,8 @@ static void read_tail(const char *path, char *out, size_t size)
 	fclose(f);
 }
 
-int ct_store_apply(struct ct_ctx *c, const char *name, const char *manifest, bool delete,
-		   char *err, size_t errsize)
+int ct_store_apply(struct ct_ctx *c, const char *name, const char *manifest, bool delete, char *err,
+		   size_t errsize)
 {
 	char path[700], log[700], msg[600];
 	int status = 0;
@@ -89,8 +89,9 @@ int ct_store_apply(struct ct_ctx *c, const char *name, const char *manifest, boo
 		return -1;
 	}
 	if (pid == 0) { /* the CLI's own apply/delete, its output kept aside */
-		char *argv[] = { delete ? "delete" : "apply", "-f", path, "--store", c->env.store,
-				 delete ? "--ignore-not-found" : NULL, NULL };
+		char *argv[] = {
+			delete ? "delete" : "apply",	      "-f", path, "--store", c->env.store,
+			delete ? "--ignore-not-found" : NULL, NULL};
 		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
 		if (fd >= 0) {
@@ -131,24 +132,26 @@ static int workloads_manifest(const struct ct_ctx *c, char *buf, size_t size)
 {
 	size_t len = 0, i;
 
-#define OUT(...)                                                                            \
-	do {                                                                                \
-		int w = snprintf(buf + len, size - len, __VA_ARGS__);                       \
-		if (w < 0 || (size_t)w >= size - len)                                       \
-			return -1;                                                          \
-		len += (size_t)w;                                                           \
+#define OUT(...)                                                      \
+	do {                                                          \
+		int w = snprintf(buf + len, size - len, __VA_ARGS__); \
+		if (w < 0 || (size_t)w >= size - len)                 \
+			return -1;                                    \
+		len += (size_t)w;                                     \
 	} while (0)
 	OUT("# ciliate connectivity test: its workloads (removed when the suite ends)\n"
-	    "apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n", c->ns);
+	    "apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n",
+	    c->ns);
 	for (i = 0; i < CT_PODS_MAX; i++) {
 		const struct ct_pod *p = &c->pods[i];
 
 		if (!p->name)
 			continue;
-		OUT("---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s, labels: %s}\n"
+		OUT("---\napiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s, labels: "
+		    "%s}\n"
 		    "spec:\n  nodeName: %s\n  containers:\n  - name: %s\n    image: %s\n",
-		    p->name, c->ns, p->labels, c->env.nodes[p->node].name, p->echo ? "echo" : "client",
-		    p->echo ? "ciliate-echo" : "ciliate-probe");
+		    p->name, c->ns, p->labels, c->env.nodes[p->node].name,
+		    p->echo ? "echo" : "client", p->echo ? "ciliate-echo" : "ciliate-probe");
 		if (p->echo)
 			OUT("    ports: [{name: http, containerPort: %d, protocol: TCP}]\n",
 			    CT_ECHO_PORT);
@@ -169,8 +172,8 @@ static int workloads_manifest(const struct ct_ctx *c, char *buf, size_t size)
 static int read_service(const struct ct_ctx *c, struct ct_svc *s, char *err, size_t errsize)
 {
 	struct store *st;
-	struct store_kv kv = { 0 };
-	struct diag d = { { 0 } };
+	struct store_kv kv = {0};
+	struct diag d = {{0}};
 	char key[512];
 	json_t *o, *spec;
 	int rc = -1;
@@ -217,7 +220,8 @@ static int host_cni(const struct kubelet_pod *kp, const char *command, struct di
 	snprintf(bin, sizeof(bin), "%s/ciliate-cni", kp->cni_dir);
 	snprintf(conf, sizeof(conf),
 		 "{\"cniVersion\":\"1.1.0\",\"name\":\"ciliate\",\"type\":\"ciliate-cni\","
-		 "\"agentSocket\":\"%s\"}", kp->agent_sock);
+		 "\"agentSocket\":\"%s\"}",
+		 kp->agent_sock);
 	snprintf(e_cmd, sizeof(e_cmd), "CNI_COMMAND=%s", command);
 	snprintf(e_id, sizeof(e_id), "CNI_CONTAINERID=sim-%s", h);
 	snprintf(e_netns, sizeof(e_netns), "CNI_NETNS=" NETNS_RUN_DIR "/%s", kp->netns);
@@ -227,9 +231,9 @@ static int host_cni(const struct kubelet_pod *kp, const char *command, struct di
 	snprintf(e_syspath, sizeof(e_syspath), "PATH=%s",
 		 path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 	return sys_runv_in(NULL,
-			   (char *const[]){ e_cmd, e_id, e_netns, "CNI_IFNAME=eth0", e_args, e_path,
-					    e_syspath, NULL },
-			   conf, (char *const[]){ bin, NULL }, d);
+			   (char *const[]){e_cmd, e_id, e_netns, "CNI_IFNAME=eth0", e_args, e_path,
+					   e_syspath, NULL},
+			   conf, (char *const[]){bin, NULL}, d);
 }
 
 static int host_add_pod(const struct kubelet_pod *kp, struct diag *d)
@@ -241,7 +245,7 @@ static int host_add_pod(const struct kubelet_pod *kp, struct diag *d)
 	if (!err)
 		err = netns_link_up(kp->netns, "lo", d);
 	if (err) {
-		char *names[1] = { (char *)kp->netns };
+		char *names[1] = {(char *)kp->netns};
 
 		diag_prefix(d, "pod %s (ciliate-cni)", kp->id);
 		host_cni(kp, "DEL", NULL);
@@ -254,7 +258,7 @@ static int plumb_pod(struct ct_ctx *c, struct ct_pod *p, char *err, size_t errsi
 {
 	const struct ct_node *n = &c->env.nodes[p->node];
 	struct kubelet_pod kp;
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 	char id[300], h[9], cid[16];
 	uint32_t ip = 0;
 	json_t *resp;
@@ -286,7 +290,7 @@ static int plumb_pod(struct ct_ctx *c, struct ct_pod *p, char *err, size_t errsi
 static int start_echo(struct ct_ctx *c, char *err, size_t errsize)
 {
 	char sites[4096] = "", path[700], pidfile[700], log[700], bin[4200];
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 	long long deadline;
 	size_t i, len = 0;
 	pid_t pid;
@@ -296,10 +300,11 @@ static int start_echo(struct ct_ctx *c, char *err, size_t errsize)
 
 		if (!p->name || !p->echo || !p->deployed)
 			continue;
-		len += (size_t)snprintf(sites + len, sizeof(sites) - len,
-					"--netns %s/%s --pod %s --namespace %s --node %s --port %d\n",
-					NETNS_RUN_DIR, p->netns, p->name, c->ns,
-					c->env.nodes[p->node].name, CT_ECHO_PORT);
+		len += (size_t)snprintf(
+			sites + len, sizeof(sites) - len,
+			"--netns %s/%s --pod %s --namespace %s --node %s --port %d\n",
+			NETNS_RUN_DIR, p->netns, p->name, c->ns, c->env.nodes[p->node].name,
+			CT_ECHO_PORT);
 	}
 	snprintf(path, sizeof(path), "%s/echo.sites", c->run_dir);
 	snprintf(pidfile, sizeof(pidfile), "%s/echo.pid", c->run_dir);
@@ -309,9 +314,10 @@ static int start_echo(struct ct_ctx *c, char *err, size_t errsize)
 	if (write_file(path, sites, err, errsize))
 		return -1;
 	/* inside the client's namespace: a leftover is found there by the next run */
-	pid = netns_spawn(c->pods[CT_CLIENT].netns,
-			  (char *const[]){ bin, "--sites", path, "--pidfile", pidfile, "--quiet",
-					   NULL }, log, &d);
+	pid = netns_spawn(
+		c->pods[CT_CLIENT].netns,
+		(char *const[]){bin, "--sites", path, "--pidfile", pidfile, "--quiet", NULL}, log,
+		&d);
 	if (pid < 0) {
 		snprintf(err, errsize, "%s", d.msg);
 		return -1;
@@ -352,12 +358,13 @@ int ct_deploy(struct ct_ctx *c, char *err, size_t errsize)
 		c->pods[i].echo = POD_DEFS[i].echo;
 		c->pods[i].node = i == CT_ECHO_OTHER ? 1 : 0;
 	}
-	c->svcs[0] = (struct ct_svc){ .name = "echo-same-node", .pod = CT_ECHO_SAME };
+	c->svcs[0] = (struct ct_svc){.name = "echo-same-node", .pod = CT_ECHO_SAME};
 	if (c->pods[CT_ECHO_OTHER].name)
-		c->svcs[1] = (struct ct_svc){ .name = "echo-other-node", .pod = CT_ECHO_OTHER };
-	fprintf(stderr, "✨ [%s] Deploying %s namespace, client, client2, echo-same-node%s pods "
-		"and their services on %s...\n", c->env.tag, c->ns,
-		c->pods[CT_ECHO_OTHER].name ? ", echo-other-node" : "",
+		c->svcs[1] = (struct ct_svc){.name = "echo-other-node", .pod = CT_ECHO_OTHER};
+	fprintf(stderr,
+		"✨ [%s] Deploying %s namespace, client, client2, echo-same-node%s pods "
+		"and their services on %s...\n",
+		c->env.tag, c->ns, c->pods[CT_ECHO_OTHER].name ? ", echo-other-node" : "",
 		c->env.nodes[0].name);
 	if (workloads_manifest(c, manifest, sizeof(manifest))) {
 		snprintf(err, errsize, "workload manifest too long");
@@ -381,9 +388,10 @@ int ct_deploy(struct ct_ctx *c, char *err, size_t errsize)
 	t3 = ct_now_ms();
 	if (ct_settle(c, err, errsize))
 		return -1;
-	fprintf(stderr, "⌛ [%s] Objects stored and in force %.2fs, pods plumbed by ciliate-cni "
-		"%.2fs, echo servers listening %.2fs, agents reconciled %.2fs\n", c->env.tag,
-		(t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (t3 - t2) / 1000.0,
+	fprintf(stderr,
+		"⌛ [%s] Objects stored and in force %.2fs, pods plumbed by ciliate-cni "
+		"%.2fs, echo servers listening %.2fs, agents reconciled %.2fs\n",
+		c->env.tag, (t1 - t0) / 1000.0, (t2 - t1) / 1000.0, (t3 - t2) / 1000.0,
 		(ct_now_ms() - t3) / 1000.0);
 	for (i = 0; i < 2; i++)
 		if (c->svcs[i].name && read_service(c, &c->svcs[i], err, errsize))
@@ -395,7 +403,7 @@ int ct_deploy(struct ct_ctx *c, char *err, size_t errsize)
 
 static bool is_ours(pid_t pid)
 {
-	static const char *const names[] = { "ciliate-echo", "ciliate-probe", "tcpdump" };
+	static const char *const names[] = {"ciliate-echo", "ciliate-probe", "tcpdump"};
 	char path[64], comm[64] = "";
 	size_t i;
 	FILE *f;
@@ -429,9 +437,10 @@ static int stop_processes(struct ct_ctx *c, char **names, size_t n)
 			if (is_ours(pids[i].pid))
 				kill(pids[i].pid, SIGTERM);
 			else
-				fprintf(stderr, "ciliate connectivity test: leaving pid %d in %s "
-					"alone (not started by the suite)\n", (int)pids[i].pid,
-					names[pids[i].ns]);
+				fprintf(stderr,
+					"ciliate connectivity test: leaving pid %d in %s "
+					"alone (not started by the suite)\n",
+					(int)pids[i].pid, names[pids[i].ns]);
 		}
 	}
 	for (deadline = ct_now_ms() + 2000;; usleep(20000)) {
@@ -476,24 +485,28 @@ static int release_endpoints(struct ct_ctx *c)
 	snprintf(prefix, sizeof(prefix), "%s/", c->ns);
 	for (i = 0; i < c->env.nnodes; i++) {
 		const struct ct_node *n = &c->env.nodes[i];
-		json_t *resp = ct_agent(n, AGENT_OP_ENDPOINT_LIST, NULL, 5000, err, sizeof(err)), *ep;
+		json_t *resp = ct_agent(n, AGENT_OP_ENDPOINT_LIST, NULL, 5000, err, sizeof(err)),
+		       *ep;
 
 		if (!resp) {
 			fprintf(stderr, "ciliate connectivity test: cleanup: %s\n", err);
 			rc = -1;
 			continue;
 		}
-		json_array_foreach(json_object_get(resp, "endpoints"), k, ep) {
+		json_array_foreach(json_object_get(resp, "endpoints"), k, ep)
+		{
 			const char *pod = json_string_value(json_object_get(ep, "pod")) ?: "";
 			struct kubelet_pod kp;
-			struct diag d = { { 0 } };
+			struct diag d = {{0}};
 
 			if (strncmp(pod, prefix, strlen(prefix)))
 				continue;
 			kubelet_of(c, n, pod + strlen(prefix), 0, &kp);
 			if (n->netns[0] ? kubelet_cni_del(&kp, &d) : host_cni(&kp, "DEL", &d)) {
-				fprintf(stderr, "ciliate connectivity test: cleanup: CNI DEL of %s on "
-					"%s: %s\n", pod, n->name, d.msg);
+				fprintf(stderr,
+					"ciliate connectivity test: cleanup: CNI DEL of %s on "
+					"%s: %s\n",
+					pod, n->name, d.msg);
 				rc = -1;
 			}
 		}
@@ -516,8 +529,8 @@ static int release_endpoints(struct ct_ctx *c)
  * whose source annotation is a manifest of the suite's run directory. */
 static int delete_objects(struct ct_ctx *c)
 {
-	struct store_list l = { 0 };
-	struct diag d = { { 0 } };
+	struct store_list l = {0};
+	struct diag d = {{0}};
 	char *refs = NULL, err[800], srcpfx[300];
 	size_t i, nrefs = 0;
 	struct store *st;
@@ -542,7 +555,8 @@ static int delete_objects(struct ct_ctx *c)
 
 		if (sscanf(l.items[i].key, "/ciliate/objects/%127[^/]/%255[^/]/%255s", kind, ns,
 			   name) != 3) {
-			if (sscanf(l.items[i].key, "/ciliate/objects/%127[^/]//%255s", kind, name) != 2)
+			if (sscanf(l.items[i].key, "/ciliate/objects/%127[^/]//%255s", kind,
+				   name) != 2)
 				continue;
 			ns[0] = '\0';
 		}
@@ -595,13 +609,15 @@ int ct_cleanup(struct ct_ctx *c, bool quiet)
 {
 	char **names = NULL;
 	size_t n = 0;
-	struct diag d = { { 0 } };
+	struct diag d = {{0}};
 	int rc = 0;
 
 	c->stop = NULL; /* runs to the end, also after Ctrl-C (each step is bounded) */
 	if (!quiet)
-		fprintf(stderr, "🧹 [%s] Removing the %s namespace, its pods, services and "
-			"policies...\n", c->env.tag, c->ns);
+		fprintf(stderr,
+			"🧹 [%s] Removing the %s namespace, its pods, services and "
+			"policies...\n",
+			c->env.tag, c->ns);
 	if (netns_list(c->netns_prefix, &names, &n))
 		n = 0;
 	rc |= stop_processes(c, names, n);
