@@ -42,6 +42,7 @@ sed "s/name: ct-suite}/name: $tag}/" scenarios/connectivity-test/two-nodes.yaml 
 snap() { { ip -o link; ip -o addr; ip route; } 2>/dev/null | sed 's/ link-netnsid [0-9]*//'; }
 cleanup() {
 	"$SIM" down "$tag" >/dev/null 2>&1
+	[ -n "${wtag:-}" ] && "$SIM" down "$wtag" >/dev/null 2>&1
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -231,6 +232,28 @@ check "--test selecting nothing is a usage error (exit 2)" [ "$rc" -eq 2 ]
 rc=$?
 why="exit $rc"
 check "--external-target outside the simulation is refused (exit 2)" [ "$rc" -eq 2 ]
+
+# 10. pod-to-pod-encryption passing on a WireGuard cluster (wireguard-go needs /dev/net/tun)
+if [ -c /dev/net/tun ]; then
+	wtag=cw$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+	sed "s/name: ct-wg}/name: $wtag}/" scenarios/connectivity-test/wireguard.yaml >"$tmp/wg.yaml"
+	if "$SIM" up "$tmp/wg.yaml" >"$tmp/wgup.out" 2>&1; then
+		"$CLI" connectivity test --cluster "$wtag" --test encryption -o json \
+			>"$tmp/wg.json" 2>"$tmp/wg.err"
+		rc=$?
+		why="exit $rc; $(jq -c '[.tests[].actions[] | [.pass, .observed, .reason]]' "$tmp/wg.json" 2>/dev/null | cut -c1-300)"
+		check "pod-to-pod-encryption passes on a WireGuard cluster (packets captured, none in plaintext)" \
+			eval "[ $rc -eq 0 ] && [ \"\$(jq '[.tests[].actions[] | select(.pass and (.observed | test(\"[1-9][0-9]* packet\\\\(s\\\\) on node-1.s eth0, none of this flow in plaintext\")))] | length' '$tmp/wg.json')\" = 2 ]"
+		left=$(ip netns list | grep -c "^cil-ct-$wtag-")
+		why="$left namespace(s)"
+		check "WireGuard cluster: nothing left behind" [ "$left" -eq 0 ]
+	else
+		fail "ciliate-sim up (WireGuard)" "$(tail -3 "$tmp/wgup.out")"
+	fi
+	"$SIM" down "$wtag" >/dev/null 2>&1
+else
+	echo "SKIP - pod-to-pod-encryption on a WireGuard cluster: no /dev/net/tun for wireguard-go (tests/encryption skips too)"
+fi
 
 snap >"$tmp/root.after"
 why=$(diff "$tmp/root.before" "$tmp/root.after" | head -5)
