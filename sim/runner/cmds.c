@@ -381,7 +381,7 @@ out:
 	scenario_free(s);
 }
 
-#define RUN_USAGE "usage: ciliate-sim run FILE... [--report FILE.json] [--flows FILE.jsonl] [--html FILE.html] [--no-datapath] [--routing tunnel|native] [--store etcd://HOST:PORT[,...]]\n"
+#define RUN_USAGE "usage: ciliate-sim run FILE... [-r|--report FILE.json] [--flows FILE.jsonl] [--html FILE.html] [--no-datapath] [--routing tunnel|native] [--store etcd://HOST:PORT[,...]]\n"
 
 /* --flows (JSON lines, as `ciliate observe -o json`) and --html (the flow page) of the run. */
 static int write_flow_log(const char *flows, const char *html)
