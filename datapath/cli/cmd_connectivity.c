@@ -245,6 +245,21 @@ static int pick_world(struct ct_ctx *c, const char *ip)
 	return 0;
 }
 
+/* --cleanup of a cluster that is gone (no state file): what is left can only be found by
+ * name (namespaces, the processes in them, the run directory). False for a bad tag. */
+static bool gone_cluster(struct ct_env *env, const char *tag)
+{
+	const char *t;
+
+	for (t = tag; *t; t++)
+		if (!((*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9')))
+			return false;
+	memset(env, 0, sizeof(*env));
+	env->sim = true;
+	snprintf(env->tag, sizeof(env->tag), "%.60s", tag);
+	return *tag != '\0';
+}
+
 /* One run per cluster and namespace at a time: a second one would take the first one's
  * workloads for leftovers. Returns the held lock's fd, or -1 (reason printed). */
 static int lock_run(const struct ct_ctx *c)
@@ -304,8 +319,13 @@ static int run_test(int argc, char **argv)
 		return rc;
 	memset(&c, 0, sizeof(c));
 	if (ct_env_load(&c.env, o.cluster, o.node, o.store, err, sizeof(err))) {
-		fprintf(stderr, "ciliate connectivity test: %s\n", err);
-		return EXIT_FAILURE_;
+		if (!o.cleanup_only || !o.cluster || !gone_cluster(&c.env, o.cluster)) {
+			fprintf(stderr, "ciliate connectivity test: %s\n", err);
+			return EXIT_FAILURE_;
+		}
+		fprintf(stderr, "ciliate connectivity test: %s\nciliate connectivity test: "
+			"removing the suite's namespaces and processes of cluster %s by name\n",
+			err, o.cluster);
 	}
 	c.ns = o.ns;
 	c.single_node = o.single_node || c.env.nnodes < 2;

@@ -536,6 +536,8 @@ static int delete_objects(struct ct_ctx *c)
 	struct store *st;
 	int rc = 0;
 
+	if (!c->env.store[0]) /* the cluster is gone, with its store */
+		return 0;
 	if (store_open(c->env.store, &st, &d)) {
 		fprintf(stderr, "ciliate connectivity test: cleanup: store: %s\n", d.msg);
 		return -1;

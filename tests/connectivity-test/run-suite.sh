@@ -255,6 +255,28 @@ else
 	echo "SKIP - pod-to-pod-encryption on a WireGuard cluster: no /dev/net/tun for wireguard-go (tests/encryption skips too)"
 fi
 
+# 11. a killed run, then the cluster taken down under it: --cleanup still finds the suite's
+# namespaces and processes by name (the store went with the cluster)
+"$CLI" connectivity test --cluster "$tag" >/dev/null 2>"$tmp/gone.err" &
+pid=$!
+for _ in $(seq 1 300); do
+	grep -q 'Test \[no-policies\]' "$tmp/gone.err" 2>/dev/null && break
+	sleep 0.1
+done
+exec 3>&2 2>/dev/null
+kill -KILL "$pid"
+wait "$pid"
+exec 2>&3 3>&-
+"$SIM" down "$tag" >/dev/null 2>&1
+left=$(ip netns list | grep -c "^cil-ct-$tag-")
+"$CLI" connectivity test --cluster "$tag" --cleanup >"$tmp/gone.out" 2>&1
+rc=$?
+now=$(ip netns list | grep -c "^cil-ct-$tag-")
+procs=$(pgrep -fc "/run/ciliate/connectivity/$tag-" || true)
+why="exit $rc, namespaces $left -> $now, processes $procs: $(tail -1 "$tmp/gone.out")"
+check "--cleanup after the cluster is gone removes a killed run's namespaces and processes" \
+	eval "[ $rc -eq 0 ] && [ $left -gt 0 ] && [ $now -eq 0 ] && [ $procs -eq 0 ] && ! ls -d /run/ciliate/connectivity/$tag-* >/dev/null 2>&1"
+
 snap >"$tmp/root.after"
 why=$(diff "$tmp/root.before" "$tmp/root.after" | head -5)
 check "the root network namespace is untouched (links, addresses, routes)" [ -z "$why" ]
