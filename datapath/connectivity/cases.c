@@ -349,16 +349,18 @@ static const char *precondition(struct ct_ctx *c, struct ct_test *t, char *why, 
 
 static void run_drops(struct ct_ctx *c, struct ct_test *t)
 {
-	size_t checked, ignored, n;
+	size_t checked, expected, ignored, n;
 	char err[600];
 
-	n = ct_unexpected_drops(c, t->actions, CT_ACTIONS_MAX, &checked, &ignored, err,
-				sizeof(err));
+	/* one slot stays free for the summary action below */
+	n = ct_unexpected_drops(c, t->actions, CT_ACTIONS_MAX - 1, &checked, &expected, &ignored,
+				err, sizeof(err));
 	snprintf(t->notes, sizeof(t->notes),
-		 "%zu drop event(s) in the agents' flows since the "
-		 "tests began: %zu expected by the deny tests, %zu IPv6 (UNSUPPORTED_L3_PROTOCOL: "
-		 "the pod hooks are IPv4-only) ignored",
-		 checked, checked - ignored - n, ignored);
+		 "%zu drop event(s) in the agents' flows since the tests began: %zu expected by "
+		 "the deny tests, %zu IPv6 (UNSUPPORTED_L3_PROTOCOL: the pod hooks are IPv4-only) "
+		 "ignored, %zu unexpected%s",
+		 checked, expected, ignored, checked - expected - ignored,
+		 checked - expected - ignored > n ? " (the first ones listed)" : "");
 	t->nactions = n;
 	if (!n || err[0]) {
 		struct ct_action *a = &t->actions[t->nactions++];

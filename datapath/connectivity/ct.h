@@ -173,11 +173,13 @@ int ct_flows_mark(struct ct_ctx *c, char *err, size_t errsize);
  * flows since ctx->since (waiting up to 2 s for late events) and records it as expected. */
 void ct_prove_denials(struct ct_ctx *c, struct ct_action *a, size_t n);
 
-/* no-unexpected-packet-drops: every drop in the agents' flows since ctx->since that no deny
- * action expected. Fills one action per finding (at most max), returns how many; *ignored
- * counts IPv6 drops of the IPv4-only datapath (neighbour discovery of new links). */
+/* no-unexpected-packet-drops: every drop event in the agents' flows since ctx->since that no
+ * deny action expected. Fills one action per finding (at most max) and returns how many;
+ * *checked counts the drop events, *expected_n those the deny actions expected, *ignored the
+ * IPv6 drops of the IPv4-only datapath (neighbour discovery of new links); the rest are
+ * unexpected. err gets why drops may be missing (an agent not answering, flows overwritten). */
 size_t ct_unexpected_drops(struct ct_ctx *c, struct ct_action *a, size_t max, size_t *checked,
-			   size_t *ignored, char *err, size_t errsize);
+			   size_t *expected_n, size_t *ignored, char *err, size_t errsize);
 
 /* ---- cases.c / report.c / junit.c ---- */
 

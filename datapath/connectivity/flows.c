@@ -242,12 +242,12 @@ static bool expected(const struct ct_ctx *c, const struct drop *d)
 }
 
 size_t ct_unexpected_drops(struct ct_ctx *c, struct ct_action *a, size_t max, size_t *checked,
-			   size_t *ignored, char *err, size_t errsize)
+			   size_t *expected_n, size_t *ignored, char *err, size_t errsize)
 {
 	struct drops ds;
 	size_t i, n = 0;
 
-	*checked = *ignored = 0;
+	*checked = *expected_n = *ignored = 0;
 	err[0] = '\0';
 	collect(c, &ds);
 	if (ds.error[0])
@@ -263,8 +263,10 @@ size_t ct_unexpected_drops(struct ct_ctx *c, struct ct_action *a, size_t max, si
 		if (d->verdict_only) /* a denying verdict comes with its drop event */
 			continue;
 		(*checked)++;
-		if (expected(c, d))
+		if (expected(c, d)) {
+			(*expected_n)++;
 			continue;
+		}
 		if (d->ipv6 && !strcmp(d->reason, "UNSUPPORTED_L3_PROTOCOL")) {
 			(*ignored)++; /* IPv4-only pod hooks: the new links' IPv6 ND/MLD */
 			continue;
