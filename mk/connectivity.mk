@@ -11,3 +11,9 @@ $(CT_OBJS): CFLAGS += -Isim
 
 $(BUILD)/bin/ciliate: $(CT_OBJS) $(BUILD)/obj/sim/kubelet.o $(BUILD)/obj/sim/netns.o
 $(BUILD)/bin/ciliate: LDLIBS := $(LIB) $(LDLIBS)
+
+# unit test of the JUnit writer (its object only)
+$(BUILD)/tests/test_connectivity_junit: $(BUILD)/obj/tests/unit/test_connectivity_junit.o \
+		$(BUILD)/obj/datapath/connectivity/junit.o $(TESTLIB_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TEST_LIBS)

@@ -95,7 +95,7 @@ int ct_junit_write(const char *path, const struct ct_test *t, size_t n, double t
 				xml_escaped(f, a->name);
 				fputs(": ", f);
 				xml_escaped(f, a->src);
-				fputs(" -> ", f);
+				xml_escaped(f, " -> ");
 				xml_escaped(f, a->dst);
 				fputs(": ", f);
 				xml_escaped(f, a->reason[0] ? a->reason : a->observed);
