@@ -56,6 +56,7 @@ struct agent_store_health {
 	uint64_t probes, failures, recoveries;
 	char last_error[1100];
 	char *status_text; /* to write (NULL: nothing new) */
+	bool status_new;   /* handed over since the thread last looked: write without waiting */
 	/* the loop's side (main thread only) */
 	char *published; /* the last text handed over, to hand over only changes */
 	int64_t published_ids_rev; /* highest identity record mod_rev it covered */
@@ -82,7 +83,7 @@ static bool stopping(struct agent_store_health *h, int wait_ms)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&h->mu);
-	if (!h->stop && wait_ms > 0)
+	if (!h->stop && wait_ms > 0 && !h->status_new) /* a new status to write wakes it */
 		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
 	stop = h->stop;
 	pthread_mutex_unlock(&h->mu);
@@ -164,6 +165,7 @@ static void *health_thread(void *arg)
 			pthread_mutex_lock(&h->mu);
 			text = h->status_text;
 			h->status_text = NULL;
+			h->status_new = false;
 			pthread_mutex_unlock(&h->mu);
 			if (text) {
 				struct diag sd = { { 0 } };
@@ -179,6 +181,11 @@ static void *health_thread(void *arg)
 			}
 		}
 		note_result(h, err, &d);
+		if (err) { /* the pending status waits for the store: no busy loop meanwhile */
+			pthread_mutex_lock(&h->mu);
+			h->status_new = false;
+			pthread_mutex_unlock(&h->mu);
+		}
 		if (stopping(h, err ? STORE_REPROBE_MS : STORE_PROBE_MS))
 			break;
 	}
@@ -355,5 +362,7 @@ void agent_store_status_publish(struct agent *a)
 	pthread_mutex_lock(&h->mu);
 	free(h->status_text);
 	h->status_text = full;
+	h->status_new = true;
+	pthread_cond_broadcast(&h->cv); /* written now, not at the next probe */
 	pthread_mutex_unlock(&h->mu);
 }
