@@ -38,8 +38,8 @@ static void usage(FILE *f)
 		"usage: ciliate connectivity test [--cluster TAG | --store URI [--node NAME]]\n"
 		"                                 [--test REGEX]... [--junit-file FILE] "
 		"[--single-node]\n"
-		"                                 [--external-target IP] [--namespace NAME] [-o "
-		"json]\n"
+		"                                 [--external-target IP] [--namespace NAME] [-v] "
+		"[-o json]\n"
 		"       ciliate connectivity test --cleanup [--cluster TAG] [--namespace NAME]\n"
 		"\n"
 		"Deploys client, client2, echo-same-node and echo-other-node pods with their\n"
@@ -59,6 +59,8 @@ static void usage(FILE *f)
 		"  --external-target IP pod-to-world's target: an external host of the cluster\n"
 		"                       (default: its first one; port: the host's first port)\n"
 		"  --cleanup            only remove what an earlier (killed) run left behind\n"
+		"  -v, --verbose        every action's outcome (and a denial's drop event)\n"
+		"  -v, --verbose        every action's outcome (a denial's with its drop event)\n"
 		"  -o json              the summary as JSON on stdout\n"
 		"Progress goes to stderr, the summary to stdout. Exit 0 all passed, 1 a test\n"
 		"failed, 2 usage, 130 interrupted.\n");
@@ -68,7 +70,7 @@ struct opts {
 	const char *cluster, *store, *node, *junit, *external, *ns;
 	const char *tests[TESTS_FILTER_MAX];
 	size_t ntests;
-	bool single_node, json, cleanup_only;
+	bool single_node, json, cleanup_only, verbose;
 };
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -93,7 +95,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof(*o));
 	o->ns = CT_DEFAULT_NS;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "o:hv", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->cluster = optarg;
@@ -118,6 +120,9 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'C':
 			o->cleanup_only = true;
+			break;
+		case 'v':
+			o->verbose = true;
 			break;
 		case 't':
 			if (o->ntests == TESTS_FILTER_MAX) {
@@ -323,11 +328,13 @@ static int run_test(int argc, char **argv)
 			fprintf(stderr, "ciliate connectivity test: %s\n", err);
 			return EXIT_FAILURE_;
 		}
-		fprintf(stderr, "ciliate connectivity test: %s\nciliate connectivity test: "
+		fprintf(stderr,
+			"ciliate connectivity test: %s\nciliate connectivity test: "
 			"removing the suite's namespaces and processes of cluster %s by name\n",
 			err, o.cluster);
 	}
 	c.ns = o.ns;
+	c.verbose = o.verbose;
 	c.single_node = o.single_node || c.env.nnodes < 2;
 	c.stop = &stop_flag;
 	snprintf(c.run_dir, sizeof(c.run_dir), "%s/%s-%s", CT_RUN_DIR, c.env.tag, c.ns);

@@ -84,6 +84,7 @@ struct ct_ctx {
 	struct ct_env env;
 	const char *ns;
 	bool single_node;
+	bool verbose;		    /* every action's outcome on stderr */
 	const struct ct_ext *world; /* --external-target (an external host), or NULL */
 	char world_ip[16];
 	int world_port;

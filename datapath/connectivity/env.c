@@ -131,6 +131,28 @@ static bool agent_in_my_netns(const char *path)
 	return same;
 }
 
+/* A real host's tag: "host-" and its agent's directory name (letters, digits and '-' only,
+ * at most 25 of them), so two hosts' (or simulated nodes') runs never share names. */
+static void host_tag(const char *sock, char *out, size_t size)
+{
+	char dir[300], *slash, *p;
+	size_t k = 0;
+
+	snprintf(dir, sizeof(dir), "%s", sock);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	slash = strrchr(dir, '/');
+	p = slash ? slash + 1 : dir;
+	snprintf(out, size, "host-");
+	for (k = strlen(out); *p && k + 1 < size && k < 30; p++)
+		if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-')
+			out[k++] = *p;
+		else if (*p >= 'A' && *p <= 'Z')
+			out[k++] = (char)(*p - 'A' + 'a');
+	out[k] = '\0';
+}
+
 static int load_host(struct ct_env *env, const char *node, const char *store, char *err,
 		     size_t errsize)
 {
@@ -139,7 +161,6 @@ static int load_host(struct ct_env *env, const char *node, const char *store, ch
 	json_t *st;
 	DIR *dh;
 
-	snprintf(env->tag, sizeof(env->tag), "host");
 	snprintf(env->store, sizeof(env->store), "%s", cli_store_uri(store));
 	env->mtu = 1500;
 	if (node) {
@@ -185,6 +206,7 @@ static int load_host(struct ct_env *env, const char *node, const char *store, ch
 			 n->sock);
 		return -1;
 	}
+	host_tag(n->sock, env->tag, sizeof(env->tag));
 	st = ct_agent(n, AGENT_OP_STATUS, NULL, 5000, err, errsize);
 	if (!st)
 		return -1;

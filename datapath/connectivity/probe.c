@@ -109,9 +109,14 @@ static void judge(struct ct_action *a, const char *out, int status)
 			(uint16_t)json_integer_value(json_object_get(r, "local_port"));
 	if (!r) {
 		a->pass = false;
-		snprintf(a->reason, sizeof(a->reason),
-			 "ciliate-probe gave no result (exit status %d)",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		if (WIFEXITED(status))
+			snprintf(a->reason, sizeof(a->reason),
+				 "ciliate-probe gave no result (exit status %d)",
+				 WEXITSTATUS(status));
+		else
+			snprintf(a->reason, sizeof(a->reason),
+				 "ciliate-probe gave no result (killed by signal %d)",
+				 WTERMSIG(status));
 		snprintf(a->observed, sizeof(a->observed), "no result");
 		return;
 	}
@@ -148,7 +153,24 @@ static void judge(struct ct_action *a, const char *out, int status)
 	json_decref(r);
 }
 
+static void run_once(struct ct_ctx *c, struct ct_action *a, size_t n);
+
+/* An action whose probe gave no result at all (it could not start, or something killed
+ * it) is run once more, on its own; an answer or a timeout is never retried. */
 void ct_run_actions(struct ct_ctx *c, struct ct_action *a, size_t n)
+{
+	size_t i;
+
+	run_once(c, a, n);
+	for (i = 0; i < n; i++) {
+		if (c->stop && *c->stop)
+			return;
+		if (!a[i].pass && !strcmp(a[i].observed, "no result"))
+			run_once(c, &a[i], 1);
+	}
+}
+
+static void run_once(struct ct_ctx *c, struct ct_action *a, size_t n)
 {
 	struct running *run = calloc(n ? n : 1, sizeof(*run));
 	struct pollfd *pfd = calloc(n ? n : 1, sizeof(*pfd));

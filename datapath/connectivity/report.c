@@ -19,7 +19,6 @@ void ct_report_test_end(const struct ct_ctx *c, const struct ct_test *t)
 {
 	size_t i;
 
-	(void)c;
 	if (t->skipped) {
 		fprintf(stderr, "  ⏭️  skipped: %s\n", t->skip_reason);
 		return;
@@ -27,6 +26,13 @@ void ct_report_test_end(const struct ct_ctx *c, const struct ct_test *t)
 	for (i = 0; i < t->nactions; i++)
 		fputs(t->actions[i].pass ? "." : "x", stderr);
 	fputc('\n', stderr);
+	for (i = 0; c->verbose && i < t->nactions; i++) {
+		const struct ct_action *a = &t->actions[i];
+
+		fprintf(stderr, "  [%s] Action [%s/%s: %s -> %s]: expected %s, %s\n",
+			a->pass ? "." : "x", t->name, a->name, a->src, a->dst,
+			a->expect == CT_DENY ? "deny" : "allow", a->observed);
+	}
 	if (t->error[0])
 		fprintf(stderr, "  ❌ %s: %s\n", t->name, t->error);
 	for (i = 0; i < t->nactions; i++) {
@@ -130,7 +136,8 @@ size_t ct_report_summary(const struct ct_ctx *c, struct ct_test *t, size_t n, bo
 	printf("  (deploy %.1fs, tests %.1fs, cleanup %.1fs)\n", c->deploy_s, c->tests_s,
 	       c->cleanup_s);
 	if (interrupted && !failed) {
-		printf("⚠️  [%s] Interrupted after %zu tests (%zu actions): the remaining tests "
+		printf("⚠️  [%s] Interrupted after %zu tests (%zu actions): the remaining "
+		       "tests "
 		       "did "
 		       "not run; everything the suite made was removed.\n",
 		       c->ns, ran, actions);

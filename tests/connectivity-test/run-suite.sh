@@ -116,12 +116,15 @@ check "every deny action proven by a POLICY_DENIED drop event ($denies)" eval "[
 nothing_left "--test"
 
 # 3. --single-node
-"$CLI" connectivity test --cluster "$tag" --single-node -o json >"$tmp/single.json" 2>"$tmp/single.err"
+"$CLI" connectivity test --cluster "$tag" --single-node -v -o json >"$tmp/single.json" 2>"$tmp/single.err"
 rc=$?
 other=$(jq '[.tests[].actions[] | select((.to + .from) | test("echo-other-node|node-2"))] | length' "$tmp/single.json")
 why="exit $rc, $other action(s) about the other node; $(grep '❌' "$tmp/single.err" | head -3)"
 check "--single-node passes without other-node actions" eval "[ $rc -eq 0 ] && [ '$other' = 0 ]"
 check "--single-node: no echo-other-node pod deployed" eval "! grep -q 'echo-other-node pods' '$tmp/single.err'"
+why="$(grep -c '^  \[.\] Action \[' "$tmp/single.err") action lines, $(jq '[.tests[].actions[]] | length' "$tmp/single.json") actions"
+check "-v prints every action's outcome" \
+	eval "[ \"\$(grep -c '^  \[\.\] Action \[' '$tmp/single.err')\" = \"\$(jq '[.tests[].actions[]] | length' '$tmp/single.json')\" ]"
 nothing_left "--single-node"
 
 # 4. SIGINT in the middle (once all-ingress-deny has begun: its policy is in the store);
@@ -205,8 +208,10 @@ why="exit $rc; $(jq -c '[.tests[] | [.name, .result]]' "$tmp/host.json" 2>/dev/n
 check "real-host path (node-1's namespace as the host): passes, policy tests included" \
 	eval "[ $rc -eq 0 ] && [ \"\$(jq '[.tests[] | select(.result == \"pass\")] | length' '$tmp/host.json')\" -ge 5 ]"
 lxc=$(ip -n "cil-$tag-node-1" -o link | grep -c ' lxc')
-why="$lxc lxc device(s) left in node-1"
-check "real-host path: the plugin's host-side veths are gone again" [ "$lxc" -eq 0 ]
+hostns=$(ip netns list | grep -c "^cil-ct-host-cil-$tag-node-1-")
+why="$lxc lxc device(s) left in node-1, $hostns namespace(s) cil-ct-host-cil-$tag-node-1-*"
+check "real-host path: the plugin's host-side veths and the pods' namespaces are gone again" \
+	eval "[ $lxc -eq 0 ] && [ $hostns -eq 0 ]"
 nothing_left "real-host path"
 "$CLI" connectivity test --store "$store" >"$tmp/refuse.out" 2>&1
 rc=$?
