@@ -403,10 +403,21 @@ static int run_test(int argc, char **argv)
 	t1 = ct_now_ms();
 	rc = ct_cleanup(&c, false);
 	c.cleanup_s = (double)(ct_now_ms() - t1) / 1000.0;
-	if (setup_failed) {
-		rc = interrupted ? EXIT_INTERRUPTED : EXIT_FAILURE_;
+	if (setup_failed && interrupted) {
+		rc = EXIT_INTERRUPTED;
 		goto out;
 	}
+	if (setup_failed) /* reported (and in the JUnit file) as the first test's failure */
+		for (i = 0, k = 0; i < n; i++) {
+			if (!tests[i].selected)
+				continue;
+			tests[i].selected = k++ == 0;
+			if (!tests[i].selected)
+				continue;
+			snprintf(tests[i].error, sizeof(tests[i].error),
+				 "setup failed, no test ran: %.700s", err);
+			tests[i].nfailed = 1;
+		}
 	failed = ct_report_summary(&c, tests, n, o.json, (double)(ct_now_ms() - t0) / 1000.0,
 				   interrupted);
 	if (o.junit && ct_junit_write(o.junit, tests, n, (double)(ct_now_ms() - t0) / 1000.0, c.ns,

@@ -79,10 +79,18 @@ int ct_junit_write(const char *path, const struct ct_test *t, size_t n, double t
 			xml_escaped(f, t[i].skip_reason);
 			fprintf(f, "\"/>\n");
 		} else if (t[i].nfailed) {
-			fprintf(f,
-				"      <failure message=\"%zu of %zu action(s) failed\" "
-				"type=\"failure\">",
-				t[i].nfailed, t[i].nactions);
+			size_t bad = 0;
+
+			for (k = 0; k < t[i].nactions; k++)
+				bad += !t[i].actions[k].pass;
+			if (t[i].error[0] && !bad)
+				fprintf(f, "      <failure message=\"the test could not run\" "
+					   "type=\"failure\">");
+			else
+				fprintf(f,
+					"      <failure message=\"%zu of %zu action(s) failed\" "
+					"type=\"failure\">",
+					bad, t[i].nactions);
 			if (t[i].error[0]) {
 				xml_escaped(f, t[i].error);
 				fputc('\n', f);

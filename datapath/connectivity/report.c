@@ -10,6 +10,16 @@ void ct_report_test_start(const struct ct_ctx *c, const struct ct_test *t, size_
 	fprintf(stderr, "[=] [%s] Test [%s] [%zu/%zu]\n", c->ns, t->name, i + 1, n);
 }
 
+/* Actions of t that passed. */
+static size_t passed_actions(const struct ct_test *t)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < t->nactions; i++)
+		n += t->actions[i].pass;
+	return n;
+}
+
 static const char *result_of(const struct ct_test *t)
 {
 	return t->skipped ? "skip" : t->nfailed ? "fail" : "pass";
@@ -45,8 +55,7 @@ void ct_report_test_end(const struct ct_ctx *c, const struct ct_test *t)
 	if (t->notes[0])
 		fprintf(stderr, "  ℹ️  %s\n", t->notes);
 	fprintf(stderr, "  %s %s: %zu/%zu action(s) passed (%.2fs)\n", t->nfailed ? "❌" : "✅",
-		t->name, t->nactions - (t->nfailed > t->nactions ? t->nactions : t->nfailed),
-		t->nactions, t->seconds);
+		t->name, passed_actions(t), t->nactions, t->seconds);
 }
 
 static json_t *json_report(const struct ct_ctx *c, struct ct_test *t, size_t n, double total_s,
@@ -103,7 +112,7 @@ size_t ct_report_summary(const struct ct_ctx *c, struct ct_test *t, size_t n, bo
 		ran += !t[i].skipped;
 		failed += !t[i].skipped && t[i].nfailed;
 		actions += t[i].nactions;
-		afailed += t[i].nfailed;
+		afailed += t[i].nactions - passed_actions(&t[i]);
 		sc_skipped += t[i].scenarios_skipped;
 	}
 	if (json) {
@@ -126,10 +135,7 @@ size_t ct_report_summary(const struct ct_ctx *c, struct ct_test *t, size_t n, bo
 			       t[i].skip_reason);
 			continue;
 		}
-		snprintf(acts, sizeof(acts), "%zu/%zu",
-			 t[i].nactions -
-				 (t[i].nfailed > t[i].nactions ? t[i].nactions : t[i].nfailed),
-			 t[i].nactions);
+		snprintf(acts, sizeof(acts), "%zu/%zu", passed_actions(&t[i]), t[i].nactions);
 		printf("  %-28s %-6s %-9s %.2fs\n", t[i].name, result_of(&t[i]), acts,
 		       t[i].seconds);
 	}

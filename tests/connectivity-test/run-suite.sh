@@ -187,6 +187,17 @@ why=$(python3 -c "import sys,xml.etree.ElementTree as E; r=E.parse(sys.argv[1]).
 check "... and the JUnit file has the failures" eval "echo \"$why\" | grep -q no-policies"
 nothing_left "failing run"
 
+# a setup that fails (a CLI copied away from its ciliate-cni) is a reported failure, in the
+# JUnit file too, and leaves nothing
+mkdir -p "$tmp/bin"
+cp "$CLI" "$tmp/bin/ciliate"
+"$tmp/bin/ciliate" connectivity test --cluster "$tag" --junit-file "$tmp/setup.xml" >"$tmp/setup.out" 2>&1
+rc=$?
+why="exit $rc: $(grep -m1 'setup failed' "$tmp/setup.out")"
+check "a failed setup: exit 1, reported and in the JUnit file" \
+	eval "[ $rc -eq 1 ] && grep -q 'setup failed, no test ran: .*ciliate-cni' '$tmp/setup.out' && grep -q 'failure message=\"the test could not run\"' '$tmp/setup.xml'"
+nothing_left "failed setup"
+
 # 7. the encryption check finds plaintext when forced on this unencrypted cluster
 CILIATE_CT_ENCRYPTION_CHECK=force "$CLI" connectivity test --cluster "$tag" --test encryption \
 	>"$tmp/enc.out" 2>&1
