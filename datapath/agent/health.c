@@ -35,6 +35,7 @@
 
 #include "model/ipaddr.h"
 
+#define HEALTH_RETRY_S 5 /* the next round after one where a node failed */
 #define HEALTH_TARGETS_MAX 4096
 #define HEALTH_ERR_MAX	   256
 
@@ -521,6 +522,14 @@ static void *prober_main(void *arg)
 		}
 		h->rounds_done = h->rounds_started;
 		next_ms = t0 + (int64_t)h->interval_s * 1000;
+		/* a node that failed (e.g. its agent was not listening yet at bring-up) is looked
+		 * at again soon, not an interval later: its return shows in seconds */
+		for (i = 0; nodes && i < n; i++)
+			if (nodes[i].p[PROTO_ICMP].state != 1 || nodes[i].p[PROTO_HTTP].state != 1) {
+				if (h->interval_s > HEALTH_RETRY_S)
+					next_ms = t0 + (int64_t)HEALTH_RETRY_S * 1000;
+				break;
+			}
 		pthread_mutex_unlock(&h->mu);
 		if (write(h->efd, &one, sizeof(one)) < 0) {
 			/* saturated at worst: still readable */

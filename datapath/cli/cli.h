@@ -82,6 +82,8 @@ int cmd_bpf_ct(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 
 #define CLI_SOCKETS_MAX	    256
+/* set by --cluster TAG to "cil-TAG-": agent discovery keeps that cluster's agents only */
+#define CLI_AGENT_PREFIX_ENV "CILIATE_AGENT_PREFIX"
 #define CLI_SOCKET_PATH_MAX 300
 
 /* The agent sockets to ask (cmd_endpoint.c): socket if given, else node's

@@ -2,6 +2,8 @@
 /* `--cluster TAG` for every CLI command (see cluster_opt.h). */
 #include "cluster_opt.h"
 
+#include "cli.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +151,12 @@ int cli_cluster_opt(int argc, char ***argvp)
 		return -1;
 	}
 	setenv("CILIATE_STORE", c.store, 1);
+	{ /* commands that ask every agent ask only this cluster's (cli_agent_sockets) */
+		char prefix[sizeof(c.tag) + 8];
+
+		snprintf(prefix, sizeof(prefix), "cil-%s-", c.tag);
+		setenv(CLI_AGENT_PREFIX_ENV, prefix, 1);
+	}
 	ipam = !strcmp(argv[1], "ipam");
 	multi = !strcmp(argv[1], "observe") || !strcmp(argv[1], "monitor");
 	extra = 0;

@@ -79,6 +79,7 @@ static int parse(int argc, char **argv, const char *cmd, struct agent_opts_cli *
 size_t cli_agent_sockets(const char *node, const char *socket,
 			 char (*out)[CLI_SOCKET_PATH_MAX])
 {
+	const char *prefix;
 	struct dirent *de;
 	size_t n = 0;
 	DIR *dh;
@@ -91,9 +92,11 @@ size_t cli_agent_sockets(const char *node, const char *socket,
 		agent_sock_path(node, out[0], CLI_SOCKET_PATH_MAX);
 		return 1;
 	}
+	/* --cluster TAG (cluster_opt.c): that cluster's agents only, not every one here */
+	prefix = getenv(CLI_AGENT_PREFIX_ENV);
 	dh = opendir(AGENT_RUN_ROOT);
 	while (dh && (de = readdir(dh)) && n < CLI_SOCKETS_MAX) {
-		if (de->d_name[0] == '.')
+		if (de->d_name[0] == '.' || (prefix && strncmp(de->d_name, prefix, strlen(prefix))))
 			continue;
 		agent_sock_path(de->d_name, out[n], CLI_SOCKET_PATH_MAX);
 		if (access(out[n], F_OK) == 0)
