@@ -32,7 +32,7 @@
 #include "common/names.h"
 #include "store/store.h"
 
-#define SIM_AGENT_READY_MS 15000
+#define SIM_AGENT_READY_MS 30000 /* a bound: agents under emulation (the kernel matrix) took up to 17 s */
 #define SIM_RECONCILE_MS 10000 /* bound, not an expectation: a loaded 2-core CI host */
 
 _Static_assert(SIM_DROP_REASONS == CILIATE_REASON_MAX, "SIM_DROP_REASONS");
