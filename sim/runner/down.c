@@ -240,6 +240,66 @@ static void stop_agent_children(const char *prefix)
 		sim_stop_procs(refs, n);
 }
 
+/*
+ * The cluster's ciliate-operator found by what the simulator started it with (`--id
+ * <tag>-operator-<pid>`, sim/runner/store.c): it runs where the simulator runs, in no
+ * cluster namespace, so a lost state file would leave it running for ever otherwise.
+ */
+static void stop_operators(const char *tag)
+{
+	struct sim_proc procs[16], *refs[16];
+	char want[64], path[64], exe[PATH_MAX], args[4096];
+	struct dirent *e;
+	size_t n = 0;
+	DIR *dh;
+
+	snprintf(want, sizeof(want), "%s-operator-", tag);
+	dh = opendir("/proc");
+	if (!dh)
+		return;
+	while ((e = readdir(dh)) && n < 16) {
+		int pid = atoi(e->d_name);
+		const char *base, *a;
+		ssize_t len;
+		size_t got;
+		FILE *f;
+		bool ours = false;
+
+		if (pid <= 1 || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+		len = readlink(path, exe, sizeof(exe) - 1);
+		if (len <= 0)
+			continue;
+		exe[len] = '\0';
+		base = strrchr(exe, '/');
+		if (strcmp(base ? base + 1 : exe, "ciliate-operator"))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		got = fread(args, 1, sizeof(args) - 1, f);
+		fclose(f);
+		args[got] = '\0';
+		/* the NUL-separated arguments: "--id" followed by <tag>-operator-... */
+		for (a = args; a < args + got; a += strlen(a) + 1)
+			if (!strcmp(a, "--id") && a + strlen(a) + 1 < args + got &&
+			    !strncmp(a + strlen(a) + 1, want, strlen(want)))
+				ours = true;
+		if (!ours)
+			continue;
+		procs[n].pid = pid;
+		if (proc_start_time(pid, &procs[n].start))
+			continue;
+		refs[n] = &procs[n];
+		n++;
+	}
+	closedir(dh);
+	if (n)
+		sim_stop_procs(refs, n);
+}
+
 /* Removes the agents' pins (/sys/fs/bpf/ciliate/cil-<tag>-*) and state dirs
  * (/run/ciliate/cil-<tag>-*) by the cluster's prefix: also those of a lost state file. */
 static void remove_agent_dirs(const char *prefix)
@@ -321,6 +381,7 @@ int sim_down_tag(const char *tag, bool quiet, struct diag *d)
 		for (i = 0; i < nfound; i++)
 			add_name(&names, &nnames, found[i]);
 	stop_agent_children(prefix);
+	stop_operators(tag); /* also without a state file */
 	e = stop_strays(names, nnames, quiet, &dd);
 	if (e) {
 		fprintf(stderr, "ciliate-sim: %s\n", dd.msg);

@@ -54,7 +54,9 @@ snapshot() { # the root namespace's links, addresses and routes
 # /run/ciliate/sim/<tag>/), by pid
 our_procs() {
 	local p cmd t
-	for p in $(pgrep -x 'ciliate-echo|ciliate-probe|ciliate-agent' 2>/dev/null); do
+	# (ciliate-operator is longer than a process name: found by its command line)
+	for p in $(pgrep -x 'ciliate-echo|ciliate-probe|ciliate-agent' 2>/dev/null) \
+		$(pgrep -f 'bin/ciliate-operator ' 2>/dev/null); do
 		cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") || continue
 		for t in $TAGS; do
 			case "$cmd" in *"$STATE_DIR/$t/"*) echo "$p"; break ;; esac
@@ -574,6 +576,10 @@ clean() {
 	for p in $(pgrep -x ciliate-echo); do
 		tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q "$STATE_DIR/$t/" &&
 			left="$left pid-$p"
+	done
+	# the cluster's operator runs in no cluster namespace: found by its --id
+	for p in $(pgrep -f -- "ciliate-operator .*--id $t-operator-"); do
+		left="$left operator-pid-$p"
 	done
 	if [ -z "$left" ]; then pass "$what"; else fail "$what" "left: $left"; fi
 }
