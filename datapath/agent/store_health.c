@@ -213,7 +213,7 @@ int agent_store_health_start(struct agent *a, struct diag *d)
 	if (h->efd < 0)
 		return diag_fail_errno(d, -errno, "eventfd: %s", strerror(errno));
 	/* a short bound per call: a partition that drops packets must not hide the return */
-	if (!strncmp(a->o.store_uri, "etcd", 4) || !strncmp(a->o.store_uri, "http", 4)) {
+	if (store_uri_is_etcd(a->o.store_uri)) {
 		char *uri;
 
 		if (asprintf(&uri, "%s%stimeout=" STORE_PROBE_TIMEOUT, a->o.store_uri,
@@ -282,8 +282,7 @@ json_t *agent_store_health_json(const struct agent *a)
 		return json_null();
 	pthread_mutex_lock(&h->mu);
 	j = json_pack("{s:s, s:s, s:b, s:o, s:I, s:I, s:I, s:I, s:s}", "uri", a->o.store_uri,
-		      "backend", strncmp(a->o.store_uri, "etcd", 4) && strncmp(a->o.store_uri, "http", 4)
-				 ? "file" : "etcd",
+		      "backend", store_uri_is_etcd(a->o.store_uri) ? "etcd" : "file",
 		      "reachable", h->reachable, "unreachableSince",
 		      h->unreachable_since ? json_integer(h->unreachable_since / 1000) : json_null(),
 		      "lastOk", (json_int_t)(h->last_ok_unix_ms / 1000), "probes",

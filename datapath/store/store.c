@@ -124,7 +124,7 @@ int store_open(const char *uri, struct store **out, struct diag *d)
 	if (!uri || !*uri)
 		uri = STORE_DEFAULT_URI;
 	scheme_end = strstr(uri, "://");
-	if (scheme_end && (!strncmp(uri, "etcd", 4) || !strncmp(uri, "http", 4)))
+	if (store_uri_is_etcd(uri))
 		return store_etcd_open(uri, out, d); /* store_etcd.c */
 	if (scheme_end && strncmp(uri, "file://", 7))
 		return diag_fail(d, "store %s: unknown scheme (want file:///dir, a directory path or etcd://host:port)",
@@ -152,6 +152,11 @@ void store_close(struct store *s)
 {
 	if (s)
 		s->ops->close(s);
+}
+
+bool store_uri_is_etcd(const char *uri)
+{
+	return uri && strstr(uri, "://") && (!strncmp(uri, "etcd", 4) || !strncmp(uri, "http", 4));
 }
 
 int store_ping(struct store *s, struct diag *d)

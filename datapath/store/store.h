@@ -88,6 +88,9 @@ struct store_op {
 /* Opens the store at uri ("file:///dir[?opts]", "/dir", "etcd://..."); see docs/STORE.md. */
 int store_open(const char *uri, struct store **out, struct diag *d);
 
+/* True if store_open would open uri with the etcd backend (etcd://, etcd+http(s)://, http(s)://). */
+bool store_uri_is_etcd(const char *uri);
+
 /* Closes the handle (open watches must be closed first). NULL is a no-op. */
 void store_close(struct store *s);
 

@@ -185,9 +185,6 @@ extern enum sim_routing sim_routing_override;
 /* --store URI of up/run ("" or NULL: each cluster's own embedded store). */
 extern const char *sim_store_override;
 
-/* True for an etcd store URI. */
-bool sim_store_is_etcd(const char *uri);
-
 /* Sets c->store_uri from --store (adding netns= for where the simulator runs). */
 int sim_store_configure(struct sim_cluster *c, struct diag *d);
 

@@ -35,11 +35,6 @@
 
 const char *sim_store_override;
 
-bool sim_store_is_etcd(const char *uri)
-{
-	return uri && (!strncmp(uri, "etcd", 4) || !strncmp(uri, "http", 4));
-}
-
 void sim_store_uri(const struct sim_cluster *c, char *buf, size_t size)
 {
 	char dir[256];
@@ -100,7 +95,7 @@ int sim_store_configure(struct sim_cluster *c, struct diag *d)
 	c->store_uri[0] = '\0';
 	if (!sim_store_override || sim_no_datapath)
 		return 0;
-	if (!sim_store_is_etcd(sim_store_override))
+	if (!store_uri_is_etcd(sim_store_override))
 		return diag_fail(d, "--store %s: the simulator takes an etcd store (etcd://HOST:PORT[,...]); "
 				 "without --store each cluster has its own embedded one", sim_store_override);
 	if (strstr(sim_store_override, "netns=")) {
